@@ -1,0 +1,8 @@
+DROP TABLE audit_events;
+DROP FUNCTION audit_events_append_only();
+DROP TABLE calendar_closures;
+DROP TABLE calendar_terms;
+DROP TABLE calendars;
+DROP TABLE schools;
+DROP TABLE api_client_schools;
+DROP TABLE api_clients;

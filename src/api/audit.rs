@@ -1,0 +1,109 @@
+//! `GET /api/v1/audit` (`admin`): who read or changed which pupil's data, when, how, with what
+//! outcome.
+
+use actix_web::{get, web};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{decode_cursor, encode_cursor, page_limit};
+use super::Page;
+use crate::error::{ApiError, Problem};
+use crate::service::{audit, Actor, AppState};
+use crate::store::audit::{AuditFilter, AuditRow};
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AuditQuery {
+    /// Only events about this pupil.
+    pub upn: Option<String>,
+    /// Only events by this client id.
+    pub actor: Option<String>,
+    /// Only events about this school.
+    pub school_urn: Option<i32>,
+    /// Only this action (`read`, `create`, `update`, `revoke` ...).
+    pub action: Option<String>,
+    /// From this date (inclusive, UTC).
+    pub from: Option<NaiveDate>,
+    /// Up to this date (inclusive, UTC).
+    pub to: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AuditEventView {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    /// Client id (or `cli:<user>` for an operator at the command line).
+    pub actor: String,
+    pub actor_role: String,
+    #[schema(example = "update")]
+    pub action: String,
+    #[schema(example = "school")]
+    pub resource_type: String,
+    pub resource_id: String,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    #[schema(example = "PUT /api/v1/schools/{urn}")]
+    pub endpoint: String,
+    #[schema(example = "success")]
+    pub outcome: String,
+    pub correlation_id: Option<String>,
+}
+
+impl From<AuditRow> for AuditEventView {
+    fn from(r: AuditRow) -> Self {
+        AuditEventView {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            actor: r.actor,
+            actor_role: r.actor_role,
+            action: r.action,
+            resource_type: r.resource_type,
+            resource_id: r.resource_id,
+            school_urn: r.school_urn,
+            upn: r.upn,
+            endpoint: r.endpoint,
+            outcome: r.outcome,
+            correlation_id: r.correlation_id,
+        }
+    }
+}
+
+/// The audit trail, newest first (`admin`).
+#[utoipa::path(
+    tag = "governance",
+    params(AuditQuery),
+    responses(
+        (status = 200, description = "A page of audit events", body = Page<AuditEventView>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not an `admin` client", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/audit")]
+pub async fn list_audit(state: web::Data<AppState>, actor: Actor, query: web::Query<AuditQuery>) -> Result<web::Json<Page<AuditEventView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(ApiError::invalid_field("/query/from", format!("from ({from}) is after to ({to})")));
+        }
+    }
+    let filter = AuditFilter {
+        upn: q.upn,
+        actor: q.actor,
+        school_urn: q.school_urn,
+        action: q.action,
+        from: q.from.and_then(|d| d.and_hms_opt(0, 0, 0)),
+        to: q.to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)),
+        before_id: decode_cursor("audit", q.cursor.as_deref())?,
+    };
+    let (rows, more) = audit::page(&state, &actor, filter, limit).await?;
+    let next_cursor = if more { rows.last().map(|r| encode_cursor("audit", r.id)) } else { None };
+    Ok(web::Json(Page { items: rows.into_iter().map(AuditEventView::from).collect(), next_cursor }))
+}

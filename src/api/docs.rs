@@ -1,0 +1,50 @@
+//! The OpenAPI document: generated from the handlers, committed as `openapi/openapi.json`.
+
+use utoipa::openapi::security::{ClientCredentials, Flow, HttpAuthScheme, HttpBuilder, OAuth2, Scopes, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "esma-api",
+        description = "Connects English schools' management information systems to the local authority's \
+medical-needs teaching service (ESMA, Education Support for Medical Absence).\n\n\
+**Getting a token.** Use *Authorize* with a client id and secret (client credentials), or \
+`curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials http://HOST/oauth/token`.\n\n\
+**Errors** are RFC 9457 `application/problem+json` with `type`, `title`, `status`, `detail`, \
+`correlation_id` and, for 422, `errors[]` with JSON Pointers into the request. Every response \
+carries `x-correlation-id` (taken from the request when given).\n\n\
+**Lists** use cursor pagination: `?limit=` (1-500, default 50) and `?cursor=` from `next_cursor`.\n\n\
+**Roles**: `school` (its own URNs only; another school's data reads as 404, writes are 403), \
+`la` (every school of the LA), `admin` (clients, audit).",
+        license(name = "MIT"),
+    ),
+    modifiers(&Security),
+    tags(
+        (name = "auth", description = "OAuth2 client credentials"),
+        (name = "schools", description = "Schools of the LA"),
+        (name = "calendar", description = "LA term dates: the school days every statutory clock counts"),
+        (name = "governance", description = "Audit trail"),
+        (name = "operations", description = "Health and metrics"),
+    )
+)]
+pub struct ApiDoc;
+
+struct Security;
+
+impl Modify for Security {
+    fn modify(&self, api: &mut utoipa::openapi::OpenApi) {
+        let components = api.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "oauth2",
+            SecurityScheme::OAuth2(OAuth2::with_description(
+                [Flow::ClientCredentials(ClientCredentials::new("/oauth/token", Scopes::new()))],
+                "Client credentials: the token's scope is the client's role.",
+            )),
+        );
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
+        );
+    }
+}

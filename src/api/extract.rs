@@ -1,0 +1,188 @@
+//! Request parsing with errors an integrator can act on: 415 for the wrong media type, 413 for an
+//! oversized body (checked before parsing), 400 for malformed JSON, 422 with JSON Pointers for
+//! JSON that is well-formed but wrong.
+
+use std::borrow::Cow;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use base64::Engine;
+use futures_util::future::LocalBoxFuture;
+use serde::de::DeserializeOwned;
+use validator::{Validate, ValidationErrors, ValidationErrorsKind};
+
+use crate::error::{ApiError, FieldProblem, ProblemKind};
+
+/// The configured body limit (bytes), taken from app data.
+#[derive(Debug, Clone, Copy)]
+pub struct BodyLimit(pub usize);
+
+/// A JSON body that parsed and passed its `validator` rules.
+pub struct ValidJson<T>(pub T);
+
+impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
+    type Error = ApiError;
+    type Future = LocalBoxFuture<'static, Result<Self, ApiError>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let content_type = req
+            .headers()
+            .get(actix_web::http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_ascii_lowercase();
+        let media = content_type.split(';').next().unwrap_or("").trim().to_string();
+        let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
+        let body = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            if media != "application/json" && !media.ends_with("+json") {
+                return Err(ApiError::new(
+                    ProblemKind::UnsupportedMediaType,
+                    if media.is_empty() {
+                        "send the body as JSON with 'Content-Type: application/json'".to_string()
+                    } else {
+                        format!("send the body as application/json, not {media}")
+                    },
+                ));
+            }
+            let bytes = body.await.map_err(|e| payload_error(e, limit))?;
+            let value = parse_json::<T>(&bytes)?;
+            if let Err(errors) = value.validate() {
+                return Err(validation_problem(&errors));
+            }
+            Ok(ValidJson(value))
+        })
+    }
+}
+
+pub fn payload_error(err: actix_web::Error, limit: usize) -> ApiError {
+    let status = err.as_response_error().status_code().as_u16();
+    if status == 413 {
+        ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            format!("the request body is over this service's limit of {limit} bytes; split it into smaller requests"),
+        )
+    } else {
+        ApiError::bad_request(format!("the request body could not be read: {err}"))
+    }
+}
+
+/// Parses JSON; a syntax error is 400, a shape error (wrong type, unknown field, missing field)
+/// is 422 with the pointer to the offending place.
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    if bytes.is_empty() {
+        return Err(ApiError::bad_request("the request body is empty; a JSON document is expected"));
+    }
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    match serde_path_to_error::deserialize::<_, T>(&mut de) {
+        Ok(v) => {
+            de.end().map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+            Ok(v)
+        }
+        Err(err) => {
+            let pointer = pointer_of(err.path());
+            let inner = err.into_inner();
+            if inner.is_syntax() || inner.is_eof() || inner.is_io() {
+                Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
+            } else {
+                let message = strip_position(&inner.to_string());
+                Err(ApiError::validation(
+                    format!("{} {message}", if pointer.is_empty() { "the body:" } else { pointer.as_str() }),
+                    vec![FieldProblem::new(pointer, message)],
+                ))
+            }
+        }
+    }
+}
+
+fn strip_position(message: &str) -> String {
+    match message.find(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+fn escape(segment: &str) -> String {
+    segment.replace('~', "~0").replace('/', "~1")
+}
+
+fn pointer_of(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for seg in path.iter() {
+        match seg {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } => out.push_str(&format!("/{}", escape(key))),
+            Segment::Enum { variant } => out.push_str(&format!("/{}", escape(variant))),
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+/// Every `validator` failure, as JSON Pointers into the body.
+pub fn validation_problem(errors: &ValidationErrors) -> ApiError {
+    let mut problems = Vec::new();
+    collect(errors, String::new(), &mut problems);
+    problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+    let detail = match problems.as_slice() {
+        [one] => format!("{}: {}", one.pointer, one.message),
+        many => format!("{} fields are invalid", many.len()),
+    };
+    ApiError::validation(detail, problems)
+}
+
+fn collect(errors: &ValidationErrors, prefix: String, out: &mut Vec<FieldProblem>) {
+    for (field, kind) in errors.errors() {
+        let here = format!("{prefix}/{}", escape(field));
+        match kind {
+            ValidationErrorsKind::Field(list) => {
+                for e in list {
+                    let message = e
+                        .message
+                        .clone()
+                        .unwrap_or_else(|| Cow::Owned(format!("fails the '{}' rule", e.code)));
+                    out.push(FieldProblem::new(here.clone(), message.into_owned()));
+                }
+            }
+            ValidationErrorsKind::Struct(inner) => collect(inner, here, out),
+            ValidationErrorsKind::List(items) => {
+                for (index, inner) in items {
+                    collect(inner, format!("{here}/{index}"), out);
+                }
+            }
+        }
+    }
+}
+
+/// Query parameters, parsed with a 400 that names the parameter.
+pub fn query<T: DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    serde_urlencoded::from_str::<T>(req.query_string())
+        .map_err(|e| ApiError::bad_request(format!("query string: {e}")))
+}
+
+/// Cursor pagination (API.md "Conventions"): `limit` 1..=500, default 50; opaque cursors.
+pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
+    match limit {
+        None => Ok(50),
+        Some(n) if (1..=500).contains(&n) => Ok(n),
+        Some(n) => Err(ApiError::invalid_field("/query/limit", format!("limit should be 1 to 500, not {n}"))),
+    }
+}
+
+/// Cursors are opaque to clients: `<kind>:<position>` in base64url.
+pub fn encode_cursor(kind: &str, position: i64) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{kind}:{position}"))
+}
+
+pub fn decode_cursor(kind: &str, cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
+    let Some(cursor) = cursor else { return Ok(None) };
+    let bad = || ApiError::bad_request("cursor is not one this endpoint issued; start again without it");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let text = String::from_utf8(raw).map_err(|_| bad())?;
+    let (k, pos) = text.split_once(':').ok_or_else(bad)?;
+    if k != kind {
+        return Err(bad());
+    }
+    pos.parse::<i64>().map(Some).map_err(|_| bad())
+}

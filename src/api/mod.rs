@@ -1,0 +1,135 @@
+//! HTTP: request/response types, the auth extractor and problem+json. No business rules here.
+
+pub mod audit;
+pub mod auth;
+pub mod calendar;
+pub mod docs;
+pub mod extract;
+pub mod oauth;
+pub mod ops;
+pub mod problem;
+pub mod schools;
+
+use std::sync::OnceLock;
+
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceFactory, ServiceRequest, ServiceResponse};
+use actix_web::middleware::{from_fn, Compress};
+use actix_web::{get, web, App, HttpResponse};
+use serde::Serialize;
+use utoipa::{OpenApi, ToSchema};
+use utoipa_actix_web::service_config::ServiceConfig;
+use utoipa_actix_web::{scope, AppExt};
+use utoipa_swagger_ui::{oauth as swagger_oauth, SwaggerUi};
+
+use crate::error::ApiError;
+use crate::service::AppState;
+use crate::telemetry::Metrics;
+use extract::{payload_error, BodyLimit};
+use problem::RouteTable;
+
+/// A page of a list (API.md "Conventions").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Page<T: ToSchema> {
+    pub items: Vec<T>,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// Every documented route, in one place, so the served app and the spec cannot drift.
+fn routes(cfg: &mut ServiceConfig) {
+    cfg.service(oauth::token)
+        .service(oauth::token_info)
+        .service(ops::health)
+        .service(ops::metrics)
+        .service(
+            scope::scope("/api/v1")
+                .service(schools::list_schools)
+                .service(schools::get_school)
+                .service(schools::put_school)
+                .service(calendar::get_calendar)
+                .service(calendar::put_calendar)
+                .service(audit::list_audit),
+        );
+}
+
+/// The OpenAPI document the code describes (what `openapi/openapi.json` must equal).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    static SPEC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let (_, api) = App::new().into_utoipa_app().openapi(docs::ApiDoc::openapi()).configure(routes).split_for_parts();
+        api
+    })
+    .clone()
+}
+
+pub fn openapi_json() -> String {
+    openapi().to_pretty_json().unwrap_or_default() + "\n"
+}
+
+#[derive(Clone)]
+pub struct HttpSettings {
+    /// Largest accepted request body, in bytes (after decompression).
+    pub body_limit: usize,
+}
+
+#[get("/swagger-ui")]
+async fn swagger_redirect() -> HttpResponse {
+    HttpResponse::PermanentRedirect().insert_header(("location", "/swagger-ui/")).finish()
+}
+
+/// The whole application, as served and as tested.
+pub fn app(
+    state: AppState,
+    metrics: web::Data<Metrics>,
+    settings: HttpSettings,
+) -> App<
+    impl ServiceFactory<
+        ServiceRequest,
+        Config = (),
+        Response = ServiceResponse<impl MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    let spec = openapi();
+    let route_table = web::Data::new(RouteTable::from_openapi(&spec));
+    let limit = settings.body_limit;
+    let swagger = SwaggerUi::new("/swagger-ui/{_:.*}")
+        .url("/api-docs/openapi.json", spec)
+        .oauth(swagger_oauth::Config::new().app_name("esma-api").use_basic_authentication_with_access_code_grant(true));
+    App::new()
+        .into_utoipa_app()
+        .app_data(web::Data::new(state))
+        .app_data(metrics)
+        .app_data(route_table)
+        .app_data(BodyLimit(limit))
+        .app_data(web::PayloadConfig::new(limit))
+        .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| {
+            // Only reached by a handler taking web::Json; ours use ValidJson. Kept for safety.
+            json_error(e, limit).into()
+        }))
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            ApiError::bad_request(format!("query string: {e}")).into()
+        }))
+        .app_data(web::PathConfig::default().error_handler(|e, _| {
+            ApiError::bad_request(format!("path: {e}")).into()
+        }))
+        .configure(routes)
+        .into_app()
+        .service(swagger_redirect)
+        .service(swagger)
+        .default_service(web::to(problem::unmatched))
+        .wrap(Compress::default())
+        .wrap(from_fn(problem::observe))
+}
+
+fn json_error(e: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
+    use actix_web::error::JsonPayloadError as E;
+    match e {
+        E::ContentType => ApiError::new(crate::error::ProblemKind::UnsupportedMediaType, "send the body as application/json"),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => payload_error(actix_web::error::ErrorPayloadTooLarge(""), limit),
+        E::Deserialize(err) => ApiError::bad_request(format!("malformed JSON: {err}")),
+        other => ApiError::bad_request(other.to_string()),
+    }
+}

@@ -1,0 +1,199 @@
+//! OAuth2 client credentials (RFC 6749 section 4.4) and token introspection for the caller.
+
+use actix_web::http::header;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use base64::Engine;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::auth::Bearer;
+use crate::domain::access::Role;
+use crate::service::clients::{self, ClientRefusal};
+use crate::service::AppState;
+
+/// The token request (form-encoded). Credentials go in HTTP Basic or in these fields, not both.
+#[derive(Debug, Deserialize, ToSchema)]
+pub struct TokenRequest {
+    /// Must be `client_credentials`.
+    #[schema(example = "client_credentials")]
+    pub grant_type: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
+    /// Optional; the granted scope is the client's role.
+    pub scope: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub access_token: String,
+    #[schema(example = "Bearer")]
+    pub token_type: String,
+    #[schema(example = 3600)]
+    pub expires_in: i64,
+    #[schema(example = "la")]
+    pub scope: String,
+}
+
+/// RFC 6749 section 5.2 error body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OAuthError {
+    #[schema(example = "invalid_client")]
+    pub error: String,
+    pub error_description: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenInfo {
+    pub client_id: String,
+    pub role: Role,
+    /// The URNs a school client acts for (empty for `la` and `admin`).
+    pub schools: Vec<i32>,
+    pub scope: String,
+    pub issued_at: String,
+    pub expires_at: String,
+    pub expires_in: i64,
+}
+
+fn oauth_error(status: u16, error: &str, description: impl Into<String>) -> HttpResponse {
+    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default());
+    res.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    if status == 401 {
+        res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"esma-api\""));
+    }
+    res.json(OAuthError { error: error.to_string(), error_description: description.into() })
+}
+
+/// Basic credentials, with RFC 6749 section 2.3.1 form-decoding of id and secret.
+fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'static str> {
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
+    let value = value.to_str().map_err(|_| "the Authorization header is not readable")?;
+    let Some((scheme, encoded)) = value.split_once(' ') else {
+        return Err("the Authorization header should be 'Basic <base64(client_id:client_secret)>'");
+    };
+    if !scheme.eq_ignore_ascii_case("basic") {
+        return Err("the token endpoint takes HTTP Basic client authentication, not a bearer token");
+    }
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(encoded.trim())
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .ok_or("the Basic credentials are not valid base64 of 'client_id:client_secret'")?;
+    let (id, secret) = decoded.split_once(':').ok_or("the Basic credentials lack the ':' between id and secret")?;
+    let unescape = |s: &str| {
+        serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
+            .ok()
+            .and_then(|mut v| v.pop())
+            .map(|(_, v)| v)
+            .unwrap_or_else(|| s.to_string())
+    };
+    Ok(Some((unescape(id), unescape(secret))))
+}
+
+/// Get an access token with client credentials.
+///
+/// Send `grant_type=client_credentials` form-encoded, with the client id and secret either in
+/// HTTP Basic (preferred) or as `client_id`/`client_secret` form fields. Errors use the RFC 6749
+/// body (`invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`).
+#[utoipa::path(
+    tag = "auth",
+    request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
+    responses(
+        (status = 200, description = "A bearer token", body = TokenResponse),
+        (status = 400, description = "Malformed request or unsupported grant", body = OAuthError),
+        (status = 401, description = "Unknown client, wrong secret or revoked client", body = OAuthError),
+    ),
+    security(())
+)]
+#[post("/oauth/token")]
+pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+    let media = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .unwrap_or_default();
+    if media != "application/x-www-form-urlencoded" {
+        return oauth_error(400, "invalid_request", "send the token request as application/x-www-form-urlencoded");
+    }
+    let form: TokenRequest = match serde_urlencoded::from_bytes(&body) {
+        Ok(f) => f,
+        Err(e) => return oauth_error(400, "invalid_request", format!("the form could not be read: {e}")),
+    };
+    match form.grant_type.as_deref() {
+        Some("client_credentials") => {}
+        None | Some("") => return oauth_error(400, "invalid_request", "grant_type is required (client_credentials)"),
+        Some(other) => {
+            return oauth_error(400, "unsupported_grant_type", format!("only client_credentials is supported, not '{other}'"))
+        }
+    }
+    let basic = match basic_credentials(&req) {
+        Ok(b) => b,
+        Err(msg) => return oauth_error(401, "invalid_client", msg),
+    };
+    let (client_id, secret) = match (basic, form.client_id, form.client_secret) {
+        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
+            return oauth_error(400, "invalid_request", "send the client credentials in HTTP Basic or in the form, not both")
+        }
+        (Some(pair), None, None) => pair,
+        (None, Some(id), Some(secret)) => (id, secret),
+        (None, _, _) => {
+            return oauth_error(401, "invalid_client", "client authentication is required (HTTP Basic or client_id and client_secret)")
+        }
+    };
+    let client = match clients::authenticate(&state.db, client_id, secret).await {
+        Ok(c) => c,
+        Err(ClientRefusal::Unknown) => return oauth_error(401, "invalid_client", "unknown client or wrong secret"),
+        Err(ClientRefusal::Revoked) => return oauth_error(401, "invalid_client", "this client has been revoked"),
+        Err(ClientRefusal::Database(e)) => return actix_web::ResponseError::error_response(&e),
+    };
+    if let Some(scope) = form.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+        if scope.split_whitespace().any(|s| s != client.role.as_str()) {
+            return oauth_error(400, "invalid_scope", format!("this client may only be granted the scope '{}'", client.role));
+        }
+    }
+    let now = chrono::Utc::now().timestamp();
+    let claims = state.tokens.claims_for(&client.client_id, client.role, &client.schools, now);
+    let access_token = match state.tokens.sign(&claims) {
+        Ok(t) => t,
+        Err(e) => return actix_web::ResponseError::error_response(&crate::error::ApiError::internal(e)),
+    };
+    tracing::info!(client_id = %client.client_id, role = %client.role, "token issued");
+    HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"))
+        .json(TokenResponse {
+            access_token,
+            token_type: "Bearer".to_string(),
+            expires_in: state.tokens.ttl_seconds,
+            scope: claims.scope,
+        })
+}
+
+/// Who am I? The caller's client, role, schools and token expiry.
+#[utoipa::path(
+    tag = "auth",
+    responses(
+        (status = 200, description = "The caller", body = TokenInfo),
+        (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/oauth/token_info")]
+pub async fn token_info(bearer: Bearer) -> web::Json<TokenInfo> {
+    let fmt = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_default()
+    };
+    let c = bearer.claims;
+    web::Json(TokenInfo {
+        client_id: c.sub,
+        role: c.role,
+        schools: c.schools.unwrap_or_default(),
+        scope: c.scope,
+        issued_at: fmt(c.iat),
+        expires_at: fmt(c.exp),
+        expires_in: (c.exp - chrono::Utc::now().timestamp()).max(0),
+    })
+}

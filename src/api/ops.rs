@@ -1,0 +1,58 @@
+//! `GET /health` and `GET /metrics`.
+
+use actix_web::{get, web, HttpResponse};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use crate::error::{ApiError, Problem};
+use crate::service::AppState;
+use crate::telemetry::Metrics;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    #[schema(example = "ok")]
+    pub status: String,
+    #[schema(example = "ok")]
+    pub database: String,
+    #[schema(example = "sqlite")]
+    pub backend: String,
+    pub version: String,
+}
+
+/// Process and database health (no token needed).
+#[utoipa::path(
+    tag = "operations",
+    responses(
+        (status = 200, description = "Serving, database reachable", body = Health),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(())
+)]
+#[get("/health")]
+pub async fn health(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
+    use diesel::connection::SimpleConnection;
+    state
+        .db
+        .read(|conn| {
+            conn.batch_execute("SELECT 1")
+                .map_err(|e| ApiError::unavailable(format!("database check failed: {e}")))
+        })
+        .await?;
+    Ok(web::Json(Health {
+        status: "ok".to_string(),
+        database: "ok".to_string(),
+        backend: state.db.backend().name().to_string(),
+        version: env!("CARGO_PKG_VERSION").to_string(),
+    }))
+}
+
+/// Prometheus metrics: requests by route pattern and status, latency histogram.
+#[utoipa::path(
+    tag = "operations",
+    responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
+    security(())
+)]
+#[get("/metrics")]
+pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain; version=0.0.4; charset=utf-8").body(metrics.render())
+}

@@ -1,0 +1,230 @@
+//! problem+json for every failure, ours and actix's, plus the per-request plumbing that makes
+//! errors traceable: correlation id, access log, metrics.
+
+use std::time::Instant;
+
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ResourceDef, ServiceRequest, ServiceResponse};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
+use actix_web::http::{Method, StatusCode};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use tracing::Instrument;
+
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::telemetry::Metrics;
+
+pub const CORRELATION_HEADER: &str = "x-correlation-id";
+pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The request being served, visible to `ApiError::error_response` (which has no request).
+#[derive(Debug, Clone)]
+pub struct RequestTrace {
+    pub correlation_id: String,
+    pub path: String,
+}
+
+tokio::task_local! {
+    static TRACE: RequestTrace;
+}
+
+/// The correlation id of the request, stored in its extensions.
+#[derive(Debug, Clone)]
+pub struct CorrelationId(pub String);
+
+/// A caller-supplied id is kept when it is a sane token; otherwise a new UUID is issued.
+fn correlation_id_of(req: &ServiceRequest) -> String {
+    req.headers()
+        .get(CORRELATION_HEADER)
+        .and_then(|v| v.to_str().ok())
+        .map(str::trim)
+        .filter(|v| {
+            !v.is_empty()
+                && v.len() <= 128
+                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
+        })
+        .map(str::to_string)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
+}
+
+pub fn problem_response(err: &ApiError, trace: Option<&RequestTrace>) -> HttpResponse {
+    let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let detail = if err.kind == ProblemKind::Internal {
+        // Never leak internals (SQL, paths) to the caller; the log has them.
+        tracing::error!(detail = %err.detail, "internal error");
+        "something went wrong on our side; quote the correlation id if you contact support".to_string()
+    } else {
+        err.detail.clone()
+    };
+    let body = Problem {
+        problem_type: err.kind.type_uri().to_string(),
+        title: err.kind.title().to_string(),
+        status: status.as_u16(),
+        detail,
+        instance: trace.map(|t| t.path.clone()),
+        correlation_id: trace.map(|t| t.correlation_id.clone()).unwrap_or_default(),
+        errors: err.errors.clone(),
+    };
+    let mut res = HttpResponse::build(status);
+    res.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
+    for (name, value) in &err.headers {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            res.insert_header((HeaderName::from_static(name), v));
+        }
+    }
+    res.body(serde_json::to_vec(&body).unwrap_or_default())
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let trace = TRACE.try_with(|t| t.clone()).ok();
+        problem_response(self, trace.as_ref())
+    }
+}
+
+/// Around every request: correlation id in and out, one log line, metrics, and any error
+/// response that is not yet problem+json (actix's own 404/405/413 ...) rewritten into one.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
+    let started = Instant::now();
+    let correlation_id = correlation_id_of(&req);
+    req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
+    let trace = RequestTrace { correlation_id: correlation_id.clone(), path: req.path().to_string() };
+    let method = req.method().to_string();
+    let metrics = req.app_data::<web::Data<Metrics>>().cloned();
+    let span = tracing::info_span!("request", correlation_id = %correlation_id);
+
+    let mut res = TRACE
+        .scope(trace.clone(), async move {
+            // Handler and extractor errors arrive here already rendered (inside this scope, so
+            // with the correlation id); an Err can only come from a middleware and is passed on.
+            let res = next.call(req).await?.map_into_boxed_body();
+            Ok::<_, actix_web::Error>(ensure_problem_body(res, &trace))
+        })
+        .instrument(span.clone())
+        .await?;
+
+    if let Ok(value) = HeaderValue::from_str(&correlation_id) {
+        res.headers_mut().insert(HeaderName::from_static(CORRELATION_HEADER), value);
+    }
+    // The route pattern, not the path: paths carry UPNs (personal data) and would explode the
+    // metric's cardinality.
+    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let status = res.status().as_u16();
+    let elapsed = started.elapsed();
+    if let Some(metrics) = metrics {
+        metrics.observe(&method, &route, status, elapsed);
+    }
+    span.in_scope(|| {
+        tracing::info!(
+            method = %method,
+            route = %route,
+            status,
+            latency_ms = elapsed.as_secs_f64() * 1000.0,
+            "request"
+        )
+    });
+    Ok(res)
+}
+
+fn ensure_problem_body(res: ServiceResponse<BoxBody>, trace: &RequestTrace) -> ServiceResponse<BoxBody> {
+    let status = res.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return res;
+    }
+    let content_type = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let is_oauth_json =
+        res.request().path().starts_with("/oauth/") && content_type.starts_with("application/json");
+    if content_type.starts_with(PROBLEM_JSON) || is_oauth_json {
+        return res;
+    }
+    let kind = ProblemKind::from_status(status.as_u16());
+    let detail = match kind {
+        ProblemKind::NotFound => format!("nothing is served at {}", trace.path),
+        ProblemKind::PayloadTooLarge => "the request body is larger than this endpoint accepts".to_string(),
+        _ => status.canonical_reason().unwrap_or("request failed").to_string(),
+    };
+    let mut err = ApiError::new(kind, detail);
+    // Keep challenge / Allow headers the original response carried.
+    for name in [header::WWW_AUTHENTICATE, header::ALLOW, header::RETRY_AFTER] {
+        if let Some(v) = res.headers().get(&name).and_then(|v| v.to_str().ok()) {
+            let static_name: &'static str = match name.as_str() {
+                "www-authenticate" => "www-authenticate",
+                "allow" => "allow",
+                _ => "retry-after",
+            };
+            err = err.with_header(static_name, v.to_string());
+        }
+    }
+    let (req, _) = res.into_parts();
+    ServiceResponse::new(req, problem_response(&err, Some(trace)))
+}
+
+/// The documented routes with their methods, to tell 405 (wrong method) from 404 (no such path).
+pub struct RouteTable {
+    routes: Vec<(ResourceDef, Vec<Method>)>,
+}
+
+impl RouteTable {
+    pub fn from_openapi(api: &utoipa::openapi::OpenApi) -> Self {
+        let routes = api
+            .paths
+            .paths
+            .iter()
+            .map(|(path, item)| {
+                let mut methods = Vec::new();
+                let ops = [
+                    (Method::GET, item.get.is_some()),
+                    (Method::PUT, item.put.is_some()),
+                    (Method::POST, item.post.is_some()),
+                    (Method::DELETE, item.delete.is_some()),
+                    (Method::PATCH, item.patch.is_some()),
+                ];
+                for (m, present) in ops {
+                    if present {
+                        methods.push(m);
+                    }
+                }
+                (ResourceDef::new(path.as_str()), methods)
+            })
+            .collect();
+        RouteTable { routes }
+    }
+
+    pub fn allowed(&self, path: &str) -> Option<&[Method]> {
+        self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(_, m)| m.as_slice())
+    }
+}
+
+/// Whatever no route answered: 405 with `Allow` when the path exists, else 404.
+pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> ApiError {
+    match routes.allowed(req.path()) {
+        Some(methods) => {
+            let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
+            ApiError::new(
+                ProblemKind::MethodNotAllowed,
+                format!("{} is not allowed on {}; use {}", req.method(), req.path(), allow.join(", ")),
+            )
+            .with_header("allow", allow.join(", "))
+        }
+        None => ApiError::not_found(format!("nothing is served at {}", req.path())),
+    }
+}
+
+impl actix_web::Responder for ApiError {
+    type Body = BoxBody;
+    fn respond_to(self, _req: &HttpRequest) -> HttpResponse {
+        self.error_response()
+    }
+}

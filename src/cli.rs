@@ -1,0 +1,99 @@
+//! The command line (API.md "Command line"). Every option has an environment fallback.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::domain::access::Role;
+
+#[derive(Debug, Parser)]
+#[command(name = "esma-api", version, about = "ESMA integration hub: school registers and referrals to the LA's medical-needs teaching service")]
+pub struct Cli {
+    /// Database: sqlite://PATH (the embedded default) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://esma.db")]
+    pub database_url: String,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Apply migrations, then serve the API.
+    Serve(ServeArgs),
+    /// Apply pending migrations and exit.
+    Migrate,
+    /// Manage API clients (OAuth2 client credentials).
+    Clients {
+        #[command(subcommand)]
+        command: ClientsCommand,
+    },
+    /// Print the OpenAPI document (what openapi/openapi.json must equal).
+    Openapi,
+}
+
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "ESMA_BIND", default_value = "127.0.0.1:8080")]
+    pub bind: String,
+    /// Seed a demo calendar, schools and clients, and print ready credentials.
+    #[arg(long)]
+    pub demo: bool,
+    /// HMAC key for access tokens (at least 32 bytes). Unset: a random key per start, so tokens
+    /// do not survive a restart and several instances cannot share tokens.
+    #[arg(long, env = "ESMA_JWT_SECRET", hide_env_values = true)]
+    pub jwt_secret: Option<String>,
+    /// Token lifetime in seconds.
+    #[arg(long, env = "ESMA_TOKEN_TTL", default_value_t = 3600)]
+    pub token_ttl: i64,
+    /// `iss` of the tokens this service issues and accepts.
+    #[arg(long, env = "ESMA_ISSUER", default_value = "esma-api")]
+    pub issuer: String,
+    /// `aud` of the tokens this service issues and accepts.
+    #[arg(long, env = "ESMA_AUDIENCE", default_value = "esma-api")]
+    pub audience: String,
+    /// Largest request body in MiB (after decompression).
+    #[arg(long, env = "ESMA_BODY_LIMIT_MIB", default_value_t = 64)]
+    pub body_limit_mib: usize,
+    /// Log as JSON lines (one object per line) instead of text.
+    #[arg(long, env = "ESMA_LOG_JSON")]
+    pub log_json: bool,
+    /// HTTP worker threads (default: one per CPU).
+    #[arg(long, env = "ESMA_WORKERS")]
+    pub workers: Option<usize>,
+    /// Database connections in the pool.
+    #[arg(long, env = "ESMA_DB_POOL", default_value_t = 10)]
+    pub db_pool: u32,
+    /// Fix "today" for statutory clocks (demos, acceptance tests), e.g. 2026-11-23.
+    #[arg(long, env = "ESMA_TODAY")]
+    pub today: Option<String>,
+    /// The LA this service runs for (LA number; Hertfordshire is 919).
+    #[arg(long, env = "ESMA_LA_CODE", default_value_t = 919)]
+    pub la_code: u16,
+    /// Write the demo credentials as JSON to this file too (for scripts).
+    #[arg(long, hide = true)]
+    pub demo_credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ClientsCommand {
+    /// Create a client; prints its id and secret once, as JSON.
+    Add {
+        #[arg(long, value_parser = parse_role)]
+        role: Role,
+        #[arg(long)]
+        name: String,
+        /// A URN the school client acts for (repeat for several).
+        #[arg(long = "school")]
+        schools: Vec<i64>,
+    },
+    /// List clients as JSON (never secrets).
+    List,
+    /// Revoke a client: its tokens stop working and it cannot get new ones.
+    Revoke { client_id: String },
+}
+
+fn parse_role(s: &str) -> Result<Role, String> {
+    s.parse()
+}

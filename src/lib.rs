@@ -1,0 +1,13 @@
+//! esma-api: the integration hub between English schools' MIS platforms and the local
+//! authority's medical-needs teaching service (ESMA). See README.md and ../shared/design/.
+
+pub mod api;
+pub mod cli;
+pub mod clock;
+pub mod demo;
+pub mod domain;
+pub mod error;
+pub mod server;
+pub mod service;
+pub mod store;
+pub mod telemetry;

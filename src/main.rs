@@ -1,0 +1,88 @@
+use std::process::ExitCode;
+
+use clap::Parser;
+use esma_api::cli::{Cli, ClientsCommand, Command};
+use esma_api::service::{clients, Actor};
+use esma_api::{api, demo, server, telemetry};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("esma-api: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
+    println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
+    Ok(())
+}
+
+fn run(cli: Cli) -> Result<(), String> {
+    match cli.command {
+        Command::Openapi => {
+            print!("{}", api::openapi_json());
+            Ok(())
+        }
+        Command::Migrate => {
+            telemetry::init_logging(false);
+            server::open_db(&cli.database_url, 1)?;
+            eprintln!("esma-api: migrations applied");
+            Ok(())
+        }
+        Command::Clients { command } => {
+            let db = server::open_db(&cli.database_url, 1)?;
+            let actor = Actor::operator("clients");
+            match command {
+                ClientsCommand::Add { role, name, schools } => {
+                    print_json(&clients::add(&db, &actor, &name, role, &schools).map_err(|e| e.detail)?)
+                }
+                ClientsCommand::List => print_json(&clients::list(&db).map_err(|e| e.detail)?),
+                ClientsCommand::Revoke { client_id } => {
+                    clients::revoke(&db, &actor, &client_id).map_err(|e| e.detail)?;
+                    print_json(&serde_json::json!({ "client_id": client_id, "revoked": true }))
+                }
+            }
+        }
+        Command::Serve(args) => {
+            telemetry::init_logging(args.log_json);
+            let db = server::open_db(&cli.database_url, args.db_pool)?;
+            let state = server::state_from(db.clone(), &args)?;
+            if args.demo {
+                let creds = demo::seed(&db).map_err(|e| e.detail)?;
+                print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
+                if let Some(path) = &args.demo_credentials_file {
+                    std::fs::write(path, serde_json::to_vec_pretty(&creds).map_err(|e| e.to_string())?)
+                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                }
+            }
+            tracing::info!(bind = %args.bind, backend = db.backend().name(), "serving");
+            actix_web::rt::System::new()
+                .block_on(server::serve(state, &args))
+                .map_err(|e| format!("server failed: {e}"))
+        }
+    }
+}
+
+fn print_demo_banner(bind: &str, database_url: &str, creds: &demo::DemoCredentials, today: chrono::NaiveDate) {
+    let base = format!("http://{bind}");
+    println!("esma-api demo on {} (today is {today})", esma_api::store::redact(database_url));
+    println!();
+    println!("  Swagger UI   {base}/swagger-ui/   (Authorize with a client id and secret below)");
+    println!("  OpenAPI      {base}/api-docs/openapi.json");
+    println!("  Health       {base}/health");
+    println!();
+    for (label, c) in [("la", &creds.la), ("school", &creds.school), ("admin", &creds.admin)] {
+        let schools = if c.schools.is_empty() { String::new() } else { format!("  (URN {:?})", c.schools) };
+        println!("  {label:<7} client_id {}  client_secret {}{schools}", c.client_id, c.client_secret);
+    }
+    println!();
+    println!(
+        "  Token:  curl -s -u {}:{} -d grant_type=client_credentials {base}/oauth/token",
+        creds.la.client_id, creds.la.client_secret
+    );
+    println!();
+}

@@ -1,0 +1,52 @@
+//! Starting the service: state from configuration, then the HTTP server with graceful shutdown.
+
+use std::sync::Arc;
+
+use actix_web::{web, HttpServer};
+
+use crate::api::{self, HttpSettings};
+use crate::cli::ServeArgs;
+use crate::clock::Clock;
+use crate::service::tokens::TokenKeys;
+use crate::service::AppState;
+use crate::store::{DatabaseUrl, Db};
+use crate::telemetry::Metrics;
+
+pub fn open_db(url: &str, pool: u32) -> Result<Db, String> {
+    let url = DatabaseUrl::parse(url)?;
+    Db::open(&url, pool)
+}
+
+pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
+    let clock = Clock::from_env_value(args.today.as_deref())?;
+    let secret = match &args.jwt_secret {
+        Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
+        Some(_) => return Err("ESMA_JWT_SECRET should be at least 32 bytes".to_string()),
+        None => {
+            tracing::warn!("ESMA_JWT_SECRET is not set: using a random key; tokens will not survive a restart");
+            TokenKeys::random_secret()
+        }
+    };
+    if !(60..=86_400).contains(&args.token_ttl) {
+        return Err("ESMA_TOKEN_TTL should be 60 to 86400 seconds".to_string());
+    }
+    Ok(AppState {
+        db,
+        clock,
+        tokens: Arc::new(TokenKeys::new(&secret, &args.issuer, &args.audience, args.token_ttl)),
+        la_code: args.la_code,
+    })
+}
+
+pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
+    let metrics = web::Data::new(Metrics::new());
+    let settings = HttpSettings { body_limit: args.body_limit_mib.max(1) * 1024 * 1024 };
+    let mut server = HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))
+        .shutdown_timeout(30)
+        .bind(&args.bind)?;
+    if let Some(workers) = args.workers {
+        server = server.workers(workers.max(1));
+    }
+    // actix handles SIGINT/SIGTERM: it stops accepting and lets in-flight requests finish.
+    server.run().await
+}

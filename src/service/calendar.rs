@@ -1,0 +1,49 @@
+//! The LA calendar (RULES.md R3): the school days every statutory clock counts.
+
+use chrono::NaiveDateTime;
+
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::calendar::{AcademicYear, LaCalendar, SchoolCalendar};
+use crate::error::{ApiError, FieldProblem};
+use crate::store::{audit, calendars};
+
+/// Validates and stores a year's calendar (`la`); returns whether the year had none before.
+pub async fn put(state: &AppState, actor: &Actor, calendar: LaCalendar) -> Result<(LaCalendar, NaiveDateTime, bool), ApiError> {
+    actor.require(&[Role::La])?;
+    if let Err(problems) = calendar.validate() {
+        let n = problems.len();
+        return Err(ApiError::validation(
+            format!("the calendar has {n} problem{}", if n == 1 { "" } else { "s" }),
+            problems.into_iter().map(|p| FieldProblem::new(p.pointer, p.message)).collect(),
+        ));
+    }
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let created = calendars::replace(conn, &calendar, now)?;
+            let year = calendar.academic_year.to_string();
+            let action = if created { "create" } else { "update" };
+            audit::append(conn, &[actor.audit(now, action, AuditSubject::new("calendar", year))])?;
+            Ok((calendar, now, created))
+        })
+        .await
+}
+
+/// One year's calendar: readable by every role that works with school days.
+pub async fn get(state: &AppState, actor: &Actor, year: AcademicYear) -> Result<(LaCalendar, NaiveDateTime), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    state
+        .db
+        .read(move |conn| Ok(calendars::find(conn, year)?))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no calendar has been loaded for {year}")))
+}
+
+/// Every loaded calendar, for counting school days (R3.1 falls back to Monday-Friday).
+pub async fn school_calendar(state: &AppState) -> Result<SchoolCalendar, ApiError> {
+    let all = state.db.read(|conn| Ok(calendars::all(conn)?)).await?;
+    Ok(SchoolCalendar::new(all))
+}

@@ -1,0 +1,134 @@
+//! Use cases: one function per thing a user does. Each owns its transaction and writes its audit
+//! row in that same transaction.
+
+pub mod audit;
+pub mod calendar;
+pub mod clients;
+pub mod schools;
+pub mod tokens;
+
+use std::sync::Arc;
+
+use chrono::NaiveDateTime;
+
+use crate::clock::Clock;
+use crate::domain::access::{school_access, Role, SchoolAccess};
+use crate::error::ApiError;
+use crate::store::audit::NewAuditEvent;
+use crate::store::Db;
+
+/// What every use case may need: storage, the clock, the token keys and the LA's settings.
+#[derive(Clone)]
+pub struct AppState {
+    pub db: Db,
+    pub clock: Clock,
+    pub tokens: Arc<tokens::TokenKeys>,
+    /// The LA this service runs for (RULES.md R6.2; Hertfordshire 919).
+    pub la_code: u16,
+}
+
+/// Who is acting and through which door: the authenticated client plus what the audit trail
+/// needs to say about the request.
+#[derive(Debug, Clone)]
+pub struct Actor {
+    pub client_id: String,
+    pub role: Role,
+    pub schools: Vec<i32>,
+    /// `METHOD /route/{pattern}` or `cli <command>`.
+    pub endpoint: String,
+    pub correlation_id: Option<String>,
+}
+
+impl Actor {
+    /// An operator at the command line (clients add/revoke, demo seeding).
+    pub fn operator(command: &str) -> Actor {
+        let user = std::env::var("USER").unwrap_or_else(|_| "operator".to_string());
+        Actor {
+            client_id: format!("cli:{user}"),
+            role: Role::Admin,
+            schools: Vec::new(),
+            endpoint: format!("cli {command}"),
+            correlation_id: None,
+        }
+    }
+
+    /// 403 unless the caller has one of `roles`.
+    pub fn require(&self, roles: &[Role]) -> Result<(), ApiError> {
+        if roles.contains(&self.role) {
+            return Ok(());
+        }
+        let wanted: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        Err(ApiError::forbidden(format!(
+            "this operation needs a client with role {}; yours has role {}",
+            wanted.join(" or "),
+            self.role
+        )))
+    }
+
+    /// For reads of a school's data: 404 for another school's (no existence leak).
+    pub fn may_read_school(&self, urn: i32) -> Result<(), ApiError> {
+        match school_access(self.role, &self.schools, urn) {
+            SchoolAccess::Allowed => Ok(()),
+            SchoolAccess::OtherSchool => Err(ApiError::not_found(format!("no school with URN {urn}"))),
+            SchoolAccess::WrongRole => Err(ApiError::forbidden(format!(
+                "role {} does not read school data",
+                self.role
+            ))),
+        }
+    }
+
+    /// For writes to a school's data: 403 for another school's.
+    pub fn may_write_school(&self, urn: i32) -> Result<(), ApiError> {
+        match school_access(self.role, &self.schools, urn) {
+            SchoolAccess::Allowed => Ok(()),
+            SchoolAccess::OtherSchool => Err(ApiError::forbidden(format!(
+                "this client acts for URN(s) {:?}, not {urn}",
+                self.schools
+            ))),
+            SchoolAccess::WrongRole => Err(ApiError::forbidden(format!(
+                "role {} does not write school data",
+                self.role
+            ))),
+        }
+    }
+
+    /// An audit row for something this actor did.
+    pub fn audit(&self, at: NaiveDateTime, action: &str, subject: AuditSubject) -> NewAuditEvent {
+        NewAuditEvent {
+            occurred_at: at,
+            actor: self.client_id.clone(),
+            actor_role: self.role.as_str().to_string(),
+            action: action.to_string(),
+            resource_type: subject.resource_type.to_string(),
+            resource_id: subject.resource_id,
+            school_urn: subject.school_urn,
+            upn: subject.upn,
+            endpoint: self.endpoint.clone(),
+            outcome: "success".to_string(),
+            correlation_id: self.correlation_id.clone(),
+        }
+    }
+}
+
+/// What an audit row is about.
+#[derive(Debug, Clone)]
+pub struct AuditSubject {
+    pub resource_type: &'static str,
+    pub resource_id: String,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+}
+
+impl AuditSubject {
+    pub fn new(resource_type: &'static str, resource_id: impl Into<String>) -> Self {
+        AuditSubject { resource_type, resource_id: resource_id.into(), school_urn: None, upn: None }
+    }
+    pub fn school(mut self, urn: i32) -> Self {
+        self.school_urn = Some(urn);
+        self
+    }
+    pub fn pupil(mut self, upn: impl Into<String>) -> Self {
+        self.upn = Some(upn.into());
+        self
+    }
+}

@@ -1,0 +1,249 @@
+//! Storage: one diesel code base over SQLite (the embedded default) and PostgreSQL (production).
+//! Nothing outside this module writes SQL.
+
+pub mod audit;
+pub mod calendars;
+pub mod clients;
+pub mod introspection;
+pub mod schema;
+pub mod schools;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+
+use crate::error::ApiError;
+
+/// A connection to whichever backend the URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConnection {
+    Postgresql(diesel::PgConnection),
+    Sqlite(diesel::SqliteConnection),
+}
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl Backend {
+    pub fn name(self) -> &'static str {
+        match self {
+            Backend::Sqlite => "sqlite",
+            Backend::Postgres => "postgres",
+        }
+    }
+}
+
+/// A database URL as the CLI accepts it: `postgres://...`/`postgresql://...`, `sqlite://path`,
+/// `sqlite:path` or a bare path ending in `.db`/`.sqlite`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    Postgres(String),
+    Sqlite(String),
+}
+
+impl DatabaseUrl {
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        let raw = raw.trim();
+        if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
+            return Ok(DatabaseUrl::Postgres(raw.to_string()));
+        }
+        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+            if path.is_empty() {
+                return Err("sqlite URL has no file path; write e.g. sqlite://esma.db".into());
+            }
+            return Ok(DatabaseUrl::Sqlite(path.to_string()));
+        }
+        if raw.ends_with(".db") || raw.ends_with(".sqlite") || raw.ends_with(".sqlite3") {
+            return Ok(DatabaseUrl::Sqlite(raw.to_string()));
+        }
+        Err(format!(
+            "database URL '{}' is neither postgres://... nor sqlite://PATH (nor a path ending in .db)",
+            redact(raw)
+        ))
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            DatabaseUrl::Postgres(_) => Backend::Postgres,
+            DatabaseUrl::Sqlite(_) => Backend::Sqlite,
+        }
+    }
+}
+
+/// Hide a password in a URL before it is printed or logged.
+pub fn redact(url: &str) -> String {
+    if let Some((scheme, rest)) = url.split_once("://") {
+        if let Some((userinfo, host)) = rest.split_once('@') {
+            if let Some((user, _)) = userinfo.split_once(':') {
+                return format!("{scheme}://{user}:***@{host}");
+            }
+        }
+    }
+    url.to_string()
+}
+
+/// Opens connections by URL scheme and sets SQLite's per-connection pragmas. Written by hand because
+/// the derived `MultiConnection::establish` hides the real error (STACK.md pitfalls).
+#[derive(Debug)]
+pub struct ConnectionOpener {
+    url: DatabaseUrl,
+}
+
+impl ManageConnection for ConnectionOpener {
+    type Connection = DbConnection;
+    type Error = diesel::r2d2::Error;
+
+    fn connect(&self) -> Result<DbConnection, Self::Error> {
+        use diesel::r2d2::Error;
+        match &self.url {
+            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
+                .map(DbConnection::Postgresql)
+                .map_err(Error::ConnectionError),
+            DatabaseUrl::Sqlite(path) => {
+                let mut conn =
+                    diesel::SqliteConnection::establish(path).map_err(Error::ConnectionError)?;
+                // WAL lets readers run beside the writer; busy_timeout makes a second process wait
+                // instead of failing; foreign keys are off by default in SQLite.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                )
+                .map_err(Error::QueryError)?;
+                Ok(DbConnection::Sqlite(conn))
+            }
+        }
+    }
+
+    fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
+        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+    }
+
+    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
+        false
+    }
+}
+
+/// The database handle the services use: a pool plus, for SQLite, a process-wide writer lock so
+/// that two write transactions never race for SQLite's single write lock (a deferred transaction
+/// that upgrades late fails with SQLITE_BUSY instead of waiting).
+#[derive(Clone)]
+pub struct Db {
+    pool: Pool<ConnectionOpener>,
+    backend: Backend,
+    writer: Arc<Mutex<()>>,
+}
+
+pub type PooledDb = PooledConnection<ConnectionOpener>;
+
+impl Db {
+    /// Connects (failing fast with the real reason) and applies pending migrations.
+    pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Db, String> {
+        let opener = ConnectionOpener { url: url.clone() };
+        // Try one connection first so the error says what is wrong (r2d2 only says "timed out").
+        let mut first = opener
+            .connect()
+            .map_err(|e| format!("cannot open database {}: {e}", redact(&url_text(url))))?;
+        run_migrations(&mut first).map_err(|e| format!("migrations failed: {e}"))?;
+        drop(first);
+        let pool = Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(Duration::from_secs(5))
+            .build(opener)
+            .map_err(|e| format!("cannot build the connection pool: {e}"))?;
+        Ok(Db { pool, backend: url.backend(), writer: Arc::new(Mutex::new(())) })
+    }
+
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    pub fn conn(&self) -> Result<PooledDb, ApiError> {
+        self.pool.get().map_err(|e| ApiError::unavailable(format!("database unavailable: {e}")))
+    }
+
+    /// Runs `f` in one transaction (synchronously: for the CLI or inside [`Db::write`]).
+    pub fn write_now<T>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
+        let mut conn = self.conn()?;
+        let _guard = match self.backend {
+            Backend::Sqlite => Some(self.writer.lock().unwrap_or_else(|p| p.into_inner())),
+            Backend::Postgres => None,
+        };
+        let conn: &mut DbConnection = &mut conn;
+        conn.transaction(f)
+    }
+
+    /// Runs read-only queries off the actix worker threads.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.clone();
+        blocking(move || {
+            let mut conn = db.conn()?;
+            f(&mut conn)
+        })
+        .await
+    }
+
+    /// Runs `f` in one write transaction off the actix worker threads.
+    pub async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let db = self.clone();
+        blocking(move || db.write_now(f)).await
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    actix_web::web::block(f)
+        .await
+        .map_err(|e| ApiError::internal(format!("database task failed: {e}")))?
+}
+
+fn url_text(url: &DatabaseUrl) -> String {
+    match url {
+        DatabaseUrl::Postgres(u) => u.clone(),
+        DatabaseUrl::Sqlite(p) => format!("sqlite://{p}"),
+    }
+}
+
+/// Applies the pending migrations of the connection's backend; returns how many ran.
+pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
+    let applied = match conn {
+        DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+    };
+    applied.map_err(|e| e.to_string())
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match e {
+            Error::NotFound => ApiError::not_found("the resource does not exist"),
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
+                ApiError::conflict(format!("conflicts with existing data: {}", info.message()))
+            }
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                ApiError::unavailable("the database was busy; retry the request".to_string())
+            }
+            other => ApiError::internal(format!("database error: {other}")),
+        }
+    }
+}
