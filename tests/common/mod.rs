@@ -1,0 +1,229 @@
+//! Test harness: the real HTTP app on a fresh SQLite file, and on a fresh PostgreSQL schema when
+//! `ESMA_TEST_DATABASE_URL` is set (CI sets it and requires it: under `CI=true` a missing
+//! PostgreSQL fails the PostgreSQL tests instead of skipping them).
+#![allow(dead_code)]
+
+use std::sync::Arc;
+
+use actix_web::http::header::HeaderMap;
+use actix_web::http::StatusCode;
+use actix_web::test::{self, TestRequest};
+use actix_web::web;
+use diesel::connection::SimpleConnection;
+use diesel::Connection;
+use esma_api::api::{self, HttpSettings};
+use esma_api::clock::Clock;
+use esma_api::domain::access::Role;
+use esma_api::service::tokens::TokenKeys;
+use esma_api::service::{clients, Actor, AppState};
+use esma_api::store::{DatabaseUrl, Db};
+use esma_api::telemetry::Metrics;
+use serde_json::Value;
+
+pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
+pub const ISSUER: &str = "esma-api";
+pub const AUDIENCE: &str = "esma-api";
+/// Small, so the 413 tests need no large bodies.
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+pub struct TestApp {
+    pub state: AppState,
+    pub metrics: web::Data<Metrics>,
+    pub backend: &'static str,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<(String, String)>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some((admin_url, schema)) = &self.pg_schema {
+            if let Ok(mut conn) = diesel::PgConnection::establish(admin_url) {
+                let _ = conn.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+            }
+        }
+    }
+}
+
+pub fn postgres_url() -> Option<String> {
+    match std::env::var("ESMA_TEST_DATABASE_URL") {
+        Ok(url) if !url.trim().is_empty() => Some(url),
+        _ => {
+            if std::env::var("CI").map(|v| v == "true").unwrap_or(false) {
+                panic!("CI=true but ESMA_TEST_DATABASE_URL is not set: the PostgreSQL tests must run in CI");
+            }
+            eprintln!("SKIPPED on PostgreSQL: set ESMA_TEST_DATABASE_URL=postgres://... to run this test there too");
+            None
+        }
+    }
+}
+
+/// A URL for a fresh schema of the test database (one per test, dropped afterwards).
+pub fn fresh_postgres_schema(admin_url: &str) -> (String, String) {
+    let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = diesel::PgConnection::establish(admin_url)
+        .unwrap_or_else(|e| panic!("cannot connect to ESMA_TEST_DATABASE_URL: {e}"));
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create test schema");
+    let sep = if admin_url.contains('?') { '&' } else { '?' };
+    (format!("{admin_url}{sep}options=-csearch_path%3D{schema}"), schema)
+}
+
+impl TestApp {
+    fn with_db(db: Db, backend: &'static str, dir: Option<tempfile::TempDir>, pg: Option<(String, String)>) -> TestApp {
+        let state = AppState {
+            db,
+            clock: Clock::fixed(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
+            tokens: Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600)),
+            la_code: 919,
+        };
+        TestApp { state, metrics: web::Data::new(Metrics::new()), backend, _dir: dir, pg_schema: pg }
+    }
+
+    pub fn sqlite() -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("esma-test.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let db = Db::open(&url, 4).expect("open sqlite");
+        TestApp::with_db(db, "sqlite", Some(dir), None)
+    }
+
+    pub fn postgres() -> Option<TestApp> {
+        let admin = postgres_url()?;
+        let (url, schema) = fresh_postgres_schema(&admin);
+        let db = Db::open(&DatabaseUrl::parse(&url).unwrap(), 4).expect("open postgres");
+        Some(TestApp::with_db(db, "postgres", None, Some((admin, schema))))
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.state.db
+    }
+
+    /// Sends a request through the whole app (middleware, routing, extractors, handlers).
+    pub async fn send(&self, req: TestRequest) -> Reply {
+        let app = test::init_service(api::app(
+            self.state.clone(),
+            self.metrics.clone(),
+            HttpSettings { body_limit: BODY_LIMIT },
+        ))
+        .await;
+        let res = test::call_service(&app, req.to_request()).await;
+        let status = res.status();
+        let headers = res.headers().clone();
+        let body = test::read_body(res).await;
+        Reply { status, headers, body: body.to_vec() }
+    }
+
+    /// Creates a client with the CLI's service function; returns (client_id, secret).
+    pub fn client(&self, role: Role, schools: &[i64]) -> (String, String) {
+        let c = clients::add(self.db(), &Actor::operator("test"), "test client", role, schools).expect("add client");
+        (c.client_id, c.client_secret)
+    }
+
+    pub async fn token_for(&self, id: &str, secret: &str) -> String {
+        let reply = self
+            .send(
+                TestRequest::post()
+                    .uri("/oauth/token")
+                    .insert_header(("authorization", basic(id, secret)))
+                    .insert_header(("content-type", "application/x-www-form-urlencoded"))
+                    .set_payload("grant_type=client_credentials"),
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::OK, "token: {}", reply.text());
+        reply.json()["access_token"].as_str().unwrap().to_string()
+    }
+
+    pub async fn token(&self, role: Role, schools: &[i64]) -> String {
+        let (id, secret) = self.client(role, schools);
+        self.token_for(&id, &secret).await
+    }
+
+    pub async fn get(&self, token: &str, uri: &str) -> Reply {
+        self.send(TestRequest::get().uri(uri).insert_header(("authorization", format!("Bearer {token}")))).await
+    }
+
+    pub async fn put_json(&self, token: &str, uri: &str, body: &Value) -> Reply {
+        self.send(
+            TestRequest::put()
+                .uri(uri)
+                .insert_header(("authorization", format!("Bearer {token}")))
+                .set_json(body),
+        )
+        .await
+    }
+}
+
+pub fn basic(id: &str, secret: &str) -> String {
+    use base64::Engine;
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+}
+
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+    }
+    pub fn header(&self, name: &str) -> Option<String> {
+        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    }
+
+    /// Asserts an RFC 9457 problem with the given status, whose correlation id matches the
+    /// response header; returns the body.
+    pub fn problem(&self, status: u16) -> Value {
+        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
+        assert_eq!(
+            self.header("content-type").as_deref(),
+            Some("application/problem+json"),
+            "content type; body: {}",
+            self.text()
+        );
+        let body = self.json();
+        assert_eq!(body["status"], status);
+        assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
+        assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
+        let header = self.header("x-correlation-id").expect("x-correlation-id header");
+        assert_eq!(body["correlation_id"], header.as_str());
+        body
+    }
+
+    /// The JSON Pointers of a 422's `errors`.
+    pub fn pointers(&self) -> Vec<String> {
+        self.problem(422)["errors"]
+            .as_array()
+            .expect("errors array")
+            .iter()
+            .map(|e| e["pointer"].as_str().unwrap().to_string())
+            .collect()
+    }
+}
+
+/// Runs the test body on SQLite and, as a second test, on PostgreSQL.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, |$app:ident| $body:block) => {
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[actix_web::test]
+            async fn sqlite() {
+                let $app = $crate::common::TestApp::sqlite();
+                $body
+            }
+
+            #[actix_web::test]
+            async fn postgres() {
+                let Some($app) = $crate::common::TestApp::postgres() else { return };
+                $body
+            }
+        }
+    };
+}
