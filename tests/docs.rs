@@ -1,0 +1,58 @@
+//! The committed OpenAPI document equals the generated one; the Swagger UI works offline.
+
+mod common;
+
+use actix_web::test::TestRequest;
+use common::TestApp;
+
+#[test]
+fn committed_openapi_matches_the_code() {
+    let generated = esma_api::api::openapi_json();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/openapi/openapi.json");
+    let committed = std::fs::read_to_string(path).unwrap_or_default();
+    if committed != generated {
+        if std::env::var("UPDATE_OPENAPI").is_ok() {
+            std::fs::write(path, &generated).unwrap();
+            return;
+        }
+        panic!("openapi/openapi.json differs from the code: run `cargo run -- openapi > openapi/openapi.json` (or UPDATE_OPENAPI=1 cargo test --test docs)");
+    }
+}
+
+#[test]
+fn spec_declares_client_credentials_and_problem_responses() {
+    let spec: serde_json::Value = serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3.1"));
+    let flow = &spec["components"]["securitySchemes"]["oauth2"]["flows"]["clientCredentials"];
+    assert_eq!(flow["tokenUrl"], "/oauth/token");
+    let put = &spec["paths"]["/api/v1/schools/{urn}"]["put"];
+    assert!(put["responses"]["422"]["content"]["application/problem+json"].is_object());
+}
+
+#[actix_web::test]
+async fn swagger_ui_is_served_from_the_service_itself() {
+    let app = TestApp::sqlite();
+    let redirect = app.send(TestRequest::get().uri("/swagger-ui")).await;
+    assert_eq!(redirect.status, 308);
+    assert_eq!(redirect.header("location").as_deref(), Some("/swagger-ui/"));
+    let page = app.send(TestRequest::get().uri("/swagger-ui/")).await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(!html.contains("http://") && !html.contains("https://"), "the page must not load assets from elsewhere: {html}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-initializer.js"] {
+        assert!(html.contains(asset), "{asset} not referenced");
+        let r = app.send(TestRequest::get().uri(&format!("/swagger-ui/{asset}"))).await;
+        assert_eq!(r.status, 200, "{asset}");
+        assert!(r.body.len() > 100, "{asset} is empty");
+    }
+    let init = app.send(TestRequest::get().uri("/swagger-ui/swagger-initializer.js")).await.text();
+    assert!(init.contains("/api-docs/openapi.json"), "{init}");
+    let spec = app.send(TestRequest::get().uri("/api-docs/openapi.json")).await;
+    assert_eq!(spec.status, 200);
+    assert_eq!(spec.json()["info"]["title"], "esma-api");
+    // The 1.5 MB bundle is compressed for browsers that ask.
+    let gz = app
+        .send(TestRequest::get().uri("/swagger-ui/swagger-ui-bundle.js").insert_header(("accept-encoding", "gzip")))
+        .await;
+    assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
+}
