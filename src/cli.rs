@@ -7,10 +7,19 @@ use clap::{Parser, Subcommand};
 use crate::domain::access::Role;
 
 #[derive(Debug, Parser)]
-#[command(name = "esma-api", version, about = "ESMA integration hub: school registers and referrals to the LA's medical-needs teaching service")]
+#[command(
+    name = "esma-api",
+    version,
+    about = "ESMA integration hub: school registers and referrals to the LA's medical-needs teaching service"
+)]
 pub struct Cli {
     /// Database: sqlite://PATH (the embedded default) or postgres://USER@HOST/DB.
-    #[arg(long, global = true, env = "DATABASE_URL", default_value = "sqlite://esma.db")]
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        default_value = "sqlite://esma.db"
+    )]
     pub database_url: String,
 
     #[command(subcommand)]

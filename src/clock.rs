@@ -14,7 +14,9 @@ impl Clock {
     }
 
     pub fn fixed(today: NaiveDate) -> Self {
-        Clock { fixed_today: Some(today) }
+        Clock {
+            fixed_today: Some(today),
+        }
     }
 
     /// Parses `ESMA_TODAY` when set.
@@ -29,7 +31,8 @@ impl Clock {
 
     /// Today for statutory counting: the fixed date when set, else the local date in England.
     pub fn today(&self) -> NaiveDate {
-        self.fixed_today.unwrap_or_else(|| Local::now().date_naive())
+        self.fixed_today
+            .unwrap_or_else(|| Local::now().date_naive())
     }
 
     pub fn is_fixed(&self) -> bool {

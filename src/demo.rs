@@ -28,17 +28,31 @@ pub fn seed(db: &Db) -> Result<DemoCredentials, ApiError> {
         let now = crate::clock::Clock::system().now_naive();
         let calendar = hertfordshire_2026_27();
         calendars::replace(conn, &calendar, now)?;
-        let mut events = vec![actor.audit(now, "update", AuditSubject::new("calendar", calendar.academic_year.to_string()))];
+        let mut events = vec![actor.audit(
+            now,
+            "update",
+            AuditSubject::new("calendar", calendar.academic_year.to_string()),
+        )];
         for (urn, name, laestab, phase) in DEMO_SCHOOLS {
             schools::upsert(conn, urn, name, laestab, phase, now)?;
-            events.push(actor.audit(now, "update", AuditSubject::new("school", urn.to_string()).school(urn)));
+            events.push(actor.audit(
+                now,
+                "update",
+                AuditSubject::new("school", urn.to_string()).school(urn),
+            ));
         }
         audit::append(conn, &events)?;
         Ok(())
     })?;
     Ok(DemoCredentials {
         la: clients::add(db, &actor, "demo LA portal", Role::La, &[])?,
-        school: clients::add(db, &actor, "demo MIS for Oakfield Primary", Role::School, &[117001])?,
+        school: clients::add(
+            db,
+            &actor,
+            "demo MIS for Oakfield Primary",
+            Role::School,
+            &[117001],
+        )?,
         admin: clients::add(db, &actor, "demo operator", Role::Admin, &[])?,
     })
 }

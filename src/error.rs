@@ -19,7 +19,10 @@ pub struct FieldProblem {
 
 impl FieldProblem {
     pub fn new(pointer: impl Into<String>, message: impl Into<String>) -> Self {
-        FieldProblem { pointer: pointer.into(), message: message.into() }
+        FieldProblem {
+            pointer: pointer.into(),
+            message: message.into(),
+        }
     }
 }
 
@@ -127,7 +130,12 @@ pub struct ApiError {
 
 impl ApiError {
     pub fn new(kind: ProblemKind, detail: impl Into<String>) -> Self {
-        ApiError { kind, detail: detail.into(), errors: Vec::new(), headers: Vec::new() }
+        ApiError {
+            kind,
+            detail: detail.into(),
+            errors: Vec::new(),
+            headers: Vec::new(),
+        }
     }
     pub fn bad_request(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::BadRequest, detail)
@@ -158,7 +166,10 @@ impl ApiError {
         Self::new(ProblemKind::Conflict, detail)
     }
     pub fn validation(detail: impl Into<String>, errors: Vec<FieldProblem>) -> Self {
-        ApiError { errors, ..Self::new(ProblemKind::Validation, detail) }
+        ApiError {
+            errors,
+            ..Self::new(ProblemKind::Validation, detail)
+        }
     }
     /// A single-field validation failure.
     pub fn invalid_field(pointer: impl Into<String>, message: impl Into<String>) -> Self {
@@ -182,7 +193,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} ({}): {}", self.kind.title(), self.kind.status(), self.detail)
+        write!(
+            f,
+            "{} ({}): {}",
+            self.kind.title(),
+            self.kind.status(),
+            self.detail
+        )
     }
 }
 

@@ -17,7 +17,10 @@ fn main() -> ExitCode {
 }
 
 fn print_json<T: serde::Serialize>(value: &T) -> Result<(), String> {
-    println!("{}", serde_json::to_string_pretty(value).map_err(|e| e.to_string())?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).map_err(|e| e.to_string())?
+    );
     Ok(())
 }
 
@@ -37,9 +40,13 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = server::open_db(&cli.database_url, 1)?;
             let actor = Actor::operator("clients");
             match command {
-                ClientsCommand::Add { role, name, schools } => {
-                    print_json(&clients::add(&db, &actor, &name, role, &schools).map_err(|e| e.detail)?)
-                }
+                ClientsCommand::Add {
+                    role,
+                    name,
+                    schools,
+                } => print_json(
+                    &clients::add(&db, &actor, &name, role, &schools).map_err(|e| e.detail)?,
+                ),
                 ClientsCommand::List => print_json(&clients::list(&db).map_err(|e| e.detail)?),
                 ClientsCommand::Revoke { client_id } => {
                     clients::revoke(&db, &actor, &client_id).map_err(|e| e.detail)?;
@@ -55,8 +62,11 @@ fn run(cli: Cli) -> Result<(), String> {
                 let creds = demo::seed(&db).map_err(|e| e.detail)?;
                 print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
                 if let Some(path) = &args.demo_credentials_file {
-                    std::fs::write(path, serde_json::to_vec_pretty(&creds).map_err(|e| e.to_string())?)
-                        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    std::fs::write(
+                        path,
+                        serde_json::to_vec_pretty(&creds).map_err(|e| e.to_string())?,
+                    )
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
                 }
             }
             tracing::info!(bind = %args.bind, backend = db.backend().name(), "serving");
@@ -67,17 +77,36 @@ fn run(cli: Cli) -> Result<(), String> {
     }
 }
 
-fn print_demo_banner(bind: &str, database_url: &str, creds: &demo::DemoCredentials, today: chrono::NaiveDate) {
+fn print_demo_banner(
+    bind: &str,
+    database_url: &str,
+    creds: &demo::DemoCredentials,
+    today: chrono::NaiveDate,
+) {
     let base = format!("http://{bind}");
-    println!("esma-api demo on {} (today is {today})", esma_api::store::redact(database_url));
+    println!(
+        "esma-api demo on {} (today is {today})",
+        esma_api::store::redact(database_url)
+    );
     println!();
     println!("  Swagger UI   {base}/swagger-ui/   (Authorize with a client id and secret below)");
     println!("  OpenAPI      {base}/api-docs/openapi.json");
     println!("  Health       {base}/health");
     println!();
-    for (label, c) in [("la", &creds.la), ("school", &creds.school), ("admin", &creds.admin)] {
-        let schools = if c.schools.is_empty() { String::new() } else { format!("  (URN {:?})", c.schools) };
-        println!("  {label:<7} client_id {}  client_secret {}{schools}", c.client_id, c.client_secret);
+    for (label, c) in [
+        ("la", &creds.la),
+        ("school", &creds.school),
+        ("admin", &creds.admin),
+    ] {
+        let schools = if c.schools.is_empty() {
+            String::new()
+        } else {
+            format!("  (URN {:?})", c.schools)
+        };
+        println!(
+            "  {label:<7} client_id {}  client_secret {}{schools}",
+            c.client_id, c.client_secret
+        );
     }
     println!();
     println!(

@@ -23,7 +23,9 @@ pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
         Some(_) => return Err("ESMA_JWT_SECRET should be at least 32 bytes".to_string()),
         None => {
-            tracing::warn!("ESMA_JWT_SECRET is not set: using a random key; tokens will not survive a restart");
+            tracing::warn!(
+                "ESMA_JWT_SECRET is not set: using a random key; tokens will not survive a restart"
+            );
             TokenKeys::random_secret()
         }
     };
@@ -33,17 +35,25 @@ pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
     Ok(AppState {
         db,
         clock,
-        tokens: Arc::new(TokenKeys::new(&secret, &args.issuer, &args.audience, args.token_ttl)),
+        tokens: Arc::new(TokenKeys::new(
+            &secret,
+            &args.issuer,
+            &args.audience,
+            args.token_ttl,
+        )),
         la_code: args.la_code,
     })
 }
 
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     let metrics = web::Data::new(Metrics::new());
-    let settings = HttpSettings { body_limit: args.body_limit_mib.max(1) * 1024 * 1024 };
-    let mut server = HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))
-        .shutdown_timeout(30)
-        .bind(&args.bind)?;
+    let settings = HttpSettings {
+        body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
+    };
+    let mut server =
+        HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))
+            .shutdown_timeout(30)
+            .bind(&args.bind)?;
     if let Some(workers) = args.workers {
         server = server.workers(workers.max(1));
     }

@@ -34,23 +34,36 @@ fn claims(sub: &str, role: Role, iat_offset: i64, exp_offset: i64) -> Claims {
 }
 
 fn sign(c: &Claims) -> String {
-    encode(&Header::new(jsonwebtoken::Algorithm::HS256), c, &EncodingKey::from_secret(JWT_SECRET)).unwrap()
+    encode(
+        &Header::new(jsonwebtoken::Algorithm::HS256),
+        c,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .unwrap()
 }
 
 on_both_backends!(token_by_basic_and_by_form, |app| {
     let (id, secret) = app.client(Role::School, &[117001, 117002]);
     let by_basic = app
-        .send(form("grant_type=client_credentials").insert_header(("authorization", basic(&id, &secret))))
+        .send(
+            form("grant_type=client_credentials")
+                .insert_header(("authorization", basic(&id, &secret))),
+        )
         .await;
     assert_eq!(by_basic.status, 200, "{}", by_basic.text());
-    assert_eq!(by_basic.header("cache-control").as_deref(), Some("no-store"));
+    assert_eq!(
+        by_basic.header("cache-control").as_deref(),
+        Some("no-store")
+    );
     let body = by_basic.json();
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["expires_in"], 3600);
     assert_eq!(body["scope"], "school");
 
     let by_form = app
-        .send(form(&format!("grant_type=client_credentials&client_id={id}&client_secret={secret}")))
+        .send(form(&format!(
+            "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+        )))
         .await;
     assert_eq!(by_form.status, 200, "{}", by_form.text());
     let token = by_form.json()["access_token"].as_str().unwrap().to_string();
@@ -65,29 +78,69 @@ on_both_backends!(token_by_basic_and_by_form, |app| {
 
     // The JWT carries every claim API.md names.
     let payload = token.split('.').nth(1).unwrap();
-    let claims: serde_json::Value =
-        serde_json::from_slice(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
-    for claim in ["iss", "aud", "sub", "iat", "nbf", "exp", "jti", "role", "schools"] {
-        assert!(claims.get(claim).is_some(), "claim {claim} missing from {claims}");
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .unwrap(),
+    )
+    .unwrap();
+    for claim in [
+        "iss", "aud", "sub", "iat", "nbf", "exp", "jti", "role", "schools",
+    ] {
+        assert!(
+            claims.get(claim).is_some(),
+            "claim {claim} missing from {claims}"
+        );
     }
 });
 
 on_both_backends!(token_endpoint_refusals_use_rfc6749_bodies, |app| {
     let (id, secret) = app.client(Role::La, &[]);
     let cases = [
-        (form("grant_type=client_credentials").insert_header(("authorization", basic(&id, "wrong"))), 401, "invalid_client"),
-        (form("grant_type=client_credentials").insert_header(("authorization", basic("nobody", &secret))), 401, "invalid_client"),
-        (form(&format!("grant_type=client_credentials&client_id={id}&client_secret=nope")), 401, "invalid_client"),
-        (form("grant_type=client_credentials"), 401, "invalid_client"),
-        (form("grant_type=password").insert_header(("authorization", basic(&id, &secret))), 400, "unsupported_grant_type"),
-        (form("").insert_header(("authorization", basic(&id, &secret))), 400, "invalid_request"),
         (
-            form(&format!("grant_type=client_credentials&client_id={id}&client_secret={secret}"))
-                .insert_header(("authorization", basic(&id, &secret))),
+            form("grant_type=client_credentials")
+                .insert_header(("authorization", basic(&id, "wrong"))),
+            401,
+            "invalid_client",
+        ),
+        (
+            form("grant_type=client_credentials")
+                .insert_header(("authorization", basic("nobody", &secret))),
+            401,
+            "invalid_client",
+        ),
+        (
+            form(&format!(
+                "grant_type=client_credentials&client_id={id}&client_secret=nope"
+            )),
+            401,
+            "invalid_client",
+        ),
+        (form("grant_type=client_credentials"), 401, "invalid_client"),
+        (
+            form("grant_type=password").insert_header(("authorization", basic(&id, &secret))),
+            400,
+            "unsupported_grant_type",
+        ),
+        (
+            form("").insert_header(("authorization", basic(&id, &secret))),
             400,
             "invalid_request",
         ),
-        (form("grant_type=client_credentials&scope=admin").insert_header(("authorization", basic(&id, &secret))), 400, "invalid_scope"),
+        (
+            form(&format!(
+                "grant_type=client_credentials&client_id={id}&client_secret={secret}"
+            ))
+            .insert_header(("authorization", basic(&id, &secret))),
+            400,
+            "invalid_request",
+        ),
+        (
+            form("grant_type=client_credentials&scope=admin")
+                .insert_header(("authorization", basic(&id, &secret))),
+            400,
+            "invalid_scope",
+        ),
         (
             TestRequest::post()
                 .uri("/oauth/token")
@@ -107,7 +160,12 @@ on_both_backends!(token_endpoint_refusals_use_rfc6749_bodies, |app| {
         }
     }
     // The right credentials still work after all that.
-    let ok = app.send(form("grant_type=client_credentials").insert_header(("authorization", basic(&id, &secret)))).await;
+    let ok = app
+        .send(
+            form("grant_type=client_credentials")
+                .insert_header(("authorization", basic(&id, &secret))),
+        )
+        .await;
     assert_eq!(ok.status, 200);
 });
 
@@ -120,38 +178,86 @@ on_both_backends!(revoked_client_loses_tokens_and_cannot_get_new_ones, |app| {
 
     let reply = app.get(&token, "/api/v1/schools").await;
     let problem = reply.problem(401);
-    assert!(problem["detail"].as_str().unwrap().contains("revoked"), "{problem}");
-    let again = app.send(form("grant_type=client_credentials").insert_header(("authorization", basic(&id, &secret)))).await;
+    assert!(
+        problem["detail"].as_str().unwrap().contains("revoked"),
+        "{problem}"
+    );
+    let again = app
+        .send(
+            form("grant_type=client_credentials")
+                .insert_header(("authorization", basic(&id, &secret))),
+        )
+        .await;
     assert_eq!(again.status, 401);
     assert_eq!(again.json()["error"], "invalid_client");
     // Revoking twice is a conflict, an unknown client is not found.
-    assert_eq!(clients::revoke(app.db(), &Actor::operator("test"), &id).unwrap_err().status(), 409);
-    assert_eq!(clients::revoke(app.db(), &Actor::operator("test"), "nobody").unwrap_err().status(), 404);
+    assert_eq!(
+        clients::revoke(app.db(), &Actor::operator("test"), &id)
+            .unwrap_err()
+            .status(),
+        409
+    );
+    assert_eq!(
+        clients::revoke(app.db(), &Actor::operator("test"), "nobody")
+            .unwrap_err()
+            .status(),
+        404
+    );
 });
 
 on_both_backends!(bad_tokens_are_401_problems, |app| {
     let (id, _) = app.client(Role::La, &[]);
     let good = claims(&id, Role::La, 0, 3600);
-    assert_eq!(app.get(&sign(&good), "/api/v1/schools").await.status, 200, "a well-formed token is accepted");
+    assert_eq!(
+        app.get(&sign(&good), "/api/v1/schools").await.status,
+        200,
+        "a well-formed token is accepted"
+    );
 
     let expired = claims(&id, Role::La, -7200, -3600);
     let not_yet_valid = claims(&id, Role::La, 600, 4200);
-    let wrong_audience = Claims { aud: "someone-else".into(), ..good.clone() };
-    let wrong_issuer = Claims { iss: "someone-else".into(), ..good.clone() };
-    let other_key = encode(&Header::default(), &good, &EncodingKey::from_secret(b"another-secret-another-secret-0123")).unwrap();
+    let wrong_audience = Claims {
+        aud: "someone-else".into(),
+        ..good.clone()
+    };
+    let wrong_issuer = Claims {
+        iss: "someone-else".into(),
+        ..good.clone()
+    };
+    let other_key = encode(
+        &Header::default(),
+        &good,
+        &EncodingKey::from_secret(b"another-secret-another-secret-0123"),
+    )
+    .unwrap();
     let tampered = {
         // Same signature, role changed from la to admin in the payload.
         let token = sign(&good);
         let parts: Vec<&str> = token.split('.').collect();
-        let forged = Claims { role: Role::Admin, ..good.clone() };
-        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(serde_json::to_vec(&forged).unwrap());
+        let forged = Claims {
+            role: Role::Admin,
+            ..good.clone()
+        };
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&forged).unwrap());
         format!("{}.{}.{}", parts[0], payload, parts[2])
     };
     let alg_none = {
-        let b64 = |v: &serde_json::Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
-        format!("{}.{}.", b64(&json!({"alg": "none", "typ": "JWT"})), b64(&serde_json::to_value(&good).unwrap()))
+        let b64 = |v: &serde_json::Value| {
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string())
+        };
+        format!(
+            "{}.{}.",
+            b64(&json!({"alg": "none", "typ": "JWT"})),
+            b64(&serde_json::to_value(&good).unwrap())
+        )
     };
-    let hs512 = encode(&Header::new(jsonwebtoken::Algorithm::HS512), &good, &EncodingKey::from_secret(JWT_SECRET)).unwrap();
+    let hs512 = encode(
+        &Header::new(jsonwebtoken::Algorithm::HS512),
+        &good,
+        &EncodingKey::from_secret(JWT_SECRET),
+    )
+    .unwrap();
     let cases = [
         ("expired", sign(&expired)),
         ("not yet valid", sign(&not_yet_valid)),
@@ -167,12 +273,22 @@ on_both_backends!(bad_tokens_are_401_problems, |app| {
         let reply = app.get(&token, "/api/v1/schools").await;
         assert_eq!(reply.status, 401, "{what}: {}", reply.text());
         reply.problem(401);
-        assert!(reply.header("www-authenticate").unwrap().starts_with("Bearer"), "{what}");
+        assert!(
+            reply
+                .header("www-authenticate")
+                .unwrap()
+                .starts_with("Bearer"),
+            "{what}"
+        );
     }
     let no_header = app.send(TestRequest::get().uri("/api/v1/schools")).await;
     no_header.problem(401);
     let basic_instead = app
-        .send(TestRequest::get().uri("/api/v1/schools").insert_header(("authorization", basic("a", "b"))))
+        .send(
+            TestRequest::get()
+                .uri("/api/v1/schools")
+                .insert_header(("authorization", basic("a", "b"))),
+        )
         .await;
     basic_instead.problem(401);
 });
@@ -182,17 +298,35 @@ on_both_backends!(roles_and_school_scoping, |app| {
     let school = app.token(Role::School, &[117001]).await;
     let admin = app.token(Role::Admin, &[]).await;
     let body = json!({"name": "Oakfield Primary School", "laestab": "9192001", "phase": "primary"});
-    assert_eq!(app.put_json(&la, "/api/v1/schools/117001", &body).await.status, 201);
+    assert_eq!(
+        app.put_json(&la, "/api/v1/schools/117001", &body)
+            .await
+            .status,
+        201
+    );
     let other = json!({"name": "Hillside Academy", "laestab": "9194001", "phase": "secondary"});
-    assert_eq!(app.put_json(&la, "/api/v1/schools/117002", &other).await.status, 201);
+    assert_eq!(
+        app.put_json(&la, "/api/v1/schools/117002", &other)
+            .await
+            .status,
+        201
+    );
 
     // A school client on an la endpoint: 403.
-    app.put_json(&school, "/api/v1/schools/117001", &body).await.problem(403);
+    app.put_json(&school, "/api/v1/schools/117001", &body)
+        .await
+        .problem(403);
     // Its own school: readable. Another school's: 404, as if it did not exist.
     assert_eq!(app.get(&school, "/api/v1/schools/117001").await.status, 200);
-    let hidden = app.get(&school, "/api/v1/schools/117002").await.problem(404);
+    let hidden = app
+        .get(&school, "/api/v1/schools/117002")
+        .await
+        .problem(404);
     let missing = app.get(&la, "/api/v1/schools/999999").await.problem(404);
-    assert_eq!(hidden["detail"].as_str().unwrap().replace("117002", "X"), missing["detail"].as_str().unwrap().replace("999999", "X"));
+    assert_eq!(
+        hidden["detail"].as_str().unwrap().replace("117002", "X"),
+        missing["detail"].as_str().unwrap().replace("999999", "X")
+    );
     // Lists only its own.
     let list = app.get(&school, "/api/v1/schools").await.json();
     assert_eq!(list["items"].as_array().unwrap().len(), 1);

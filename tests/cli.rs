@@ -12,7 +12,11 @@ fn esma(db: &str, args: &[&str]) -> (bool, String, String) {
         .env_remove("DATABASE_URL")
         .output()
         .expect("run esma-api");
-    (out.status.success(), String::from_utf8_lossy(&out.stdout).into_owned(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -22,7 +26,21 @@ fn clients_add_list_revoke() {
     let (ok, _, err) = esma(&db, &["migrate"]);
     assert!(ok, "{err}");
 
-    let (ok, out, err) = esma(&db, &["clients", "add", "--role", "school", "--name", "Arbor for Oakfield", "--school", "117001", "--school", "117002"]);
+    let (ok, out, err) = esma(
+        &db,
+        &[
+            "clients",
+            "add",
+            "--role",
+            "school",
+            "--name",
+            "Arbor for Oakfield",
+            "--school",
+            "117001",
+            "--school",
+            "117002",
+        ],
+    );
     assert!(ok, "{err}");
     let added: Value = serde_json::from_str(&out).expect("clients add prints one JSON object");
     assert_eq!(added["role"], "school");
@@ -46,8 +64,16 @@ fn clients_add_list_revoke() {
     // Refusals say why and exit non-zero.
     let (ok, _, err) = esma(&db, &["clients", "add", "--role", "school", "--name", "x"]);
     assert!(!ok && err.contains("at least one --school"), "{err}");
-    let (ok, _, err) = esma(&db, &["clients", "add", "--role", "la", "--name", "x", "--school", "117001"]);
-    assert!(!ok && err.contains("only applies to school clients"), "{err}");
+    let (ok, _, err) = esma(
+        &db,
+        &[
+            "clients", "add", "--role", "la", "--name", "x", "--school", "117001",
+        ],
+    );
+    assert!(
+        !ok && err.contains("only applies to school clients"),
+        "{err}"
+    );
     let (ok, _, err) = esma(&db, &["clients", "add", "--role", "teacher", "--name", "x"]);
     assert!(!ok && err.contains("school, la, admin"), "{err}");
     let (ok, _, err) = esma(&db, &["clients", "revoke", "nobody"]);

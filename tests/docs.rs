@@ -38,21 +38,40 @@ async fn swagger_ui_is_served_from_the_service_itself() {
     let page = app.send(TestRequest::get().uri("/swagger-ui/")).await;
     assert_eq!(page.status, 200);
     let html = page.text();
-    assert!(!html.contains("http://") && !html.contains("https://"), "the page must not load assets from elsewhere: {html}");
-    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-ui-standalone-preset.js", "swagger-initializer.js"] {
+    assert!(
+        !html.contains("http://") && !html.contains("https://"),
+        "the page must not load assets from elsewhere: {html}"
+    );
+    for asset in [
+        "swagger-ui.css",
+        "swagger-ui-bundle.js",
+        "swagger-ui-standalone-preset.js",
+        "swagger-initializer.js",
+    ] {
         assert!(html.contains(asset), "{asset} not referenced");
-        let r = app.send(TestRequest::get().uri(&format!("/swagger-ui/{asset}"))).await;
+        let r = app
+            .send(TestRequest::get().uri(&format!("/swagger-ui/{asset}")))
+            .await;
         assert_eq!(r.status, 200, "{asset}");
         assert!(r.body.len() > 100, "{asset} is empty");
     }
-    let init = app.send(TestRequest::get().uri("/swagger-ui/swagger-initializer.js")).await.text();
+    let init = app
+        .send(TestRequest::get().uri("/swagger-ui/swagger-initializer.js"))
+        .await
+        .text();
     assert!(init.contains("/api-docs/openapi.json"), "{init}");
-    let spec = app.send(TestRequest::get().uri("/api-docs/openapi.json")).await;
+    let spec = app
+        .send(TestRequest::get().uri("/api-docs/openapi.json"))
+        .await;
     assert_eq!(spec.status, 200);
     assert_eq!(spec.json()["info"]["title"], "esma-api");
     // The 1.5 MB bundle is compressed for browsers that ask.
     let gz = app
-        .send(TestRequest::get().uri("/swagger-ui/swagger-ui-bundle.js").insert_header(("accept-encoding", "gzip")))
+        .send(
+            TestRequest::get()
+                .uri("/swagger-ui/swagger-ui-bundle.js")
+                .insert_header(("accept-encoding", "gzip")),
+        )
         .await;
     assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
 }

@@ -2,7 +2,6 @@
 
 mod common;
 
-use common::TestApp;
 use esma_api::domain::access::Role;
 use serde_json::{json, Value};
 
@@ -28,10 +27,18 @@ on_both_backends!(school_create_update_and_unchanged, |app| {
 
     let same = app.put_json(&la, "/api/v1/schools/117001", &body).await;
     assert_eq!(same.status, 200);
-    assert_eq!(same.json()["updated_at"], created["updated_at"], "an unchanged school keeps its updated_at");
+    assert_eq!(
+        same.json()["updated_at"],
+        created["updated_at"],
+        "an unchanged school keeps its updated_at"
+    );
 
     let renamed = app
-        .put_json(&la, "/api/v1/schools/117001", &json!({"name": "Oakfield Academy", "laestab": "9192001", "phase": "all_through"}))
+        .put_json(
+            &la,
+            "/api/v1/schools/117001",
+            &json!({"name": "Oakfield Academy", "laestab": "9192001", "phase": "all_through"}),
+        )
         .await;
     assert_eq!(renamed.status, 200);
     let got = app.get(&la, "/api/v1/schools/117001").await.json();
@@ -44,7 +51,12 @@ on_both_backends!(schools_list_pages_with_a_cursor, |app| {
     let la = app.token(Role::La, &[]).await;
     for urn in [117005, 117001, 117003, 117002, 117004] {
         let body = json!({"name": format!("School {urn}"), "laestab": format!("919{}", urn - 113000), "phase": "primary"});
-        assert_eq!(app.put_json(&la, &format!("/api/v1/schools/{urn}"), &body).await.status, 201);
+        assert_eq!(
+            app.put_json(&la, &format!("/api/v1/schools/{urn}"), &body)
+                .await
+                .status,
+            201
+        );
     }
     let mut seen = Vec::new();
     let mut uri = "/api/v1/schools?limit=2".to_string();
@@ -72,7 +84,9 @@ on_both_backends!(calendar_round_trip, |app| {
     let school = app.token(Role::School, &[117001]).await;
     app.get(&la, "/api/v1/calendar/2026-27").await.problem(404);
 
-    let created = app.put_json(&la, "/api/v1/calendar/2026-27", &autumn_spring_summer()).await;
+    let created = app
+        .put_json(&la, "/api/v1/calendar/2026-27", &autumn_spring_summer())
+        .await;
     assert_eq!(created.status, 201, "{}", created.text());
     let body = created.json();
     assert_eq!(body["academic_year"], "2026-27");
@@ -87,38 +101,65 @@ on_both_backends!(calendar_round_trip, |app| {
     // Replacing it: one fewer closure, one more school day.
     let mut changed = autumn_spring_summer();
     changed["closures"] = json!([]);
-    let replaced = app.put_json(&la, "/api/v1/calendar/2026-27", &changed).await;
+    let replaced = app
+        .put_json(&la, "/api/v1/calendar/2026-27", &changed)
+        .await;
     assert_eq!(replaced.status, 200);
     assert_eq!(replaced.json()["school_days"], 194);
-    assert_eq!(app.get(&la, "/api/v1/calendar/2026-27").await.json()["closures"], json!([]));
+    assert_eq!(
+        app.get(&la, "/api/v1/calendar/2026-27").await.json()["closures"],
+        json!([])
+    );
 
     // Only the LA writes it.
-    app.put_json(&school, "/api/v1/calendar/2026-27", &changed).await.problem(403);
+    app.put_json(&school, "/api/v1/calendar/2026-27", &changed)
+        .await
+        .problem(403);
 });
 
-on_both_backends!(calendar_validation_reports_every_problem_with_pointers, |app| {
-    let la = app.token(Role::La, &[]).await;
-    let bad = json!({
-        "terms": [
-            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-12-25"}},
-            {"name": "spring", "starts": "2026-12-10", "ends": "2027-03-26"},
-            {"name": "summer", "starts": "2027-04-12", "ends": "2027-09-21"}
-        ],
-        "closures": ["2025-12-25"]
-    });
-    let reply = app.put_json(&la, "/api/v1/calendar/2026-27", &bad).await;
-    let pointers = reply.pointers();
-    for expected in ["/terms/0/half_term/ends", "/terms/1/starts", "/terms/2/ends", "/closures/0"] {
-        assert!(pointers.contains(&expected.to_string()), "{expected} missing from {pointers:?}: {}", reply.text());
+on_both_backends!(
+    calendar_validation_reports_every_problem_with_pointers,
+    |app| {
+        let la = app.token(Role::La, &[]).await;
+        let bad = json!({
+            "terms": [
+                {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-12-25"}},
+                {"name": "spring", "starts": "2026-12-10", "ends": "2027-03-26"},
+                {"name": "summer", "starts": "2027-04-12", "ends": "2027-09-21"}
+            ],
+            "closures": ["2025-12-25"]
+        });
+        let reply = app.put_json(&la, "/api/v1/calendar/2026-27", &bad).await;
+        let pointers = reply.pointers();
+        for expected in [
+            "/terms/0/half_term/ends",
+            "/terms/1/starts",
+            "/terms/2/ends",
+            "/closures/0",
+        ] {
+            assert!(
+                pointers.contains(&expected.to_string()),
+                "{expected} missing from {pointers:?}: {}",
+                reply.text()
+            );
+        }
+        // Nothing was stored.
+        app.get(&la, "/api/v1/calendar/2026-27").await.problem(404);
+        // Shape errors point at the field.
+        let reply = app
+            .put_json(
+                &la,
+                "/api/v1/calendar/2026-27",
+                &json!({"terms": [{"name": "autumn", "starts": "3 Sept", "ends": "2026-12-18"}]}),
+            )
+            .await;
+        assert_eq!(reply.pointers(), vec!["/terms/0/starts"]);
+        let reply = app
+            .put_json(&la, "/api/v1/calendar/2026-27", &json!({"terms": []}))
+            .await;
+        assert_eq!(reply.pointers(), vec!["/terms"]);
     }
-    // Nothing was stored.
-    app.get(&la, "/api/v1/calendar/2026-27").await.problem(404);
-    // Shape errors point at the field.
-    let reply = app.put_json(&la, "/api/v1/calendar/2026-27", &json!({"terms": [{"name": "autumn", "starts": "3 Sept", "ends": "2026-12-18"}]})).await;
-    assert_eq!(reply.pointers(), vec!["/terms/0/starts"]);
-    let reply = app.put_json(&la, "/api/v1/calendar/2026-27", &json!({"terms": []})).await;
-    assert_eq!(reply.pointers(), vec!["/terms"]);
-});
+);
 
 on_both_backends!(every_write_is_audited_and_admin_reads_the_trail, |app| {
     let (la_id, la_secret) = app.client(Role::La, &[]);
@@ -126,11 +167,19 @@ on_both_backends!(every_write_is_audited_and_admin_reads_the_trail, |app| {
     let admin = app.token(Role::Admin, &[]).await;
     let body = json!({"name": "Oakfield Primary School", "laestab": "9192001", "phase": "primary"});
     app.put_json(&la, "/api/v1/schools/117001", &body).await;
-    app.put_json(&la, "/api/v1/calendar/2026-27", &autumn_spring_summer()).await;
+    app.put_json(&la, "/api/v1/calendar/2026-27", &autumn_spring_summer())
+        .await;
     // A refused write leaves no trace of a change.
-    app.put_json(&la, "/api/v1/schools/117002", &json!({"name": "", "laestab": "1", "phase": "primary"})).await;
+    app.put_json(
+        &la,
+        "/api/v1/schools/117002",
+        &json!({"name": "", "laestab": "1", "phase": "primary"}),
+    )
+    .await;
 
-    let trail = app.get(&admin, &format!("/api/v1/audit?actor={la_id}")).await;
+    let trail = app
+        .get(&admin, &format!("/api/v1/audit?actor={la_id}"))
+        .await;
     assert_eq!(trail.status, 200, "{}", trail.text());
     let items = trail.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 2, "{items:?}");
@@ -144,13 +193,34 @@ on_both_backends!(every_write_is_audited_and_admin_reads_the_trail, |app| {
     assert!(items[1]["correlation_id"].as_str().is_some());
 
     // Filters and paging.
-    let by_school = app.get(&admin, "/api/v1/audit?school_urn=117001").await.json();
-    assert!(by_school["items"].as_array().unwrap().iter().all(|e| e["school_urn"] == 117001));
-    let page = app.get(&admin, &format!("/api/v1/audit?actor={la_id}&limit=1")).await.json();
+    let by_school = app
+        .get(&admin, "/api/v1/audit?school_urn=117001")
+        .await
+        .json();
+    assert!(by_school["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|e| e["school_urn"] == 117001));
+    let page = app
+        .get(&admin, &format!("/api/v1/audit?actor={la_id}&limit=1"))
+        .await
+        .json();
     let cursor = page["next_cursor"].as_str().unwrap().to_string();
-    let next = app.get(&admin, &format!("/api/v1/audit?actor={la_id}&limit=1&cursor={cursor}")).await.json();
+    let next = app
+        .get(
+            &admin,
+            &format!("/api/v1/audit?actor={la_id}&limit=1&cursor={cursor}"),
+        )
+        .await
+        .json();
     assert_eq!(next["items"][0]["resource_type"], "school");
-    let future = app.get(&admin, "/api/v1/audit?from=2099-01-01").await.json();
+    let future = app
+        .get(&admin, "/api/v1/audit?from=2099-01-01")
+        .await
+        .json();
     assert_eq!(future["items"].as_array().unwrap().len(), 0);
-    app.get(&admin, "/api/v1/audit?from=2026-12-01&to=2026-11-01").await.problem(422);
+    app.get(&admin, "/api/v1/audit?from=2026-12-01&to=2026-11-01")
+        .await
+        .problem(422);
 });

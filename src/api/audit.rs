@@ -86,12 +86,19 @@ impl From<AuditRow> for AuditEventView {
     security(("oauth2" = []), ("bearer" = []))
 )]
 #[get("/audit")]
-pub async fn list_audit(state: web::Data<AppState>, actor: Actor, query: web::Query<AuditQuery>) -> Result<web::Json<Page<AuditEventView>>, ApiError> {
+pub async fn list_audit(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<AuditQuery>,
+) -> Result<web::Json<Page<AuditEventView>>, ApiError> {
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if from > to {
-            return Err(ApiError::invalid_field("/query/from", format!("from ({from}) is after to ({to})")));
+            return Err(ApiError::invalid_field(
+                "/query/from",
+                format!("from ({from}) is after to ({to})"),
+            ));
         }
     }
     let filter = AuditFilter {
@@ -100,10 +107,20 @@ pub async fn list_audit(state: web::Data<AppState>, actor: Actor, query: web::Qu
         school_urn: q.school_urn,
         action: q.action,
         from: q.from.and_then(|d| d.and_hms_opt(0, 0, 0)),
-        to: q.to.and_then(|d| d.succ_opt()).and_then(|d| d.and_hms_opt(0, 0, 0)),
+        to: q
+            .to
+            .and_then(|d| d.succ_opt())
+            .and_then(|d| d.and_hms_opt(0, 0, 0)),
         before_id: decode_cursor("audit", q.cursor.as_deref())?,
     };
     let (rows, more) = audit::page(&state, &actor, filter, limit).await?;
-    let next_cursor = if more { rows.last().map(|r| encode_cursor("audit", r.id)) } else { None };
-    Ok(web::Json(Page { items: rows.into_iter().map(AuditEventView::from).collect(), next_cursor }))
+    let next_cursor = if more {
+        rows.last().map(|r| encode_cursor("audit", r.id))
+    } else {
+        None
+    };
+    Ok(web::Json(Page {
+        items: rows.into_iter().map(AuditEventView::from).collect(),
+        next_cursor,
+    }))
 }

@@ -29,14 +29,19 @@ impl FromRequest for Bearer {
         let endpoint = format!(
             "{} {}",
             req.method(),
-            req.match_pattern().unwrap_or_else(|| req.path().to_string())
+            req.match_pattern()
+                .unwrap_or_else(|| req.path().to_string())
         );
         let correlation_id = req.extensions().get::<CorrelationId>().map(|c| c.0.clone());
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
-            let Some(authorization) = authorization else { return Err(ApiError::missing_token()) };
+            let Some(authorization) = authorization else {
+                return Err(ApiError::missing_token());
+            };
             let token = match authorization.split_once(' ') {
-                Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() => {
+                Some((scheme, token))
+                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+                {
                     token.trim().to_string()
                 }
                 _ => {
@@ -45,10 +50,15 @@ impl FromRequest for Bearer {
                     ))
                 }
             };
-            let claims = state.tokens.verify(&token).map_err(ApiError::unauthorized)?;
+            let claims = state
+                .tokens
+                .verify(&token)
+                .map_err(ApiError::unauthorized)?;
             // Revocation takes effect at once, not when the token expires.
             if !clients::is_active(&state.db, claims.sub.clone()).await? {
-                return Err(ApiError::unauthorized("the client behind this token has been revoked"));
+                return Err(ApiError::unauthorized(
+                    "the client behind this token has been revoked",
+                ));
             }
             let actor = Actor {
                 client_id: claims.sub.clone(),

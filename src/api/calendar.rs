@@ -40,7 +40,8 @@ fn term_name_rule(name: &str) -> Result<(), ValidationError> {
     if (1..=50).contains(&len) {
         Ok(())
     } else {
-        Err(ValidationError::new("length").with_message("term name should be 1 to 50 characters, not blank".into()))
+        Err(ValidationError::new("length")
+            .with_message("term name should be 1 to 50 characters, not blank".into()))
     }
 }
 
@@ -89,7 +90,10 @@ fn view(calendar: LaCalendar, updated_at: NaiveDateTime) -> CalendarView {
                 name: t.name,
                 starts: t.starts,
                 ends: t.ends,
-                half_term: t.half_term.map(|h| HalfTermBody { starts: h.starts, ends: h.ends }),
+                half_term: t.half_term.map(|h| HalfTermBody {
+                    starts: h.starts,
+                    ends: h.ends,
+                }),
             })
             .collect(),
         closures: calendar.closures,
@@ -136,13 +140,20 @@ pub async fn put_calendar(
                 name: t.name.trim().to_string(),
                 starts: t.starts,
                 ends: t.ends,
-                half_term: t.half_term.map(|h| HalfTerm { starts: h.starts, ends: h.ends }),
+                half_term: t.half_term.map(|h| HalfTerm {
+                    starts: h.starts,
+                    ends: h.ends,
+                }),
             })
             .collect(),
         closures: body.closures,
     };
     let (calendar, updated_at, created) = calendar::put(&state, &actor, calendar).await?;
-    let mut res = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    let mut res = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
     Ok(res.json(view(calendar, updated_at)))
 }
 
@@ -160,7 +171,11 @@ pub async fn put_calendar(
     security(("oauth2" = []), ("bearer" = []))
 )]
 #[get("/calendar/{academic_year}")]
-pub async fn get_calendar(state: web::Data<AppState>, actor: Actor, year: web::Path<String>) -> Result<web::Json<CalendarView>, ApiError> {
+pub async fn get_calendar(
+    state: web::Data<AppState>,
+    actor: Actor,
+    year: web::Path<String>,
+) -> Result<web::Json<CalendarView>, ApiError> {
     let year = path_year(&year)?;
     let (calendar, updated_at) = calendar::get(&state, &actor, year).await?;
     Ok(web::Json(view(calendar, updated_at)))

@@ -31,7 +31,12 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             .and_then(|v| v.to_str().ok())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let media = content_type.split(';').next().unwrap_or("").trim().to_string();
+        let media = content_type
+            .split(';')
+            .next()
+            .unwrap_or("")
+            .trim()
+            .to_string();
         let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
         let body = web::Bytes::from_request(req, payload);
         Box::pin(async move {
@@ -71,12 +76,15 @@ pub fn payload_error(err: actix_web::Error, limit: usize) -> ApiError {
 /// is 422 with the pointer to the offending place.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
-        return Err(ApiError::bad_request("the request body is empty; a JSON document is expected"));
+        return Err(ApiError::bad_request(
+            "the request body is empty; a JSON document is expected",
+        ));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize::<_, T>(&mut de) {
         Ok(v) => {
-            de.end().map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+            de.end()
+                .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
             Ok(v)
         }
         Err(err) => {
@@ -87,7 +95,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             } else {
                 let message = strip_position(&inner.to_string());
                 Err(ApiError::validation(
-                    format!("{} {message}", if pointer.is_empty() { "the body:" } else { pointer.as_str() }),
+                    format!(
+                        "{} {message}",
+                        if pointer.is_empty() {
+                            "the body:"
+                        } else {
+                            pointer.as_str()
+                        }
+                    ),
                     vec![FieldProblem::new(pointer, message)],
                 ))
             }
@@ -166,7 +181,10 @@ pub fn page_limit(limit: Option<i64>) -> Result<i64, ApiError> {
     match limit {
         None => Ok(50),
         Some(n) if (1..=500).contains(&n) => Ok(n),
-        Some(n) => Err(ApiError::invalid_field("/query/limit", format!("limit should be 1 to 500, not {n}"))),
+        Some(n) => Err(ApiError::invalid_field(
+            "/query/limit",
+            format!("limit should be 1 to 500, not {n}"),
+        )),
     }
 }
 
@@ -176,9 +194,14 @@ pub fn encode_cursor(kind: &str, position: i64) -> String {
 }
 
 pub fn decode_cursor(kind: &str, cursor: Option<&str>) -> Result<Option<i64>, ApiError> {
-    let Some(cursor) = cursor else { return Ok(None) };
-    let bad = || ApiError::bad_request("cursor is not one this endpoint issued; start again without it");
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).map_err(|_| bad())?;
+    let Some(cursor) = cursor else {
+        return Ok(None);
+    };
+    let bad =
+        || ApiError::bad_request("cursor is not one this endpoint issued; start again without it");
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor)
+        .map_err(|_| bad())?;
     let text = String::from_utf8(raw).map_err(|_| bad())?;
     let (k, pos) = text.split_once(':').ok_or_else(bad)?;
     if k != kind {

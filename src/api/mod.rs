@@ -57,7 +57,11 @@ fn routes(cfg: &mut ServiceConfig) {
 pub fn openapi() -> utoipa::openapi::OpenApi {
     static SPEC: OnceLock<utoipa::openapi::OpenApi> = OnceLock::new();
     SPEC.get_or_init(|| {
-        let (_, api) = App::new().into_utoipa_app().openapi(docs::ApiDoc::openapi()).configure(routes).split_for_parts();
+        let (_, api) = App::new()
+            .into_utoipa_app()
+            .openapi(docs::ApiDoc::openapi())
+            .configure(routes)
+            .split_for_parts();
         api
     })
     .clone()
@@ -75,7 +79,9 @@ pub struct HttpSettings {
 
 #[get("/swagger-ui")]
 async fn swagger_redirect() -> HttpResponse {
-    HttpResponse::PermanentRedirect().insert_header(("location", "/swagger-ui/")).finish()
+    HttpResponse::PermanentRedirect()
+        .insert_header(("location", "/swagger-ui/"))
+        .finish()
 }
 
 /// The whole application, as served and as tested.
@@ -97,7 +103,11 @@ pub fn app(
     let limit = settings.body_limit;
     let swagger = SwaggerUi::new("/swagger-ui/{_:.*}")
         .url("/api-docs/openapi.json", spec)
-        .oauth(swagger_oauth::Config::new().app_name("esma-api").use_basic_authentication_with_access_code_grant(true));
+        .oauth(
+            swagger_oauth::Config::new()
+                .app_name("esma-api")
+                .use_basic_authentication_with_access_code_grant(true),
+        );
     App::new()
         .into_utoipa_app()
         .app_data(web::Data::new(state))
@@ -105,16 +115,22 @@ pub fn app(
         .app_data(route_table)
         .app_data(BodyLimit(limit))
         .app_data(web::PayloadConfig::new(limit))
-        .app_data(web::JsonConfig::default().limit(limit).error_handler(move |e, _| {
-            // Only reached by a handler taking web::Json; ours use ValidJson. Kept for safety.
-            json_error(e, limit).into()
-        }))
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
-            ApiError::bad_request(format!("query string: {e}")).into()
-        }))
-        .app_data(web::PathConfig::default().error_handler(|e, _| {
-            ApiError::bad_request(format!("path: {e}")).into()
-        }))
+        .app_data(
+            web::JsonConfig::default()
+                .limit(limit)
+                .error_handler(move |e, _| {
+                    // Only reached by a handler taking web::Json; ours use ValidJson. Kept for safety.
+                    json_error(e, limit).into()
+                }),
+        )
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::bad_request(format!("query string: {e}")).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::bad_request(format!("path: {e}")).into()),
+        )
         .configure(routes)
         .into_app()
         .service(swagger_redirect)
@@ -127,8 +143,13 @@ pub fn app(
 fn json_error(e: actix_web::error::JsonPayloadError, limit: usize) -> ApiError {
     use actix_web::error::JsonPayloadError as E;
     match e {
-        E::ContentType => ApiError::new(crate::error::ProblemKind::UnsupportedMediaType, "send the body as application/json"),
-        E::Overflow { .. } | E::OverflowKnownLength { .. } => payload_error(actix_web::error::ErrorPayloadTooLarge(""), limit),
+        E::ContentType => ApiError::new(
+            crate::error::ProblemKind::UnsupportedMediaType,
+            "send the body as application/json",
+        ),
+        E::Overflow { .. } | E::OverflowKnownLength { .. } => {
+            payload_error(actix_web::error::ErrorPayloadTooLarge(""), limit)
+        }
         E::Deserialize(err) => ApiError::bad_request(format!("malformed JSON: {err}")),
         other => ApiError::bad_request(other.to_string()),
     }

@@ -55,30 +55,43 @@ pub struct TokenInfo {
 }
 
 fn oauth_error(status: u16, error: &str, description: impl Into<String>) -> HttpResponse {
-    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default());
-    res.insert_header((header::CACHE_CONTROL, "no-store")).insert_header((header::PRAGMA, "no-cache"));
+    let mut res =
+        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).unwrap_or_default());
+    res.insert_header((header::CACHE_CONTROL, "no-store"))
+        .insert_header((header::PRAGMA, "no-cache"));
     if status == 401 {
         res.insert_header((header::WWW_AUTHENTICATE, "Basic realm=\"esma-api\""));
     }
-    res.json(OAuthError { error: error.to_string(), error_description: description.into() })
+    res.json(OAuthError {
+        error: error.to_string(),
+        error_description: description.into(),
+    })
 }
 
 /// Basic credentials, with RFC 6749 section 2.3.1 form-decoding of id and secret.
 fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'static str> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else { return Ok(None) };
-    let value = value.to_str().map_err(|_| "the Authorization header is not readable")?;
+    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| "the Authorization header is not readable")?;
     let Some((scheme, encoded)) = value.split_once(' ') else {
         return Err("the Authorization header should be 'Basic <base64(client_id:client_secret)>'");
     };
     if !scheme.eq_ignore_ascii_case("basic") {
-        return Err("the token endpoint takes HTTP Basic client authentication, not a bearer token");
+        return Err(
+            "the token endpoint takes HTTP Basic client authentication, not a bearer token",
+        );
     }
     let decoded = base64::engine::general_purpose::STANDARD
         .decode(encoded.trim())
         .ok()
         .and_then(|b| String::from_utf8(b).ok())
         .ok_or("the Basic credentials are not valid base64 of 'client_id:client_secret'")?;
-    let (id, secret) = decoded.split_once(':').ok_or("the Basic credentials lack the ':' between id and secret")?;
+    let (id, secret) = decoded
+        .split_once(':')
+        .ok_or("the Basic credentials lack the ':' between id and secret")?;
     let unescape = |s: &str| {
         serde_urlencoded::from_str::<Vec<(String, String)>>(&format!("v={s}"))
             .ok()
@@ -114,17 +127,37 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
         .map(|v| v.trim().to_ascii_lowercase())
         .unwrap_or_default();
     if media != "application/x-www-form-urlencoded" {
-        return oauth_error(400, "invalid_request", "send the token request as application/x-www-form-urlencoded");
+        return oauth_error(
+            400,
+            "invalid_request",
+            "send the token request as application/x-www-form-urlencoded",
+        );
     }
     let form: TokenRequest = match serde_urlencoded::from_bytes(&body) {
         Ok(f) => f,
-        Err(e) => return oauth_error(400, "invalid_request", format!("the form could not be read: {e}")),
+        Err(e) => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                format!("the form could not be read: {e}"),
+            )
+        }
     };
     match form.grant_type.as_deref() {
         Some("client_credentials") => {}
-        None | Some("") => return oauth_error(400, "invalid_request", "grant_type is required (client_credentials)"),
+        None | Some("") => {
+            return oauth_error(
+                400,
+                "invalid_request",
+                "grant_type is required (client_credentials)",
+            )
+        }
         Some(other) => {
-            return oauth_error(400, "unsupported_grant_type", format!("only client_credentials is supported, not '{other}'"))
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                format!("only client_credentials is supported, not '{other}'"),
+            )
         }
     }
     let basic = match basic_credentials(&req) {
@@ -133,30 +166,58 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
     };
     let (client_id, secret) = match (basic, form.client_id, form.client_secret) {
         (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return oauth_error(400, "invalid_request", "send the client credentials in HTTP Basic or in the form, not both")
+            return oauth_error(
+                400,
+                "invalid_request",
+                "send the client credentials in HTTP Basic or in the form, not both",
+            )
         }
         (Some(pair), None, None) => pair,
         (None, Some(id), Some(secret)) => (id, secret),
         (None, _, _) => {
-            return oauth_error(401, "invalid_client", "client authentication is required (HTTP Basic or client_id and client_secret)")
+            return oauth_error(
+                401,
+                "invalid_client",
+                "client authentication is required (HTTP Basic or client_id and client_secret)",
+            )
         }
     };
     let client = match clients::authenticate(&state.db, client_id, secret).await {
         Ok(c) => c,
-        Err(ClientRefusal::Unknown) => return oauth_error(401, "invalid_client", "unknown client or wrong secret"),
-        Err(ClientRefusal::Revoked) => return oauth_error(401, "invalid_client", "this client has been revoked"),
+        Err(ClientRefusal::Unknown) => {
+            return oauth_error(401, "invalid_client", "unknown client or wrong secret")
+        }
+        Err(ClientRefusal::Revoked) => {
+            return oauth_error(401, "invalid_client", "this client has been revoked")
+        }
         Err(ClientRefusal::Database(e)) => return actix_web::ResponseError::error_response(&e),
     };
-    if let Some(scope) = form.scope.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+    if let Some(scope) = form
+        .scope
+        .as_deref()
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+    {
         if scope.split_whitespace().any(|s| s != client.role.as_str()) {
-            return oauth_error(400, "invalid_scope", format!("this client may only be granted the scope '{}'", client.role));
+            return oauth_error(
+                400,
+                "invalid_scope",
+                format!(
+                    "this client may only be granted the scope '{}'",
+                    client.role
+                ),
+            );
         }
     }
     let now = chrono::Utc::now().timestamp();
-    let claims = state.tokens.claims_for(&client.client_id, client.role, &client.schools, now);
+    let claims = state
+        .tokens
+        .claims_for(&client.client_id, client.role, &client.schools, now);
     let access_token = match state.tokens.sign(&claims) {
         Ok(t) => t,
-        Err(e) => return actix_web::ResponseError::error_response(&crate::error::ApiError::internal(e)),
+        Err(e) => {
+            return actix_web::ResponseError::error_response(&crate::error::ApiError::internal(e))
+        }
     };
     tracing::info!(client_id = %client.client_id, role = %client.role, "token issued");
     HttpResponse::Ok()

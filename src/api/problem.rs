@@ -41,7 +41,8 @@ fn correlation_id_of(req: &ServiceRequest) -> String {
         .filter(|v| {
             !v.is_empty()
                 && v.len() <= 128
-                && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
+                && v.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.:/+=".contains(&b))
         })
         .map(str::to_string)
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
@@ -52,7 +53,8 @@ pub fn problem_response(err: &ApiError, trace: Option<&RequestTrace>) -> HttpRes
     let detail = if err.kind == ProblemKind::Internal {
         // Never leak internals (SQL, paths) to the caller; the log has them.
         tracing::error!(detail = %err.detail, "internal error");
-        "something went wrong on our side; quote the correlation id if you contact support".to_string()
+        "something went wrong on our side; quote the correlation id if you contact support"
+            .to_string()
     } else {
         err.detail.clone()
     };
@@ -94,8 +96,12 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, actix_web::Error> {
     let started = Instant::now();
     let correlation_id = correlation_id_of(&req);
-    req.extensions_mut().insert(CorrelationId(correlation_id.clone()));
-    let trace = RequestTrace { correlation_id: correlation_id.clone(), path: req.path().to_string() };
+    req.extensions_mut()
+        .insert(CorrelationId(correlation_id.clone()));
+    let trace = RequestTrace {
+        correlation_id: correlation_id.clone(),
+        path: req.path().to_string(),
+    };
     let method = req.method().to_string();
     let metrics = req.app_data::<web::Data<Metrics>>().cloned();
     let span = tracing::info_span!("request", correlation_id = %correlation_id);
@@ -111,11 +117,15 @@ pub async fn observe(
         .await?;
 
     if let Ok(value) = HeaderValue::from_str(&correlation_id) {
-        res.headers_mut().insert(HeaderName::from_static(CORRELATION_HEADER), value);
+        res.headers_mut()
+            .insert(HeaderName::from_static(CORRELATION_HEADER), value);
     }
     // The route pattern, not the path: paths carry UPNs (personal data) and would explode the
     // metric's cardinality.
-    let route = res.request().match_pattern().unwrap_or_else(|| "unmatched".to_string());
+    let route = res
+        .request()
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_string());
     let status = res.status().as_u16();
     let elapsed = started.elapsed();
     if let Some(metrics) = metrics {
@@ -133,7 +143,10 @@ pub async fn observe(
     Ok(res)
 }
 
-fn ensure_problem_body(res: ServiceResponse<BoxBody>, trace: &RequestTrace) -> ServiceResponse<BoxBody> {
+fn ensure_problem_body(
+    res: ServiceResponse<BoxBody>,
+    trace: &RequestTrace,
+) -> ServiceResponse<BoxBody> {
     let status = res.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return res;
@@ -152,8 +165,13 @@ fn ensure_problem_body(res: ServiceResponse<BoxBody>, trace: &RequestTrace) -> S
     let kind = ProblemKind::from_status(status.as_u16());
     let detail = match kind {
         ProblemKind::NotFound => format!("nothing is served at {}", trace.path),
-        ProblemKind::PayloadTooLarge => "the request body is larger than this endpoint accepts".to_string(),
-        _ => status.canonical_reason().unwrap_or("request failed").to_string(),
+        ProblemKind::PayloadTooLarge => {
+            "the request body is larger than this endpoint accepts".to_string()
+        }
+        _ => status
+            .canonical_reason()
+            .unwrap_or("request failed")
+            .to_string(),
     };
     let mut err = ApiError::new(kind, detail);
     // Keep challenge / Allow headers the original response carried.
@@ -203,7 +221,10 @@ impl RouteTable {
     }
 
     pub fn allowed(&self, path: &str) -> Option<&[Method]> {
-        self.routes.iter().find(|(def, _)| def.is_match(path)).map(|(_, m)| m.as_slice())
+        self.routes
+            .iter()
+            .find(|(def, _)| def.is_match(path))
+            .map(|(_, m)| m.as_slice())
     }
 }
 
@@ -214,7 +235,12 @@ pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> ApiEr
             let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
             ApiError::new(
                 ProblemKind::MethodNotAllowed,
-                format!("{} is not allowed on {}; use {}", req.method(), req.path(), allow.join(", ")),
+                format!(
+                    "{} is not allowed on {}; use {}",
+                    req.method(),
+                    req.path(),
+                    allow.join(", ")
+                ),
             )
             .with_header("allow", allow.join(", "))
         }

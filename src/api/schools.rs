@@ -31,7 +31,8 @@ fn name_rule(name: &str) -> Result<(), ValidationError> {
     if (1..=200).contains(&len) {
         Ok(())
     } else {
-        Err(ValidationError::new("length").with_message("name should be 1 to 200 characters, not blank".into()))
+        Err(ValidationError::new("length")
+            .with_message("name should be 1 to 200 characters, not blank".into()))
     }
 }
 
@@ -39,7 +40,8 @@ fn laestab_rule(laestab: &str) -> Result<(), ValidationError> {
     if laestab.len() == 7 && laestab.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(ValidationError::new("laestab").with_message(format!("LAESTAB should be 7 digits, not '{laestab}'").into()))
+        Err(ValidationError::new("laestab")
+            .with_message(format!("LAESTAB should be 7 digits, not '{laestab}'").into()))
     }
 }
 
@@ -108,9 +110,17 @@ pub async fn put_school(
 ) -> Result<HttpResponse, ApiError> {
     let urn = path_urn(urn.into_inner())?;
     let body = body.0;
-    let input = SchoolInput { name: body.name, laestab: body.laestab, phase: body.phase };
+    let input = SchoolInput {
+        name: body.name,
+        laestab: body.laestab,
+        phase: body.phase,
+    };
     let (school, created) = schools::put(&state, &actor, urn, input).await?;
-    let mut res = if created { HttpResponse::Created() } else { HttpResponse::Ok() };
+    let mut res = if created {
+        HttpResponse::Created()
+    } else {
+        HttpResponse::Ok()
+    };
     Ok(res.json(SchoolView::from(school)))
 }
 
@@ -128,7 +138,11 @@ pub async fn put_school(
     security(("oauth2" = []), ("bearer" = []))
 )]
 #[get("/schools/{urn}")]
-pub async fn get_school(state: web::Data<AppState>, actor: Actor, urn: web::Path<i64>) -> Result<web::Json<SchoolView>, ApiError> {
+pub async fn get_school(
+    state: web::Data<AppState>,
+    actor: Actor,
+    urn: web::Path<i64>,
+) -> Result<web::Json<SchoolView>, ApiError> {
     let urn = path_urn(urn.into_inner())?;
     Ok(web::Json(schools::get(&state, &actor, urn).await?.into()))
 }
@@ -155,6 +169,13 @@ pub async fn list_schools(
     let limit = page_limit(query.limit)?;
     let after = decode_cursor("urn", query.cursor.as_deref())?.map(|u| u as i32);
     let (items, more) = schools::list(&state, &actor, after, limit).await?;
-    let next_cursor = if more { items.last().map(|s| encode_cursor("urn", s.urn as i64)) } else { None };
-    Ok(web::Json(Page { items: items.into_iter().map(SchoolView::from).collect(), next_cursor }))
+    let next_cursor = if more {
+        items.last().map(|s| encode_cursor("urn", s.urn as i64))
+    } else {
+        None
+    };
+    Ok(web::Json(Page {
+        items: items.into_iter().map(SchoolView::from).collect(),
+        next_cursor,
+    }))
 }

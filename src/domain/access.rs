@@ -41,7 +41,9 @@ impl FromStr for Role {
             "school" => Ok(Role::School),
             "la" => Ok(Role::La),
             "admin" => Ok(Role::Admin),
-            other => Err(format!("role should be one of school, la, admin; not '{other}'")),
+            other => Err(format!(
+                "role should be one of school, la, admin; not '{other}'"
+            )),
         }
     }
 }
@@ -72,11 +74,23 @@ mod tests {
 
     #[test]
     fn school_clients_act_only_for_their_own_urns() {
-        assert_eq!(school_access(Role::School, &[117001], 117001), SchoolAccess::Allowed);
-        assert_eq!(school_access(Role::School, &[117001], 117002), SchoolAccess::OtherSchool);
-        assert_eq!(school_access(Role::School, &[], 117002), SchoolAccess::OtherSchool);
+        assert_eq!(
+            school_access(Role::School, &[117001], 117001),
+            SchoolAccess::Allowed
+        );
+        assert_eq!(
+            school_access(Role::School, &[117001], 117002),
+            SchoolAccess::OtherSchool
+        );
+        assert_eq!(
+            school_access(Role::School, &[], 117002),
+            SchoolAccess::OtherSchool
+        );
         assert_eq!(school_access(Role::La, &[], 117002), SchoolAccess::Allowed);
-        assert_eq!(school_access(Role::Admin, &[117001], 117001), SchoolAccess::WrongRole);
+        assert_eq!(
+            school_access(Role::Admin, &[117001], 117001),
+            SchoolAccess::WrongRole
+        );
     }
 
     #[test]

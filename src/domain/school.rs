@@ -79,7 +79,9 @@ mod tests {
     fn urn_is_six_digits() {
         assert_eq!(check_urn(117001), Ok(117001));
         assert_eq!(check_urn(100000), Ok(100000));
-        assert!(check_urn(99999).unwrap_err().contains("6 digits, not 99999"));
+        assert!(check_urn(99999)
+            .unwrap_err()
+            .contains("6 digits, not 99999"));
         assert!(check_urn(1_000_000).is_err());
         assert!(check_urn(-117001).is_err());
     }
@@ -87,10 +89,18 @@ mod tests {
     #[test]
     fn laestab_is_seven_digits_of_this_la() {
         assert_eq!(check_laestab("9192000", 919), Ok(()));
-        assert!(check_laestab("919200", 919).unwrap_err().contains("7 digits"), "{:?}", check_laestab("919200", 919));
+        assert!(
+            check_laestab("919200", 919)
+                .unwrap_err()
+                .contains("7 digits"),
+            "{:?}",
+            check_laestab("919200", 919)
+        );
         assert!(check_laestab("91920a0", 919).is_err());
         assert!(check_laestab("٩١٩٢٠٠٠", 919).is_err());
-        assert!(check_laestab("8012000", 919).unwrap_err().contains("LA is 919"));
+        assert!(check_laestab("8012000", 919)
+            .unwrap_err()
+            .contains("LA is 919"));
     }
 
     #[test]

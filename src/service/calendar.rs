@@ -9,13 +9,23 @@ use crate::error::{ApiError, FieldProblem};
 use crate::store::{audit, calendars};
 
 /// Validates and stores a year's calendar (`la`); returns whether the year had none before.
-pub async fn put(state: &AppState, actor: &Actor, calendar: LaCalendar) -> Result<(LaCalendar, NaiveDateTime, bool), ApiError> {
+pub async fn put(
+    state: &AppState,
+    actor: &Actor,
+    calendar: LaCalendar,
+) -> Result<(LaCalendar, NaiveDateTime, bool), ApiError> {
     actor.require(&[Role::La])?;
     if let Err(problems) = calendar.validate() {
         let n = problems.len();
         return Err(ApiError::validation(
-            format!("the calendar has {n} problem{}", if n == 1 { "" } else { "s" }),
-            problems.into_iter().map(|p| FieldProblem::new(p.pointer, p.message)).collect(),
+            format!(
+                "the calendar has {n} problem{}",
+                if n == 1 { "" } else { "s" }
+            ),
+            problems
+                .into_iter()
+                .map(|p| FieldProblem::new(p.pointer, p.message))
+                .collect(),
         ));
     }
     let now = state.clock.now_naive();
@@ -26,14 +36,21 @@ pub async fn put(state: &AppState, actor: &Actor, calendar: LaCalendar) -> Resul
             let created = calendars::replace(conn, &calendar, now)?;
             let year = calendar.academic_year.to_string();
             let action = if created { "create" } else { "update" };
-            audit::append(conn, &[actor.audit(now, action, AuditSubject::new("calendar", year))])?;
+            audit::append(
+                conn,
+                &[actor.audit(now, action, AuditSubject::new("calendar", year))],
+            )?;
             Ok((calendar, now, created))
         })
         .await
 }
 
 /// One year's calendar: readable by every role that works with school days.
-pub async fn get(state: &AppState, actor: &Actor, year: AcademicYear) -> Result<(LaCalendar, NaiveDateTime), ApiError> {
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    year: AcademicYear,
+) -> Result<(LaCalendar, NaiveDateTime), ApiError> {
     actor.require(&[Role::La, Role::School])?;
     state
         .db

@@ -51,10 +51,19 @@ fn random_token(bytes: usize) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
 }
 
-pub fn add(db: &Db, actor: &Actor, name: &str, role: Role, schools: &[i64]) -> Result<NewClient, ApiError> {
+pub fn add(
+    db: &Db,
+    actor: &Actor,
+    name: &str,
+    role: Role,
+    schools: &[i64],
+) -> Result<NewClient, ApiError> {
     let name = name.trim();
     if name.is_empty() || name.chars().count() > 200 {
-        return Err(ApiError::invalid_field("/name", "client name should be 1 to 200 characters"));
+        return Err(ApiError::invalid_field(
+            "/name",
+            "client name should be 1 to 200 characters",
+        ));
     }
     let mut urns = Vec::new();
     for urn in schools {
@@ -91,10 +100,22 @@ pub fn add(db: &Db, actor: &Actor, name: &str, role: Role, schools: &[i64]) -> R
     };
     db.write_now(|conn| {
         clients::insert(conn, &row, &urns)?;
-        audit::append(conn, &[actor.audit(row.created_at, "create", AuditSubject::new("api_client", &client_id))])?;
+        audit::append(
+            conn,
+            &[actor.audit(
+                row.created_at,
+                "create",
+                AuditSubject::new("api_client", &client_id),
+            )],
+        )?;
         Ok(())
     })?;
-    Ok(NewClient { client_id, client_secret, role, schools: urns })
+    Ok(NewClient {
+        client_id,
+        client_secret,
+        role,
+        schools: urns,
+    })
 }
 
 pub fn list(db: &Db) -> Result<Vec<ClientSummary>, ApiError> {
@@ -107,8 +128,14 @@ pub fn list(db: &Db) -> Result<Vec<ClientSummary>, ApiError> {
             name: c.name,
             role: c.role,
             schools,
-            created_at: c.created_at.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            revoked_at: c.revoked_at.map(|t| t.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)),
+            created_at: c
+                .created_at
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            revoked_at: c.revoked_at.map(|t| {
+                t.and_utc()
+                    .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            }),
         })
         .collect())
 }
@@ -116,13 +143,20 @@ pub fn list(db: &Db) -> Result<Vec<ClientSummary>, ApiError> {
 pub fn revoke(db: &Db, actor: &Actor, client_id: &str) -> Result<(), ApiError> {
     db.write_now(|conn| {
         if clients::find(conn, client_id)?.is_none() {
-            return Err(ApiError::not_found(format!("no client with id '{client_id}'")));
+            return Err(ApiError::not_found(format!(
+                "no client with id '{client_id}'"
+            )));
         }
         let now = crate::clock::Clock::system().now_naive();
         if !clients::revoke(conn, client_id, now)? {
-            return Err(ApiError::conflict(format!("client '{client_id}' is already revoked")));
+            return Err(ApiError::conflict(format!(
+                "client '{client_id}' is already revoked"
+            )));
         }
-        audit::append(conn, &[actor.audit(now, "revoke", AuditSubject::new("api_client", client_id))])?;
+        audit::append(
+            conn,
+            &[actor.audit(now, "revoke", AuditSubject::new("api_client", client_id))],
+        )?;
         Ok(())
     })
 }
@@ -137,10 +171,16 @@ pub enum ClientRefusal {
 }
 
 /// Checks a client id and secret; constant-time on the secret.
-pub async fn authenticate(db: &Db, client_id: String, secret: String) -> Result<AuthenticatedClient, ClientRefusal> {
+pub async fn authenticate(
+    db: &Db,
+    client_id: String,
+    secret: String,
+) -> Result<AuthenticatedClient, ClientRefusal> {
     let found = db
         .read(move |conn| {
-            let Some(row) = clients::find(conn, &client_id)? else { return Ok(None) };
+            let Some(row) = clients::find(conn, &client_id)? else {
+                return Ok(None);
+            };
             let schools = clients::schools_of(conn, &client_id)?;
             Ok(Some((row, schools)))
         })
@@ -158,14 +198,19 @@ pub async fn authenticate(db: &Db, client_id: String, secret: String) -> Result<
     if row.revoked_at.is_some() {
         return Err(ClientRefusal::Revoked);
     }
-    let role = row
-        .role
-        .parse::<Role>()
-        .map_err(|e| ClientRefusal::Database(ApiError::internal(format!("stored client role: {e}"))))?;
-    Ok(AuthenticatedClient { client_id: row.client_id, name: row.name, role, schools })
+    let role = row.role.parse::<Role>().map_err(|e| {
+        ClientRefusal::Database(ApiError::internal(format!("stored client role: {e}")))
+    })?;
+    Ok(AuthenticatedClient {
+        client_id: row.client_id,
+        name: row.name,
+        role,
+        schools,
+    })
 }
 
 /// Whether a token's client is still allowed in (revocation takes effect at once).
 pub async fn is_active(db: &Db, client_id: String) -> Result<bool, ApiError> {
-    db.read(move |conn| Ok(clients::is_active(conn, &client_id)?)).await
+    db.read(move |conn| Ok(clients::is_active(conn, &client_id)?))
+        .await
 }

@@ -69,7 +69,9 @@ impl Actor {
     pub fn may_read_school(&self, urn: i32) -> Result<(), ApiError> {
         match school_access(self.role, &self.schools, urn) {
             SchoolAccess::Allowed => Ok(()),
-            SchoolAccess::OtherSchool => Err(ApiError::not_found(format!("no school with URN {urn}"))),
+            SchoolAccess::OtherSchool => {
+                Err(ApiError::not_found(format!("no school with URN {urn}")))
+            }
             SchoolAccess::WrongRole => Err(ApiError::forbidden(format!(
                 "role {} does not read school data",
                 self.role
@@ -121,7 +123,12 @@ pub struct AuditSubject {
 
 impl AuditSubject {
     pub fn new(resource_type: &'static str, resource_id: impl Into<String>) -> Self {
-        AuditSubject { resource_type, resource_id: resource_id.into(), school_urn: None, upn: None }
+        AuditSubject {
+            resource_type,
+            resource_id: resource_id.into(),
+            school_urn: None,
+            upn: None,
+        }
     }
     pub fn school(mut self, urn: i32) -> Self {
         self.school_urn = Some(urn);

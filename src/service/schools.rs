@@ -20,8 +20,9 @@ pub struct School {
 
 impl School {
     fn from_row(row: schools::SchoolRow) -> Result<School, ApiError> {
-        let phase = Phase::parse(&row.phase)
-            .ok_or_else(|| ApiError::internal(format!("stored phase '{}' is unknown", row.phase)))?;
+        let phase = Phase::parse(&row.phase).ok_or_else(|| {
+            ApiError::internal(format!("stored phase '{}' is unknown", row.phase))
+        })?;
         Ok(School {
             urn: row.urn,
             name: row.name,
@@ -40,7 +41,12 @@ pub struct SchoolInput {
 }
 
 /// Creates or replaces a school (`la`). Returns the school and whether it was created.
-pub async fn put(state: &AppState, actor: &Actor, urn: i32, input: SchoolInput) -> Result<(School, bool), ApiError> {
+pub async fn put(
+    state: &AppState,
+    actor: &Actor,
+    urn: i32,
+    input: SchoolInput,
+) -> Result<(School, bool), ApiError> {
     actor.require(&[Role::La])?;
     check_laestab(&input.laestab, state.la_code)
         .map_err(|m| ApiError::validation(m.clone(), vec![FieldProblem::new("/laestab", m)]))?;
@@ -49,10 +55,23 @@ pub async fn put(state: &AppState, actor: &Actor, urn: i32, input: SchoolInput) 
     state
         .db
         .write(move |conn| {
-            let (row, created) =
-                schools::upsert(conn, urn, input.name.trim(), &input.laestab, input.phase.as_str(), now)?;
+            let (row, created) = schools::upsert(
+                conn,
+                urn,
+                input.name.trim(),
+                &input.laestab,
+                input.phase.as_str(),
+                now,
+            )?;
             let action = if created { "create" } else { "update" };
-            audit::append(conn, &[actor.audit(now, action, AuditSubject::new("school", urn.to_string()).school(urn))])?;
+            audit::append(
+                conn,
+                &[actor.audit(
+                    now,
+                    action,
+                    AuditSubject::new("school", urn.to_string()).school(urn),
+                )],
+            )?;
             Ok((School::from_row(row)?, created))
         })
         .await
@@ -62,7 +81,10 @@ pub async fn put(state: &AppState, actor: &Actor, urn: i32, input: SchoolInput) 
 pub async fn get(state: &AppState, actor: &Actor, urn: i32) -> Result<School, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     actor.may_read_school(urn)?;
-    let found = state.db.read(move |conn| Ok(schools::find(conn, urn)?)).await?;
+    let found = state
+        .db
+        .read(move |conn| Ok(schools::find(conn, urn)?))
+        .await?;
     School::from_row(found.ok_or_else(|| ApiError::not_found(format!("no school with URN {urn}")))?)
 }
 
@@ -80,6 +102,10 @@ pub async fn list(
         .read(move |conn| Ok(schools::page(conn, after_urn, only.as_deref(), limit + 1)?))
         .await?;
     let more = rows.len() as i64 > limit;
-    let schools = rows.into_iter().take(limit as usize).map(School::from_row).collect::<Result<_, _>>()?;
+    let schools = rows
+        .into_iter()
+        .take(limit as usize)
+        .map(School::from_row)
+        .collect::<Result<_, _>>()?;
     Ok((schools, more))
 }

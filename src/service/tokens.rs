@@ -79,18 +79,26 @@ impl TokenKeys {
         validation.set_required_spec_claims(&["exp", "nbf", "iat", "iss", "aud", "sub"]);
         validation.validate_nbf = true;
         validation.leeway = 5;
-        decode::<Claims>(token, &self.decoding, &validation).map(|d| d.claims).map_err(|e| {
-            use jsonwebtoken::errors::ErrorKind;
-            match e.kind() {
-                ErrorKind::ExpiredSignature => "the token has expired".to_string(),
-                ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_string(),
-                ErrorKind::InvalidAudience => "the token is for another audience".to_string(),
-                ErrorKind::InvalidIssuer => "the token was issued by someone else".to_string(),
-                ErrorKind::InvalidSignature => "the token's signature does not verify".to_string(),
-                ErrorKind::InvalidAlgorithm => "the token's algorithm is not accepted".to_string(),
-                ErrorKind::MissingRequiredClaim(c) => format!("the token lacks the '{c}' claim"),
-                _ => "the token is malformed".to_string(),
-            }
-        })
+        decode::<Claims>(token, &self.decoding, &validation)
+            .map(|d| d.claims)
+            .map_err(|e| {
+                use jsonwebtoken::errors::ErrorKind;
+                match e.kind() {
+                    ErrorKind::ExpiredSignature => "the token has expired".to_string(),
+                    ErrorKind::ImmatureSignature => "the token is not valid yet (nbf)".to_string(),
+                    ErrorKind::InvalidAudience => "the token is for another audience".to_string(),
+                    ErrorKind::InvalidIssuer => "the token was issued by someone else".to_string(),
+                    ErrorKind::InvalidSignature => {
+                        "the token's signature does not verify".to_string()
+                    }
+                    ErrorKind::InvalidAlgorithm => {
+                        "the token's algorithm is not accepted".to_string()
+                    }
+                    ErrorKind::MissingRequiredClaim(c) => {
+                        format!("the token lacks the '{c}' claim")
+                    }
+                    _ => "the token is malformed".to_string(),
+                }
+            })
     }
 }

@@ -44,8 +44,12 @@ pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryResult<
     // Multi-row inserts are per backend: diesel's MultiBackend has no batch insert.
     for chunk in events.chunks(500) {
         match conn {
-            DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table).values(chunk).execute(c)?,
-            DbConnection::Postgresql(c) => diesel::insert_into(audit_events::table).values(chunk).execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConnection::Postgresql(c) => diesel::insert_into(audit_events::table)
+                .values(chunk)
+                .execute(c)?,
         };
     }
     Ok(())
@@ -64,7 +68,11 @@ pub struct AuditFilter {
 }
 
 /// Newest first.
-pub fn page(conn: &mut DbConnection, filter: &AuditFilter, limit: i64) -> QueryResult<Vec<AuditRow>> {
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &AuditFilter,
+    limit: i64,
+) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_events::table
         .select(audit_events::all_columns)
         .order(audit_events::id.desc())

@@ -7,10 +7,22 @@ use super::schema::{calendar_closures, calendar_terms, calendars};
 use super::DbConnection;
 use crate::domain::calendar::{AcademicYear, HalfTerm, LaCalendar, Term};
 
-type TermRow = (String, i32, String, NaiveDate, NaiveDate, Option<NaiveDate>, Option<NaiveDate>);
+type TermRow = (
+    String,
+    i32,
+    String,
+    NaiveDate,
+    NaiveDate,
+    Option<NaiveDate>,
+    Option<NaiveDate>,
+);
 
 /// Replaces the calendar of its academic year; returns true when the year had none before.
-pub fn replace(conn: &mut DbConnection, calendar: &LaCalendar, now: NaiveDateTime) -> QueryResult<bool> {
+pub fn replace(
+    conn: &mut DbConnection,
+    calendar: &LaCalendar,
+    now: NaiveDateTime,
+) -> QueryResult<bool> {
     let year = calendar.academic_year.to_string();
     let existed = calendars::table
         .find(&year)
@@ -19,13 +31,19 @@ pub fn replace(conn: &mut DbConnection, calendar: &LaCalendar, now: NaiveDateTim
         .optional()?
         .is_some();
     if existed {
-        diesel::delete(calendar_terms::table.filter(calendar_terms::academic_year.eq(&year))).execute(conn)?;
+        diesel::delete(calendar_terms::table.filter(calendar_terms::academic_year.eq(&year)))
+            .execute(conn)?;
         diesel::delete(calendar_closures::table.filter(calendar_closures::academic_year.eq(&year)))
             .execute(conn)?;
-        diesel::update(calendars::table.find(&year)).set(calendars::updated_at.eq(now)).execute(conn)?;
+        diesel::update(calendars::table.find(&year))
+            .set(calendars::updated_at.eq(now))
+            .execute(conn)?;
     } else {
         diesel::insert_into(calendars::table)
-            .values((calendars::academic_year.eq(&year), calendars::updated_at.eq(now)))
+            .values((
+                calendars::academic_year.eq(&year),
+                calendars::updated_at.eq(now),
+            ))
             .execute(conn)?;
     }
     for (position, term) in calendar.terms.iter().enumerate() {
@@ -46,14 +64,20 @@ pub fn replace(conn: &mut DbConnection, calendar: &LaCalendar, now: NaiveDateTim
     closures.dedup();
     for day in closures {
         diesel::insert_into(calendar_closures::table)
-            .values((calendar_closures::academic_year.eq(&year), calendar_closures::closed_on.eq(day)))
+            .values((
+                calendar_closures::academic_year.eq(&year),
+                calendar_closures::closed_on.eq(day),
+            ))
             .execute(conn)?;
     }
     Ok(!existed)
 }
 
 /// The calendar of one academic year, with when it was last changed.
-pub fn find(conn: &mut DbConnection, year: AcademicYear) -> QueryResult<Option<(LaCalendar, NaiveDateTime)>> {
+pub fn find(
+    conn: &mut DbConnection,
+    year: AcademicYear,
+) -> QueryResult<Option<(LaCalendar, NaiveDateTime)>> {
     let key = year.to_string();
     let Some(updated_at) = calendars::table
         .find(&key)
@@ -84,15 +108,25 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<LaCalendar>> {
         .load(conn)?;
     let closures: Vec<(String, NaiveDate)> = calendar_closures::table
         .select(calendar_closures::all_columns)
-        .order((calendar_closures::academic_year, calendar_closures::closed_on))
+        .order((
+            calendar_closures::academic_year,
+            calendar_closures::closed_on,
+        ))
         .load(conn)?;
-    let years: Vec<String> = calendars::table.select(calendars::academic_year).order(calendars::academic_year).load(conn)?;
+    let years: Vec<String> = calendars::table
+        .select(calendars::academic_year)
+        .order(calendars::academic_year)
+        .load(conn)?;
     Ok(years
         .into_iter()
         .filter_map(|key| {
             let year = AcademicYear::parse(&key).ok()?;
             let year_terms = terms.iter().filter(|t| t.0 == key).cloned().collect();
-            let year_closures = closures.iter().filter(|c| c.0 == key).map(|c| c.1).collect();
+            let year_closures = closures
+                .iter()
+                .filter(|c| c.0 == key)
+                .map(|c| c.1)
+                .collect();
             Some(assemble(year, year_terms, year_closures))
         })
         .collect())

@@ -16,11 +16,7 @@ pub struct ClientRow {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-pub fn insert(
-    conn: &mut DbConnection,
-    row: &ClientRow,
-    schools: &[i32],
-) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConnection, row: &ClientRow, schools: &[i32]) -> QueryResult<()> {
     diesel::insert_into(api_clients::table)
         .values((
             api_clients::client_id.eq(&row.client_id),
@@ -64,13 +60,23 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<(ClientRow, Vec<i32>)>> 
         .order((api_clients::created_at, api_clients::client_id))
         .load::<ClientRow>(conn)?;
     let links: Vec<(String, i32)> = api_client_schools::table
-        .select((api_client_schools::client_id, api_client_schools::school_urn))
-        .order((api_client_schools::client_id, api_client_schools::school_urn))
+        .select((
+            api_client_schools::client_id,
+            api_client_schools::school_urn,
+        ))
+        .order((
+            api_client_schools::client_id,
+            api_client_schools::school_urn,
+        ))
         .load(conn)?;
     Ok(clients
         .into_iter()
         .map(|c| {
-            let urns = links.iter().filter(|(id, _)| *id == c.client_id).map(|(_, u)| *u).collect();
+            let urns = links
+                .iter()
+                .filter(|(id, _)| *id == c.client_id)
+                .map(|(_, u)| *u)
+                .collect();
             (c, urns)
         })
         .collect())

@@ -34,5 +34,8 @@ pub fn columns(conn: &mut DbConnection) -> QueryResult<BTreeSet<(String, String,
         )
         .load(c)?,
     };
-    Ok(rows.into_iter().map(|r| (r.table_name, r.column_name, r.nullable)).collect())
+    Ok(rows
+        .into_iter()
+        .map(|r| (r.table_name, r.column_name, r.nullable))
+        .collect())
 }

@@ -57,7 +57,10 @@ impl DatabaseUrl {
         if raw.starts_with("postgres://") || raw.starts_with("postgresql://") {
             return Ok(DatabaseUrl::Postgres(raw.to_string()));
         }
-        if let Some(path) = raw.strip_prefix("sqlite://").or_else(|| raw.strip_prefix("sqlite:")) {
+        if let Some(path) = raw
+            .strip_prefix("sqlite://")
+            .or_else(|| raw.strip_prefix("sqlite:"))
+        {
             if path.is_empty() {
                 return Err("sqlite URL has no file path; write e.g. sqlite://esma.db".into());
             }
@@ -125,7 +128,8 @@ impl ManageConnection for ConnectionOpener {
     }
 
     fn is_valid(&self, conn: &mut DbConnection) -> Result<(), Self::Error> {
-        conn.batch_execute("SELECT 1").map_err(diesel::r2d2::Error::QueryError)
+        conn.batch_execute("SELECT 1")
+            .map_err(diesel::r2d2::Error::QueryError)
     }
 
     fn has_broken(&self, _conn: &mut DbConnection) -> bool {
@@ -160,7 +164,11 @@ impl Db {
             .connection_timeout(Duration::from_secs(5))
             .build(opener)
             .map_err(|e| format!("cannot build the connection pool: {e}"))?;
-        Ok(Db { pool, backend: url.backend(), writer: Arc::new(Mutex::new(())) })
+        Ok(Db {
+            pool,
+            backend: url.backend(),
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     pub fn backend(&self) -> Backend {
@@ -168,7 +176,9 @@ impl Db {
     }
 
     pub fn conn(&self) -> Result<PooledDb, ApiError> {
-        self.pool.get().map_err(|e| ApiError::unavailable(format!("database unavailable: {e}")))
+        self.pool
+            .get()
+            .map_err(|e| ApiError::unavailable(format!("database unavailable: {e}")))
     }
 
     /// Runs `f` in one transaction (synchronously: for the CLI or inside [`Db::write`]).
@@ -226,8 +236,12 @@ fn url_text(url: &DatabaseUrl) -> String {
 /// Applies the pending migrations of the connection's backend; returns how many ran.
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let applied = match conn {
-        DbConnection::Postgresql(pg) => pg.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
-        DbConnection::Sqlite(lite) => lite.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConnection::Postgresql(pg) => pg
+            .run_pending_migrations(POSTGRES_MIGRATIONS)
+            .map(|v| v.len()),
+        DbConnection::Sqlite(lite) => lite
+            .run_pending_migrations(SQLITE_MIGRATIONS)
+            .map(|v| v.len()),
     };
     applied.map_err(|e| e.to_string())
 }

@@ -17,7 +17,11 @@ pub struct SchoolRow {
 }
 
 pub fn find(conn: &mut DbConnection, urn: i32) -> QueryResult<Option<SchoolRow>> {
-    schools::table.find(urn).select(schools::all_columns).first(conn).optional()
+    schools::table
+        .find(urn)
+        .select(schools::all_columns)
+        .first(conn)
+        .optional()
 }
 
 /// Inserts or updates the school; returns the stored row and whether it was created. An
@@ -42,7 +46,10 @@ pub fn upsert(
                     schools::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            Ok((find(conn, urn)?.ok_or(diesel::result::Error::NotFound)?, true))
+            Ok((
+                find(conn, urn)?.ok_or(diesel::result::Error::NotFound)?,
+                true,
+            ))
         }
         Some(existing)
             if existing.name == name && existing.laestab == laestab && existing.phase == phase =>
@@ -58,7 +65,10 @@ pub fn upsert(
                     schools::updated_at.eq(now),
                 ))
                 .execute(conn)?;
-            Ok((find(conn, urn)?.ok_or(diesel::result::Error::NotFound)?, false))
+            Ok((
+                find(conn, urn)?.ok_or(diesel::result::Error::NotFound)?,
+                false,
+            ))
         }
     }
 }
@@ -70,7 +80,10 @@ pub fn page(
     only: Option<&[i32]>,
     limit: i64,
 ) -> QueryResult<Vec<SchoolRow>> {
-    let mut query = schools::table.select(schools::all_columns).order(schools::urn).into_boxed();
+    let mut query = schools::table
+        .select(schools::all_columns)
+        .order(schools::urn)
+        .into_boxed();
     if let Some(after) = after_urn {
         query = query.filter(schools::urn.gt(after));
     }

@@ -62,20 +62,35 @@ pub fn fresh_postgres_schema(admin_url: &str) -> (String, String) {
     let schema = format!("t_{}", uuid::Uuid::new_v4().simple());
     let mut conn = diesel::PgConnection::establish(admin_url)
         .unwrap_or_else(|e| panic!("cannot connect to ESMA_TEST_DATABASE_URL: {e}"));
-    conn.batch_execute(&format!("CREATE SCHEMA {schema}")).expect("create test schema");
+    conn.batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .expect("create test schema");
     let sep = if admin_url.contains('?') { '&' } else { '?' };
-    (format!("{admin_url}{sep}options=-csearch_path%3D{schema}"), schema)
+    (
+        format!("{admin_url}{sep}options=-csearch_path%3D{schema}"),
+        schema,
+    )
 }
 
 impl TestApp {
-    fn with_db(db: Db, backend: &'static str, dir: Option<tempfile::TempDir>, pg: Option<(String, String)>) -> TestApp {
+    fn with_db(
+        db: Db,
+        backend: &'static str,
+        dir: Option<tempfile::TempDir>,
+        pg: Option<(String, String)>,
+    ) -> TestApp {
         let state = AppState {
             db,
             clock: Clock::fixed(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
             tokens: Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600)),
             la_code: 919,
         };
-        TestApp { state, metrics: web::Data::new(Metrics::new()), backend, _dir: dir, pg_schema: pg }
+        TestApp {
+            state,
+            metrics: web::Data::new(Metrics::new()),
+            backend,
+            _dir: dir,
+            pg_schema: pg,
+        }
     }
 
     pub fn sqlite() -> TestApp {
@@ -90,7 +105,12 @@ impl TestApp {
         let admin = postgres_url()?;
         let (url, schema) = fresh_postgres_schema(&admin);
         let db = Db::open(&DatabaseUrl::parse(&url).unwrap(), 4).expect("open postgres");
-        Some(TestApp::with_db(db, "postgres", None, Some((admin, schema))))
+        Some(TestApp::with_db(
+            db,
+            "postgres",
+            None,
+            Some((admin, schema)),
+        ))
     }
 
     pub fn db(&self) -> &Db {
@@ -102,19 +122,32 @@ impl TestApp {
         let app = test::init_service(api::app(
             self.state.clone(),
             self.metrics.clone(),
-            HttpSettings { body_limit: BODY_LIMIT },
+            HttpSettings {
+                body_limit: BODY_LIMIT,
+            },
         ))
         .await;
         let res = test::call_service(&app, req.to_request()).await;
         let status = res.status();
         let headers = res.headers().clone();
         let body = test::read_body(res).await;
-        Reply { status, headers, body: body.to_vec() }
+        Reply {
+            status,
+            headers,
+            body: body.to_vec(),
+        }
     }
 
     /// Creates a client with the CLI's service function; returns (client_id, secret).
     pub fn client(&self, role: Role, schools: &[i64]) -> (String, String) {
-        let c = clients::add(self.db(), &Actor::operator("test"), "test client", role, schools).expect("add client");
+        let c = clients::add(
+            self.db(),
+            &Actor::operator("test"),
+            "test client",
+            role,
+            schools,
+        )
+        .expect("add client");
         (c.client_id, c.client_secret)
     }
 
@@ -138,7 +171,12 @@ impl TestApp {
     }
 
     pub async fn get(&self, token: &str, uri: &str) -> Reply {
-        self.send(TestRequest::get().uri(uri).insert_header(("authorization", format!("Bearer {token}")))).await
+        self.send(
+            TestRequest::get()
+                .uri(uri)
+                .insert_header(("authorization", format!("Bearer {token}"))),
+        )
+        .await
     }
 
     pub async fn put_json(&self, token: &str, uri: &str, body: &Value) -> Reply {
@@ -154,7 +192,10 @@ impl TestApp {
 
 pub fn basic(id: &str, secret: &str) -> String {
     use base64::Engine;
-    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}")))
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode(format!("{id}:{secret}"))
+    )
 }
 
 pub struct Reply {
@@ -168,16 +209,25 @@ impl Reply {
         String::from_utf8_lossy(&self.body).into_owned()
     }
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
     pub fn header(&self, name: &str) -> Option<String> {
-        self.headers.get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+        self.headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
     }
 
     /// Asserts an RFC 9457 problem with the given status, whose correlation id matches the
     /// response header; returns the body.
     pub fn problem(&self, status: u16) -> Value {
-        assert_eq!(self.status.as_u16(), status, "status; body: {}", self.text());
+        assert_eq!(
+            self.status.as_u16(),
+            status,
+            "status; body: {}",
+            self.text()
+        );
         assert_eq!(
             self.header("content-type").as_deref(),
             Some("application/problem+json"),
@@ -189,7 +239,9 @@ impl Reply {
         assert!(body["type"].as_str().is_some_and(|t| !t.is_empty()));
         assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()));
         assert!(body["detail"].as_str().is_some_and(|t| !t.is_empty()));
-        let header = self.header("x-correlation-id").expect("x-correlation-id header");
+        let header = self
+            .header("x-correlation-id")
+            .expect("x-correlation-id header");
         assert_eq!(body["correlation_id"], header.as_str());
         body
     }
@@ -221,7 +273,9 @@ macro_rules! on_both_backends {
 
             #[actix_web::test]
             async fn postgres() {
-                let Some($app) = $crate::common::TestApp::postgres() else { return };
+                let Some($app) = $crate::common::TestApp::postgres() else {
+                    return;
+                };
                 $body
             }
         }

@@ -1,0 +1,3 @@
+fn main() {
+    eprintln!("bench-ingest: not written yet");
+}
