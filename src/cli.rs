@@ -65,6 +65,9 @@ pub struct ServeArgs {
     /// Largest request body in MiB (after decompression).
     #[arg(long, env = "ESMA_BODY_LIMIT_MIB", default_value_t = 64)]
     pub body_limit_mib: usize,
+    /// Most rows (marks or pupils) taken in one push (413 above it, saying how to split).
+    #[arg(long, env = "ESMA_MAX_PUSH_ROWS", default_value_t = 500_000)]
+    pub max_push_rows: usize,
     /// Log as JSON lines (one object per line) instead of text.
     #[arg(long, env = "ESMA_LOG_JSON")]
     pub log_json: bool,

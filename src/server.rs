@@ -49,6 +49,7 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     let metrics = web::Data::new(Metrics::new());
     let settings = HttpSettings {
         body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
+        max_push_rows: args.max_push_rows.max(1),
     };
     let mut server =
         HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))

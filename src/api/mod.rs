@@ -2,12 +2,15 @@
 
 pub mod audit;
 pub mod auth;
+pub mod body;
 pub mod calendar;
 pub mod docs;
 pub mod extract;
 pub mod oauth;
 pub mod ops;
 pub mod problem;
+pub mod pupils;
+pub mod registers;
 pub mod schools;
 
 use std::sync::OnceLock;
@@ -47,6 +50,11 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(schools::list_schools)
                 .service(schools::get_school)
                 .service(schools::put_school)
+                .service(pupils::push_roll)
+                .service(pupils::get_pupil)
+                .service(pupils::get_marks)
+                .service(registers::push_register)
+                .service(registers::get_import)
                 .service(calendar::get_calendar)
                 .service(calendar::put_calendar)
                 .service(audit::list_audit),
@@ -75,6 +83,8 @@ pub fn openapi_json() -> String {
 pub struct HttpSettings {
     /// Largest accepted request body, in bytes (after decompression).
     pub body_limit: usize,
+    /// Most rows (marks or pupils) in one push.
+    pub max_push_rows: usize,
 }
 
 #[get("/swagger-ui")]
@@ -114,6 +124,7 @@ pub fn app(
         .app_data(metrics)
         .app_data(route_table)
         .app_data(BodyLimit(limit))
+        .app_data(registers::MaxPushRows(settings.max_push_rows))
         .app_data(web::PayloadConfig::new(limit))
         .app_data(
             web::JsonConfig::default()

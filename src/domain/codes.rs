@@ -27,7 +27,19 @@ const fn ymd(year: i32, month: u32, day: u32) -> NaiveDate {
 }
 
 /// What a register code means for attendance statistics (RULES.md R1 table, R2.1).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum CodeCategory {
     Present,

@@ -4,4 +4,6 @@ pub mod access;
 pub mod calendar;
 pub mod codes;
 pub mod identifiers;
+pub mod register;
+pub mod roll;
 pub mod school;

@@ -4,6 +4,10 @@
 pub mod audit;
 pub mod calendar;
 pub mod clients;
+pub mod imports;
+pub mod pupils;
+pub mod registers;
+pub mod roll;
 pub mod schools;
 pub mod tokens;
 

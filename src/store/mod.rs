@@ -4,7 +4,10 @@
 pub mod audit;
 pub mod calendars;
 pub mod clients;
+pub mod imports;
 pub mod introspection;
+pub mod marks;
+pub mod pupils;
 pub mod schema;
 pub mod schools;
 

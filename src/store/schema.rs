@@ -86,3 +86,97 @@ diesel::allow_tables_to_appear_in_same_query!(
     calendar_closures,
     audit_events,
 );
+
+diesel::table! {
+    pupils (upn) {
+        upn -> Text,
+        legal_forename -> Text,
+        legal_surname -> Text,
+        date_of_birth -> Date,
+        postcode -> Nullable<Text>,
+        home_la_code -> Nullable<Integer>,
+        ehcp -> Bool,
+        sen_support -> Bool,
+        pupil_premium -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    enrolments (school_urn, upn) {
+        school_urn -> Integer,
+        upn -> Text,
+        on_roll_from -> Date,
+        on_roll_until -> Nullable<Date>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    marks (school_urn, upn, mark_date, session) {
+        school_urn -> Integer,
+        upn -> Text,
+        mark_date -> Date,
+        session -> Text,
+        code -> Text,
+        minutes_late -> Nullable<Integer>,
+    }
+}
+
+diesel::table! {
+    mark_history (id) {
+        id -> BigInt,
+        school_urn -> Integer,
+        upn -> Text,
+        mark_date -> Date,
+        session -> Text,
+        old_code -> Text,
+        new_code -> Text,
+        old_minutes_late -> Nullable<Integer>,
+        new_minutes_late -> Nullable<Integer>,
+        import_id -> BigInt,
+        changed_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    imports (id) {
+        id -> BigInt,
+        kind -> Text,
+        school_urn -> Integer,
+        client_id -> Text,
+        received_at -> Timestamp,
+        outcome -> Text,
+        received -> Integer,
+        inserted -> Integer,
+        updated -> Integer,
+        unchanged -> Integer,
+        rejected -> Integer,
+        report -> Text,
+        idempotency_key -> Nullable<Text>,
+        request_hash -> Nullable<Text>,
+    }
+}
+
+// PostgreSQL only: the per-transaction staging table a register push is copied into.
+diesel::table! {
+    incoming_marks (upn, mark_date, session) {
+        upn -> Text,
+        mark_date -> Date,
+        session -> Text,
+        code -> Text,
+        minutes_late -> Nullable<Integer>,
+    }
+}
+
+diesel::joinable!(enrolments -> pupils (upn));
+diesel::joinable!(enrolments -> schools (school_urn));
+diesel::allow_tables_to_appear_in_same_query!(
+    pupils,
+    enrolments,
+    schools,
+    marks,
+    mark_history,
+    imports
+);

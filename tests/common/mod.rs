@@ -25,6 +25,8 @@ pub const ISSUER: &str = "esma-api";
 pub const AUDIENCE: &str = "esma-api";
 /// Small, so the 413 tests need no large bodies.
 pub const BODY_LIMIT: usize = 64 * 1024;
+/// Small, so the row-cap test needs no large push.
+pub const MAX_PUSH_ROWS: usize = 300;
 
 pub struct TestApp {
     pub state: AppState,
@@ -124,6 +126,7 @@ impl TestApp {
             self.metrics.clone(),
             HttpSettings {
                 body_limit: BODY_LIMIT,
+                max_push_rows: MAX_PUSH_ROWS,
             },
         ))
         .await;

@@ -1,0 +1,315 @@
+//! `PUT /api/v1/schools/{urn}/pupils` (roll sync), `GET /api/v1/pupils/{upn}` and
+//! `GET /api/v1/pupils/{upn}/marks`.
+
+use actix_web::{get, put, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::body::{media_type, read_bounded};
+use super::extract::{parse_json, BodyLimit};
+use super::registers::{check_rows, idempotency, report_response, PushQuery};
+use crate::domain::access::Role;
+use crate::domain::codes::{AttendanceCode, CodeCategory};
+use crate::domain::school::check_urn;
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::service::imports::{ImportReport, PushMode};
+use crate::service::roll::{self, PupilIn, RollPush};
+use crate::service::{pupils, Actor, AppState};
+
+/// One pupil on the school's roll.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PupilBody {
+    #[schema(example = "H801200001001", pattern = "^[A-Z][0-9]{11}[0-9A-Z]$")]
+    pub upn: String,
+    #[schema(example = "Amara", min_length = 1, max_length = 100)]
+    pub legal_forename: String,
+    #[schema(example = "Okafor", min_length = 1, max_length = 100)]
+    pub legal_surname: String,
+    #[schema(example = "2014-03-02", format = Date)]
+    pub date_of_birth: String,
+    #[schema(example = "SG1 2AB")]
+    pub postcode: Option<String>,
+    /// The LA of the pupil's home (3-digit LA number).
+    #[schema(example = 919)]
+    pub home_la_code: Option<i64>,
+    #[serde(default)]
+    pub ehcp: bool,
+    #[serde(default)]
+    pub sen_support: bool,
+    #[serde(default)]
+    pub pupil_premium: bool,
+    #[schema(example = "2026-09-03", format = Date)]
+    pub on_roll_from: String,
+    /// Last day on the roll, for a leaver.
+    #[schema(format = Date)]
+    pub on_roll_until: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RollBody {
+    pub pupils: Vec<PupilBody>,
+}
+
+/// Sync pupils onto the school's roll (a school's own URNs).
+///
+/// Upserts each pupil and its enrolment at this school; pupils not sent are left as they are (send
+/// a leaver with `on_roll_until`). Invalid rows are reported, valid ones committed in one
+/// transaction; `?mode=all_or_nothing` and `Idempotency-Key` work as for registers. JSON, optionally
+/// gzip-encoded.
+#[utoipa::path(
+    tag = "pupils",
+    params(
+        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999),
+        PushQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1-255 visible ASCII characters"),
+    ),
+    request_body = RollBody,
+    responses(
+        (status = 200, description = "The import report (invalid rows listed)", body = ImportReport),
+        (status = 400, description = "Malformed body or gzip", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body or row count over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Body of the wrong shape, or all_or_nothing with an invalid row", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[put("/schools/{urn}/pupils")]
+pub async fn push_roll(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    urn: web::Path<i64>,
+    query: web::Query<PushQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let urn = check_urn(urn.into_inner()).map_err(ApiError::bad_request)?;
+    actor.require(&[Role::School])?;
+    actor.may_write_school(urn)?;
+    let media = media_type(&req);
+    if media != "application/json" {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "send the roll as application/json",
+        ));
+    }
+    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
+    let body = read_bounded(&req, payload, limit).await?;
+    let mode: PushMode = query.mode.into();
+    let idem = idempotency(
+        &req,
+        &[&urn.to_be_bytes(), mode.as_str().as_bytes(), b"roll", &body],
+    )?;
+    let parsed: RollBody = web::block(move || parse_json(&body))
+        .await
+        .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;
+    check_rows(&req, parsed.pupils.len(), "pupils")?;
+    let pupils = parsed
+        .pupils
+        .into_iter()
+        .map(|p| PupilIn {
+            upn: p.upn,
+            legal_forename: p.legal_forename,
+            legal_surname: p.legal_surname,
+            date_of_birth: p.date_of_birth,
+            postcode: p.postcode,
+            home_la_code: p.home_la_code,
+            ehcp: p.ehcp,
+            sen_support: p.sen_support,
+            pupil_premium: p.pupil_premium,
+            on_roll_from: p.on_roll_from,
+            on_roll_until: p.on_roll_until,
+        })
+        .collect();
+    let outcome = roll::push(
+        &state,
+        &actor,
+        urn,
+        RollPush {
+            pupils,
+            mode,
+            idempotency: idem,
+        },
+    )
+    .await?;
+    Ok(report_response(outcome))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EnrolmentView {
+    pub school_urn: i32,
+    pub on_roll_from: NaiveDate,
+    pub on_roll_until: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PupilView {
+    pub upn: String,
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: NaiveDate,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i32>,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
+    /// The rolls the pupil is on (a school client sees its own).
+    pub enrolments: Vec<EnrolmentView>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const UPN_PARAM: &str = "The pupil's UPN";
+
+/// One pupil (`la`: any; `school`: pupils currently on its roll, 404 otherwise). Audited.
+#[utoipa::path(
+    tag = "pupils",
+    params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
+    responses(
+        (status = 200, description = "The pupil", body = PupilView),
+        (status = 400, description = "Not a valid UPN", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/pupils/{upn}")]
+pub async fn get_pupil(
+    state: web::Data<AppState>,
+    actor: Actor,
+    upn: web::Path<String>,
+) -> Result<web::Json<PupilView>, ApiError> {
+    let record = pupils::get(&state, &actor, &upn).await?;
+    let p = record.pupil;
+    Ok(web::Json(PupilView {
+        upn: p.upn,
+        legal_forename: p.legal_forename,
+        legal_surname: p.legal_surname,
+        date_of_birth: p.date_of_birth,
+        postcode: p.postcode,
+        home_la_code: p.home_la_code,
+        ehcp: p.ehcp,
+        sen_support: p.sen_support,
+        pupil_premium: p.pupil_premium,
+        enrolments: record
+            .enrolments
+            .into_iter()
+            .map(|e| EnrolmentView {
+                school_urn: e.school_urn,
+                on_roll_from: e.on_roll_from,
+                on_roll_until: e.on_roll_until,
+            })
+            .collect(),
+        updated_at: p.updated_at.and_utc(),
+    }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct RangeQuery {
+    /// First date (default: 1 September of the academic year of `to`).
+    pub from: Option<NaiveDate>,
+    /// Last date (default: today).
+    pub to: Option<NaiveDate>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkView {
+    pub date: NaiveDate,
+    #[schema(example = "AM")]
+    pub session: String,
+    #[schema(example = "I")]
+    pub code: String,
+    /// The DfE statistical category of the code.
+    pub category: Option<CodeCategory>,
+    pub minutes_late: Option<i32>,
+    pub school_urn: i32,
+}
+
+/// A change to a mark (RULES.md R1.4: register changes are never lost).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MarkChangeView {
+    pub date: NaiveDate,
+    pub session: String,
+    pub school_urn: i32,
+    pub old_code: String,
+    pub new_code: String,
+    pub old_minutes_late: Option<i32>,
+    pub new_minutes_late: Option<i32>,
+    pub import_id: i64,
+    pub changed_at: DateTime<Utc>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PupilMarksView {
+    pub upn: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub marks: Vec<MarkView>,
+    /// Changed codes in the range, oldest first.
+    pub changes: Vec<MarkChangeView>,
+}
+
+/// A pupil's marks (`la`: all schools; `school`: its own register). Audited.
+#[utoipa::path(
+    tag = "pupils",
+    params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001"), RangeQuery),
+    responses(
+        (status = 200, description = "Marks in date and session order, with their changes", body = PupilMarksView),
+        (status = 400, description = "Not a valid UPN or date", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "from after to", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/pupils/{upn}/marks")]
+pub async fn get_marks(
+    state: web::Data<AppState>,
+    actor: Actor,
+    upn: web::Path<String>,
+    range: web::Query<RangeQuery>,
+) -> Result<web::Json<PupilMarksView>, ApiError> {
+    let found = pupils::marks(&state, &actor, &upn, range.from, range.to).await?;
+    Ok(web::Json(PupilMarksView {
+        upn: found.upn,
+        from: found.from,
+        to: found.to,
+        marks: found
+            .marks
+            .into_iter()
+            .map(|m| MarkView {
+                category: AttendanceCode::parse(&m.code)
+                    .ok()
+                    .map(AttendanceCode::category),
+                date: m.mark_date,
+                session: m.session,
+                code: m.code,
+                minutes_late: m.minutes_late,
+                school_urn: m.school_urn,
+            })
+            .collect(),
+        changes: found
+            .changes
+            .into_iter()
+            .map(|c| MarkChangeView {
+                date: c.mark_date,
+                session: c.session,
+                school_urn: c.school_urn,
+                old_code: c.old_code,
+                new_code: c.new_code,
+                old_minutes_late: c.old_minutes_late,
+                new_minutes_late: c.new_minutes_late,
+                import_id: c.import_id,
+                changed_at: c.changed_at.and_utc(),
+            })
+            .collect(),
+    }))
+}

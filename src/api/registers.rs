@@ -1,0 +1,289 @@
+//! `POST /api/v1/schools/{urn}/registers` and `GET /api/v1/imports/{import_id}`.
+
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use utoipa::{IntoParams, ToSchema};
+
+use super::body::{media_type, read_bounded};
+use super::extract::{parse_json, BodyLimit};
+use crate::domain::school::check_urn;
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::service::imports::{Idempotency, ImportReport, PushMode, PushOutcome};
+use crate::service::registers::{self, MarkIn, RegisterPush};
+use crate::service::{imports, Actor, AppState};
+
+/// One AM or PM mark.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MarkBody {
+    #[schema(example = "H801200001001", pattern = "^[A-Z][0-9]{11}[0-9A-Z]$")]
+    pub upn: String,
+    #[schema(example = "2026-11-20", format = Date)]
+    pub date: String,
+    /// `AM` or `PM`.
+    #[schema(example = "AM", pattern = "^(AM|PM)$")]
+    pub session: String,
+    /// A DfE register code (2024 set; the 2006 set for dates before 2024-08-19), case-sensitive.
+    #[schema(example = "I", min_length = 1, max_length = 2)]
+    pub code: String,
+    /// Only with `L` or `U`: 0 to 300.
+    #[schema(minimum = 0, maximum = 300)]
+    pub minutes_late: Option<i64>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterBody {
+    pub marks: Vec<MarkBody>,
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct PushQuery {
+    /// `partial` (default): valid rows are stored and invalid ones reported.
+    /// `all_or_nothing`: any invalid row refuses the whole push with 422 and stores nothing.
+    pub mode: Option<ModeParam>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ModeParam {
+    Partial,
+    AllOrNothing,
+}
+
+impl From<Option<ModeParam>> for PushMode {
+    fn from(m: Option<ModeParam>) -> Self {
+        match m {
+            Some(ModeParam::AllOrNothing) => PushMode::AllOrNothing,
+            _ => PushMode::Partial,
+        }
+    }
+}
+
+/// The largest push, in rows, before it is refused with 413.
+#[derive(Debug, Clone, Copy)]
+pub struct MaxPushRows(pub usize);
+
+pub fn check_rows(req: &HttpRequest, rows: usize, what: &str) -> Result<(), ApiError> {
+    let max = req
+        .app_data::<MaxPushRows>()
+        .map(|m| m.0)
+        .unwrap_or(500_000);
+    if rows > max {
+        return Err(ApiError::new(
+            ProblemKind::PayloadTooLarge,
+            format!("this push has {rows} {what}; at most {max} are taken in one push, so split it (for example by date range)"),
+        ));
+    }
+    Ok(())
+}
+
+pub fn idempotency(req: &HttpRequest, parts: &[&[u8]]) -> Result<Option<Idempotency>, ApiError> {
+    match req.headers().get("idempotency-key") {
+        None => Ok(None),
+        Some(v) => {
+            let key = v
+                .to_str()
+                .map_err(|_| ApiError::bad_request("Idempotency-Key should be visible ASCII"))?;
+            Idempotency::new(key, parts).map(Some)
+        }
+    }
+}
+
+pub fn report_response(outcome: PushOutcome) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.insert_header((
+        "content-location",
+        format!("/api/v1/imports/{}", outcome.report.import_id),
+    ));
+    if outcome.replayed {
+        res.insert_header(("idempotent-replayed", "true"));
+    }
+    res.json(outcome.report)
+}
+
+fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::Fields)
+        .from_reader(body);
+    let headers = reader
+        .headers()
+        .map_err(|e| ApiError::bad_request(format!("CSV header: {e}")))?
+        .clone();
+    let column = |name: &str| headers.iter().position(|h| h == name);
+    for h in headers.iter() {
+        if !["upn", "date", "session", "code", "minutes_late"].contains(&h) {
+            return Err(ApiError::invalid_field(
+                "/csv/header",
+                format!(
+                    "unknown CSV column '{h}'; the header is upn,date,session,code,minutes_late"
+                ),
+            ));
+        }
+    }
+    let (Some(upn), Some(date), Some(session), Some(code)) = (
+        column("upn"),
+        column("date"),
+        column("session"),
+        column("code"),
+    ) else {
+        return Err(ApiError::invalid_field(
+            "/csv/header",
+            "the CSV header must name upn, date, session and code (and may name minutes_late)",
+        ));
+    };
+    let late = column("minutes_late");
+    let mut marks = Vec::new();
+    for record in reader.records() {
+        let record = record.map_err(|e| {
+            let line = e.position().map(|p| p.line()).unwrap_or(0);
+            ApiError::bad_request(format!("CSV line {line}: {e}"))
+        })?;
+        let field = |i: usize| record.get(i).unwrap_or("").to_string();
+        let (minutes_late, minutes_late_text) = match late.map(|i| record.get(i).unwrap_or("")) {
+            None | Some("") => (None, None),
+            Some(text) => match text.parse::<i64>() {
+                Ok(n) => (Some(n), None),
+                Err(_) => (None, Some(text.chars().take(20).collect())),
+            },
+        };
+        marks.push(MarkIn {
+            upn: field(upn),
+            date: field(date),
+            session: field(session),
+            code: field(code),
+            minutes_late,
+            minutes_late_text,
+        });
+    }
+    Ok(marks)
+}
+
+/// Push register marks (a school's own URNs).
+///
+/// Body: JSON `{ "marks": [...] }` or `text/csv` with the header `upn,date,session,code,minutes_late`;
+/// either may be sent with `Content-Encoding: gzip`. Marks are upserted on (upn, date, session) for
+/// this school: a re-push changes nothing (`unchanged`), a changed code updates the mark and the
+/// old one is kept in the history. Valid rows are committed in one transaction; invalid rows are
+/// reported with a machine-readable `reason`. Always answered synchronously with 200 (never 202):
+/// a push of a school's whole year takes a few seconds at most. The report is also stored at
+/// `/api/v1/imports/{import_id}`. With `Idempotency-Key`, a retry with the same body returns the
+/// stored report (header `idempotent-replayed: true`); the same key with another body is 409.
+#[utoipa::path(
+    tag = "registers",
+    params(
+        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999),
+        PushQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1-255 visible ASCII characters"),
+    ),
+    request_body(content(
+        (RegisterBody = "application/json"),
+        (String = "text/csv", example = "upn,date,session,code,minutes_late\nH801200001001,2026-11-20,AM,L,12\nH801200001001,2026-11-20,PM,\\,\n"),
+    )),
+    responses(
+        (status = 200, description = "The import report (invalid rows listed)", body = ImportReport),
+        (status = 400, description = "Malformed body, CSV or gzip", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body (after decompression) or row count over the limit", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "Not JSON or CSV, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Body of the wrong shape, or mode=all_or_nothing with an invalid row (nothing stored)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/schools/{urn}/registers")]
+pub async fn push_register(
+    state: web::Data<AppState>,
+    actor: Actor,
+    req: HttpRequest,
+    urn: web::Path<i64>,
+    query: web::Query<PushQuery>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let urn = check_urn(urn.into_inner()).map_err(ApiError::bad_request)?;
+    // Refuse before reading a body that would be refused anyway.
+    actor.require(&[crate::domain::access::Role::School])?;
+    actor.may_write_school(urn)?;
+    let media = media_type(&req);
+    if media != "application/json" && media != "text/csv" {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "send marks as application/json or text/csv",
+        ));
+    }
+    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
+    let body = read_bounded(&req, payload, limit).await?;
+    let mode: PushMode = query.mode.into();
+    let idem = idempotency(
+        &req,
+        &[
+            &urn.to_be_bytes(),
+            mode.as_str().as_bytes(),
+            media.as_bytes(),
+            &body,
+        ],
+    )?;
+    let (marks, pointer_prefix) = web::block(move || -> Result<_, ApiError> {
+        if media == "text/csv" {
+            Ok((csv_marks(&body)?, None))
+        } else {
+            let parsed: RegisterBody = parse_json(&body)?;
+            let marks = parsed
+                .marks
+                .into_iter()
+                .map(|m| MarkIn {
+                    upn: m.upn,
+                    date: m.date,
+                    session: m.session,
+                    code: m.code,
+                    minutes_late: m.minutes_late,
+                    minutes_late_text: None,
+                })
+                .collect::<Vec<_>>();
+            Ok((marks, Some("/marks")))
+        }
+    })
+    .await
+    .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;
+    check_rows(&req, marks.len(), "marks")?;
+    let outcome = registers::push(
+        &state,
+        &actor,
+        urn,
+        RegisterPush {
+            marks,
+            pointer_prefix,
+            mode,
+            idempotency: idem,
+        },
+    )
+    .await?;
+    Ok(report_response(outcome))
+}
+
+/// The stored report of a roll or register push (`la`; `school` for its own schools).
+#[utoipa::path(
+    tag = "registers",
+    params(("import_id" = i64, Path, description = "From a push's report", minimum = 1)),
+    responses(
+        (status = 200, description = "The report", body = ImportReport),
+        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read imports", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such import (or not yours)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/imports/{import_id}")]
+pub async fn get_import(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<ImportReport>, ApiError> {
+    Ok(web::Json(
+        imports::get(&state, &actor, id.into_inner()).await?,
+    ))
+}

@@ -1,0 +1,236 @@
+//! One pupil of a roll push, checked (RULES.md R6; API.md "Pupils").
+
+use chrono::NaiveDate;
+
+use super::identifiers::{is_la_number, Upn};
+use super::register::{parse_date, RowProblem};
+
+/// A pupil as sent, before checking.
+#[derive(Debug, Clone)]
+pub struct PupilRow<'a> {
+    pub upn: &'a str,
+    pub legal_forename: &'a str,
+    pub legal_surname: &'a str,
+    pub date_of_birth: &'a str,
+    pub postcode: Option<&'a str>,
+    pub home_la_code: Option<i64>,
+    pub on_roll_from: &'a str,
+    pub on_roll_until: Option<&'a str>,
+}
+
+/// The checked identity and enrolment dates of a pupil.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CheckedPupil {
+    pub upn: String,
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: NaiveDate,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i32>,
+    pub on_roll_from: NaiveDate,
+    pub on_roll_until: Option<NaiveDate>,
+}
+
+fn name(field: &'static str, value: &str) -> Result<String, RowProblem> {
+    let trimmed = value.trim();
+    let len = trimmed.chars().count();
+    if len == 0 || len > 100 || trimmed.chars().any(char::is_control) {
+        return Err(RowProblem::new(
+            field,
+            "invalid_name",
+            format!("{field} should be 1 to 100 printable characters"),
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// A UK postcode in its usual shape (outward code, space optional, inward code), upper-cased.
+pub fn normalise_postcode(raw: &str) -> Option<String> {
+    let compact: String = raw
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect::<String>()
+        .to_ascii_uppercase();
+    let (outward, inward) = compact.split_at_checked(compact.len().checked_sub(3)?)?;
+    let inward_ok = inward.len() == 3 && {
+        let b = inward.as_bytes();
+        b[0].is_ascii_digit() && b[1].is_ascii_alphabetic() && b[2].is_ascii_alphabetic()
+    };
+    let outward_ok = (2..=4).contains(&outward.len())
+        && outward.as_bytes()[0].is_ascii_alphabetic()
+        && outward.bytes().all(|b| b.is_ascii_alphanumeric())
+        && outward.bytes().any(|b| b.is_ascii_digit());
+    (inward_ok && outward_ok).then(|| format!("{outward} {inward}"))
+}
+
+pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil, RowProblem> {
+    let upn =
+        Upn::parse(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
+    let legal_forename = name("legal_forename", row.legal_forename)?;
+    let legal_surname = name("legal_surname", row.legal_surname)?;
+    let date_of_birth = parse_date("date_of_birth", row.date_of_birth)?;
+    if date_of_birth > today {
+        return Err(RowProblem::new(
+            "date_of_birth",
+            "date_in_future",
+            format!("date_of_birth {date_of_birth} is after today ({today})"),
+        ));
+    }
+    if date_of_birth < NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(date_of_birth) {
+        return Err(RowProblem::new(
+            "date_of_birth",
+            "invalid_date",
+            format!("date_of_birth {date_of_birth} is not a school pupil's"),
+        ));
+    }
+    let postcode = match row.postcode.map(str::trim).filter(|p| !p.is_empty()) {
+        None => None,
+        Some(p) => Some(normalise_postcode(p).ok_or_else(|| {
+            RowProblem::new(
+                "postcode",
+                "invalid_postcode",
+                format!(
+                    "postcode '{}' is not a UK postcode",
+                    p.chars().take(12).collect::<String>()
+                ),
+            )
+        })?),
+    };
+    let home_la_code = match row.home_la_code {
+        None => None,
+        Some(code) => {
+            let ok = u16::try_from(code).ok().filter(|c| is_la_number(*c));
+            Some(ok.ok_or_else(|| {
+                RowProblem::new(
+                    "home_la_code",
+                    "invalid_la_code",
+                    format!("home_la_code {code} is not an English LA number"),
+                )
+            })? as i32)
+        }
+    };
+    let on_roll_from = parse_date("on_roll_from", row.on_roll_from)?;
+    let on_roll_until = row
+        .on_roll_until
+        .map(|d| parse_date("on_roll_until", d))
+        .transpose()?;
+    if let Some(until) = on_roll_until {
+        if until < on_roll_from {
+            return Err(RowProblem::new(
+                "on_roll_until",
+                "invalid_date",
+                format!("on_roll_until {until} is before on_roll_from {on_roll_from}"),
+            ));
+        }
+    }
+    Ok(CheckedPupil {
+        upn: upn.into_string(),
+        legal_forename,
+        legal_surname,
+        date_of_birth,
+        postcode,
+        home_la_code,
+        on_roll_from,
+        on_roll_until,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn today() -> NaiveDate {
+        NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()
+    }
+
+    fn good() -> PupilRow<'static> {
+        PupilRow {
+            upn: "H801200001001",
+            legal_forename: " Amara ",
+            legal_surname: "Okafor",
+            date_of_birth: "2014-03-02",
+            postcode: Some("sg1 2ab"),
+            home_la_code: Some(919),
+            on_roll_from: "2026-09-03",
+            on_roll_until: None,
+        }
+    }
+
+    #[test]
+    fn a_good_pupil_is_tidied() {
+        let p = check_pupil(&good(), today()).unwrap();
+        assert_eq!(p.legal_forename, "Amara");
+        assert_eq!(p.postcode.as_deref(), Some("SG1 2AB"));
+        assert_eq!(p.home_la_code, Some(919));
+    }
+
+    #[test]
+    fn each_rejection_has_its_reason() {
+        let reason = |row: PupilRow<'static>| check_pupil(&row, today()).unwrap_err().reason;
+        assert_eq!(
+            reason(PupilRow {
+                upn: "Z801200001001",
+                ..good()
+            }),
+            "invalid_upn"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                legal_surname: "  ",
+                ..good()
+            }),
+            "invalid_name"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                date_of_birth: "2030-01-01",
+                ..good()
+            }),
+            "date_in_future"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                date_of_birth: "02/03/2014",
+                ..good()
+            }),
+            "invalid_date"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                postcode: Some("12345"),
+                ..good()
+            }),
+            "invalid_postcode"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                home_la_code: Some(999),
+                ..good()
+            }),
+            "invalid_la_code"
+        );
+        assert_eq!(
+            reason(PupilRow {
+                on_roll_until: Some("2026-09-01"),
+                ..good()
+            }),
+            "invalid_date"
+        );
+    }
+
+    #[test]
+    fn postcodes_in_their_usual_shapes() {
+        for (raw, want) in [
+            ("SG1 2AB", "SG1 2AB"),
+            ("sg12ab", "SG1 2AB"),
+            ("EC1A 1BB", "EC1A 1BB"),
+            ("W1A0AX", "W1A 0AX"),
+            ("M1 1AE", "M1 1AE"),
+        ] {
+            assert_eq!(normalise_postcode(raw).as_deref(), Some(want), "{raw}");
+        }
+        for bad in ["", "SG1", "1SG 2AB", "SG1 2A", "ÉC1A 1BB", "SG1 2ABC"] {
+            assert_eq!(normalise_postcode(bad), None, "{bad}");
+        }
+    }
+}

@@ -1,0 +1,200 @@
+//! Register push (API.md "Registers"; RULES.md R1): check every mark in memory, then write the
+//! valid ones for the school in one transaction, set-based; report every refused row.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+
+use super::imports::{find_replay, Idempotency, ImportReport, PushMode, PushOutcome, Rejections};
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::codes::Session;
+use crate::domain::register::{check_mark, covers, MarkRow, RowProblem};
+use crate::error::ApiError;
+use crate::store::imports::{self as import_store, Counts};
+use crate::store::marks::{self, IncomingMark};
+use crate::store::{audit, pupils, schools};
+
+/// A mark as received (JSON or CSV), before any check.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MarkIn {
+    pub upn: String,
+    pub date: String,
+    pub session: String,
+    pub code: String,
+    #[serde(default)]
+    pub minutes_late: Option<i64>,
+    /// A CSV `minutes_late` that is not a whole number, kept to report it.
+    #[serde(skip)]
+    pub minutes_late_text: Option<String>,
+}
+
+pub struct RegisterPush {
+    pub marks: Vec<MarkIn>,
+    /// `Some("/marks")` for JSON pushes, so errors carry JSON Pointers.
+    pub pointer_prefix: Option<&'static str>,
+    pub mode: PushMode,
+    pub idempotency: Option<Idempotency>,
+}
+
+type MarkKey = (String, NaiveDate, Session);
+
+pub async fn push(
+    state: &AppState,
+    actor: &Actor,
+    urn: i32,
+    push: RegisterPush,
+) -> Result<PushOutcome, ApiError> {
+    actor.require(&[Role::School])?;
+    actor.may_write_school(urn)?;
+    if let Some(replayed) = find_replay(state, actor, &push.idempotency).await? {
+        return replayed.into_result();
+    }
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    let outcome = state
+        .db
+        .write(move |conn| {
+            schools::find(conn, urn)?.ok_or_else(|| ApiError::not_found(format!("no school with URN {urn}; the LA registers schools first")))?;
+            let roll = pupils::roll_of(conn, urn)?;
+            let received = push.marks.len();
+            let mut rejections = Rejections::new(push.pointer_prefix);
+
+            // Check each row; keep the first of identical duplicates, refuse conflicting ones.
+            let mut accepted: Vec<(usize, IncomingMark)> = Vec::with_capacity(received);
+            let mut position: HashMap<MarkKey, usize> = HashMap::with_capacity(received);
+            let mut conflicted: HashMap<MarkKey, Vec<usize>> = HashMap::new();
+            let mut identical_repeats = 0usize;
+            let mut dropped: Vec<usize> = Vec::new();
+            for (index, raw) in push.marks.iter().enumerate() {
+                if let Some(text) = &raw.minutes_late_text {
+                    rejections.reject(index, Some(&raw.upn), RowProblem::new("minutes_late", "invalid_minutes_late", format!(
+                        "minutes_late should be a whole number of minutes, not '{text}'")));
+                    continue;
+                }
+                let row = MarkRow { upn: &raw.upn, date: &raw.date, session: &raw.session, code: &raw.code, minutes_late: raw.minutes_late };
+                let mark = match check_mark(&row, today) {
+                    Ok(m) => m,
+                    Err(problem) => {
+                        rejections.reject(index, Some(&raw.upn), problem);
+                        continue;
+                    }
+                };
+                match roll.get(&mark.upn) {
+                    Some(e) if covers(e.on_roll_from, e.on_roll_until, mark.date) => {}
+                    Some(e) => {
+                        let until = e.on_roll_until.map(|u| format!(" until {u}")).unwrap_or_default();
+                        rejections.reject(index, Some(&raw.upn), RowProblem::new("upn", "pupil_not_on_roll", format!(
+                            "{} is on the roll of {urn} from {}{until}, not on {}", mark.upn, e.on_roll_from, mark.date)));
+                        continue;
+                    }
+                    None => {
+                        rejections.reject(index, Some(&raw.upn), RowProblem::new("upn", "pupil_not_on_roll", format!(
+                            "{} is not on the roll of {urn}; push the roll (PUT /api/v1/schools/{urn}/pupils) first", mark.upn)));
+                        continue;
+                    }
+                }
+                let key = (mark.upn.clone(), mark.date, mark.session);
+                let incoming = IncomingMark {
+                    upn: mark.upn,
+                    mark_date: mark.date,
+                    session: mark.session.as_str().to_string(),
+                    code: mark.code.as_str().to_string(),
+                    minutes_late: mark.minutes_late,
+                };
+                if let Some(rows) = conflicted.get_mut(&key) {
+                    rows.push(index);
+                    continue;
+                }
+                match position.get(&key) {
+                    None => {
+                        position.insert(key, accepted.len());
+                        accepted.push((index, incoming));
+                    }
+                    Some(&at) if accepted[at].1.code == incoming.code && accepted[at].1.minutes_late == incoming.minutes_late => {
+                        identical_repeats += 1;
+                    }
+                    Some(&at) => {
+                        dropped.push(at);
+                        conflicted.insert(key, vec![accepted[at].0, index]);
+                    }
+                }
+            }
+            // R1: a pupil has one mark per session; two different ones in a push cannot both be right.
+            if !conflicted.is_empty() {
+                let mut refused: Vec<(usize, String, NaiveDate, Session)> = Vec::new();
+                for ((upn, date, session), rows) in &conflicted {
+                    for &row in rows {
+                        refused.push((row, upn.clone(), *date, *session));
+                    }
+                }
+                refused.sort();
+                for (row, upn, date, session) in refused {
+                    let sent = &push.marks[row];
+                    rejections.reject(row, Some(&upn), RowProblem::new("code", "duplicate_in_push", format!(
+                        "{upn} has different marks for {date} {session} in this push (this row: '{}'); send one", sent.code)));
+                }
+                dropped.sort_unstable();
+                let mut position = 0;
+                accepted.retain(|_| {
+                    position += 1;
+                    dropped.binary_search(&(position - 1)).is_err()
+                });
+            }
+
+            let idem = push.idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
+            let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
+            let refuse_all = push.mode == PushMode::AllOrNothing && rejections.count > 0;
+            let (written, unchanged) = if refuse_all {
+                (marks::WriteCounts::default(), 0)
+            } else {
+                let rows: Vec<IncomingMark> = accepted.into_iter().map(|(_, m)| m).collect();
+                let written = marks::write(conn, urn, &rows, import_id, now)?;
+                let unchanged = rows.len() - written.inserted - written.updated + identical_repeats;
+                (written, unchanged)
+            };
+            let report = ImportReport {
+                import_id,
+                kind: "register".to_string(),
+                school_urn: urn,
+                received_at: now.and_utc(),
+                mode: push.mode.as_str().to_string(),
+                outcome: if refuse_all { "rejected" } else { "committed" }.to_string(),
+                received: received as u32,
+                inserted: written.inserted as u32,
+                updated: written.updated as u32,
+                unchanged: unchanged as u32,
+                rejected: rejections.count,
+                errors_truncated: rejections.errors.len() < rejections.count as usize,
+                rejected_by_reason: rejections.by_reason,
+                errors: rejections.errors,
+            };
+            finish(conn, &report)?;
+            let subject = AuditSubject::new("register_import", import_id.to_string()).school(urn);
+            let mut event = actor.audit(now, "import", subject);
+            event.outcome = report.outcome.clone();
+            audit::append(conn, &[event])?;
+            Ok(PushOutcome { report, replayed: false })
+        })
+        .await?;
+    outcome.into_result()
+}
+
+/// Stores the report with its import (same transaction as the writes it describes).
+pub fn finish(
+    conn: &mut crate::store::DbConnection,
+    report: &ImportReport,
+) -> Result<(), ApiError> {
+    let counts = Counts {
+        received: report.received as i32,
+        inserted: report.inserted as i32,
+        updated: report.updated as i32,
+        unchanged: report.unchanged as i32,
+        rejected: report.rejected as i32,
+    };
+    let json =
+        serde_json::to_string(report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
+    import_store::finish(conn, report.import_id, &report.outcome, &counts, &json)?;
+    Ok(())
+}

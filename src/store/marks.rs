@@ -1,0 +1,276 @@
+//! Register marks and their change history (RULES.md R1.4). The write path is set-based per
+//! backend: PostgreSQL copies the push into a staging table and upserts it in one statement that
+//! also records every changed code; SQLite diffs the push against the school's stored marks in
+//! memory and writes only what changed, in batches, inside one transaction.
+
+use std::collections::HashMap;
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Integer, Timestamp};
+
+use super::schema::{incoming_marks, mark_history, marks};
+use super::DbConnection;
+
+/// A mark as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct StoredMark {
+    pub school_urn: i32,
+    pub upn: String,
+    pub mark_date: NaiveDate,
+    pub session: String,
+    pub code: String,
+    pub minutes_late: Option<i32>,
+}
+
+/// A checked mark to write for one school.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = incoming_marks)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct IncomingMark {
+    pub upn: String,
+    pub mark_date: NaiveDate,
+    pub session: String,
+    pub code: String,
+    pub minutes_late: Option<i32>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = marks)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewMark<'a> {
+    school_urn: i32,
+    upn: &'a str,
+    mark_date: NaiveDate,
+    session: &'a str,
+    code: &'a str,
+    minutes_late: Option<i32>,
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = mark_history)]
+#[diesel(treat_none_as_default_value = false)]
+struct NewHistory<'a> {
+    school_urn: i32,
+    upn: &'a str,
+    mark_date: NaiveDate,
+    session: &'a str,
+    old_code: &'a str,
+    new_code: &'a str,
+    old_minutes_late: Option<i32>,
+    new_minutes_late: Option<i32>,
+    import_id: i64,
+    changed_at: NaiveDateTime,
+}
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriteCounts {
+    pub inserted: usize,
+    pub updated: usize,
+}
+
+/// Upserts a school's marks (no two with the same upn, date and session); changed codes are
+/// kept in `mark_history` against `import_id`.
+pub fn write(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    import_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<WriteCounts> {
+    if rows.is_empty() {
+        return Ok(WriteCounts::default());
+    }
+    match conn {
+        DbConnection::Postgresql(pg) => write_postgres(pg, school_urn, rows, import_id, now),
+        DbConnection::Sqlite(lite) => write_sqlite(lite, school_urn, rows, import_id, now),
+    }
+}
+
+#[derive(QueryableByName)]
+struct UpsertCounts {
+    #[diesel(sql_type = BigInt)]
+    inserted: i64,
+    #[diesel(sql_type = BigInt)]
+    updated: i64,
+}
+
+fn write_postgres(
+    pg: &mut diesel::PgConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    import_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<WriteCounts> {
+    pg.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_marks (upn text NOT NULL, mark_date date NOT NULL, \
+         session text NOT NULL, code text NOT NULL, minutes_late integer) ON COMMIT DELETE ROWS",
+    )?;
+    diesel::copy_from(incoming_marks::table)
+        .from_insertable(rows)
+        .execute(pg)?;
+    // One statement: the upsert skips unchanged marks (no dead tuples on a re-push), and the
+    // history CTE reads the pre-statement snapshot of `marks`, so it sees each old code.
+    let counts: UpsertCounts = diesel::sql_query(
+        "WITH changed AS ( \
+           INSERT INTO marks AS m (school_urn, upn, mark_date, session, code, minutes_late) \
+           SELECT $1, upn, mark_date, session, code, minutes_late FROM incoming_marks \
+           ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
+             SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
+             WHERE m.code IS DISTINCT FROM EXCLUDED.code OR m.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
+           RETURNING m.upn, m.mark_date, m.session, m.code, m.minutes_late, NOT (m.xmax = 0) AS was_update \
+         ), history AS ( \
+           INSERT INTO mark_history (school_urn, upn, mark_date, session, old_code, new_code, \
+                                     old_minutes_late, new_minutes_late, import_id, changed_at) \
+           SELECT $1, c.upn, c.mark_date, c.session, o.code, c.code, o.minutes_late, c.minutes_late, $2, $3 \
+           FROM changed c JOIN marks o ON o.school_urn = $1 AND o.upn = c.upn \
+                AND o.mark_date = c.mark_date AND o.session = c.session \
+           WHERE c.was_update \
+         ) \
+         SELECT count(*) FILTER (WHERE NOT was_update) AS inserted, \
+                count(*) FILTER (WHERE was_update) AS updated FROM changed",
+    )
+    .bind::<Integer, _>(school_urn)
+    .bind::<BigInt, _>(import_id)
+    .bind::<Timestamp, _>(now)
+    .get_result(pg)?;
+    Ok(WriteCounts {
+        inserted: counts.inserted as usize,
+        updated: counts.updated as usize,
+    })
+}
+
+fn write_sqlite(
+    lite: &mut diesel::SqliteConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    import_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<WriteCounts> {
+    let first = rows.iter().map(|r| r.mark_date).min().unwrap_or_default();
+    let last = rows.iter().map(|r| r.mark_date).max().unwrap_or_default();
+    // The school's stored marks over the push's dates: one range scan of the primary key.
+    let stored: Vec<(String, NaiveDate, String, String, Option<i32>)> = marks::table
+        .filter(marks::school_urn.eq(school_urn))
+        .filter(marks::mark_date.between(first, last))
+        .select((
+            marks::upn,
+            marks::mark_date,
+            marks::session,
+            marks::code,
+            marks::minutes_late,
+        ))
+        .load(lite)?;
+    let stored: HashMap<(&str, NaiveDate, &str), (&str, Option<i32>)> = stored
+        .iter()
+        .map(|(u, d, s, c, m)| ((u.as_str(), *d, s.as_str()), (c.as_str(), *m)))
+        .collect();
+
+    let mut new = Vec::new();
+    let mut history = Vec::new();
+    for r in rows {
+        match stored.get(&(r.upn.as_str(), r.mark_date, r.session.as_str())) {
+            None => new.push(NewMark {
+                school_urn,
+                upn: &r.upn,
+                mark_date: r.mark_date,
+                session: &r.session,
+                code: &r.code,
+                minutes_late: r.minutes_late,
+            }),
+            Some((code, minutes)) if *code == r.code && *minutes == r.minutes_late => {}
+            Some((code, minutes)) => history.push(NewHistory {
+                school_urn,
+                upn: &r.upn,
+                mark_date: r.mark_date,
+                session: &r.session,
+                old_code: code,
+                new_code: &r.code,
+                old_minutes_late: *minutes,
+                new_minutes_late: r.minutes_late,
+                import_id,
+                changed_at: now,
+            }),
+        }
+    }
+    // 6 columns x 1000 rows stays under SQLite's bound-parameter limit.
+    for chunk in new.chunks(1000) {
+        diesel::insert_into(marks::table)
+            .values(chunk)
+            .execute(lite)?;
+    }
+    for h in &history {
+        diesel::update(marks::table.find((school_urn, h.upn, h.mark_date, h.session)))
+            .set((
+                marks::code.eq(h.new_code),
+                marks::minutes_late.eq(h.new_minutes_late),
+            ))
+            .execute(lite)?;
+    }
+    for chunk in history.chunks(500) {
+        diesel::insert_into(mark_history::table)
+            .values(chunk)
+            .execute(lite)?;
+    }
+    Ok(WriteCounts {
+        inserted: new.len(),
+        updated: history.len(),
+    })
+}
+
+/// A pupil's marks at the given schools between two dates (inclusive), in date and session order.
+pub fn of_pupil(
+    conn: &mut DbConnection,
+    upn: &str,
+    schools: &[i32],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<StoredMark>> {
+    let mut all = Vec::new();
+    for urn in schools {
+        let rows: Vec<StoredMark> = marks::table
+            .filter(marks::school_urn.eq(urn))
+            .filter(marks::upn.eq(upn))
+            .filter(marks::mark_date.between(from, to))
+            .select(marks::all_columns)
+            .load(conn)?;
+        all.extend(rows);
+    }
+    all.sort_by(|a, b| {
+        (a.mark_date, &a.session, a.school_urn).cmp(&(b.mark_date, &b.session, b.school_urn))
+    });
+    Ok(all)
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub school_urn: i32,
+    pub upn: String,
+    pub mark_date: NaiveDate,
+    pub session: String,
+    pub old_code: String,
+    pub new_code: String,
+    pub old_minutes_late: Option<i32>,
+    pub new_minutes_late: Option<i32>,
+    pub import_id: i64,
+    pub changed_at: NaiveDateTime,
+}
+
+/// A pupil's register changes at the given schools between two dates.
+pub fn history_of_pupil(
+    conn: &mut DbConnection,
+    upn: &str,
+    schools: &[i32],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<HistoryRow>> {
+    mark_history::table
+        .filter(mark_history::upn.eq(upn))
+        .filter(mark_history::school_urn.eq_any(schools.to_vec()))
+        .filter(mark_history::mark_date.between(from, to))
+        .select(mark_history::all_columns)
+        .order(mark_history::id)
+        .load(conn)
+}
