@@ -59,7 +59,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = server::open_db(&cli.database_url, args.db_pool)?;
             let state = server::state_from(db.clone(), &args)?;
             if args.demo {
-                let creds = demo::seed(&db).map_err(|e| e.detail)?;
+                let creds = demo::seed(&db, state.clock.today()).map_err(|e| e.detail)?;
                 print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
                 if let Some(path) = &args.demo_credentials_file {
                     std::fs::write(
@@ -92,6 +92,10 @@ fn print_demo_banner(
     println!("  Swagger UI   {base}/swagger-ui/   (Authorize with a client id and secret below)");
     println!("  OpenAPI      {base}/api-docs/openapi.json");
     println!("  Health       {base}/health");
+    println!(
+        "  A pupil      {base}/api/v1/pupils/{}/marks   (Oakfield, off ill since half term)",
+        demo::demo_upn(0, 1)
+    );
     println!();
     for (label, c) in [
         ("la", &creds.la),

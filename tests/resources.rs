@@ -224,3 +224,44 @@ on_both_backends!(every_write_is_audited_and_admin_reads_the_trail, |app| {
         .await
         .problem(422);
 });
+
+on_both_backends!(demo_seed_is_idempotent_and_readable, |app| {
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let first = esma_api::demo::seed(app.db(), today).unwrap();
+    let second = esma_api::demo::seed(app.db(), today).unwrap();
+    assert_ne!(
+        first.la.client_id, second.la.client_id,
+        "fresh credentials each start"
+    );
+    let la = app
+        .token_for(&second.la.client_id, &second.la.client_secret)
+        .await;
+    let ill = esma_api::demo::demo_upn(0, 1);
+    let marks = app.get(&la, &format!("/api/v1/pupils/{ill}/marks")).await;
+    assert_eq!(marks.status, 200, "{}", marks.text());
+    let marks = marks.json();
+    // 2026-09-03 to 2026-11-23 on the demo calendar: 53 school days (20 in September, 17 in
+    // October before half term, 16 in November), AM and PM, seeded once.
+    assert_eq!(marks["marks"].as_array().unwrap().len(), 106);
+    assert_eq!(marks["marks"][105]["code"], "I");
+    let school = app
+        .token_for(&second.school.client_id, &second.school.client_secret)
+        .await;
+    assert_eq!(
+        app.get(&school, &format!("/api/v1/pupils/{ill}"))
+            .await
+            .status,
+        200
+    );
+    assert_eq!(
+        app.get(
+            &school,
+            &format!("/api/v1/pupils/{}", esma_api::demo::demo_upn(1, 1))
+        )
+        .await
+        .status,
+        404
+    );
+    let schools = app.get(&la, "/api/v1/schools").await.json();
+    assert_eq!(schools["items"].as_array().unwrap().len(), 2);
+});

@@ -107,6 +107,8 @@ fn write_postgres(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_marks (upn text NOT NULL, mark_date date NOT NULL, \
          session text NOT NULL, code text NOT NULL, minutes_late integer) ON COMMIT DELETE ROWS",
     )?;
+    // Several schools may be written in one transaction (the demo seed): start empty each time.
+    pg.batch_execute("TRUNCATE incoming_marks")?;
     diesel::copy_from(incoming_marks::table)
         .from_insertable(rows)
         .execute(pg)?;

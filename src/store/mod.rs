@@ -135,8 +135,12 @@ impl ManageConnection for ConnectionOpener {
             .map_err(diesel::r2d2::Error::QueryError)
     }
 
-    fn has_broken(&self, _conn: &mut DbConnection) -> bool {
-        false
+    /// A connection returned mid-transaction (a panic in a closure) is discarded, not reused:
+    /// it would hold its locks until the pool reaped it.
+    fn has_broken(&self, conn: &mut DbConnection) -> bool {
+        use diesel::connection::TransactionManager;
+        std::thread::panicking()
+            || <DbConnection as diesel::Connection>::TransactionManager::is_broken_transaction_manager(conn)
     }
 }
 
