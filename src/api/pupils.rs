@@ -62,7 +62,7 @@ pub struct RollBody {
 #[utoipa::path(
     tag = "pupils",
     params(
-        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999),
+        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999, example = 117001),
         PushQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1-255 visible ASCII characters"),
     ),

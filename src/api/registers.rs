@@ -42,6 +42,7 @@ pub struct RegisterBody {
 pub struct PushQuery {
     /// `partial` (default): valid rows are stored and invalid ones reported.
     /// `all_or_nothing`: any invalid row refuses the whole push with 422 and stores nothing.
+    #[param(inline)]
     pub mode: Option<ModeParam>,
 }
 
@@ -173,7 +174,7 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
 #[utoipa::path(
     tag = "registers",
     params(
-        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999),
+        ("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999, example = 117001),
         PushQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Makes a retry safe: 1-255 visible ASCII characters"),
     ),
