@@ -9,8 +9,8 @@ use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
 use crate::domain::identifiers::check_letter_for;
 use crate::error::ApiError;
 use crate::service::clients::{self, NewClient};
-use crate::service::imports::ImportReport;
-use crate::service::{registers, Actor, AuditSubject};
+use crate::service::imports::{conclude, PushMode, Rejections, Tally};
+use crate::service::{Actor, AuditSubject};
 use crate::store::marks::{self, IncomingMark};
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
 use crate::store::{audit, calendars, imports, schools, Db};
@@ -136,23 +136,8 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
             let import_id = imports::open(conn, "register", urn, &actor.client_id, now, None)?;
             let written = marks::write(conn, urn, &new_marks, import_id, now)?;
-            let report = ImportReport {
-                import_id,
-                kind: "register".to_string(),
-                school_urn: urn,
-                received_at: now.and_utc(),
-                mode: "partial".to_string(),
-                outcome: "committed".to_string(),
-                received: new_marks.len() as u32,
-                inserted: written.inserted as u32,
-                updated: written.updated as u32,
-                unchanged: (new_marks.len() - written.inserted - written.updated) as u32,
-                rejected: 0,
-                rejected_by_reason: Default::default(),
-                errors: Vec::new(),
-                errors_truncated: false,
-            };
-            registers::finish(conn, &report)?;
+            let tally = Tally { received: new_marks.len(), inserted: written.inserted, updated: written.updated, unchanged: 0 };
+            conclude(conn, &actor, now, "register", import_id, urn, PushMode::Partial, false, tally, Rejections::new(None))?;
             events.push(actor.audit(
                 now,
                 "import",

@@ -6,14 +6,11 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::body::{media_type, read_bounded};
-use super::extract::{parse_json, BodyLimit};
-use super::registers::{check_rows, idempotency, report_response, PushQuery};
-use crate::domain::access::Role;
+use super::extract::parse_json;
+use super::registers::{check_rows, receive_push, report_response, BulkPush, PushQuery};
 use crate::domain::codes::{AttendanceCode, CodeCategory};
-use crate::domain::school::check_urn;
-use crate::error::{ApiError, Problem, ProblemKind};
-use crate::service::imports::{ImportReport, PushMode};
+use crate::error::{ApiError, Problem};
+use crate::service::imports::ImportReport;
 use crate::service::roll::{self, PupilIn, RollPush};
 use crate::service::{pupils, Actor, AppState};
 
@@ -89,23 +86,8 @@ pub async fn push_roll(
     query: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let urn = check_urn(urn.into_inner()).map_err(ApiError::bad_request)?;
-    actor.require(&[Role::School])?;
-    actor.may_write_school(urn)?;
-    let media = media_type(&req);
-    if media != "application/json" {
-        return Err(ApiError::new(
-            ProblemKind::UnsupportedMediaType,
-            "send the roll as application/json",
-        ));
-    }
-    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
-    let body = read_bounded(&req, payload, limit).await?;
-    let mode: PushMode = query.mode.into();
-    let idem = idempotency(
-        &req,
-        &[&urn.to_be_bytes(), mode.as_str().as_bytes(), b"roll", &body],
-    )?;
+    let BulkPush { urn, body, mode, idempotency: idem, .. } =
+        receive_push(&req, &actor, urn.into_inner(), &query, payload, &["application/json"], "roll").await?;
     let parsed: RollBody = web::block(move || parse_json(&body))
         .await
         .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;

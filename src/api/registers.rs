@@ -104,6 +104,44 @@ pub fn report_response(outcome: PushOutcome) -> HttpResponse {
     res.json(outcome.report)
 }
 
+/// What every bulk push shares, checked in this order: URN, role and school (before the body is
+/// read, so a refused push costs nothing), media type, the body under the limit (gunzipped),
+/// the mode and the Idempotency-Key (hashed with everything that makes the request what it is).
+pub struct BulkPush {
+    pub urn: i32,
+    pub media: String,
+    pub body: Vec<u8>,
+    pub mode: PushMode,
+    pub idempotency: Option<Idempotency>,
+}
+
+pub async fn receive_push(
+    req: &HttpRequest,
+    actor: &Actor,
+    urn: i64,
+    query: &PushQuery,
+    payload: web::Payload,
+    accepted_media: &[&str],
+    kind: &str,
+) -> Result<BulkPush, ApiError> {
+    let urn = check_urn(urn).map_err(ApiError::bad_request)?;
+    actor.require(&[crate::domain::access::Role::School])?;
+    actor.may_write_school(urn)?;
+    let media = media_type(req);
+    if !accepted_media.contains(&media.as_str()) {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            format!("send the {kind} as {}", accepted_media.join(" or ")),
+        ));
+    }
+    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
+    let body = read_bounded(req, payload, limit).await?;
+    let mode: PushMode = query.mode.into();
+    let parts: [&[u8]; 5] = [kind.as_bytes(), &urn.to_be_bytes(), mode.as_str().as_bytes(), media.as_bytes(), &body];
+    let idempotency = idempotency(req, &parts)?;
+    Ok(BulkPush { urn, media, body, mode, idempotency })
+}
+
 fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::Fields)
@@ -204,29 +242,8 @@ pub async fn push_register(
     query: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let urn = check_urn(urn.into_inner()).map_err(ApiError::bad_request)?;
-    // Refuse before reading a body that would be refused anyway.
-    actor.require(&[crate::domain::access::Role::School])?;
-    actor.may_write_school(urn)?;
-    let media = media_type(&req);
-    if media != "application/json" && media != "text/csv" {
-        return Err(ApiError::new(
-            ProblemKind::UnsupportedMediaType,
-            "send marks as application/json or text/csv",
-        ));
-    }
-    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
-    let body = read_bounded(&req, payload, limit).await?;
-    let mode: PushMode = query.mode.into();
-    let idem = idempotency(
-        &req,
-        &[
-            &urn.to_be_bytes(),
-            mode.as_str().as_bytes(),
-            media.as_bytes(),
-            &body,
-        ],
-    )?;
+    let BulkPush { urn, media, body, mode, idempotency: idem } =
+        receive_push(&req, &actor, urn.into_inner(), &query, payload, &["application/json", "text/csv"], "register").await?;
     let (marks, pointer_prefix) = web::block(move || -> Result<_, ApiError> {
         if media == "text/csv" {
             Ok((csv_marks(&body)?, None))

@@ -8,11 +8,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{Actor, AppState};
+use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::register::RowProblem;
 use crate::error::{ApiError, FieldProblem};
-use crate::store::imports::{self, ImportRow};
+use crate::store::imports::{self, Counts, ImportRow};
+use crate::store::{audit, DbConnection};
 
 /// At most this many row errors are listed in a report (all are counted).
 pub const MAX_LISTED_ERRORS: usize = 1000;
@@ -118,6 +119,62 @@ impl Rejections {
             });
         }
     }
+}
+
+/// What a push did, for its report.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Tally {
+    pub received: usize,
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+}
+
+/// Writes the report of push `import_id` and its audit row, in the caller's transaction (the one
+/// that wrote the data), and returns the answer.
+#[allow(clippy::too_many_arguments)]
+pub fn conclude(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    now: chrono::NaiveDateTime,
+    kind: &str,
+    import_id: i64,
+    school_urn: i32,
+    mode: PushMode,
+    refused_all: bool,
+    tally: Tally,
+    rejections: Rejections,
+) -> Result<PushOutcome, ApiError> {
+    let report = ImportReport {
+        import_id,
+        kind: kind.to_string(),
+        school_urn,
+        received_at: now.and_utc(),
+        mode: mode.as_str().to_string(),
+        outcome: if refused_all { "rejected" } else { "committed" }.to_string(),
+        received: tally.received as u32,
+        inserted: tally.inserted as u32,
+        updated: tally.updated as u32,
+        unchanged: tally.unchanged as u32,
+        rejected: rejections.count,
+        errors_truncated: rejections.errors.len() < rejections.count as usize,
+        rejected_by_reason: rejections.by_reason,
+        errors: rejections.errors,
+    };
+    let counts = Counts {
+        received: report.received as i32,
+        inserted: report.inserted as i32,
+        updated: report.updated as i32,
+        unchanged: report.unchanged as i32,
+        rejected: report.rejected as i32,
+    };
+    let json = serde_json::to_string(&report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
+    imports::finish(conn, import_id, &report.outcome, &counts, &json)?;
+    let resource = if kind == "roll" { "roll_import" } else { "register_import" };
+    let mut event = actor.audit(now, "import", AuditSubject::new(resource, import_id.to_string()).school(school_urn));
+    event.outcome = report.outcome.clone();
+    audit::append(conn, &[event])?;
+    Ok(PushOutcome { report, replayed: false })
 }
 
 /// A retried write: the key the client sent and a hash of what it sent with it.

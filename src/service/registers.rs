@@ -5,15 +5,15 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::imports::{find_replay, Idempotency, ImportReport, PushMode, PushOutcome, Rejections};
-use super::{Actor, AppState, AuditSubject};
+use super::imports::{conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally};
+use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::codes::Session;
 use crate::domain::register::{check_mark, covers, MarkRow, RowProblem};
 use crate::error::ApiError;
-use crate::store::imports::{self as import_store, Counts};
+use crate::store::imports as import_store;
 use crate::store::marks::{self, IncomingMark};
-use crate::store::{audit, pupils, schools};
+use crate::store::{pupils, schools};
 
 /// A mark as received (JSON or CSV), before any check.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -154,47 +154,9 @@ pub async fn push(
                 let unchanged = rows.len() - written.inserted - written.updated + identical_repeats;
                 (written, unchanged)
             };
-            let report = ImportReport {
-                import_id,
-                kind: "register".to_string(),
-                school_urn: urn,
-                received_at: now.and_utc(),
-                mode: push.mode.as_str().to_string(),
-                outcome: if refuse_all { "rejected" } else { "committed" }.to_string(),
-                received: received as u32,
-                inserted: written.inserted as u32,
-                updated: written.updated as u32,
-                unchanged: unchanged as u32,
-                rejected: rejections.count,
-                errors_truncated: rejections.errors.len() < rejections.count as usize,
-                rejected_by_reason: rejections.by_reason,
-                errors: rejections.errors,
-            };
-            finish(conn, &report)?;
-            let subject = AuditSubject::new("register_import", import_id.to_string()).school(urn);
-            let mut event = actor.audit(now, "import", subject);
-            event.outcome = report.outcome.clone();
-            audit::append(conn, &[event])?;
-            Ok(PushOutcome { report, replayed: false })
+            let tally = Tally { received, inserted: written.inserted, updated: written.updated, unchanged };
+            conclude(conn, &actor, now, "register", import_id, urn, push.mode, refuse_all, tally, rejections)
         })
         .await?;
     outcome.into_result()
-}
-
-/// Stores the report with its import (same transaction as the writes it describes).
-pub fn finish(
-    conn: &mut crate::store::DbConnection,
-    report: &ImportReport,
-) -> Result<(), ApiError> {
-    let counts = Counts {
-        received: report.received as i32,
-        inserted: report.inserted as i32,
-        updated: report.updated as i32,
-        unchanged: report.unchanged as i32,
-        rejected: report.rejected as i32,
-    };
-    let json =
-        serde_json::to_string(report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
-    import_store::finish(conn, report.import_id, &report.outcome, &counts, &json)?;
-    Ok(())
 }

@@ -3,16 +3,15 @@
 
 use std::collections::HashMap;
 
-use super::imports::{find_replay, Idempotency, ImportReport, PushMode, PushOutcome, Rejections};
-use super::registers::finish;
-use super::{Actor, AppState, AuditSubject};
+use super::imports::{conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally};
+use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::register::RowProblem;
 use crate::domain::roll::{check_pupil, CheckedPupil, PupilRow as RawPupil};
 use crate::error::ApiError;
 use crate::store::imports as import_store;
 use crate::store::pupils::{self, EnrolmentRow, PupilRow};
-use crate::store::{audit, schools};
+use crate::store::schools;
 
 /// A pupil as received, before any check.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -129,7 +128,7 @@ pub async fn push(
             let idem = push.idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
             let import_id = import_store::open(conn, "roll", urn, &actor.client_id, now, idem)?;
             let refuse_all = push.mode == PushMode::AllOrNothing && rejections.count > 0;
-            let (mut inserted, mut updated, mut unchanged) = (0u32, 0u32, identical_repeats as u32);
+            let (mut inserted, mut updated, mut unchanged) = (0usize, 0usize, identical_repeats);
             if !refuse_all {
                 let upns: Vec<&str> = accepted.iter().map(|a| a.pupil.upn.as_str()).collect();
                 let known = pupils::find_many(conn, &upns)?;
@@ -189,27 +188,8 @@ pub async fn push(
                 pupils::insert_pupils(conn, &new_pupils)?;
                 pupils::insert_enrolments(conn, &new_enrolments)?;
             }
-            let report = ImportReport {
-                import_id,
-                kind: "roll".to_string(),
-                school_urn: urn,
-                received_at: now.and_utc(),
-                mode: push.mode.as_str().to_string(),
-                outcome: if refuse_all { "rejected" } else { "committed" }.to_string(),
-                received: received as u32,
-                inserted,
-                updated,
-                unchanged,
-                rejected: rejections.count,
-                errors_truncated: rejections.errors.len() < rejections.count as usize,
-                rejected_by_reason: rejections.by_reason,
-                errors: rejections.errors,
-            };
-            finish(conn, &report)?;
-            let mut event = actor.audit(now, "import", AuditSubject::new("roll_import", import_id.to_string()).school(urn));
-            event.outcome = report.outcome.clone();
-            audit::append(conn, &[event])?;
-            Ok(PushOutcome { report, replayed: false })
+            let tally = Tally { received, inserted, updated, unchanged };
+            conclude(conn, &actor, now, "roll", import_id, urn, push.mode, refuse_all, tally, rejections)
         })
         .await?;
     outcome.into_result()
