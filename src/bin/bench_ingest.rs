@@ -1,3 +1,1244 @@
-fn main() {
-    eprintln!("bench-ingest: not written yet");
+//! bench-ingest: one local-authority night of roll and register pushes against the real server,
+//! compared with the raw rate of writing the same rows straight into the same database
+//! (issue 3, section 6 "Benchmark" and "Targets").
+//!
+//! ```sh
+//! cargo build --release --bin esma-api --bin bench-ingest   # the server it starts, too
+//! cargo run --release --bin bench-ingest -- --pupils 190000 --schools 500
+//! cargo run --release --bin bench-ingest -- --pupils 190000 --schools 500 \
+//!     --database-url postgres://postgres@127.0.0.1:5432/esma_bench --fresh
+//! ```
+//!
+//! Each run needs an empty database: the default is a new SQLite file in a temporary directory;
+//! a given database is refused if it has tables, unless `--fresh` wipes it first.
+//!
+//! Progress goes to stderr, the results table to stdout. Exit status 1 when anything fails,
+//! including a report whose counts do not match what was sent; unmet targets are reported in the
+//! table but do not fail the run (it is a measurement, not a test).
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use chrono::NaiveDate;
+use clap::Parser;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+use esma_api::domain::calendar::hertfordshire_2026_27;
+use esma_api::domain::identifiers::{check_letter_for, Upn};
+use esma_api::store::DatabaseUrl;
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "bench-ingest",
+    about = "Benchmark one LA night of roll and register pushes"
+)]
+struct Args {
+    /// Pupils in the LA, spread evenly over the schools.
+    #[arg(long, default_value_t = 190_000)]
+    pupils: usize,
+    /// Schools (URNs 200001.., LAESTAB 9192001..).
+    #[arg(long, default_value_t = 500)]
+    schools: usize,
+    /// sqlite://PATH or postgres://... (default: a fresh SQLite file in a temporary directory).
+    /// Deliberately no DATABASE_URL fallback: the benchmark drops data and must never pick up a
+    /// real database from the environment.
+    #[arg(long)]
+    database_url: Option<String>,
+    /// Start from scratch on a given database: PostgreSQL `DROP SCHEMA public CASCADE; CREATE
+    /// SCHEMA public;`, SQLite delete the file. Without it a non-empty database is refused.
+    #[arg(long)]
+    fresh: bool,
+    /// Concurrent HTTP requests (one per school push).
+    #[arg(long, default_value_t = 4)]
+    clients: usize,
+    /// The esma-api binary (default: the one next to this binary).
+    #[arg(long)]
+    server_bin: Option<PathBuf>,
+    /// Keep the working directory (SQLite database, server log) after a successful run.
+    #[arg(long)]
+    keep: bool,
+    /// Raw baseline runs (fresh table each); the table shows the median per round.
+    #[arg(long, default_value_t = 3)]
+    raw_runs: usize,
+    /// Seed of the generated night (same seed, same data).
+    #[arg(long, default_value_t = 20261120)]
+    seed: u64,
+}
+
+const MARK_DATE: &str = "2026-11-20"; // a Friday in the autumn term
+const TODAY: &str = "2026-11-23";
+const ON_ROLL_FROM: &str = "2026-09-03";
+const FIRST_URN: usize = 200_001;
+const LA: u16 = 919;
+const RAW_BATCH: usize = 500;
+
+/// Everything but present (`/` `\`) and `I`: the remaining ~5% of marks, drawn uniformly.
+const OTHER_CODES: [&str; 22] = [
+    "L", "U", "C", "M", "E", "R", "O", "G", "N", "B", "K", "V", "P", "W", "T", "S", "J1", "C1",
+    "C2", "D", "X", "Y1",
+];
+const FORENAMES: [&str; 12] = [
+    "Olivia", "Amelia", "Isla", "Ava", "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo",
+    "Freya", "Harry",
+];
+const SURNAMES: [&str; 12] = [
+    "Smith", "Jones", "Taylor", "Brown", "Williams", "Wilson", "Johnson", "Davies", "Patel",
+    "Robinson", "Wright", "Thompson",
+];
+
+// ---------------------------------------------------------------- the generated night
+
+/// A roll entry, serialised exactly as the `PUT .../pupils` body wants it.
+#[derive(Serialize)]
+struct Pupil {
+    upn: String,
+    legal_forename: &'static str,
+    legal_surname: &'static str,
+    date_of_birth: NaiveDate,
+    postcode: String,
+    home_la_code: u16,
+    ehcp: bool,
+    sen_support: bool,
+    pupil_premium: bool,
+    on_roll_from: &'static str,
+    on_roll_until: Option<&'static str>,
+}
+
+#[derive(Clone)]
+struct Mark {
+    pupil: usize, // index into the school's pupils, so marks carry no string copies
+    session: &'static str,
+    code: &'static str,
+    minutes_late: Option<i32>,
+}
+
+struct School {
+    urn: i32,
+    laestab: String,
+    pupils: Vec<Pupil>,
+    marks: Vec<Mark>,
+    /// The same marks with ~1% of codes changed, and how many changed in this school.
+    changed: Vec<Mark>,
+    changed_count: usize,
+}
+
+fn present(session: &str) -> &'static str {
+    if session == "AM" {
+        "/"
+    } else {
+        "\\"
+    }
+}
+
+/// Minutes late exist only for L and U (RULES.md R1.3).
+fn minutes_for(code: &str, rng: &mut StdRng) -> Option<i32> {
+    match code {
+        "L" => Some(rng.random_range(5..=30)),
+        "U" => Some(rng.random_range(40..=120)),
+        _ => None,
+    }
+}
+
+fn draw_code(session: &str, rng: &mut StdRng) -> &'static str {
+    let r: f64 = rng.random();
+    if r < 0.92 {
+        present(session)
+    } else if r < 0.95 {
+        "I"
+    } else {
+        OTHER_CODES[rng.random_range(0..OTHER_CODES.len())]
+    }
+}
+
+fn generate(args: &Args) -> Result<Vec<School>, String> {
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let oldest = NaiveDate::from_ymd_opt(2010, 11, 21).ok_or("bad date")?; // 15 on the mark date
+    let span = (NaiveDate::from_ymd_opt(2021, 11, 20).ok_or("bad date")? - oldest).num_days(); // 5
+    let letters = b"ABDEFGHJLNPQRSTUWXYZ"; // letters used in postcode inward codes
+    let areas = ["SG", "AL", "WD", "EN", "HP", "CM"];
+    let mut schools = Vec::with_capacity(args.schools);
+    for s in 0..args.schools {
+        // Spread evenly: the first `pupils % schools` schools take one extra pupil.
+        let n = args.pupils / args.schools + usize::from(s < args.pupils % args.schools);
+        let estab = 2001 + s;
+        let mut pupils = Vec::with_capacity(n);
+        let mut marks = Vec::with_capacity(2 * n);
+        for p in 0..n {
+            // Characters 2-13 as real UPNs build them: LA, establishment, then a serial.
+            let twelve = format!("{LA}{estab:04}{p:05}");
+            let letter =
+                check_letter_for(&twelve).ok_or_else(|| format!("no check letter for {twelve}"))?;
+            let pick = |rng: &mut StdRng| letters[rng.random_range(0..letters.len())] as char;
+            let postcode = format!(
+                "{}{} {}{}{}",
+                areas[rng.random_range(0..areas.len())],
+                rng.random_range(1..=23),
+                rng.random_range(1..=9),
+                pick(&mut rng),
+                pick(&mut rng)
+            );
+            pupils.push(Pupil {
+                upn: format!("{letter}{twelve}"),
+                legal_forename: FORENAMES[rng.random_range(0..FORENAMES.len())],
+                legal_surname: SURNAMES[rng.random_range(0..SURNAMES.len())],
+                date_of_birth: oldest + chrono::Duration::days(rng.random_range(0..=span)),
+                postcode,
+                home_la_code: LA,
+                ehcp: rng.random_bool(0.03),
+                sen_support: rng.random_bool(0.05),
+                pupil_premium: rng.random_bool(0.04),
+                on_roll_from: ON_ROLL_FROM,
+                on_roll_until: None,
+            });
+            for session in ["AM", "PM"] {
+                let code = draw_code(session, &mut rng);
+                let minutes_late = minutes_for(code, &mut rng);
+                marks.push(Mark {
+                    pupil: p,
+                    session,
+                    code,
+                    minutes_late,
+                });
+            }
+        }
+        schools.push(School {
+            urn: i32::try_from(FIRST_URN + s).map_err(|e| e.to_string())?,
+            laestab: format!("{LA}{estab:04}"),
+            changed: marks.clone(),
+            pupils,
+            marks,
+            changed_count: 0,
+        });
+    }
+    // Exactly 1% of all marks (at least one) get another valid code, chosen across the whole LA.
+    let all: Vec<(usize, usize)> = schools
+        .iter()
+        .enumerate()
+        .flat_map(|(s, school)| (0..school.marks.len()).map(move |m| (s, m)))
+        .collect();
+    for i in rand::seq::index::sample(&mut rng, all.len(), (all.len() / 100).max(1)) {
+        let (s, m) = all[i];
+        let mark = &mut schools[s].changed[m];
+        let candidates: Vec<&'static str> = [present(mark.session), "I"]
+            .into_iter()
+            .chain(OTHER_CODES)
+            .collect();
+        let mut code = mark.code;
+        while code == mark.code {
+            code = candidates[rng.random_range(0..candidates.len())];
+        }
+        mark.code = code;
+        mark.minutes_late = minutes_for(code, &mut rng);
+        schools[s].changed_count += 1;
+    }
+    // Every UPN must be one the server accepts, or the comparison is meaningless.
+    for school in &schools {
+        for pupil in &school.pupils {
+            Upn::parse(&pupil.upn)
+                .map_err(|e| format!("generated UPN {} is invalid: {e}", pupil.upn))?;
+        }
+    }
+    Ok(schools)
+}
+
+#[derive(Serialize)]
+struct MarkOut<'a> {
+    upn: &'a str,
+    date: &'static str,
+    session: &'static str,
+    code: &'static str,
+    minutes_late: Option<i32>,
+}
+
+fn register_body(school: &School, marks: &[Mark]) -> Result<Vec<u8>, String> {
+    let marks: Vec<MarkOut> = marks
+        .iter()
+        .map(|m| MarkOut {
+            upn: &school.pupils[m.pupil].upn,
+            date: MARK_DATE,
+            session: m.session,
+            code: m.code,
+            minutes_late: m.minutes_late,
+        })
+        .collect();
+    serde_json::to_vec(&serde_json::json!({ "marks": marks })).map_err(|e| e.to_string())
+}
+
+// ---------------------------------------------------------------- the server child
+
+/// Pid of the running server (0: none), for the signal watcher: a signal kills this process
+/// without running destructors, so `Server`'s Drop cannot be relied on then.
+static SERVER_PID: AtomicU32 = AtomicU32::new(0);
+
+/// On SIGINT or SIGTERM, stop the server and exit 130. A terminal's Ctrl-C reaches the server
+/// anyway (same process group), but `kill PID` or `timeout` would otherwise orphan it.
+fn watch_signals() {
+    std::thread::spawn(|| {
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            use tokio::signal::unix::{signal, SignalKind};
+            let (Ok(mut int), Ok(mut term)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+            let pid = SERVER_PID.load(Ordering::SeqCst);
+            if pid != 0 {
+                let _ = Command::new("kill")
+                    .arg("-TERM")
+                    .arg(pid.to_string())
+                    .status();
+            }
+            eprintln!("bench-ingest: interrupted");
+            std::process::exit(130);
+        });
+    });
+}
+
+/// The running server. Dropping it kills the process, so every early return and panic stops it.
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    /// SIGTERM (graceful: in-flight requests finish, SQLite checkpoints), SIGKILL after 35 s.
+    fn stop(&mut self) {
+        SERVER_PID.store(0, Ordering::SeqCst);
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .arg("-TERM")
+                .arg(self.child.id().to_string())
+                .status();
+            let deadline = Instant::now() + Duration::from_secs(35);
+            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        SERVER_PID.store(0, Ordering::SeqCst);
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs an esma-api command to completion; its stdout on success.
+fn esma(bin: &Path, url: &str, args: &[String]) -> Result<Vec<u8>, String> {
+    let out = Command::new(bin)
+        .arg("--database-url")
+        .arg(url)
+        .args(args)
+        .env("RUST_LOG", "warn")
+        .output()
+        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
+    if !out.status.success() {
+        return Err(format!(
+            "`esma-api {}` failed ({}): {}",
+            args.first().map_or("", String::as_str),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(out.stdout)
+}
+
+#[derive(Deserialize)]
+struct NewClient {
+    client_id: String,
+    client_secret: String,
+}
+
+fn add_client(bin: &Path, url: &str, role: &str, urns: &[i32]) -> Result<NewClient, String> {
+    let mut args: Vec<String> = ["clients", "add", "--role", role, "--name"]
+        .map(String::from)
+        .into();
+    args.push(format!("bench-{}", if role == "la" { "la" } else { "mis" }));
+    for urn in urns {
+        args.push("--school".into());
+        args.push(urn.to_string());
+    }
+    serde_json::from_slice(&esma(bin, url, &args)?)
+        .map_err(|e| format!("clients add printed no client JSON: {e}"))
+}
+
+fn start_server(bin: &Path, url: &str, log: &Path) -> Result<Server, String> {
+    // Ask the OS for a free port; the tiny race until the server binds it is acceptable here.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map_err(|e| format!("no free port: {e}"))?
+        .port();
+    let log_file =
+        File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
+    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
+    let secret = format!(
+        "{}{}",
+        uuid::Uuid::new_v4().simple(),
+        uuid::Uuid::new_v4().simple()
+    );
+    let child = Command::new(bin)
+        .args([
+            "--database-url",
+            url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
+        .env("ESMA_JWT_SECRET", secret)
+        .env("ESMA_TODAY", TODAY)
+        .env("RUST_LOG", "warn")
+        .env("NO_COLOR", "1") // plain text in the log file
+        .stdin(Stdio::null())
+        .stdout(log_file)
+        .stderr(log_err)
+        .spawn()
+        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
+    SERVER_PID.store(child.id(), Ordering::SeqCst);
+    Ok(Server {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    })
+}
+
+/// Peak and current resident set size of a process, in MiB, from /proc (Linux only).
+fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
+    let field = |name: &str| -> Result<f64, String> {
+        let line = status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .ok_or(format!("no {name} in /proc/{pid}/status"))?;
+        let kib: f64 = line[name.len()..]
+            .trim()
+            .trim_end_matches("kB")
+            .trim()
+            .parse()
+            .map_err(|e| format!("{name}: {e}"))?;
+        Ok(kib / 1024.0)
+    };
+    Ok((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+// ---------------------------------------------------------------- HTTP
+
+struct Job {
+    school: usize,
+    method: reqwest::Method,
+    url: String,
+    body: Vec<u8>,
+}
+
+struct Reply {
+    school: usize,
+    status: u16,
+    body: Vec<u8>,
+}
+
+fn next_job(queue: &Mutex<VecDeque<Job>>) -> Option<Job> {
+    queue.lock().ok()?.pop_front()
+}
+
+/// Sends every job with `clients` requests in flight; returns the replies and the wall time from
+/// the first send to the last answer. Bodies are already bytes, so only the HTTP exchange is timed.
+async fn send_all(
+    http: &reqwest::Client,
+    token: &str,
+    jobs: Vec<Job>,
+    clients: usize,
+) -> Result<(Vec<Reply>, f64), String> {
+    let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
+    let started = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..clients {
+        let (http, queue, token) = (http.clone(), queue.clone(), token.to_string());
+        workers.push(tokio::spawn(async move {
+            let mut replies = Vec::new();
+            while let Some(job) = next_job(&queue) {
+                let response = http
+                    .request(job.method, &job.url)
+                    .bearer_auth(&token)
+                    .header("content-type", "application/json")
+                    .body(job.body)
+                    .send()
+                    .await
+                    .map_err(|e| format!("{}: {e}", job.url))?;
+                let status = response.status().as_u16();
+                let body = response
+                    .bytes()
+                    .await
+                    .map_err(|e| format!("{}: {e}", job.url))?
+                    .to_vec();
+                replies.push(Reply {
+                    school: job.school,
+                    status,
+                    body,
+                });
+            }
+            Ok::<_, String>(replies)
+        }));
+    }
+    let mut replies = Vec::new();
+    for worker in workers {
+        replies.extend(
+            worker
+                .await
+                .map_err(|e| format!("client task failed: {e}"))??,
+        );
+    }
+    Ok((replies, started.elapsed().as_secs_f64()))
+}
+
+async fn token(http: &reqwest::Client, base: &str, client: &NewClient) -> Result<String, String> {
+    #[derive(Deserialize)]
+    struct Token {
+        access_token: String,
+    }
+    let response = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(&client.client_id, Some(&client.client_secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=client_credentials")
+        .send()
+        .await
+        .map_err(|e| format!("token request: {e}"))?;
+    if !response.status().is_success() {
+        return Err(format!(
+            "token request answered {}: {}",
+            response.status(),
+            response.text().await.unwrap_or_default()
+        ));
+    }
+    Ok(response
+        .json::<Token>()
+        .await
+        .map_err(|e| format!("token response: {e}"))?
+        .access_token)
+}
+
+/// The import report counts (API.md "Registers"); extra fields are ignored.
+#[derive(Debug, Default, Deserialize, PartialEq)]
+struct Counts {
+    received: u64,
+    inserted: u64,
+    updated: u64,
+    unchanged: u64,
+    rejected: u64,
+}
+
+#[derive(Deserialize)]
+struct Report {
+    #[serde(flatten)]
+    counts: Counts,
+    #[serde(default)]
+    errors: Vec<serde_json::Value>,
+}
+
+/// Checks every school's report against what it should say; a mismatch fails the run with the
+/// first few offending schools and their first errors.
+fn check_reports(
+    phase: &str,
+    schools: &[School],
+    replies: &[Reply],
+    expected: impl Fn(&School) -> Counts,
+) -> Result<(), String> {
+    let mut problems = Vec::new();
+    for reply in replies {
+        let school = &schools[reply.school];
+        let text = String::from_utf8_lossy(&reply.body);
+        if reply.status != 200 {
+            problems.push(format!(
+                "URN {} answered {}: {}",
+                school.urn,
+                reply.status,
+                truncate(&text, 600)
+            ));
+            continue;
+        }
+        match serde_json::from_slice::<Report>(&reply.body) {
+            Err(e) => problems.push(format!(
+                "URN {}: unreadable report ({e}): {}",
+                school.urn,
+                truncate(&text, 600)
+            )),
+            Ok(report) if report.counts != expected(school) => {
+                let errors: Vec<String> = report
+                    .errors
+                    .iter()
+                    .take(5)
+                    .map(|e| e.to_string())
+                    .collect();
+                problems.push(format!(
+                    "URN {}: report {:?}, expected {:?}; first errors: [{}]",
+                    school.urn,
+                    report.counts,
+                    expected(school),
+                    errors.join(", ")
+                ));
+            }
+            Ok(_) => {}
+        }
+    }
+    if replies.len() != schools.len() {
+        problems.push(format!(
+            "{} replies for {} schools",
+            replies.len(),
+            schools.len()
+        ));
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let shown: Vec<&String> = problems.iter().take(5).collect();
+    Err(format!(
+        "{phase}: {} of {} schools wrong:\n  {}",
+        problems.len(),
+        schools.len(),
+        shown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n  ")
+    ))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}...", s.chars().take(n).collect::<String>())
+    }
+}
+
+/// Wall seconds of the HTTP phases, in table order: roll push, then the three register rounds.
+type HttpTimes = [f64; 4];
+
+/// What a report must say: `received` rows, none rejected, with these outcomes.
+fn expect(received: usize, inserted: usize, updated: usize, unchanged: usize) -> Counts {
+    let n = |v: usize| v as u64;
+    Counts {
+        received: n(received),
+        inserted: n(inserted),
+        updated: n(updated),
+        unchanged: n(unchanged),
+        rejected: 0,
+    }
+}
+
+/// One request per school, bodies serialised now so that only the HTTP exchange is timed later.
+fn per_school(
+    schools: &[School],
+    method: &reqwest::Method,
+    url: impl Fn(&School) -> String,
+    body: impl Fn(&School) -> Result<Vec<u8>, String>,
+) -> Result<Vec<Job>, String> {
+    schools
+        .iter()
+        .enumerate()
+        .map(|(i, s)| {
+            Ok(Job {
+                school: i,
+                method: method.clone(),
+                url: url(s),
+                body: body(s)?,
+            })
+        })
+        .collect()
+}
+
+/// Steps 2-5 over HTTP: wait for health, tokens, schools and calendar, rolls, three register rounds.
+async fn http_phases(
+    server: &mut Server,
+    la: &NewClient,
+    mis: &NewClient,
+    schools: &[School],
+    clients: usize,
+) -> Result<HttpTimes, String> {
+    use reqwest::Method;
+    let base = server.base.clone();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(900))
+        .pool_max_idle_per_host(clients)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))?;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        if let Ok(Some(status)) = server.child.try_wait() {
+            return Err(format!(
+                "the server exited ({status}) before it was healthy"
+            ));
+        }
+        match http.get(format!("{base}/health")).send().await {
+            Ok(r) if r.status().as_u16() == 200 => break,
+            _ if Instant::now() > deadline => {
+                return Err("the server was not healthy within 60 s".into())
+            }
+            // Nothing else runs on this runtime yet, so a blocking sleep is harmless.
+            _ => std::thread::sleep(Duration::from_millis(100)),
+        }
+    }
+    let la_token = token(&http, &base, la).await?;
+    let mis_token = token(&http, &base, mis).await?;
+
+    // The LA calendar, so 2026-11-20 is a school day however strictly the server checks it.
+    let cal = hertfordshire_2026_27();
+    let body = serde_json::json!({
+        "terms": cal.terms.iter().map(|t| serde_json::json!({
+            "name": t.name, "starts": t.starts, "ends": t.ends,
+            "half_term": t.half_term.as_ref().map(|h| serde_json::json!({"starts": h.starts, "ends": h.ends})),
+        })).collect::<Vec<_>>(),
+        "closures": cal.closures,
+    });
+    let url = format!("{base}/api/v1/calendar/2026-27");
+    let (body, method) = (body.to_string().into_bytes(), Method::PUT);
+    let job = Job {
+        school: 0,
+        method,
+        url,
+        body,
+    };
+    let (replies, _) = send_all(&http, &la_token, vec![job], 1).await?;
+    let failed = |r: &&Reply| !(200..300).contains(&r.status);
+    if let Some(r) = replies.iter().find(failed) {
+        let body = String::from_utf8_lossy(&r.body);
+        return Err(format!("PUT calendar answered {}: {body}", r.status));
+    }
+
+    eprintln!("bench-ingest: creating {} schools", schools.len());
+    let jobs = per_school(
+        schools,
+        &Method::PUT,
+        |s| format!("{base}/api/v1/schools/{}", s.urn),
+        |s| {
+            let name = format!("Bench School {}", s.urn);
+            let body = serde_json::json!({"name": name, "laestab": s.laestab, "phase": "primary"});
+            Ok(body.to_string().into_bytes())
+        },
+    )?;
+    let (replies, _) = send_all(&http, &la_token, jobs, clients).await?;
+    if let Some(r) = replies.iter().find(failed) {
+        let (urn, body) = (schools[r.school].urn, String::from_utf8_lossy(&r.body));
+        return Err(format!("PUT school {urn} answered {}: {body}", r.status));
+    }
+
+    eprintln!("bench-ingest: pushing the rolls");
+    let jobs = per_school(
+        schools,
+        &Method::PUT,
+        |s| format!("{base}/api/v1/schools/{}/pupils", s.urn),
+        |s| {
+            serde_json::to_vec(&serde_json::json!({ "pupils": s.pupils }))
+                .map_err(|e| e.to_string())
+        },
+    )?;
+    let (replies, roll) = send_all(&http, &mis_token, jobs, clients).await?;
+    check_reports("roll push", schools, &replies, |s| {
+        expect(s.pupils.len(), s.pupils.len(), 0, 0)
+    })?;
+
+    let mut times = [roll, 0.0, 0.0, 0.0];
+    let rounds = [
+        "register first push",
+        "register unchanged",
+        "register 1% changed",
+    ];
+    for (round, name) in rounds.into_iter().enumerate() {
+        eprintln!("bench-ingest: {name}");
+        let changed = round == 2;
+        let jobs = per_school(
+            schools,
+            &Method::POST,
+            |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
+            |s| register_body(s, if changed { &s.changed } else { &s.marks }),
+        )?;
+        let (replies, secs) = send_all(&http, &mis_token, jobs, clients).await?;
+        check_reports(name, schools, &replies, |s| {
+            let (n, k) = (s.marks.len(), s.changed_count);
+            match round {
+                0 => expect(n, n, 0, 0),
+                1 => expect(n, 0, 0, n),
+                _ => expect(n, 0, k, n - k),
+            }
+        })?;
+        times[round + 1] = secs;
+    }
+    Ok(times)
+}
+
+// ---------------------------------------------------------------- raw baseline
+
+diesel::table! {
+    raw_incoming (school_urn, upn, mark_date, session) {
+        school_urn -> Integer,
+        upn -> Text,
+        mark_date -> Date,
+        session -> Text,
+        code -> Text,
+        minutes_late -> Nullable<Integer>,
+    }
+}
+
+/// One mark as a table row; `treat_none_as_default_value = false` because binary COPY has no DEFAULT.
+#[derive(Insertable)]
+#[diesel(table_name = raw_incoming, treat_none_as_default_value = false)]
+struct RawRow<'a> {
+    school_urn: i32,
+    upn: &'a str,
+    mark_date: NaiveDate,
+    session: &'a str,
+    code: &'a str,
+    minutes_late: Option<i32>,
+}
+
+fn raw_rows(schools: &[School], changed: bool) -> Result<Vec<RawRow<'_>>, String> {
+    let date = NaiveDate::parse_from_str(MARK_DATE, "%Y-%m-%d").map_err(|e| e.to_string())?;
+    Ok(schools
+        .iter()
+        .flat_map(|s| {
+            (if changed { &s.changed } else { &s.marks })
+                .iter()
+                .map(move |m| RawRow {
+                    school_urn: s.urn,
+                    upn: &s.pupils[m.pupil].upn,
+                    mark_date: date,
+                    session: m.session,
+                    code: m.code,
+                    minutes_late: m.minutes_late,
+                })
+        })
+        .collect())
+}
+
+const CREATE_RAW_TABLE: &str =
+    "CREATE TABLE bench_raw_marks (school_urn integer NOT NULL, upn text NOT NULL, \
+     mark_date date NOT NULL, session text NOT NULL, code text NOT NULL, minutes_late integer, \
+     PRIMARY KEY (school_urn, upn, mark_date, session))";
+
+/// The three raw rounds (new, identical, 1% changed), each one transaction timed end to end, run
+/// `runs` times on a fresh `bench_raw_marks`; the median per round, so one noisy moment on a
+/// shared machine does not set the baseline. `write` returns the rows the database reports as
+/// written, checked against what must change. The table is dropped whatever happens.
+fn raw_rounds<C: SimpleConnection>(
+    conn: &mut C,
+    schools: &[School],
+    runs: usize,
+    mut write: impl FnMut(&mut C, &[RawRow]) -> QueryResult<usize>,
+) -> Result<[f64; 3], String> {
+    let (same, changed) = (raw_rows(schools, false)?, raw_rows(schools, true)?);
+    let changes: usize = schools.iter().map(|s| s.changed_count).sum();
+    let mut secs = [vec![], vec![], vec![]];
+    let mut run = |conn: &mut C| -> Result<(), String> {
+        conn.batch_execute(&format!(
+            "DROP TABLE IF EXISTS bench_raw_marks; {CREATE_RAW_TABLE}"
+        ))
+        .map_err(|e| format!("raw baseline: {e}"))?;
+        for (i, (rows, want)) in [(&same, same.len()), (&same, 0), (&changed, changes)]
+            .into_iter()
+            .enumerate()
+        {
+            let started = Instant::now();
+            let written =
+                write(conn, rows).map_err(|e| format!("raw baseline round {}: {e}", i + 1))?;
+            secs[i].push(started.elapsed().as_secs_f64());
+            if written != want {
+                return Err(format!(
+                    "raw baseline round {}: {written} rows written, expected {want}",
+                    i + 1
+                ));
+            }
+        }
+        Ok(())
+    };
+    let result = (0..runs).try_for_each(|_| run(conn));
+    let dropped = conn.batch_execute("DROP TABLE IF EXISTS bench_raw_marks");
+    result?;
+    dropped.map_err(|e| format!("raw baseline: {e}"))?;
+    Ok(secs.map(|mut v| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    }))
+}
+
+fn raw_postgres(url: &str, schools: &[School], runs: usize) -> Result<[f64; 3], String> {
+    let mut conn = PgConnection::establish(url).map_err(|e| format!("raw baseline: {e}"))?;
+    raw_rounds(&mut conn, schools, runs, |conn, rows| {
+        conn.transaction(|conn| {
+            conn.batch_execute(
+                "CREATE TEMP TABLE raw_incoming (school_urn int, upn text, mark_date date, session text, \
+                 code text, minutes_late int) ON COMMIT DROP",
+            )?;
+            diesel::copy_from(raw_incoming::table).from_insertable(rows).execute(conn)?;
+            diesel::sql_query(
+                "INSERT INTO bench_raw_marks SELECT * FROM raw_incoming \
+                 ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
+                 SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
+                 WHERE bench_raw_marks.code IS DISTINCT FROM EXCLUDED.code \
+                    OR bench_raw_marks.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late",
+            )
+            .execute(conn)
+        })
+    })
+}
+
+/// `INSERT ... VALUES (...),(...) ON CONFLICT ...` for `n` rows, as SQLite wants it.
+fn sqlite_upsert_sql(n: usize) -> String {
+    let values = vec!["(?, ?, ?, ?, ?, ?)"; n].join(", ");
+    format!(
+        "INSERT INTO bench_raw_marks (school_urn, upn, mark_date, session, code, minutes_late) VALUES {values} \
+         ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
+         SET code = excluded.code, minutes_late = excluded.minutes_late \
+         WHERE code IS NOT excluded.code OR minutes_late IS NOT excluded.minutes_late"
+    )
+}
+
+fn raw_sqlite(path: &str, schools: &[School], runs: usize) -> Result<[f64; 3], String> {
+    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("raw baseline: {e}"))?;
+    // The pragmas the server uses (store::ConnectionOpener), so both write under the same rules.
+    conn.batch_execute(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+    )
+    .map_err(|e| format!("raw baseline: {e}"))?;
+    // Built once: every batch but the last has the same shape. Diesel prepares an upsert afresh
+    // on every execute (it never caches ON CONFLICT statements), as it does for the server; a
+    // statement prepared once through the C API ran these rounds about 1.5x faster.
+    let full_sql = sqlite_upsert_sql(RAW_BATCH);
+    raw_rounds(&mut conn, schools, runs, |conn, rows| {
+        conn.immediate_transaction(|conn| {
+            let mut written = 0;
+            for chunk in rows.chunks(RAW_BATCH) {
+                let sql = if chunk.len() == RAW_BATCH {
+                    full_sql.clone()
+                } else {
+                    sqlite_upsert_sql(chunk.len())
+                };
+                let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+                for r in chunk {
+                    query = query
+                        .bind::<Integer, _>(r.school_urn)
+                        .bind::<Text, _>(r.upn)
+                        .bind::<Date, _>(r.mark_date)
+                        .bind::<Text, _>(r.session)
+                        .bind::<Text, _>(r.code)
+                        .bind::<Nullable<Integer>, _>(r.minutes_late);
+                }
+                written += query.execute(conn)?;
+            }
+            Ok(written)
+        })
+    })
+}
+
+// ---------------------------------------------------------------- database preparation
+
+#[derive(QueryableByName)]
+struct Count {
+    #[diesel(sql_type = BigInt)]
+    n: i64,
+}
+
+/// PostgreSQL must start empty: wiped with --fresh, otherwise refused if it has tables.
+fn prepare_postgres(url: &str, fresh: bool) -> Result<(), String> {
+    let mut conn = PgConnection::establish(url).map_err(|e| {
+        // The database name is the URL's last path segment, before any ?options.
+        let name = url.rsplit('/').next().and_then(|n| n.split('?').next());
+        format!(
+            "cannot connect to {}: {e}\n  if the database does not exist, create it first, \
+             e.g. psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE {}'",
+            esma_api::store::redact(url),
+            name.unwrap_or("esma_bench")
+        )
+    })?;
+    if fresh {
+        eprintln!("bench-ingest: --fresh: DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
+        return conn
+            .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
+            .map_err(|e| e.to_string());
+    }
+    let tables = diesel::sql_query(
+        "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
+    )
+    .get_result::<Count>(&mut conn)
+    .map_err(|e| e.to_string())?
+    .n;
+    if tables > 0 {
+        return Err(format!(
+            "{} has {tables} tables in schema public; the benchmark needs an empty database.\n  \
+             Pass --fresh to drop and recreate schema public (destroys everything in it), or use a new database.",
+            esma_api::store::redact(url)
+        ));
+    }
+    Ok(())
+}
+
+/// A given SQLite file must not exist yet, unless --fresh says to delete it.
+fn prepare_sqlite(path: &str, fresh: bool) -> Result<(), String> {
+    if !Path::new(path).exists() {
+        return Ok(());
+    }
+    if !fresh {
+        return Err(format!(
+            "{path} exists; pass --fresh to delete it, or name a new file"
+        ));
+    }
+    for suffix in ["", "-wal", "-shm"] {
+        let file = format!("{path}{suffix}");
+        if Path::new(&file).exists() {
+            std::fs::remove_file(&file).map_err(|e| format!("cannot delete {file}: {e}"))?;
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------- main
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    watch_signals();
+    // Server log and default SQLite file live here; kept after a failure for the post-mortem.
+    let workdir = std::env::temp_dir().join(format!("bench-ingest-{}", std::process::id()));
+    match run(&args, &workdir) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("bench-ingest: error: {message}");
+            // Succeeds only if nothing was written there (a refusal before the server started).
+            if workdir.exists() && std::fs::remove_dir(&workdir).is_err() {
+                eprintln!(
+                    "bench-ingest: working directory kept: {}",
+                    workdir.display()
+                );
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: &Args, workdir: &Path) -> Result<(), String> {
+    if args.schools == 0 || args.schools > 7999 {
+        return Err("--schools must be 1 to 7999 (LAESTAB 9192001..9199999)".into());
+    }
+    if args.pupils < args.schools || args.pupils / args.schools >= 99_999 {
+        return Err(
+            "--pupils must be at least --schools and under 99,999 per school (the UPN serial)"
+                .into(),
+        );
+    }
+    if args.clients == 0 || args.raw_runs == 0 {
+        return Err("--clients and --raw-runs must be at least 1".into());
+    }
+    // Checked before anything touches the database.
+    let server_bin = match &args.server_bin {
+        Some(p) => p.clone(),
+        None => std::env::current_exe()
+            .map_err(|e| e.to_string())?
+            .with_file_name("esma-api"),
+    };
+    if !server_bin.is_file() {
+        return Err(format!(
+            "{} not found; build it (cargo build --release --bin esma-api) or pass --server-bin",
+            server_bin.display()
+        ));
+    }
+    if let Some(newer) = newer_source(&server_bin) {
+        return Err(format!(
+            "{} is older than {}: `cargo run --bin bench-ingest` does not rebuild the server; \
+             run cargo build --release --bin esma-api --bin bench-ingest first",
+            server_bin.display(),
+            newer.display()
+        ));
+    }
+
+    std::fs::create_dir_all(workdir)
+        .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
+    let url_text = match &args.database_url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", workdir.join("bench.db").display()),
+    };
+    let url = DatabaseUrl::parse(&url_text)?;
+    match &url {
+        DatabaseUrl::Postgres(u) => prepare_postgres(u, args.fresh)?,
+        // The default file is ours (a leftover of a reused pid is stale): always start fresh.
+        DatabaseUrl::Sqlite(p) => prepare_sqlite(p, args.fresh || args.database_url.is_none())?,
+    }
+    let backend = url.backend().name();
+
+    // Other work on the machine (builds, tests) skews every figure; say so in the results.
+    let load_at_start: f64 = std::fs::read_to_string("/proc/loadavg")
+        .ok()
+        .and_then(|l| l.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0.0);
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+
+    eprintln!(
+        "bench-ingest: generating {} pupils in {} schools (seed {})",
+        args.pupils, args.schools, args.seed
+    );
+    let schools = generate(args)?;
+    let marks: usize = schools.iter().map(|s| s.marks.len()).sum();
+
+    eprintln!(
+        "bench-ingest: migrating {} and adding clients",
+        esma_api::store::redact(&url_text)
+    );
+    esma(&server_bin, &url_text, &["migrate".to_string()])?;
+    let la = add_client(&server_bin, &url_text, "la", &[])?;
+    let urns: Vec<i32> = schools.iter().map(|s| s.urn).collect();
+    let mis = add_client(&server_bin, &url_text, "school", &urns)?;
+
+    let log = workdir.join("server.log");
+    let mut server = start_server(&server_bin, &url_text, &log)?;
+    eprintln!(
+        "bench-ingest: server pid {} at {} (log {})",
+        server.child.id(),
+        server.base,
+        log.display()
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let http = runtime.block_on(http_phases(&mut server, &la, &mis, &schools, args.clients));
+    // Read before stopping: /proc/<pid> is gone once the server is reaped.
+    let rss = rss_mib(server.child.id());
+    let exited = match server.child.try_wait() {
+        Ok(Some(status)) => format!(" (the server had exited: {status})"),
+        _ => String::new(),
+    };
+    server.stop();
+    let times = http.map_err(|e| {
+        let tail = log_tail(&log);
+        format!("{e}{exited}\n  server log: {}{tail}", log.display())
+    })?;
+    let (peak, now) = rss?;
+
+    eprintln!(
+        "bench-ingest: raw baseline on the same database ({} runs)",
+        args.raw_runs
+    );
+    let raw = match &url {
+        DatabaseUrl::Postgres(u) => raw_postgres(u, &schools, args.raw_runs)?,
+        DatabaseUrl::Sqlite(p) => raw_sqlite(p, &schools, args.raw_runs)?,
+    };
+
+    // The results table.
+    println!(
+        "esma-api ingest benchmark: {} pupils, {} schools, {marks} marks, backend {backend}, {} clients",
+        args.pupils, args.schools, args.clients
+    );
+    println!(
+        "{:<22} {:>9} {:>9} {:>10} {:>11} {:>6}",
+        "phase", "rows", "seconds", "rows/s", "raw rows/s", "ratio"
+    );
+    let (roll, pupils) = (times[0], args.pupils);
+    let rate = pupils as f64 / roll;
+    println!(
+        "{:<22} {pupils:>9} {roll:>9.3} {rate:>10.0} {:>11} {:>6}",
+        "roll push", "-", "-"
+    );
+    let mut ratios = [0.0; 3];
+    let names = [
+        "register first push",
+        "register unchanged",
+        "register 1% changed",
+    ];
+    for (i, name) in names.into_iter().enumerate() {
+        let secs = times[i + 1];
+        let (rate, raw_rate) = (marks as f64 / secs, marks as f64 / raw[i]);
+        ratios[i] = rate / raw_rate;
+        let ratio = ratios[i];
+        println!("{name:<22} {marks:>9} {secs:>9.3} {rate:>10.0} {raw_rate:>11.0} {ratio:>6.2}");
+    }
+    println!("server peak RSS: {peak:.0} MB (VmHWM; VmRSS at the end {now:.0} MB)");
+    let busy = if load_at_start >= 0.5 {
+        " (other work running: figures are noisy)"
+    } else {
+        ""
+    };
+    println!(
+        "raw: median of {} runs; machine: {cpus} CPUs, load average {load_at_start:.2} before the run{busy}",
+        args.raw_runs
+    );
+    // Issue 3 "Targets": the PostgreSQL ones on PostgreSQL, the SQLite one on SQLite.
+    let verdict = |ok: bool| if ok { "met" } else { "NOT met" };
+    let ratio_targets: &[(&str, usize, f64)] = if backend == "postgres" {
+        &[("PG first", 0, 0.75), ("PG unchanged", 1, 0.75)]
+    } else {
+        &[("SQLite first", 0, 0.60)]
+    };
+    let mut targets: Vec<String> = ratio_targets
+        .iter()
+        .map(|&(label, i, min)| {
+            let ok = verdict(ratios[i] >= min);
+            format!("{label} >= {min:.2} raw: {:.3} {ok}", ratios[i])
+        })
+        .collect();
+    targets.push(format!("RSS < 300 MB: {peak:.0} {}", verdict(peak < 300.0)));
+    println!("targets: {}", targets.join("; "));
+
+    if args.keep {
+        eprintln!("bench-ingest: kept {}", workdir.display());
+    } else {
+        let _ = std::fs::remove_dir_all(workdir);
+    }
+    Ok(())
+}
+
+/// A source file newer than the server binary, from cargo's dep-info file beside it (`esma-api.d`
+/// lists every file the binary was built from), so a stale server is not benchmarked by mistake.
+/// `None` when there is no dep-info (a server built elsewhere) or nothing is newer.
+fn newer_source(bin: &Path) -> Option<PathBuf> {
+    let built = std::fs::metadata(bin).ok()?.modified().ok()?;
+    let dep_info = std::fs::read_to_string(format!("{}.d", bin.display())).ok()?;
+    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
+    sources
+        .split_whitespace()
+        .map(PathBuf::from)
+        .find(|source| {
+            std::fs::metadata(source)
+                .and_then(|m| m.modified())
+                .is_ok_and(|modified| modified > built)
+        })
+}
+
+/// The last lines of the server log, to show with an HTTP failure.
+fn log_tail(log: &Path) -> String {
+    let mut text = String::new();
+    if File::open(log)
+        .and_then(|mut f| f.read_to_string(&mut text))
+        .is_err()
+    {
+        return String::new();
+    }
+    let lines: Vec<&str> = text.lines().collect();
+    let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
+    if tail.is_empty() {
+        String::new()
+    } else {
+        format!("\n    {tail}")
+    }
 }
