@@ -53,9 +53,11 @@ pub async fn push(
     let today = state.clock.today();
     let now = state.clock.now_naive();
     let actor = actor.clone();
-    let outcome = state
+    // Check every row before taking the write lock (SQLite has one writer): the roll is read,
+    // the rows checked in memory, and only the writes happen under the lock.
+    let checked = state
         .db
-        .write(move |conn| {
+        .read(move |conn| {
             schools::find(conn, urn)?.ok_or_else(|| ApiError::not_found(format!("no school with URN {urn}; the LA registers schools first")))?;
             let roll = pupils::roll_of(conn, urn)?;
             let received = push.marks.len();
@@ -143,9 +145,17 @@ pub async fn push(
                 });
             }
 
-            let idem = push.idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
+            // The raw rows are dropped here: only the checked marks go on to the writer.
+            Ok((push.mode, push.idempotency, received, rejections, accepted, identical_repeats))
+        })
+        .await?;
+    let (mode, idempotency, received, rejections, accepted, identical_repeats) = checked;
+    let outcome = state
+        .db
+        .write(move |conn| {
+            let idem = idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
             let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
-            let refuse_all = push.mode == PushMode::AllOrNothing && rejections.count > 0;
+            let refuse_all = mode == PushMode::AllOrNothing && rejections.count > 0;
             let (written, unchanged) = if refuse_all {
                 (marks::WriteCounts::default(), 0)
             } else {
@@ -155,7 +165,7 @@ pub async fn push(
                 (written, unchanged)
             };
             let tally = Tally { received, inserted: written.inserted, updated: written.updated, unchanged };
-            conclude(conn, &actor, now, "register", import_id, urn, push.mode, refuse_all, tally, rejections)
+            conclude(conn, &actor, now, "register", import_id, urn, mode, refuse_all, tally, rejections)
         })
         .await?;
     outcome.into_result()

@@ -103,32 +103,38 @@ fn write_postgres(
     import_id: i64,
     now: NaiveDateTime,
 ) -> QueryResult<WriteCounts> {
+    // One push per school at a time, so the diff below (taken from this statement's snapshot)
+    // is exact: a concurrent push for the same school waits here instead of racing.
+    diesel::sql_query("SELECT pg_advisory_xact_lock(7001, $1)").bind::<Integer, _>(school_urn).execute(pg)?;
+    // ON COMMIT DELETE ROWS empties the staging table cheaply at commit (no new file, unlike
+    // TRUNCATE); the DELETE below covers several schools written in one transaction.
     pg.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_marks (upn text NOT NULL, mark_date date NOT NULL, \
          session text NOT NULL, code text NOT NULL, minutes_late integer) ON COMMIT DELETE ROWS",
     )?;
-    // Several schools may be written in one transaction (the demo seed): start empty each time.
-    pg.batch_execute("TRUNCATE incoming_marks")?;
-    diesel::copy_from(incoming_marks::table)
-        .from_insertable(rows)
-        .execute(pg)?;
-    // One statement: the upsert skips unchanged marks (no dead tuples on a re-push), and the
-    // history CTE reads the pre-statement snapshot of `marks`, so it sees each old code.
+    diesel::copy_from(incoming_marks::table).from_insertable(rows).execute(pg)?;
+    // One statement. `diff` keeps only new or changed marks (an index probe per row, no lock and
+    // no write for an unchanged one, so a nightly re-push costs reads only) and carries the old
+    // code for the history; the upsert still guards against a row that appeared meanwhile.
     let counts: UpsertCounts = diesel::sql_query(
-        "WITH changed AS ( \
+        "WITH diff AS ( \
+           SELECT i.upn, i.mark_date, i.session, i.code, i.minutes_late, \
+                  o.code AS old_code, o.minutes_late AS old_minutes_late, (o.upn IS NOT NULL) AS existed \
+           FROM incoming_marks i LEFT JOIN marks o ON o.school_urn = $1 AND o.upn = i.upn \
+                AND o.mark_date = i.mark_date AND o.session = i.session \
+           WHERE o.upn IS NULL OR o.code IS DISTINCT FROM i.code OR o.minutes_late IS DISTINCT FROM i.minutes_late \
+         ), changed AS ( \
            INSERT INTO marks AS m (school_urn, upn, mark_date, session, code, minutes_late) \
-           SELECT $1, upn, mark_date, session, code, minutes_late FROM incoming_marks \
+           SELECT $1, upn, mark_date, session, code, minutes_late FROM diff \
            ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
              SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
              WHERE m.code IS DISTINCT FROM EXCLUDED.code OR m.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
-           RETURNING m.upn, m.mark_date, m.session, m.code, m.minutes_late, NOT (m.xmax = 0) AS was_update \
+           RETURNING NOT (m.xmax = 0) AS was_update \
          ), history AS ( \
            INSERT INTO mark_history (school_urn, upn, mark_date, session, old_code, new_code, \
                                      old_minutes_late, new_minutes_late, import_id, changed_at) \
-           SELECT $1, c.upn, c.mark_date, c.session, o.code, c.code, o.minutes_late, c.minutes_late, $2, $3 \
-           FROM changed c JOIN marks o ON o.school_urn = $1 AND o.upn = c.upn \
-                AND o.mark_date = c.mark_date AND o.session = c.session \
-           WHERE c.was_update \
+           SELECT $1, upn, mark_date, session, old_code, code, old_minutes_late, minutes_late, $2, $3 \
+           FROM diff WHERE existed \
          ) \
          SELECT count(*) FILTER (WHERE NOT was_update) AS inserted, \
                 count(*) FILTER (WHERE was_update) AS updated FROM changed",
@@ -137,6 +143,7 @@ fn write_postgres(
     .bind::<BigInt, _>(import_id)
     .bind::<Timestamp, _>(now)
     .get_result(pg)?;
+    pg.batch_execute("DELETE FROM incoming_marks")?;
     Ok(WriteCounts {
         inserted: counts.inserted as usize,
         updated: counts.updated as usize,
@@ -196,11 +203,10 @@ fn write_sqlite(
             }),
         }
     }
-    // 6 columns x 1000 rows stays under SQLite's bound-parameter limit.
-    for chunk in new.chunks(1000) {
-        diesel::insert_into(marks::table)
-            .values(chunk)
-            .execute(lite)?;
+    // One prepared single-row INSERT, stepped per row: diesel caches it, whereas a multi-row
+    // statement is compiled afresh for every batch.
+    for row in &new {
+        diesel::insert_into(marks::table).values(row).execute(lite)?;
     }
     for h in &history {
         diesel::update(marks::table.find((school_urn, h.upn, h.mark_date, h.session)))
