@@ -47,7 +47,7 @@ fn demo_code(n: usize, day: NaiveDate, pm: bool, index: usize) -> (&'static str,
         1 if after_half_term => ("I", None),
         2 if index % 9 == 4 => ("N", None),
         2 if index % 9 == 7 => ("O", None),
-        3 if index % 5 == 0 && !pm => ("L", Some(10)),
+        3 if index.is_multiple_of(5) && !pm => ("L", Some(10)),
         _ if pm => ("\\", None),
         _ => ("/", None),
     }
@@ -136,8 +136,24 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
             let import_id = imports::open(conn, "register", urn, &actor.client_id, now, None)?;
             let written = marks::write(conn, urn, &new_marks, import_id, now)?;
-            let tally = Tally { received: new_marks.len(), inserted: written.inserted, updated: written.updated, unchanged: 0 };
-            conclude(conn, &actor, now, "register", import_id, urn, PushMode::Partial, false, tally, Rejections::new(None))?;
+            let tally = Tally {
+                received: new_marks.len(),
+                inserted: written.inserted,
+                updated: written.updated,
+                unchanged: 0,
+            };
+            conclude(
+                conn,
+                &actor,
+                now,
+                "register",
+                import_id,
+                urn,
+                PushMode::Partial,
+                false,
+                tally,
+                Rejections::new(None),
+            )?;
             events.push(actor.audit(
                 now,
                 "import",

@@ -21,7 +21,7 @@ fn upn(n: u32) -> String {
 
 fn pupil(n: u32) -> Value {
     json!({"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test", "date_of_birth": "2014-03-02",
-           "postcode": "SG1 2AB", "home_la_code": 919, "ehcp": false, "sen_support": false, "pupil_premium": n % 4 == 0,
+           "postcode": "SG1 2AB", "home_la_code": 919, "ehcp": false, "sen_support": false, "pupil_premium": n.is_multiple_of(4),
            "on_roll_from": "2026-09-03", "on_roll_until": null})
 }
 

@@ -86,8 +86,22 @@ pub async fn push_roll(
     query: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let BulkPush { urn, body, mode, idempotency: idem, .. } =
-        receive_push(&req, &actor, urn.into_inner(), &query, payload, &["application/json"], "roll").await?;
+    let BulkPush {
+        urn,
+        body,
+        mode,
+        idempotency: idem,
+        ..
+    } = receive_push(
+        &req,
+        &actor,
+        urn.into_inner(),
+        &query,
+        payload,
+        &["application/json"],
+        "roll",
+    )
+    .await?;
     let parsed: RollBody = web::block(move || parse_json(&body))
         .await
         .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;

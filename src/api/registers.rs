@@ -137,9 +137,21 @@ pub async fn receive_push(
     let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
     let body = read_bounded(req, payload, limit).await?;
     let mode: PushMode = query.mode.into();
-    let parts: [&[u8]; 5] = [kind.as_bytes(), &urn.to_be_bytes(), mode.as_str().as_bytes(), media.as_bytes(), &body];
+    let parts: [&[u8]; 5] = [
+        kind.as_bytes(),
+        &urn.to_be_bytes(),
+        mode.as_str().as_bytes(),
+        media.as_bytes(),
+        &body,
+    ];
     let idempotency = idempotency(req, &parts)?;
-    Ok(BulkPush { urn, media, body, mode, idempotency })
+    Ok(BulkPush {
+        urn,
+        media,
+        body,
+        mode,
+        idempotency,
+    })
 }
 
 fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
@@ -242,8 +254,22 @@ pub async fn push_register(
     query: web::Query<PushQuery>,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    let BulkPush { urn, media, body, mode, idempotency: idem } =
-        receive_push(&req, &actor, urn.into_inner(), &query, payload, &["application/json", "text/csv"], "register").await?;
+    let BulkPush {
+        urn,
+        media,
+        body,
+        mode,
+        idempotency: idem,
+    } = receive_push(
+        &req,
+        &actor,
+        urn.into_inner(),
+        &query,
+        payload,
+        &["application/json", "text/csv"],
+        "register",
+    )
+    .await?;
     let (marks, pointer_prefix) = web::block(move || -> Result<_, ApiError> {
         if media == "text/csv" {
             Ok((csv_marks(&body)?, None))

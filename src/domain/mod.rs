@@ -1,6 +1,7 @@
 //! Pure rules: no I/O, no diesel, no actix. Each module maps to a section of `RULES.md`.
 
 pub mod access;
+pub mod attendance;
 pub mod calendar;
 pub mod codes;
 pub mod identifiers;

@@ -168,13 +168,25 @@ pub fn conclude(
         unchanged: report.unchanged as i32,
         rejected: report.rejected as i32,
     };
-    let json = serde_json::to_string(&report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
+    let json =
+        serde_json::to_string(&report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
     imports::finish(conn, import_id, &report.outcome, &counts, &json)?;
-    let resource = if kind == "roll" { "roll_import" } else { "register_import" };
-    let mut event = actor.audit(now, "import", AuditSubject::new(resource, import_id.to_string()).school(school_urn));
+    let resource = if kind == "roll" {
+        "roll_import"
+    } else {
+        "register_import"
+    };
+    let mut event = actor.audit(
+        now,
+        "import",
+        AuditSubject::new(resource, import_id.to_string()).school(school_urn),
+    );
     event.outcome = report.outcome.clone();
     audit::append(conn, &[event])?;
-    Ok(PushOutcome { report, replayed: false })
+    Ok(PushOutcome {
+        report,
+        replayed: false,
+    })
 }
 
 /// A retried write: the key the client sent and a hash of what it sent with it.

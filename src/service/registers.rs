@@ -5,7 +5,9 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::imports::{conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally};
+use super::imports::{
+    conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
+};
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::codes::Session;
@@ -153,7 +155,9 @@ pub async fn push(
     let outcome = state
         .db
         .write(move |conn| {
-            let idem = idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
+            let idem = idempotency
+                .as_ref()
+                .map(|i| (i.key.as_str(), i.request_hash.as_str()));
             let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
             let refuse_all = mode == PushMode::AllOrNothing && rejections.count > 0;
             let (written, unchanged) = if refuse_all {
@@ -164,8 +168,15 @@ pub async fn push(
                 let unchanged = rows.len() - written.inserted - written.updated + identical_repeats;
                 (written, unchanged)
             };
-            let tally = Tally { received, inserted: written.inserted, updated: written.updated, unchanged };
-            conclude(conn, &actor, now, "register", import_id, urn, mode, refuse_all, tally, rejections)
+            let tally = Tally {
+                received,
+                inserted: written.inserted,
+                updated: written.updated,
+                unchanged,
+            };
+            conclude(
+                conn, &actor, now, "register", import_id, urn, mode, refuse_all, tally, rejections,
+            )
         })
         .await?;
     outcome.into_result()

@@ -3,7 +3,9 @@
 
 use std::collections::HashMap;
 
-use super::imports::{conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally};
+use super::imports::{
+    conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
+};
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::register::RowProblem;

@@ -105,14 +105,18 @@ fn write_postgres(
 ) -> QueryResult<WriteCounts> {
     // One push per school at a time, so the diff below (taken from this statement's snapshot)
     // is exact: a concurrent push for the same school waits here instead of racing.
-    diesel::sql_query("SELECT pg_advisory_xact_lock(7001, $1)").bind::<Integer, _>(school_urn).execute(pg)?;
+    diesel::sql_query("SELECT pg_advisory_xact_lock(7001, $1)")
+        .bind::<Integer, _>(school_urn)
+        .execute(pg)?;
     // ON COMMIT DELETE ROWS empties the staging table cheaply at commit (no new file, unlike
     // TRUNCATE); the DELETE below covers several schools written in one transaction.
     pg.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_marks (upn text NOT NULL, mark_date date NOT NULL, \
          session text NOT NULL, code text NOT NULL, minutes_late integer) ON COMMIT DELETE ROWS",
     )?;
-    diesel::copy_from(incoming_marks::table).from_insertable(rows).execute(pg)?;
+    diesel::copy_from(incoming_marks::table)
+        .from_insertable(rows)
+        .execute(pg)?;
     // One statement. `diff` keeps only new or changed marks (an index probe per row, no lock and
     // no write for an unchanged one, so a nightly re-push costs reads only) and carries the old
     // code for the history; the upsert still guards against a row that appeared meanwhile.
@@ -206,7 +210,9 @@ fn write_sqlite(
     // One prepared single-row INSERT, stepped per row: diesel caches it, whereas a multi-row
     // statement is compiled afresh for every batch.
     for row in &new {
-        diesel::insert_into(marks::table).values(row).execute(lite)?;
+        diesel::insert_into(marks::table)
+            .values(row)
+            .execute(lite)?;
     }
     for h in &history {
         diesel::update(marks::table.find((school_urn, h.upn, h.mark_date, h.session)))
