@@ -120,7 +120,45 @@ fn write_postgres(
     // One statement. `diff` keeps only new or changed marks (an index probe per row, no lock and
     // no write for an unchanged one, so a nightly re-push costs reads only) and carries the old
     // code for the history; the upsert still guards against a row that appeared meanwhile.
-    let counts: UpsertCounts = diesel::sql_query(
+    // A school's first push for these dates (the nightly case) has nothing to compare with:
+    // insert straight from the staging table and skip the per-row probe of the diff.
+    let first = rows.iter().map(|r| r.mark_date).min().unwrap_or_default();
+    let last = rows.iter().map(|r| r.mark_date).max().unwrap_or_default();
+    let any_stored: bool = diesel::select(diesel::dsl::exists(
+        marks::table
+            .filter(marks::school_urn.eq(school_urn))
+            .filter(marks::mark_date.between(first, last)),
+    ))
+    .get_result(pg)?;
+    let counts = if any_stored {
+        upsert_changed(pg, school_urn, import_id, now)?
+    } else {
+        let inserted = diesel::sql_query(
+            "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+             SELECT $1, upn, mark_date, session, code, minutes_late FROM incoming_marks",
+        )
+        .bind::<Integer, _>(school_urn)
+        .execute(pg)?;
+        UpsertCounts {
+            inserted: inserted as i64,
+            updated: 0,
+        }
+    };
+    pg.batch_execute("DELETE FROM incoming_marks")?;
+    Ok(WriteCounts {
+        inserted: counts.inserted as usize,
+        updated: counts.updated as usize,
+    })
+}
+
+/// The diff-then-upsert statement for a push that may repeat or correct stored marks.
+fn upsert_changed(
+    pg: &mut diesel::PgConnection,
+    school_urn: i32,
+    import_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<UpsertCounts> {
+    diesel::sql_query(
         "WITH diff AS ( \
            SELECT i.upn, i.mark_date, i.session, i.code, i.minutes_late, \
                   o.code AS old_code, o.minutes_late AS old_minutes_late, (o.upn IS NOT NULL) AS existed \
@@ -146,12 +184,7 @@ fn write_postgres(
     .bind::<Integer, _>(school_urn)
     .bind::<BigInt, _>(import_id)
     .bind::<Timestamp, _>(now)
-    .get_result(pg)?;
-    pg.batch_execute("DELETE FROM incoming_marks")?;
-    Ok(WriteCounts {
-        inserted: counts.inserted as usize,
-        updated: counts.updated as usize,
-    })
+    .get_result(pg)
 }
 
 fn write_sqlite(

@@ -119,10 +119,13 @@ impl ManageConnection for ConnectionOpener {
                 let mut conn =
                     diesel::SqliteConnection::establish(path).map_err(Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; busy_timeout makes a second process wait
-                // instead of failing; foreign keys are off by default in SQLite.
+                // instead of failing; foreign keys are off by default in SQLite. Checkpointing
+                // every 10,000 pages (not 1,000) keeps a night of small pushes from paying for a
+                // checkpoint every few pushes (bench-ingest: first push 0.51 -> 0.61 of raw).
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000;",
+                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                     PRAGMA wal_autocheckpoint = 10000;",
                 )
                 .map_err(Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
