@@ -755,3 +755,46 @@ on_both_backends!(limits_refuse_oversized_pushes, |app| {
     .await;
     assert_eq!(r.pointers(), vec!["/marks/0/upn"]);
 });
+
+on_both_backends!(a_push_mixing_new_unchanged_and_changed_marks, |app| {
+    let s = setup(&app).await;
+    push(&app, &s.oakfield, OAKFIELD, week(1)).await;
+    // The first row is new (so the plain-insert path is tried first on PostgreSQL), later rows
+    // repeat or correct stored marks.
+    let mut rows = vec![
+        mark(2, "2026-11-20", "AM", "/"),
+        mark(2, "2026-11-20", "PM", "\\"),
+    ];
+    let mut repeat = week(1);
+    repeat[0] = mark(1, "2026-11-16", "AM", "M");
+    rows.extend(repeat);
+    let r = push(&app, &s.oakfield, OAKFIELD, rows).await.json();
+    assert_eq!(
+        (
+            r["inserted"].as_u64(),
+            r["updated"].as_u64(),
+            r["unchanged"].as_u64()
+        ),
+        (Some(2), Some(1), Some(9)),
+        "{r}"
+    );
+    let view = app
+        .get(
+            &s.la,
+            &format!(
+                "/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-16",
+                upn(1)
+            ),
+        )
+        .await
+        .json();
+    assert_eq!(view["marks"][0]["code"], "M");
+    assert_eq!(view["changes"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        (
+            view["changes"][0]["old_code"].as_str(),
+            view["changes"][0]["new_code"].as_str()
+        ),
+        (Some("/"), Some("M"))
+    );
+});

@@ -120,28 +120,42 @@ fn write_postgres(
     // One statement. `diff` keeps only new or changed marks (an index probe per row, no lock and
     // no write for an unchanged one, so a nightly re-push costs reads only) and carries the old
     // code for the history; the upsert still guards against a row that appeared meanwhile.
-    // A school's first push for these dates (the nightly case) has nothing to compare with:
-    // insert straight from the staging table and skip the per-row probe of the diff.
-    let first = rows.iter().map(|r| r.mark_date).min().unwrap_or_default();
-    let last = rows.iter().map(|r| r.mark_date).max().unwrap_or_default();
-    let any_stored: bool = diesel::select(diesel::dsl::exists(
-        marks::table
-            .filter(marks::school_urn.eq(school_urn))
-            .filter(marks::mark_date.between(first, last)),
-    ))
+    // A school's first push for its dates (the nightly case) has nothing to compare with, so it
+    // is inserted straight from the staging table, skipping the diff's per-row probe. Whether
+    // that is the case is told by one primary-key lookup of the first mark (independent of how
+    // much history the school has). A push that turns out to meet stored marks anyway rolls the
+    // plain insert back to its savepoint and takes the diff.
+    let probe = &rows[0];
+    let seen_before: bool = diesel::select(diesel::dsl::exists(marks::table.find((
+        school_urn,
+        &probe.upn,
+        probe.mark_date,
+        &probe.session,
+    ))))
     .get_result(pg)?;
-    let counts = if any_stored {
+    let plain_insert = |pg: &mut diesel::PgConnection| {
+        pg.transaction(|pg| {
+            diesel::sql_query(
+                "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+                 SELECT $1, upn, mark_date, session, code, minutes_late FROM incoming_marks",
+            )
+            .bind::<Integer, _>(school_urn)
+            .execute(pg)
+        })
+    };
+    let counts = if seen_before {
         upsert_changed(pg, school_urn, import_id, now)?
     } else {
-        let inserted = diesel::sql_query(
-            "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
-             SELECT $1, upn, mark_date, session, code, minutes_late FROM incoming_marks",
-        )
-        .bind::<Integer, _>(school_urn)
-        .execute(pg)?;
-        UpsertCounts {
-            inserted: inserted as i64,
-            updated: 0,
+        match plain_insert(pg) {
+            Ok(inserted) => UpsertCounts {
+                inserted: inserted as i64,
+                updated: 0,
+            },
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => upsert_changed(pg, school_urn, import_id, now)?,
+            Err(other) => return Err(other),
         }
     };
     pg.batch_execute("DELETE FROM incoming_marks")?;
