@@ -84,6 +84,25 @@ async fn push(app: &TestApp, token: &str, urn: i64, marks: Vec<Value>) -> common
     .await
 }
 
+/// POSTs a raw body (CSV, gzip, or deliberately broken) with the given media type and encoding.
+async fn post_body(
+    app: &TestApp,
+    token: &str,
+    uri: &str,
+    content_type: &str,
+    encoding: Option<&str>,
+    body: impl Into<actix_web::web::Bytes>,
+) -> common::Reply {
+    let mut req = TestRequest::post()
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {token}")))
+        .insert_header(("content-type", content_type));
+    if let Some(encoding) = encoding {
+        req = req.insert_header(("content-encoding", encoding));
+    }
+    app.send(req.set_payload(body)).await
+}
+
 fn week(n: u32) -> Vec<Value> {
     let mut marks = Vec::new();
     for date in [
@@ -304,15 +323,15 @@ on_both_backends!(csv_and_gzip_pushes, |app| {
         u1 = upn(1),
         u2 = upn(2)
     );
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "text/csv"))
-                .set_payload(csv.clone()),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "text/csv",
+        None,
+        csv.clone(),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let r = r.json();
     assert_eq!(
@@ -329,73 +348,69 @@ on_both_backends!(csv_and_gzip_pushes, |app| {
         enc.finish().unwrap()
     };
     // The same CSV gzipped: all unchanged but the refused row.
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "text/csv"))
-                .insert_header(("content-encoding", "gzip"))
-                .set_payload(gz(csv.as_bytes())),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "text/csv",
+        Some("gzip"),
+        gz(csv.as_bytes()),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["unchanged"], 3);
     // Gzipped JSON.
     let body = json!({"marks": [mark(3, "2026-11-20", "AM", "/")]}).to_string();
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/json"))
-                .insert_header(("content-encoding", "gzip"))
-                .set_payload(gz(body.as_bytes())),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/json",
+        Some("gzip"),
+        gz(body.as_bytes()),
+    )
+    .await;
     assert_eq!(r.json()["inserted"], 1);
     // Broken gzip, unknown encoding, unknown CSV column, wrong media type.
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/json"))
-                .insert_header(("content-encoding", "gzip"))
-                .set_payload("not gzip"),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/json",
+        Some("gzip"),
+        "not gzip",
+    )
+    .await;
     r.problem(400);
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/json"))
-                .insert_header(("content-encoding", "br"))
-                .set_payload(body.clone()),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/json",
+        Some("br"),
+        body.clone(),
+    )
+    .await;
     r.problem(415);
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "text/csv"))
-                .set_payload("upn,date,session,code,colour\n"),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "text/csv",
+        None,
+        "upn,date,session,code,colour\n",
+    )
+    .await;
     assert_eq!(r.pointers(), vec!["/csv/header"]);
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/xml"))
-                .set_payload("<marks/>"),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/xml",
+        None,
+        "<marks/>",
+    )
+    .await;
     r.problem(415);
 });
 
@@ -710,15 +725,15 @@ on_both_backends!(limits_refuse_oversized_pushes, |app| {
         "{{\"marks\": [], \"pad\": \"{}\"}}",
         "x".repeat(common::BODY_LIMIT)
     );
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/json"))
-                .set_payload(big),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/json",
+        None,
+        big,
+    )
+    .await;
     r.problem(413);
     // A gzip bomb: 50 MB of zeros in ~50 KB, refused once the output passes the limit.
     let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::best());
@@ -728,16 +743,15 @@ on_both_backends!(limits_refuse_oversized_pushes, |app| {
     }
     let bomb = enc.finish().unwrap();
     assert!(bomb.len() < common::BODY_LIMIT);
-    let r = app
-        .send(
-            TestRequest::post()
-                .uri("/api/v1/schools/117001/registers")
-                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
-                .insert_header(("content-type", "application/json"))
-                .insert_header(("content-encoding", "gzip"))
-                .set_payload(bomb),
-        )
-        .await;
+    let r = post_body(
+        &app,
+        &s.oakfield,
+        "/api/v1/schools/117001/registers",
+        "application/json",
+        Some("gzip"),
+        bomb,
+    )
+    .await;
     assert!(r.problem(413)["detail"]
         .as_str()
         .unwrap()
