@@ -11,7 +11,9 @@ use crate::error::ApiError;
 use crate::service::clients::{self, NewClient};
 use crate::service::imports::{conclude, PushMode, Rejections, Tally};
 use crate::service::{Actor, AuditSubject};
-use crate::store::marks::{self, IncomingMark};
+use crate::domain::attendance::AttendancePolicy;
+use crate::service::attendance::write_marks;
+use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
 use crate::store::{audit, calendars, imports, schools, Db};
 
@@ -135,7 +137,7 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
             pupil_store::insert_pupils(conn, &new_pupils)?;
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
             let import_id = imports::open(conn, "register", urn, &actor.client_id, now, None)?;
-            let written = marks::write(conn, urn, &new_marks, import_id, now)?;
+            let written = write_marks(conn, urn, &new_marks, import_id, now, today, &AttendancePolicy::default())?;
             let tally = Tally {
                 received: new_marks.len(),
                 inserted: written.inserted,

@@ -42,6 +42,7 @@ pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
             args.token_ttl,
         )),
         la_code: args.la_code,
+        attendance: Arc::new(crate::domain::attendance::AttendancePolicy::default()),
     })
 }
 

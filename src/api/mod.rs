@@ -1,5 +1,6 @@
 //! HTTP: request/response types, the auth extractor and problem+json. No business rules here.
 
+pub mod attendance;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -53,6 +54,8 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(pupils::push_roll)
                 .service(pupils::get_pupil)
                 .service(pupils::get_marks)
+                .service(attendance::get_attendance)
+                .service(attendance::list_alerts)
                 .service(registers::push_register)
                 .service(registers::get_import)
                 .service(calendar::get_calendar)

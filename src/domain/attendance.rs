@@ -39,7 +39,7 @@ impl SessionMark {
 }
 
 /// The marks in register order with one mark per session, the later one in the slice winning.
-fn in_register_order(marks: &[SessionMark]) -> Vec<SessionMark> {
+pub(crate) fn in_register_order(marks: &[SessionMark]) -> Vec<SessionMark> {
     let mut sorted = marks.to_vec();
     // Stable, so marks for the same session keep the order they were given in.
     sorted.sort_by_key(SessionMark::slot);
@@ -132,6 +132,14 @@ impl MeasureCounts {
         *count = count.saturating_add(1);
     }
 
+    /// Counts `n` more sessions with `code` (reading stored counts back).
+    pub fn add_many(&mut self, code: AttendanceCode, n: u32) {
+        if n > 0 {
+            let count = self.by_code.entry(code).or_insert(0);
+            *count = count.saturating_add(n);
+        }
+    }
+
     /// Takes back one session with `code`. Returns false, changing nothing, when no session with
     /// that code is counted: a stray removal must not make other counts wrong.
     pub fn remove(&mut self, code: AttendanceCode) -> bool {
@@ -160,6 +168,18 @@ impl MeasureCounts {
             .iter()
             .filter(|(code, _)| code.category() == category)
             .fold(0u32, |total, (_, count)| total.saturating_add(*count))
+    }
+
+    /// Every code counted, with its sessions, in code order.
+    pub fn iter(&self) -> impl Iterator<Item = (AttendanceCode, u32)> + '_ {
+        self.by_code.iter().map(|(code, count)| (*code, *count))
+    }
+
+    /// Sessions counted with any of `codes` (the policy's illness codes, R4.1).
+    pub fn count_of(&self, codes: &[AttendanceCode]) -> u32 {
+        codes
+            .iter()
+            .fold(0u32, |total, code| total.saturating_add(self.code_count(*code)))
     }
 
     /// Whether nothing is counted.
@@ -252,7 +272,7 @@ pub fn measures(marks: &[SessionMark], min_possible_sessions_for_flags: u32) -> 
 
 /// A run of consecutive illness sessions (RULES.md R4.3): from its first to its last illness
 /// session, with the sessions not possible in between neither breaking nor counting.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IllnessRun {
     pub first: (NaiveDate, Session),
     pub last: (NaiveDate, Session),
@@ -267,7 +287,7 @@ impl IllnessRun {
     }
 }
 
-fn sessions_to_days(sessions: u32) -> f64 {
+pub(crate) fn sessions_to_days(sessions: u32) -> f64 {
     f64::from(sessions) / 2.0
 }
 

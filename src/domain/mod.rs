@@ -1,6 +1,7 @@
 //! Pure rules: no I/O, no diesel, no actix. Each module maps to a section of `RULES.md`.
 
 pub mod access;
+pub mod alerts;
 pub mod attendance;
 pub mod calendar;
 pub mod codes;
@@ -8,3 +9,4 @@ pub mod identifiers;
 pub mod register;
 pub mod roll;
 pub mod school;
+pub mod tally;

@@ -1,6 +1,7 @@
 //! Use cases: one function per thing a user does. Each owns its transaction and writes its audit
 //! row in that same transaction.
 
+pub mod attendance;
 pub mod audit;
 pub mod calendar;
 pub mod clients;
@@ -16,6 +17,7 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 
 use crate::clock::Clock;
+use crate::domain::attendance::AttendancePolicy;
 use crate::domain::access::{school_access, Role, SchoolAccess};
 use crate::error::ApiError;
 use crate::store::audit::NewAuditEvent;
@@ -29,6 +31,8 @@ pub struct AppState {
     pub tokens: Arc<tokens::TokenKeys>,
     /// The LA this service runs for (RULES.md R6.2; Hertfordshire 919).
     pub la_code: u16,
+    /// The attendance thresholds (RULES.md R2.2, R4, R5); Hertfordshire's by default.
+    pub attendance: Arc<AttendancePolicy>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

@@ -27,14 +27,14 @@ pub struct PupilMarks {
     pub changes: Vec<HistoryRow>,
 }
 
-fn parse_upn(upn: &str) -> Result<String, ApiError> {
+pub(super) fn parse_upn(upn: &str) -> Result<String, ApiError> {
     Upn::parse(upn)
         .map(Upn::into_string)
         .map_err(|e| ApiError::bad_request(e.to_string()))
 }
 
 /// The pupil and the enrolments this actor may see, or None (recorded as a refused read).
-fn visible(
+pub(super) fn visible(
     conn: &mut DbConnection,
     actor: &Actor,
     upn: &str,
@@ -61,7 +61,7 @@ fn visible(
 }
 
 /// Runs a read and writes its audit row (success or not_found) in the same transaction.
-async fn audited_read<T, F>(
+pub(super) async fn audited_read<T, F>(
     state: &AppState,
     actor: &Actor,
     upn: String,

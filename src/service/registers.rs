@@ -8,6 +8,7 @@ use chrono::NaiveDate;
 use super::imports::{
     conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
 };
+use super::attendance::write_marks;
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::codes::Session;
@@ -55,6 +56,7 @@ pub async fn push(
     let today = state.clock.today();
     let now = state.clock.now_naive();
     let actor = actor.clone();
+    let policy = state.attendance.clone();
     // Check every row before taking the write lock (SQLite has one writer): the roll is read,
     // the rows checked in memory, and only the writes happen under the lock.
     let checked = state
@@ -164,7 +166,7 @@ pub async fn push(
                 (marks::WriteCounts::default(), 0)
             } else {
                 let rows: Vec<IncomingMark> = accepted.into_iter().map(|(_, m)| m).collect();
-                let written = marks::write(conn, urn, &rows, import_id, now)?;
+                let written = write_marks(conn, urn, &rows, import_id, now, today, &policy)?;
                 let unchanged = rows.len() - written.inserted - written.updated + identical_repeats;
                 (written, unchanged)
             };

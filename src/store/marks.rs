@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
+use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text, Timestamp};
 
 use super::schema::{incoming_marks, mark_history, marks};
 use super::DbConnection;
@@ -64,10 +64,36 @@ struct NewHistory<'a> {
     changed_at: NaiveDateTime,
 }
 
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+/// A session whose code a push set: `old` is `None` for a new session. What the attendance
+/// tallies and alerts are maintained from (`service/attendance.rs`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MarkChange {
+    pub upn: String,
+    pub mark_date: NaiveDate,
+    pub session: String,
+    pub old_code: Option<String>,
+    pub new_code: String,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct WriteCounts {
     pub inserted: usize,
     pub updated: usize,
+    /// Every new or changed session (a change of minutes late only is not listed: it moves no
+    /// count).
+    pub changes: Vec<MarkChange>,
+}
+
+fn new_sessions(rows: &[IncomingMark]) -> Vec<MarkChange> {
+    rows.iter()
+        .map(|r| MarkChange {
+            upn: r.upn.clone(),
+            mark_date: r.mark_date,
+            session: r.session.clone(),
+            old_code: None,
+            new_code: r.code.clone(),
+        })
+        .collect()
 }
 
 /// Upserts a school's marks (no two with the same upn, date and session); changed codes are
@@ -89,11 +115,17 @@ pub fn write(
 }
 
 #[derive(QueryableByName)]
-struct UpsertCounts {
-    #[diesel(sql_type = BigInt)]
-    inserted: i64,
-    #[diesel(sql_type = BigInt)]
-    updated: i64,
+struct ChangedRow {
+    #[diesel(sql_type = Text)]
+    upn: String,
+    #[diesel(sql_type = Date)]
+    mark_date: NaiveDate,
+    #[diesel(sql_type = Text)]
+    session: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    old_code: Option<String>,
+    #[diesel(sql_type = Text)]
+    code: String,
 }
 
 fn write_postgres(
@@ -147,9 +179,10 @@ fn write_postgres(
         upsert_changed(pg, school_urn, import_id, now)?
     } else {
         match plain_insert(pg) {
-            Ok(inserted) => UpsertCounts {
-                inserted: inserted as i64,
+            Ok(inserted) => WriteCounts {
+                inserted,
                 updated: 0,
+                changes: new_sessions(rows),
             },
             Err(diesel::result::Error::DatabaseError(
                 diesel::result::DatabaseErrorKind::UniqueViolation,
@@ -159,10 +192,7 @@ fn write_postgres(
         }
     };
     pg.batch_execute("DELETE FROM incoming_marks")?;
-    Ok(WriteCounts {
-        inserted: counts.inserted as usize,
-        updated: counts.updated as usize,
-    })
+    Ok(counts)
 }
 
 /// The diff-then-upsert statement for a push that may repeat or correct stored marks.
@@ -171,8 +201,8 @@ fn upsert_changed(
     school_urn: i32,
     import_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<UpsertCounts> {
-    diesel::sql_query(
+) -> QueryResult<WriteCounts> {
+    let changed: Vec<ChangedRow> = diesel::sql_query(
         "WITH diff AS ( \
            SELECT i.upn, i.mark_date, i.session, i.code, i.minutes_late, \
                   o.code AS old_code, o.minutes_late AS old_minutes_late, (o.upn IS NOT NULL) AS existed \
@@ -185,20 +215,35 @@ fn upsert_changed(
            ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
              SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
              WHERE m.code IS DISTINCT FROM EXCLUDED.code OR m.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
-           RETURNING NOT (m.xmax = 0) AS was_update \
          ), history AS ( \
            INSERT INTO mark_history (school_urn, upn, mark_date, session, old_code, new_code, \
                                      old_minutes_late, new_minutes_late, import_id, changed_at) \
            SELECT $1, upn, mark_date, session, old_code, code, old_minutes_late, minutes_late, $2, $3 \
            FROM diff WHERE existed \
          ) \
-         SELECT count(*) FILTER (WHERE NOT was_update) AS inserted, \
-                count(*) FILTER (WHERE was_update) AS updated FROM changed",
+         SELECT upn, mark_date, session, old_code, code FROM diff",
     )
     .bind::<Integer, _>(school_urn)
     .bind::<BigInt, _>(import_id)
     .bind::<Timestamp, _>(now)
-    .get_result(pg)
+    .load(pg)?;
+    // The advisory lock keeps other writers of this school out, so `diff` is what was written.
+    let updated = changed.iter().filter(|row| row.old_code.is_some()).count();
+    Ok(WriteCounts {
+        inserted: changed.len() - updated,
+        updated,
+        changes: changed
+            .into_iter()
+            .filter(|row| row.old_code.as_deref() != Some(row.code.as_str()))
+            .map(|row| MarkChange {
+                upn: row.upn,
+                mark_date: row.mark_date,
+                session: row.session,
+                old_code: row.old_code,
+                new_code: row.code,
+            })
+            .collect(),
+    })
 }
 
 fn write_sqlite(
@@ -274,9 +319,27 @@ fn write_sqlite(
             .values(chunk)
             .execute(lite)?;
     }
+    let changes = new
+        .iter()
+        .map(|m| (m.upn, m.mark_date, m.session, None, m.code))
+        .chain(
+            history
+                .iter()
+                .filter(|h| h.old_code != h.new_code)
+                .map(|h| (h.upn, h.mark_date, h.session, Some(h.old_code), h.new_code)),
+        )
+        .map(|(upn, mark_date, session, old, new)| MarkChange {
+            upn: upn.to_owned(),
+            mark_date,
+            session: session.to_owned(),
+            old_code: old.map(str::to_owned),
+            new_code: new.to_owned(),
+        })
+        .collect();
     Ok(WriteCounts {
         inserted: new.len(),
         updated: history.len(),
+        changes,
     })
 }
 
@@ -302,6 +365,15 @@ pub fn of_pupil(
         (a.mark_date, &a.session, a.school_urn).cmp(&(b.mark_date, &b.session, b.school_urn))
     });
     Ok(all)
+}
+
+/// Every mark of a school, by pupil, date and session (for `esma-api recompute`).
+pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<StoredMark>> {
+    marks::table
+        .filter(marks::school_urn.eq(school_urn))
+        .select(marks::all_columns)
+        .order((marks::upn, marks::mark_date, marks::session))
+        .load(conn)
 }
 
 #[derive(Debug, Clone, Queryable)]

@@ -1,6 +1,8 @@
 //! Storage: one diesel code base over SQLite (the embedded default) and PostgreSQL (production).
 //! Nothing outside this module writes SQL.
 
+pub mod alerts;
+pub mod attendance;
 pub mod audit;
 pub mod calendars;
 pub mod clients;

@@ -159,6 +159,33 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    attendance_tallies (school_urn, academic_year, upn) {
+        school_urn -> Integer,
+        academic_year -> Integer,
+        upn -> Text,
+        possible_sessions -> Integer,
+        absence_sessions -> Integer,
+        illness_sessions -> Integer,
+        state -> Text,
+    }
+}
+
+diesel::table! {
+    alerts (id) {
+        id -> BigInt,
+        kind -> Text,
+        school_urn -> Integer,
+        upn -> Text,
+        academic_year -> Integer,
+        subject -> Text,
+        since -> Date,
+        raised_on -> Date,
+        resolved_on -> Nullable<Date>,
+        resolution -> Nullable<Text>,
+    }
+}
+
 // PostgreSQL only: the per-transaction staging table a register push is copied into.
 diesel::table! {
     incoming_marks (upn, mark_date, session) {
@@ -178,5 +205,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     schools,
     marks,
     mark_history,
-    imports
+    imports,
+    attendance_tallies,
+    alerts
 );

@@ -1,0 +1,2 @@
+DROP TABLE alerts;
+DROP TABLE attendance_tallies;

@@ -1,0 +1,36 @@
+-- Attendance measures and alerts (RULES.md R2, R4, R5; API.md "Attendance"; issue 4).
+
+-- Maintained on every register push (src/domain/tally.rs): one row per school, academic year
+-- (its starting calendar year) and pupil. The three counts are there for SQL; `state` holds the
+-- code counts, illness runs, marked days and sickness-return point as JSON. Keyed by school
+-- and year first, so a push loads its school's current rows with one range scan; a pupil's rows
+-- are reached through enrolments, like marks, so no second index slows the ingest.
+CREATE TABLE attendance_tallies (
+    school_urn        INTEGER NOT NULL,
+    academic_year     INTEGER NOT NULL,
+    upn               TEXT NOT NULL,
+    possible_sessions INTEGER NOT NULL,
+    absence_sessions  INTEGER NOT NULL,
+    illness_sessions  INTEGER NOT NULL,
+    state             TEXT NOT NULL,
+    PRIMARY KEY (school_urn, academic_year, upn)
+);
+
+-- Statutory alerts as raised and resolved. `subject` says what the alert is about within its
+-- kind (the academic year, or the session of an N mark), so the same alert is never open twice.
+CREATE TABLE alerts (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT NOT NULL,
+    kind          TEXT NOT NULL,
+    school_urn    INTEGER NOT NULL,
+    upn           TEXT NOT NULL,
+    academic_year INTEGER NOT NULL,
+    subject       TEXT NOT NULL,
+    since         DATE NOT NULL,
+    raised_on     DATE NOT NULL,
+    resolved_on   DATE,
+    resolution    TEXT
+);
+CREATE UNIQUE INDEX alerts_open_subject ON alerts (kind, school_urn, upn, subject) WHERE resolved_on IS NULL;
+CREATE INDEX alerts_kind ON alerts (kind, id);
+CREATE INDEX alerts_school ON alerts (school_urn, id);
+CREATE INDEX alerts_pupil ON alerts (upn, id);

@@ -1,0 +1,350 @@
+//! `GET /api/v1/pupils/{upn}/attendance` and `GET /api/v1/alerts` (API.md "Attendance").
+
+use std::collections::BTreeMap;
+
+use actix_web::{get, web};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::extract::{decode_cursor, encode_cursor, page_limit};
+use super::pupils::RangeQuery;
+use super::Page;
+use crate::domain::alerts::AlertKind;
+use crate::domain::attendance::IllnessRun;
+use crate::domain::identifiers::Upn;
+use crate::error::{ApiError, Problem};
+use crate::service::attendance::{self, AlertQuery, AlertView, PupilAttendance, SummarySource};
+use crate::service::{Actor, AppState};
+
+/// Illness days (RULES.md R4): half days count.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IllnessView {
+    /// Illness days in the range (the academic year to date by default; R4.2).
+    #[schema(example = 12.5)]
+    pub days_cumulative: f64,
+    /// The run containing the pupil's latest possible session; 0 when that session is not
+    /// illness (R4.3).
+    #[schema(example = 4.0)]
+    pub current_streak_days: f64,
+    /// The longest run (R4.3).
+    #[schema(example = 6.5)]
+    pub longest_streak_days: f64,
+}
+
+/// A run of illness sessions, first to last.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct IllnessRunView {
+    pub first_date: NaiveDate,
+    #[schema(example = "AM")]
+    pub first_session: String,
+    pub last_date: NaiveDate,
+    #[schema(example = "PM")]
+    pub last_session: String,
+    pub sessions: u32,
+    pub days: f64,
+}
+
+impl From<IllnessRun> for IllnessRunView {
+    fn from(run: IllnessRun) -> Self {
+        IllnessRunView {
+            first_date: run.first.0,
+            first_session: run.first.1.to_string(),
+            last_date: run.last.0,
+            last_session: run.last.1.to_string(),
+            sessions: run.sessions,
+            days: run.days(),
+        }
+    }
+}
+
+/// What the numbers rest on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendanceFactsView {
+    /// `maintained`: the tallies kept up to date on every register push (the default range);
+    /// `register`: the marks of the range asked for, counted when asked.
+    #[schema(example = "maintained")]
+    pub source: String,
+    /// The schools whose registers are counted (a school client: its own).
+    pub schools: Vec<i32>,
+    pub first_marked_day: Option<NaiveDate>,
+    pub last_marked_day: Option<NaiveDate>,
+    /// School days between the first and last marked day with no mark at all: skipped by the
+    /// illness runs (R4.3).
+    pub days_without_marks: u32,
+    pub longest_illness_streak: Option<IllnessRunView>,
+    pub current_illness_streak: Option<IllnessRunView>,
+    /// When cumulative illness reached the sickness-return threshold (R4.4), if it has.
+    pub sickness_return_reached_on: Option<NaiveDate>,
+}
+
+/// A pupil's attendance (RULES.md R2, R4; API.md "Attendance").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttendanceView {
+    pub upn: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    /// Sessions in the four possible categories (R2.1).
+    pub possible_sessions: u32,
+    pub present: u32,
+    pub approved_educational_activity: u32,
+    pub authorised_absence: u32,
+    pub unauthorised_absence: u32,
+    /// Sessions not possible or not collected (R2.1).
+    pub not_possible: u32,
+    /// Percent, one decimal.
+    #[schema(example = 91.3)]
+    pub attendance_rate: f64,
+    /// Percent, one decimal.
+    #[schema(example = 8.7)]
+    pub absence_rate: f64,
+    /// Absence of 10% or more (R2.2; never with fewer than 20 possible sessions).
+    pub persistent_absence: bool,
+    /// Absence of 50% or more (R2.2).
+    pub severe_absence: bool,
+    pub illness: IllnessView,
+    /// Sessions per register code.
+    #[schema(example = json!({"/": 70, "\\": 69, "I": 12}))]
+    pub by_code: BTreeMap<String, u32>,
+    pub facts: AttendanceFactsView,
+}
+
+impl From<PupilAttendance> for AttendanceView {
+    fn from(a: PupilAttendance) -> Self {
+        let m = a.measures;
+        AttendanceView {
+            upn: a.upn,
+            from: a.from,
+            to: a.to,
+            possible_sessions: m.possible_sessions,
+            present: m.present,
+            approved_educational_activity: m.approved_educational_activity,
+            authorised_absence: m.authorised_absence,
+            unauthorised_absence: m.unauthorised_absence,
+            not_possible: m.not_possible,
+            attendance_rate: m.attendance_rate,
+            absence_rate: m.absence_rate,
+            persistent_absence: m.persistent_absence,
+            severe_absence: m.severe_absence,
+            illness: IllnessView {
+                days_cumulative: a.illness_days_cumulative,
+                current_streak_days: a.current_streak.map_or(0.0, |r| r.days()),
+                longest_streak_days: a.longest_streak.map_or(0.0, |r| r.days()),
+            },
+            by_code: m.by_code,
+            facts: AttendanceFactsView {
+                source: match a.source {
+                    SummarySource::Maintained => "maintained",
+                    SummarySource::Register => "register",
+                }
+                .to_string(),
+                schools: a.schools,
+                first_marked_day: a.first_marked_day,
+                last_marked_day: a.last_marked_day,
+                days_without_marks: a.days_without_marks,
+                longest_illness_streak: a.longest_streak.map(IllnessRunView::from),
+                current_illness_streak: a.current_streak.map(IllnessRunView::from),
+                sickness_return_reached_on: a.sickness_return_reached.map(|r| r.0),
+            },
+        }
+    }
+}
+
+/// A pupil's attendance measures and illness facts (`la`: all schools; `school`: its own
+/// register). Without `from`/`to`, the academic year to date from the tallies maintained on
+/// ingest; with either, counted from the marks of that range. Audited.
+#[utoipa::path(
+    tag = "attendance",
+    params(("upn" = String, Path, description = "The pupil's UPN", example = "H801200001001"), RangeQuery),
+    responses(
+        (status = 200, description = "The pupil's attendance", body = AttendanceView),
+        (status = 400, description = "Not a valid UPN or date", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "from after to", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/pupils/{upn}/attendance")]
+pub async fn get_attendance(
+    state: web::Data<AppState>,
+    actor: Actor,
+    upn: web::Path<String>,
+    range: web::Query<RangeQuery>,
+) -> Result<web::Json<AttendanceView>, ApiError> {
+    let found = attendance::summary(&state, &actor, &upn, range.from, range.to).await?;
+    Ok(web::Json(found.into()))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct AlertsQuery {
+    /// Only these kinds, comma-separated: `sickness_return_due`, `unexplained_absence_overdue`,
+    /// `persistent_absence`, `severe_absence`.
+    #[param(example = "sickness_return_due,unexplained_absence_overdue")]
+    pub kind: Option<String>,
+    /// Only this school (a school client: one of its own).
+    pub school_urn: Option<i32>,
+    /// Only this pupil.
+    pub upn: Option<String>,
+    /// `open` (default), `resolved` or `all`.
+    #[param(example = "open")]
+    pub state: Option<String>,
+    /// Only alerts whose `since` is on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Only alerts whose `since` is on or before this date.
+    pub to: Option<NaiveDate>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A statutory duty computed from the register.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AlertItem {
+    pub id: i64,
+    #[schema(example = "sickness_return_due")]
+    pub kind: String,
+    pub upn: String,
+    pub school_urn: i32,
+    #[schema(example = "2026-27")]
+    pub academic_year: String,
+    /// When the cause began: the session that reached 15 illness days, the date of the `N`, the
+    /// latest session when an absence flag was set.
+    pub since: NaiveDate,
+    /// The last day to act: for an `N`, the 5th school day after it (R5.1); a sickness return is
+    /// due at once (`since`); null where no rule sets a deadline (persistent and severe absence).
+    pub due_by: Option<NaiveDate>,
+    /// `open` or `resolved`.
+    #[schema(example = "open")]
+    pub state: String,
+    pub raised_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+    /// Why it was resolved.
+    pub resolution: Option<String>,
+    /// The numbers behind it, as they are now.
+    #[schema(value_type = Object, example = json!({"illness_days_cumulative": 15.5, "threshold_days": 15.0, "reached_on": "2026-11-12", "reached_session": "PM", "current_streak_days": 9.0, "longest_streak_days": 9.0}))]
+    pub facts: serde_json::Value,
+}
+
+impl From<AlertView> for AlertItem {
+    fn from(a: AlertView) -> Self {
+        AlertItem {
+            id: a.id,
+            kind: a.kind.as_str().to_string(),
+            upn: a.upn,
+            school_urn: a.school_urn,
+            academic_year: a.academic_year.to_string(),
+            since: a.since,
+            due_by: a.due_by,
+            state: if a.resolved_on.is_some() {
+                "resolved"
+            } else {
+                "open"
+            }
+            .to_string(),
+            raised_on: a.raised_on,
+            resolved_on: a.resolved_on,
+            resolution: a.resolution,
+            facts: a.facts,
+        }
+    }
+}
+
+fn parse_kinds(text: &str) -> Result<Vec<AlertKind>, ApiError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            AlertKind::parse(k).ok_or_else(|| {
+                let known: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
+                ApiError::invalid_field(
+                    "/query/kind",
+                    format!(
+                        "kind should be one of {}, not '{}'",
+                        known.join(", "),
+                        k.chars().take(60).collect::<String>()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// The worklist of statutory alerts computed from the register (`la`: every school; `school`: its
+/// own), oldest first. An `N` is listed from the day it is overdue; resolved alerts with
+/// `state=resolved` or `all`. Audited.
+#[utoipa::path(
+    tag = "attendance",
+    params(AlertsQuery),
+    responses(
+        (status = 200, description = "A page of alerts", body = Page<AlertItem>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "Role may not read alerts", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "Another school's URN", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/alerts")]
+pub async fn list_alerts(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<AlertsQuery>,
+) -> Result<web::Json<Page<AlertItem>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let kinds = q.kind.as_deref().map(parse_kinds).transpose()?;
+    let open = match q.state.as_deref() {
+        None | Some("open") => Some(true),
+        Some("resolved") => Some(false),
+        Some("all") => None,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "/query/state",
+                format!(
+                    "state should be open, resolved or all, not '{}'",
+                    other.chars().take(60).collect::<String>()
+                ),
+            ))
+        }
+    };
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(ApiError::invalid_field(
+                "/query/from",
+                format!("from ({from}) is after to ({to})"),
+            ));
+        }
+    }
+    let upn = q
+        .upn
+        .as_deref()
+        .map(|u| {
+            Upn::parse(u)
+                .map(Upn::into_string)
+                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
+        })
+        .transpose()?;
+    let page = attendance::list(
+        &state,
+        &actor,
+        AlertQuery {
+            kinds,
+            school_urn: q.school_urn,
+            upn,
+            open,
+            since_from: q.from,
+            since_to: q.to,
+            after_id: decode_cursor("alerts", q.cursor.as_deref())?,
+            limit,
+        },
+    )
+    .await?;
+    Ok(web::Json(Page {
+        next_cursor: page.next_after_id.map(|id| encode_cursor("alerts", id)),
+        items: page.alerts.into_iter().map(AlertItem::from).collect(),
+    }))
+}

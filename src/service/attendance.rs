@@ -1,0 +1,680 @@
+//! Attendance facts and statutory alerts (API.md "Attendance"; RULES.md R2, R4, R5; issue 4).
+//!
+//! The register push keeps each pupil's tally and alerts up to date in its own transaction
+//! ([`write_marks`]), so reads never rescan a year of marks; `esma-api recompute` rebuilds both
+//! from the marks ([`recompute_school`]).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde_json::json;
+
+use super::pupils::{audited_read, parse_upn, visible};
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::alerts::{
+    parse_session_subject, session_subject, unexplained_change, unexplained_overdue_before,
+    year_alert_changes, AlertChange, AlertKind,
+};
+use crate::domain::attendance::{
+    unexplained_due_by, unexplained_overdue_from, AttendanceMeasures, AttendancePolicy,
+    IllnessRun, MeasureCounts, SessionMark,
+};
+use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::codes::{AttendanceCode, Session};
+use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
+use crate::error::ApiError;
+use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow, NewAlert};
+use crate::store::attendance as tallies;
+use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
+use crate::store::{audit, calendars, DbConnection};
+
+// The widest dates a pupil's register is read between (PostgreSQL dates stop well short of
+// chrono's limits).
+fn register_start() -> NaiveDate {
+    NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default()
+}
+fn register_end() -> NaiveDate {
+    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
+}
+
+fn unreadable(what: String) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(what.into())
+}
+
+fn session_mark(date: NaiveDate, session: &str, code: &str) -> diesel::QueryResult<SessionMark> {
+    let session = Session::parse(session).map_err(|e| unreadable(e.to_string()))?;
+    let code = AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string()))?;
+    Ok(SessionMark::new(date, session, code))
+}
+
+fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec<SessionMark>> {
+    stored
+        .iter()
+        .map(|m| session_mark(m.mark_date, &m.session, &m.code))
+        .collect()
+}
+
+/// Writes a school's checked marks and, in the same transaction, brings the tallies and alerts
+/// of every pupil they touch up to date. Every register write goes through here.
+pub fn write_marks(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    import_id: i64,
+    now: NaiveDateTime,
+    today: NaiveDate,
+    policy: &AttendancePolicy,
+) -> diesel::QueryResult<WriteCounts> {
+    let written = marks::write(conn, school_urn, rows, import_id, now)?;
+    maintain(conn, school_urn, &written.changes, policy, today)?;
+    Ok(written)
+}
+
+/// What the alerts of one school need to change, gathered before writing.
+#[derive(Default)]
+struct AlertWork {
+    raise: Vec<NewAlert>,
+    resolve: Vec<(AlertKey, String)>,
+    move_since: Vec<(AlertKey, NaiveDate)>,
+}
+
+impl AlertWork {
+    fn add(&mut self, school_urn: i32, upn: &str, change: AlertChange, today: NaiveDate) {
+        let key = |kind: AlertKind, subject: String| AlertKey {
+            kind: kind.as_str().to_owned(),
+            school_urn,
+            upn: upn.to_owned(),
+            subject,
+        };
+        match change {
+            AlertChange::Raise {
+                kind,
+                year,
+                subject,
+                since,
+            } => self.raise.push(NewAlert {
+                kind: kind.as_str().to_owned(),
+                school_urn,
+                upn: upn.to_owned(),
+                academic_year: year.start_year(),
+                subject,
+                since,
+                raised_on: today,
+            }),
+            AlertChange::Resolve {
+                kind,
+                subject,
+                resolution,
+            } => self.resolve.push((key(kind, subject), resolution)),
+            AlertChange::MoveSince {
+                kind,
+                subject,
+                since,
+            } => self.move_since.push((key(kind, subject), since)),
+        }
+    }
+
+    fn apply(self, conn: &mut DbConnection, today: NaiveDate) -> diesel::QueryResult<()> {
+        // Resolutions first: an alert resolved and raised again in one push (a flag that went
+        // and came back) leaves one closed and one open row.
+        for (key, resolution) in &self.resolve {
+            alert_store::resolve(conn, key, today, resolution)?;
+        }
+        for (key, since) in &self.move_since {
+            alert_store::move_since(conn, key, *since)?;
+        }
+        alert_store::raise(conn, &self.raise)?;
+        Ok(())
+    }
+}
+
+/// The alert changes of a pupil whose tallies went from `before` to `after`.
+fn tally_alert_changes(
+    before: &PupilTally,
+    after: &PupilTally,
+    policy: &AttendancePolicy,
+) -> Vec<AlertChange> {
+    let years: BTreeSet<AcademicYear> = before
+        .years
+        .iter()
+        .chain(&after.years)
+        .map(|t| t.year)
+        .collect();
+    years
+        .into_iter()
+        .flat_map(|year| year_alert_changes(year, before.year(year), after.year(year), policy))
+        .collect()
+}
+
+/// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4).
+///
+/// A pupil whose changes are all new sessions after everything tallied (the nightly push) has
+/// them appended to the stored tally; any other change (a corrected or back-filled session)
+/// rebuilds that pupil's tallies at the school from the register. Both use the same append, so
+/// the result is what a full recomputation gives.
+pub fn maintain(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    changes: &[MarkChange],
+    policy: &AttendancePolicy,
+    today: NaiveDate,
+) -> diesel::QueryResult<()> {
+    if changes.is_empty() {
+        return Ok(());
+    }
+    let mut by_pupil: BTreeMap<&str, Vec<(SessionMark, Option<AttendanceCode>)>> = BTreeMap::new();
+    for change in changes {
+        let mark = session_mark(change.mark_date, &change.session, &change.new_code)?;
+        let old = change
+            .old_code
+            .as_deref()
+            .map(|code| AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string())))
+            .transpose()?;
+        by_pupil.entry(&change.upn).or_default().push((mark, old));
+    }
+    let first_year = changes
+        .iter()
+        .map(|c| AcademicYear::containing(c.mark_date))
+        .min()
+        .unwrap_or_else(|| AcademicYear::containing(today));
+    // The school's tallies from the year before the push's first date: a run still open in
+    // July carries into September (R4.3). Pupils with nothing that recent may have older ones.
+    let mut stored = tallies::of_school_since(conn, school_urn, AcademicYear::new(first_year.start_year() - 1))?;
+    let missing: Vec<&str> = by_pupil
+        .keys()
+        .copied()
+        .filter(|upn| !stored.contains_key(*upn))
+        .collect();
+    if !missing.is_empty() {
+        stored.extend(tallies::of_pupils(conn, school_urn, &missing)?);
+    }
+
+    let mut work = AlertWork::default();
+    let mut appended: Vec<(&str, PupilTally, usize)> = Vec::new();
+    for (upn, mut marks) in by_pupil {
+        marks.sort_by_key(|(mark, _)| mark.slot());
+        for (mark, old) in &marks {
+            if let Some(change) = unexplained_change(mark.date, mark.session, *old, mark.code) {
+                work.add(school_urn, upn, change, today);
+            }
+        }
+        let before = stored.remove(upn).unwrap_or_default();
+        let appendable = marks.iter().all(|(_, old)| old.is_none())
+            && marks.first().is_some_and(|(mark, _)| before.follows(mark.slot()));
+        let after = if appendable {
+            let mut after = before.clone();
+            for (mark, _) in &marks {
+                after.append(*mark, policy);
+            }
+            after
+        } else {
+            let all = marks::of_pupil(conn, upn, &[school_urn], register_start(), register_end())?;
+            let before = PupilTally {
+                years: tallies::of_pupils(conn, school_urn, &[upn])?
+                    .remove(upn)
+                    .unwrap_or_default()
+                    .years,
+            };
+            let after = PupilTally::from_register(&to_session_marks(&all)?, policy);
+            tallies::delete_pupil(conn, school_urn, upn)?;
+            for change in tally_alert_changes(&before, &after, policy) {
+                work.add(school_urn, upn, change, today);
+            }
+            let rows: Vec<(&str, &YearTally)> = after.years.iter().map(|t| (upn, t)).collect();
+            tallies::save(conn, school_urn, &rows, policy)?;
+            continue;
+        };
+        for change in tally_alert_changes(&before, &after, policy) {
+            work.add(school_urn, upn, change, today);
+        }
+        // Only the years the new sessions fell in changed.
+        let first_changed = AcademicYear::containing(marks[0].0.date);
+        let unchanged_years = after.years.iter().take_while(|t| t.year < first_changed).count();
+        appended.push((upn, after, unchanged_years));
+    }
+    let rows: Vec<(&str, &YearTally)> = appended
+        .iter()
+        .flat_map(|(upn, tally, skip)| tally.years.iter().skip(*skip).map(move |t| (*upn, t)))
+        .collect();
+    tallies::save(conn, school_urn, &rows, policy)?;
+    work.apply(conn, today)
+}
+
+/// What `esma-api recompute` did for one school.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RecomputeCounts {
+    pub pupils: usize,
+    pub tallies: usize,
+    pub alerts_raised: usize,
+    pub alerts_resolved: usize,
+}
+
+/// Rebuilds a school's tallies from its marks and reconciles its open alerts with them: the
+/// answer to "are the maintained numbers right?" and the repair when they are not.
+pub fn recompute_school(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    policy: &AttendancePolicy,
+    today: NaiveDate,
+) -> diesel::QueryResult<RecomputeCounts> {
+    let all = marks::of_school(conn, school_urn)?;
+    let mut by_pupil: BTreeMap<&str, Vec<SessionMark>> = BTreeMap::new();
+    for m in &all {
+        by_pupil
+            .entry(m.upn.as_str())
+            .or_default()
+            .push(session_mark(m.mark_date, &m.session, &m.code)?);
+    }
+    tallies::delete_school(conn, school_urn)?;
+    let mut counts = RecomputeCounts::default();
+    // The open alerts the register supports, with their `since`.
+    let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
+    let key = |kind: AlertKind, upn: &str, subject: String| AlertKey {
+        kind: kind.as_str().to_owned(),
+        school_urn,
+        upn: upn.to_owned(),
+        subject,
+    };
+    for (upn, marks) in &by_pupil {
+        let tally = PupilTally::from_register(marks, policy);
+        for change in tally_alert_changes(&PupilTally::default(), &tally, policy) {
+            if let AlertChange::Raise {
+                kind,
+                year,
+                subject,
+                since,
+            } = change
+            {
+                wanted.insert(key(kind, upn, subject), (year.start_year(), since));
+            }
+        }
+        for mark in marks.iter().filter(|m| m.code == AttendanceCode::N) {
+            wanted.insert(
+                key(
+                    AlertKind::UnexplainedAbsenceOverdue,
+                    upn,
+                    session_subject(mark.date, mark.session),
+                ),
+                (AcademicYear::containing(mark.date).start_year(), mark.date),
+            );
+        }
+        let rows: Vec<(&str, &YearTally)> = tally.years.iter().map(|t| (*upn, t)).collect();
+        tallies::save(conn, school_urn, &rows, policy)?;
+        counts.pupils += 1;
+        counts.tallies += rows.len();
+    }
+    for open in alert_store::open_of_school(conn, school_urn)? {
+        let open_key = AlertKey {
+            kind: open.kind.clone(),
+            school_urn,
+            upn: open.upn.clone(),
+            subject: open.subject.clone(),
+        };
+        match wanted.remove(&open_key) {
+            Some((_, since)) if since != open.since && open.kind == AlertKind::SicknessReturnDue.as_str() => {
+                alert_store::move_since(conn, &open_key, since)?;
+            }
+            Some(_) => {}
+            None => {
+                counts.alerts_resolved +=
+                    alert_store::resolve(conn, &open_key, today, "not supported by the register when recomputed")?;
+            }
+        }
+    }
+    let raise: Vec<NewAlert> = wanted
+        .into_iter()
+        .map(|(key, (year, since))| NewAlert {
+            kind: key.kind,
+            school_urn,
+            upn: key.upn,
+            academic_year: year,
+            subject: key.subject,
+            since,
+            raised_on: today,
+        })
+        .collect();
+    counts.alerts_raised = alert_store::raise(conn, &raise)?;
+    Ok(counts)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /api/v1/pupils/{upn}/attendance
+// ---------------------------------------------------------------------------------------------
+
+/// Where a summary's numbers come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SummarySource {
+    /// The tallies maintained on ingest (the academic year to date).
+    Maintained,
+    /// The marks of the range asked for, counted when asked.
+    Register,
+}
+
+/// A pupil's attendance over a range (API.md "Attendance").
+#[derive(Debug, Clone)]
+pub struct PupilAttendance {
+    pub upn: String,
+    pub from: NaiveDate,
+    pub to: NaiveDate,
+    pub schools: Vec<i32>,
+    pub source: SummarySource,
+    pub measures: AttendanceMeasures,
+    pub illness_days_cumulative: f64,
+    pub current_streak: Option<IllnessRun>,
+    pub longest_streak: Option<IllnessRun>,
+    pub days_without_marks: u32,
+    pub first_marked_day: Option<NaiveDate>,
+    pub last_marked_day: Option<NaiveDate>,
+    pub sickness_return_reached: Option<(NaiveDate, Session)>,
+}
+
+/// Adds up tallies of several schools (dual registration) or academic years (a range across
+/// 31 August): counts add, the current streak is the one at the latest session, the longest is
+/// the longest, and days without marks count days with no mark at any of the schools.
+fn combine(
+    upn: &str,
+    from: NaiveDate,
+    to: NaiveDate,
+    schools: Vec<i32>,
+    source: SummarySource,
+    parts: &[YearTally],
+    policy: &AttendancePolicy,
+    calendar: &SchoolCalendar,
+) -> PupilAttendance {
+    let mut counts = MeasureCounts::new();
+    let mut marked: BTreeMap<AcademicYear, MarkedDays> = BTreeMap::new();
+    for part in parts {
+        for (code, n) in part.counts.iter() {
+            counts.add_many(code, n);
+        }
+        marked.entry(part.year).or_default().union_with(&part.marked_days);
+    }
+    let latest = parts.iter().filter(|p| p.latest.is_some()).max_by_key(|p| p.latest);
+    let longest = parts
+        .iter()
+        .filter_map(|p| p.longest_run)
+        .fold(None::<IllnessRun>, |best, run| match best {
+            Some(best) if best.sessions > run.sessions || (best.sessions == run.sessions && best.first <= run.first) => Some(best),
+            _ => Some(run),
+        });
+    let days_without_marks = marked
+        .iter()
+        .map(|(year, days)| days.school_days_without_marks(*year, calendar))
+        .sum();
+    let spans: Vec<(NaiveDate, NaiveDate)> = marked
+        .iter()
+        .filter_map(|(year, days)| days.span(*year))
+        .collect();
+    PupilAttendance {
+        upn: upn.to_owned(),
+        from,
+        to,
+        schools,
+        source,
+        measures: counts.to_measures(policy.min_possible_sessions_for_flags),
+        illness_days_cumulative: f64::from(counts.count_of(&policy.illness_codes)) / 2.0,
+        current_streak: latest.and_then(|p| p.open_run),
+        longest_streak: longest,
+        days_without_marks,
+        first_marked_day: spans.iter().map(|s| s.0).min(),
+        last_marked_day: spans.iter().map(|s| s.1).max(),
+        sickness_return_reached: parts.iter().filter_map(|p| p.sickness_return_reached).min(),
+    }
+}
+
+/// `GET /api/v1/pupils/{upn}/attendance?from=&to=`: the academic year to date from the
+/// maintained tallies, or any other range counted from its marks. Audited like every pupil read.
+pub async fn summary(
+    state: &AppState,
+    actor: &Actor,
+    upn: &str,
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+) -> Result<PupilAttendance, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let upn = parse_upn(upn)?;
+    let today = state.clock.today();
+    let maintained = from.is_none() && to.is_none();
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or_else(|| AcademicYear::containing(to).first_day());
+    if from > to {
+        return Err(ApiError::invalid_field(
+            "/query/from",
+            format!("from ({from}) is after to ({to})"),
+        ));
+    }
+    let policy = state.attendance.clone();
+    audited_read(state, actor, upn, "attendance", move |conn, actor, upn| {
+        let Some(record) = visible(conn, actor, upn, today)? else {
+            return Ok(None);
+        };
+        let schools: Vec<i32> = record.enrolments.iter().map(|e| e.school_urn).collect();
+        let calendar = SchoolCalendar::new(calendars::all(conn)?);
+        let (source, parts) = if maintained {
+            let year = AcademicYear::containing(today);
+            let mut parts = Vec::new();
+            for urn in &schools {
+                parts.extend(tallies::of_pupil_year(conn, *urn, upn, year)?);
+            }
+            (SummarySource::Maintained, parts)
+        } else {
+            let mut parts = Vec::new();
+            for urn in &schools {
+                let marks = marks::of_pupil(conn, upn, &[*urn], from, to)?;
+                parts.extend(PupilTally::from_register(&to_session_marks(&marks)?, &policy).years);
+            }
+            (SummarySource::Register, parts)
+        };
+        let school = (actor.role == Role::School)
+            .then(|| schools.first().copied())
+            .flatten();
+        Ok(Some((
+            combine(upn, from, to, schools, source, &parts, &policy, &calendar),
+            school,
+        )))
+    })
+    .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /api/v1/alerts
+// ---------------------------------------------------------------------------------------------
+
+/// What the caller asked the worklist for (already parsed).
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub kinds: Option<Vec<AlertKind>>,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    pub open: Option<bool>,
+    pub since_from: Option<NaiveDate>,
+    pub since_to: Option<NaiveDate>,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// One alert as the worklist shows it.
+#[derive(Debug, Clone)]
+pub struct AlertView {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub upn: String,
+    pub school_urn: i32,
+    pub academic_year: AcademicYear,
+    pub since: NaiveDate,
+    pub due_by: Option<NaiveDate>,
+    pub raised_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+    pub resolution: Option<String>,
+    pub facts: serde_json::Value,
+}
+
+pub struct AlertPage {
+    pub alerts: Vec<AlertView>,
+    /// Set when there may be more: pass it as `cursor`.
+    pub next_after_id: Option<i64>,
+}
+
+fn view(
+    conn: &mut DbConnection,
+    row: AlertRow,
+    policy: &AttendancePolicy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+) -> Result<AlertView, ApiError> {
+    let kind = AlertKind::parse(&row.kind)
+        .ok_or_else(|| ApiError::internal(format!("stored alert {} has kind {}", row.id, row.kind)))?;
+    let year = AcademicYear::new(row.academic_year);
+    let (due_by, facts) = match kind {
+        AlertKind::UnexplainedAbsenceOverdue => {
+            let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
+                ApiError::internal(format!("stored alert {} has subject {}", row.id, row.subject))
+            })?;
+            let after = policy.unexplained_after_school_days;
+            let due_by = unexplained_due_by(date, calendar, after);
+            (
+                Some(due_by),
+                json!({
+                    "mark_date": date,
+                    "session": session,
+                    "code": "N",
+                    "school_days_since": calendar.school_days_between(date, today),
+                    "school_days_allowed": after,
+                    "overdue_from": unexplained_overdue_from(date, calendar, after),
+                }),
+            )
+        }
+        AlertKind::SicknessReturnDue => {
+            let tally = tallies::of_pupil_year(conn, row.school_urn, &row.upn, year)?;
+            let reached = tally.as_ref().and_then(|t| t.sickness_return_reached);
+            (
+                // Due from the session that reached the threshold: no later deadline is set.
+                Some(row.since),
+                json!({
+                    "illness_days_cumulative": tally.as_ref().map(|t| t.illness_days(policy)),
+                    "threshold_days": policy.sickness_return_days,
+                    "reached_on": reached.map(|r| r.0),
+                    "reached_session": reached.map(|r| r.1),
+                    "current_streak_days": tally.as_ref().map(YearTally::current_streak_days),
+                    "longest_streak_days": tally.as_ref().map(YearTally::longest_streak_days),
+                }),
+            )
+        }
+        AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
+            let tally = tallies::of_pupil_year(conn, row.school_urn, &row.upn, year)?;
+            let measures = tally.as_ref().map(|t| t.measures(policy));
+            (
+                None,
+                json!({
+                    "possible_sessions": measures.as_ref().map(|m| m.possible_sessions),
+                    "absence_sessions": measures.as_ref().map(|m| m.authorised_absence + m.unauthorised_absence),
+                    "authorised_absence": measures.as_ref().map(|m| m.authorised_absence),
+                    "unauthorised_absence": measures.as_ref().map(|m| m.unauthorised_absence),
+                    "absence_rate": measures.as_ref().map(|m| m.absence_rate),
+                    "threshold_percent": if kind == AlertKind::SevereAbsence { 50 } else { 10 },
+                    "latest_session_date": tally.as_ref().and_then(|t| t.latest).map(|l| l.0),
+                }),
+            )
+        }
+    };
+    Ok(AlertView {
+        id: row.id,
+        kind,
+        upn: row.upn,
+        school_urn: row.school_urn,
+        academic_year: year,
+        since: row.since,
+        due_by,
+        raised_on: row.raised_on,
+        resolved_on: row.resolved_on,
+        resolution: row.resolution,
+        facts,
+    })
+}
+
+/// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
+/// school's URN, as for any read of another school's data). One audit row per page read.
+pub async fn list(state: &AppState, actor: &Actor, query: AlertQuery) -> Result<AlertPage, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let schools = match (actor.role, query.school_urn) {
+        (Role::La, requested) => requested.map(|urn| vec![urn]),
+        (_, Some(urn)) => {
+            actor.may_read_school(urn)?;
+            Some(vec![urn])
+        }
+        (_, None) => Some(actor.schools.clone()),
+    };
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.attendance.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let filter = AlertFilter {
+                kinds: query
+                    .kinds
+                    .as_ref()
+                    .map(|kinds| kinds.iter().map(|k| k.as_str().to_owned()).collect()),
+                schools,
+                upn: query.upn.clone(),
+                open: query.open,
+                since_from: query.since_from,
+                since_to: query.since_to,
+                unexplained_before: unexplained_overdue_before(
+                    today,
+                    &calendar,
+                    policy.unexplained_after_school_days,
+                ),
+                after_id: query.after_id,
+            };
+            let mut rows = alert_store::page(
+                conn,
+                &filter,
+                AlertKind::UnexplainedAbsenceOverdue.as_str(),
+                query.limit + 1,
+            )?;
+            let more = rows.len() as i64 > query.limit;
+            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            let alerts = rows
+                .into_iter()
+                .map(|row| view(conn, row, &policy, &calendar, today))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut subject = AuditSubject::new("alerts", "worklist");
+            subject.school_urn = query.school_urn;
+            subject.upn = query.upn.clone();
+            audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            Ok(AlertPage {
+                alerts,
+                next_after_id,
+            })
+        })
+        .await
+}
+
+/// The counts behind the tallies, for `esma-api recompute --check` and the consistency test:
+/// every stored tally keyed by school, pupil and year, in its stored form.
+pub fn stored_state(
+    conn: &mut DbConnection,
+) -> diesel::QueryResult<(HashMap<(i32, String, i32), YearTally>, BTreeSet<AlertKey>)> {
+    let tallies = tallies::all(conn)?
+        .into_iter()
+        .map(|(urn, upn, tally)| ((urn, upn, tally.year.start_year()), tally))
+        .collect();
+    let open = alert_store::all(conn)?
+        .into_iter()
+        .filter(|row| row.resolved_on.is_none())
+        .map(|row| AlertKey {
+            kind: row.kind,
+            school_urn: row.school_urn,
+            upn: row.upn,
+            subject: row.subject,
+        })
+        .collect();
+    Ok((tallies, open))
+}
+

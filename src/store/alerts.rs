@@ -1,0 +1,178 @@
+//! Statutory alerts as raised and resolved (`alerts`; the rules are in `domain/alerts.rs`).
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+
+use super::schema::alerts;
+use super::DbConnection;
+
+#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
+#[diesel(table_name = alerts)]
+pub struct NewAlert {
+    pub kind: String,
+    pub school_urn: i32,
+    pub upn: String,
+    pub academic_year: i32,
+    pub subject: String,
+    pub since: NaiveDate,
+    pub raised_on: NaiveDate,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct AlertRow {
+    pub id: i64,
+    pub kind: String,
+    pub school_urn: i32,
+    pub upn: String,
+    pub academic_year: i32,
+    pub subject: String,
+    pub since: NaiveDate,
+    pub raised_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+    pub resolution: Option<String>,
+}
+
+/// Which open alert an action is about.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct AlertKey {
+    pub kind: String,
+    pub school_urn: i32,
+    pub upn: String,
+    pub subject: String,
+}
+
+/// Raises alerts; one already open for the same kind, school, pupil and subject stays as it is
+/// (the partial unique index `alerts_open_subject`), so an alert is never raised twice.
+pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<usize> {
+    let mut raised = 0;
+    for chunk in new.chunks(500) {
+        raised += match conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(alerts::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .execute(c)?,
+            DbConnection::Sqlite(c) => {
+                let mut n = 0;
+                for row in chunk {
+                    n += diesel::insert_or_ignore_into(alerts::table)
+                        .values(row)
+                        .execute(c)?;
+                }
+                n
+            }
+        };
+    }
+    Ok(raised)
+}
+
+/// Resolves an open alert on `today`, saying why.
+pub fn resolve(
+    conn: &mut DbConnection,
+    key: &AlertKey,
+    today: NaiveDate,
+    resolution: &str,
+) -> QueryResult<usize> {
+    diesel::update(
+        alerts::table
+            .filter(alerts::kind.eq(&key.kind))
+            .filter(alerts::school_urn.eq(key.school_urn))
+            .filter(alerts::upn.eq(&key.upn))
+            .filter(alerts::subject.eq(&key.subject))
+            .filter(alerts::resolved_on.is_null()),
+    )
+    .set((
+        alerts::resolved_on.eq(Some(today)),
+        alerts::resolution.eq(Some(resolution)),
+    ))
+    .execute(conn)
+}
+
+/// Moves the `since` of an open alert (a corrected mark moved the day a threshold was reached).
+pub fn move_since(conn: &mut DbConnection, key: &AlertKey, since: NaiveDate) -> QueryResult<usize> {
+    diesel::update(
+        alerts::table
+            .filter(alerts::kind.eq(&key.kind))
+            .filter(alerts::school_urn.eq(key.school_urn))
+            .filter(alerts::upn.eq(&key.upn))
+            .filter(alerts::subject.eq(&key.subject))
+            .filter(alerts::resolved_on.is_null()),
+    )
+    .set(alerts::since.eq(since))
+    .execute(conn)
+}
+
+/// The open alerts of a school (for `esma-api recompute` to reconcile).
+pub fn open_of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::school_urn.eq(school_urn))
+        .filter(alerts::resolved_on.is_null())
+        .order(alerts::id)
+        .load(conn)
+}
+
+/// Which alerts a list asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AlertFilter {
+    pub kinds: Option<Vec<String>>,
+    /// `None`: every school (the LA); otherwise only these.
+    pub schools: Option<Vec<i32>>,
+    pub upn: Option<String>,
+    /// `Some(true)` open only, `Some(false)` resolved only, `None` both.
+    pub open: Option<bool>,
+    pub since_from: Option<NaiveDate>,
+    pub since_to: Option<NaiveDate>,
+    /// An `N` mark dated on or after this day is not overdue yet (R5.1) and is not listed while
+    /// it is open.
+    pub unexplained_before: NaiveDate,
+    /// Cursor: only alerts with a larger id.
+    pub after_id: Option<i64>,
+}
+
+/// A page of alerts in the order they were raised.
+pub fn page(
+    conn: &mut DbConnection,
+    filter: &AlertFilter,
+    unexplained_kind: &str,
+    limit: i64,
+) -> QueryResult<Vec<AlertRow>> {
+    let mut query = alerts::table
+        .select(alerts::all_columns)
+        .order(alerts::id)
+        .into_boxed();
+    if let Some(kinds) = &filter.kinds {
+        query = query.filter(alerts::kind.eq_any(kinds.clone()));
+    }
+    if let Some(schools) = &filter.schools {
+        query = query.filter(alerts::school_urn.eq_any(schools.clone()));
+    }
+    if let Some(upn) = &filter.upn {
+        query = query.filter(alerts::upn.eq(upn.clone()));
+    }
+    match filter.open {
+        Some(true) => query = query.filter(alerts::resolved_on.is_null()),
+        Some(false) => query = query.filter(alerts::resolved_on.is_not_null()),
+        None => {}
+    }
+    // An open N alert is listed from the day it is overdue; a resolved one always.
+    query = query.filter(
+        alerts::kind
+            .ne(unexplained_kind.to_owned())
+            .or(alerts::resolved_on.is_not_null())
+            .or(alerts::since.lt(filter.unexplained_before)),
+    );
+    if let Some(from) = filter.since_from {
+        query = query.filter(alerts::since.ge(from));
+    }
+    if let Some(to) = filter.since_to {
+        query = query.filter(alerts::since.le(to));
+    }
+    if let Some(after) = filter.after_id {
+        query = query.filter(alerts::id.gt(after));
+    }
+    query.limit(limit).load(conn)
+}
+
+/// Every alert (for the consistency test and tools), oldest first.
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<AlertRow>> {
+    alerts::table.order(alerts::id).load(conn)
+}

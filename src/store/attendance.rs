@@ -1,0 +1,233 @@
+//! Maintained attendance tallies (`attendance_tallies`; the domain side is `domain/tally.rs`).
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use diesel::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use super::schema::attendance_tallies;
+use super::DbConnection;
+use crate::domain::attendance::{AttendancePolicy, IllnessRun, MeasureCounts};
+use crate::domain::calendar::AcademicYear;
+use crate::domain::codes::{AttendanceCode, Session};
+use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
+
+/// The JSON `state` column: everything of a [`YearTally`] that SQL does not need to see.
+#[derive(Serialize, Deserialize)]
+struct TallyState {
+    by_code: BTreeMap<String, u32>,
+    latest: Option<(NaiveDate, Session)>,
+    marked: MarkedDays,
+    open_run: Option<IllnessRun>,
+    longest_run: Option<IllnessRun>,
+    sickness_return_reached: Option<(NaiveDate, Session)>,
+}
+
+#[derive(Debug, Clone, Queryable, Insertable)]
+#[diesel(table_name = attendance_tallies)]
+struct TallyRow {
+    school_urn: i32,
+    academic_year: i32,
+    upn: String,
+    possible_sessions: i32,
+    absence_sessions: i32,
+    illness_sessions: i32,
+    state: String,
+}
+
+fn to_row(
+    school_urn: i32,
+    upn: &str,
+    tally: &YearTally,
+    policy: &AttendancePolicy,
+) -> QueryResult<TallyRow> {
+    let measures = tally.measures(policy);
+    let state = TallyState {
+        by_code: measures.by_code.clone(),
+        latest: tally.latest,
+        marked: tally.marked_days,
+        open_run: tally.open_run,
+        longest_run: tally.longest_run,
+        sickness_return_reached: tally.sickness_return_reached,
+    };
+    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    Ok(TallyRow {
+        school_urn,
+        academic_year: tally.year.start_year(),
+        upn: upn.to_owned(),
+        possible_sessions: count(measures.possible_sessions),
+        absence_sessions: count(
+            measures
+                .authorised_absence
+                .saturating_add(measures.unauthorised_absence),
+        ),
+        illness_sessions: count(tally.illness_sessions(policy)),
+        state: serde_json::to_string(&state)
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
+    })
+}
+
+fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
+    let broken = |e: String| diesel::result::Error::DeserializationError(e.into());
+    let state: TallyState = serde_json::from_str(&row.state).map_err(|e| {
+        broken(format!(
+            "attendance tally of {} at {} for {} is unreadable ({e}); run `esma-api recompute`",
+            row.upn, row.school_urn, row.academic_year
+        ))
+    })?;
+    let mut counts = MeasureCounts::new();
+    for (code, n) in &state.by_code {
+        let code = AttendanceCode::parse(code).map_err(|e| broken(e.to_string()))?;
+        counts.add_many(code, *n);
+    }
+    Ok(YearTally {
+        year: AcademicYear::new(row.academic_year),
+        counts,
+        latest: state.latest,
+        marked_days: state.marked,
+        open_run: state.open_run,
+        longest_run: state.longest_run,
+        sickness_return_reached: state.sickness_return_reached,
+    })
+}
+
+/// The tallies of a school's pupils from academic year `from_year` on, by pupil.
+pub fn of_school_since(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    from_year: AcademicYear,
+) -> QueryResult<HashMap<String, PupilTally>> {
+    let rows: Vec<TallyRow> = attendance_tallies::table
+        .filter(attendance_tallies::school_urn.eq(school_urn))
+        .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
+        .order((attendance_tallies::academic_year, attendance_tallies::upn))
+        .load(conn)?;
+    collect(&rows)
+}
+
+/// Every tally of the given pupils at a school, by pupil.
+pub fn of_pupils(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upns: &[&str],
+) -> QueryResult<HashMap<String, PupilTally>> {
+    let mut rows: Vec<TallyRow> = Vec::new();
+    for chunk in upns.chunks(500) {
+        rows.extend(
+            attendance_tallies::table
+                .filter(attendance_tallies::school_urn.eq(school_urn))
+                .filter(attendance_tallies::upn.eq_any(chunk))
+                .order((attendance_tallies::academic_year, attendance_tallies::upn))
+                .load::<TallyRow>(conn)?,
+        );
+    }
+    rows.sort_by_key(|row| row.academic_year);
+    collect(&rows)
+}
+
+fn collect(rows: &[TallyRow]) -> QueryResult<HashMap<String, PupilTally>> {
+    let mut by_pupil: HashMap<String, PupilTally> = HashMap::new();
+    for row in rows {
+        by_pupil
+            .entry(row.upn.clone())
+            .or_default()
+            .years
+            .push(from_row(row)?);
+    }
+    Ok(by_pupil)
+}
+
+/// One pupil's tally for one year at one school.
+pub fn of_pupil_year(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upn: &str,
+    year: AcademicYear,
+) -> QueryResult<Option<YearTally>> {
+    let row: Option<TallyRow> = attendance_tallies::table
+        .find((school_urn, year.start_year(), upn))
+        .first(conn)
+        .optional()?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Writes the given tallies, replacing stored ones for the same school, year and pupil.
+pub fn save(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    tallies: &[(&str, &YearTally)],
+    policy: &AttendancePolicy,
+) -> QueryResult<()> {
+    let rows = tallies
+        .iter()
+        .map(|(upn, tally)| to_row(school_urn, upn, tally, policy))
+        .collect::<QueryResult<Vec<TallyRow>>>()?;
+    use attendance_tallies::dsl as t;
+    use diesel::upsert::excluded;
+    // Multi-row upserts are per backend: diesel's MultiBackend has no batch insert.
+    for chunk in rows.chunks(500) {
+        match conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(t::attendance_tallies)
+                .values(chunk)
+                .on_conflict((t::school_urn, t::academic_year, t::upn))
+                .do_update()
+                .set((
+                    t::possible_sessions.eq(excluded(t::possible_sessions)),
+                    t::absence_sessions.eq(excluded(t::absence_sessions)),
+                    t::illness_sessions.eq(excluded(t::illness_sessions)),
+                    t::state.eq(excluded(t::state)),
+                ))
+                .execute(c)?,
+            // One cached single-row statement stepped per row (see marks.rs).
+            DbConnection::Sqlite(c) => {
+                for row in chunk {
+                    diesel::replace_into(t::attendance_tallies)
+                        .values(row)
+                        .execute(c)?;
+                }
+                chunk.len()
+            }
+        };
+    }
+    Ok(())
+}
+
+/// Removes every tally of a pupil at a school (before a rebuild).
+pub fn delete_pupil(conn: &mut DbConnection, school_urn: i32, upn: &str) -> QueryResult<usize> {
+    diesel::delete(
+        attendance_tallies::table
+            .filter(attendance_tallies::school_urn.eq(school_urn))
+            .filter(attendance_tallies::upn.eq(upn)),
+    )
+    .execute(conn)
+}
+
+/// Removes every tally of a school (before `esma-api recompute` rebuilds them).
+pub fn delete_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<usize> {
+    diesel::delete(attendance_tallies::table.filter(attendance_tallies::school_urn.eq(school_urn)))
+        .execute(conn)
+}
+
+/// Every stored tally, ordered by school, year and pupil (for the consistency test and tools).
+pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>> {
+    let rows: Vec<TallyRow> = attendance_tallies::table
+        .order((
+            attendance_tallies::school_urn,
+            attendance_tallies::academic_year,
+            attendance_tallies::upn,
+        ))
+        .load(conn)?;
+    rows.iter()
+        .map(|row| Ok((row.school_urn, row.upn.clone(), from_row(row)?)))
+        .collect()
+}
+
+/// Whether any tally is stored (a database from before tallies existed has marks and none).
+pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+    attendance_tallies::table
+        .select(attendance_tallies::school_urn)
+        .first::<i32>(conn)
+        .optional()
+        .map(|found| found.is_some())
+}
