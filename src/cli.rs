@@ -39,6 +39,17 @@ pub enum Command {
     },
     /// Print the OpenAPI document (what openapi/openapi.json must equal).
     Openapi,
+    /// Rebuild the attendance tallies from the marks and reconcile the open alerts with them
+    /// (after restoring a backup, changing the attendance policy, or to check the maintained
+    /// numbers). Prints what it did as JSON.
+    Recompute {
+        /// Only these schools (repeatable; default: every school).
+        #[arg(long = "school")]
+        schools: Vec<i32>,
+        /// The date resolved alerts are resolved on (default: today, or ESMA_TODAY).
+        #[arg(long, env = "ESMA_TODAY")]
+        today: Option<String>,
+    },
 }
 
 #[derive(Debug, Clone, clap::Args)]

@@ -5,14 +5,14 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::access::Role;
+use crate::domain::attendance::AttendancePolicy;
 use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
 use crate::domain::identifiers::check_letter_for;
 use crate::error::ApiError;
+use crate::service::attendance::write_marks;
 use crate::service::clients::{self, NewClient};
 use crate::service::imports::{conclude, PushMode, Rejections, Tally};
 use crate::service::{Actor, AuditSubject};
-use crate::domain::attendance::AttendancePolicy;
-use crate::service::attendance::write_marks;
 use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
 use crate::store::{audit, calendars, imports, schools, Db};
@@ -137,7 +137,15 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
             pupil_store::insert_pupils(conn, &new_pupils)?;
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
             let import_id = imports::open(conn, "register", urn, &actor.client_id, now, None)?;
-            let written = write_marks(conn, urn, &new_marks, import_id, now, today, &AttendancePolicy::default())?;
+            let written = write_marks(
+                conn,
+                urn,
+                &new_marks,
+                import_id,
+                now,
+                today,
+                &AttendancePolicy::default(),
+            )?;
             let tally = Tally {
                 received: new_marks.len(),
                 inserted: written.inserted,

@@ -47,7 +47,9 @@ impl AlertKind {
     }
 
     pub fn parse(text: &str) -> Option<AlertKind> {
-        AlertKind::ALL.into_iter().find(|kind| kind.as_str() == text)
+        AlertKind::ALL
+            .into_iter()
+            .find(|kind| kind.as_str() == text)
     }
 }
 
@@ -284,7 +286,11 @@ mod tests {
         let mut marks = Vec::new();
         for pair in codes.chunks(2) {
             for (code, session) in pair.iter().zip([Session::Am, Session::Pm]) {
-                marks.push(SessionMark::new(day, session, AttendanceCode::parse(code).unwrap()));
+                marks.push(SessionMark::new(
+                    day,
+                    session,
+                    AttendanceCode::parse(code).unwrap(),
+                ));
             }
             day = day + Days::new(1);
             while day.format("%a").to_string().starts_with('S') {
@@ -327,14 +333,18 @@ mod tests {
         let year = AcademicYear::new(2026);
         let mut codes = vec!["/"; 10];
         codes.extend(vec!["I"; 10]);
-        let kinds: Vec<AlertKind> = year_alert_changes(year, None, Some(&tally_of(&codes)), &policy)
-            .into_iter()
-            .map(|c| match c {
-                AlertChange::Raise { kind, .. } => kind,
-                other => panic!("unexpected {other:?}"),
-            })
-            .collect();
-        assert_eq!(kinds, vec![AlertKind::PersistentAbsence, AlertKind::SevereAbsence]);
+        let kinds: Vec<AlertKind> =
+            year_alert_changes(year, None, Some(&tally_of(&codes)), &policy)
+                .into_iter()
+                .map(|c| match c {
+                    AlertChange::Raise { kind, .. } => kind,
+                    other => panic!("unexpected {other:?}"),
+                })
+                .collect();
+        assert_eq!(
+            kinds,
+            vec![AlertKind::PersistentAbsence, AlertKind::SevereAbsence]
+        );
         let few = tally_of(&["I"; 18]);
         assert!(year_alert_changes(year, None, Some(&few), &policy).is_empty());
     }
@@ -344,19 +354,43 @@ mod tests {
         let policy = AttendancePolicy::default();
         let year = AcademicYear::new(2026);
         let fourteen_and_a_half = tally_of(&["I"; 29]);
-        assert!(year_alert_changes(year, None, Some(&fourteen_and_a_half), &policy)
-            .iter()
-            .all(|c| !matches!(c, AlertChange::Raise { kind: AlertKind::SicknessReturnDue, .. })));
+        assert!(
+            year_alert_changes(year, None, Some(&fourteen_and_a_half), &policy)
+                .iter()
+                .all(|c| !matches!(
+                    c,
+                    AlertChange::Raise {
+                        kind: AlertKind::SicknessReturnDue,
+                        ..
+                    }
+                ))
+        );
         let fifteen = tally_of(&["I"; 30]);
         let raised: Vec<_> =
             year_alert_changes(year, Some(&fourteen_and_a_half), Some(&fifteen), &policy)
                 .into_iter()
-                .filter(|c| matches!(c, AlertChange::Raise { kind: AlertKind::SicknessReturnDue, .. }))
+                .filter(|c| {
+                    matches!(
+                        c,
+                        AlertChange::Raise {
+                            kind: AlertKind::SicknessReturnDue,
+                            ..
+                        }
+                    )
+                })
                 .collect();
         assert_eq!(raised.len(), 1);
         let sixteen = tally_of(&["I"; 32]);
-        assert!(year_alert_changes(year, Some(&fifteen), Some(&sixteen), &policy)
-            .iter()
-            .all(|c| !matches!(c, AlertChange::Raise { kind: AlertKind::SicknessReturnDue, .. })));
+        assert!(
+            year_alert_changes(year, Some(&fifteen), Some(&sixteen), &policy)
+                .iter()
+                .all(|c| !matches!(
+                    c,
+                    AlertChange::Raise {
+                        kind: AlertKind::SicknessReturnDue,
+                        ..
+                    }
+                ))
+        );
     }
 }

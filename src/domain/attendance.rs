@@ -177,9 +177,9 @@ impl MeasureCounts {
 
     /// Sessions counted with any of `codes` (the policy's illness codes, R4.1).
     pub fn count_of(&self, codes: &[AttendanceCode]) -> u32 {
-        codes
-            .iter()
-            .fold(0u32, |total, code| total.saturating_add(self.code_count(*code)))
+        codes.iter().fold(0u32, |total, code| {
+            total.saturating_add(self.code_count(*code))
+        })
     }
 
     /// Whether nothing is counted.

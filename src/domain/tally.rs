@@ -103,7 +103,11 @@ impl fmt::Debug for MarkedDays {
 // Stored as 96 hex digits: compact, and readable enough when someone inspects a row.
 impl Serialize for MarkedDays {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text: String = self.bits.iter().map(|word| format!("{word:016x}")).collect();
+        let text: String = self
+            .bits
+            .iter()
+            .map(|word| format!("{word:016x}"))
+            .collect();
         serializer.serialize_str(&text)
     }
 }
@@ -112,7 +116,9 @@ impl<'de> Deserialize<'de> for MarkedDays {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         let text = String::deserialize(deserializer)?;
         if text.len() != 96 || !text.is_ascii() {
-            return Err(serde::de::Error::custom("marked days should be 96 hex digits"));
+            return Err(serde::de::Error::custom(
+                "marked days should be 96 hex digits",
+            ));
         }
         let mut bits = [0u64; 6];
         for (i, word) in bits.iter_mut().enumerate() {
@@ -206,7 +212,10 @@ impl YearTally {
             };
             self.open_run = Some(run);
             // Strictly longer replaces, so the earliest of equal runs stays (as `illness` does).
-            if self.longest_run.is_none_or(|longest| run.sessions > longest.sessions) {
+            if self
+                .longest_run
+                .is_none_or(|longest| run.sessions > longest.sessions)
+            {
                 self.longest_run = Some(run);
             }
             if self.sickness_return_reached.is_none() {
@@ -348,7 +357,10 @@ mod tests {
         assert_eq!(september.current_streak_days(), 2.5);
         assert_eq!(september.longest_streak_days(), 2.5);
         assert_eq!(september.illness_days(&policy), 1.0);
-        assert_eq!(september.longest_run.unwrap().first, (date("2026-07-16"), Session::Pm));
+        assert_eq!(
+            september.longest_run.unwrap().first,
+            (date("2026-07-16"), Session::Pm)
+        );
     }
 
     #[test]
@@ -394,7 +406,10 @@ mod tests {
         let tally = PupilTally::from_register(&marks, &AttendancePolicy::default());
         assert_eq!(tally.years[0].days_without_marks(&calendar), 0);
         // With no calendar, the half-term week counts as five school days without marks.
-        assert_eq!(tally.years[0].days_without_marks(&SchoolCalendar::empty()), 5);
+        assert_eq!(
+            tally.years[0].days_without_marks(&SchoolCalendar::empty()),
+            5
+        );
         let marks = [
             mark("2026-10-22", Session::Am, "/"),
             mark("2026-11-03", Session::Am, "/"),
@@ -473,8 +488,11 @@ mod tests {
             let tally = PupilTally::from_register(&marks, &policy);
             for year_tally in &tally.years {
                 let year = year_tally.year;
-                let in_year: Vec<SessionMark> =
-                    marks.iter().copied().filter(|m| year.contains(m.date)).collect();
+                let in_year: Vec<SessionMark> = marks
+                    .iter()
+                    .copied()
+                    .filter(|m| year.contains(m.date))
+                    .collect();
                 assert_eq!(
                     year_tally.measures(&policy),
                     measures(&in_year, policy.min_possible_sessions_for_flags)
@@ -501,7 +519,10 @@ mod tests {
                 let facts = illness(&up_to, &policy.illness_codes, year, &calendar);
                 assert_eq!(year_tally.current_streak_days(), facts.current_streak_days);
                 assert_eq!(year_tally.illness_days(&policy), facts.days_cumulative);
-                assert_eq!(year_tally.days_without_marks(&calendar), facts.days_without_marks);
+                assert_eq!(
+                    year_tally.days_without_marks(&calendar),
+                    facts.days_without_marks
+                );
             }
         }
     }

@@ -17,8 +17,8 @@ use crate::domain::alerts::{
     year_alert_changes, AlertChange, AlertKind,
 };
 use crate::domain::attendance::{
-    unexplained_due_by, unexplained_overdue_from, AttendanceMeasures, AttendancePolicy,
-    IllnessRun, MeasureCounts, SessionMark,
+    unexplained_due_by, unexplained_overdue_from, AttendanceMeasures, AttendancePolicy, IllnessRun,
+    MeasureCounts, SessionMark,
 };
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::codes::{AttendanceCode, Session};
@@ -180,7 +180,11 @@ pub fn maintain(
         .unwrap_or_else(|| AcademicYear::containing(today));
     // The school's tallies from the year before the push's first date: a run still open in
     // July carries into September (R4.3). Pupils with nothing that recent may have older ones.
-    let mut stored = tallies::of_school_since(conn, school_urn, AcademicYear::new(first_year.start_year() - 1))?;
+    let mut stored = tallies::of_school_since(
+        conn,
+        school_urn,
+        AcademicYear::new(first_year.start_year() - 1),
+    )?;
     let missing: Vec<&str> = by_pupil
         .keys()
         .copied()
@@ -201,7 +205,9 @@ pub fn maintain(
         }
         let before = stored.remove(upn).unwrap_or_default();
         let appendable = marks.iter().all(|(_, old)| old.is_none())
-            && marks.first().is_some_and(|(mark, _)| before.follows(mark.slot()));
+            && marks
+                .first()
+                .is_some_and(|(mark, _)| before.follows(mark.slot()));
         let after = if appendable {
             let mut after = before.clone();
             for (mark, _) in &marks {
@@ -230,7 +236,11 @@ pub fn maintain(
         }
         // Only the years the new sessions fell in changed.
         let first_changed = AcademicYear::containing(marks[0].0.date);
-        let unchanged_years = after.years.iter().take_while(|t| t.year < first_changed).count();
+        let unchanged_years = after
+            .years
+            .iter()
+            .take_while(|t| t.year < first_changed)
+            .count();
         appended.push((upn, after, unchanged_years));
     }
     let rows: Vec<(&str, &YearTally)> = appended
@@ -312,13 +322,19 @@ pub fn recompute_school(
             subject: open.subject.clone(),
         };
         match wanted.remove(&open_key) {
-            Some((_, since)) if since != open.since && open.kind == AlertKind::SicknessReturnDue.as_str() => {
+            Some((_, since))
+                if since != open.since && open.kind == AlertKind::SicknessReturnDue.as_str() =>
+            {
                 alert_store::move_since(conn, &open_key, since)?;
             }
             Some(_) => {}
             None => {
-                counts.alerts_resolved +=
-                    alert_store::resolve(conn, &open_key, today, "not supported by the register when recomputed")?;
+                counts.alerts_resolved += alert_store::resolve(
+                    conn,
+                    &open_key,
+                    today,
+                    "not supported by the register when recomputed",
+                )?;
             }
         }
     }
@@ -389,16 +405,27 @@ fn combine(
         for (code, n) in part.counts.iter() {
             counts.add_many(code, n);
         }
-        marked.entry(part.year).or_default().union_with(&part.marked_days);
+        marked
+            .entry(part.year)
+            .or_default()
+            .union_with(&part.marked_days);
     }
-    let latest = parts.iter().filter(|p| p.latest.is_some()).max_by_key(|p| p.latest);
-    let longest = parts
+    let latest = parts
         .iter()
-        .filter_map(|p| p.longest_run)
-        .fold(None::<IllnessRun>, |best, run| match best {
-            Some(best) if best.sessions > run.sessions || (best.sessions == run.sessions && best.first <= run.first) => Some(best),
+        .filter(|p| p.latest.is_some())
+        .max_by_key(|p| p.latest);
+    let longest = parts.iter().filter_map(|p| p.longest_run).fold(
+        None::<IllnessRun>,
+        |best, run| match best {
+            Some(best)
+                if best.sessions > run.sessions
+                    || (best.sessions == run.sessions && best.first <= run.first) =>
+            {
+                Some(best)
+            }
             _ => Some(run),
-        });
+        },
+    );
     let days_without_marks = marked
         .iter()
         .map(|(year, days)| days.school_days_without_marks(*year, calendar))
@@ -524,13 +551,17 @@ fn view(
     calendar: &SchoolCalendar,
     today: NaiveDate,
 ) -> Result<AlertView, ApiError> {
-    let kind = AlertKind::parse(&row.kind)
-        .ok_or_else(|| ApiError::internal(format!("stored alert {} has kind {}", row.id, row.kind)))?;
+    let kind = AlertKind::parse(&row.kind).ok_or_else(|| {
+        ApiError::internal(format!("stored alert {} has kind {}", row.id, row.kind))
+    })?;
     let year = AcademicYear::new(row.academic_year);
     let (due_by, facts) = match kind {
         AlertKind::UnexplainedAbsenceOverdue => {
             let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
-                ApiError::internal(format!("stored alert {} has subject {}", row.id, row.subject))
+                ApiError::internal(format!(
+                    "stored alert {} has subject {}",
+                    row.id, row.subject
+                ))
             })?;
             let after = policy.unexplained_after_school_days;
             let due_by = unexplained_due_by(date, calendar, after);
@@ -596,7 +627,11 @@ fn view(
 
 /// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
 /// school's URN, as for any read of another school's data). One audit row per page read.
-pub async fn list(state: &AppState, actor: &Actor, query: AlertQuery) -> Result<AlertPage, ApiError> {
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: AlertQuery,
+) -> Result<AlertPage, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let schools = match (actor.role, query.school_urn) {
         (Role::La, requested) => requested.map(|urn| vec![urn]),
@@ -678,3 +713,56 @@ pub fn stored_state(
     Ok((tallies, open))
 }
 
+/// What `esma-api recompute` did.
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RecomputeReport {
+    pub schools: usize,
+    #[serde(flatten)]
+    pub counts: RecomputeCounts,
+    pub seconds: f64,
+}
+
+/// `esma-api recompute`: rebuilds the tallies and reconciles the alerts of the given schools
+/// (default: all), one transaction per school so a large LA never holds one long lock.
+pub fn recompute(
+    db: &crate::store::Db,
+    policy: &AttendancePolicy,
+    today: NaiveDate,
+    only: Option<Vec<i32>>,
+) -> Result<RecomputeReport, ApiError> {
+    let started = std::time::Instant::now();
+    let urns = match only {
+        Some(urns) => urns,
+        None => db.write_now(|conn| Ok(crate::store::schools::all_urns(conn)?))?,
+    };
+    let mut report = RecomputeReport::default();
+    for urn in urns {
+        let counts = db.write_now(|conn| {
+            if crate::store::schools::find(conn, urn)?.is_none() {
+                return Err(ApiError::not_found(format!("no school with URN {urn}")));
+            }
+            Ok(recompute_school(conn, urn, policy, today)?)
+        })?;
+        report.schools += 1;
+        report.counts.pupils += counts.pupils;
+        report.counts.tallies += counts.tallies;
+        report.counts.alerts_raised += counts.alerts_raised;
+        report.counts.alerts_resolved += counts.alerts_resolved;
+    }
+    report.seconds = started.elapsed().as_secs_f64();
+    Ok(report)
+}
+
+/// Builds the tallies of a database that has marks but none (one from before they existed), so
+/// an upgrade needs no manual step. Returns whether it did.
+pub fn build_missing_tallies(
+    db: &crate::store::Db,
+    policy: &AttendancePolicy,
+    today: NaiveDate,
+) -> Result<bool, ApiError> {
+    let needed = db.write_now(|conn| Ok(!tallies::any(conn)? && marks::any(conn)?))?;
+    if needed {
+        recompute(db, policy, today, None)?;
+    }
+    Ok(needed)
+}

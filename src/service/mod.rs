@@ -17,8 +17,8 @@ use std::sync::Arc;
 use chrono::NaiveDateTime;
 
 use crate::clock::Clock;
-use crate::domain::attendance::AttendancePolicy;
 use crate::domain::access::{school_access, Role, SchoolAccess};
+use crate::domain::attendance::AttendancePolicy;
 use crate::error::ApiError;
 use crate::store::audit::NewAuditEvent;
 use crate::store::Db;

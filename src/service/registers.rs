@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
+use super::attendance::write_marks;
 use super::imports::{
     conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
 };
-use super::attendance::write_marks;
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::codes::Session;

@@ -407,3 +407,12 @@ pub fn history_of_pupil(
         .order(mark_history::id)
         .load(conn)
 }
+
+/// Whether any mark is stored.
+pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+    marks::table
+        .select(marks::school_urn)
+        .first::<i32>(conn)
+        .optional()
+        .map(|found| found.is_some())
+}

@@ -92,3 +92,11 @@ pub fn page(
     }
     query.limit(limit).load(conn)
 }
+
+/// Every school's URN, in order.
+pub fn all_urns(conn: &mut DbConnection) -> QueryResult<Vec<i32>> {
+    schools::table
+        .select(schools::urn)
+        .order(schools::urn)
+        .load(conn)
+}

@@ -83,7 +83,9 @@ impl TestApp {
         let state = AppState {
             db,
             clock: Clock::fixed(chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap()),
-            attendance: std::sync::Arc::new(esma_api::domain::attendance::AttendancePolicy::default()),
+            attendance: std::sync::Arc::new(
+                esma_api::domain::attendance::AttendancePolicy::default(),
+            ),
             tokens: Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600)),
             la_code: 919,
         };
