@@ -519,3 +519,52 @@ on_both_backends!(
         }
     }
 );
+
+// A database whose tallies are missing (deleted by hand, or from before they existed) still
+// takes pushes correctly: the marks are diffed as usual and `recompute` rebuilds the tallies.
+on_both_backends!(pushes_stay_correct_when_tallies_are_missing, |app| {
+    let s = setup(&app).await;
+    let days = weekdays("2026-11-16", "2026-11-20");
+    push(&app, &s.oakfield, OAKFIELD, days_of(1, &days, "/")).await;
+    app.db()
+        .write_now(|conn| {
+            Ok(esma_api::store::attendance::delete_school(
+                conn,
+                OAKFIELD as i32,
+            )?)
+        })
+        .unwrap();
+    let mut again = days_of(1, &days, "/");
+    again[0] = mark(1, days[0], "AM", "I");
+    let r = app
+        .send(
+            TestRequest::post()
+                .uri("/api/v1/schools/117001/registers")
+                .insert_header(("authorization", format!("Bearer {}", s.oakfield)))
+                .set_json(json!({ "marks": again })),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let report = r.json();
+    assert_eq!(
+        (
+            report["inserted"].as_u64(),
+            report["updated"].as_u64(),
+            report["unchanged"].as_u64()
+        ),
+        (Some(0), Some(1), Some(9))
+    );
+    let report = recompute(
+        app.db(),
+        &AttendancePolicy::default(),
+        date("2026-11-23"),
+        None,
+    )
+    .unwrap();
+    assert_eq!(report.counts.tallies, 1);
+    let a = app
+        .get(&s.la, &format!("/api/v1/pupils/{}/attendance", upn(1)))
+        .await
+        .json();
+    assert_eq!(a["by_code"], json!({"/": 9, "I": 1}));
+});

@@ -66,9 +66,55 @@ pub fn write_marks(
     today: NaiveDate,
     policy: &AttendancePolicy,
 ) -> diesel::QueryResult<WriteCounts> {
-    let written = marks::write(conn, school_urn, rows, import_id, now)?;
-    maintain(conn, school_urn, &written.changes, policy, today)?;
+    if rows.is_empty() {
+        return Ok(WriteCounts::default());
+    }
+    let first_year = rows
+        .iter()
+        .map(|r| AcademicYear::containing(r.mark_date))
+        .min()
+        .unwrap_or_else(|| AcademicYear::containing(today));
+    let upns: BTreeSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
+    let stored = tallies_for_push(conn, school_urn, &upns, first_year)?;
+    // The tallies know each pupil's latest session: a push entirely after them (the nightly
+    // case) holds no stored session, so the marks need not be read to diff against.
+    let all_new = rows.iter().all(|r| {
+        let Ok(session) = Session::parse(&r.session) else {
+            return false;
+        };
+        stored
+            .get(&r.upn)
+            .is_none_or(|tally| tally.follows((r.mark_date, session)))
+    });
+    let written = marks::write(conn, school_urn, rows, import_id, now, all_new)?;
+    maintain(conn, school_urn, &written.changes, stored, policy, today)?;
     Ok(written)
+}
+
+/// The stored tallies of the pupils in a push: every year from the one before the push's first
+/// date (a run still open in July carries into September, R4.3), and older ones for a pupil with
+/// nothing that recent. A pupil missing from the answer has no marks at the school.
+fn tallies_for_push(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upns: &BTreeSet<&str>,
+    first_year: AcademicYear,
+) -> diesel::QueryResult<HashMap<String, PupilTally>> {
+    let mut stored = tallies::of_school_since(
+        conn,
+        school_urn,
+        AcademicYear::new(first_year.start_year() - 1),
+    )?;
+    stored.retain(|upn, _| upns.contains(upn.as_str()));
+    let missing: Vec<&str> = upns
+        .iter()
+        .copied()
+        .filter(|upn| !stored.contains_key(*upn))
+        .collect();
+    if !missing.is_empty() {
+        stored.extend(tallies::of_pupils(conn, school_urn, &missing)?);
+    }
+    Ok(stored)
 }
 
 /// What the alerts of one school need to change, gathered before writing.
@@ -147,7 +193,8 @@ fn tally_alert_changes(
         .collect()
 }
 
-/// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4).
+/// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4), from
+/// their `stored` tallies as loaded before the marks were written.
 ///
 /// A pupil whose changes are all new sessions after everything tallied (the nightly push) has
 /// them appended to the stored tally; any other change (a corrected or back-filled session)
@@ -157,6 +204,7 @@ pub fn maintain(
     conn: &mut DbConnection,
     school_urn: i32,
     changes: &[MarkChange],
+    mut stored: HashMap<String, PupilTally>,
     policy: &AttendancePolicy,
     today: NaiveDate,
 ) -> diesel::QueryResult<()> {
@@ -172,26 +220,6 @@ pub fn maintain(
             .map(|code| AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string())))
             .transpose()?;
         by_pupil.entry(&change.upn).or_default().push((mark, old));
-    }
-    let first_year = changes
-        .iter()
-        .map(|c| AcademicYear::containing(c.mark_date))
-        .min()
-        .unwrap_or_else(|| AcademicYear::containing(today));
-    // The school's tallies from the year before the push's first date: a run still open in
-    // July carries into September (R4.3). Pupils with nothing that recent may have older ones.
-    let mut stored = tallies::of_school_since(
-        conn,
-        school_urn,
-        AcademicYear::new(first_year.start_year() - 1),
-    )?;
-    let missing: Vec<&str> = by_pupil
-        .keys()
-        .copied()
-        .filter(|upn| !stored.contains_key(*upn))
-        .collect();
-    if !missing.is_empty() {
-        stored.extend(tallies::of_pupils(conn, school_urn, &missing)?);
     }
 
     let mut work = AlertWork::default();

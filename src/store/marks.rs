@@ -98,19 +98,62 @@ fn new_sessions(rows: &[IncomingMark]) -> Vec<MarkChange> {
 
 /// Upserts a school's marks (no two with the same upn, date and session); changed codes are
 /// kept in `mark_history` against `import_id`.
+///
+/// `all_new` is the caller's word that no row's session is stored yet (the attendance tallies
+/// know each pupil's latest session): the rows are then inserted without first reading the
+/// school's stored marks. Should the word be wrong, the insert meets a stored mark, is rolled
+/// back to its savepoint and the push takes the diff, so nothing is lost or double-counted.
 pub fn write(
     conn: &mut DbConnection,
     school_urn: i32,
     rows: &[IncomingMark],
     import_id: i64,
     now: NaiveDateTime,
+    all_new: bool,
 ) -> QueryResult<WriteCounts> {
     if rows.is_empty() {
         return Ok(WriteCounts::default());
     }
     match conn {
-        DbConnection::Postgresql(pg) => write_postgres(pg, school_urn, rows, import_id, now),
-        DbConnection::Sqlite(lite) => write_sqlite(lite, school_urn, rows, import_id, now),
+        DbConnection::Postgresql(pg) => {
+            write_postgres(pg, school_urn, rows, import_id, now, all_new)
+        }
+        DbConnection::Sqlite(lite) => {
+            if all_new {
+                let inserted = lite.transaction(|lite| {
+                    let new: Vec<NewMark> = rows.iter().map(|r| r.as_new(school_urn)).collect();
+                    insert_new_sqlite(lite, &new)
+                });
+                match inserted {
+                    Ok(()) => {
+                        return Ok(WriteCounts {
+                            inserted: rows.len(),
+                            updated: 0,
+                            changes: new_sessions(rows),
+                        })
+                    }
+                    Err(diesel::result::Error::DatabaseError(
+                        diesel::result::DatabaseErrorKind::UniqueViolation,
+                        _,
+                    )) => {}
+                    Err(other) => return Err(other),
+                }
+            }
+            write_sqlite(lite, school_urn, rows, import_id, now)
+        }
+    }
+}
+
+impl IncomingMark {
+    fn as_new(&self, school_urn: i32) -> NewMark<'_> {
+        NewMark {
+            school_urn,
+            upn: &self.upn,
+            mark_date: self.mark_date,
+            session: &self.session,
+            code: &self.code,
+            minutes_late: self.minutes_late,
+        }
     }
 }
 
@@ -134,6 +177,7 @@ fn write_postgres(
     rows: &[IncomingMark],
     import_id: i64,
     now: NaiveDateTime,
+    all_new: bool,
 ) -> QueryResult<WriteCounts> {
     // One push per school at a time, so the diff below (taken from this statement's snapshot)
     // is exact: a concurrent push for the same school waits here instead of racing.
@@ -158,13 +202,14 @@ fn write_postgres(
     // much history the school has). A push that turns out to meet stored marks anyway rolls the
     // plain insert back to its savepoint and takes the diff.
     let probe = &rows[0];
-    let seen_before: bool = diesel::select(diesel::dsl::exists(marks::table.find((
-        school_urn,
-        &probe.upn,
-        probe.mark_date,
-        &probe.session,
-    ))))
-    .get_result(pg)?;
+    let seen_before: bool = !all_new
+        && diesel::select(diesel::dsl::exists(marks::table.find((
+            school_urn,
+            &probe.upn,
+            probe.mark_date,
+            &probe.session,
+        ))))
+        .get_result(pg)?;
     let plain_insert = |pg: &mut diesel::PgConnection| {
         pg.transaction(|pg| {
             diesel::sql_query(
@@ -276,14 +321,7 @@ fn write_sqlite(
     let mut history = Vec::new();
     for r in rows {
         match stored.get(&(r.upn.as_str(), r.mark_date, r.session.as_str())) {
-            None => new.push(NewMark {
-                school_urn,
-                upn: &r.upn,
-                mark_date: r.mark_date,
-                session: &r.session,
-                code: &r.code,
-                minutes_late: r.minutes_late,
-            }),
+            None => new.push(r.as_new(school_urn)),
             Some((code, minutes)) if *code == r.code && *minutes == r.minutes_late => {}
             Some((code, minutes)) => history.push(NewHistory {
                 school_urn,
@@ -299,13 +337,7 @@ fn write_sqlite(
             }),
         }
     }
-    // One prepared single-row INSERT, stepped per row: diesel caches it, whereas a multi-row
-    // statement is compiled afresh for every batch.
-    for row in &new {
-        diesel::insert_into(marks::table)
-            .values(row)
-            .execute(lite)?;
-    }
+    insert_new_sqlite(lite, &new)?;
     for h in &history {
         diesel::update(marks::table.find((school_urn, h.upn, h.mark_date, h.session)))
             .set((
@@ -341,6 +373,18 @@ fn write_sqlite(
         updated: history.len(),
         changes,
     })
+}
+
+/// New marks on SQLite.
+fn insert_new_sqlite(lite: &mut diesel::SqliteConnection, rows: &[NewMark]) -> QueryResult<()> {
+    // One prepared single-row INSERT, stepped per row: diesel caches it, whereas a multi-row
+    // statement is compiled afresh for every batch.
+    for row in rows {
+        diesel::insert_into(marks::table)
+            .values(row)
+            .execute(lite)?;
+    }
+    Ok(())
 }
 
 /// A pupil's marks at the given schools between two dates (inclusive), in date and session order.
