@@ -179,18 +179,33 @@ pub fn save(
                     t::state.eq(excluded(t::state)),
                 ))
                 .execute(c)?,
-            // One cached single-row statement stepped per row (see marks.rs).
             DbConnection::Sqlite(c) => {
-                for row in chunk {
-                    diesel::replace_into(t::attendance_tallies)
-                        .values(row)
-                        .execute(c)?;
-                }
+                let rest = replace_batches_of::<64>(c, chunk)?;
+                let rest = replace_batches_of::<16>(c, rest)?;
+                let rest = replace_batches_of::<4>(c, rest)?;
+                replace_batches_of::<1>(c, rest)?;
                 chunk.len()
             }
         };
     }
     Ok(())
+}
+
+/// Writes as many batches of exactly `N` rows as `rows` holds with one multi-row `REPLACE`;
+/// returns the rows left over. Fixed-size batches of owned rows give statements diesel prepares
+/// once per connection and then only rebinds (a slice of rows would be compiled every time).
+fn replace_batches_of<'r, const N: usize>(
+    lite: &mut diesel::SqliteConnection,
+    mut rows: &'r [TallyRow],
+) -> QueryResult<&'r [TallyRow]> {
+    while let Some((batch, rest)) = rows.split_first_chunk::<N>() {
+        let batch: [TallyRow; N] = batch.clone();
+        diesel::replace_into(attendance_tallies::table)
+            .values(&batch)
+            .execute(lite)?;
+        rows = rest;
+    }
+    Ok(rows)
 }
 
 /// Removes every tally of a pupil at a school (before a rebuild).
