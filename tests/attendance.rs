@@ -5,27 +5,13 @@ mod common;
 
 use actix_web::test::TestRequest;
 use chrono::{Datelike, Days, NaiveDate, Weekday};
-use common::TestApp;
+use common::{setup, upn, TestApp, HILLSIDE, OAKFIELD};
 use esma_api::domain::access::Role;
 use esma_api::domain::attendance::AttendancePolicy;
-use esma_api::domain::identifiers::check_letter_for;
 use esma_api::service::attendance::{recompute, stored_state};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde_json::{json, Value};
-
-const OAKFIELD: i64 = 117001;
-const HILLSIDE: i64 = 117002;
-
-fn upn(n: u32) -> String {
-    let tail = format!("919{n:08}0");
-    format!("{}{tail}", check_letter_for(&tail).unwrap())
-}
-
-fn pupil(n: u32) -> Value {
-    json!({"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
-           "date_of_birth": "2014-03-02", "on_roll_from": "2026-09-03"})
-}
 
 fn mark(n: u32, date: NaiveDate, session: &str, code: &str) -> Value {
     json!({"upn": upn(n), "date": date.to_string(), "session": session, "code": code})
@@ -46,53 +32,6 @@ fn weekdays(from: &str, to: &str) -> Vec<NaiveDate> {
         day = day + Days::new(1);
     }
     days
-}
-
-struct Setup {
-    la: String,
-    oakfield: String,
-    hillside: String,
-    admin: String,
-}
-
-/// Oakfield with pupils 1..=5, Hillside with pupils 6..=7.
-async fn setup(app: &TestApp) -> Setup {
-    let la = app.token(Role::La, &[]).await;
-    for (urn, laestab) in [(OAKFIELD, "9192001"), (HILLSIDE, "9194001")] {
-        let r = app
-            .put_json(
-                &la,
-                &format!("/api/v1/schools/{urn}"),
-                &json!({"name": format!("School {urn}"), "laestab": laestab, "phase": "primary"}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-    }
-    let oakfield = app.token(Role::School, &[OAKFIELD]).await;
-    let hillside = app.token(Role::School, &[HILLSIDE]).await;
-    let r = app
-        .put_json(
-            &oakfield,
-            "/api/v1/schools/117001/pupils",
-            &json!({"pupils": (1..=5).map(pupil).collect::<Vec<_>>()}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let r = app
-        .put_json(
-            &hillside,
-            "/api/v1/schools/117002/pupils",
-            &json!({"pupils": [pupil(6), pupil(7)]}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let admin = app.token(Role::Admin, &[]).await;
-    Setup {
-        la,
-        oakfield,
-        hillside,
-        admin,
-    }
 }
 
 async fn push(app: &TestApp, token: &str, urn: i64, marks: Vec<Value>) {
@@ -341,6 +280,7 @@ on_both_backends!(summary_and_alerts_follow_the_register, |app| {
 
 on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
     let s = setup(&app).await;
+    let admin = app.token(Role::Admin, &[]).await;
     let days = weekdays("2026-11-02", "2026-11-13");
     push(&app, &s.oakfield, OAKFIELD, days_of(1, &days, "O")).await;
     push(&app, &s.hillside, HILLSIDE, days_of(6, &days, "O")).await;
@@ -387,7 +327,7 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
     )
     .await
     .problem(404);
-    app.get(&s.admin, "/api/v1/alerts").await.problem(403);
+    app.get(&admin, "/api/v1/alerts").await.problem(403);
 
     // Pagination walks every alert once.
     let first = app.get(&s.la, "/api/v1/alerts?limit=3").await.json();
@@ -428,10 +368,7 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
 
     // Reads of a pupil's attendance are audited, refused ones too.
     let trail = app
-        .get(
-            &s.admin,
-            &format!("/api/v1/audit?upn={}&action=read", upn(6)),
-        )
+        .get(&admin, &format!("/api/v1/audit?upn={}&action=read", upn(6)))
         .await
         .json();
     let outcomes: Vec<(String, String)> = trail["items"]
@@ -447,7 +384,7 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
         })
         .collect();
     assert_eq!(outcomes, [("school".to_string(), "not_found".to_string())]);
-    let trail = app.get(&s.admin, "/api/v1/audit?action=read").await.json();
+    let trail = app.get(&admin, "/api/v1/audit?action=read").await.json();
     assert!(trail["items"]
         .as_array()
         .unwrap()

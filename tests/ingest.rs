@@ -5,73 +5,12 @@ mod common;
 use std::io::Write;
 
 use actix_web::test::TestRequest;
-use common::TestApp;
+use common::{pupil, setup, upn, TestApp, HILLSIDE, OAKFIELD};
 use esma_api::domain::access::Role;
-use esma_api::domain::identifiers::check_letter_for;
 use serde_json::{json, Value};
-
-const OAKFIELD: i64 = 117001;
-const HILLSIDE: i64 = 117002;
-
-/// A valid UPN for LA 919 with serial `n`.
-fn upn(n: u32) -> String {
-    let tail = format!("919{n:08}0");
-    format!("{}{tail}", check_letter_for(&tail).unwrap())
-}
-
-fn pupil(n: u32) -> Value {
-    json!({"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test", "date_of_birth": "2014-03-02",
-           "postcode": "SG1 2AB", "home_la_code": 919, "ehcp": false, "sen_support": false, "pupil_premium": n.is_multiple_of(4),
-           "on_roll_from": "2026-09-03", "on_roll_until": null})
-}
 
 fn mark(n: u32, date: &str, session: &str, code: &str) -> Value {
     json!({"upn": upn(n), "date": date, "session": session, "code": code, "minutes_late": null})
-}
-
-struct Setup {
-    la: String,
-    oakfield: String,
-    hillside: String,
-}
-
-/// Two schools, a school client for each, and pupils 1..=5 on Oakfield's roll, 6..=7 on Hillside's.
-async fn setup(app: &TestApp) -> Setup {
-    let la = app.token(Role::La, &[]).await;
-    for (urn, laestab) in [(OAKFIELD, "9192001"), (HILLSIDE, "9194001")] {
-        let r = app
-            .put_json(
-                &la,
-                &format!("/api/v1/schools/{urn}"),
-                &json!({"name": format!("School {urn}"), "laestab": laestab, "phase": "primary"}),
-            )
-            .await;
-        assert_eq!(r.status, 201, "{}", r.text());
-    }
-    let oakfield = app.token(Role::School, &[OAKFIELD]).await;
-    let hillside = app.token(Role::School, &[HILLSIDE]).await;
-    let r = app
-        .put_json(
-            &oakfield,
-            "/api/v1/schools/117001/pupils",
-            &json!({"pupils": (1..=5).map(pupil).collect::<Vec<_>>()}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    assert_eq!(r.json()["inserted"], 5);
-    let r = app
-        .put_json(
-            &hillside,
-            "/api/v1/schools/117002/pupils",
-            &json!({"pupils": [pupil(6), pupil(7)]}),
-        )
-        .await;
-    assert_eq!(r.json()["inserted"], 2);
-    Setup {
-        la,
-        oakfield,
-        hillside,
-    }
 }
 
 async fn push(app: &TestApp, token: &str, urn: i64, marks: Vec<Value>) -> common::Reply {

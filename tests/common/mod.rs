@@ -287,3 +287,68 @@ macro_rules! on_both_backends {
         }
     };
 }
+
+// ---------------------------------------------------------------- shared fixtures
+
+pub const OAKFIELD: i64 = 117001;
+pub const HILLSIDE: i64 = 117002;
+
+/// A valid UPN for LA 919 with serial `n`.
+pub fn upn(n: u32) -> String {
+    let tail = format!("919{n:08}0");
+    format!(
+        "{}{tail}",
+        esma_api::domain::identifiers::check_letter_for(&tail).unwrap()
+    )
+}
+
+pub fn pupil(n: u32) -> Value {
+    serde_json::json!({"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test", "date_of_birth": "2014-03-02",
+           "postcode": "SG1 2AB", "home_la_code": 919, "ehcp": false, "sen_support": false, "pupil_premium": n.is_multiple_of(4),
+           "on_roll_from": "2026-09-03", "on_roll_until": null})
+}
+
+pub struct Setup {
+    pub la: String,
+    pub oakfield: String,
+    pub hillside: String,
+}
+
+/// Two schools, a school client for each, and pupils 1..=5 on Oakfield's roll, 6..=7 on Hillside's.
+pub async fn setup(app: &TestApp) -> Setup {
+    let la = app.token(Role::La, &[]).await;
+    for (urn, laestab) in [(OAKFIELD, "9192001"), (HILLSIDE, "9194001")] {
+        let r = app
+            .put_json(
+                &la,
+                &format!("/api/v1/schools/{urn}"),
+                &serde_json::json!({"name": format!("School {urn}"), "laestab": laestab, "phase": "primary"}),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+    }
+    let oakfield = app.token(Role::School, &[OAKFIELD]).await;
+    let hillside = app.token(Role::School, &[HILLSIDE]).await;
+    let r = app
+        .put_json(
+            &oakfield,
+            "/api/v1/schools/117001/pupils",
+            &serde_json::json!({"pupils": (1..=5).map(pupil).collect::<Vec<_>>()}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["inserted"], 5);
+    let r = app
+        .put_json(
+            &hillside,
+            "/api/v1/schools/117002/pupils",
+            &serde_json::json!({"pupils": [pupil(6), pupil(7)]}),
+        )
+        .await;
+    assert_eq!(r.json()["inserted"], 2);
+    Setup {
+        la,
+        oakfield,
+        hillside,
+    }
+}
