@@ -86,3 +86,40 @@ fn openapi_command_prints_the_spec() {
     assert!(ok);
     assert_eq!(out, esma_api::api::openapi_json());
 }
+
+#[test]
+fn recompute_rebuilds_the_tallies_and_finds_nothing_to_repair_after_ingest() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("recompute.db");
+    let db_url = format!("sqlite://{}", path.display());
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    {
+        // The demo LA: two schools, 48 pupils, registers since September, pushed as ingest does.
+        let url = esma_api::store::DatabaseUrl::parse(&db_url).unwrap();
+        let db = esma_api::store::Db::open(&url, 1).unwrap();
+        esma_api::demo::seed(&db, today).unwrap();
+    }
+    let (ok, out, err) = esma(&db_url, &["recompute", "--today", "2026-11-23"]);
+    assert!(ok, "{err}");
+    let report: Value = serde_json::from_str(&out).expect("recompute prints one JSON object");
+    assert_eq!(report["schools"], 2);
+    assert_eq!(report["pupils"], 48);
+    assert_eq!(report["tallies"], 48);
+    // The maintained alerts were already what the register supports.
+    assert_eq!(
+        (
+            report["alerts_raised"].as_u64(),
+            report["alerts_resolved"].as_u64()
+        ),
+        (Some(0), Some(0))
+    );
+
+    let (ok, out, err) = esma(
+        &db_url,
+        &["recompute", "--school", "117002", "--today", "2026-11-23"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(serde_json::from_str::<Value>(&out).unwrap()["schools"], 1);
+    let (ok, _, err) = esma(&db_url, &["recompute", "--school", "999999"]);
+    assert!(!ok && err.contains("no school with URN 999999"), "{err}");
+}
