@@ -108,8 +108,8 @@ pub fn year_alert_changes(
     after: Option<&YearTally>,
     policy: &AttendancePolicy,
 ) -> Vec<AlertChange> {
-    let subject = year_subject(year);
     let mut changes = Vec::new();
+    // Most pushes change no alert: the subject is only written out when one does.
 
     // R4.4: raised once a year, at the session that reached the threshold.
     let reached_before = before.and_then(|t| t.sickness_return_reached);
@@ -118,14 +118,14 @@ pub fn year_alert_changes(
         (None, Some((date, _))) => changes.push(AlertChange::Raise {
             kind: AlertKind::SicknessReturnDue,
             year,
-            subject: subject.clone(),
+            subject: year_subject(year),
             since: date,
         }),
         (Some(_), None) => {
             let days = after.map_or(0.0, |t| t.illness_days(policy));
             changes.push(AlertChange::Resolve {
                 kind: AlertKind::SicknessReturnDue,
-                subject: subject.clone(),
+                subject: year_subject(year),
                 resolution: format!(
                     "a register correction left {days} illness days in {year}, below the {} that \
                      make a sickness return due",
@@ -135,39 +135,38 @@ pub fn year_alert_changes(
         }
         (Some((was, _)), Some((now, _))) if was != now => changes.push(AlertChange::MoveSince {
             kind: AlertKind::SicknessReturnDue,
-            subject: subject.clone(),
+            subject: year_subject(year),
             since: now,
         }),
         _ => {}
     }
 
     // R2.2: the flags over the year to date, raised from the latest session that set them.
-    let measures_before = before.map(|t| t.measures(policy));
-    let measures_after = after.map(|t| t.measures(policy));
+    let min = policy.min_possible_sessions_for_flags;
+    let flags_before = before.map_or((false, false), |t| t.counts.absence_flags(min));
+    let flags_after = after.map_or((false, false), |t| t.counts.absence_flags(min));
     let latest_after = after.and_then(|t| t.latest).map(|(date, _)| date);
-    for (kind, threshold, flag) in [
+    for (kind, threshold, was, is) in [
         (
             AlertKind::PersistentAbsence,
             10,
-            (|m: &super::attendance::AttendanceMeasures| m.persistent_absence)
-                as fn(&super::attendance::AttendanceMeasures) -> bool,
+            flags_before.0,
+            flags_after.0,
         ),
-        (AlertKind::SevereAbsence, 50, |m| m.severe_absence),
+        (AlertKind::SevereAbsence, 50, flags_before.1, flags_after.1),
     ] {
-        let was = measures_before.as_ref().is_some_and(flag);
-        let is = measures_after.as_ref().is_some_and(flag);
         match (was, is, latest_after) {
             (false, true, Some(since)) => changes.push(AlertChange::Raise {
                 kind,
                 year,
-                subject: subject.clone(),
+                subject: year_subject(year),
                 since,
             }),
             (true, false, _) => {
-                let rate = measures_after.as_ref().map_or(0.0, |m| m.absence_rate);
+                let rate = after.map_or(0.0, |t| t.measures(policy).absence_rate);
                 changes.push(AlertChange::Resolve {
                     kind,
-                    subject: subject.clone(),
+                    subject: year_subject(year),
                     resolution: format!(
                         "absence in {year} is now {rate}% of possible sessions, below {threshold}%"
                     ),
@@ -187,17 +186,16 @@ pub fn unexplained_change(
     old: Option<AttendanceCode>,
     new: AttendanceCode,
 ) -> Option<AlertChange> {
-    let subject = session_subject(date, session);
     match (old == Some(AttendanceCode::N), new == AttendanceCode::N) {
         (false, true) => Some(AlertChange::Raise {
             kind: AlertKind::UnexplainedAbsenceOverdue,
             year: AcademicYear::containing(date),
-            subject,
+            subject: session_subject(date, session),
             since: date,
         }),
         (true, false) => Some(AlertChange::Resolve {
             kind: AlertKind::UnexplainedAbsenceOverdue,
-            subject,
+            subject: session_subject(date, session),
             resolution: format!("the N was replaced by {}", new.as_str()),
         }),
         _ => None,

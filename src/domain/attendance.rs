@@ -170,6 +170,34 @@ impl MeasureCounts {
             .fold(0u32, |total, (_, count)| total.saturating_add(*count))
     }
 
+    /// Possible sessions and absences (R2.1) without building the measures.
+    pub fn possible_and_absence(&self) -> (u32, u32) {
+        self.by_code
+            .iter()
+            .fold((0u32, 0u32), |(possible, absence), (code, n)| {
+                let category = code.category();
+                let is_absence = matches!(
+                    category,
+                    CodeCategory::AuthorisedAbsence | CodeCategory::UnauthorisedAbsence
+                );
+                (
+                    possible.saturating_add(if category.counts_as_possible() { *n } else { 0 }),
+                    absence.saturating_add(if is_absence { *n } else { 0 }),
+                )
+            })
+    }
+
+    /// The R2.2 flags (persistent, severe), as [`MeasureCounts::to_measures`] sets them.
+    pub fn absence_flags(&self, min_possible_sessions_for_flags: u32) -> (bool, bool) {
+        let (possible, absence) = self.possible_and_absence();
+        let applies = possible > 0 && possible >= min_possible_sessions_for_flags;
+        let (absence, possible) = (u64::from(absence), u64::from(possible));
+        (
+            applies && absence * 10 >= possible,
+            applies && absence * 2 >= possible,
+        )
+    }
+
     /// Every code counted, with its sessions, in code order.
     pub fn iter(&self) -> impl Iterator<Item = (AttendanceCode, u32)> + '_ {
         self.by_code.iter().map(|(code, count)| (*code, *count))

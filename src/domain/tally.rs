@@ -114,7 +114,7 @@ impl Serialize for MarkedDays {
 
 impl<'de> Deserialize<'de> for MarkedDays {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = String::deserialize(deserializer)?;
+        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
         if text.len() != 96 || !text.is_ascii() {
             return Err(serde::de::Error::custom(
                 "marked days should be 96 hex digits",

@@ -74,20 +74,28 @@ pub fn write_marks(
         .map(|r| AcademicYear::containing(r.mark_date))
         .min()
         .unwrap_or_else(|| AcademicYear::containing(today));
-    let upns: BTreeSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
-    let stored = tallies_for_push(conn, school_urn, &upns, first_year)?;
     // The tallies know each pupil's latest session: a push entirely after them (the nightly
-    // case) holds no stored session, so the marks need not be read to diff against.
+    // case) holds no stored session, so the marks need not be read to diff against. Tallies
+    // older than the year before the push cannot hold a session of it.
+    let latest = tallies::latest_sessions_since(
+        conn,
+        school_urn,
+        AcademicYear::new(first_year.start_year() - 1),
+    )?;
     let all_new = rows.iter().all(|r| {
         let Ok(session) = Session::parse(&r.session) else {
             return false;
         };
-        stored
+        latest
             .get(&r.upn)
-            .is_none_or(|tally| tally.follows((r.mark_date, session)))
+            .is_none_or(|latest| (r.mark_date, session) > *latest)
     });
     let written = marks::write(conn, school_urn, rows, import_id, now, all_new)?;
-    maintain(conn, school_urn, &written.changes, stored, policy, today)?;
+    if !written.changes.is_empty() {
+        let changed: BTreeSet<&str> = written.changes.iter().map(|c| c.upn.as_str()).collect();
+        let stored = tallies_for_push(conn, school_urn, &changed, first_year)?;
+        maintain(conn, school_urn, &written.changes, stored, policy, today)?;
+    }
     Ok(written)
 }
 

@@ -1,6 +1,7 @@
 //! Maintained attendance tallies (`attendance_tallies`; the domain side is `domain/tally.rs`).
 
-use std::collections::{BTreeMap, HashMap};
+use std::borrow::Cow;
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 use diesel::prelude::*;
@@ -13,11 +14,22 @@ use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 
-/// The JSON `state` column: everything of a [`YearTally`] that SQL does not need to see.
-#[derive(Serialize, Deserialize)]
-struct TallyState {
-    by_code: BTreeMap<String, u32>,
-    latest: Option<(NaiveDate, Session)>,
+/// The JSON `state` column as written: everything of a [`YearTally`] that SQL does not need.
+/// `by_code` is a list of pairs, the form [`TallyStateIn`] reads back without a map per row.
+#[derive(Serialize)]
+struct TallyStateOut<'a> {
+    by_code: Vec<(&'static str, u32)>,
+    marked: &'a MarkedDays,
+    open_run: Option<IllnessRun>,
+    longest_run: Option<IllnessRun>,
+    sickness_return_reached: Option<(NaiveDate, Session)>,
+}
+
+/// The JSON `state` column as read back (codes borrowed from the text where they can be).
+#[derive(Deserialize)]
+struct TallyStateIn<'a> {
+    #[serde(borrow)]
+    by_code: Vec<(Cow<'a, str>, u32)>,
     marked: MarkedDays,
     open_run: Option<IllnessRun>,
     longest_run: Option<IllnessRun>,
@@ -33,6 +45,8 @@ struct TallyRow {
     possible_sessions: i32,
     absence_sessions: i32,
     illness_sessions: i32,
+    latest_date: NaiveDate,
+    latest_session: String,
     state: String,
 }
 
@@ -42,27 +56,34 @@ fn to_row(
     tally: &YearTally,
     policy: &AttendancePolicy,
 ) -> QueryResult<TallyRow> {
-    let measures = tally.measures(policy);
-    let state = TallyState {
-        by_code: measures.by_code.clone(),
-        latest: tally.latest,
-        marked: tally.marked_days,
+    let (possible, absence) = tally.counts.possible_and_absence();
+    let state = TallyStateOut {
+        by_code: tally
+            .counts
+            .iter()
+            .map(|(code, n)| (code.as_str(), n))
+            .collect(),
+        marked: &tally.marked_days,
         open_run: tally.open_run,
         longest_run: tally.longest_run,
         sickness_return_reached: tally.sickness_return_reached,
     };
     let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
+    // A tally exists only once a mark is counted, so it always has a latest session.
+    let (latest_date, latest_session) = tally.latest.ok_or_else(|| {
+        diesel::result::Error::SerializationError(
+            format!("attendance tally of {upn} at {school_urn} counts no session").into(),
+        )
+    })?;
     Ok(TallyRow {
         school_urn,
         academic_year: tally.year.start_year(),
         upn: upn.to_owned(),
-        possible_sessions: count(measures.possible_sessions),
-        absence_sessions: count(
-            measures
-                .authorised_absence
-                .saturating_add(measures.unauthorised_absence),
-        ),
+        possible_sessions: count(possible),
+        absence_sessions: count(absence),
         illness_sessions: count(tally.illness_sessions(policy)),
+        latest_date,
+        latest_session: latest_session.as_str().to_owned(),
         state: serde_json::to_string(&state)
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
     })
@@ -70,7 +91,7 @@ fn to_row(
 
 fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
     let broken = |e: String| diesel::result::Error::DeserializationError(e.into());
-    let state: TallyState = serde_json::from_str(&row.state).map_err(|e| {
+    let state: TallyStateIn = serde_json::from_str(&row.state).map_err(|e| {
         broken(format!(
             "attendance tally of {} at {} for {} is unreadable ({e}); run `esma-api recompute`",
             row.upn, row.school_urn, row.academic_year
@@ -81,15 +102,44 @@ fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
         let code = AttendanceCode::parse(code).map_err(|e| broken(e.to_string()))?;
         counts.add_many(code, *n);
     }
+    let session = Session::parse(&row.latest_session).map_err(|e| broken(e.to_string()))?;
     Ok(YearTally {
         year: AcademicYear::new(row.academic_year),
         counts,
-        latest: state.latest,
+        latest: Some((row.latest_date, session)),
         marked_days: state.marked,
         open_run: state.open_run,
         longest_run: state.longest_run,
         sickness_return_reached: state.sickness_return_reached,
     })
+}
+
+/// The latest session of each of the given pupils at a school in academic year `from_year` or
+/// later: all a push needs to know whether it holds only sessions after everything stored.
+pub fn latest_sessions_since(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    from_year: AcademicYear,
+) -> QueryResult<HashMap<String, (NaiveDate, Session)>> {
+    let rows: Vec<(String, NaiveDate, String)> = attendance_tallies::table
+        .filter(attendance_tallies::school_urn.eq(school_urn))
+        .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
+        .select((
+            attendance_tallies::upn,
+            attendance_tallies::latest_date,
+            attendance_tallies::latest_session,
+        ))
+        .load(conn)?;
+    let mut latest: HashMap<String, (NaiveDate, Session)> = HashMap::with_capacity(rows.len());
+    for (upn, date, session) in rows {
+        let session = Session::parse(&session)
+            .map_err(|e| diesel::result::Error::DeserializationError(e.to_string().into()))?;
+        let entry = latest.entry(upn).or_insert((date, session));
+        if (date, session) > *entry {
+            *entry = (date, session);
+        }
+    }
+    Ok(latest)
 }
 
 /// The tallies of a school's pupils from academic year `from_year` on, by pupil.
@@ -176,6 +226,8 @@ pub fn save(
                     t::possible_sessions.eq(excluded(t::possible_sessions)),
                     t::absence_sessions.eq(excluded(t::absence_sessions)),
                     t::illness_sessions.eq(excluded(t::illness_sessions)),
+                    t::latest_date.eq(excluded(t::latest_date)),
+                    t::latest_session.eq(excluded(t::latest_session)),
                     t::state.eq(excluded(t::state)),
                 ))
                 .execute(c)?,

@@ -167,6 +167,8 @@ diesel::table! {
         possible_sessions -> Integer,
         absence_sessions -> Integer,
         illness_sessions -> Integer,
+        latest_date -> Date,
+        latest_session -> Text,
         state -> Text,
     }
 }

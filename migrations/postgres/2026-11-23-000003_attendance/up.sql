@@ -1,7 +1,8 @@
 -- Attendance measures and alerts (RULES.md R2, R4, R5; API.md "Attendance"; issue 4).
 
 -- Maintained on every register push (src/domain/tally.rs): one row per school, academic year
--- (its starting calendar year) and pupil. The three counts are there for SQL; `state` holds the
+-- (its starting calendar year) and pupil. The counts and the latest session are there for SQL (a
+-- push reads only those to tell whether it holds nothing but new sessions); `state` holds the
 -- code counts, illness runs, marked days and sickness-return point as JSON. Keyed by school
 -- and year first, so a push loads its school's current rows with one range scan; a pupil's rows
 -- are reached through enrolments, like marks, so no second index slows the ingest.
@@ -12,6 +13,8 @@ CREATE TABLE attendance_tallies (
     possible_sessions INTEGER NOT NULL,
     absence_sessions  INTEGER NOT NULL,
     illness_sessions  INTEGER NOT NULL,
+    latest_date       DATE NOT NULL,
+    latest_session    TEXT NOT NULL,
     state             TEXT NOT NULL,
     PRIMARY KEY (school_urn, academic_year, upn)
 );
