@@ -29,15 +29,6 @@ use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
 use crate::store::{audit, calendars, DbConnection};
 
-// The widest dates a pupil's register is read between (PostgreSQL dates stop well short of
-// chrono's limits).
-fn register_start() -> NaiveDate {
-    NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or_default()
-}
-fn register_end() -> NaiveDate {
-    NaiveDate::from_ymd_opt(9999, 12, 31).unwrap_or_default()
-}
-
 fn unreadable(what: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(what.into())
 }
@@ -232,6 +223,7 @@ pub fn maintain(
 
     let mut work = AlertWork::default();
     let mut appended: Vec<(&str, PupilTally, usize)> = Vec::new();
+    let mut rebuild: Vec<&str> = Vec::new();
     for (upn, mut marks) in by_pupil {
         marks.sort_by_key(|(mark, _)| mark.slot());
         for (mark, old) in &marks {
@@ -244,29 +236,14 @@ pub fn maintain(
             && marks
                 .first()
                 .is_some_and(|(mark, _)| before.follows(mark.slot()));
-        let after = if appendable {
-            let mut after = before.clone();
-            for (mark, _) in &marks {
-                after.append(*mark, policy);
-            }
-            after
-        } else {
-            let all = marks::of_pupil(conn, upn, &[school_urn], register_start(), register_end())?;
-            let before = PupilTally {
-                years: tallies::of_pupils(conn, school_urn, &[upn])?
-                    .remove(upn)
-                    .unwrap_or_default()
-                    .years,
-            };
-            let after = PupilTally::from_register(&to_session_marks(&all)?, policy);
-            tallies::delete_pupil(conn, school_urn, upn)?;
-            for change in tally_alert_changes(&before, &after, policy) {
-                work.add(school_urn, upn, change, today);
-            }
-            let rows: Vec<(&str, &YearTally)> = after.years.iter().map(|t| (upn, t)).collect();
-            tallies::save(conn, school_urn, &rows, policy)?;
+        if !appendable {
+            rebuild.push(upn);
             continue;
-        };
+        }
+        let mut after = before.clone();
+        for (mark, _) in &marks {
+            after.append(*mark, policy);
+        }
         for change in tally_alert_changes(&before, &after, policy) {
             work.add(school_urn, upn, change, today);
         }
@@ -279,12 +256,56 @@ pub fn maintain(
             .count();
         appended.push((upn, after, unchanged_years));
     }
+    let rebuilt = rebuild_from_register(conn, school_urn, &rebuild, policy)?;
+    for (upn, before, after) in &rebuilt {
+        for change in tally_alert_changes(before, after, policy) {
+            work.add(school_urn, upn, change, today);
+        }
+    }
     let rows: Vec<(&str, &YearTally)> = appended
         .iter()
         .flat_map(|(upn, tally, skip)| tally.years.iter().skip(*skip).map(move |t| (*upn, t)))
+        .chain(
+            rebuilt
+                .iter()
+                .flat_map(|(upn, _, after)| after.years.iter().map(move |t| (upn.as_str(), t))),
+        )
         .collect();
     tallies::save(conn, school_urn, &rows, policy)?;
     work.apply(conn, today)
+}
+
+/// Rebuilds the tallies of pupils whose push changed or filled in sessions already counted, from
+/// their whole register at the school: a few set-based queries for all of them, whatever their
+/// number. Returns each pupil's tallies before (all years, as stored) and after; the stored ones
+/// are deleted, the caller saves the new ones.
+fn rebuild_from_register(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upns: &[&str],
+    policy: &AttendancePolicy,
+) -> diesel::QueryResult<Vec<(String, PupilTally, PupilTally)>> {
+    if upns.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut before = tallies::of_pupils(conn, school_urn, upns)?;
+    let mut registers: HashMap<String, Vec<SessionMark>> = HashMap::new();
+    for m in marks::of_pupils_at(conn, school_urn, upns)? {
+        let mark = session_mark(m.mark_date, &m.session, &m.code)?;
+        registers.entry(m.upn).or_default().push(mark);
+    }
+    tallies::delete_pupils(conn, school_urn, upns)?;
+    Ok(upns
+        .iter()
+        .map(|upn| {
+            let register = registers.remove(*upn).unwrap_or_default();
+            (
+                (*upn).to_owned(),
+                before.remove(*upn).unwrap_or_default(),
+                PupilTally::from_register(&register, policy),
+            )
+        })
+        .collect())
 }
 
 /// What `esma-api recompute` did for one school.

@@ -260,14 +260,22 @@ fn replace_batches_of<'r, const N: usize>(
     Ok(rows)
 }
 
-/// Removes every tally of a pupil at a school (before a rebuild).
-pub fn delete_pupil(conn: &mut DbConnection, school_urn: i32, upn: &str) -> QueryResult<usize> {
-    diesel::delete(
-        attendance_tallies::table
-            .filter(attendance_tallies::school_urn.eq(school_urn))
-            .filter(attendance_tallies::upn.eq(upn)),
-    )
-    .execute(conn)
+/// Removes every tally of the given pupils at a school (before a rebuild).
+pub fn delete_pupils(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upns: &[&str],
+) -> QueryResult<usize> {
+    let mut deleted = 0;
+    for chunk in upns.chunks(500) {
+        deleted += diesel::delete(
+            attendance_tallies::table
+                .filter(attendance_tallies::school_urn.eq(school_urn))
+                .filter(attendance_tallies::upn.eq_any(chunk)),
+        )
+        .execute(conn)?;
+    }
+    Ok(deleted)
 }
 
 /// Removes every tally of a school (before `esma-api recompute` rebuilds them).

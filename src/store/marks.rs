@@ -411,6 +411,26 @@ pub fn of_pupil(
     Ok(all)
 }
 
+/// Every mark of the given pupils at a school, by pupil, date and session.
+pub fn of_pupils_at(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upns: &[&str],
+) -> QueryResult<Vec<StoredMark>> {
+    let mut all = Vec::new();
+    for chunk in upns.chunks(500) {
+        all.extend(
+            marks::table
+                .filter(marks::school_urn.eq(school_urn))
+                .filter(marks::upn.eq_any(chunk))
+                .select(marks::all_columns)
+                .order((marks::upn, marks::mark_date, marks::session))
+                .load::<StoredMark>(conn)?,
+        );
+    }
+    Ok(all)
+}
+
 /// Every mark of a school, by pupil, date and session (for `esma-api recompute`).
 pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<StoredMark>> {
     marks::table
