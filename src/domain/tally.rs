@@ -12,7 +12,6 @@
 use std::fmt;
 
 use chrono::NaiveDate;
-use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use super::attendance::{
     in_register_order, sessions_to_days, AttendanceMeasures, AttendancePolicy, IllnessRun,
@@ -100,32 +99,35 @@ impl fmt::Debug for MarkedDays {
     }
 }
 
-// Stored as 96 hex digits: compact, and readable enough when someone inspects a row.
-impl Serialize for MarkedDays {
-    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let text: String = self
+impl MarkedDays {
+    /// The days as bytes, day 0 in the lowest bit of the first byte, trailing empty bytes left
+    /// off (early in the year most of the 46 bytes are empty).
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes: Vec<u8> = self
             .bits
             .iter()
-            .map(|word| format!("{word:016x}"))
+            .flat_map(|word| word.to_le_bytes())
             .collect();
-        serializer.serialize_str(&text)
+        while bytes.last() == Some(&0) {
+            bytes.pop();
+        }
+        bytes
     }
-}
 
-impl<'de> Deserialize<'de> for MarkedDays {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(deserializer)?;
-        if text.len() != 96 || !text.is_ascii() {
-            return Err(serde::de::Error::custom(
-                "marked days should be 96 hex digits",
-            ));
+    /// The inverse of [`MarkedDays::to_bytes`]; `None` for more bytes than a year has.
+    pub fn from_bytes(bytes: &[u8]) -> Option<MarkedDays> {
+        if bytes.len() > 48 {
+            return None;
         }
+        let mut padded = [0u8; 48];
+        padded[..bytes.len()].copy_from_slice(bytes);
         let mut bits = [0u64; 6];
-        for (i, word) in bits.iter_mut().enumerate() {
-            *word = u64::from_str_radix(&text[i * 16..(i + 1) * 16], 16)
-                .map_err(serde::de::Error::custom)?;
+        for (word, chunk) in bits.iter_mut().zip(padded.chunks_exact(8)) {
+            let mut eight = [0u8; 8];
+            eight.copy_from_slice(chunk);
+            *word = u64::from_le_bytes(eight);
         }
-        Ok(MarkedDays { bits })
+        Some(MarkedDays { bits })
     }
 }
 
@@ -426,14 +428,18 @@ mod tests {
         for d in ["2027-09-01", "2028-02-29", "2028-08-31"] {
             days.insert(year, date(d));
         }
-        let text = serde_json::to_string(&days).unwrap();
-        let back: MarkedDays = serde_json::from_str(&text).unwrap();
+        let back = MarkedDays::from_bytes(&days.to_bytes()).unwrap();
         assert_eq!(back, days);
         assert_eq!(
             back.dates(year).collect::<Vec<_>>(),
             vec![date("2027-09-01"), date("2028-02-29"), date("2028-08-31")]
         );
-        assert!(serde_json::from_str::<MarkedDays>("\"zz\"").is_err());
+        // Early in a year only the first bytes are stored.
+        let mut september = MarkedDays::default();
+        september.insert(year, date("2027-09-03"));
+        assert_eq!(september.to_bytes(), vec![0b100]);
+        assert_eq!(MarkedDays::from_bytes(&[]), Some(MarkedDays::default()));
+        assert_eq!(MarkedDays::from_bytes(&[0; 49]), None);
     }
 
     #[test]

@@ -3,6 +3,8 @@
 use std::borrow::Cow;
 use std::collections::HashMap;
 
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
 use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -14,26 +16,60 @@ use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 
-/// The JSON `state` column as written: everything of a [`YearTally`] that SQL does not need.
-/// `by_code` is a list of pairs, the form [`TallyStateIn`] reads back without a map per row.
-#[derive(Serialize)]
-struct TallyStateOut<'a> {
-    by_code: Vec<(&'static str, u32)>,
-    marked: &'a MarkedDays,
-    open_run: Option<IllnessRun>,
-    longest_run: Option<IllnessRun>,
-    sickness_return_reached: Option<(NaiveDate, Session)>,
+/// The `state` column: everything of a [`YearTally`] that SQL does not need, as a JSON array
+/// kept small because every pupil's row is rewritten every night: the code counts as pairs, the
+/// marked days as base64 bytes, and sessions as slots (2 x days since 1 September of the
+/// tally's year, +1 for the afternoon; a run carried in from July has negative ones).
+#[derive(Serialize, Deserialize)]
+struct TallyState<'a>(
+    #[serde(borrow)] Vec<(Cow<'a, str>, u32)>,
+    Cow<'a, str>,
+    Option<(i32, i32, u32)>,
+    Option<(i32, i32, u32)>,
+    Option<i32>,
+);
+
+fn slot_number(year: AcademicYear, (date, session): (NaiveDate, Session)) -> i32 {
+    let days = (date - year.first_day()).num_days();
+    let days = i32::try_from(days).unwrap_or(i32::MAX / 2);
+    days * 2 + i32::from(session == Session::Pm)
 }
 
-/// The JSON `state` column as read back (codes borrowed from the text where they can be).
-#[derive(Deserialize)]
-struct TallyStateIn<'a> {
-    #[serde(borrow)]
-    by_code: Vec<(Cow<'a, str>, u32)>,
-    marked: MarkedDays,
-    open_run: Option<IllnessRun>,
-    longest_run: Option<IllnessRun>,
-    sickness_return_reached: Option<(NaiveDate, Session)>,
+fn slot_of(year: AcademicYear, number: i32) -> QueryResult<(NaiveDate, Session)> {
+    let session = if number.rem_euclid(2) == 1 {
+        Session::Pm
+    } else {
+        Session::Am
+    };
+    year.first_day()
+        .checked_add_signed(chrono::Duration::days(i64::from(number.div_euclid(2))))
+        .map(|date| (date, session))
+        .ok_or_else(|| {
+            diesel::result::Error::DeserializationError(
+                format!("session slot {number} is out of range").into(),
+            )
+        })
+}
+
+fn run_out(year: AcademicYear, run: Option<IllnessRun>) -> Option<(i32, i32, u32)> {
+    run.map(|r| {
+        (
+            slot_number(year, r.first),
+            slot_number(year, r.last),
+            r.sessions,
+        )
+    })
+}
+
+fn run_in(year: AcademicYear, run: Option<(i32, i32, u32)>) -> QueryResult<Option<IllnessRun>> {
+    run.map(|(first, last, sessions)| {
+        Ok(IllnessRun {
+            first: slot_of(year, first)?,
+            last: slot_of(year, last)?,
+            sessions,
+        })
+    })
+    .transpose()
 }
 
 #[derive(Debug, Clone, Queryable, Insertable)]
@@ -57,17 +93,20 @@ fn to_row(
     policy: &AttendancePolicy,
 ) -> QueryResult<TallyRow> {
     let (possible, absence) = tally.counts.possible_and_absence();
-    let state = TallyStateOut {
-        by_code: tally
+    let year = tally.year;
+    let state = TallyState(
+        tally
             .counts
             .iter()
-            .map(|(code, n)| (code.as_str(), n))
+            .map(|(code, n)| (Cow::Borrowed(code.as_str()), n))
             .collect(),
-        marked: &tally.marked_days,
-        open_run: tally.open_run,
-        longest_run: tally.longest_run,
-        sickness_return_reached: tally.sickness_return_reached,
-    };
+        Cow::Owned(URL_SAFE_NO_PAD.encode(tally.marked_days.to_bytes())),
+        run_out(year, tally.open_run),
+        run_out(year, tally.longest_run),
+        tally
+            .sickness_return_reached
+            .map(|slot| slot_number(year, slot)),
+    );
     let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     // A tally exists only once a mark is counted, so it always has a latest session.
     let (latest_date, latest_session) = tally.latest.ok_or_else(|| {
@@ -91,26 +130,38 @@ fn to_row(
 
 fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
     let broken = |e: String| diesel::result::Error::DeserializationError(e.into());
-    let state: TallyStateIn = serde_json::from_str(&row.state).map_err(|e| {
+    let state: TallyState = serde_json::from_str(&row.state).map_err(|e| {
         broken(format!(
             "attendance tally of {} at {} for {} is unreadable ({e}); run `esma-api recompute`",
             row.upn, row.school_urn, row.academic_year
         ))
     })?;
+    let year = AcademicYear::new(row.academic_year);
     let mut counts = MeasureCounts::new();
-    for (code, n) in &state.by_code {
+    for (code, n) in &state.0 {
         let code = AttendanceCode::parse(code).map_err(|e| broken(e.to_string()))?;
         counts.add_many(code, *n);
     }
+    let marked_days = URL_SAFE_NO_PAD
+        .decode(state.1.as_bytes())
+        .ok()
+        .as_deref()
+        .and_then(MarkedDays::from_bytes)
+        .ok_or_else(|| {
+            broken(format!(
+                "marked days of {} at {} are unreadable",
+                row.upn, row.school_urn
+            ))
+        })?;
     let session = Session::parse(&row.latest_session).map_err(|e| broken(e.to_string()))?;
     Ok(YearTally {
-        year: AcademicYear::new(row.academic_year),
+        year,
         counts,
         latest: Some((row.latest_date, session)),
-        marked_days: state.marked,
-        open_run: state.open_run,
-        longest_run: state.longest_run,
-        sickness_return_reached: state.sickness_return_reached,
+        marked_days,
+        open_run: run_in(year, state.2)?,
+        longest_run: run_in(year, state.3)?,
+        sickness_return_reached: state.4.map(|n| slot_of(year, n)).transpose()?,
     })
 }
 

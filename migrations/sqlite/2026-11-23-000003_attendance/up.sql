@@ -17,7 +17,7 @@ CREATE TABLE attendance_tallies (
     latest_session    TEXT NOT NULL,
     state             TEXT NOT NULL,
     PRIMARY KEY (school_urn, academic_year, upn)
-);
+) WITHOUT ROWID;
 
 -- Statutory alerts as raised and resolved. `subject` says what the alert is about within its
 -- kind (the academic year, or the session of an N mark), so the same alert is never open twice.
