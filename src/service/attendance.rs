@@ -291,7 +291,7 @@ pub fn maintain(
         )
         .collect();
     let t1 = std::time::Instant::now();
-    tallies::save(conn, school_urn, &rows, policy)?;
+    tallies::save(conn, school_urn, &rows)?;
     let t2 = std::time::Instant::now();
     let r = work.apply(conn, today);
     tracing::debug!(
@@ -395,7 +395,7 @@ pub fn recompute_school(
             );
         }
         let rows: Vec<(&str, &YearTally)> = tally.years.iter().map(|t| (*upn, t)).collect();
-        tallies::save(conn, school_urn, &rows, policy)?;
+        tallies::save(conn, school_urn, &rows)?;
         counts.pupils += 1;
         counts.tallies += rows.len();
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::schema::attendance_tallies;
 use super::DbConnection;
-use crate::domain::attendance::{AttendancePolicy, IllnessRun, MeasureCounts};
+use crate::domain::attendance::{IllnessRun, MeasureCounts};
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
@@ -78,21 +78,11 @@ struct TallyRow {
     school_urn: i32,
     academic_year: i32,
     upn: String,
-    possible_sessions: i32,
-    absence_sessions: i32,
-    illness_sessions: i32,
-    latest_date: NaiveDate,
-    latest_session: String,
+    latest_slot: i32,
     state: String,
 }
 
-fn to_row(
-    school_urn: i32,
-    upn: &str,
-    tally: &YearTally,
-    policy: &AttendancePolicy,
-) -> QueryResult<TallyRow> {
-    let (possible, absence) = tally.counts.possible_and_absence();
+fn to_row(school_urn: i32, upn: &str, tally: &YearTally) -> QueryResult<TallyRow> {
     let year = tally.year;
     let state = TallyState(
         tally
@@ -107,22 +97,17 @@ fn to_row(
             .sickness_return_reached
             .map(|slot| slot_number(year, slot)),
     );
-    let count = |n: u32| i32::try_from(n).unwrap_or(i32::MAX);
     // A tally exists only once a mark is counted, so it always has a latest session.
-    let (latest_date, latest_session) = tally.latest.ok_or_else(|| {
+    let latest = tally.latest.ok_or_else(|| {
         diesel::result::Error::SerializationError(
             format!("attendance tally of {upn} at {school_urn} counts no session").into(),
         )
     })?;
     Ok(TallyRow {
         school_urn,
-        academic_year: tally.year.start_year(),
+        academic_year: year.start_year(),
         upn: upn.to_owned(),
-        possible_sessions: count(possible),
-        absence_sessions: count(absence),
-        illness_sessions: count(tally.illness_sessions(policy)),
-        latest_date,
-        latest_session: latest_session.as_str().to_owned(),
+        latest_slot: slot_number(year, latest),
         state: serde_json::to_string(&state)
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
     })
@@ -153,11 +138,10 @@ fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
                 row.upn, row.school_urn
             ))
         })?;
-    let session = Session::parse(&row.latest_session).map_err(|e| broken(e.to_string()))?;
     Ok(YearTally {
         year,
         counts,
-        latest: Some((row.latest_date, session)),
+        latest: Some(slot_of(year, row.latest_slot)?),
         marked_days,
         open_run: run_in(year, state.2)?,
         longest_run: run_in(year, state.3)?,
@@ -172,22 +156,21 @@ pub fn latest_sessions_since(
     school_urn: i32,
     from_year: AcademicYear,
 ) -> QueryResult<HashMap<String, (NaiveDate, Session)>> {
-    let rows: Vec<(String, NaiveDate, String)> = attendance_tallies::table
+    let rows: Vec<(String, i32, i32)> = attendance_tallies::table
         .filter(attendance_tallies::school_urn.eq(school_urn))
         .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
         .select((
             attendance_tallies::upn,
-            attendance_tallies::latest_date,
-            attendance_tallies::latest_session,
+            attendance_tallies::academic_year,
+            attendance_tallies::latest_slot,
         ))
         .load(conn)?;
     let mut latest: HashMap<String, (NaiveDate, Session)> = HashMap::with_capacity(rows.len());
-    for (upn, date, session) in rows {
-        let session = Session::parse(&session)
-            .map_err(|e| diesel::result::Error::DeserializationError(e.to_string().into()))?;
-        let entry = latest.entry(upn).or_insert((date, session));
-        if (date, session) > *entry {
-            *entry = (date, session);
+    for (upn, year, slot) in rows {
+        let slot = slot_of(AcademicYear::new(year), slot)?;
+        let entry = latest.entry(upn).or_insert(slot);
+        if slot > *entry {
+            *entry = slot;
         }
     }
     Ok(latest)
@@ -258,11 +241,10 @@ pub fn save(
     conn: &mut DbConnection,
     school_urn: i32,
     tallies: &[(&str, &YearTally)],
-    policy: &AttendancePolicy,
 ) -> QueryResult<()> {
     let rows = tallies
         .iter()
-        .map(|(upn, tally)| to_row(school_urn, upn, tally, policy))
+        .map(|(upn, tally)| to_row(school_urn, upn, tally))
         .collect::<QueryResult<Vec<TallyRow>>>()?;
     use attendance_tallies::dsl as t;
     use diesel::upsert::excluded;
@@ -274,11 +256,7 @@ pub fn save(
                 .on_conflict((t::school_urn, t::academic_year, t::upn))
                 .do_update()
                 .set((
-                    t::possible_sessions.eq(excluded(t::possible_sessions)),
-                    t::absence_sessions.eq(excluded(t::absence_sessions)),
-                    t::illness_sessions.eq(excluded(t::illness_sessions)),
-                    t::latest_date.eq(excluded(t::latest_date)),
-                    t::latest_session.eq(excluded(t::latest_session)),
+                    t::latest_slot.eq(excluded(t::latest_slot)),
                     t::state.eq(excluded(t::state)),
                 ))
                 .execute(c)?,

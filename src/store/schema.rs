@@ -164,11 +164,7 @@ diesel::table! {
         school_urn -> Integer,
         academic_year -> Integer,
         upn -> Text,
-        possible_sessions -> Integer,
-        absence_sessions -> Integer,
-        illness_sessions -> Integer,
-        latest_date -> Date,
-        latest_session -> Text,
+        latest_slot -> Integer,
         state -> Text,
     }
 }

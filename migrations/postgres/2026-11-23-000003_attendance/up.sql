@@ -1,20 +1,17 @@
 -- Attendance measures and alerts (RULES.md R2, R4, R5; API.md "Attendance"; issue 4).
 
 -- Maintained on every register push (src/domain/tally.rs): one row per school, academic year
--- (its starting calendar year) and pupil. The counts and the latest session are there for SQL (a
--- push reads only those to tell whether it holds nothing but new sessions); `state` holds the
--- code counts, illness runs, marked days and sickness-return point as JSON. Keyed by school
+-- (its starting calendar year) and pupil. `latest_slot` is the pupil's latest session (2 x days
+-- since 1 September, +1 for PM): a push reads only that to tell whether it holds nothing but new
+-- sessions. `state` holds the code counts, illness runs, marked days and sickness-return point
+-- as a compact JSON array. Every pupil's row is rewritten every night, so it is kept small. Keyed by school
 -- and year first, so a push loads its school's current rows with one range scan; a pupil's rows
 -- are reached through enrolments, like marks, so no second index slows the ingest.
 CREATE TABLE attendance_tallies (
     school_urn        INTEGER NOT NULL,
     academic_year     INTEGER NOT NULL,
     upn               TEXT NOT NULL,
-    possible_sessions INTEGER NOT NULL,
-    absence_sessions  INTEGER NOT NULL,
-    illness_sessions  INTEGER NOT NULL,
-    latest_date       DATE NOT NULL,
-    latest_session    TEXT NOT NULL,
+    latest_slot       INTEGER NOT NULL,
     state             TEXT NOT NULL,
     PRIMARY KEY (school_urn, academic_year, upn)
 );
