@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 
-use chrono::{NaiveDate, NaiveDateTime};
+use chrono::{Datelike, NaiveDate, NaiveDateTime};
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Integer, Timestamp};
+use diesel::serialize::{self, IsNull, Output, ToSql};
+use diesel::sql_types::{BigInt, Date, Integer, Timestamp};
+use diesel::sqlite::Sqlite;
 
 use super::schema::{incoming_marks, mark_history, marks};
 use super::DbConnection;
@@ -291,7 +293,7 @@ const SQLITE_INSERT_BATCH: usize = 128;
 struct SqliteNewMark {
     school_urn: i32,
     upn: String,
-    mark_date: NaiveDate,
+    mark_date: SqliteDate,
     session: String,
     code: String,
     minutes_late: Option<i32>,
@@ -302,11 +304,30 @@ impl From<&NewMark<'_>> for SqliteNewMark {
         SqliteNewMark {
             school_urn: m.school_urn,
             upn: m.upn.to_string(),
-            mark_date: m.mark_date,
+            mark_date: SqliteDate(m.mark_date),
             session: m.session.to_string(),
             code: m.code.to_string(),
             minutes_late: m.minutes_late,
         }
+    }
+}
+
+/// A date bound for SQLite as the text diesel's own `ToSql<Date, Sqlite>` writes (`%Y-%m-%d`),
+/// but formatted directly: chrono's `format("%F")` interprets the format string anew for every
+/// value, and that was about a sixth of the batched insert's time (perf, first push).
+#[derive(Debug, Clone, Copy, diesel::AsExpression)]
+#[diesel(sql_type = Date)]
+struct SqliteDate(NaiveDate);
+
+impl ToSql<Date, Sqlite> for SqliteDate {
+    fn to_sql<'b>(&'b self, out: &mut Output<'b, '_, Sqlite>) -> serialize::Result {
+        let (year, month, day) = (self.0.year(), self.0.month(), self.0.day());
+        if !(0..=9999).contains(&year) {
+            // Signs and wider years are chrono's business.
+            return <NaiveDate as ToSql<Date, Sqlite>>::to_sql(&self.0, out);
+        }
+        out.set_value(format!("{year:04}-{month:02}-{day:02}"));
+        Ok(IsNull::No)
     }
 }
 
