@@ -46,6 +46,9 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+#[path = "bench_support/year_to_date.rs"]
+mod year_to_date;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "bench-ingest",
@@ -84,6 +87,15 @@ struct Args {
     /// round.
     #[arg(long, default_value_t = 3)]
     http_runs: usize,
+    /// Year to date (issue 4): push this many school days before the HTTP runs first, one day
+    /// at a time with the attendance tallies maintained, then time the LA's alert worklist and
+    /// pupil summaries. 0: the nightly rounds only. 17 with the default --http-runs makes 20
+    /// school days of registers.
+    #[arg(long, default_value_t = 0)]
+    year_to_date_days: usize,
+    /// Pupil summaries timed after the year to date.
+    #[arg(long, default_value_t = 200)]
+    summary_samples: usize,
     /// Seed of the generated night (same seed, same data).
     #[arg(long, default_value_t = 20261120)]
     seed: u64,
@@ -661,6 +673,15 @@ const ROUNDS: [&str; 3] = [
 struct HttpTimes {
     roll: f64,
     registers: Vec<[f64; 3]>,
+    year_to_date: Option<year_to_date::YearToDate>,
+    reads: Option<year_to_date::ReadTimings>,
+}
+
+/// The year-to-date part of a run: its school days and how many summaries to time.
+struct YearToDatePlan {
+    days: Vec<NaiveDate>,
+    summary_samples: usize,
+    seed: u64,
 }
 
 /// What a report must say: `received` rows, none rejected, with these outcomes.
@@ -705,6 +726,7 @@ async fn http_phases(
     schools: &[School],
     clients: usize,
     days: &[NaiveDate],
+    plan: &YearToDatePlan,
 ) -> Result<HttpTimes, String> {
     use reqwest::Method;
     let base = server.base.clone();
@@ -788,6 +810,22 @@ async fn http_phases(
         expect(s.pupils.len(), s.pupils.len(), 0, 0)
     })?;
 
+    let year_to_date = if plan.days.is_empty() {
+        None
+    } else {
+        eprintln!(
+            "bench-ingest: year to date: {} school days from {}",
+            plan.days.len(),
+            plan.days[0]
+        );
+        Some(
+            year_to_date::push_days(
+                &http, &base, &mis_token, schools, &plan.days, clients, plan.seed,
+            )
+            .await?,
+        )
+    };
+
     // Each day is a night of its own: nothing is stored for it yet, so its first round is a
     // genuine first push, and its later rounds meet only that day's marks.
     let mut registers = Vec::with_capacity(days.len());
@@ -820,7 +858,28 @@ async fn http_phases(
         }
         registers.push(secs);
     }
-    Ok(HttpTimes { roll, registers })
+    let reads = if plan.days.is_empty() {
+        None
+    } else {
+        eprintln!("bench-ingest: timing the alert worklist and pupil summaries");
+        Some(
+            year_to_date::time_reads(
+                &http,
+                &base,
+                &la_token,
+                schools,
+                plan.summary_samples,
+                plan.seed,
+            )
+            .await?,
+        )
+    };
+    Ok(HttpTimes {
+        roll,
+        registers,
+        year_to_date,
+        reads,
+    })
 }
 
 /// The last `n` school days up to [`MARK_DATE`] in the LA calendar the benchmark pushes, oldest
@@ -1114,6 +1173,25 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         return Err("--clients, --raw-runs and --http-runs must be at least 1".into());
     }
     let days = http_days(args.http_runs)?;
+    let plan = YearToDatePlan {
+        days: if args.year_to_date_days == 0 {
+            Vec::new()
+        } else {
+            year_to_date::school_days_before(days[0], args.year_to_date_days)
+        },
+        summary_samples: args.summary_samples.max(1),
+        seed: args.seed,
+    };
+    if plan
+        .days
+        .first()
+        .is_some_and(|d| d.to_string().as_str() < ON_ROLL_FROM)
+    {
+        return Err(format!(
+            "--year-to-date-days: {} school days before {} start before the pupils join on {ON_ROLL_FROM}",
+            args.year_to_date_days, days[0]
+        ));
+    }
     // Checked before anything touches the database.
     let server_bin = match &args.server_bin {
         Some(p) => p.clone(),
@@ -1192,6 +1270,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         &schools,
         args.clients,
         &days,
+        &plan,
     ));
     // Read before stopping: /proc/<pid> is gone once the server is reaped.
     let rss = rss_mib(server.child.id());
@@ -1247,6 +1326,32 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             "{name:<22} {marks:>9} {secs:>9.3} {rate:>10.0} {raw_rate:>11.0} {ratio:>6.2} {spread:>11}"
         );
     }
+    if let Some(ytd) = &times.year_to_date {
+        println!(
+            "year to date (tallies maintained): {} school days, {} marks in {:.1} s = {:.0} marks/s \
+             (first day {:.0}, last day {:.0}); the rounds above ran on top of it",
+            ytd.days,
+            ytd.marks,
+            ytd.seconds,
+            ytd.marks as f64 / ytd.seconds,
+            ytd.first_day_rate,
+            ytd.last_day_rate
+        );
+    }
+    if let Some(reads) = &times.reads {
+        println!(
+            "alert worklist (la, {} open alerts): first page of 100 {:.1} ms, one kind {:.1} ms \
+             (medians of 21), every page of 500 {:.0} ms",
+            reads.open_alerts,
+            reads.worklist_first_page_ms,
+            reads.worklist_kind_ms,
+            reads.worklist_walk_ms
+        );
+        println!(
+            "pupil summary (GET /pupils/{{upn}}/attendance, {} random pupils): median {:.2} ms, p95 {:.2} ms",
+            reads.samples, reads.pupil_summary_median_ms, reads.pupil_summary_p95_ms
+        );
+    }
     println!("server peak RSS: {peak:.0} MB (VmHWM; VmRSS at the end {now:.0} MB)");
     let busy = if load_at_start >= 0.5 {
         " (other work running: figures are noisy)"
@@ -1275,6 +1380,19 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         })
         .collect();
     targets.push(format!("RSS < 300 MB: {peak:.0} {}", verdict(peak < 300.0)));
+    // Issue 4 "Targets".
+    if let Some(reads) = &times.reads {
+        let worst = reads.worklist_first_page_ms.max(reads.worklist_kind_ms);
+        targets.push(format!(
+            "worklist < 100 ms: {worst:.1} {}",
+            verdict(worst < 100.0)
+        ));
+        targets.push(format!(
+            "summary < 5 ms: {:.2} {}",
+            reads.pupil_summary_median_ms,
+            verdict(reads.pupil_summary_median_ms < 5.0)
+        ));
+    }
     println!("targets: {}", targets.join("; "));
 
     if args.keep {

@@ -9,7 +9,7 @@ use chrono::{Datelike, NaiveDate};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use super::{check_reports, expect, minutes_for, per_school, present, send_all, School};
+use super::{check_reports, expect, minutes_for, per_school, present, send_all, School, FIRST_URN};
 use esma_api::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
 
 /// How a generated pupil attends over the weeks, so the worklist has every kind of alert in
@@ -125,15 +125,15 @@ pub async fn push_days(
         last_day_rate: 0.0,
     };
     for (i, day) in days.iter().enumerate() {
-        let mut index = 0;
         let jobs = per_school(
             schools,
             &reqwest::Method::POST,
             |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
             |s| {
-                let body = day_body(index, s, *day, seed);
-                index += 1;
-                body
+                let index = usize::try_from(s.urn)
+                    .unwrap_or(0)
+                    .saturating_sub(FIRST_URN);
+                day_body(index, s, *day, seed)
             },
         )?;
         let marks: usize = schools.iter().map(|s| 2 * s.pupils.len()).sum();
@@ -169,7 +169,11 @@ pub struct ReadTimings {
     pub samples: usize,
 }
 
-async fn get_ms(http: &reqwest::Client, token: &str, url: &str) -> Result<(f64, serde_json::Value), String> {
+async fn get_ms(
+    http: &reqwest::Client,
+    token: &str,
+    url: &str,
+) -> Result<(f64, serde_json::Value), String> {
     let started = Instant::now();
     let response = http
         .get(url)
@@ -181,7 +185,10 @@ async fn get_ms(http: &reqwest::Client, token: &str, url: &str) -> Result<(f64, 
     let body = response.bytes().await.map_err(|e| format!("{url}: {e}"))?;
     let ms = started.elapsed().as_secs_f64() * 1000.0;
     if status != 200 {
-        return Err(format!("{url} answered {status}: {}", String::from_utf8_lossy(&body)));
+        return Err(format!(
+            "{url} answered {status}: {}",
+            String::from_utf8_lossy(&body)
+        ));
     }
     let json = serde_json::from_slice(&body).map_err(|e| format!("{url}: {e}"))?;
     Ok((ms, json))
@@ -213,11 +220,19 @@ pub async fn time_reads(
     let mut first = Vec::new();
     let mut kind = Vec::new();
     for _ in 0..21 {
-        first.push(get_ms(http, la_token, &format!("{base}/api/v1/alerts?limit=100")).await?.0);
-        kind.push(
-            get_ms(http, la_token, &format!("{base}/api/v1/alerts?limit=100&kind=sickness_return_due"))
+        first.push(
+            get_ms(http, la_token, &format!("{base}/api/v1/alerts?limit=100"))
                 .await?
                 .0,
+        );
+        kind.push(
+            get_ms(
+                http,
+                la_token,
+                &format!("{base}/api/v1/alerts?limit=100&kind=sickness_return_due"),
+            )
+            .await?
+            .0,
         );
     }
     // The whole worklist, page by page.
