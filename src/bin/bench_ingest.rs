@@ -5,10 +5,11 @@
 //! The rolls are pushed once. The register rounds (first push, the same push unchanged, then
 //! with 1% of codes changed) run `--http-runs` times (default 3), each time for another school
 //! day (2026-11-18, 19 and 20 by default, so every first push is a genuine one); the raw
-//! baseline (the same rows in one transaction per round) runs `--raw-runs` times on a fresh
-//! table. Each round is reported as the median HTTP rate against the median raw rate, with the
+//! baseline (the same rows in one transaction per round) runs `--raw-runs` times (default 3) on
+//! a fresh table. HTTP and raw runs alternate, so a change in the machine's other load weighs on
+//! both. Each round is reported as the median HTTP rate against the median raw rate, with the
 //! ratios of the slowest and the fastest HTTP run beside it: single runs on a shared machine
-//! vary too much to judge a target by.
+//! vary too much to judge a target by. Per-run times go to stderr.
 //!
 //! ```sh
 //! cargo build --release --bin esma-api --bin bench-ingest   # the server it starts, too
@@ -669,12 +670,15 @@ const ROUNDS: [&str; 3] = [
     "register 1% changed",
 ];
 
-/// Wall seconds of the HTTP phases: the roll push, then per school day the three register rounds.
-struct HttpTimes {
+/// The HTTP client once the server is set up: its base URL, the school client's token, and the
+/// wall seconds of the roll push.
+struct HttpSession {
+    http: reqwest::Client,
+    base: String,
+    token: String,
     roll: f64,
-    registers: Vec<[f64; 3]>,
-    year_to_date: Option<year_to_date::YearToDate>,
-    reads: Option<year_to_date::ReadTimings>,
+    /// The LA client's token (the year-to-date reads).
+    la_token: String,
 }
 
 /// The year-to-date part of a run: its school days and how many summaries to time.
@@ -717,17 +721,14 @@ fn per_school(
         .collect()
 }
 
-/// Steps 2-5 over HTTP: wait for health, tokens, schools and calendar, rolls, then the three
-/// register rounds for each of `days`.
-async fn http_phases(
+/// Steps 2-4 over HTTP: wait for health, tokens, schools and calendar, rolls.
+async fn http_setup(
     server: &mut Server,
     la: &NewClient,
     mis: &NewClient,
     schools: &[School],
     clients: usize,
-    days: &[NaiveDate],
-    plan: &YearToDatePlan,
-) -> Result<HttpTimes, String> {
+) -> Result<HttpSession, String> {
     use reqwest::Method;
     let base = server.base.clone();
     let http = reqwest::Client::builder()
@@ -810,76 +811,49 @@ async fn http_phases(
         expect(s.pupils.len(), s.pupils.len(), 0, 0)
     })?;
 
-    let year_to_date = if plan.days.is_empty() {
-        None
-    } else {
-        eprintln!(
-            "bench-ingest: year to date: {} school days from {}",
-            plan.days.len(),
-            plan.days[0]
-        );
-        Some(
-            year_to_date::push_days(
-                &http, &base, &mis_token, schools, &plan.days, clients, plan.seed,
-            )
-            .await?,
-        )
-    };
-
-    // Each day is a night of its own: nothing is stored for it yet, so its first round is a
-    // genuine first push, and its later rounds meet only that day's marks.
-    let mut registers = Vec::with_capacity(days.len());
-    for (run, day) in days.iter().enumerate() {
-        let date = day.format("%Y-%m-%d").to_string();
-        let mut secs = [0.0; 3];
-        for (round, name) in ROUNDS.into_iter().enumerate() {
-            eprintln!(
-                "bench-ingest: {name}, {date} (HTTP run {} of {})",
-                run + 1,
-                days.len()
-            );
-            let changed = round == 2;
-            let jobs = per_school(
-                schools,
-                &Method::POST,
-                |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
-                |s| register_body(s, if changed { &s.changed } else { &s.marks }, &date),
-            )?;
-            let (replies, elapsed) = send_all(&http, &mis_token, jobs, clients).await?;
-            check_reports(&format!("{name} {date}"), schools, &replies, |s| {
-                let (n, k) = (s.marks.len(), s.changed_count);
-                match round {
-                    0 => expect(n, n, 0, 0),
-                    1 => expect(n, 0, 0, n),
-                    _ => expect(n, 0, k, n - k),
-                }
-            })?;
-            secs[round] = elapsed;
-        }
-        registers.push(secs);
-    }
-    let reads = if plan.days.is_empty() {
-        None
-    } else {
-        eprintln!("bench-ingest: timing the alert worklist and pupil summaries");
-        Some(
-            year_to_date::time_reads(
-                &http,
-                &base,
-                &la_token,
-                schools,
-                plan.summary_samples,
-                plan.seed,
-            )
-            .await?,
-        )
-    };
-    Ok(HttpTimes {
+    Ok(HttpSession {
+        http,
+        base,
+        token: mis_token,
         roll,
-        registers,
-        year_to_date,
-        reads,
+        la_token,
     })
+}
+
+/// Step 5 over HTTP for one school day: the three register rounds; their wall seconds. Each day
+/// is a night of its own: nothing is stored for it yet, so its first round is a genuine first
+/// push, and its later rounds meet only that day's marks.
+async fn register_rounds(
+    session: &HttpSession,
+    schools: &[School],
+    clients: usize,
+    day: NaiveDate,
+) -> Result<[f64; 3], String> {
+    let (base, date) = (&session.base, day.format("%Y-%m-%d").to_string());
+    let marks: usize = schools.iter().map(|s| s.marks.len()).sum();
+    let mut secs = [0.0; 3];
+    for (round, name) in ROUNDS.into_iter().enumerate() {
+        let changed = round == 2;
+        let jobs = per_school(
+            schools,
+            &reqwest::Method::POST,
+            |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
+            |s| register_body(s, if changed { &s.changed } else { &s.marks }, &date),
+        )?;
+        let (replies, elapsed) = send_all(&session.http, &session.token, jobs, clients).await?;
+        check_reports(&format!("{name} {date}"), schools, &replies, |s| {
+            let (n, k) = (s.marks.len(), s.changed_count);
+            match round {
+                0 => expect(n, n, 0, 0),
+                1 => expect(n, 0, 0, n),
+                _ => expect(n, 0, k, n - k),
+            }
+        })?;
+        let rate = marks as f64 / elapsed;
+        eprintln!("bench-ingest:   {name}: {elapsed:.3} s, {rate:.0} marks/s");
+        secs[round] = elapsed;
+    }
+    Ok(secs)
 }
 
 /// The last `n` school days up to [`MARK_DATE`] in the LA calendar the benchmark pushes, oldest
@@ -961,69 +935,128 @@ const CREATE_RAW_TABLE: &str =
      mark_date date NOT NULL, session text NOT NULL, code text NOT NULL, minutes_late integer, \
      PRIMARY KEY (school_urn, upn, mark_date, session))";
 
-/// The three raw rounds (new, identical, 1% changed), each one transaction timed end to end, run
-/// `runs` times on a fresh `bench_raw_marks`; the median per round, so one noisy moment on a
-/// shared machine does not set the baseline. `write` returns the rows the database reports as
-/// written, checked against what must change. The table is dropped whatever happens.
-fn raw_rounds<C: SimpleConnection>(
-    conn: &mut C,
-    schools: &[School],
-    runs: usize,
-    mut write: impl FnMut(&mut C, &[RawRow]) -> QueryResult<usize>,
-) -> Result<[f64; 3], String> {
-    let (same, changed) = (raw_rows(schools, false)?, raw_rows(schools, true)?);
-    let changes: usize = schools.iter().map(|s| s.changed_count).sum();
-    let mut secs = [vec![], vec![], vec![]];
-    let mut run = |conn: &mut C| -> Result<(), String> {
-        conn.batch_execute(&format!(
-            "DROP TABLE IF EXISTS bench_raw_marks; {CREATE_RAW_TABLE}"
-        ))
-        .map_err(|e| format!("raw baseline: {e}"))?;
-        for (i, (rows, want)) in [(&same, same.len()), (&same, 0), (&changed, changes)]
-            .into_iter()
-            .enumerate()
-        {
-            let started = Instant::now();
-            let written =
-                write(conn, rows).map_err(|e| format!("raw baseline round {}: {e}", i + 1))?;
-            secs[i].push(started.elapsed().as_secs_f64());
-            if written != want {
-                return Err(format!(
-                    "raw baseline round {}: {written} rows written, expected {want}",
-                    i + 1
-                ));
-            }
-        }
-        Ok(())
-    };
-    let result = (0..runs).try_for_each(|_| run(conn));
-    let dropped = conn.batch_execute("DROP TABLE IF EXISTS bench_raw_marks");
-    result?;
-    dropped.map_err(|e| format!("raw baseline: {e}"))?;
-    Ok(secs.map(|mut v| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    }))
+/// The raw baseline's rows: the night as first sent, and with 1% of codes changed.
+struct RawRows<'a> {
+    same: Vec<RawRow<'a>>,
+    changed: Vec<RawRow<'a>>,
+    /// How many rows `changed` changes.
+    changes: usize,
 }
 
-fn raw_postgres(url: &str, schools: &[School], runs: usize) -> Result<[f64; 3], String> {
-    let mut conn = PgConnection::establish(url).map_err(|e| format!("raw baseline: {e}"))?;
-    raw_rounds(&mut conn, schools, runs, |conn, rows| {
-        conn.transaction(|conn| {
-            conn.batch_execute(
-                "CREATE TEMP TABLE raw_incoming (school_urn int, upn text, mark_date date, session text, \
-                 code text, minutes_late int) ON COMMIT DROP",
-            )?;
-            diesel::copy_from(raw_incoming::table).from_insertable(rows).execute(conn)?;
-            diesel::sql_query(
-                "INSERT INTO bench_raw_marks SELECT * FROM raw_incoming \
-                 ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
-                 SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
-                 WHERE bench_raw_marks.code IS DISTINCT FROM EXCLUDED.code \
-                    OR bench_raw_marks.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late",
-            )
-            .execute(conn)
+impl<'a> RawRows<'a> {
+    fn new(schools: &'a [School]) -> Result<RawRows<'a>, String> {
+        Ok(RawRows {
+            same: raw_rows(schools, false)?,
+            changed: raw_rows(schools, true)?,
+            changes: schools.iter().map(|s| s.changed_count).sum(),
         })
+    }
+}
+
+/// One run of the three raw rounds (new, identical, 1% changed) on a fresh `bench_raw_marks`,
+/// each round one transaction timed end to end; their wall seconds. `write` returns the rows the
+/// database reports as written, checked against what must change.
+fn raw_run<C: SimpleConnection>(
+    conn: &mut C,
+    rows: &RawRows,
+    mut write: impl FnMut(&mut C, &[RawRow]) -> QueryResult<usize>,
+) -> Result<[f64; 3], String> {
+    conn.batch_execute(&format!(
+        "DROP TABLE IF EXISTS bench_raw_marks; {CREATE_RAW_TABLE}"
+    ))
+    .map_err(|e| format!("raw baseline: {e}"))?;
+    let mut secs = [0.0; 3];
+    let rounds = [
+        (&rows.same, rows.same.len()),
+        (&rows.same, 0),
+        (&rows.changed, rows.changes),
+    ];
+    for (i, (rows, want)) in rounds.into_iter().enumerate() {
+        let started = Instant::now();
+        let written =
+            write(conn, rows).map_err(|e| format!("raw baseline round {}: {e}", i + 1))?;
+        secs[i] = started.elapsed().as_secs_f64();
+        let rate = rows.len() as f64 / secs[i];
+        eprintln!(
+            "bench-ingest:   raw round {}: {:.3} s, {rate:.0} rows/s",
+            i + 1,
+            secs[i]
+        );
+        if written != want {
+            return Err(format!(
+                "raw baseline round {}: {written} rows written, expected {want}",
+                i + 1
+            ));
+        }
+    }
+    Ok(secs)
+}
+
+/// A direct connection for the raw baseline, to the database the server uses.
+enum RawDb {
+    Postgres(PgConnection),
+    Sqlite(SqliteConnection),
+}
+
+impl RawDb {
+    fn open(url: &DatabaseUrl) -> Result<RawDb, String> {
+        let fail = |e: diesel::ConnectionError| format!("raw baseline: {e}");
+        match url {
+            DatabaseUrl::Postgres(u) => PgConnection::establish(u)
+                .map(RawDb::Postgres)
+                .map_err(fail),
+            DatabaseUrl::Sqlite(p) => {
+                let mut conn = SqliteConnection::establish(p).map_err(fail)?;
+                // The pragmas the server uses (store::ConnectionOpener), so both write under the
+                // same rules.
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
+                )
+                .map_err(|e| format!("raw baseline: {e}"))?;
+                Ok(RawDb::Sqlite(conn))
+            }
+        }
+    }
+
+    /// SQLite: checkpoint the WAL both the server and the baseline write, untimed, so that
+    /// neither pays for a checkpoint of the other's pages. Best effort: a busy WAL is left as is.
+    fn settle(&mut self) {
+        if let RawDb::Sqlite(conn) = self {
+            let _ = conn.batch_execute("PRAGMA wal_checkpoint(TRUNCATE)");
+        }
+    }
+
+    fn run(&mut self, rows: &RawRows) -> Result<[f64; 3], String> {
+        match self {
+            RawDb::Postgres(conn) => raw_run(conn, rows, raw_write_postgres),
+            RawDb::Sqlite(conn) => raw_run(conn, rows, raw_write_sqlite),
+        }
+    }
+
+    fn drop_table(&mut self) -> Result<(), String> {
+        let dropped = match self {
+            RawDb::Postgres(conn) => conn.batch_execute("DROP TABLE IF EXISTS bench_raw_marks"),
+            RawDb::Sqlite(conn) => conn.batch_execute("DROP TABLE IF EXISTS bench_raw_marks"),
+        };
+        dropped.map_err(|e| format!("raw baseline: {e}"))
+    }
+}
+
+fn raw_write_postgres(conn: &mut PgConnection, rows: &[RawRow]) -> QueryResult<usize> {
+    conn.transaction(|conn| {
+        conn.batch_execute(
+            "CREATE TEMP TABLE raw_incoming (school_urn int, upn text, mark_date date, session text, \
+             code text, minutes_late int) ON COMMIT DROP",
+        )?;
+        diesel::copy_from(raw_incoming::table).from_insertable(rows).execute(conn)?;
+        diesel::sql_query(
+            "INSERT INTO bench_raw_marks SELECT * FROM raw_incoming \
+             ON CONFLICT (school_urn, upn, mark_date, session) DO UPDATE \
+             SET code = EXCLUDED.code, minutes_late = EXCLUDED.minutes_late \
+             WHERE bench_raw_marks.code IS DISTINCT FROM EXCLUDED.code \
+                OR bench_raw_marks.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late",
+        )
+        .execute(conn)
     })
 }
 
@@ -1038,40 +1071,33 @@ fn sqlite_upsert_sql(n: usize) -> String {
     )
 }
 
-fn raw_sqlite(path: &str, schools: &[School], runs: usize) -> Result<[f64; 3], String> {
-    let mut conn = SqliteConnection::establish(path).map_err(|e| format!("raw baseline: {e}"))?;
-    // The pragmas the server uses (store::ConnectionOpener), so both write under the same rules.
-    conn.batch_execute(
-        "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 10000;",
-    )
-    .map_err(|e| format!("raw baseline: {e}"))?;
-    // Built once: every batch but the last has the same shape. Diesel prepares an upsert afresh
-    // on every execute (it never caches ON CONFLICT statements), as it does for the server; a
-    // statement prepared once through the C API ran these rounds about 1.5x faster.
+fn raw_write_sqlite(conn: &mut SqliteConnection, rows: &[RawRow]) -> QueryResult<usize> {
+    // Every batch but the last has the same shape, so its text is built once per round. Diesel
+    // prepares an upsert afresh on every execute (it never caches ON CONFLICT statements), as it
+    // does for the server; a statement prepared once through the C API ran these rounds about
+    // 1.5x faster.
     let full_sql = sqlite_upsert_sql(RAW_BATCH);
-    raw_rounds(&mut conn, schools, runs, |conn, rows| {
-        conn.immediate_transaction(|conn| {
-            let mut written = 0;
-            for chunk in rows.chunks(RAW_BATCH) {
-                let sql = if chunk.len() == RAW_BATCH {
-                    full_sql.clone()
-                } else {
-                    sqlite_upsert_sql(chunk.len())
-                };
-                let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
-                for r in chunk {
-                    query = query
-                        .bind::<Integer, _>(r.school_urn)
-                        .bind::<Text, _>(r.upn)
-                        .bind::<Date, _>(r.mark_date)
-                        .bind::<Text, _>(r.session)
-                        .bind::<Text, _>(r.code)
-                        .bind::<Nullable<Integer>, _>(r.minutes_late);
-                }
-                written += query.execute(conn)?;
+    conn.immediate_transaction(|conn| {
+        let mut written = 0;
+        for chunk in rows.chunks(RAW_BATCH) {
+            let sql = if chunk.len() == RAW_BATCH {
+                full_sql.clone()
+            } else {
+                sqlite_upsert_sql(chunk.len())
+            };
+            let mut query = diesel::sql_query(sql).into_boxed::<diesel::sqlite::Sqlite>();
+            for r in chunk {
+                query = query
+                    .bind::<Integer, _>(r.school_urn)
+                    .bind::<Text, _>(r.upn)
+                    .bind::<Date, _>(r.mark_date)
+                    .bind::<Text, _>(r.session)
+                    .bind::<Text, _>(r.code)
+                    .bind::<Nullable<Integer>, _>(r.minutes_late);
             }
-            Ok(written)
-        })
+            written += query.execute(conn)?;
+        }
+        Ok(written)
     })
 }
 
@@ -1263,15 +1289,73 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let http = runtime.block_on(http_phases(
-        &mut server,
-        &la,
-        &mis,
-        &schools,
-        args.clients,
-        &days,
-        &plan,
-    ));
+    let raw_rows = RawRows::new(&schools)?;
+    let mut raw_db = RawDb::open(&url)?;
+    // HTTP runs and raw runs alternate (the server idles during a raw run), so that a change in
+    // the machine's other load during the benchmark weighs on both sides alike, not on whichever
+    // ran at the time.
+    let runs = days.len().max(args.raw_runs);
+    let measured = runtime
+        .block_on(http_setup(&mut server, &la, &mis, &schools, args.clients))
+        .and_then(|session| {
+            let year_to_date = if plan.days.is_empty() {
+                None
+            } else {
+                eprintln!(
+                    "bench-ingest: year to date: {} school days from {}",
+                    plan.days.len(),
+                    plan.days[0]
+                );
+                let pushed = year_to_date::push_days(
+                    &session.http,
+                    &session.base,
+                    &session.token,
+                    &schools,
+                    &plan.days,
+                    args.clients,
+                    plan.seed,
+                );
+                Some(runtime.block_on(pushed)?)
+            };
+            let (mut http_secs, mut raw_secs) = (Vec::new(), Vec::new());
+            for run in 0..runs {
+                if let Some(&day) = days.get(run) {
+                    eprintln!(
+                        "bench-ingest: register rounds for {day} (HTTP run {} of {})",
+                        run + 1,
+                        days.len()
+                    );
+                    raw_db.settle();
+                    let rounds = register_rounds(&session, &schools, args.clients, day);
+                    http_secs.push(runtime.block_on(rounds)?);
+                }
+                if run < args.raw_runs {
+                    eprintln!(
+                        "bench-ingest: raw baseline on the same database (run {} of {})",
+                        run + 1,
+                        args.raw_runs
+                    );
+                    raw_db.settle();
+                    raw_secs.push(raw_db.run(&raw_rows)?);
+                }
+            }
+            let reads = if plan.days.is_empty() {
+                None
+            } else {
+                eprintln!("bench-ingest: timing the alert worklist and pupil summaries");
+                let timed = year_to_date::time_reads(
+                    &session.http,
+                    &session.base,
+                    &session.la_token,
+                    &schools,
+                    plan.summary_samples,
+                    plan.seed,
+                );
+                Some(runtime.block_on(timed)?)
+            };
+            Ok((session.roll, http_secs, raw_secs, year_to_date, reads))
+        });
+    let dropped = raw_db.drop_table();
     // Read before stopping: /proc/<pid> is gone once the server is reaped.
     let rss = rss_mib(server.child.id());
     let exited = match server.child.try_wait() {
@@ -1279,20 +1363,14 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         _ => String::new(),
     };
     server.stop();
-    let times = http.map_err(|e| {
+    let (roll, http_secs, raw_secs, year_to_date, reads) = measured.map_err(|e| {
         let tail = log_tail(&log);
         format!("{e}{exited}\n  server log: {}{tail}", log.display())
     })?;
+    dropped?;
     let (peak, now) = rss?;
-
-    eprintln!(
-        "bench-ingest: raw baseline on the same database ({} runs)",
-        args.raw_runs
-    );
-    let raw = match &url {
-        DatabaseUrl::Postgres(u) => raw_postgres(u, &schools, args.raw_runs)?,
-        DatabaseUrl::Sqlite(p) => raw_sqlite(p, &schools, args.raw_runs)?,
-    };
+    let raw: [f64; 3] =
+        std::array::from_fn(|i| median(&raw_secs.iter().map(|r| r[i]).collect::<Vec<_>>()));
 
     // The results table.
     println!(
@@ -1305,7 +1383,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         "{:<22} {:>9} {:>9} {:>10} {:>11} {:>6} {:>11}",
         "phase", "rows", "seconds", "rows/s", "raw rows/s", "ratio", "runs"
     );
-    let (roll, pupils) = (times.roll, args.pupils);
+    let pupils = args.pupils;
     let rate = pupils as f64 / roll;
     println!(
         "{:<22} {pupils:>9} {roll:>9.3} {rate:>10.0} {:>11} {:>6} {:>11}",
@@ -1313,7 +1391,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     );
     let mut ratios = [0.0; 3];
     for (i, name) in ROUNDS.into_iter().enumerate() {
-        let runs: Vec<f64> = times.registers.iter().map(|r| r[i]).collect();
+        let runs: Vec<f64> = http_secs.iter().map(|r| r[i]).collect();
         let secs = median(&runs);
         let (rate, raw_rate) = (marks as f64 / secs, marks as f64 / raw[i]);
         ratios[i] = rate / raw_rate;
@@ -1326,7 +1404,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             "{name:<22} {marks:>9} {secs:>9.3} {rate:>10.0} {raw_rate:>11.0} {ratio:>6.2} {spread:>11}"
         );
     }
-    if let Some(ytd) = &times.year_to_date {
+    if let Some(ytd) = &year_to_date {
         println!(
             "year to date (tallies maintained): {} school days, {} marks in {:.1} s = {:.0} marks/s \
              (first day {:.0}, last day {:.0}); the rounds above ran on top of it",
@@ -1338,7 +1416,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             ytd.last_day_rate
         );
     }
-    if let Some(reads) = &times.reads {
+    if let Some(reads) = &reads {
         println!(
             "alert worklist (la, {} open alerts): first page of 100 {:.1} ms, one kind {:.1} ms \
              (medians of 21), every page of 500 {:.0} ms",
@@ -1381,7 +1459,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         .collect();
     targets.push(format!("RSS < 300 MB: {peak:.0} {}", verdict(peak < 300.0)));
     // Issue 4 "Targets".
-    if let Some(reads) = &times.reads {
+    if let Some(reads) = &reads {
         let worst = reads.worklist_first_page_ms.max(reads.worklist_kind_ms);
         targets.push(format!(
             "worklist < 100 ms: {worst:.1} {}",
