@@ -88,10 +88,6 @@ pub fn write_marks(
     if !written.changes.is_empty() {
         let changed: BTreeSet<&str> = written.changes.iter().map(|c| c.upn.as_str()).collect();
         let stored = tallies_for_push(conn, school_urn, &changed, first_year)?;
-        tracing::debug!(
-            load_ms = (started.elapsed() - marks_written).as_secs_f64() * 1e3,
-            "tallies loaded"
-        );
         maintain(conn, school_urn, &written.changes, stored, policy, today)?;
     }
     // What each step of the write costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
@@ -274,7 +270,6 @@ pub fn maintain(
             .count();
         appended.push((upn, after, unchanged_years));
     }
-    let t0 = std::time::Instant::now();
     let rebuilt = rebuild_from_register(conn, school_urn, &rebuild, policy)?;
     for (upn, before, after) in &rebuilt {
         for change in tally_alert_changes(before, after, policy) {
@@ -290,17 +285,8 @@ pub fn maintain(
                 .flat_map(|(upn, _, after)| after.years.iter().map(move |t| (upn.as_str(), t))),
         )
         .collect();
-    let t1 = std::time::Instant::now();
     tallies::save(conn, school_urn, &rows)?;
-    let t2 = std::time::Instant::now();
-    let r = work.apply(conn, today);
-    tracing::debug!(
-        rebuild_ms = (t1 - t0).as_secs_f64() * 1e3,
-        save_ms = (t2 - t1).as_secs_f64() * 1e3,
-        apply_ms = t2.elapsed().as_secs_f64() * 1e3,
-        "maintain steps"
-    );
-    r
+    work.apply(conn, today)
 }
 
 /// Rebuilds the tallies of pupils whose push changed or filled in sessions already counted, from
