@@ -734,6 +734,10 @@ async fn http_setup(
     let http = reqwest::Client::builder()
         .timeout(Duration::from_secs(900))
         .pool_max_idle_per_host(clients)
+        // The server closes a connection idle for 5 s (actix keep-alive); a raw run between two
+        // HTTP runs lasts longer than that, so drop idle connections first rather than reuse a
+        // closed one.
+        .pool_idle_timeout(Duration::from_secs(2))
         .build()
         .map_err(|e| format!("HTTP client: {e}"))?;
     let deadline = Instant::now() + Duration::from_secs(60);
