@@ -616,7 +616,7 @@ pub struct AlertPage {
 }
 
 fn view(
-    conn: &mut DbConnection,
+    page_tallies: &HashMap<(i32, i32, String), YearTally>,
     row: AlertRow,
     policy: &AttendancePolicy,
     calendar: &SchoolCalendar,
@@ -649,7 +649,7 @@ fn view(
             )
         }
         AlertKind::SicknessReturnDue => {
-            let tally = tallies::of_pupil_year(conn, row.school_urn, &row.upn, year)?;
+            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
             let reached = tally.as_ref().and_then(|t| t.sickness_return_reached);
             (
                 // Due from the session that reached the threshold: no later deadline is set.
@@ -659,13 +659,13 @@ fn view(
                     "threshold_days": policy.sickness_return_days,
                     "reached_on": reached.map(|r| r.0),
                     "reached_session": reached.map(|r| r.1),
-                    "current_streak_days": tally.as_ref().map(YearTally::current_streak_days),
-                    "longest_streak_days": tally.as_ref().map(YearTally::longest_streak_days),
+                    "current_streak_days": tally.map(|t| t.current_streak_days()),
+                    "longest_streak_days": tally.map(|t| t.longest_streak_days()),
                 }),
             )
         }
         AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
-            let tally = tallies::of_pupil_year(conn, row.school_urn, &row.upn, year)?;
+            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
             let measures = tally.as_ref().map(|t| t.measures(policy));
             (
                 None,
@@ -746,9 +746,16 @@ pub async fn list(
             let more = rows.len() as i64 > query.limit;
             rows.truncate(usize::try_from(query.limit).unwrap_or(0));
             let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            // The tallies behind the page's facts, in one query rather than one per alert.
+            let keys: Vec<(i32, i32, &str)> = rows
+                .iter()
+                .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue.as_str())
+                .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
+                .collect();
+            let page_tallies = tallies::of_keys(conn, &keys)?;
             let alerts = rows
                 .into_iter()
-                .map(|row| view(conn, row, &policy, &calendar, today))
+                .map(|row| view(&page_tallies, row, &policy, &calendar, today))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut subject = AuditSubject::new("alerts", "worklist");
             subject.school_urn = query.school_urn;

@@ -236,6 +236,32 @@ pub fn of_pupil_year(
     row.as_ref().map(from_row).transpose()
 }
 
+/// The tallies with the given (school, academic year, pupil) keys, in one query per 500.
+pub fn of_keys(
+    conn: &mut DbConnection,
+    keys: &[(i32, i32, &str)],
+) -> QueryResult<HashMap<(i32, i32, String), YearTally>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let upns: Vec<&str> = chunk.iter().map(|k| k.2).collect();
+        let schools: Vec<i32> = chunk.iter().map(|k| k.0).collect();
+        let rows: Vec<TallyRow> = attendance_tallies::table
+            .filter(attendance_tallies::upn.eq_any(&upns))
+            .filter(attendance_tallies::school_urn.eq_any(&schools))
+            .load(conn)?;
+        for row in &rows {
+            let key = (row.school_urn, row.academic_year, row.upn.clone());
+            if chunk
+                .iter()
+                .any(|k| (k.0, k.1, k.2) == (key.0, key.1, key.2.as_str()))
+            {
+                found.insert(key, from_row(row)?);
+            }
+        }
+    }
+    Ok(found)
+}
+
 /// Writes the given tallies, replacing stored ones for the same school, year and pupil.
 pub fn save(
     conn: &mut DbConnection,
