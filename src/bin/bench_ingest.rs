@@ -658,10 +658,9 @@ const ROUNDS: [&str; 3] = [
     "register 1% changed",
 ];
 
-/// The HTTP client once the server is set up: its base URL, the school client's token, and the
-/// wall seconds of the roll push.
+/// The server once it is set up: its base URL, the school client's token, and the wall seconds
+/// of the roll push.
 struct HttpSession {
-    http: reqwest::Client,
     base: String,
     token: String,
     roll: f64,
@@ -700,6 +699,14 @@ fn per_school(
         .collect()
 }
 
+fn http_client(clients: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(900))
+        .pool_max_idle_per_host(clients)
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// Steps 2-4 over HTTP: wait for health, tokens, schools and calendar, rolls.
 async fn http_setup(
     server: &mut Server,
@@ -710,11 +717,7 @@ async fn http_setup(
 ) -> Result<HttpSession, String> {
     use reqwest::Method;
     let base = server.base.clone();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
-        .pool_max_idle_per_host(clients)
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let http = http_client(clients)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -791,7 +794,6 @@ async fn http_setup(
     })?;
 
     Ok(HttpSession {
-        http,
         base,
         token: mis_token,
         roll,
@@ -808,6 +810,9 @@ async fn register_rounds(
     day: NaiveDate,
 ) -> Result<[f64; 3], String> {
     let (base, date) = (&session.base, day.format("%Y-%m-%d").to_string());
+    // A new client, so no connection the server closed while idle (keep-alive 5 s) is reused:
+    // nothing polls this runtime during a raw run, so the old client would not have noticed.
+    let http = http_client(clients)?;
     let marks: usize = schools.iter().map(|s| s.marks.len()).sum();
     let mut secs = [0.0; 3];
     for (round, name) in ROUNDS.into_iter().enumerate() {
@@ -818,7 +823,7 @@ async fn register_rounds(
             |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
             |s| register_body(s, if changed { &s.changed } else { &s.marks }, &date),
         )?;
-        let (replies, elapsed) = send_all(&session.http, &session.token, jobs, clients).await?;
+        let (replies, elapsed) = send_all(&http, &session.token, jobs, clients).await?;
         check_reports(&format!("{name} {date}"), schools, &replies, |s| {
             let (n, k) = (s.marks.len(), s.changed_count);
             match round {
