@@ -670,10 +670,9 @@ const ROUNDS: [&str; 3] = [
     "register 1% changed",
 ];
 
-/// The HTTP client once the server is set up: its base URL, the school client's token, and the
-/// wall seconds of the roll push.
+/// The server once it is set up: its base URL, the school client's token, and the wall seconds
+/// of the roll push.
 struct HttpSession {
-    http: reqwest::Client,
     base: String,
     token: String,
     roll: f64,
@@ -721,6 +720,17 @@ fn per_school(
         .collect()
 }
 
+fn http_client(clients: usize) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(900))
+        .pool_max_idle_per_host(clients)
+        // The server closes a connection idle for 5 s (actix keep-alive), as one is during a raw
+        // run: drop idle connections first rather than send on a closed one.
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .map_err(|e| format!("HTTP client: {e}"))
+}
+
 /// Steps 2-4 over HTTP: wait for health, tokens, schools and calendar, rolls.
 async fn http_setup(
     server: &mut Server,
@@ -731,15 +741,7 @@ async fn http_setup(
 ) -> Result<HttpSession, String> {
     use reqwest::Method;
     let base = server.base.clone();
-    let http = reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
-        .pool_max_idle_per_host(clients)
-        // The server closes a connection idle for 5 s (actix keep-alive); a raw run between two
-        // HTTP runs lasts longer than that, so drop idle connections first rather than reuse a
-        // closed one.
-        .pool_idle_timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))?;
+    let http = http_client(clients)?;
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
         if let Ok(Some(status)) = server.child.try_wait() {
@@ -816,7 +818,6 @@ async fn http_setup(
     })?;
 
     Ok(HttpSession {
-        http,
         base,
         token: mis_token,
         roll,
@@ -834,6 +835,9 @@ async fn register_rounds(
     day: NaiveDate,
 ) -> Result<[f64; 3], String> {
     let (base, date) = (&session.base, day.format("%Y-%m-%d").to_string());
+    // A new client, so no connection the server closed while idle (keep-alive 5 s) is reused:
+    // nothing polls this runtime during a raw run, so the old client would not have noticed.
+    let http = http_client(clients)?;
     let marks: usize = schools.iter().map(|s| s.marks.len()).sum();
     let mut secs = [0.0; 3];
     for (round, name) in ROUNDS.into_iter().enumerate() {
@@ -844,7 +848,7 @@ async fn register_rounds(
             |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
             |s| register_body(s, if changed { &s.changed } else { &s.marks }, &date),
         )?;
-        let (replies, elapsed) = send_all(&session.http, &session.token, jobs, clients).await?;
+        let (replies, elapsed) = send_all(&http, &session.token, jobs, clients).await?;
         check_reports(&format!("{name} {date}"), schools, &replies, |s| {
             let (n, k) = (s.marks.len(), s.changed_count);
             match round {
@@ -1310,8 +1314,9 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
                     plan.days.len(),
                     plan.days[0]
                 );
+                let http = http_client(args.clients)?;
                 let pushed = year_to_date::push_days(
-                    &session.http,
+                    &http,
                     &session.base,
                     &session.token,
                     &schools,
@@ -1347,8 +1352,9 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
                 None
             } else {
                 eprintln!("bench-ingest: timing the alert worklist and pupil summaries");
+                let http = http_client(1)?;
                 let timed = year_to_date::time_reads(
-                    &session.http,
+                    &http,
                     &session.base,
                     &session.la_token,
                     &schools,

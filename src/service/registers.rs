@@ -63,7 +63,7 @@ pub async fn push(
         .db
         .read(move |conn| {
             schools::find(conn, urn)?.ok_or_else(|| ApiError::not_found(format!("no school with URN {urn}; the LA registers schools first")))?;
-            let roll = pupils::roll_of(conn, urn)?;
+            let roll = pupils::roll_periods_of(conn, urn)?;
             let received = push.marks.len();
             let mut rejections = Rejections::new(push.pointer_prefix);
 
