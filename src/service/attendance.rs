@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::json;
 
-use super::pupils::{audited_read, parse_upn, visible};
+use super::pupils::{audited_read, date_range, parse_upn, visible};
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
@@ -535,14 +535,7 @@ pub async fn summary(
     let upn = parse_upn(upn)?;
     let today = state.clock.today();
     let maintained = from.is_none() && to.is_none();
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or_else(|| AcademicYear::containing(to).first_day());
-    if from > to {
-        return Err(ApiError::invalid_field(
-            "/query/from",
-            format!("from ({from}) is after to ({to})"),
-        ));
-    }
+    let (from, to) = date_range(from, to, today)?;
     let policy = state.attendance.clone();
     audited_read(state, actor, upn, "attendance", move |conn, actor, upn| {
         let Some(record) = visible(conn, actor, upn, today)? else {

@@ -116,6 +116,24 @@ pub async fn get(state: &AppState, actor: &Actor, upn: &str) -> Result<PupilReco
     .await
 }
 
+/// The `from`/`to` of a pupil read: by default the academic year of `to` (today when not given)
+/// up to `to`; 422 when `from` is after `to`.
+pub(super) fn date_range(
+    from: Option<NaiveDate>,
+    to: Option<NaiveDate>,
+    today: NaiveDate,
+) -> Result<(NaiveDate, NaiveDate), ApiError> {
+    let to = to.unwrap_or(today);
+    let from = from.unwrap_or_else(|| AcademicYear::containing(to).first_day());
+    if from > to {
+        return Err(ApiError::invalid_field(
+            "/query/from",
+            format!("from ({from}) is after to ({to})"),
+        ));
+    }
+    Ok((from, to))
+}
+
 /// `GET /api/v1/pupils/{upn}/marks?from=&to=`: default the academic year to date.
 pub async fn marks(
     state: &AppState,
@@ -127,14 +145,7 @@ pub async fn marks(
     actor.require(&[Role::La, Role::School])?;
     let upn = parse_upn(upn)?;
     let today = state.clock.today();
-    let to = to.unwrap_or(today);
-    let from = from.unwrap_or_else(|| AcademicYear::containing(to).first_day());
-    if from > to {
-        return Err(ApiError::invalid_field(
-            "/query/from",
-            format!("from ({from}) is after to ({to})"),
-        ));
-    }
+    let (from, to) = date_range(from, to, today)?;
     audited_read(state, actor, upn, "marks", move |conn, actor, upn| {
         let Some(record) = visible(conn, actor, upn, today)? else {
             return Ok(None);
