@@ -22,6 +22,11 @@ pub struct Cli {
     )]
     pub database_url: String,
 
+    /// The LA's ESMA policy as a TOML file (default: the Hertfordshire policy compiled in; see
+    /// src/domain/hertfordshire-esma-policy.toml for every setting).
+    #[arg(long, global = true, env = "ESMA_POLICY")]
+    pub policy: Option<PathBuf>,
+
     #[command(subcommand)]
     pub command: Command,
 }
@@ -91,9 +96,9 @@ pub struct ServeArgs {
     /// Fix "today" for statutory clocks (demos, acceptance tests), e.g. 2026-11-23.
     #[arg(long, env = "ESMA_TODAY")]
     pub today: Option<String>,
-    /// The LA this service runs for (LA number; Hertfordshire is 919).
-    #[arg(long, env = "ESMA_LA_CODE", default_value_t = 919)]
-    pub la_code: u16,
+    /// The LA this service runs for (LA number), overriding the policy's `la_code` (919).
+    #[arg(long, env = "ESMA_LA_CODE")]
+    pub la_code: Option<u16>,
     /// Write the demo credentials as JSON to this file too (for scripts).
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,

@@ -3,7 +3,6 @@ use std::process::ExitCode;
 use clap::Parser;
 use esma_api::cli::{Cli, ClientsCommand, Command};
 use esma_api::clock::Clock;
-use esma_api::domain::attendance::AttendancePolicy;
 use esma_api::service::{attendance, clients, Actor};
 use esma_api::{api, demo, server, telemetry};
 
@@ -60,16 +59,18 @@ fn run(cli: Cli) -> Result<(), String> {
             telemetry::init_logging(false);
             let db = server::open_db(&cli.database_url, 1)?;
             let clock = Clock::from_env_value(today.as_deref())?;
+            let policy = server::load_policy(cli.policy.as_deref())?;
             let only = (!schools.is_empty()).then_some(schools);
             let report =
-                attendance::recompute(&db, &AttendancePolicy::default(), clock.today(), only)
+                attendance::recompute(&db, &policy.attendance, clock.today(), only)
                     .map_err(|e| e.detail)?;
             print_json(&report)
         }
         Command::Serve(args) => {
             telemetry::init_logging(args.log_json);
             let db = server::open_db(&cli.database_url, args.db_pool)?;
-            let state = server::state_from(db.clone(), &args)?;
+            let policy = server::load_policy(cli.policy.as_deref())?;
+            let state = server::state_from(db.clone(), &args, policy)?;
             if attendance::build_missing_tallies(&db, &state.attendance, state.clock.today())
                 .map_err(|e| e.detail)?
             {

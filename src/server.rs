@@ -6,6 +6,7 @@ use actix_web::{web, HttpServer};
 
 use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
+use crate::domain::policy::Policy;
 use crate::clock::Clock;
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
@@ -17,7 +18,22 @@ pub fn open_db(url: &str, pool: u32) -> Result<Db, String> {
     Db::open(&url, pool)
 }
 
-pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
+/// The policy in force: the file given, else the compiled-in Hertfordshire policy.
+pub fn load_policy(path: Option<&std::path::Path>) -> Result<Policy, String> {
+    match path {
+        None => Ok(Policy::hertfordshire()),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the policy file {}: {e}", path.display()))?;
+            Policy::from_toml(&text).map_err(|e| format!("{}: {e}", path.display()))
+        }
+    }
+}
+
+pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppState, String> {
+    if let Some(code) = args.la_code {
+        policy.la_code = code;
+    }
     let clock = Clock::from_env_value(args.today.as_deref())?;
     let secret = match &args.jwt_secret {
         Some(s) if s.len() >= 32 => s.as_bytes().to_vec(),
@@ -41,8 +57,9 @@ pub fn state_from(db: Db, args: &ServeArgs) -> Result<AppState, String> {
             &args.audience,
             args.token_ttl,
         )),
-        la_code: args.la_code,
-        attendance: Arc::new(crate::domain::attendance::AttendancePolicy::default()),
+        la_code: policy.la_code,
+        attendance: Arc::new(policy.attendance.clone()),
+        policy: Arc::new(policy),
     })
 }
 

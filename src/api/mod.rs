@@ -11,6 +11,7 @@ pub mod oauth;
 pub mod ops;
 pub mod problem;
 pub mod pupils;
+pub mod referrals;
 pub mod registers;
 pub mod schools;
 
@@ -56,6 +57,13 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(pupils::get_marks)
                 .service(attendance::get_attendance)
                 .service(attendance::list_alerts)
+                .service(referrals::submit_referral)
+                .service(referrals::list_referrals)
+                .service(referrals::get_referral)
+                .service(referrals::patch_referral)
+                .service(referrals::reassess_referral)
+                .service(referrals::decide_referral)
+                .service(referrals::withdraw_referral)
                 .service(registers::push_register)
                 .service(registers::get_import)
                 .service(calendar::get_calendar)

@@ -27,10 +27,21 @@ pub enum AlertKind {
     PersistentAbsence,
     /// R2.2: absence of 50% or more of possible sessions in the year to date.
     SevereAbsence,
+    /// R10.3: a referral still undecided after its assessment deadline.
+    AssessmentOverdue,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 4] = [
+    pub const ALL: [AlertKind; 5] = [
+        AlertKind::SicknessReturnDue,
+        AlertKind::UnexplainedAbsenceOverdue,
+        AlertKind::PersistentAbsence,
+        AlertKind::SevereAbsence,
+        AlertKind::AssessmentOverdue,
+    ];
+
+    /// The kinds computed from the register (what `esma-api recompute` reconciles).
+    pub const FROM_REGISTER: [AlertKind; 4] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
@@ -43,6 +54,7 @@ impl AlertKind {
             AlertKind::UnexplainedAbsenceOverdue => "unexplained_absence_overdue",
             AlertKind::PersistentAbsence => "persistent_absence",
             AlertKind::SevereAbsence => "severe_absence",
+            AlertKind::AssessmentOverdue => "assessment_overdue",
         }
     }
 
@@ -98,6 +110,16 @@ pub fn parse_session_subject(subject: &str) -> Option<(NaiveDate, Session)> {
         NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?,
         Session::parse(session).ok()?,
     ))
+}
+
+/// The subject of an alert about a referral (R10.3 `assessment_overdue`).
+pub fn referral_subject_of(referral_id: i64) -> String {
+    format!("referral {referral_id}")
+}
+
+/// Parses a referral subject back.
+pub fn referral_subject(subject: &str) -> Option<i64> {
+    subject.strip_prefix("referral ")?.parse().ok()
 }
 
 /// The R2.2 and R4.4 alerts that follow from a pupil's tally for one year going from `before` to

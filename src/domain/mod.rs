@@ -1,11 +1,16 @@
 //! Pure rules: no I/O, no diesel, no actix. Each module maps to a section of `RULES.md`.
 
 pub mod access;
+pub mod age;
 pub mod alerts;
 pub mod attendance;
 pub mod calendar;
 pub mod codes;
+pub mod decision;
+pub mod eligibility;
 pub mod identifiers;
+pub mod policy;
+pub mod referral;
 pub mod register;
 pub mod roll;
 pub mod school;

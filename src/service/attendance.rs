@@ -27,6 +27,8 @@ use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow, NewAlert};
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
+use crate::store::referrals::{self as referral_store, ReferralRow};
+use crate::domain::alerts::referral_subject;
 use crate::store::{audit, calendars, DbConnection};
 
 fn unreadable(what: String) -> diesel::result::Error {
@@ -39,7 +41,7 @@ fn session_mark(date: NaiveDate, session: &str, code: &str) -> diesel::QueryResu
     Ok(SessionMark::new(date, session, code))
 }
 
-fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec<SessionMark>> {
+pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec<SessionMark>> {
     stored
         .iter()
         .map(|m| session_mark(m.mark_date, &m.session, &m.code))
@@ -385,7 +387,8 @@ pub fn recompute_school(
         counts.pupils += 1;
         counts.tallies += rows.len();
     }
-    for open in alert_store::open_of_school(conn, school_urn)? {
+    let register_kinds = AlertKind::FROM_REGISTER.map(AlertKind::as_str);
+    for open in alert_store::open_of_school(conn, school_urn, &register_kinds)? {
         let open_key = AlertKey {
             kind: open.kind.clone(),
             school_urn,
@@ -522,6 +525,32 @@ fn combine(
     }
 }
 
+/// A pupil's academic year to date at `schools`, from the maintained tallies (no marks read).
+pub(crate) fn year_to_date(
+    conn: &mut DbConnection,
+    upn: &str,
+    schools: Vec<i32>,
+    today: NaiveDate,
+    policy: &AttendancePolicy,
+    calendar: &SchoolCalendar,
+) -> diesel::QueryResult<PupilAttendance> {
+    let year = AcademicYear::containing(today);
+    let mut parts = Vec::new();
+    for urn in &schools {
+        parts.extend(tallies::of_pupil_year(conn, *urn, upn, year)?);
+    }
+    Ok(combine(
+        upn,
+        year.first_day(),
+        today,
+        schools,
+        SummarySource::Maintained,
+        &parts,
+        policy,
+        calendar,
+    ))
+}
+
 /// `GET /api/v1/pupils/{upn}/attendance?from=&to=`: the academic year to date from the
 /// maintained tallies, or any other range counted from its marks. Audited like every pupil read.
 pub async fn summary(
@@ -543,14 +572,14 @@ pub async fn summary(
         };
         let schools: Vec<i32> = record.enrolments.iter().map(|e| e.school_urn).collect();
         let calendar = SchoolCalendar::new(calendars::all(conn)?);
-        let (source, parts) = if maintained {
-            let year = AcademicYear::containing(today);
-            let mut parts = Vec::new();
-            for urn in &schools {
-                parts.extend(tallies::of_pupil_year(conn, *urn, upn, year)?);
-            }
-            (SummarySource::Maintained, parts)
-        } else {
+        if maintained {
+            let school = (actor.role == Role::School)
+                .then(|| schools.first().copied())
+                .flatten();
+            let found = year_to_date(conn, upn, schools, today, &policy, &calendar)?;
+            return Ok(Some((PupilAttendance { from, to, ..found }, school)));
+        }
+        let (source, parts) = {
             let mut parts = Vec::new();
             for urn in &schools {
                 let marks = marks::of_pupil(conn, upn, &[*urn], from, to)?;
@@ -610,6 +639,7 @@ pub struct AlertPage {
 
 fn view(
     page_tallies: &HashMap<(i32, i32, String), YearTally>,
+    page_referrals: &HashMap<i64, ReferralRow>,
     row: AlertRow,
     policy: &AttendancePolicy,
     calendar: &SchoolCalendar,
@@ -654,6 +684,20 @@ fn view(
                     "reached_session": reached.map(|r| r.1),
                     "current_streak_days": tally.map(|t| t.current_streak_days()),
                     "longest_streak_days": tally.map(|t| t.longest_streak_days()),
+                }),
+            )
+        }
+        AlertKind::AssessmentOverdue => {
+            let referral = referral_subject(&row.subject).and_then(|id| page_referrals.get(&id));
+            let due_by = referral.map(|r| r.assessment_due_by);
+            (
+                due_by,
+                json!({
+                    "referral_id": referral.map(|r| r.id),
+                    "status": referral.map(|r| r.status.clone()),
+                    "received_on": referral.map(|r| r.received_at.date()),
+                    "assessment_due_by": due_by,
+                    "school_days_overdue": due_by.map(|d| calendar.school_days_between(d, today)),
                 }),
             )
         }
@@ -713,6 +757,8 @@ pub async fn list(
         .db
         .write(move |conn| {
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            // Clock-driven (R10.3): raised when first looked at after the deadline.
+            super::referrals::raise_overdue_assessments(conn, today)?;
             let filter = AlertFilter {
                 kinds: query
                     .kinds
@@ -746,9 +792,15 @@ pub async fn list(
                 .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
                 .collect();
             let page_tallies = tallies::of_keys(conn, &keys)?;
+            let referral_ids: Vec<i64> = rows
+                .iter()
+                .filter(|r| r.kind == AlertKind::AssessmentOverdue.as_str())
+                .filter_map(|r| referral_subject(&r.subject))
+                .collect();
+            let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
             let alerts = rows
                 .into_iter()
-                .map(|row| view(&page_tallies, row, &policy, &calendar, today))
+                .map(|row| view(&page_tallies, &page_referrals, row, &policy, &calendar, today))
                 .collect::<Result<Vec<_>, _>>()?;
             let mut subject = AuditSubject::new("alerts", "worklist");
             subject.school_urn = query.school_urn;

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod clients;
 pub mod imports;
 pub mod pupils;
+pub mod referrals;
 pub mod registers;
 pub mod roll;
 pub mod schools;
@@ -19,6 +20,7 @@ use chrono::NaiveDateTime;
 use crate::clock::Clock;
 use crate::domain::access::{school_access, Role, SchoolAccess};
 use crate::domain::attendance::AttendancePolicy;
+use crate::domain::policy::Policy;
 use crate::error::ApiError;
 use crate::store::audit::NewAuditEvent;
 use crate::store::Db;
@@ -31,8 +33,10 @@ pub struct AppState {
     pub tokens: Arc<tokens::TokenKeys>,
     /// The LA this service runs for (RULES.md R6.2; Hertfordshire 919).
     pub la_code: u16,
-    /// The attendance thresholds (RULES.md R2.2, R4, R5); Hertfordshire's by default.
+    /// The attendance thresholds (RULES.md R2.2, R4, R5): `policy.attendance`.
     pub attendance: Arc<AttendancePolicy>,
+    /// The LA's ESMA policy (RULES.md R8, R10.3); Hertfordshire's by default.
+    pub policy: Arc<Policy>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

@@ -101,10 +101,15 @@ pub fn move_since(conn: &mut DbConnection, key: &AlertKey, since: NaiveDate) -> 
     .execute(conn)
 }
 
-/// The open alerts of a school (for `esma-api recompute` to reconcile).
-pub fn open_of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<AlertRow>> {
+/// The open alerts of these kinds at a school (for `esma-api recompute` to reconcile).
+pub fn open_of_school(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    kinds: &[&str],
+) -> QueryResult<Vec<AlertRow>> {
     alerts::table
         .filter(alerts::school_urn.eq(school_urn))
+        .filter(alerts::kind.eq_any(kinds))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
         .load(conn)

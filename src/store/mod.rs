@@ -10,6 +10,7 @@ pub mod imports;
 pub mod introspection;
 pub mod marks;
 pub mod pupils;
+pub mod referrals;
 pub mod schema;
 pub mod schools;
 

@@ -184,6 +184,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    referrals (id) {
+        id -> BigInt,
+        school_urn -> Integer,
+        upn -> Text,
+        status -> Text,
+        form -> Text,
+        received_at -> Timestamp,
+        assessment_due_by -> Date,
+        created_by -> Text,
+        updated_at -> Timestamp,
+        decision -> Nullable<Text>,
+        decided_at -> Nullable<Timestamp>,
+        withdrawn_at -> Nullable<Timestamp>,
+        withdrawal_reason -> Nullable<Text>,
+    }
+}
+
+diesel::table! {
+    referral_assessments (id) {
+        id -> BigInt,
+        referral_id -> BigInt,
+        evaluated_at -> Timestamp,
+        trigger -> Text,
+        requested_by -> Text,
+        outcome -> Text,
+        policy_name -> Text,
+        policy_version -> Text,
+        body -> Text,
+    }
+}
+
+diesel::table! {
+    cases (id) {
+        id -> BigInt,
+        referral_id -> BigInt,
+        school_urn -> Integer,
+        upn -> Text,
+        status -> Text,
+        start_date -> Date,
+        provision -> Text,
+        opened_at -> Timestamp,
+        opened_by -> Text,
+    }
+}
+
 // PostgreSQL only: the per-transaction staging table a register push is copied into.
 diesel::table! {
     incoming_marks (upn, mark_date, session) {
@@ -205,5 +251,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     mark_history,
     imports,
     attendance_tallies,
-    alerts
+    alerts,
+    referrals,
+    referral_assessments,
+    cases
 );

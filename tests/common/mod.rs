@@ -88,6 +88,7 @@ impl TestApp {
             ),
             tokens: Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600)),
             la_code: 919,
+            policy: Arc::new(esma_api::domain::policy::Policy::hertfordshire()),
         };
         TestApp {
             state,

@@ -1,0 +1,3 @@
+DROP TABLE cases;
+DROP TABLE referral_assessments;
+DROP TABLE referrals;

@@ -1,0 +1,485 @@
+//! `/api/v1/referrals`: intake, assessment, decision, withdrawal (API.md "Referrals").
+
+use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+
+use super::body::media_type;
+use super::extract::{
+    decode_cursor, encode_cursor, page_limit, parse_json, valid_from_value, ValidJson,
+};
+use super::Page;
+use crate::domain::decision::{Decision, ProvisionItem};
+use crate::domain::eligibility::EligibilityAssessment;
+use crate::domain::identifiers::Upn;
+use crate::domain::referral::{ReferralForm, ReferralStatus};
+use crate::error::{ApiError, Problem, ProblemKind};
+use crate::service::referrals::{
+    self, ReferralQuery, ReferralRecord, StoredAssessment,
+};
+use crate::service::{Actor, AppState};
+
+/// One assessment: the outcome, every criterion with its reason, the missing items and the
+/// facts, under the policy named (RULES.md R8, R9).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentView {
+    pub id: i64,
+    pub evaluated_at: DateTime<Utc>,
+    /// `submitted`, `patched` or `requested`.
+    #[schema(example = "submitted")]
+    pub trigger: String,
+    #[serde(flatten)]
+    pub result: EligibilityAssessment,
+}
+
+impl From<StoredAssessment> for AssessmentView {
+    fn from(a: StoredAssessment) -> Self {
+        AssessmentView {
+            id: a.id,
+            evaluated_at: a.evaluated_at.and_utc(),
+            trigger: a.trigger,
+            result: a.assessment,
+        }
+    }
+}
+
+/// An earlier assessment, in brief.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AssessmentSummary {
+    pub id: i64,
+    pub evaluated_at: DateTime<Utc>,
+    #[schema(example = "patched")]
+    pub trigger: String,
+    #[schema(example = "incomplete")]
+    pub outcome: String,
+    #[schema(example = "Hertfordshire ESMA 2026-09")]
+    pub policy: String,
+    /// The missing items then.
+    pub missing: Vec<String>,
+}
+
+/// The LA's decision as recorded.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DecisionView {
+    pub decided_at: DateTime<Utc>,
+    #[serde(flatten)]
+    pub decision: Decision,
+}
+
+/// The support episode an accepted referral opened (the cases issue adds its schedule).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: i64,
+    pub referral_id: i64,
+    pub school_urn: i32,
+    pub upn: String,
+    #[schema(example = "active")]
+    pub status: String,
+    pub start_date: NaiveDate,
+    pub provision: Vec<ProvisionItem>,
+    pub opened_at: DateTime<Utc>,
+}
+
+/// A referral (API.md "Referrals").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReferralView {
+    pub id: i64,
+    pub status: ReferralStatus,
+    #[schema(example = 117001)]
+    pub school_urn: i32,
+    #[schema(example = "H801200001001")]
+    pub upn: String,
+    pub received_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Received date + 15 school days (RULES.md R10.3).
+    pub assessment_due_by: NaiveDate,
+    /// Undecided after `assessment_due_by`.
+    pub assessment_overdue: bool,
+    /// The latest assessment.
+    pub assessment: AssessmentView,
+    /// Every assessment, oldest first (one referral read; empty in lists).
+    pub assessment_history: Vec<AssessmentSummary>,
+    /// The criteria not met, offered as reasons when declining (RULES.md R10.2).
+    pub decline_reasons_offered: Vec<String>,
+    pub decision: Option<DecisionView>,
+    pub case: Option<CaseView>,
+    pub withdrawn_at: Option<DateTime<Utc>>,
+    pub withdrawal_reason: Option<String>,
+    /// The service request as it stands (submitted, then patched).
+    pub request: ReferralForm,
+}
+
+fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
+    let case = match r.case {
+        Some(c) => Some(CaseView {
+            id: c.id,
+            referral_id: c.referral_id,
+            school_urn: c.school_urn,
+            upn: c.upn,
+            status: c.status,
+            start_date: c.start_date,
+            provision: serde_json::from_str(&c.provision).map_err(|e| {
+                ApiError::internal(format!("stored provision of case {} cannot be read: {e}", c.id))
+            })?,
+            opened_at: c.opened_at.and_utc(),
+        }),
+        None => None,
+    };
+    Ok(ReferralView {
+        id: r.id,
+        status: r.status,
+        school_urn: r.school_urn,
+        upn: r.upn,
+        received_at: r.received_at.and_utc(),
+        updated_at: r.updated_at.and_utc(),
+        assessment_due_by: r.assessment_due_by,
+        assessment_overdue: r.assessment_overdue,
+        decline_reasons_offered: if r.status.is_undecided() {
+            r.assessment.assessment.failed_reasons()
+        } else {
+            Vec::new()
+        },
+        assessment: r.assessment.into(),
+        assessment_history: r
+            .history
+            .into_iter()
+            .map(|a| AssessmentSummary {
+                id: a.id,
+                evaluated_at: a.evaluated_at.and_utc(),
+                trigger: a.trigger,
+                outcome: a.assessment.outcome.as_str().to_string(),
+                policy: format!("{} {}", a.assessment.policy.name, a.assessment.policy.version),
+                missing: a
+                    .assessment
+                    .missing
+                    .iter()
+                    .map(|m| {
+                        serde_json::to_value(m.item)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    })
+                    .collect(),
+            })
+            .collect(),
+        decision: r.decision.zip(r.decided_at).map(|(decision, at)| DecisionView {
+            decided_at: at.and_utc(),
+            decision,
+        }),
+        case,
+        withdrawn_at: r.withdrawn_at.map(|t| t.and_utc()),
+        withdrawal_reason: r.withdrawal_reason,
+        request: r.form,
+    })
+}
+
+const PROBLEM: &str = "application/problem+json";
+
+/// Submit a service request (`school` for its own schools, `la` for any). The pupil must be on
+/// the referring school's roll. It is assessed at once against the entry criteria and the
+/// checklist, using the register as evidence; the answer explains every outcome.
+#[utoipa::path(
+    tag = "referrals",
+    request_body = ReferralForm,
+    responses(
+        (status = 201, description = "Received and assessed", body = ReferralView,
+            headers(("location" = String, description = "The new referral"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not your school, or a role that cannot refer", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The pupil already has an open referral or an active case", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid fields, or the pupil is not on the school's roll", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/referrals")]
+pub async fn submit_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<ReferralForm>,
+) -> Result<HttpResponse, ApiError> {
+    let created = referrals::submit(&state, &actor, body.0).await?;
+    let location = format!("/api/v1/referrals/{}", created.id);
+    Ok(HttpResponse::Created()
+        .insert_header(("location", location))
+        .json(view(created)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReferralsQuery {
+    /// Only these states, comma-separated: `submitted`, `incomplete`, `accepted`, `declined`,
+    /// `guidance_only`, `withdrawn`.
+    #[param(example = "submitted,incomplete")]
+    pub status: Option<String>,
+    /// Only this school (a school client: one of its own).
+    pub school_urn: Option<i32>,
+    /// Only this pupil.
+    pub upn: Option<String>,
+    /// `true`: only undecided referrals past their assessment deadline.
+    pub overdue: Option<bool>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+fn parse_statuses(text: &str) -> Result<Vec<ReferralStatus>, ApiError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| {
+            ReferralStatus::parse(s).ok_or_else(|| {
+                let known: Vec<&str> = ReferralStatus::ALL.iter().map(|s| s.as_str()).collect();
+                ApiError::invalid_field(
+                    "/query/status",
+                    format!(
+                        "status should be one of {}, not '{}'",
+                        known.join(", "),
+                        s.chars().take(60).collect::<String>()
+                    ),
+                )
+            })
+        })
+        .collect()
+}
+
+/// Referrals, oldest first (`la`: every school; `school`: its own). Audited.
+#[utoipa::path(
+    tag = "referrals",
+    params(ReferralsQuery),
+    responses(
+        (status = 200, description = "A page of referrals", body = Page<ReferralView>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read referrals", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/referrals")]
+pub async fn list_referrals(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<ReferralsQuery>,
+) -> Result<web::Json<Page<ReferralView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let statuses = q.status.as_deref().map(parse_statuses).transpose()?;
+    let upn = q
+        .upn
+        .as_deref()
+        .map(|u| {
+            Upn::parse(u)
+                .map(Upn::into_string)
+                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
+        })
+        .transpose()?;
+    let page = referrals::list(
+        &state,
+        &actor,
+        ReferralQuery {
+            statuses,
+            school_urn: q.school_urn,
+            upn,
+            overdue: q.overdue.unwrap_or(false),
+            after_id: decode_cursor("referrals", q.cursor.as_deref())?,
+            limit,
+        },
+    )
+    .await?;
+    Ok(web::Json(Page {
+        next_cursor: page.next_after_id.map(|id| encode_cursor("referrals", id)),
+        items: page
+            .referrals
+            .into_iter()
+            .map(view)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// One referral with its latest assessment in full and the history of assessments. Audited.
+#[utoipa::path(
+    tag = "referrals",
+    params(("id" = i64, Path, description = "Referral id")),
+    responses(
+        (status = 200, description = "The referral", body = ReferralView),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read referrals", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/referrals/{id}")]
+pub async fn get_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<ReferralView>, ApiError> {
+    Ok(web::Json(view(referrals::get(&state, &actor, *id).await?)?))
+}
+
+/// Supply missing information while the referral is undecided: a JSON merge patch (RFC 7396)
+/// of the service request, e.g. `{"consent": {"parental_consent_signed": true}}`; `null`
+/// removes an optional field. Re-assessed at once; the school and the pupil cannot change.
+#[utoipa::path(
+    tag = "referrals",
+    params(("id" = i64, Path, description = "Referral id")),
+    request_body(content = Object, content_type = "application/merge-patch+json",
+        example = json!({"consent": {"parental_consent_signed": true, "signed_on": "2026-11-20", "signatory": "Grace Okafor"}})),
+    responses(
+        (status = 200, description = "Patched and re-assessed", body = ReferralView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not change referrals", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The patched request is invalid", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[patch("/referrals/{id}")]
+pub async fn patch_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ReferralView>, ApiError> {
+    let media = media_type(&req);
+    if media != "application/merge-patch+json" && media != "application/json" {
+        return Err(ApiError::new(
+            ProblemKind::UnsupportedMediaType,
+            "send the patch as application/merge-patch+json (or application/json)",
+        ));
+    }
+    let patch: serde_json::Value = parse_json(&body)?;
+    let patched = referrals::patch(&state, &actor, *id, patch, valid_from_value::<ReferralForm>)
+        .await?;
+    Ok(web::Json(view(patched)?))
+}
+
+/// Assess again on current data (new marks, a new calendar or policy); kept as a new
+/// assessment, the earlier ones stay in the history.
+#[utoipa::path(
+    tag = "referrals",
+    params(("id" = i64, Path, description = "Referral id")),
+    responses(
+        (status = 200, description = "Re-assessed", body = ReferralView),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not assess referrals", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/referrals/{id}/assessment")]
+pub async fn reassess_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<ReferralView>, ApiError> {
+    Ok(web::Json(view(referrals::reassess(&state, &actor, *id).await?)?))
+}
+
+/// The LA's decision (`la`; RULES.md R10.2): accepting a referral that is not `eligible` needs
+/// an `override_reason`; declining needs reasons (the failed criteria are offered in
+/// `decline_reasons_offered`); accepting needs provision and a start date on a school day, and
+/// teaching at home a completed risk assessment. Accepting opens a case.
+#[utoipa::path(
+    tag = "referrals",
+    params(("id" = i64, Path, description = "Referral id")),
+    request_body(content = Decision, example = json!({
+        "outcome": "accepted", "reasons": [], "start_date": "2026-12-01",
+        "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
+        "risk_assessment_completed": false, "decided_by": "J. Smith, ESMA panel"})),
+    responses(
+        (status = 200, description = "Decided", body = ReferralView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such referral", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The decision lacks what its outcome needs", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/referrals/{id}/decision")]
+pub async fn decide_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<Decision>,
+) -> Result<web::Json<ReferralView>, ApiError> {
+    Ok(web::Json(view(
+        referrals::decide(&state, &actor, *id, body.0).await?,
+    )?))
+}
+
+/// Why a referral is withdrawn (optional).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WithdrawBody {
+    #[schema(max_length = 2000, example = "The family moved out of the county")]
+    pub reason: Option<String>,
+}
+
+/// Withdraw an undecided referral (the referring school or the LA). The body is optional.
+#[utoipa::path(
+    tag = "referrals",
+    params(("id" = i64, Path, description = "Referral id")),
+    request_body(content = Option<WithdrawBody>),
+    responses(
+        (status = 200, description = "Withdrawn", body = ReferralView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not withdraw referrals", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid reason", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/referrals/{id}/withdraw")]
+pub async fn withdraw_referral(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    req: HttpRequest,
+    body: web::Bytes,
+) -> Result<web::Json<ReferralView>, ApiError> {
+    let reason = if body.iter().all(u8::is_ascii_whitespace) {
+        None
+    } else {
+        let media = media_type(&req);
+        if media != "application/json" {
+            return Err(ApiError::new(
+                ProblemKind::UnsupportedMediaType,
+                "send the body as application/json, or no body",
+            ));
+        }
+        let parsed: Option<WithdrawBody> = parse_json(&body)?;
+        match parsed.and_then(|p| p.reason) {
+            Some(r) if r.chars().count() > 2000 => {
+                return Err(ApiError::invalid_field(
+                    "/reason",
+                    "should be at most 2000 characters",
+                ))
+            }
+            Some(r) if r.trim().is_empty() => None,
+            other => other,
+        }
+    };
+    Ok(web::Json(view(
+        referrals::withdraw(&state, &actor, *id, reason).await?,
+    )?))
+}

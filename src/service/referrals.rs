@@ -1,0 +1,700 @@
+//! Referral intake, assessment, decision and withdrawal (RULES.md R8-R10; API.md "Referrals").
+//! Every read and write of a referral is audited in its own transaction; a school client sees
+//! only the referrals of its schools (404 otherwise, as for any other school's data).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use serde_json::Value;
+
+use super::attendance::{to_session_marks, year_to_date};
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::alerts::{referral_subject_of, AlertKind};
+use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
+use crate::domain::eligibility::{assess, assessment_due_by, EligibilityAssessment, RegisterEvidence};
+use crate::domain::policy::Policy;
+use crate::domain::referral::{ReferralForm, ReferralStatus};
+use crate::domain::register::covers;
+use crate::error::{ApiError, FieldProblem};
+use crate::store::alerts::{self as alert_store, AlertKey, NewAlert};
+use crate::store::referrals::{
+    self as store, AssessmentRow, CaseRow, NewAssessment, NewCase, NewReferral, ReferralFilter,
+    ReferralRow,
+};
+use crate::store::{audit, calendars, marks, pupils, DbConnection};
+
+/// Why an assessment was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AssessmentTrigger {
+    Submitted,
+    Patched,
+    Requested,
+}
+
+impl AssessmentTrigger {
+    fn as_str(self) -> &'static str {
+        match self {
+            AssessmentTrigger::Submitted => "submitted",
+            AssessmentTrigger::Patched => "patched",
+            AssessmentTrigger::Requested => "requested",
+        }
+    }
+}
+
+/// One stored assessment.
+#[derive(Debug, Clone)]
+pub struct StoredAssessment {
+    pub id: i64,
+    pub evaluated_at: NaiveDateTime,
+    pub trigger: String,
+    pub assessment: EligibilityAssessment,
+}
+
+/// A referral as the API shows it.
+#[derive(Debug, Clone)]
+pub struct ReferralRecord {
+    pub id: i64,
+    pub status: ReferralStatus,
+    pub school_urn: i32,
+    pub upn: String,
+    pub received_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub assessment_due_by: NaiveDate,
+    pub assessment_overdue: bool,
+    pub form: ReferralForm,
+    pub assessment: StoredAssessment,
+    /// Every assessment, oldest first (only when one referral is read).
+    pub history: Vec<StoredAssessment>,
+    pub decision: Option<Decision>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub withdrawn_at: Option<NaiveDateTime>,
+    pub withdrawal_reason: Option<String>,
+    pub case: Option<CaseRow>,
+}
+
+fn corrupt(what: &str, id: i64, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("stored {what} {id} cannot be read: {e}"))
+}
+
+fn stored_assessment(row: AssessmentRow) -> Result<StoredAssessment, ApiError> {
+    let assessment =
+        serde_json::from_str(&row.body).map_err(|e| corrupt("assessment", row.id, e))?;
+    Ok(StoredAssessment {
+        id: row.id,
+        evaluated_at: row.evaluated_at,
+        trigger: row.trigger,
+        assessment,
+    })
+}
+
+fn record(
+    row: ReferralRow,
+    latest: AssessmentRow,
+    history: Vec<AssessmentRow>,
+    case: Option<CaseRow>,
+    today: NaiveDate,
+) -> Result<ReferralRecord, ApiError> {
+    let status = ReferralStatus::parse(&row.status)
+        .ok_or_else(|| corrupt("referral", row.id, format!("status {}", row.status)))?;
+    let form: ReferralForm =
+        serde_json::from_str(&row.form).map_err(|e| corrupt("referral", row.id, e))?;
+    let decision: Option<Decision> = row
+        .decision
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt("decision of referral", row.id, e))?;
+    Ok(ReferralRecord {
+        id: row.id,
+        status,
+        school_urn: row.school_urn,
+        upn: row.upn,
+        received_at: row.received_at,
+        updated_at: row.updated_at,
+        assessment_due_by: row.assessment_due_by,
+        assessment_overdue: status.is_undecided() && row.assessment_due_by < today,
+        form,
+        assessment: stored_assessment(latest)?,
+        history: history
+            .into_iter()
+            .map(stored_assessment)
+            .collect::<Result<_, _>>()?,
+        decision,
+        decided_at: row.decided_at,
+        withdrawn_at: row.withdrawn_at,
+        withdrawal_reason: row.withdrawal_reason,
+        case,
+    })
+}
+
+/// The referral with its whole history, or None.
+fn load(conn: &mut DbConnection, id: i64, today: NaiveDate) -> Result<Option<ReferralRecord>, ApiError> {
+    let Some(row) = store::find(conn, id)? else {
+        return Ok(None);
+    };
+    let mut history = store::assessments_of(conn, id)?;
+    let latest = history
+        .last()
+        .cloned()
+        .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
+    let case = store::case_of_referral(conn, id)?;
+    // The latest is shown in full as `assessment`; keep the history complete all the same.
+    history.shrink_to_fit();
+    Ok(Some(record(row, latest, history, case, today)?))
+}
+
+/// What the register says about the pupil, at every school whose register holds them (R4, R8.3).
+fn register_evidence(
+    conn: &mut DbConnection,
+    upn: &str,
+    first_day: NaiveDate,
+    today: NaiveDate,
+    policy: &Policy,
+    calendar: &SchoolCalendar,
+) -> Result<RegisterEvidence, ApiError> {
+    let mut schools: Vec<i32> = pupils::enrolments_of(conn, upn)?
+        .into_iter()
+        .map(|e| e.school_urn)
+        .collect();
+    schools.sort_unstable();
+    schools.dedup();
+    let year = year_to_date(conn, upn, schools.clone(), today, &policy.attendance, calendar)?;
+    let period_marks = if first_day <= today {
+        to_session_marks(&marks::of_pupil(conn, upn, &schools, first_day, today)?)?
+    } else {
+        Vec::new()
+    };
+    Ok(RegisterEvidence {
+        schools,
+        illness_days_cumulative: year.illness_days_cumulative,
+        longest_run: year.longest_streak,
+        current_run: year.current_streak,
+        absence_period_marks: period_marks,
+    })
+}
+
+/// Assesses and stores the assessment; returns the outcome's status for an undecided referral.
+#[allow(clippy::too_many_arguments)]
+fn assess_and_store(
+    conn: &mut DbConnection,
+    referral_id: i64,
+    form: &ReferralForm,
+    policy: &Policy,
+    trigger: AssessmentTrigger,
+    actor: &Actor,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<ReferralStatus, ApiError> {
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let evidence = register_evidence(
+        conn,
+        &form.pupil.upn,
+        form.absence.first_day,
+        today,
+        policy,
+        &calendar,
+    )?;
+    let assessment = assess(form, &evidence, policy, &calendar, today);
+    store::insert_assessment(
+        conn,
+        &NewAssessment {
+            referral_id,
+            evaluated_at: now,
+            trigger: trigger.as_str().to_string(),
+            requested_by: actor.client_id.clone(),
+            outcome: assessment.outcome.as_str().to_string(),
+            policy_name: policy.name.clone(),
+            policy_version: policy.version.clone(),
+            body: serde_json::to_string(&assessment)
+                .map_err(|e| ApiError::internal(format!("assessment not serialisable: {e}")))?,
+        },
+    )?;
+    Ok(ReferralStatus::after_assessment(assessment.outcome))
+}
+
+/// Shape checks that need the date or the roll, beyond the form's own rules.
+fn check_against_roll(
+    conn: &mut DbConnection,
+    form: &ReferralForm,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    if form.pupil.date_of_birth > today {
+        return Err(ApiError::invalid_field(
+            "/pupil/date_of_birth",
+            format!("date of birth {} is in the future", form.pupil.date_of_birth),
+        ));
+    }
+    if form.absence.first_day < form.pupil.date_of_birth {
+        return Err(ApiError::invalid_field(
+            "/absence/first_day",
+            "the absence cannot begin before the pupil was born",
+        ));
+    }
+    let urn = form.school_urn;
+    let upn = &form.pupil.upn;
+    let on_roll = pupils::enrolments_of(conn, upn)?
+        .into_iter()
+        .any(|e| e.school_urn == urn && covers(e.on_roll_from, e.on_roll_until, today));
+    if !on_roll {
+        return Err(ApiError::invalid_field(
+            "/pupil/upn",
+            format!(
+                "pupil {upn} is not on the roll of school {urn} today; a referral comes from the pupil's school: push the roll first (PUT /api/v1/schools/{urn}/pupils)"
+            ),
+        ));
+    }
+    if let Some(pupil) = pupils::find(conn, upn)? {
+        if pupil.date_of_birth != form.pupil.date_of_birth {
+            return Err(ApiError::invalid_field(
+                "/pupil/date_of_birth",
+                format!(
+                    "the school's roll gives {} as the date of birth of pupil {upn}; correct the referral or the roll",
+                    pupil.date_of_birth
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn subject(id: i64, urn: i32, upn: &str) -> AuditSubject {
+    AuditSubject::new("referral", id.to_string())
+        .school(urn)
+        .pupil(upn)
+}
+
+fn is_unique_violation(e: &diesel::result::Error) -> bool {
+    matches!(
+        e,
+        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
+    )
+}
+
+/// R10.4: 409 while the pupil has an undecided referral or an active case.
+fn refuse_duplicate(conn: &mut DbConnection, upn: &str) -> Result<(), ApiError> {
+    if let Some(open) = store::open_of_pupil(conn, upn)? {
+        return Err(ApiError::conflict(format!(
+            "pupil {upn} already has an open referral ({open}); update it with PATCH /api/v1/referrals/{open} or withdraw it first"
+        )));
+    }
+    if let Some(case) = store::active_case_of_pupil(conn, upn)? {
+        return Err(ApiError::conflict(format!(
+            "pupil {upn} already has an active ESMA case ({case}); a new referral is possible after its exit"
+        )));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/referrals`.
+pub async fn submit(
+    state: &AppState,
+    actor: &Actor,
+    form: ReferralForm,
+) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    actor.may_write_school(form.school_urn)?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.policy.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            check_against_roll(conn, &form, today)?;
+            refuse_duplicate(conn, &form.pupil.upn)?;
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let due_by = assessment_due_by(today, &policy, &calendar);
+            let body = serde_json::to_string(&form)
+                .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
+            let id = store::insert(
+                conn,
+                &NewReferral {
+                    school_urn: form.school_urn,
+                    upn: form.pupil.upn.clone(),
+                    status: ReferralStatus::Submitted.as_str().to_string(),
+                    form: body,
+                    received_at: now,
+                    assessment_due_by: due_by,
+                    created_by: actor.client_id.clone(),
+                    updated_at: now,
+                },
+            )
+            .map_err(|e| {
+                if is_unique_violation(&e) {
+                    ApiError::conflict(format!(
+                        "pupil {} already has an open referral",
+                        form.pupil.upn
+                    ))
+                } else {
+                    e.into()
+                }
+            })?;
+            let status = assess_and_store(
+                conn,
+                id,
+                &form,
+                &policy,
+                AssessmentTrigger::Submitted,
+                &actor,
+                today,
+                now,
+            )?;
+            store::set_status(conn, id, status.as_str(), now)?;
+            audit::append(
+                conn,
+                &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
+            )?;
+            load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))
+        })
+        .await
+}
+
+/// Loads a referral the actor may see, or 404 (audited as `not_found` either way).
+fn visible(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    today: NaiveDate,
+) -> Result<Option<ReferralRecord>, ApiError> {
+    let found = load(conn, id, today)?;
+    Ok(found.filter(|r| actor.role == Role::La || actor.schools.contains(&r.school_urn)))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("no referral {id} that you can see"))
+}
+
+/// A refused read or write of a referral, audited as such.
+fn audit_refusal(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    action: &str,
+    id: i64,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let mut event = actor.audit(now, action, AuditSubject::new("referral", id.to_string()));
+    event.outcome = "not_found".to_string();
+    audit::append(conn, &[event])?;
+    Ok(())
+}
+
+/// `GET /api/v1/referrals/{id}`.
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| match visible(conn, &actor, id, today)? {
+            Some(found) => {
+                audit::append(
+                    conn,
+                    &[actor.audit(now, "read", subject(id, found.school_urn, &found.upn))],
+                )?;
+                Ok(Ok(found))
+            }
+            None => {
+                audit_refusal(conn, &actor, "read", id, now)?;
+                Ok(Err(not_found(id)))
+            }
+        })
+        .await?
+}
+
+/// What a referral list asks for (already parsed).
+#[derive(Debug, Clone, Default)]
+pub struct ReferralQuery {
+    pub statuses: Option<Vec<ReferralStatus>>,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    /// Only undecided referrals past their assessment deadline.
+    pub overdue: bool,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub struct ReferralPage {
+    pub referrals: Vec<ReferralRecord>,
+    pub next_after_id: Option<i64>,
+}
+
+/// `GET /api/v1/referrals`: oldest first; one audit row per page.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: ReferralQuery,
+) -> Result<ReferralPage, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let schools = match (actor.role, query.school_urn) {
+        (Role::La, requested) => requested.map(|urn| vec![urn]),
+        (_, Some(urn)) => {
+            actor.may_read_school(urn)?;
+            Some(vec![urn])
+        }
+        (_, None) => Some(actor.schools.clone()),
+    };
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let filter = ReferralFilter {
+                statuses: query
+                    .statuses
+                    .as_ref()
+                    .map(|s| s.iter().map(|s| s.as_str().to_string()).collect()),
+                schools,
+                upn: query.upn.clone(),
+                due_before: query.overdue.then_some(today),
+                after_id: query.after_id,
+            };
+            let mut rows = store::page(conn, &filter, query.limit + 1)?;
+            let more = rows.len() as i64 > query.limit;
+            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let mut latest = store::latest_assessments(conn, &ids)?;
+            let mut referrals = Vec::with_capacity(rows.len());
+            for row in rows {
+                let id = row.id;
+                let assessment = latest
+                    .remove(&id)
+                    .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
+                let case = store::case_of_referral(conn, id)?;
+                referrals.push(record(row, assessment, Vec::new(), case, today)?);
+            }
+            let mut subject = AuditSubject::new("referrals", "list");
+            subject.school_urn = query.school_urn;
+            subject.upn = query.upn.clone();
+            audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            Ok(ReferralPage {
+                referrals,
+                next_after_id,
+            })
+        })
+        .await
+}
+
+/// Runs a change on an undecided referral the actor may change: 404 when it may not see it,
+/// 409 when it is decided or withdrawn.
+async fn change_undecided<F>(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    action: &'static str,
+    wanted: &'static str,
+    change: F,
+) -> Result<ReferralRecord, ApiError>
+where
+    F: FnOnce(&mut DbConnection, &Actor, ReferralRecord, NaiveDate, NaiveDateTime) -> Result<(), ApiError>
+        + Send
+        + 'static,
+{
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let Some(found) = visible(conn, &actor, id, today)? else {
+                audit_refusal(conn, &actor, action, id, now)?;
+                return Ok(Err(not_found(id)));
+            };
+            if !found.status.is_undecided() {
+                return Ok(Err(ApiError::conflict(found.status.refusal(wanted))));
+            }
+            let (urn, upn) = (found.school_urn, found.upn.clone());
+            change(conn, &actor, found, today, now)?;
+            audit::append(conn, &[actor.audit(now, action, subject(id, urn, &upn))])?;
+            Ok(Ok(load(conn, id, today)?
+                .ok_or_else(|| ApiError::internal("the referral vanished"))?))
+        })
+        .await?
+}
+
+/// `PATCH /api/v1/referrals/{id}`: a JSON merge patch (RFC 7396) of the form while undecided;
+/// re-assessed at once.
+pub async fn patch(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    patch: Value,
+    parse: fn(Value) -> Result<ReferralForm, ApiError>,
+) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    if !patch.is_object() {
+        return Err(ApiError::invalid_field(
+            "",
+            "a merge patch is a JSON object holding the fields to change",
+        ));
+    }
+    let policy = state.policy.clone();
+    change_undecided(state, actor, id, "update", "changed", move |conn, actor, found, today, now| {
+        let mut merged = serde_json::to_value(&found.form)
+            .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
+        json_patch::merge(&mut merged, &patch);
+        // The merged form must pass the same checks as a new one (422 with pointers).
+        let form = parse(merged)?;
+        if form.school_urn != found.school_urn {
+            return Err(ApiError::invalid_field(
+                "/school_urn",
+                "the referring school cannot be changed; withdraw this referral and refer from the other school",
+            ));
+        }
+        if form.pupil.upn != found.upn {
+            return Err(ApiError::invalid_field(
+                "/pupil/upn",
+                "the pupil cannot be changed; withdraw this referral and make a new one",
+            ));
+        }
+        check_against_roll(conn, &form, today)?;
+        let status = assess_and_store(conn, id, &form, &policy, AssessmentTrigger::Patched, actor, today, now)?;
+        let body = serde_json::to_string(&form)
+            .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
+        store::update_form(conn, id, &body, status.as_str(), now)?;
+        Ok(())
+    })
+    .await
+}
+
+/// `POST /api/v1/referrals/{id}/assessment`: assess again on current data (new marks, a new
+/// calendar), kept as a new assessment.
+pub async fn reassess(state: &AppState, actor: &Actor, id: i64) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let policy = state.policy.clone();
+    change_undecided(state, actor, id, "assess", "re-assessed", move |conn, actor, found, today, now| {
+        let status = assess_and_store(conn, id, &found.form, &policy, AssessmentTrigger::Requested, actor, today, now)?;
+        store::set_status(conn, id, status.as_str(), now)?;
+        Ok(())
+    })
+    .await
+}
+
+fn resolve_overdue(
+    conn: &mut DbConnection,
+    found: &ReferralRecord,
+    today: NaiveDate,
+    resolution: &str,
+) -> Result<(), ApiError> {
+    alert_store::resolve(
+        conn,
+        &AlertKey {
+            kind: AlertKind::AssessmentOverdue.as_str().to_string(),
+            school_urn: found.school_urn,
+            upn: found.upn.clone(),
+            subject: referral_subject_of(found.id),
+        },
+        today,
+        resolution,
+    )?;
+    Ok(())
+}
+
+/// `POST /api/v1/referrals/{id}/decision` (`la`; RULES.md R10.2). Accepting opens a case.
+pub async fn decide(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    decision: Decision,
+) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La])?;
+    change_undecided(state, actor, id, "decide", "decided again", move |conn, actor, found, today, now| {
+        let calendar = SchoolCalendar::new(calendars::all(conn)?);
+        let failed = found.assessment.assessment.failed_reasons();
+        let problems = decision_problems(
+            &decision,
+            found.assessment.assessment.outcome,
+            &failed,
+            found.received_at.date(),
+            &calendar,
+        );
+        if !problems.is_empty() {
+            let fields: Vec<FieldProblem> = problems
+                .into_iter()
+                .map(|(pointer, message)| FieldProblem::new(pointer, message))
+                .collect();
+            let detail = match fields.as_slice() {
+                [one] => format!("{}: {}", one.pointer, one.message),
+                many => format!("{} fields are invalid", many.len()),
+            };
+            return Err(ApiError::validation(detail, fields));
+        }
+        let status = match decision.outcome {
+            DecisionOutcome::Accepted => ReferralStatus::Accepted,
+            DecisionOutcome::Declined => ReferralStatus::Declined,
+            DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
+        };
+        let body = serde_json::to_string(&decision)
+            .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
+        if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
+            return Err(ApiError::conflict("the referral was decided or withdrawn meanwhile"));
+        }
+        if decision.outcome == DecisionOutcome::Accepted {
+            if let Some(case) = store::active_case_of_pupil(conn, &found.upn)? {
+                return Err(ApiError::conflict(format!(
+                    "pupil {} already has an active ESMA case ({case})",
+                    found.upn
+                )));
+            }
+            let provision = serde_json::to_string(&decision.provision)
+                .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
+            store::insert_case(
+                conn,
+                &NewCase {
+                    referral_id: id,
+                    school_urn: found.school_urn,
+                    upn: found.upn.clone(),
+                    status: "active".to_string(),
+                    // decision_problems made sure there is one.
+                    start_date: decision.start_date.unwrap_or(today),
+                    provision,
+                    opened_at: now,
+                    opened_by: actor.client_id.clone(),
+                },
+            )?;
+        }
+        resolve_overdue(conn, &found, today, &format!("decided: {}", status.as_str()))
+    })
+    .await
+}
+
+/// `POST /api/v1/referrals/{id}/withdraw` (the referring school or the LA).
+pub async fn withdraw(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    reason: Option<String>,
+) -> Result<ReferralRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    change_undecided(state, actor, id, "withdraw", "withdrawn", move |conn, _actor, found, today, now| {
+        if store::withdraw(conn, id, reason.as_deref(), now)? == 0 {
+            return Err(ApiError::conflict("the referral was decided or withdrawn meanwhile"));
+        }
+        resolve_overdue(conn, &found, today, "withdrawn")
+    })
+    .await
+}
+
+/// R10.3: raises `assessment_overdue` for every undecided referral past its deadline (once:
+/// the open-alert index keeps it single). Called before the alert list is read.
+pub(crate) fn raise_overdue_assessments(
+    conn: &mut DbConnection,
+    today: NaiveDate,
+) -> diesel::QueryResult<usize> {
+    let overdue: Vec<NewAlert> = store::overdue(conn, today)?
+        .into_iter()
+        .map(|r| NewAlert {
+            kind: AlertKind::AssessmentOverdue.as_str().to_string(),
+            school_urn: r.school_urn,
+            upn: r.upn,
+            academic_year: AcademicYear::containing(r.received_at.date()).start_year(),
+            subject: referral_subject_of(r.id),
+            // Overdue from the day after the deadline.
+            since: r.assessment_due_by.succ_opt().unwrap_or(r.assessment_due_by),
+            raised_on: today,
+        })
+        .collect();
+    alert_store::raise(conn, &overdue)
+}
