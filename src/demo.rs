@@ -5,13 +5,15 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::access::Role;
-use crate::domain::attendance::AttendancePolicy;
+use crate::domain::policy::Policy;
+use crate::domain::referral::ReferralForm;
 use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
 use crate::domain::identifiers::check_letter_for;
 use crate::error::ApiError;
 use crate::service::attendance::write_marks;
 use crate::service::clients::{self, NewClient};
 use crate::service::imports::{conclude, PushMode, Rejections, Tally};
+use crate::service::referrals::submit_in;
 use crate::service::{Actor, AuditSubject};
 use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
@@ -56,7 +58,7 @@ fn demo_code(n: usize, day: NaiveDate, pm: bool, index: usize) -> (&'static str,
 }
 
 /// Seeds the demo data (idempotent: a second start changes nothing) and creates fresh clients.
-pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
+pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
     let actor = Actor::operator("serve --demo");
     let calendar = hertfordshire_2026_27();
     let school_days: Vec<NaiveDate> = {
@@ -144,7 +146,7 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
                 import_id,
                 now,
                 today,
-                &AttendancePolicy::default(),
+                &policy.attendance,
             )?;
             let tally = Tally {
                 received: new_marks.len(),
@@ -173,6 +175,7 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
         audit::append(conn, &events)?;
         Ok(())
     })?;
+    seed_referrals(db, &actor, policy, today)?;
     Ok(DemoCredentials {
         la: clients::add(db, &actor, "demo LA portal", Role::La, &[])?,
         school: clients::add(
@@ -183,5 +186,66 @@ pub fn seed(db: &Db, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
             &[117001],
         )?,
         admin: clients::add(db, &actor, "demo operator", Role::Admin, &[])?,
+    })
+}
+
+/// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill since half term,
+/// CAMHS evidence, the APDR not yet attached: `incomplete`) and Hillside's pupil 2 (unexplained
+/// and unauthorised absences, GP evidence only: `ineligible`, with reasons). Skipped when the
+/// pupil already has a referral, so a restart changes nothing.
+fn seed_referrals(db: &Db, actor: &Actor, policy: &Policy, today: NaiveDate) -> Result<(), ApiError> {
+    let forms = [
+        serde_json::json!({
+            "school_urn": 117001,
+            "pupil": {"upn": demo_upn(0, 1), "legal_forename": FORENAMES[1], "legal_surname": SURNAMES[1],
+                      "date_of_birth": "2016-02-02", "postcode": "SG2 1AB", "home_la_code": 919,
+                      "elective_home_education": false},
+            "absence": {"first_day": "2026-11-02", "authorised_by_school": true, "reduced_timetable": false},
+            "medical": {"condition_category": "physical", "condition": "Post-operative recovery after spinal surgery",
+                        "long_term_or_recurrent": false, "hospital_inpatient": false,
+                        "evidence": [{"source": "consultant", "professional_name": "Ms R. Shah, Lister Hospital",
+                                      "contact": "01438 314333", "issued_on": "2026-11-04",
+                                      "states_unable_to_attend": true, "likely_duration_school_days": 30}],
+                        "treatment_plan_attached": true},
+            "consent": {"parental_consent_signed": true, "signed_on": "2026-11-05", "signatory": "Parent of Ben"},
+            "support": {"apdr_attached": false, "current_support_plan": "Work sent home weekly; class teacher calls on Fridays",
+                        "reintegration_plan_attached": false, "ihcp": false},
+            "funding": {"ehcp": false, "local_high_needs_funding": false, "pupil_premium": false},
+            "baseline": {"attainment": "Working at the expected standard", "engagement": "Keen, tires quickly",
+                         "wellbeing": "Frustrated at missing friends"},
+            "pupil_voice": "I want to be back for the Christmas play",
+            "referrer": {"name": "Sam Reed", "role": "SENDCo", "email": "sendco@oakfield.example.org"}
+        }),
+        serde_json::json!({
+            "school_urn": 117002,
+            "pupil": {"upn": demo_upn(1, 2), "legal_forename": FORENAMES[2], "legal_surname": SURNAMES[2],
+                      "date_of_birth": "2012-03-03", "postcode": "SG3 2AB", "home_la_code": 919,
+                      "elective_home_education": false},
+            "absence": {"first_day": "2026-09-14", "authorised_by_school": true, "reduced_timetable": true},
+            "medical": {"condition_category": "emotional", "condition": "Low mood and anxiety about school",
+                        "long_term_or_recurrent": false,
+                        "evidence": [{"source": "gp", "issued_on": "2026-10-20", "states_unable_to_attend": true,
+                                      "likely_duration_school_days": 10}]},
+            "consent": {"parental_consent_signed": true, "signed_on": "2026-10-21", "signatory": "Parent of Chloe"},
+            "support": {"apdr_attached": true, "current_support_plan": "Reduced timetable, mornings only",
+                        "reintegration_plan_attached": true, "ihcp": false},
+            "baseline": {"attainment": "Below expected in maths", "engagement": "Attends mornings",
+                         "wellbeing": "Anxious"},
+            "referrer": {"name": "Pat Lee", "role": "Head of Year 9", "email": "pastoral@hillside.example.org"}
+        }),
+    ];
+    let now = crate::clock::Clock::system().now_naive();
+    db.write_now(|conn| {
+        for form in &forms {
+            let form: ReferralForm = serde_json::from_value(form.clone())
+                .map_err(|e| ApiError::internal(format!("demo referral: {e}")))?;
+            match submit_in(conn, actor, form, policy, today, now) {
+                Ok(_) => {}
+                // Already referred on an earlier start.
+                Err(e) if e.kind == crate::error::ProblemKind::Conflict => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
     })
 }

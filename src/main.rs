@@ -61,9 +61,8 @@ fn run(cli: Cli) -> Result<(), String> {
             let clock = Clock::from_env_value(today.as_deref())?;
             let policy = server::load_policy(cli.policy.as_deref())?;
             let only = (!schools.is_empty()).then_some(schools);
-            let report =
-                attendance::recompute(&db, &policy.attendance, clock.today(), only)
-                    .map_err(|e| e.detail)?;
+            let report = attendance::recompute(&db, &policy.attendance, clock.today(), only)
+                .map_err(|e| e.detail)?;
             print_json(&report)
         }
         Command::Serve(args) => {
@@ -77,7 +76,7 @@ fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!("built the attendance tallies from the stored marks");
             }
             if args.demo {
-                let creds = demo::seed(&db, state.clock.today()).map_err(|e| e.detail)?;
+                let creds = demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
                 print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
                 if let Some(path) = &args.demo_credentials_file {
                     std::fs::write(
@@ -114,6 +113,7 @@ fn print_demo_banner(
         "  A pupil      {base}/api/v1/pupils/{}/marks   (Oakfield, off ill since half term)",
         demo::demo_upn(0, 1)
     );
+    println!("  Referrals    {base}/api/v1/referrals   (as la: one incomplete, one ineligible, each explained)");
     println!();
     for (label, c) in [
         ("la", &creds.la),

@@ -6,8 +6,8 @@ use actix_web::{web, HttpServer};
 
 use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
-use crate::domain::policy::Policy;
 use crate::clock::Clock;
+use crate::domain::policy::Policy;
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
 use crate::store::{DatabaseUrl, Db};

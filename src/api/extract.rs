@@ -112,19 +112,27 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 
 /// A JSON value (e.g. a merged patch) as `T` that passed its `validator` rules: 422 with the
 /// pointer to the offending place otherwise.
-pub fn valid_from_value<T: DeserializeOwned + Validate>(value: serde_json::Value) -> Result<T, ApiError> {
+pub fn valid_from_value<T: DeserializeOwned + Validate>(
+    value: serde_json::Value,
+) -> Result<T, ApiError> {
     let parsed = serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
         let pointer = pointer_of(err.path());
         let message = strip_position(&err.into_inner().to_string());
         ApiError::validation(
             format!(
                 "{} {message}",
-                if pointer.is_empty() { "the body:" } else { pointer.as_str() }
+                if pointer.is_empty() {
+                    "the body:"
+                } else {
+                    pointer.as_str()
+                }
             ),
             vec![FieldProblem::new(pointer, message)],
         )
     })?;
-    parsed.validate().map_err(|errors| validation_problem(&errors))?;
+    parsed
+        .validate()
+        .map_err(|errors| validation_problem(&errors))?;
     Ok(parsed)
 }
 

@@ -15,9 +15,7 @@ use crate::domain::eligibility::EligibilityAssessment;
 use crate::domain::identifiers::Upn;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
 use crate::error::{ApiError, Problem, ProblemKind};
-use crate::service::referrals::{
-    self, ReferralQuery, ReferralRecord, StoredAssessment,
-};
+use crate::service::referrals::{self, ReferralQuery, ReferralRecord, StoredAssessment};
 use crate::service::{Actor, AppState};
 
 /// One assessment: the outcome, every criterion with its reason, the missing items and the
@@ -120,7 +118,10 @@ fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
             status: c.status,
             start_date: c.start_date,
             provision: serde_json::from_str(&c.provision).map_err(|e| {
-                ApiError::internal(format!("stored provision of case {} cannot be read: {e}", c.id))
+                ApiError::internal(format!(
+                    "stored provision of case {} cannot be read: {e}",
+                    c.id
+                ))
             })?,
             opened_at: c.opened_at.and_utc(),
         }),
@@ -149,7 +150,10 @@ fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
                 evaluated_at: a.evaluated_at.and_utc(),
                 trigger: a.trigger,
                 outcome: a.assessment.outcome.as_str().to_string(),
-                policy: format!("{} {}", a.assessment.policy.name, a.assessment.policy.version),
+                policy: format!(
+                    "{} {}",
+                    a.assessment.policy.name, a.assessment.policy.version
+                ),
                 missing: a
                     .assessment
                     .missing
@@ -163,10 +167,13 @@ fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
                     .collect(),
             })
             .collect(),
-        decision: r.decision.zip(r.decided_at).map(|(decision, at)| DecisionView {
-            decided_at: at.and_utc(),
-            decision,
-        }),
+        decision: r
+            .decision
+            .zip(r.decided_at)
+            .map(|(decision, at)| DecisionView {
+                decided_at: at.and_utc(),
+                decision,
+            }),
         case,
         withdrawn_at: r.withdrawn_at.map(|t| t.and_utc()),
         withdrawal_reason: r.withdrawal_reason,
@@ -360,8 +367,8 @@ pub async fn patch_referral(
         ));
     }
     let patch: serde_json::Value = parse_json(&body)?;
-    let patched = referrals::patch(&state, &actor, *id, patch, valid_from_value::<ReferralForm>)
-        .await?;
+    let patched =
+        referrals::patch(&state, &actor, *id, patch, valid_from_value::<ReferralForm>).await?;
     Ok(web::Json(view(patched)?))
 }
 
@@ -386,7 +393,9 @@ pub async fn reassess_referral(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<ReferralView>, ApiError> {
-    Ok(web::Json(view(referrals::reassess(&state, &actor, *id).await?)?))
+    Ok(web::Json(view(
+        referrals::reassess(&state, &actor, *id).await?,
+    )?))
 }
 
 /// The LA's decision (`la`; RULES.md R10.2): accepting a referral that is not `eligible` needs

@@ -103,19 +103,40 @@ mod tests {
     // RULES.md R7.1 examples.
     #[test]
     fn compulsory_school_age_ends_on_the_last_friday_in_june_of_the_year_they_turn_16() {
-        assert_eq!(CompulsorySchoolAge::of(d("2008-08-31")).ends, d("2024-06-28"));
-        assert_eq!(CompulsorySchoolAge::of(d("2008-09-01")).ends, d("2025-06-27"));
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2008-08-31")).ends,
+            d("2024-06-28")
+        );
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2008-09-01")).ends,
+            d("2025-06-27")
+        );
     }
 
     #[test]
     fn compulsory_school_age_starts_on_the_next_prescribed_day_after_the_fifth_birthday() {
         // 5th birthday 2024-02-10 -> 31 March 2024.
-        assert_eq!(CompulsorySchoolAge::of(d("2019-02-10")).starts, d("2024-03-31"));
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2019-02-10")).starts,
+            d("2024-03-31")
+        );
         // A birthday on a prescribed day starts that day ("on or after").
-        assert_eq!(CompulsorySchoolAge::of(d("2019-08-31")).starts, d("2024-08-31"));
-        assert_eq!(CompulsorySchoolAge::of(d("2019-09-01")).starts, d("2024-12-31"));
-        assert_eq!(CompulsorySchoolAge::of(d("2019-12-31")).starts, d("2024-12-31"));
-        assert_eq!(CompulsorySchoolAge::of(d("2020-01-01")).starts, d("2025-03-31"));
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2019-08-31")).starts,
+            d("2024-08-31")
+        );
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2019-09-01")).starts,
+            d("2024-12-31")
+        );
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2019-12-31")).starts,
+            d("2024-12-31")
+        );
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2020-01-01")).starts,
+            d("2025-03-31")
+        );
     }
 
     #[test]
@@ -135,19 +156,37 @@ mod tests {
         assert_eq!(age_on(d("2012-02-29"), d("2017-02-28")), 4);
         assert_eq!(age_on(d("2012-02-29"), d("2017-03-01")), 5);
         // 5th birthday 1 March 2017 -> starts 31 March 2017.
-        assert_eq!(CompulsorySchoolAge::of(d("2012-02-29")).starts, d("2017-03-31"));
+        assert_eq!(
+            CompulsorySchoolAge::of(d("2012-02-29")).starts,
+            d("2017-03-31")
+        );
     }
 
     // RULES.md R7.2.
     #[test]
     fn national_curriculum_year_is_the_age_on_31_august_minus_4() {
         // Born 2014-03-02: 12 on 31 August 2026 -> Year 8 throughout 2026-27.
-        assert_eq!(national_curriculum_year(d("2014-03-02"), d("2026-11-23")), 8);
-        assert_eq!(national_curriculum_year(d("2014-03-02"), d("2027-07-20")), 8);
+        assert_eq!(
+            national_curriculum_year(d("2014-03-02"), d("2026-11-23")),
+            8
+        );
+        assert_eq!(
+            national_curriculum_year(d("2014-03-02"), d("2027-07-20")),
+            8
+        );
         // Born 31 August: oldest-in-year rule does not apply, youngest in the year.
-        assert_eq!(national_curriculum_year(d("2010-08-31"), d("2026-09-01")), 12);
-        assert_eq!(national_curriculum_year(d("2010-09-01"), d("2026-09-01")), 11);
-        assert_eq!(national_curriculum_year(d("2022-01-15"), d("2026-11-23")), 0);
+        assert_eq!(
+            national_curriculum_year(d("2010-08-31"), d("2026-09-01")),
+            12
+        );
+        assert_eq!(
+            national_curriculum_year(d("2010-09-01"), d("2026-09-01")),
+            11
+        );
+        assert_eq!(
+            national_curriculum_year(d("2022-01-15"), d("2026-11-23")),
+            0
+        );
         assert_eq!(national_curriculum_year_name(0), "Reception");
         assert_eq!(national_curriculum_year_name(11), "Year 11");
         assert_eq!(national_curriculum_year_name(-1), "below Reception");

@@ -101,7 +101,8 @@ pub fn decision_problems(
     calendar: &SchoolCalendar,
 ) -> Vec<(String, String)> {
     let mut problems: Vec<(String, String)> = Vec::new();
-    let mut problem = |pointer: &str, message: String| problems.push((pointer.to_string(), message));
+    let mut problem =
+        |pointer: &str, message: String| problems.push((pointer.to_string(), message));
     if blank(&decision.decided_by) {
         problem("/decided_by", "say who decided".to_string());
     }
@@ -115,7 +116,10 @@ pub fn decision_problems(
     }
     match decision.outcome {
         DecisionOutcome::Accepted => {
-            let override_given = decision.override_reason.as_deref().is_some_and(|r| !blank(r));
+            let override_given = decision
+                .override_reason
+                .as_deref()
+                .is_some_and(|r| !blank(r));
             if assessed != Outcome::Eligible && !override_given {
                 problem(
                     "/override_reason",
@@ -179,7 +183,10 @@ pub fn decision_problems(
                 problem("/provision", format!("a referral {what} has no provision"));
             }
             if decision.start_date.is_some() {
-                problem("/start_date", format!("a referral {what} has no start date"));
+                problem(
+                    "/start_date",
+                    format!("a referral {what} has no start date"),
+                );
             }
             if decision.override_reason.is_some() {
                 problem(
@@ -269,7 +276,9 @@ mod tests {
         assert!(problems(&none, Outcome::Eligible)[0].starts_with("/start_date: accepting needs"));
         let mut before = accept();
         before.start_date = Some(d("2026-11-20"));
-        assert!(problems(&before, Outcome::Eligible)[0].contains("before the referral was received"));
+        assert!(
+            problems(&before, Outcome::Eligible)[0].contains("before the referral was received")
+        );
         let mut home = accept();
         home.provision[0].venue = Venue::Home;
         assert!(problems(&home, Outcome::Eligible)[0].starts_with("/risk_assessment_completed"));

@@ -8,11 +8,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use utoipa::ToSchema;
 
-use super::age::{age_on, national_curriculum_year, national_curriculum_year_name, CompulsorySchoolAge};
+use super::age::{
+    age_on, national_curriculum_year, national_curriculum_year_name, CompulsorySchoolAge,
+};
 use super::attendance::IllnessRun;
+use super::attendance::SessionMark;
 use super::calendar::{AcademicYear, SchoolCalendar};
 use super::codes::AttendanceCode;
-use super::attendance::SessionMark;
 use super::policy::{Policy, PolicyRef, SourceStanding};
 use super::referral::{EvidenceItem, ReferralForm};
 
@@ -62,7 +64,9 @@ pub struct CriterionResult {
     pub id: CriterionId,
     pub outcome: CriterionOutcome,
     /// A full sentence with the numbers and dates that decided it.
-    #[schema(example = "Illness recorded on 11.5 school days since 1 September 2026; 15 are needed, or medical evidence that the absence will last 15 school days or more.")]
+    #[schema(
+        example = "Illness recorded on 11.5 school days since 1 September 2026; 15 are needed, or medical evidence that the absence will last 15 school days or more."
+    )]
     pub reason: String,
     /// The values used.
     #[schema(value_type = Object)]
@@ -220,9 +224,16 @@ pub fn assess(
         not_electively_home_educated(form, &name),
     ];
     let missing = missing_items(form);
-    let outcome = if criteria.iter().any(|c| c.outcome == CriterionOutcome::NotMet) {
+    let outcome = if criteria
+        .iter()
+        .any(|c| c.outcome == CriterionOutcome::NotMet)
+    {
         Outcome::Ineligible
-    } else if !missing.is_empty() || criteria.iter().any(|c| c.outcome == CriterionOutcome::Unknown) {
+    } else if !missing.is_empty()
+        || criteria
+            .iter()
+            .any(|c| c.outcome == CriterionOutcome::Unknown)
+    {
         Outcome::Incomplete
     } else {
         Outcome::Eligible
@@ -249,14 +260,11 @@ pub fn assess(
             illness_longest_streak_to: register.longest_run.map(|r| r.last.0),
             illness_current_streak_days: register.current_run.map_or(0.0, |r| r.days()),
             school_days_since_absence_began: school_days_from(calendar, first_day, today),
-            sessions_marked_since_absence_began: u32::try_from(
-                register.absence_period_marks.len(),
-            )
-            .unwrap_or(u32::MAX),
+            sessions_marked_since_absence_began: u32::try_from(register.absence_period_marks.len())
+                .unwrap_or(u32::MAX),
             register_schools: register.schools.clone(),
             newest_qualifying_evidence_on: newest.map(|e| e.issued_on),
-            newest_qualifying_evidence_age_days: newest
-                .map(|e| (today - e.issued_on).num_days()),
+            newest_qualifying_evidence_age_days: newest.map(|e| (today - e.issued_on).num_days()),
         },
     }
 }
@@ -371,7 +379,11 @@ fn medical_evidence(
         [] => String::new(),
         future => format!(
             " {} dated after {} ({}) cannot count yet.",
-            if future.len() == 1 { "The item" } else { "The items" },
+            if future.len() == 1 {
+                "The item"
+            } else {
+                "The items"
+            },
             long_date(today),
             future
                 .iter()
@@ -503,7 +515,12 @@ fn absence_authorised(
     let unauthorised: Vec<&SessionMark> = period
         .iter()
         .copied()
-        .filter(|m| matches!(m.code, AttendanceCode::G | AttendanceCode::O | AttendanceCode::U))
+        .filter(|m| {
+            matches!(
+                m.code,
+                AttendanceCode::G | AttendanceCode::O | AttendanceCode::U
+            )
+        })
         .collect();
     let unexplained: Vec<&SessionMark> = period
         .iter()
@@ -680,17 +697,22 @@ fn fifteen_school_days(
             long_date(year_start)
         ));
     }
+    let so_far = if cumulative > 0.0 {
+        format!(
+            "Illness recorded on {} school days since {} (longest run: {} days)",
+            days_text(cumulative),
+            long_date(year_start),
+            days_text(longest)
+        )
+    } else {
+        format!("No illness recorded since {}", long_date(year_start))
+    };
+    let needed = policy.entry_absence_days;
     criterion(
         CriterionId::FifteenSchoolDays,
         CriterionOutcome::NotMet,
         format!(
-            "Illness recorded on {} school days since {} (longest run: {} days); {} are needed, or medical evidence that the absence will last {} school days or more. The school remains responsible for the first {} days of absence.",
-            days_text(cumulative),
-            long_date(year_start),
-            days_text(longest),
-            policy.entry_absence_days,
-            policy.entry_absence_days,
-            policy.entry_absence_days
+            "{so_far}; {needed} are needed, or medical evidence that the absence will last {needed} school days or more. The school remains responsible for the first {needed} days of absence."
         ),
         record,
     )
@@ -707,7 +729,9 @@ fn not_electively_home_educated(form: &ReferralForm, name: &str) -> CriterionRes
             CriterionOutcome::Met
         },
         if ehe {
-            format!("{name} is electively home educated; the service is for pupils on a school roll.")
+            format!(
+                "{name} is electively home educated; the service is for pupils on a school roll."
+            )
         } else {
             format!("{name} is not electively home educated.")
         },
@@ -806,7 +830,11 @@ fn missing_items(form: &ReferralForm) -> Vec<MissingItem> {
 }
 
 /// RULES.md R10.3: the assessment is due `assessment_school_days` school days after receipt.
-pub fn assessment_due_by(received_on: NaiveDate, policy: &Policy, calendar: &SchoolCalendar) -> NaiveDate {
+pub fn assessment_due_by(
+    received_on: NaiveDate,
+    policy: &Policy,
+    calendar: &SchoolCalendar,
+) -> NaiveDate {
     calendar.school_day_after(received_on, policy.assessment_school_days)
 }
 

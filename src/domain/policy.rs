@@ -50,9 +50,8 @@ impl Policy {
     /// The Hertfordshire policy compiled into the binary.
     pub fn hertfordshire() -> Policy {
         // A test proves the embedded file parses and validates; this cannot fail at run time.
-        Policy::from_toml(HERTFORDSHIRE_TOML).unwrap_or_else(|e| {
-            unreachable!("the compiled-in policy is checked by a test: {e}")
-        })
+        Policy::from_toml(HERTFORDSHIRE_TOML)
+            .unwrap_or_else(|e| unreachable!("the compiled-in policy is checked by a test: {e}"))
     }
 
     /// Parses and checks a policy file; errors say what to fix.
@@ -136,14 +135,17 @@ mod tests {
     #[test]
     fn a_policy_file_with_a_typo_or_a_contradiction_is_refused_with_the_reason() {
         let typo = HERTFORDSHIRE_TOML.replace("evidence_max_age_days", "evidence_max_age");
-        assert!(Policy::from_toml(&typo).unwrap_err().contains("evidence_max_age"));
+        assert!(Policy::from_toml(&typo)
+            .unwrap_err()
+            .contains("evidence_max_age"));
         let both = HERTFORDSHIRE_TOML.replace("[\"gp\"", "[\"camhs\", \"gp\"");
         assert!(Policy::from_toml(&both)
             .unwrap_err()
             .contains("camhs is listed as both"));
         let la = HERTFORDSHIRE_TOML.replace("la_code = 919", "la_code = 9190");
         assert!(Policy::from_toml(&la).unwrap_err().contains("three-digit"));
-        let other = HERTFORDSHIRE_TOML.replace("name = \"Hertfordshire ESMA\"", "name = \"Test LA\"");
+        let other =
+            HERTFORDSHIRE_TOML.replace("name = \"Hertfordshire ESMA\"", "name = \"Test LA\"");
         assert_eq!(Policy::from_toml(&other).unwrap().name, "Test LA");
     }
 }

@@ -154,7 +154,10 @@ impl EvidenceSource {
 #[serde(deny_unknown_fields)]
 pub struct ReferredPupil {
     #[validate(custom(function = "upn_rule"))]
-    #[schema(example = "H801200001001", pattern = "^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$")]
+    #[schema(
+        example = "H801200001001",
+        pattern = "^[A-HJ-NP-RT-Z][0-9]{11}[0-9A-HJ-NP-RT-Z]$"
+    )]
     pub upn: String,
     #[validate(custom(function = "name_rule"))]
     #[schema(min_length = 1, max_length = 100, example = "Amara")]
@@ -467,7 +470,9 @@ mod tests {
 
     #[test]
     fn postcodes_are_checked_for_shape_only() {
-        for ok in ["SG1 2AB", "sg12ab", "EC1A 1BB", "W1A 0AX", "M1 1AE", "AL10 9AB"] {
+        for ok in [
+            "SG1 2AB", "sg12ab", "EC1A 1BB", "W1A 0AX", "M1 1AE", "AL10 9AB",
+        ] {
             assert!(postcode_rule(ok).is_ok(), "{ok}");
         }
         for bad in ["SG1", "12345", "SG1 2A", "SG1-2AB!", "ZZZZ ZZZ"] {

@@ -12,6 +12,7 @@ use serde_json::json;
 use super::pupils::{audited_read, date_range, parse_upn, visible};
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::alerts::referral_subject;
 use crate::domain::alerts::{
     parse_session_subject, session_subject, unexplained_change, unexplained_overdue_before,
     year_alert_changes, AlertChange, AlertKind,
@@ -28,7 +29,6 @@ use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow,
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
 use crate::store::referrals::{self as referral_store, ReferralRow};
-use crate::domain::alerts::referral_subject;
 use crate::store::{audit, calendars, DbConnection};
 
 fn unreadable(what: String) -> diesel::result::Error {
@@ -800,7 +800,16 @@ pub async fn list(
             let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
             let alerts = rows
                 .into_iter()
-                .map(|row| view(&page_tallies, &page_referrals, row, &policy, &calendar, today))
+                .map(|row| {
+                    view(
+                        &page_tallies,
+                        &page_referrals,
+                        row,
+                        &policy,
+                        &calendar,
+                        today,
+                    )
+                })
                 .collect::<Result<Vec<_>, _>>()?;
             let mut subject = AuditSubject::new("alerts", "worklist");
             subject.school_urn = query.school_urn;

@@ -11,7 +11,9 @@ use crate::domain::access::Role;
 use crate::domain::alerts::{referral_subject_of, AlertKind};
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
-use crate::domain::eligibility::{assess, assessment_due_by, EligibilityAssessment, RegisterEvidence};
+use crate::domain::eligibility::{
+    assess, assessment_due_by, EligibilityAssessment, RegisterEvidence,
+};
 use crate::domain::policy::Policy;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
 use crate::domain::register::covers;
@@ -128,7 +130,11 @@ fn record(
 }
 
 /// The referral with its whole history, or None.
-fn load(conn: &mut DbConnection, id: i64, today: NaiveDate) -> Result<Option<ReferralRecord>, ApiError> {
+fn load(
+    conn: &mut DbConnection,
+    id: i64,
+    today: NaiveDate,
+) -> Result<Option<ReferralRecord>, ApiError> {
     let Some(row) = store::find(conn, id)? else {
         return Ok(None);
     };
@@ -158,7 +164,14 @@ fn register_evidence(
         .collect();
     schools.sort_unstable();
     schools.dedup();
-    let year = year_to_date(conn, upn, schools.clone(), today, &policy.attendance, calendar)?;
+    let year = year_to_date(
+        conn,
+        upn,
+        schools.clone(),
+        today,
+        &policy.attendance,
+        calendar,
+    )?;
     let period_marks = if first_day <= today {
         to_session_marks(&marks::of_pupil(conn, upn, &schools, first_day, today)?)?
     } else {
@@ -221,7 +234,10 @@ fn check_against_roll(
     if form.pupil.date_of_birth > today {
         return Err(ApiError::invalid_field(
             "/pupil/date_of_birth",
-            format!("date of birth {} is in the future", form.pupil.date_of_birth),
+            format!(
+                "date of birth {} is in the future",
+                form.pupil.date_of_birth
+            ),
         ));
     }
     if form.absence.first_day < form.pupil.date_of_birth {
@@ -299,54 +315,64 @@ pub async fn submit(
     let actor = actor.clone();
     state
         .db
-        .write(move |conn| {
-            check_against_roll(conn, &form, today)?;
-            refuse_duplicate(conn, &form.pupil.upn)?;
-            let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            let due_by = assessment_due_by(today, &policy, &calendar);
-            let body = serde_json::to_string(&form)
-                .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
-            let id = store::insert(
-                conn,
-                &NewReferral {
-                    school_urn: form.school_urn,
-                    upn: form.pupil.upn.clone(),
-                    status: ReferralStatus::Submitted.as_str().to_string(),
-                    form: body,
-                    received_at: now,
-                    assessment_due_by: due_by,
-                    created_by: actor.client_id.clone(),
-                    updated_at: now,
-                },
-            )
-            .map_err(|e| {
-                if is_unique_violation(&e) {
-                    ApiError::conflict(format!(
-                        "pupil {} already has an open referral",
-                        form.pupil.upn
-                    ))
-                } else {
-                    e.into()
-                }
-            })?;
-            let status = assess_and_store(
-                conn,
-                id,
-                &form,
-                &policy,
-                AssessmentTrigger::Submitted,
-                &actor,
-                today,
-                now,
-            )?;
-            store::set_status(conn, id, status.as_str(), now)?;
-            audit::append(
-                conn,
-                &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
-            )?;
-            load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))
-        })
+        .write(move |conn| submit_in(conn, &actor, form, &policy, today, now))
         .await
+}
+
+/// Receives, assesses and stores a referral in the caller's transaction (also the demo seed).
+pub(crate) fn submit_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    form: ReferralForm,
+    policy: &Policy,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<ReferralRecord, ApiError> {
+    check_against_roll(conn, &form, today)?;
+    refuse_duplicate(conn, &form.pupil.upn)?;
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let due_by = assessment_due_by(today, policy, &calendar);
+    let body = serde_json::to_string(&form)
+        .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
+    let id = store::insert(
+        conn,
+        &NewReferral {
+            school_urn: form.school_urn,
+            upn: form.pupil.upn.clone(),
+            status: ReferralStatus::Submitted.as_str().to_string(),
+            form: body,
+            received_at: now,
+            assessment_due_by: due_by,
+            created_by: actor.client_id.clone(),
+            updated_at: now,
+        },
+    )
+    .map_err(|e| {
+        if is_unique_violation(&e) {
+            ApiError::conflict(format!(
+                "pupil {} already has an open referral",
+                form.pupil.upn
+            ))
+        } else {
+            e.into()
+        }
+    })?;
+    let status = assess_and_store(
+        conn,
+        id,
+        &form,
+        policy,
+        AssessmentTrigger::Submitted,
+        actor,
+        today,
+        now,
+    )?;
+    store::set_status(conn, id, status.as_str(), now)?;
+    audit::append(
+        conn,
+        &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
+    )?;
+    load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))
 }
 
 /// Loads a referral the actor may see, or 404 (audited as `not_found` either way).
@@ -488,7 +514,13 @@ async fn change_undecided<F>(
     change: F,
 ) -> Result<ReferralRecord, ApiError>
 where
-    F: FnOnce(&mut DbConnection, &Actor, ReferralRecord, NaiveDate, NaiveDateTime) -> Result<(), ApiError>
+    F: FnOnce(
+            &mut DbConnection,
+            &Actor,
+            ReferralRecord,
+            NaiveDate,
+            NaiveDateTime,
+        ) -> Result<(), ApiError>
         + Send
         + 'static,
 {
@@ -508,8 +540,9 @@ where
             let (urn, upn) = (found.school_urn, found.upn.clone());
             change(conn, &actor, found, today, now)?;
             audit::append(conn, &[actor.audit(now, action, subject(id, urn, &upn))])?;
-            Ok(Ok(load(conn, id, today)?
-                .ok_or_else(|| ApiError::internal("the referral vanished"))?))
+            Ok(Ok(load(conn, id, today)?.ok_or_else(|| {
+                ApiError::internal("the referral vanished")
+            })?))
         })
         .await?
 }
@@ -561,14 +594,34 @@ pub async fn patch(
 
 /// `POST /api/v1/referrals/{id}/assessment`: assess again on current data (new marks, a new
 /// calendar), kept as a new assessment.
-pub async fn reassess(state: &AppState, actor: &Actor, id: i64) -> Result<ReferralRecord, ApiError> {
+pub async fn reassess(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let policy = state.policy.clone();
-    change_undecided(state, actor, id, "assess", "re-assessed", move |conn, actor, found, today, now| {
-        let status = assess_and_store(conn, id, &found.form, &policy, AssessmentTrigger::Requested, actor, today, now)?;
-        store::set_status(conn, id, status.as_str(), now)?;
-        Ok(())
-    })
+    change_undecided(
+        state,
+        actor,
+        id,
+        "assess",
+        "re-assessed",
+        move |conn, actor, found, today, now| {
+            let status = assess_and_store(
+                conn,
+                id,
+                &found.form,
+                &policy,
+                AssessmentTrigger::Requested,
+                actor,
+                today,
+                now,
+            )?;
+            store::set_status(conn, id, status.as_str(), now)?;
+            Ok(())
+        },
+    )
     .await
 }
 
@@ -600,63 +653,78 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La])?;
-    change_undecided(state, actor, id, "decide", "decided again", move |conn, actor, found, today, now| {
-        let calendar = SchoolCalendar::new(calendars::all(conn)?);
-        let failed = found.assessment.assessment.failed_reasons();
-        let problems = decision_problems(
-            &decision,
-            found.assessment.assessment.outcome,
-            &failed,
-            found.received_at.date(),
-            &calendar,
-        );
-        if !problems.is_empty() {
-            let fields: Vec<FieldProblem> = problems
-                .into_iter()
-                .map(|(pointer, message)| FieldProblem::new(pointer, message))
-                .collect();
-            let detail = match fields.as_slice() {
-                [one] => format!("{}: {}", one.pointer, one.message),
-                many => format!("{} fields are invalid", many.len()),
-            };
-            return Err(ApiError::validation(detail, fields));
-        }
-        let status = match decision.outcome {
-            DecisionOutcome::Accepted => ReferralStatus::Accepted,
-            DecisionOutcome::Declined => ReferralStatus::Declined,
-            DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
-        };
-        let body = serde_json::to_string(&decision)
-            .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
-        if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
-            return Err(ApiError::conflict("the referral was decided or withdrawn meanwhile"));
-        }
-        if decision.outcome == DecisionOutcome::Accepted {
-            if let Some(case) = store::active_case_of_pupil(conn, &found.upn)? {
-                return Err(ApiError::conflict(format!(
-                    "pupil {} already has an active ESMA case ({case})",
-                    found.upn
-                )));
+    change_undecided(
+        state,
+        actor,
+        id,
+        "decide",
+        "decided again",
+        move |conn, actor, found, today, now| {
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let failed = found.assessment.assessment.failed_reasons();
+            let problems = decision_problems(
+                &decision,
+                found.assessment.assessment.outcome,
+                &failed,
+                found.received_at.date(),
+                &calendar,
+            );
+            if !problems.is_empty() {
+                let mut fields: Vec<FieldProblem> = problems
+                    .into_iter()
+                    .map(|(pointer, message)| FieldProblem::new(pointer, message))
+                    .collect();
+                fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+                let detail = match fields.as_slice() {
+                    [one] => format!("{}: {}", one.pointer, one.message),
+                    many => format!("{} fields are invalid", many.len()),
+                };
+                return Err(ApiError::validation(detail, fields));
             }
-            let provision = serde_json::to_string(&decision.provision)
-                .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
-            store::insert_case(
+            let status = match decision.outcome {
+                DecisionOutcome::Accepted => ReferralStatus::Accepted,
+                DecisionOutcome::Declined => ReferralStatus::Declined,
+                DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
+            };
+            let body = serde_json::to_string(&decision)
+                .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
+            if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
+                return Err(ApiError::conflict(
+                    "the referral was decided or withdrawn meanwhile",
+                ));
+            }
+            if decision.outcome == DecisionOutcome::Accepted {
+                if let Some(case) = store::active_case_of_pupil(conn, &found.upn)? {
+                    return Err(ApiError::conflict(format!(
+                        "pupil {} already has an active ESMA case ({case})",
+                        found.upn
+                    )));
+                }
+                let provision = serde_json::to_string(&decision.provision)
+                    .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
+                store::insert_case(
+                    conn,
+                    &NewCase {
+                        referral_id: id,
+                        school_urn: found.school_urn,
+                        upn: found.upn.clone(),
+                        status: "active".to_string(),
+                        // decision_problems made sure there is one.
+                        start_date: decision.start_date.unwrap_or(today),
+                        provision,
+                        opened_at: now,
+                        opened_by: actor.client_id.clone(),
+                    },
+                )?;
+            }
+            resolve_overdue(
                 conn,
-                &NewCase {
-                    referral_id: id,
-                    school_urn: found.school_urn,
-                    upn: found.upn.clone(),
-                    status: "active".to_string(),
-                    // decision_problems made sure there is one.
-                    start_date: decision.start_date.unwrap_or(today),
-                    provision,
-                    opened_at: now,
-                    opened_by: actor.client_id.clone(),
-                },
-            )?;
-        }
-        resolve_overdue(conn, &found, today, &format!("decided: {}", status.as_str()))
-    })
+                &found,
+                today,
+                &format!("decided: {}", status.as_str()),
+            )
+        },
+    )
     .await
 }
 
@@ -668,12 +736,21 @@ pub async fn withdraw(
     reason: Option<String>,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    change_undecided(state, actor, id, "withdraw", "withdrawn", move |conn, _actor, found, today, now| {
-        if store::withdraw(conn, id, reason.as_deref(), now)? == 0 {
-            return Err(ApiError::conflict("the referral was decided or withdrawn meanwhile"));
-        }
-        resolve_overdue(conn, &found, today, "withdrawn")
-    })
+    change_undecided(
+        state,
+        actor,
+        id,
+        "withdraw",
+        "withdrawn",
+        move |conn, _actor, found, today, now| {
+            if store::withdraw(conn, id, reason.as_deref(), now)? == 0 {
+                return Err(ApiError::conflict(
+                    "the referral was decided or withdrawn meanwhile",
+                ));
+            }
+            resolve_overdue(conn, &found, today, "withdrawn")
+        },
+    )
     .await
 }
 
@@ -692,7 +769,10 @@ pub(crate) fn raise_overdue_assessments(
             academic_year: AcademicYear::containing(r.received_at.date()).start_year(),
             subject: referral_subject_of(r.id),
             // Overdue from the day after the deadline.
-            since: r.assessment_due_by.succ_opt().unwrap_or(r.assessment_due_by),
+            since: r
+                .assessment_due_by
+                .succ_opt()
+                .unwrap_or(r.assessment_due_by),
             raised_on: today,
         })
         .collect();

@@ -263,7 +263,10 @@ pub fn insert_assessment(conn: &mut DbConnection, new: &NewAssessment) -> QueryR
 }
 
 /// Every assessment of a referral, oldest first.
-pub fn assessments_of(conn: &mut DbConnection, referral_id: i64) -> QueryResult<Vec<AssessmentRow>> {
+pub fn assessments_of(
+    conn: &mut DbConnection,
+    referral_id: i64,
+) -> QueryResult<Vec<AssessmentRow>> {
     referral_assessments::table
         .filter(referral_assessments::referral_id.eq(referral_id))
         .order(referral_assessments::id)

@@ -114,7 +114,10 @@ fn assess_now(form: &ReferralForm, register: &RegisterEvidence) -> EligibilityAs
 }
 
 fn criterion_of(a: &EligibilityAssessment, id: CriterionId) -> &CriterionResult {
-    a.criteria.iter().find(|c| c.id == id).expect("every criterion is assessed")
+    a.criteria
+        .iter()
+        .find(|c| c.id == id)
+        .expect("every criterion is assessed")
 }
 
 fn missing_ids(a: &EligibilityAssessment) -> Vec<MissingItemId> {
@@ -127,7 +130,12 @@ fn a_complete_referral_with_15_illness_days_is_eligible_and_says_why() {
     assert_eq!(a.outcome, Outcome::Eligible, "{a:#?}");
     assert!(a.missing.is_empty());
     assert_eq!(a.criteria.len(), 6);
-    assert!(a.criteria.iter().all(|c| c.outcome == CriterionOutcome::Met), "{a:#?}");
+    assert!(
+        a.criteria
+            .iter()
+            .all(|c| c.outcome == CriterionOutcome::Met),
+        "{a:#?}"
+    );
     assert_eq!(a.policy.name, "Hertfordshire ESMA");
     assert_eq!(a.facts.age_years, 12);
     assert_eq!(a.facts.national_curriculum_year, 8);
@@ -151,14 +159,25 @@ fn statutory_school_age_met_too_young_and_too_old() {
     let a = assess_now(&complete(), &ill_register());
     let age = criterion_of(&a, CriterionId::StatutorySchoolAge);
     assert_eq!(age.outcome, CriterionOutcome::Met);
-    assert!(age.reason.contains("on 23 November 2026 Amara is 12 (Year 8)"), "{}", age.reason);
+    assert!(
+        age.reason
+            .contains("on 23 November 2026 Amara is 12 (Year 8)"),
+        "{}",
+        age.reason
+    );
 
     let mut young = complete();
     young.pupil.date_of_birth = d("2021-12-01"); // 5 on 1 Dec 2026 -> starts 31 Dec 2026
     let a = assess_now(&young, &ill_register());
     let age = criterion_of(&a, CriterionId::StatutorySchoolAge);
     assert_eq!(age.outcome, CriterionOutcome::NotMet);
-    assert!(age.reason.contains("not yet of compulsory school age on 23 November 2026: it starts on 31 December 2026"), "{}", age.reason);
+    assert!(
+        age.reason.contains(
+            "not yet of compulsory school age on 23 November 2026: it starts on 31 December 2026"
+        ),
+        "{}",
+        age.reason
+    );
     assert_eq!(a.outcome, Outcome::Ineligible);
 
     let mut old = complete();
@@ -166,7 +185,11 @@ fn statutory_school_age_met_too_young_and_too_old() {
     let a = assess_now(&old, &ill_register());
     let age = criterion_of(&a, CriterionId::StatutorySchoolAge);
     assert_eq!(age.outcome, CriterionOutcome::NotMet);
-    assert!(age.reason.contains("it ended on 26 June 2026"), "{}", age.reason);
+    assert!(
+        age.reason.contains("it ended on 26 June 2026"),
+        "{}",
+        age.reason
+    );
 }
 
 // R8.2 -----------------------------------------------------------------------------------------
@@ -181,15 +204,29 @@ fn medical_evidence_outcomes_by_source() {
     let gp = with(vec![evidence(EvidenceSource::Gp, "2026-11-02", Some(20))]);
     let c = criterion_of(&gp, CriterionId::MedicalEvidence);
     assert_eq!(c.outcome, CriterionOutcome::MetWithConditions);
-    assert!(c.reason.contains("Only a GP has stated (on 2 November 2026)"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("Only a GP has stated (on 2 November 2026)"),
+        "{}",
+        c.reason
+    );
     assert!(c.reason.contains("further medical advice is expected"));
-    assert_eq!(gp.outcome, Outcome::Eligible, "met_with_conditions does not block");
+    assert_eq!(
+        gp.outcome,
+        Outcome::Eligible,
+        "met_with_conditions does not block"
+    );
 
     let mut other = evidence(EvidenceSource::Other, "2026-11-02", Some(20));
     let only_other = with(vec![other.clone()]);
     let c = criterion_of(&only_other, CriterionId::MedicalEvidence);
     assert_eq!(c.outcome, CriterionOutcome::NotMet);
-    assert!(c.reason.contains("sources the policy does not count (1 item)"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("sources the policy does not count (1 item)"),
+        "{}",
+        c.reason
+    );
     assert_eq!(only_other.outcome, Outcome::Ineligible);
 
     other.source = EvidenceSource::Consultant;
@@ -197,11 +234,23 @@ fn medical_evidence_outcomes_by_source() {
     let not_stating = with(vec![other]);
     let c = criterion_of(&not_stating, CriterionId::MedicalEvidence);
     assert_eq!(c.outcome, CriterionOutcome::NotMet);
-    assert!(c.reason.contains("None of the 1 evidence item dated on or before 23 November 2026 states"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("None of the 1 evidence item dated on or before 23 November 2026 states"),
+        "{}",
+        c.reason
+    );
 
     let none = with(vec![]);
-    assert_eq!(criterion_of(&none, CriterionId::MedicalEvidence).outcome, CriterionOutcome::Unknown);
-    assert_eq!(none.outcome, Outcome::Incomplete, "no evidence yet is missing, not ineligible");
+    assert_eq!(
+        criterion_of(&none, CriterionId::MedicalEvidence).outcome,
+        CriterionOutcome::Unknown
+    );
+    assert_eq!(
+        none.outcome,
+        Outcome::Incomplete,
+        "no evidence yet is missing, not ineligible"
+    );
     assert!(missing_ids(&none).contains(&MissingItemId::MedicalEvidence));
 }
 
@@ -213,19 +262,42 @@ fn evidence_more_than_120_days_old_needs_updating_and_future_evidence_does_not_c
         assess_now(&f, &ill_register())
     };
     // 2026-07-26 is exactly 120 days before 2026-11-23: still current.
-    let edge = with(vec![evidence(EvidenceSource::Hospital, "2026-07-26", Some(30))]);
-    assert_eq!(criterion_of(&edge, CriterionId::MedicalEvidence).outcome, CriterionOutcome::Met);
-    let old = with(vec![evidence(EvidenceSource::Hospital, "2026-07-25", Some(30))]);
+    let edge = with(vec![evidence(
+        EvidenceSource::Hospital,
+        "2026-07-26",
+        Some(30),
+    )]);
+    assert_eq!(
+        criterion_of(&edge, CriterionId::MedicalEvidence).outcome,
+        CriterionOutcome::Met
+    );
+    let old = with(vec![evidence(
+        EvidenceSource::Hospital,
+        "2026-07-25",
+        Some(30),
+    )]);
     let c = criterion_of(&old, CriterionId::MedicalEvidence);
     assert_eq!(c.outcome, CriterionOutcome::MetWithConditions);
     assert!(c.reason.contains("The newest evidence is from 25 July 2026, 121 days before 23 November 2026 (more than 120): updated evidence is needed."), "{}", c.reason);
     assert_eq!(old.facts.newest_qualifying_evidence_age_days, Some(121));
 
-    let future = with(vec![evidence(EvidenceSource::Consultant, "2026-12-01", Some(30))]);
+    let future = with(vec![evidence(
+        EvidenceSource::Consultant,
+        "2026-12-01",
+        Some(30),
+    )]);
     let c = criterion_of(&future, CriterionId::MedicalEvidence);
     assert_eq!(c.outcome, CriterionOutcome::NotMet);
-    assert!(c.reason.contains("The item dated after 23 November 2026 (1 December 2026) cannot count yet."), "{}", c.reason);
-    assert_eq!(c.evidence["items_dated_after_assessment"], serde_json::json!(["2026-12-01"]));
+    assert!(
+        c.reason
+            .contains("The item dated after 23 November 2026 (1 December 2026) cannot count yet."),
+        "{}",
+        c.reason
+    );
+    assert_eq!(
+        c.evidence["items_dated_after_assessment"],
+        serde_json::json!(["2026-12-01"])
+    );
 }
 
 // R8.3 -----------------------------------------------------------------------------------------
@@ -243,7 +315,12 @@ fn absence_authorised_outcomes_from_the_declaration_and_the_register() {
     let ok = with(Some(true), ill.clone());
     let c = criterion_of(&ok, CriterionId::AbsenceAuthorised);
     assert_eq!(c.outcome, CriterionOutcome::Met);
-    assert!(c.reason.contains("in the 1 session marked since 1 October 2026"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("in the 1 session marked since 1 October 2026"),
+        "{}",
+        c.reason
+    );
 
     let g = with(
         Some(true),
@@ -260,24 +337,49 @@ fn absence_authorised_outcomes_from_the_declaration_and_the_register() {
         "The register records unauthorised absence since 1 October 2026: 5 October 2026 PM (G), 6 October 2026 AM (O)."
     );
     // A G before the first day of absence is not this absence.
-    let before = with(Some(true), vec![mark("2026-09-30", Session::Am, AttendanceCode::G)]);
-    assert_ne!(criterion_of(&before, CriterionId::AbsenceAuthorised).outcome, CriterionOutcome::NotMet);
+    let before = with(
+        Some(true),
+        vec![mark("2026-09-30", Session::Am, AttendanceCode::G)],
+    );
+    assert_ne!(
+        criterion_of(&before, CriterionId::AbsenceAuthorised).outcome,
+        CriterionOutcome::NotMet
+    );
 
     let declared_no = with(Some(false), ill.clone());
-    assert_eq!(criterion_of(&declared_no, CriterionId::AbsenceAuthorised).outcome, CriterionOutcome::NotMet);
+    assert_eq!(
+        criterion_of(&declared_no, CriterionId::AbsenceAuthorised).outcome,
+        CriterionOutcome::NotMet
+    );
 
-    let n = with(Some(true), vec![mark("2026-11-16", Session::Am, AttendanceCode::N)]);
+    let n = with(
+        Some(true),
+        vec![mark("2026-11-16", Session::Am, AttendanceCode::N)],
+    );
     let c = criterion_of(&n, CriterionId::AbsenceAuthorised);
     assert_eq!(c.outcome, CriterionOutcome::MetWithConditions);
-    assert!(c.reason.contains("1 session is still N (reason not yet provided): 16 November 2026 AM (N)"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("1 session is still N (reason not yet provided): 16 November 2026 AM (N)"),
+        "{}",
+        c.reason
+    );
 
     let empty = with(Some(true), vec![]);
     let c = criterion_of(&empty, CriterionId::AbsenceAuthorised);
     assert_eq!(c.outcome, CriterionOutcome::MetWithConditions);
-    assert!(c.reason.contains("no marks for the pupil from 1 October 2026 to 23 November 2026"), "{}", c.reason);
+    assert!(
+        c.reason
+            .contains("no marks for the pupil from 1 October 2026 to 23 November 2026"),
+        "{}",
+        c.reason
+    );
 
     let unsaid = with(None, ill);
-    assert_eq!(criterion_of(&unsaid, CriterionId::AbsenceAuthorised).outcome, CriterionOutcome::Unknown);
+    assert_eq!(
+        criterion_of(&unsaid, CriterionId::AbsenceAuthorised).outcome,
+        CriterionOutcome::Unknown
+    );
     assert_eq!(unsaid.outcome, Outcome::Incomplete);
 }
 
@@ -290,16 +392,26 @@ fn la_residence_and_elective_home_education() {
     let a = assess_now(&f, &ill_register());
     let c = criterion_of(&a, CriterionId::LaResident);
     assert_eq!(c.outcome, CriterionOutcome::NotMet);
-    assert!(c.reason.starts_with("Amara lives in LA 873, not LA 919"), "{}", c.reason);
+    assert!(
+        c.reason.starts_with("Amara lives in LA 873, not LA 919"),
+        "{}",
+        c.reason
+    );
     f.pupil.home_la_code = None;
     let a = assess_now(&f, &ill_register());
-    assert_eq!(criterion_of(&a, CriterionId::LaResident).outcome, CriterionOutcome::Unknown);
+    assert_eq!(
+        criterion_of(&a, CriterionId::LaResident).outcome,
+        CriterionOutcome::Unknown
+    );
     assert_eq!(a.outcome, Outcome::Incomplete);
 
     let mut ehe = complete();
     ehe.pupil.elective_home_education = true;
     let a = assess_now(&ehe, &ill_register());
-    assert_eq!(criterion_of(&a, CriterionId::NotElectivelyHomeEducated).outcome, CriterionOutcome::NotMet);
+    assert_eq!(
+        criterion_of(&a, CriterionId::NotElectivelyHomeEducated).outcome,
+        CriterionOutcome::NotMet
+    );
     assert_eq!(a.outcome, Outcome::Ineligible);
 }
 
@@ -325,19 +437,33 @@ fn fifteen_school_days_by_register_evidence_or_condition() {
 
     // Exactly 15 cumulative days meets it.
     let a = assess_now(&f, &short(15.0, 8));
-    assert_eq!(criterion_of(&a, CriterionId::FifteenSchoolDays).outcome, CriterionOutcome::Met);
+    assert_eq!(
+        criterion_of(&a, CriterionId::FifteenSchoolDays).outcome,
+        CriterionOutcome::Met
+    );
     // 14.5 cumulative but a consecutive run counted across the summer holiday of 15.
     let a = assess_now(&f, &short(14.5, 30));
     let c = criterion_of(&a, CriterionId::FifteenSchoolDays);
     assert_eq!(c.outcome, CriterionOutcome::Met);
-    assert!(c.reason.starts_with("Illness recorded on 15 consecutive school days (2 November 2026 to 20 November 2026)"), "{}", c.reason);
+    assert!(
+        c.reason.starts_with(
+            "Illness recorded on 15 consecutive school days (2 November 2026 to 20 November 2026)"
+        ),
+        "{}",
+        c.reason
+    );
 
     // Evidence saying 15 school days: met, "expected".
     f.medical.evidence[0].likely_duration_school_days = Some(15);
     let a = assess_now(&f, &short(2.0, 4));
     let c = criterion_of(&a, CriterionId::FifteenSchoolDays);
     assert_eq!(c.outcome, CriterionOutcome::Met);
-    assert!(c.reason.starts_with("The absence is expected to last 15 school days (CAMHS, 10 October 2026)"), "{}", c.reason);
+    assert!(
+        c.reason
+            .starts_with("The absence is expected to last 15 school days (CAMHS, 10 October 2026)"),
+        "{}",
+        c.reason
+    );
 
     // Long-term or recurrent: support may start within the 15 days.
     f.medical.evidence[0].likely_duration_school_days = Some(5);
@@ -355,25 +481,64 @@ fn fifteen_school_days_by_register_evidence_or_condition() {
 #[test]
 fn each_missing_item_is_reported_with_its_reason() {
     let cases: Vec<(MissingItemId, Box<dyn Fn(&mut ReferralForm)>)> = vec![
-        (MissingItemId::ParentalConsent, Box::new(|f| f.consent.parental_consent_signed = false)),
-        (MissingItemId::Condition, Box::new(|f| f.medical.condition = text("  "))),
-        (MissingItemId::Condition, Box::new(|f| f.medical.condition_category = None)),
-        (MissingItemId::LikelyDuration, Box::new(|f| f.medical.evidence[0].likely_duration_school_days = None)),
-        (MissingItemId::SupportPlan, Box::new(|f| f.support.current_support_plan = None)),
-        (MissingItemId::Apdr, Box::new(|f| f.support.apdr_attached = false)),
-        (MissingItemId::Baseline, Box::new(|f| f.baseline.wellbeing = None)),
-        (MissingItemId::FundingStatement, Box::new(|f| f.funding.ehcp = true)),
-        (MissingItemId::FundingStatement, Box::new(|f| f.funding.pupil_premium = true)),
-        (MissingItemId::FundingStatement, Box::new(|f| f.funding.local_high_needs_funding = true)),
-        (MissingItemId::ReintegrationPlan, Box::new(|f| f.absence.reduced_timetable = true)),
-        (MissingItemId::TreatmentPlan, Box::new(|f| {
-            f.medical.long_term_or_recurrent = true;
-            f.medical.named_medical_contact = text("Dr Patel");
-        })),
-        (MissingItemId::NamedMedicalContact, Box::new(|f| {
-            f.medical.long_term_or_recurrent = true;
-            f.medical.treatment_plan_attached = true;
-        })),
+        (
+            MissingItemId::ParentalConsent,
+            Box::new(|f| f.consent.parental_consent_signed = false),
+        ),
+        (
+            MissingItemId::Condition,
+            Box::new(|f| f.medical.condition = text("  ")),
+        ),
+        (
+            MissingItemId::Condition,
+            Box::new(|f| f.medical.condition_category = None),
+        ),
+        (
+            MissingItemId::LikelyDuration,
+            Box::new(|f| f.medical.evidence[0].likely_duration_school_days = None),
+        ),
+        (
+            MissingItemId::SupportPlan,
+            Box::new(|f| f.support.current_support_plan = None),
+        ),
+        (
+            MissingItemId::Apdr,
+            Box::new(|f| f.support.apdr_attached = false),
+        ),
+        (
+            MissingItemId::Baseline,
+            Box::new(|f| f.baseline.wellbeing = None),
+        ),
+        (
+            MissingItemId::FundingStatement,
+            Box::new(|f| f.funding.ehcp = true),
+        ),
+        (
+            MissingItemId::FundingStatement,
+            Box::new(|f| f.funding.pupil_premium = true),
+        ),
+        (
+            MissingItemId::FundingStatement,
+            Box::new(|f| f.funding.local_high_needs_funding = true),
+        ),
+        (
+            MissingItemId::ReintegrationPlan,
+            Box::new(|f| f.absence.reduced_timetable = true),
+        ),
+        (
+            MissingItemId::TreatmentPlan,
+            Box::new(|f| {
+                f.medical.long_term_or_recurrent = true;
+                f.medical.named_medical_contact = text("Dr Patel");
+            }),
+        ),
+        (
+            MissingItemId::NamedMedicalContact,
+            Box::new(|f| {
+                f.medical.long_term_or_recurrent = true;
+                f.medical.treatment_plan_attached = true;
+            }),
+        ),
     ];
     for (item, change) in cases {
         let mut f = complete();
@@ -381,12 +546,18 @@ fn each_missing_item_is_reported_with_its_reason() {
         let a = assess_now(&f, &ill_register());
         assert_eq!(missing_ids(&a), vec![item], "{item:?}");
         assert_eq!(a.outcome, Outcome::Incomplete, "{item:?}");
-        assert!(a.missing[0].reason.ends_with('.'), "a sentence: {}", a.missing[0].reason);
+        assert!(
+            a.missing[0].reason.ends_with('.'),
+            "a sentence: {}",
+            a.missing[0].reason
+        );
     }
     let mut f = complete();
     f.baseline = Baseline::default();
     let a = assess_now(&f, &ill_register());
-    assert!(a.missing[0].reason.contains("missing: attainment, engagement, wellbeing"));
+    assert!(a.missing[0]
+        .reason
+        .contains("missing: attainment, engagement, wellbeing"));
     // Funding with its statement, reduced timetable with its plan: nothing missing.
     let mut f = complete();
     f.funding.ehcp = true;
@@ -403,7 +574,11 @@ fn outcome_precedence_is_ineligible_then_incomplete_then_eligible() {
     f.pupil.home_la_code = Some(873); // not met
     let a = assess_now(&f, &ill_register());
     assert_eq!(a.outcome, Outcome::Ineligible);
-    assert_eq!(missing_ids(&a), vec![MissingItemId::ParentalConsent], "missing items are still listed");
+    assert_eq!(
+        missing_ids(&a),
+        vec![MissingItemId::ParentalConsent],
+        "missing items are still listed"
+    );
     assert_eq!(a.failed_reasons().len(), 1);
     f.pupil.home_la_code = Some(919);
     assert_eq!(assess_now(&f, &ill_register()).outcome, Outcome::Incomplete);
@@ -417,9 +592,18 @@ fn outcome_precedence_is_ineligible_then_incomplete_then_eligible() {
 fn the_assessment_deadline_skips_weekends_and_the_half_term() {
     let policy = Policy::hertfordshire();
     // Received Friday 16 October 2026: 5 school days to 23 Oct, half term 26-30 Oct, then 10 more.
-    assert_eq!(assessment_due_by(d("2026-10-16"), &policy, &herts()), d("2026-11-13"));
+    assert_eq!(
+        assessment_due_by(d("2026-10-16"), &policy, &herts()),
+        d("2026-11-13")
+    );
     // Without a half term in the way: three school weeks.
-    assert_eq!(assessment_due_by(d("2026-11-23"), &policy, &herts()), d("2026-12-14"));
+    assert_eq!(
+        assessment_due_by(d("2026-11-23"), &policy, &herts()),
+        d("2026-12-14")
+    );
     // Received on a Saturday: counting starts on the Monday.
-    assert_eq!(assessment_due_by(d("2026-11-21"), &policy, &herts()), d("2026-12-11"));
+    assert_eq!(
+        assessment_due_by(d("2026-11-21"), &policy, &herts()),
+        d("2026-12-11")
+    );
 }
