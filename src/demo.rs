@@ -5,10 +5,10 @@ use chrono::NaiveDate;
 use serde::Serialize;
 
 use crate::domain::access::Role;
-use crate::domain::policy::Policy;
-use crate::domain::referral::ReferralForm;
 use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
 use crate::domain::identifiers::check_letter_for;
+use crate::domain::policy::Policy;
+use crate::domain::referral::ReferralForm;
 use crate::error::ApiError;
 use crate::service::attendance::write_marks;
 use crate::service::clients::{self, NewClient};
@@ -193,29 +193,14 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
 /// CAMHS evidence, the APDR not yet attached: `incomplete`) and Hillside's pupil 2 (unexplained
 /// and unauthorised absences, GP evidence only: `ineligible`, with reasons). Skipped when the
 /// pupil already has a referral, so a restart changes nothing.
-fn seed_referrals(db: &Db, actor: &Actor, policy: &Policy, today: NaiveDate) -> Result<(), ApiError> {
+fn seed_referrals(
+    db: &Db,
+    actor: &Actor,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
     let forms = [
-        serde_json::json!({
-            "school_urn": 117001,
-            "pupil": {"upn": demo_upn(0, 1), "legal_forename": FORENAMES[1], "legal_surname": SURNAMES[1],
-                      "date_of_birth": "2016-02-02", "postcode": "SG2 1AB", "home_la_code": 919,
-                      "elective_home_education": false},
-            "absence": {"first_day": "2026-11-02", "authorised_by_school": true, "reduced_timetable": false},
-            "medical": {"condition_category": "physical", "condition": "Post-operative recovery after spinal surgery",
-                        "long_term_or_recurrent": false, "hospital_inpatient": false,
-                        "evidence": [{"source": "consultant", "professional_name": "Ms R. Shah, Lister Hospital",
-                                      "contact": "01438 314333", "issued_on": "2026-11-04",
-                                      "states_unable_to_attend": true, "likely_duration_school_days": 30}],
-                        "treatment_plan_attached": true},
-            "consent": {"parental_consent_signed": true, "signed_on": "2026-11-05", "signatory": "Parent of Ben"},
-            "support": {"apdr_attached": false, "current_support_plan": "Work sent home weekly; class teacher calls on Fridays",
-                        "reintegration_plan_attached": false, "ihcp": false},
-            "funding": {"ehcp": false, "local_high_needs_funding": false, "pupil_premium": false},
-            "baseline": {"attainment": "Working at the expected standard", "engagement": "Keen, tires quickly",
-                         "wellbeing": "Frustrated at missing friends"},
-            "pupil_voice": "I want to be back for the Christmas play",
-            "referrer": {"name": "Sam Reed", "role": "SENDCo", "email": "sendco@oakfield.example.org"}
-        }),
+        example_request(),
         serde_json::json!({
             "school_urn": 117002,
             "pupil": {"upn": demo_upn(1, 2), "legal_forename": FORENAMES[2], "legal_surname": SURNAMES[2],
@@ -247,5 +232,30 @@ fn seed_referrals(db: &Db, actor: &Actor, policy: &Policy, today: NaiveDate) -> 
             }
         }
         Ok(())
+    })
+}
+
+/// Oakfield's pupil 1: the demo's first referral and the spec's request example.
+pub fn example_request() -> serde_json::Value {
+    serde_json::json!({
+        "school_urn": 117001,
+        "pupil": {"upn": demo_upn(0, 1), "legal_forename": FORENAMES[1], "legal_surname": SURNAMES[1],
+                  "date_of_birth": "2016-02-02", "postcode": "SG2 1AB", "home_la_code": 919,
+                  "elective_home_education": false},
+        "absence": {"first_day": "2026-11-02", "authorised_by_school": true, "reduced_timetable": false},
+        "medical": {"condition_category": "physical", "condition": "Post-operative recovery after spinal surgery",
+                    "long_term_or_recurrent": false, "hospital_inpatient": false,
+                    "evidence": [{"source": "consultant", "professional_name": "Ms R. Shah, Lister Hospital",
+                                  "contact": "01438 314333", "issued_on": "2026-11-04",
+                                  "states_unable_to_attend": true, "likely_duration_school_days": 30}],
+                    "treatment_plan_attached": true},
+        "consent": {"parental_consent_signed": true, "signed_on": "2026-11-05", "signatory": "Parent of Ben"},
+        "support": {"apdr_attached": false, "current_support_plan": "Work sent home weekly; class teacher calls on Fridays",
+                    "reintegration_plan_attached": false, "ihcp": false},
+        "funding": {"ehcp": false, "local_high_needs_funding": false, "pupil_premium": false},
+        "baseline": {"attainment": "Working at the expected standard", "engagement": "Keen, tires quickly",
+                     "wellbeing": "Frustrated at missing friends"},
+        "pupil_voice": "I want to be back for the Christmas play",
+        "referrer": {"name": "Sam Reed", "role": "SENDCo", "email": "sendco@oakfield.example.org"}
     })
 }

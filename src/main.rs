@@ -76,7 +76,8 @@ fn run(cli: Cli) -> Result<(), String> {
                 tracing::info!("built the attendance tallies from the stored marks");
             }
             if args.demo {
-                let creds = demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
+                let creds =
+                    demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
                 print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
                 if let Some(path) = &args.demo_credentials_file {
                     std::fs::write(

@@ -29,6 +29,26 @@ fn spec_declares_client_credentials_and_problem_responses() {
     assert!(put["responses"]["422"]["content"]["application/problem+json"].is_object());
 }
 
+#[test]
+fn the_referral_examples_are_a_real_request_and_its_real_assessment() {
+    let spec: serde_json::Value = serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    let post = &spec["paths"]["/api/v1/referrals"]["post"];
+    let request = &post["requestBody"]["content"]["application/json"]["example"];
+    let form: esma_api::domain::referral::ReferralForm =
+        serde_json::from_value(request.clone()).expect("the request example is a valid request");
+    assert_eq!(form.school_urn, 117001);
+    let response = &post["responses"]["201"]["content"]["application/json"]["example"];
+    assert_eq!(response["request"], *request);
+    let criteria = response["assessment"]["criteria"].as_array().unwrap();
+    assert_eq!(criteria.len(), 6);
+    assert!(criteria
+        .iter()
+        .all(|c| c["reason"].as_str().unwrap().ends_with('.')));
+    assert_eq!(response["assessment"]["outcome"], "incomplete");
+    assert_eq!(response["assessment"]["missing"][0]["item"], "apdr");
+    assert_eq!(response["assessment_due_by"], "2026-12-14");
+}
+
 #[actix_web::test]
 async fn swagger_ui_is_served_from_the_service_itself() {
     let app = TestApp::sqlite();

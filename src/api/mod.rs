@@ -81,6 +81,8 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .openapi(docs::ApiDoc::openapi())
             .configure(routes)
             .split_for_parts();
+        let mut api = api;
+        referrals::add_examples(&mut api);
         api
     })
     .clone()

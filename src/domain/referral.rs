@@ -68,16 +68,18 @@ fn postcode_rule(postcode: &str) -> Result<(), ValidationError> {
         .filter(|c| !c.is_whitespace())
         .collect::<String>()
         .to_ascii_uppercase();
-    let ok = (5..=7).contains(&compact.len()) && {
-        let (outward, inward) = compact.split_at(compact.len() - 3);
-        let ib = inward.as_bytes();
-        outward.as_bytes()[0].is_ascii_alphabetic()
-            && outward.bytes().all(|b| b.is_ascii_alphanumeric())
-            && outward.bytes().any(|b| b.is_ascii_digit())
-            && ib[0].is_ascii_digit()
-            && ib[1].is_ascii_alphabetic()
-            && ib[2].is_ascii_alphabetic()
-    };
+    // ASCII only before splitting by bytes: anything else is not a postcode anyway.
+    let ok =
+        compact.bytes().all(|b| b.is_ascii_alphanumeric()) && (5..=7).contains(&compact.len()) && {
+            let (outward, inward) = compact.split_at(compact.len() - 3);
+            let ib = inward.as_bytes();
+            outward.as_bytes()[0].is_ascii_alphabetic()
+                && outward.bytes().all(|b| b.is_ascii_alphanumeric())
+                && outward.bytes().any(|b| b.is_ascii_digit())
+                && ib[0].is_ascii_digit()
+                && ib[1].is_ascii_alphabetic()
+                && ib[2].is_ascii_alphabetic()
+        };
     if ok {
         Ok(())
     } else {
@@ -475,7 +477,16 @@ mod tests {
         ] {
             assert!(postcode_rule(ok).is_ok(), "{ok}");
         }
-        for bad in ["SG1", "12345", "SG1 2A", "SG1-2AB!", "ZZZZ ZZZ"] {
+        for bad in [
+            "SG1",
+            "12345",
+            "SG1 2A",
+            "SG1-2AB!",
+            "ZZZZ ZZZ",
+            "0\u{10000}",
+            "SG1 2Ä B",
+            "ÄÄÄÄÄ",
+        ] {
             assert!(postcode_rule(bad).is_err(), "{bad}");
         }
     }
