@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{decode_cursor, encode_cursor, page_limit};
+use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit};
 use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::AlertKind;
@@ -252,26 +252,6 @@ impl From<AlertView> for AlertItem {
     }
 }
 
-fn parse_kinds(text: &str) -> Result<Vec<AlertKind>, ApiError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|k| !k.is_empty())
-        .map(|k| {
-            AlertKind::parse(k).ok_or_else(|| {
-                let known: Vec<&str> = AlertKind::ALL.iter().map(|k| k.as_str()).collect();
-                ApiError::invalid_field(
-                    "/query/kind",
-                    format!(
-                        "kind should be one of {}, not '{}'",
-                        known.join(", "),
-                        k.chars().take(60).collect::<String>()
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
 /// The worklist of statutory alerts computed from the register (`la`: every school; `school`: its
 /// own), oldest first. An `N` is listed from the day it is overdue; resolved alerts with
 /// `state=resolved` or `all`. Audited.
@@ -296,7 +276,11 @@ pub async fn list_alerts(
 ) -> Result<web::Json<Page<AlertItem>>, ApiError> {
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
-    let kinds = q.kind.as_deref().map(parse_kinds).transpose()?;
+    let kinds = q
+        .kind
+        .as_deref()
+        .map(|k| comma_list("kind", k, &AlertKind::ALL, AlertKind::as_str))
+        .transpose()?;
     let open = match q.state.as_deref() {
         None | Some("open") => Some(true),
         Some("resolved") => Some(false),

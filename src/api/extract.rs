@@ -235,3 +235,34 @@ pub fn decode_cursor(kind: &str, cursor: Option<&str>) -> Result<Option<i64>, Ap
     }
     pos.parse::<i64>().map(Some).map_err(|_| bad())
 }
+
+/// A comma-separated query parameter of known words (`?kind=a,b`): 422 at `/query/<name>` naming
+/// the words allowed.
+pub fn comma_list<T: Copy>(
+    name: &str,
+    text: &str,
+    known: &[T],
+    word: fn(T) -> &'static str,
+) -> Result<Vec<T>, ApiError> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|w| !w.is_empty())
+        .map(|w| {
+            known
+                .iter()
+                .copied()
+                .find(|k| word(*k) == w)
+                .ok_or_else(|| {
+                    let words: Vec<&str> = known.iter().map(|k| word(*k)).collect();
+                    ApiError::invalid_field(
+                        format!("/query/{name}"),
+                        format!(
+                            "{name} should be one of {}, not '{}'",
+                            words.join(", "),
+                            w.chars().take(60).collect::<String>()
+                        ),
+                    )
+                })
+        })
+        .collect()
+}

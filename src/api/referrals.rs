@@ -7,7 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::media_type;
 use super::extract::{
-    decode_cursor, encode_cursor, page_limit, parse_json, valid_from_value, ValidJson,
+    comma_list, decode_cursor, encode_cursor, page_limit, parse_json, valid_from_value, ValidJson,
 };
 use super::Page;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
@@ -241,26 +241,6 @@ pub struct ReferralsQuery {
     pub cursor: Option<String>,
 }
 
-fn parse_statuses(text: &str) -> Result<Vec<ReferralStatus>, ApiError> {
-    text.split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            ReferralStatus::parse(s).ok_or_else(|| {
-                let known: Vec<&str> = ReferralStatus::ALL.iter().map(|s| s.as_str()).collect();
-                ApiError::invalid_field(
-                    "/query/status",
-                    format!(
-                        "status should be one of {}, not '{}'",
-                        known.join(", "),
-                        s.chars().take(60).collect::<String>()
-                    ),
-                )
-            })
-        })
-        .collect()
-}
-
 /// Referrals, oldest first (`la`: every school; `school`: its own). Audited.
 #[utoipa::path(
     tag = "referrals",
@@ -283,7 +263,11 @@ pub async fn list_referrals(
 ) -> Result<web::Json<Page<ReferralView>>, ApiError> {
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
-    let statuses = q.status.as_deref().map(parse_statuses).transpose()?;
+    let statuses = q
+        .status
+        .as_deref()
+        .map(|t| comma_list("status", t, &ReferralStatus::ALL, ReferralStatus::as_str))
+        .transpose()?;
     let upn = q
         .upn
         .as_deref()

@@ -741,14 +741,7 @@ pub async fn list(
     query: AlertQuery,
 ) -> Result<AlertPage, ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    let schools = match (actor.role, query.school_urn) {
-        (Role::La, requested) => requested.map(|urn| vec![urn]),
-        (_, Some(urn)) => {
-            actor.may_read_school(urn)?;
-            Some(vec![urn])
-        }
-        (_, None) => Some(actor.schools.clone()),
-    };
+    let schools = actor.schools_to_list(query.school_urn)?;
     let today = state.clock.today();
     let now = state.clock.now_naive();
     let policy = state.attendance.clone();

@@ -106,6 +106,19 @@ impl Actor {
         }
     }
 
+    /// The schools a list may show: `None` is every school (the LA, unfiltered); a school
+    /// client gets its own, or the one asked for if it is its own (404 otherwise).
+    pub fn schools_to_list(&self, requested: Option<i32>) -> Result<Option<Vec<i32>>, ApiError> {
+        match (self.role, requested) {
+            (Role::La, requested) => Ok(requested.map(|urn| vec![urn])),
+            (_, Some(urn)) => {
+                self.may_read_school(urn)?;
+                Ok(Some(vec![urn]))
+            }
+            (_, None) => Ok(Some(self.schools.clone())),
+        }
+    }
+
     /// An audit row for something this actor did.
     pub fn audit(&self, at: NaiveDateTime, action: &str, subject: AuditSubject) -> NewAuditEvent {
         NewAuditEvent {
