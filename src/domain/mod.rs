@@ -13,5 +13,6 @@ pub mod policy;
 pub mod referral;
 pub mod register;
 pub mod roll;
+pub mod schedule;
 pub mod school;
 pub mod tally;
