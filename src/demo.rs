@@ -6,6 +6,7 @@ use serde::Serialize;
 
 use crate::domain::access::Role;
 use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
+use crate::domain::decision::Decision;
 use crate::domain::identifiers::check_letter_for;
 use crate::domain::policy::Policy;
 use crate::domain::referral::ReferralForm;
@@ -13,7 +14,7 @@ use crate::error::ApiError;
 use crate::service::attendance::write_marks;
 use crate::service::clients::{self, NewClient};
 use crate::service::imports::{conclude, PushMode, Rejections, Tally};
-use crate::service::referrals::submit_in;
+use crate::service::referrals::{decide_now, submit_in};
 use crate::service::{Actor, AuditSubject};
 use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
@@ -190,9 +191,9 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
 }
 
 /// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill since half term,
-/// CAMHS evidence, the APDR not yet attached: `incomplete`) and Hillside's pupil 2 (unexplained
-/// and unauthorised absences, GP evidence only: `ineligible`, with reasons). Skipped when the
-/// pupil already has a referral, so a restart changes nothing.
+/// consultant's evidence: `eligible`, accepted, an active case) and Hillside's pupil 2
+/// (unexplained and unauthorised absences, GP evidence only: `ineligible`, with reasons, awaiting
+/// the LA). Skipped when the pupil already has a referral, so a restart changes nothing.
 fn seed_referrals(
     db: &Db,
     actor: &Actor,
@@ -221,15 +222,29 @@ fn seed_referrals(
     ];
     let now = crate::clock::Clock::system().now_naive();
     db.write_now(|conn| {
+        let mut created = Vec::new();
         for form in &forms {
             let form: ReferralForm = serde_json::from_value(form.clone())
                 .map_err(|e| ApiError::internal(format!("demo referral: {e}")))?;
             match submit_in(conn, actor, form, policy, today, now) {
-                Ok(_) => {}
+                Ok(record) => created.push(record.id),
                 // Already referred on an earlier start.
                 Err(e) if e.kind == crate::error::ProblemKind::Conflict => {}
                 Err(e) => return Err(e),
             }
+        }
+        // The LA accepts Ben's (eligible) referral from the next school day: an active case
+        // whose reviews fill the worklist.
+        if let Some(first) = created.first() {
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let start = calendar.next_school_day_on_or_after(today.succ_opt().unwrap_or(today));
+            let decision: Decision = serde_json::from_value(serde_json::json!({
+                "outcome": "accepted", "start_date": start,
+                "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "home"},
+                              {"kind": "telepresence_robot", "hours_per_week": 10, "venue": "online"}],
+                "risk_assessment_completed": true, "decided_by": "ESMA panel (demo)"}))
+            .map_err(|e| ApiError::internal(format!("demo decision: {e}")))?;
+            decide_now(conn, actor, *first, &decision, policy, today, now)?;
         }
         Ok(())
     })

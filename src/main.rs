@@ -114,7 +114,8 @@ fn print_demo_banner(
         "  A pupil      {base}/api/v1/pupils/{}/marks   (Oakfield, off ill since half term)",
         demo::demo_upn(0, 1)
     );
-    println!("  Referrals    {base}/api/v1/referrals   (as la: one incomplete, one ineligible, each explained)");
+    println!("  Referrals    {base}/api/v1/referrals   (as la: one accepted, one ineligible awaiting a decision)");
+    println!("  Worklists    {base}/api/v1/cases   {base}/api/v1/reviews   {base}/api/v1/alerts");
     println!();
     for (label, c) in [
         ("la", &creds.la),

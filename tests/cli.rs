@@ -97,7 +97,12 @@ fn recompute_rebuilds_the_tallies_and_finds_nothing_to_repair_after_ingest() {
         // The demo LA: two schools, 48 pupils, registers since September, pushed as ingest does.
         let url = esma_api::store::DatabaseUrl::parse(&db_url).unwrap();
         let db = esma_api::store::Db::open(&url, 1).unwrap();
-        esma_api::demo::seed(&db, today).unwrap();
+        esma_api::demo::seed(
+            &db,
+            &esma_api::domain::policy::Policy::hertfordshire(),
+            today,
+        )
+        .unwrap();
     }
     let (ok, out, err) = esma(&db_url, &["recompute", "--today", "2026-11-23"]);
     assert!(ok, "{err}");

@@ -227,8 +227,18 @@ on_both_backends!(every_write_is_audited_and_admin_reads_the_trail, |app| {
 
 on_both_backends!(demo_seed_is_idempotent_and_readable, |app| {
     let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
-    let first = esma_api::demo::seed(app.db(), today).unwrap();
-    let second = esma_api::demo::seed(app.db(), today).unwrap();
+    let first = esma_api::demo::seed(
+        app.db(),
+        &esma_api::domain::policy::Policy::hertfordshire(),
+        today,
+    )
+    .unwrap();
+    let second = esma_api::demo::seed(
+        app.db(),
+        &esma_api::domain::policy::Policy::hertfordshire(),
+        today,
+    )
+    .unwrap();
     assert_ne!(
         first.la.client_id, second.la.client_id,
         "fresh credentials each start"

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod calendar;
+pub mod cases;
 pub mod docs;
 pub mod extract;
 pub mod oauth;
@@ -64,6 +65,14 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(referrals::reassess_referral)
                 .service(referrals::decide_referral)
                 .service(referrals::withdraw_referral)
+                .service(cases::list_cases)
+                .service(cases::get_case)
+                .service(cases::list_case_reviews)
+                .service(cases::add_case_review)
+                .service(cases::change_case_review)
+                .service(cases::list_reviews)
+                .service(cases::add_case_evidence)
+                .service(cases::exit_case)
                 .service(registers::push_register)
                 .service(registers::get_import)
                 .service(calendar::get_calendar)

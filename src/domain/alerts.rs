@@ -29,15 +29,27 @@ pub enum AlertKind {
     SevereAbsence,
     /// R10.3: a referral still undecided after its assessment deadline.
     AssessmentOverdue,
+    /// R11.5: a review past its date and not held.
+    ReviewOverdue,
+    /// R11.4: an evidence gate is near and no evidence counts for it.
+    MedicalEvidenceDue,
+    /// R12.1: `C` recorded for a pupil whose case is active (should be `C2`).
+    RegisterCodeMismatch,
+    /// R12.2: 6 or more unauthorised sessions in the last 10 school days of an active case.
+    SupportNonEngagement,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 5] = [
+    pub const ALL: [AlertKind; 9] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
         AlertKind::SevereAbsence,
         AlertKind::AssessmentOverdue,
+        AlertKind::ReviewOverdue,
+        AlertKind::MedicalEvidenceDue,
+        AlertKind::RegisterCodeMismatch,
+        AlertKind::SupportNonEngagement,
     ];
 
     /// The kinds computed from the register (what `esma-api recompute` reconciles).
@@ -55,6 +67,10 @@ impl AlertKind {
             AlertKind::PersistentAbsence => "persistent_absence",
             AlertKind::SevereAbsence => "severe_absence",
             AlertKind::AssessmentOverdue => "assessment_overdue",
+            AlertKind::ReviewOverdue => "review_overdue",
+            AlertKind::MedicalEvidenceDue => "medical_evidence_due",
+            AlertKind::RegisterCodeMismatch => "register_code_mismatch",
+            AlertKind::SupportNonEngagement => "support_non_engagement",
         }
     }
 

@@ -5,7 +5,9 @@
 use serde::{Deserialize, Serialize};
 
 use super::attendance::AttendancePolicy;
+use super::codes::AttendanceCode;
 use super::referral::EvidenceSource;
+use super::schedule::SchedulePolicy;
 
 /// The compiled-in default, kept as the TOML an LA would edit.
 pub const HERTFORDSHIRE_TOML: &str = include_str!("hertfordshire-esma-policy.toml");
@@ -29,6 +31,22 @@ pub struct Policy {
     pub assessment_school_days: u32,
     /// Register thresholds (R2.2, R4, R5).
     pub attendance: AttendancePolicy,
+    /// Review cadences and evidence gates of a case (R11).
+    pub schedule: SchedulePolicy,
+    /// The register during support (R12).
+    pub support: SupportPolicy,
+}
+
+/// RULES.md R12.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SupportPolicy {
+    /// Codes for supported sessions; the first is the one to use (R12.1).
+    pub register_codes: Vec<AttendanceCode>,
+    /// Unauthorised sessions ... (R12.2)
+    pub non_engagement_sessions: u32,
+    /// ... within this many school days up to today.
+    pub non_engagement_school_days: u32,
 }
 
 /// Which policy an assessment was made under.
@@ -88,6 +106,14 @@ impl Policy {
                     .to_string(),
             );
         }
+        if self.support.register_codes.is_empty() {
+            return Err("policy file: support.register_codes must name at least one code".into());
+        }
+        if self.schedule.review_interval_school_days == 0 {
+            return Err(
+                "policy file: schedule.review_interval_school_days must be at least 1".into(),
+            );
+        }
         if self.attendance.illness_codes.is_empty() {
             return Err("policy file: attendance.illness_codes must name at least one code".into());
         }
@@ -124,6 +150,11 @@ mod tests {
         assert_eq!(p.entry_absence_days, 15);
         assert_eq!(p.assessment_school_days, 15);
         assert_eq!(p.attendance, AttendancePolicy::default());
+        assert_eq!(p.schedule, SchedulePolicy::default());
+        assert_eq!(
+            p.support.register_codes,
+            [AttendanceCode::C2, AttendanceCode::K]
+        );
         assert_eq!(
             p.standing_of(EvidenceSource::Camhs),
             SourceStanding::TargetedOrSpecialist

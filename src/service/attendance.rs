@@ -701,6 +701,12 @@ fn view(
                 }),
             )
         }
+        AlertKind::ReviewOverdue
+        | AlertKind::MedicalEvidenceDue
+        | AlertKind::RegisterCodeMismatch
+        | AlertKind::SupportNonEngagement => {
+            super::cases::case_alert_facts(kind, &row.subject, row.since)
+        }
         AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
             let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
             let measures = tally.as_ref().map(|t| t.measures(policy));
@@ -745,6 +751,7 @@ pub async fn list(
     let today = state.clock.today();
     let now = state.clock.now_naive();
     let policy = state.attendance.clone();
+    let case_policy = state.policy.clone();
     let actor = actor.clone();
     state
         .db
@@ -752,6 +759,7 @@ pub async fn list(
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             // Clock-driven (R10.3): raised when first looked at after the deadline.
             super::referrals::raise_overdue_assessments(conn, today)?;
+            super::cases::reconcile_case_alerts(conn, &case_policy, today)?;
             let filter = AlertFilter {
                 kinds: query
                     .kinds

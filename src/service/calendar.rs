@@ -29,11 +29,14 @@ pub async fn put(
         ));
     }
     let now = state.clock.now_naive();
+    let today = state.clock.today();
     let actor = actor.clone();
     state
         .db
         .write(move |conn| {
             let created = calendars::replace(conn, &calendar, now)?;
+            // Issue 6 item 5: reviews that no longer fall on a school day move.
+            super::cases::follow_calendar_change(conn, &actor, today, now)?;
             let year = calendar.academic_year.to_string();
             let action = if created { "create" } else { "update" };
             audit::append(

@@ -14,14 +14,15 @@ use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
 use crate::domain::eligibility::{
     assess, assessment_due_by, EligibilityAssessment, RegisterEvidence,
 };
+use crate::domain::exit::{ExitReason, ExitRequest};
 use crate::domain::policy::Policy;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
 use crate::domain::register::covers;
 use crate::error::{ApiError, FieldProblem};
 use crate::store::alerts::{self as alert_store, AlertKey, NewAlert};
+use crate::store::cases::{self as case_store, CaseRow, NewCase};
 use crate::store::referrals::{
-    self as store, AssessmentRow, CaseRow, NewAssessment, NewCase, NewReferral, ReferralFilter,
-    ReferralRow,
+    self as store, AssessmentRow, NewAssessment, NewReferral, ReferralFilter, ReferralRow,
 };
 use crate::store::{audit, calendars, marks, pupils, DbConnection};
 
@@ -143,7 +144,7 @@ fn load(
         .last()
         .cloned()
         .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
-    let case = store::case_of_referral(conn, id)?;
+    let case = case_store::of_referral(conn, id)?;
     // The latest is shown in full as `assessment`; keep the history complete all the same.
     history.shrink_to_fit();
     Ok(Some(record(row, latest, history, case, today)?))
@@ -287,16 +288,44 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// R10.4: 409 while the pupil has an undecided referral or an active case.
-fn refuse_duplicate(conn: &mut DbConnection, upn: &str) -> Result<(), ApiError> {
+fn refuse_duplicate(
+    conn: &mut DbConnection,
+    form: &ReferralForm,
+    policy: &Policy,
+) -> Result<(), ApiError> {
+    let upn = form.pupil.upn.as_str();
     if let Some(open) = store::open_of_pupil(conn, upn)? {
         return Err(ApiError::conflict(format!(
             "pupil {upn} already has an open referral ({open}); update it with PATCH /api/v1/referrals/{open} or withdraw it first"
         )));
     }
-    if let Some(case) = store::active_case_of_pupil(conn, upn)? {
+    if let Some(case) = case_store::active_of_pupil(conn, upn)? {
         return Err(ApiError::conflict(format!(
             "pupil {upn} already has an active ESMA case ({case}); a new referral is possible after its exit"
         )));
+    }
+    // R13: re-referral after an exit.
+    if let Some(closed) = case_store::last_closed_of_pupil(conn, upn)? {
+        let reason = closed
+            .exit_decision
+            .as_deref()
+            .and_then(|e| serde_json::from_str::<ExitRequest>(e).ok())
+            .map(|e| e.reason);
+        match reason {
+            Some(ExitReason::NoLongerCompulsorySchoolAge) => {
+                return Err(ApiError::conflict(format!(
+                    "pupil {upn} left ESMA case {} as no longer of compulsory school age; there is no re-referral",
+                    closed.id
+                )))
+            }
+            Some(ExitReason::MovedOutOfArea) if form.pupil.home_la_code != Some(policy.la_code) => {
+                return Err(ApiError::conflict(format!(
+                    "pupil {upn} left ESMA case {} on moving out of the area; a new referral needs home_la_code {} (back in the area)",
+                    closed.id, policy.la_code
+                )))
+            }
+            _ => {}
+        }
     }
     Ok(())
 }
@@ -329,7 +358,7 @@ pub(crate) fn submit_in(
     now: NaiveDateTime,
 ) -> Result<ReferralRecord, ApiError> {
     check_against_roll(conn, &form, today)?;
-    refuse_duplicate(conn, &form.pupil.upn)?;
+    refuse_duplicate(conn, &form, policy)?;
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let due_by = assessment_due_by(today, policy, &calendar);
     let body = serde_json::to_string(&form)
@@ -481,7 +510,7 @@ pub async fn list(
                 let assessment = latest
                     .remove(&id)
                     .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
-                let case = store::case_of_referral(conn, id)?;
+                let case = case_store::of_referral(conn, id)?;
                 referrals.push(record(row, assessment, Vec::new(), case, today)?);
             }
             let mut subject = AuditSubject::new("referrals", "list");
@@ -646,6 +675,7 @@ pub async fn decide(
     decision: Decision,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La])?;
+    let policy = state.policy.clone();
     change_undecided(
         state,
         actor,
@@ -653,72 +683,102 @@ pub async fn decide(
         "decide",
         "decided again",
         move |conn, actor, found, today, now| {
-            let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            let failed = found.assessment.assessment.failed_reasons();
-            let problems = decision_problems(
-                &decision,
-                found.assessment.assessment.outcome,
-                &failed,
-                found.received_at.date(),
-                &calendar,
-            );
-            if !problems.is_empty() {
-                let mut fields: Vec<FieldProblem> = problems
-                    .into_iter()
-                    .map(|(pointer, message)| FieldProblem::new(pointer, message))
-                    .collect();
-                fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-                let detail = match fields.as_slice() {
-                    [one] => format!("{}: {}", one.pointer, one.message),
-                    many => format!("{} fields are invalid", many.len()),
-                };
-                return Err(ApiError::validation(detail, fields));
-            }
-            let status = match decision.outcome {
-                DecisionOutcome::Accepted => ReferralStatus::Accepted,
-                DecisionOutcome::Declined => ReferralStatus::Declined,
-                DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
-            };
-            let body = serde_json::to_string(&decision)
-                .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
-            if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
-                return Err(ApiError::conflict(
-                    "the referral was decided or withdrawn meanwhile",
-                ));
-            }
-            if decision.outcome == DecisionOutcome::Accepted {
-                if let Some(case) = store::active_case_of_pupil(conn, &found.upn)? {
-                    return Err(ApiError::conflict(format!(
-                        "pupil {} already has an active ESMA case ({case})",
-                        found.upn
-                    )));
-                }
-                let provision = serde_json::to_string(&decision.provision)
-                    .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
-                store::insert_case(
-                    conn,
-                    &NewCase {
-                        referral_id: id,
-                        school_urn: found.school_urn,
-                        upn: found.upn.clone(),
-                        status: "active".to_string(),
-                        // decision_problems made sure there is one.
-                        start_date: decision.start_date.unwrap_or(today),
-                        provision,
-                        opened_at: now,
-                        opened_by: actor.client_id.clone(),
-                    },
-                )?;
-            }
-            resolve_overdue(
-                conn,
-                &found,
-                today,
-                &format!("decided: {}", status.as_str()),
-            )
+            decide_in(conn, actor, &found, &decision, &policy, today, now)
         },
     )
     .await
+}
+
+/// Records a decision on an undecided referral in the caller's transaction (R10.2); accepting
+/// opens the case and plans its reviews. Also used by the demo seed.
+pub(crate) fn decide_in(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    found: &ReferralRecord,
+    decision: &Decision,
+    policy: &Policy,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    let id = found.id;
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let failed = found.assessment.assessment.failed_reasons();
+    let problems = decision_problems(
+        &decision,
+        found.assessment.assessment.outcome,
+        &failed,
+        found.received_at.date(),
+        &calendar,
+    );
+    if !problems.is_empty() {
+        let mut fields: Vec<FieldProblem> = problems
+            .into_iter()
+            .map(|(pointer, message)| FieldProblem::new(pointer, message))
+            .collect();
+        fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        let detail = match fields.as_slice() {
+            [one] => format!("{}: {}", one.pointer, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        return Err(ApiError::validation(detail, fields));
+    }
+    let status = match decision.outcome {
+        DecisionOutcome::Accepted => ReferralStatus::Accepted,
+        DecisionOutcome::Declined => ReferralStatus::Declined,
+        DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
+    };
+    let body = serde_json::to_string(&decision)
+        .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
+    if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
+        return Err(ApiError::conflict(
+            "the referral was decided or withdrawn meanwhile",
+        ));
+    }
+    if decision.outcome == DecisionOutcome::Accepted {
+        if let Some(case) = case_store::active_of_pupil(conn, &found.upn)? {
+            return Err(ApiError::conflict(format!(
+                "pupil {} already has an active ESMA case ({case})",
+                found.upn
+            )));
+        }
+        let provision = serde_json::to_string(&decision.provision)
+            .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
+        // decision_problems made sure there is one.
+        let start = decision.start_date.unwrap_or(today);
+        let case_id = case_store::insert(
+            conn,
+            &NewCase {
+                referral_id: id,
+                school_urn: found.school_urn,
+                upn: found.upn.clone(),
+                status: "active".to_string(),
+                start_date: start,
+                provision,
+                opened_at: now,
+                opened_by: actor.client_id.clone(),
+            },
+        )?;
+        super::cases::plan_reviews(conn, case_id, start, policy, now)?;
+    }
+    resolve_overdue(conn, found, today, &format!("decided: {}", status.as_str()))
+}
+
+/// The demo seed's way in: decides referral `id` if it is still undecided.
+pub(crate) fn decide_now(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    decision: &Decision,
+    policy: &Policy,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<(), ApiError> {
+    match load(conn, id, today)? {
+        Some(found) if found.status.is_undecided() => {
+            decide_in(conn, actor, &found, decision, policy, today, now)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// `POST /api/v1/referrals/{id}/withdraw` (the referring school or the LA).

@@ -115,6 +115,36 @@ pub fn open_of_school(
         .load(conn)
 }
 
+/// The open alerts of these kinds, everywhere.
+pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[&str]) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::kind.eq_any(kinds))
+        .filter(alerts::resolved_on.is_null())
+        .order(alerts::id)
+        .load(conn)
+}
+
+/// The open alerts of a pupil at a school whose subject is `subject` or starts with it and a
+/// space (a case's alerts: "case 7", "case 7 review 31").
+pub fn open_about(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upn: &str,
+    subject: &str,
+) -> QueryResult<Vec<AlertRow>> {
+    let rows: Vec<AlertRow> = alerts::table
+        .filter(alerts::school_urn.eq(school_urn))
+        .filter(alerts::upn.eq(upn))
+        .filter(alerts::resolved_on.is_null())
+        .order(alerts::id)
+        .load(conn)?;
+    let prefix = format!("{subject} ");
+    Ok(rows
+        .into_iter()
+        .filter(|r| r.subject == subject || r.subject.starts_with(&prefix))
+        .collect())
+}
+
 /// Which alerts a list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {

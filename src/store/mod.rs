@@ -5,6 +5,7 @@ pub mod alerts;
 pub mod attendance;
 pub mod audit;
 pub mod calendars;
+pub mod cases;
 pub mod clients;
 pub mod imports;
 pub mod introspection;

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
-use super::schema::{cases, referral_assessments, referrals};
+use super::schema::{referral_assessments, referrals};
 use super::DbConnection;
 
 #[derive(Debug, Clone, Insertable)]
@@ -64,32 +64,6 @@ pub struct AssessmentRow {
     pub policy_name: String,
     pub policy_version: String,
     pub body: String,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = cases)]
-pub struct NewCase {
-    pub referral_id: i64,
-    pub school_urn: i32,
-    pub upn: String,
-    pub status: String,
-    pub start_date: NaiveDate,
-    pub provision: String,
-    pub opened_at: NaiveDateTime,
-    pub opened_by: String,
-}
-
-#[derive(Debug, Clone, Queryable)]
-pub struct CaseRow {
-    pub id: i64,
-    pub referral_id: i64,
-    pub school_urn: i32,
-    pub upn: String,
-    pub status: String,
-    pub start_date: NaiveDate,
-    pub provision: String,
-    pub opened_at: NaiveDateTime,
-    pub opened_by: String,
 }
 
 /// The undecided states (RULES.md R10.1), as stored.
@@ -287,29 +261,4 @@ pub fn latest_assessments(
         .load(conn)?;
     // Ordered by id, so the last one per referral wins.
     Ok(rows.into_iter().map(|r| (r.referral_id, r)).collect())
-}
-
-pub fn insert_case(conn: &mut DbConnection, new: &NewCase) -> QueryResult<i64> {
-    diesel::insert_into(cases::table)
-        .values(new)
-        .returning(cases::id)
-        .get_result(conn)
-}
-
-pub fn case_of_referral(conn: &mut DbConnection, referral_id: i64) -> QueryResult<Option<CaseRow>> {
-    cases::table
-        .filter(cases::referral_id.eq(referral_id))
-        .select(cases::all_columns)
-        .first(conn)
-        .optional()
-}
-
-/// The pupil's active case, if any (R10.4).
-pub fn active_case_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<i64>> {
-    cases::table
-        .filter(cases::upn.eq(upn))
-        .filter(cases::status.eq("active"))
-        .select(cases::id)
-        .first(conn)
-        .optional()
 }

@@ -227,6 +227,36 @@ diesel::table! {
         provision -> Text,
         opened_at -> Timestamp,
         opened_by -> Text,
+        closed_at -> Nullable<Timestamp>,
+        exit_decision -> Nullable<Text>,
+        exit_effective_date -> Nullable<Date>,
+    }
+}
+
+diesel::table! {
+    reviews (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        kind -> Text,
+        label -> Text,
+        due_on -> Date,
+        scheduled_for -> Date,
+        status -> Text,
+        held_on -> Nullable<Date>,
+        outcome -> Nullable<Text>,
+        note -> Nullable<Text>,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    case_evidence (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        issued_on -> Date,
+        received_at -> Timestamp,
+        item -> Text,
+        recorded_by -> Text,
     }
 }
 
@@ -254,5 +284,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     referrals,
     referral_assessments,
-    cases
+    cases,
+    reviews,
+    case_evidence
 );
+diesel::joinable!(reviews -> cases (case_id));

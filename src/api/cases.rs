@@ -1,0 +1,533 @@
+//! `/api/v1/cases` and `/api/v1/reviews`: support episodes, their schedule, evidence and exit
+//! (API.md "Cases"; RULES.md R11-R13).
+
+use actix_web::{get, patch, post, web, HttpResponse};
+use chrono::{DateTime, NaiveDate, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
+use super::Page;
+use crate::domain::decision::ProvisionItem;
+use crate::domain::exit::{ExitRequest, ReReferral};
+use crate::domain::identifiers::Upn;
+use crate::domain::referral::EvidenceItem;
+use crate::domain::schedule::GateState;
+use crate::error::{ApiError, Problem};
+use crate::service::cases::{
+    self, CaseQuery, CaseRecord, ReviewChange, ReviewOutcome, ReviewState,
+};
+use crate::service::{Actor, AppState};
+use crate::store::cases::{CaseRow, ReviewRow};
+
+const PROBLEM: &str = "application/problem+json";
+
+/// One review of a case (RULES.md R11).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewView {
+    pub id: i64,
+    pub case_id: i64,
+    /// `review_meeting`, `half_termly_review`, `medical_evidence_update`, `evidence_gate`.
+    #[schema(example = "review_meeting")]
+    pub kind: String,
+    #[schema(example = "review meeting 1")]
+    pub label: String,
+    pub due_on: NaiveDate,
+    /// Equals `due_on` until rescheduled.
+    pub scheduled_for: NaiveDate,
+    /// `scheduled`, `held` or `cancelled`.
+    #[schema(example = "scheduled")]
+    pub status: String,
+    pub held_on: Option<NaiveDate>,
+    pub outcome: Option<ReviewOutcome>,
+    /// Why it moved, was cancelled, or what satisfied it.
+    pub note: Option<String>,
+}
+
+fn review_view(r: ReviewRow) -> Result<ReviewView, ApiError> {
+    let outcome = r
+        .outcome
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| ApiError::internal(format!("stored review {} cannot be read: {e}", r.id)))?;
+    Ok(ReviewView {
+        id: r.id,
+        case_id: r.case_id,
+        kind: r.kind,
+        label: r.label,
+        due_on: r.due_on,
+        scheduled_for: r.scheduled_for,
+        status: r.status,
+        held_on: r.held_on,
+        outcome,
+        note: r.note,
+    })
+}
+
+/// Medical evidence received during the case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseEvidenceView {
+    pub id: i64,
+    pub received_at: DateTime<Utc>,
+    pub evidence: EvidenceItem,
+}
+
+/// An open alert about the case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseAlertView {
+    pub id: i64,
+    #[schema(example = "review_overdue")]
+    pub kind: String,
+    pub since: NaiveDate,
+    #[schema(example = "case 1 review 3 2026-12-14")]
+    pub subject: String,
+}
+
+/// A support episode (API.md "Cases").
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CaseView {
+    pub id: i64,
+    pub referral_id: i64,
+    #[schema(example = 117001)]
+    pub school_urn: i32,
+    pub upn: String,
+    /// `active` or `closed`.
+    #[schema(example = "active")]
+    pub status: String,
+    pub start_date: NaiveDate,
+    pub provision: Vec<ProvisionItem>,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+    /// The register code the school should use now (RULES.md R12.1, R13.1).
+    pub register_code_now: String,
+    /// The review schedule, by date (RULES.md R11).
+    pub schedule: Vec<ReviewView>,
+    /// The 12- and 24-school-week evidence gates (RULES.md R11.4).
+    pub evidence_clock: Vec<GateState>,
+    pub medical_evidence: Vec<CaseEvidenceView>,
+    pub open_alerts: Vec<CaseAlertView>,
+    pub exit: Option<ExitRequest>,
+    /// After an exit: whether the pupil can be referred again (RULES.md R13).
+    pub re_referral: Option<ReReferral>,
+}
+
+fn case_view(c: CaseRecord) -> Result<CaseView, ApiError> {
+    let row: CaseRow = c.row;
+    Ok(CaseView {
+        id: row.id,
+        referral_id: row.referral_id,
+        school_urn: row.school_urn,
+        upn: row.upn,
+        status: row.status,
+        start_date: row.start_date,
+        provision: c.provision,
+        opened_at: row.opened_at.and_utc(),
+        closed_at: row.closed_at.map(|t| t.and_utc()),
+        register_code_now: c.register_code_now,
+        schedule: c
+            .reviews
+            .into_iter()
+            .map(review_view)
+            .collect::<Result<_, _>>()?,
+        evidence_clock: c.evidence_clock,
+        medical_evidence: c
+            .evidence
+            .into_iter()
+            .map(|(row, item)| CaseEvidenceView {
+                id: row.id,
+                received_at: row.received_at.and_utc(),
+                evidence: item,
+            })
+            .collect(),
+        open_alerts: c
+            .open_alerts
+            .into_iter()
+            .map(|a| CaseAlertView {
+                id: a.id,
+                kind: a.kind,
+                since: a.since,
+                subject: a.subject,
+            })
+            .collect(),
+        exit: c.exit,
+        re_referral: c.re_referral,
+    })
+}
+
+const ID: &str = "Case id";
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CasesQuery {
+    /// `active` or `closed`.
+    #[param(example = "active")]
+    pub status: Option<String>,
+    /// Only this school (a school client: one of its own).
+    pub school_urn: Option<i32>,
+    /// Only this pupil.
+    pub upn: Option<String>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Support episodes, oldest first (`la`: every school; `school`: its own). Audited.
+#[utoipa::path(
+    tag = "cases",
+    params(CasesQuery),
+    responses(
+        (status = 200, description = "A page of cases", body = Page<CaseView>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/cases")]
+pub async fn list_cases(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<CasesQuery>,
+) -> Result<web::Json<Page<CaseView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(s @ ("active" | "closed")) => Some(s.to_string()),
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "/query/status",
+                format!(
+                    "status should be active or closed, not '{}'",
+                    other.chars().take(60).collect::<String>()
+                ),
+            ))
+        }
+    };
+    let upn = q
+        .upn
+        .as_deref()
+        .map(|u| {
+            Upn::parse(u)
+                .map(Upn::into_string)
+                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
+        })
+        .transpose()?;
+    let page = cases::list(
+        &state,
+        &actor,
+        CaseQuery {
+            status,
+            school_urn: q.school_urn,
+            upn,
+            after_id: decode_cursor("cases", q.cursor.as_deref())?,
+            limit,
+        },
+    )
+    .await?;
+    Ok(web::Json(Page {
+        next_cursor: page.next_after_id.map(|id| encode_cursor("cases", id)),
+        items: page
+            .cases
+            .into_iter()
+            .map(case_view)
+            .collect::<Result<_, _>>()?,
+    }))
+}
+
+/// One case: provision, the review schedule, the evidence clock, the register code the school
+/// should use now and the open alerts. Audited.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID)),
+    responses(
+        (status = 200, description = "The case", body = CaseView),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/cases/{id}")]
+pub async fn get_case(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<CaseView>, ApiError> {
+    Ok(web::Json(case_view(
+        cases::get(&state, &actor, *id).await?,
+    )?))
+}
+
+/// The reviews of a case, by date. Audited.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID)),
+    responses(
+        (status = 200, description = "The reviews", body = Vec<ReviewView>),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/cases/{id}/reviews")]
+pub async fn list_case_reviews(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<Vec<ReviewView>>, ApiError> {
+    let reviews = cases::reviews(&state, &actor, *id).await?;
+    Ok(web::Json(
+        reviews
+            .into_iter()
+            .map(review_view)
+            .collect::<Result<_, _>>()?,
+    ))
+}
+
+/// An extra review meeting (`la`).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewReviewBody {
+    /// A school day on or after the case start.
+    #[schema(example = "2027-01-12")]
+    pub scheduled_for: NaiveDate,
+    #[validate(length(max = 200, message = "should be at most 200 characters"))]
+    #[schema(max_length = 200, example = "review after hospital stay")]
+    pub label: Option<String>,
+}
+
+/// Add a review meeting to an active case (`la`).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID)),
+    request_body = NewReviewBody,
+    responses(
+        (status = 201, description = "Added; the case with its schedule", body = CaseView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The case is closed", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not a school day in the case", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/cases/{id}/reviews")]
+pub async fn add_case_review(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<NewReviewBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let case = cases::add_review(&state, &actor, *id, body.scheduled_for, body.label).await?;
+    Ok(HttpResponse::Created().json(case_view(case)?))
+}
+
+/// Reschedule a review onto a school day inside the case (`la`), or record its outcome (`la`,
+/// or the case's school).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID), ("review_id" = i64, Path, description = "Review id")),
+    request_body = ReviewChange,
+    responses(
+        (status = 200, description = "The review as it is now", body = ReviewView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A school rescheduling, or a role that may not", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case or review", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The case is closed or the review already held or cancelled", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not a school day in the case, or held in the future", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[patch("/cases/{id}/reviews/{review_id}")]
+pub async fn change_case_review(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(i64, i64)>,
+    body: ValidJson<ReviewChange>,
+) -> Result<web::Json<ReviewView>, ApiError> {
+    let (id, review_id) = path.into_inner();
+    let review = cases::change_review(&state, &actor, id, review_id, body.0).await?;
+    Ok(web::Json(review_view(review)?))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct ReviewsQuery {
+    /// `scheduled` (default: every review not yet held), `due` (today or later) or `overdue`
+    /// (before today, not held).
+    #[param(example = "overdue")]
+    pub state: Option<String>,
+    /// Only reviews scheduled for before this date.
+    pub before: Option<NaiveDate>,
+    /// Only this school (a school client: one of its own).
+    pub school_urn: Option<i32>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// A review on the worklist, with its case.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewWorkItem {
+    #[serde(flatten)]
+    pub review: ReviewView,
+    pub school_urn: i32,
+    pub upn: String,
+    pub case_start_date: NaiveDate,
+}
+
+/// The reviews worklist across active cases (`la`: every school; `school`: its own). Audited.
+#[utoipa::path(
+    tag = "cases",
+    params(ReviewsQuery),
+    responses(
+        (status = 200, description = "A page of reviews", body = Page<ReviewWorkItem>),
+        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not read reviews", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/reviews")]
+pub async fn list_reviews(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<ReviewsQuery>,
+) -> Result<web::Json<Page<ReviewWorkItem>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let wanted = match q.state.as_deref() {
+        None | Some("scheduled") => ReviewState::Scheduled,
+        Some("due") => ReviewState::Due,
+        Some("overdue") => ReviewState::Overdue,
+        Some(other) => {
+            return Err(ApiError::invalid_field(
+                "/query/state",
+                format!(
+                    "state should be scheduled, due or overdue, not '{}'",
+                    other.chars().take(60).collect::<String>()
+                ),
+            ))
+        }
+    };
+    let page = cases::worklist(
+        &state,
+        &actor,
+        wanted,
+        q.before,
+        q.school_urn,
+        decode_cursor("reviews", q.cursor.as_deref())?,
+        limit,
+    )
+    .await?;
+    Ok(web::Json(Page {
+        next_cursor: page.next_after_id.map(|id| encode_cursor("reviews", id)),
+        items: page
+            .reviews
+            .into_iter()
+            .map(|(review, case)| {
+                Ok(ReviewWorkItem {
+                    review: review_view(review)?,
+                    school_urn: case.school_urn,
+                    upn: case.upn,
+                    case_start_date: case.start_date,
+                })
+            })
+            .collect::<Result<_, ApiError>>()?,
+    }))
+}
+
+/// Record an updated piece of medical evidence (`la`, or the case's school): it restarts the
+/// evidence clocks (RULES.md R11.4) and satisfies this term's evidence update (R11.3).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID)),
+    request_body = EvidenceItem,
+    responses(
+        (status = 201, description = "Recorded; the case with its evidence clock", body = CaseView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Role may not add evidence", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The case is closed", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid evidence", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/cases/{id}/medical-evidence")]
+pub async fn add_case_evidence(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<EvidenceItem>,
+) -> Result<HttpResponse, ApiError> {
+    let case = cases::add_evidence(&state, &actor, *id, body.0).await?;
+    Ok(HttpResponse::Created().json(case_view(case)?))
+}
+
+/// The exit and what follows from it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ExitView {
+    pub case: CaseView,
+    /// The register code guidance from the effective date (RULES.md R13.1).
+    pub register_code_guidance: String,
+    pub re_referral: ReReferral,
+    /// Reviews after the effective date, now cancelled.
+    pub reviews_cancelled: usize,
+}
+
+/// Record the exit decision (`la`; RULES.md R13): closes the case, cancels reviews after the
+/// effective date, and says which register code to use and whether re-referral is open.
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = ID)),
+    request_body = ExitRequest,
+    responses(
+        (status = 200, description = "Closed", body = ExitView),
+        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already closed", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "The reason lacks the facts it needs", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/cases/{id}/exit")]
+pub async fn exit_case(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<ExitRequest>,
+) -> Result<web::Json<ExitView>, ApiError> {
+    let out = cases::exit(&state, &actor, *id, body.0).await?;
+    let re_referral = out
+        .case
+        .re_referral
+        .clone()
+        .ok_or_else(|| ApiError::internal("a closed case without its exit"))?;
+    let case = case_view(out.case)?;
+    Ok(web::Json(ExitView {
+        register_code_guidance: case.register_code_now.clone(),
+        re_referral,
+        reviews_cancelled: out.reviews_cancelled,
+        case,
+    }))
+}

@@ -1,0 +1,302 @@
+//! Exit decisions (RULES.md R13; seed 004 "The ESMA Teaching Service Exit Criteria"): what each
+//! reason needs, whether re-referral is open afterwards, and the register code to use from then.
+
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::age::CompulsorySchoolAge;
+use super::eligibility::long_date;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ExitReason {
+    Reintegrated,
+    TransferredSchool,
+    TooUnwell,
+    NonAttendance,
+    RefusesHealthServices,
+    MovedOutOfArea,
+    UnsafeBehaviour,
+    NoLongerCompulsorySchoolAge,
+}
+
+impl ExitReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ExitReason::Reintegrated => "reintegrated",
+            ExitReason::TransferredSchool => "transferred_school",
+            ExitReason::TooUnwell => "too_unwell",
+            ExitReason::NonAttendance => "non_attendance",
+            ExitReason::RefusesHealthServices => "refuses_health_services",
+            ExitReason::MovedOutOfArea => "moved_out_of_area",
+            ExitReason::UnsafeBehaviour => "unsafe_behaviour",
+            ExitReason::NoLongerCompulsorySchoolAge => "no_longer_compulsory_school_age",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<ExitReason> {
+        serde_json::from_value(serde_json::Value::String(text.to_string())).ok()
+    }
+
+    fn needs_notes(self) -> bool {
+        matches!(
+            self,
+            ExitReason::TooUnwell
+                | ExitReason::NonAttendance
+                | ExitReason::RefusesHealthServices
+                | ExitReason::UnsafeBehaviour
+        )
+    }
+}
+
+/// `POST /api/v1/cases/{id}/exit` (API.md "Cases").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExitRequest {
+    pub reason: ExitReason,
+    #[schema(example = "2027-02-12")]
+    pub effective_date: NaiveDate,
+    /// Needed for too_unwell, non_attendance, refuses_health_services, unsafe_behaviour.
+    #[validate(length(max = 5000, message = "should be at most 5000 characters"))]
+    #[schema(max_length = 5000)]
+    pub notes: Option<String>,
+    /// transferred_school: the new school (6 digits, not the current one).
+    #[schema(minimum = 100000, maximum = 999999)]
+    pub new_school_urn: Option<i32>,
+    /// moved_out_of_area: the new LA (not this one).
+    #[schema(minimum = 100, maximum = 999)]
+    pub new_la_code: Option<u16>,
+    #[validate(length(min = 1, max = 200, message = "say who decided (1 to 200 characters)"))]
+    #[schema(min_length = 1, max_length = 200, example = "J. Smith, ESMA panel")]
+    pub decided_by: String,
+}
+
+/// What the case needs to be checked against.
+pub struct CaseFacts {
+    pub start_date: NaiveDate,
+    pub school_urn: i32,
+    pub date_of_birth: NaiveDate,
+    pub la_code: u16,
+}
+
+/// RULES.md R13: the problems with an exit, as JSON Pointers and messages (empty: it can be
+/// recorded).
+pub fn exit_problems(exit: &ExitRequest, case: &CaseFacts) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut problem =
+        |pointer: &str, message: String| problems.push((pointer.to_string(), message));
+    if exit.decided_by.trim().is_empty() {
+        problem("/decided_by", "say who decided".to_string());
+    }
+    if exit.effective_date < case.start_date {
+        problem(
+            "/effective_date",
+            format!(
+                "the exit cannot take effect before the case started ({})",
+                case.start_date
+            ),
+        );
+    }
+    let reason = exit.reason.as_str();
+    if exit.reason.needs_notes() && exit.notes.as_deref().is_none_or(|n| n.trim().is_empty()) {
+        problem(
+            "/notes",
+            format!("an exit for {reason} needs notes saying why"),
+        );
+    }
+    match exit.reason {
+        ExitReason::TransferredSchool => match exit.new_school_urn {
+            None => problem("/new_school_urn", "give the new school's URN".to_string()),
+            Some(urn) if !(100_000..=999_999).contains(&urn) => {
+                problem("/new_school_urn", format!("{urn} is not a six-digit URN"))
+            }
+            Some(urn) if urn == case.school_urn => problem(
+                "/new_school_urn",
+                format!("{urn} is the school the pupil is already at"),
+            ),
+            Some(_) => {}
+        },
+        ExitReason::MovedOutOfArea => match exit.new_la_code {
+            None => problem(
+                "/new_la_code",
+                "give the LA the family moved to".to_string(),
+            ),
+            Some(code) if !(100..=999).contains(&code) => problem(
+                "/new_la_code",
+                format!("{code} is not a three-digit LA number"),
+            ),
+            Some(code) if code == case.la_code => problem(
+                "/new_la_code",
+                format!("{code} is this LA; moving within it is not moving out of area"),
+            ),
+            Some(_) => {}
+        },
+        ExitReason::NoLongerCompulsorySchoolAge => {
+            let ends = CompulsorySchoolAge::of(case.date_of_birth).ends;
+            if exit.effective_date <= ends {
+                problem(
+                    "/effective_date",
+                    format!(
+                        "the pupil is of compulsory school age until {} ({}); the exit can take effect from the day after",
+                        long_date(ends),
+                        ends
+                    ),
+                );
+            }
+        }
+        _ => {}
+    }
+    if exit.reason != ExitReason::TransferredSchool && exit.new_school_urn.is_some() {
+        problem(
+            "/new_school_urn",
+            format!("only a transfer has a new school, not {reason}"),
+        );
+    }
+    if exit.reason != ExitReason::MovedOutOfArea && exit.new_la_code.is_some() {
+        problem(
+            "/new_la_code",
+            format!("only a move out of area has a new LA, not {reason}"),
+        );
+    }
+    problems
+}
+
+/// Whether the pupil can be referred again after this exit (R13 table; R10.4).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+pub struct ReReferral {
+    pub open: bool,
+    pub note: String,
+}
+
+pub fn re_referral(reason: ExitReason) -> ReReferral {
+    let (open, note) = match reason {
+        ExitReason::TooUnwell => (true, "Re-referral is open: the school can refer again when the pupil is well enough to engage."),
+        ExitReason::MovedOutOfArea => (false, "No re-referral while the family lives outside the LA; the new home LA is responsible."),
+        ExitReason::NoLongerCompulsorySchoolAge => (false, "No re-referral: the pupil is past compulsory school age."),
+        _ => (true, "A new referral can be made if the pupil's health needs return."),
+    };
+    ReReferral {
+        open,
+        note: note.to_string(),
+    }
+}
+
+/// The register code guidance from a date (R12.1): during support, the policy's support code;
+/// after an exit, the normal codes again.
+pub fn register_code_guidance(active: bool, support_code: &str, from: NaiveDate) -> String {
+    if active {
+        format!(
+            "Record the sessions ESMA provides as {support_code} (education off site arranged by the LA); do not use C."
+        )
+    } else {
+        format!(
+            "From {} record the pupil's sessions with the normal codes again (present, or the reason for absence); {support_code} no longer applies.",
+            long_date(from)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn d(s: &str) -> NaiveDate {
+        s.parse().unwrap()
+    }
+
+    fn case() -> CaseFacts {
+        CaseFacts {
+            start_date: d("2026-11-30"),
+            school_urn: 117001,
+            date_of_birth: d("2010-08-31"),
+            la_code: 919,
+        }
+    }
+
+    fn exit(reason: ExitReason) -> ExitRequest {
+        ExitRequest {
+            reason,
+            effective_date: d("2027-02-12"),
+            notes: None,
+            new_school_urn: None,
+            new_la_code: None,
+            decided_by: "J. Smith".into(),
+        }
+    }
+
+    fn pointers(e: &ExitRequest) -> Vec<String> {
+        exit_problems(e, &case())
+            .into_iter()
+            .map(|(p, _)| p)
+            .collect()
+    }
+
+    #[test]
+    fn every_reason_with_and_without_its_facts() {
+        // Reintegrated: the effective date only.
+        assert!(pointers(&exit(ExitReason::Reintegrated)).is_empty());
+        for reason in [
+            ExitReason::TooUnwell,
+            ExitReason::NonAttendance,
+            ExitReason::RefusesHealthServices,
+            ExitReason::UnsafeBehaviour,
+        ] {
+            assert_eq!(pointers(&exit(reason)), ["/notes"], "{reason:?}");
+            let mut with = exit(reason);
+            with.notes = Some("Discussed with family and consultant".into());
+            assert!(pointers(&with).is_empty(), "{reason:?}");
+        }
+        let mut moved = exit(ExitReason::TransferredSchool);
+        assert_eq!(pointers(&moved), ["/new_school_urn"]);
+        moved.new_school_urn = Some(117001);
+        assert_eq!(pointers(&moved), ["/new_school_urn"]);
+        moved.new_school_urn = Some(117002);
+        assert!(pointers(&moved).is_empty());
+
+        let mut away = exit(ExitReason::MovedOutOfArea);
+        assert_eq!(pointers(&away), ["/new_la_code"]);
+        away.new_la_code = Some(919);
+        assert_eq!(pointers(&away), ["/new_la_code"]);
+        away.new_la_code = Some(873);
+        assert!(pointers(&away).is_empty());
+
+        // Born 2010-08-31: compulsory school age ends 26 June 2026... before this case; use a
+        // younger pupil to see the rule bite.
+        let mut young = case();
+        young.date_of_birth = d("2011-01-15"); // ends 25 June 2027
+        let mut aged_out = exit(ExitReason::NoLongerCompulsorySchoolAge);
+        let problems = exit_problems(&aged_out, &young);
+        assert_eq!(problems[0].0, "/effective_date");
+        assert!(
+            problems[0].1.contains("until 25 June 2027"),
+            "{}",
+            problems[0].1
+        );
+        aged_out.effective_date = d("2027-06-28");
+        assert!(exit_problems(&aged_out, &young).is_empty());
+    }
+
+    #[test]
+    fn the_effective_date_is_on_or_after_the_start_and_extra_facts_are_refused() {
+        let mut early = exit(ExitReason::Reintegrated);
+        early.effective_date = d("2026-11-27");
+        assert_eq!(pointers(&early), ["/effective_date"]);
+        early.effective_date = d("2026-11-30");
+        assert!(pointers(&early).is_empty());
+        let mut extra = exit(ExitReason::Reintegrated);
+        extra.new_la_code = Some(873);
+        assert_eq!(pointers(&extra), ["/new_la_code"]);
+    }
+
+    #[test]
+    fn re_referral_after_each_exit() {
+        assert!(re_referral(ExitReason::TooUnwell).open);
+        assert!(re_referral(ExitReason::Reintegrated).open);
+        assert!(!re_referral(ExitReason::MovedOutOfArea).open);
+        assert!(!re_referral(ExitReason::NoLongerCompulsorySchoolAge).open);
+        assert_eq!(ExitReason::parse("too_unwell"), Some(ExitReason::TooUnwell));
+        assert_eq!(ExitReason::parse("bored"), None);
+    }
+}

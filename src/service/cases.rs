@@ -1,0 +1,899 @@
+//! Support episodes (RULES.md R11-R13; API.md "Cases"): the schedule planned when a case opens,
+//! reviews held and moved, medical evidence, the alerts of active cases and the exit. The LA
+//! writes; a school reads its own cases and records review outcomes for them (404 for another
+//! school's, as for any of its data). Every read and write is audited.
+
+use std::collections::BTreeMap;
+
+use chrono::{Days, NaiveDate, NaiveDateTime};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use validator::Validate;
+
+use super::attendance::to_session_marks;
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::alerts::AlertKind;
+use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::codes::AttendanceCode;
+use crate::domain::decision::ProvisionItem;
+use crate::domain::eligibility::long_date;
+use crate::domain::exit::{
+    exit_problems, re_referral, register_code_guidance, CaseFacts, ExitReason, ExitRequest,
+    ReReferral,
+};
+use crate::domain::policy::Policy;
+use crate::domain::referral::{Confidential, EvidenceItem, ReferralForm};
+use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
+use crate::error::{ApiError, FieldProblem};
+use crate::store::alerts::{self as alert_store, AlertKey, AlertRow, NewAlert};
+use crate::store::cases::{
+    self as store, CaseFilter, CaseRow, EvidenceRow, NewEvidence, NewReview, ReviewFilter,
+    ReviewRow,
+};
+use crate::store::{audit, calendars, marks, pupils, referrals, DbConnection};
+
+/// What a review meeting recorded (API.md "Cases").
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewOutcome {
+    #[schema(example = "2026-12-14")]
+    pub held_on: NaiveDate,
+    #[serde(default)]
+    #[validate(length(max = 30, message = "give at most 30 attendees"))]
+    #[schema(max_items = 30, example = json!(["Parent", "SENDCo", "ESMA teacher"]))]
+    pub attendees: Vec<String>,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub pupil_voice: Option<Confidential>,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub targets: Option<Confidential>,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub actions: Option<Confidential>,
+    #[schema(value_type = Option<String>, max_length = 10000)]
+    pub next_steps: Option<Confidential>,
+}
+
+/// A case as the API shows it.
+#[derive(Debug, Clone)]
+pub struct CaseRecord {
+    pub row: CaseRow,
+    pub provision: Vec<ProvisionItem>,
+    pub reviews: Vec<ReviewRow>,
+    pub evidence: Vec<(EvidenceRow, EvidenceItem)>,
+    pub evidence_clock: Vec<GateState>,
+    pub register_code_now: String,
+    pub open_alerts: Vec<AlertRow>,
+    pub exit: Option<ExitRequest>,
+    pub re_referral: Option<ReReferral>,
+}
+
+fn corrupt(what: &str, id: i64, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("stored {what} {id} cannot be read: {e}"))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("no case {id} that you can see"))
+}
+
+/// R11: plans the reviews of a case that opens on `start` (called when a referral is accepted).
+pub(crate) fn plan_reviews(
+    conn: &mut DbConnection,
+    case_id: i64,
+    start: NaiveDate,
+    policy: &Policy,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let rows: Vec<NewReview> = plan(start, &calendar, &policy.schedule)
+        .into_iter()
+        .map(|r| NewReview {
+            case_id,
+            kind: r.kind.as_str().to_string(),
+            label: r.label,
+            due_on: r.due_on,
+            scheduled_for: r.due_on,
+            status: "scheduled".to_string(),
+            updated_at: now,
+        })
+        .collect();
+    Ok(store::insert_reviews(conn, &rows)?)
+}
+
+/// Every date of medical evidence known for a case: the referral's and what came after.
+fn evidence_dates(
+    conn: &mut DbConnection,
+    case: &CaseRow,
+    received: &[(EvidenceRow, EvidenceItem)],
+) -> Result<Vec<NaiveDate>, ApiError> {
+    let mut dates: Vec<NaiveDate> = received
+        .iter()
+        .filter(|(_, item)| item.states_unable_to_attend)
+        .map(|(row, _)| row.issued_on)
+        .collect();
+    if let Some(referral) = referrals::find(conn, case.referral_id)? {
+        let form: ReferralForm = serde_json::from_str(&referral.form)
+            .map_err(|e| corrupt("referral", referral.id, e))?;
+        dates.extend(
+            form.medical
+                .evidence
+                .iter()
+                .filter(|e| e.states_unable_to_attend)
+                .map(|e| e.issued_on),
+        );
+    }
+    Ok(dates)
+}
+
+fn load(
+    conn: &mut DbConnection,
+    id: i64,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Option<CaseRecord>, ApiError> {
+    let Some(row) = store::find(conn, id)? else {
+        return Ok(None);
+    };
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let provision: Vec<ProvisionItem> =
+        serde_json::from_str(&row.provision).map_err(|e| corrupt("case", id, e))?;
+    let evidence = store::evidence_of(conn, id)?
+        .into_iter()
+        .map(|e| {
+            let item: EvidenceItem =
+                serde_json::from_str(&e.item).map_err(|err| corrupt("evidence", e.id, err))?;
+            Ok((e, item))
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    let active = row.status == "active";
+    let dates = evidence_dates(conn, &row, &evidence)?;
+    let clock = if active {
+        evidence_clock(row.start_date, &dates, &calendar, &policy.schedule, today)
+    } else {
+        Vec::new()
+    };
+    let exit: Option<ExitRequest> = row
+        .exit_decision
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt("exit of case", id, e))?;
+    let support_code = policy
+        .support
+        .register_codes
+        .first()
+        .map_or("C2", |c| c.as_str());
+    let open_alerts =
+        alert_store::open_about(conn, row.school_urn, &row.upn, &format!("case {id}"))?;
+    Ok(Some(CaseRecord {
+        register_code_now: register_code_guidance(
+            active,
+            support_code,
+            row.exit_effective_date.unwrap_or(today),
+        ),
+        re_referral: exit.as_ref().map(|e| re_referral(e.reason)),
+        reviews: store::reviews_of(conn, id)?,
+        evidence,
+        evidence_clock: clock,
+        open_alerts,
+        exit,
+        provision,
+        row,
+    }))
+}
+
+/// The case if this actor may see it.
+fn visible(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    id: i64,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Option<CaseRecord>, ApiError> {
+    Ok(load(conn, id, policy, today)?
+        .filter(|c| actor.role == Role::La || actor.schools.contains(&c.row.school_urn)))
+}
+
+fn subject(case: &CaseRow) -> AuditSubject {
+    AuditSubject::new("case", case.id.to_string())
+        .school(case.school_urn)
+        .pupil(case.upn.clone())
+}
+
+/// Runs `work` on a case the actor may see (404 otherwise, audited as refused) and audits it.
+async fn with_case<T, F>(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    action: &'static str,
+    work: F,
+) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(
+            &mut DbConnection,
+            &Actor,
+            CaseRecord,
+            &Policy,
+            NaiveDate,
+            NaiveDateTime,
+        ) -> Result<T, ApiError>
+        + Send
+        + 'static,
+{
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.policy.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let Some(found) = visible(conn, &actor, id, &policy, today)? else {
+                let mut event = actor.audit(now, action, AuditSubject::new("case", id.to_string()));
+                event.outcome = "not_found".to_string();
+                audit::append(conn, &[event])?;
+                return Ok(Err(not_found(id)));
+            };
+            let event = actor.audit(now, action, subject(&found.row));
+            let result = work(conn, &actor, found, &policy, today, now)?;
+            audit::append(conn, &[event])?;
+            Ok(Ok(result))
+        })
+        .await?
+}
+
+/// `GET /api/v1/cases/{id}`.
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    with_case(state, actor, id, "read", |_, _, found, _, _, _| Ok(found)).await
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub status: Option<String>,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+pub struct CasePage {
+    pub cases: Vec<CaseRecord>,
+    pub next_after_id: Option<i64>,
+}
+
+/// `GET /api/v1/cases`: one audit row per page.
+pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<CasePage, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let schools = actor.schools_to_list(query.school_urn)?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.policy.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let filter = CaseFilter {
+                status: query.status.clone(),
+                schools,
+                upn: query.upn.clone(),
+                after_id: query.after_id,
+            };
+            let mut rows = store::page(conn, &filter, query.limit + 1)?;
+            let more = rows.len() as i64 > query.limit;
+            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            let mut cases = Vec::with_capacity(rows.len());
+            for row in rows {
+                if let Some(found) = load(conn, row.id, &policy, today)? {
+                    cases.push(found);
+                }
+            }
+            let mut subject = AuditSubject::new("cases", "list");
+            subject.school_urn = query.school_urn;
+            subject.upn = query.upn.clone();
+            audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            Ok(CasePage {
+                cases,
+                next_after_id,
+            })
+        })
+        .await
+}
+
+fn active_or_conflict(found: &CaseRecord, wanted: &str) -> Result<(), ApiError> {
+    if found.row.status == "active" {
+        Ok(())
+    } else {
+        Err(ApiError::conflict(format!(
+            "case {} is closed (exit on {}), so it cannot be {wanted}",
+            found.row.id,
+            found
+                .row
+                .exit_effective_date
+                .map_or_else(|| "an earlier date".to_string(), |d| d.to_string())
+        )))
+    }
+}
+
+/// R11.5: a review date must be a school day on or after the case start.
+fn check_review_date(
+    calendar: &SchoolCalendar,
+    start: NaiveDate,
+    date: NaiveDate,
+    pointer: &str,
+) -> Result<(), ApiError> {
+    if date < start {
+        return Err(ApiError::invalid_field(
+            pointer,
+            format!("{date} is before the case started ({start})"),
+        ));
+    }
+    if !calendar.is_school_day(date) {
+        return Err(ApiError::invalid_field(
+            pointer,
+            format!(
+                "{} is not a school day; the next one is {}",
+                long_date(date),
+                calendar.next_school_day_on_or_after(date)
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `POST /api/v1/cases/{id}/reviews` (`la`): an extra review meeting.
+pub async fn add_review(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    scheduled_for: NaiveDate,
+    label: Option<String>,
+) -> Result<CaseRecord, ApiError> {
+    actor.require(&[Role::La])?;
+    with_case(
+        state,
+        actor,
+        id,
+        "update",
+        move |conn, _, found, policy, today, now| {
+            active_or_conflict(&found, "given another review")?;
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            check_review_date(
+                &calendar,
+                found.row.start_date,
+                scheduled_for,
+                "/scheduled_for",
+            )?;
+            store::insert_reviews(
+                conn,
+                &[NewReview {
+                    case_id: id,
+                    kind: ReviewKind::ReviewMeeting.as_str().to_string(),
+                    label: label
+                        .filter(|l| !l.trim().is_empty())
+                        .unwrap_or_else(|| "extra review meeting".to_string()),
+                    due_on: scheduled_for,
+                    scheduled_for,
+                    status: "scheduled".to_string(),
+                    updated_at: now,
+                }],
+            )?;
+            load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
+        },
+    )
+    .await
+}
+
+/// What a review PATCH asks for: a new date, or the outcome of the meeting.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReviewChange {
+    /// Move the review (`la`): a school day on or after the case start.
+    pub scheduled_for: Option<NaiveDate>,
+    /// Record that it was held (`la`, or the case's school).
+    #[validate(nested)]
+    pub outcome: Option<ReviewOutcome>,
+}
+
+/// `PATCH /api/v1/cases/{id}/reviews/{review_id}`.
+pub async fn change_review(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    review_id: i64,
+    change: ReviewChange,
+) -> Result<ReviewRow, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    if change.scheduled_for.is_some() && actor.role != Role::La {
+        return Err(ApiError::forbidden(
+            "only the LA reschedules reviews; a school records their outcome",
+        ));
+    }
+    if change.scheduled_for.is_none() && change.outcome.is_none() {
+        return Err(ApiError::invalid_field(
+            "",
+            "give scheduled_for (to move the review) or outcome (to record it)",
+        ));
+    }
+    with_case(
+        state,
+        actor,
+        id,
+        "update",
+        move |conn, _, found, _, today, now| {
+            active_or_conflict(&found, "changed")?;
+            let Some(review) = store::review(conn, id, review_id)? else {
+                return Err(ApiError::not_found(format!(
+                    "case {id} has no review {review_id}"
+                )));
+            };
+            if review.status != "scheduled" {
+                return Err(ApiError::conflict(format!(
+                    "review {review_id} is {}, so it cannot be changed",
+                    review.status
+                )));
+            }
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            if let Some(to) = change.scheduled_for {
+                check_review_date(&calendar, found.row.start_date, to, "/scheduled_for")?;
+                store::reschedule(
+                    conn,
+                    review_id,
+                    to,
+                    &format!("moved from {}", review.scheduled_for),
+                    now,
+                )?;
+            }
+            if let Some(outcome) = &change.outcome {
+                if outcome.held_on > today {
+                    return Err(ApiError::invalid_field(
+                        "/outcome/held_on",
+                        format!(
+                            "{} is in the future; record the outcome once it is held",
+                            outcome.held_on
+                        ),
+                    ));
+                }
+                if outcome.held_on < found.row.start_date {
+                    return Err(ApiError::invalid_field(
+                        "/outcome/held_on",
+                        format!(
+                            "{} is before the case started ({})",
+                            outcome.held_on, found.row.start_date
+                        ),
+                    ));
+                }
+                let body = serde_json::to_string(outcome)
+                    .map_err(|e| ApiError::internal(format!("outcome not serialisable: {e}")))?;
+                store::hold(conn, review_id, outcome.held_on, Some(&body), None, now)?;
+            }
+            store::review(conn, id, review_id)?
+                .ok_or_else(|| ApiError::internal("the review vanished"))
+        },
+    )
+    .await
+}
+
+/// `GET /api/v1/cases/{id}/reviews`.
+pub async fn reviews(state: &AppState, actor: &Actor, id: i64) -> Result<Vec<ReviewRow>, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    with_case(state, actor, id, "read", |_, _, found, _, _, _| {
+        Ok(found.reviews)
+    })
+    .await
+}
+
+/// `POST /api/v1/cases/{id}/medical-evidence`: restarts the evidence clocks (R11.4) and
+/// satisfies the termly evidence update of the term it falls in (R11.3).
+pub async fn add_evidence(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    item: EvidenceItem,
+) -> Result<CaseRecord, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    with_case(
+        state,
+        actor,
+        id,
+        "update",
+        move |conn, actor, found, policy, today, now| {
+            active_or_conflict(&found, "given evidence")?;
+            if item.issued_on > today {
+                return Err(ApiError::invalid_field(
+                    "/issued_on",
+                    format!("{} is in the future", item.issued_on),
+                ));
+            }
+            let body = serde_json::to_string(&item)
+                .map_err(|e| ApiError::internal(format!("evidence not serialisable: {e}")))?;
+            store::insert_evidence(
+                conn,
+                &NewEvidence {
+                    case_id: id,
+                    issued_on: item.issued_on,
+                    received_at: now,
+                    item: body,
+                    recorded_by: actor.client_id.clone(),
+                },
+            )?;
+            // R11.3: evidence received during a term satisfies that term's update.
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            if let Some(term) = calendar
+                .calendar_for(AcademicYear::containing(today))
+                .and_then(|c| c.terms.iter().find(|t| t.contains(today)).cloned())
+            {
+                for review in found.reviews.iter().filter(|r| {
+                    r.status == "scheduled"
+                        && r.kind == ReviewKind::MedicalEvidenceUpdate.as_str()
+                        && term.contains(r.due_on)
+                }) {
+                    let note = format!(
+                        "satisfied by medical evidence ({}) issued on {}",
+                        item.source.as_str(),
+                        item.issued_on
+                    );
+                    store::hold(conn, review.id, today, None, Some(&note), now)?;
+                }
+            }
+            load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
+        },
+    )
+    .await
+}
+
+/// The exit and what follows from it.
+pub struct ExitOutcome {
+    pub case: CaseRecord,
+    pub reviews_cancelled: usize,
+}
+
+/// `POST /api/v1/cases/{id}/exit` (`la`; RULES.md R13).
+pub async fn exit(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    request: ExitRequest,
+) -> Result<ExitOutcome, ApiError> {
+    actor.require(&[Role::La])?;
+    with_case(state, actor, id, "exit", move |conn, _, found, policy, today, now| {
+        active_or_conflict(&found, "exited again")?;
+        let dob = pupils::find(conn, &found.row.upn)?
+            .map(|p| p.date_of_birth)
+            .ok_or_else(|| ApiError::internal("the case's pupil vanished"))?;
+        let mut problems = exit_problems(
+            &request,
+            &CaseFacts {
+                start_date: found.row.start_date,
+                school_urn: found.row.school_urn,
+                date_of_birth: dob,
+                la_code: policy.la_code,
+            },
+        );
+        if problems.is_empty() && request.reason == ExitReason::NonAttendance {
+            // "register facts attached": the exit records what the register says.
+            let recent = non_engagement_facts(conn, &found.row, policy, today)?;
+            if recent.is_empty() {
+                problems.push((
+                    "/reason".to_string(),
+                    "the register shows no unauthorised absence since the case started; non_attendance needs it".to_string(),
+                ));
+            }
+        }
+        if !problems.is_empty() {
+            let mut fields: Vec<FieldProblem> = problems
+                .into_iter()
+                .map(|(p, m)| FieldProblem::new(p, m))
+                .collect();
+            fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+            let detail = match fields.as_slice() {
+                [one] => format!("{}: {}", one.pointer, one.message),
+                many => format!("{} fields are invalid", many.len()),
+            };
+            return Err(ApiError::validation(detail, fields));
+        }
+        let body = serde_json::to_string(&request)
+            .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;
+        if store::close(conn, id, &body, request.effective_date, now)? == 0 {
+            return Err(ApiError::conflict("the case was closed meanwhile"));
+        }
+        let cancelled = store::cancel_after(
+            conn,
+            id,
+            request.effective_date,
+            &format!("cancelled: case exited ({})", request.reason.as_str()),
+            now,
+        )?;
+        // The case's open alerts end with it.
+        for alert in &found.open_alerts {
+            alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
+        }
+        Ok(ExitOutcome {
+            case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
+            reviews_cancelled: cancelled,
+        })
+    })
+    .await
+}
+
+fn key_of(alert: &AlertRow) -> AlertKey {
+    AlertKey {
+        kind: alert.kind.clone(),
+        school_urn: alert.school_urn,
+        upn: alert.upn.clone(),
+        subject: alert.subject.clone(),
+    }
+}
+
+/// The reviews worklist (`la`: every school; `school`: its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReviewState {
+    /// Every scheduled review.
+    Scheduled,
+    /// Scheduled for today or later (before `before` when given).
+    Due,
+    /// Scheduled for before today and not held (R11.5).
+    Overdue,
+}
+
+pub struct ReviewPage {
+    pub reviews: Vec<(ReviewRow, CaseRow)>,
+    pub next_after_id: Option<i64>,
+}
+
+/// `GET /api/v1/reviews?state=&before=`.
+pub async fn worklist(
+    state: &AppState,
+    actor: &Actor,
+    wanted: ReviewState,
+    before: Option<NaiveDate>,
+    school_urn: Option<i32>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<ReviewPage, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let schools = actor.schools_to_list(school_urn)?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let (from, before) = match wanted {
+                ReviewState::Scheduled => (None, before),
+                ReviewState::Due => (Some(today), before),
+                ReviewState::Overdue => (None, Some(before.map_or(today, |b| b.min(today)))),
+            };
+            let filter = ReviewFilter {
+                before,
+                from,
+                schools,
+                after_id,
+            };
+            let mut rows = store::scheduled_page(conn, &filter, limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            let next_after_id = more.then(|| rows.last().map(|r| r.0.id)).flatten();
+            let mut subject = AuditSubject::new("reviews", "worklist");
+            subject.school_urn = school_urn;
+            audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            Ok(ReviewPage {
+                reviews: rows,
+                next_after_id,
+            })
+        })
+        .await
+}
+
+// ---------------------------------------------------------------------------------------------
+// Alerts of active cases (issue 6 item 3) and calendar changes (item 5)
+// ---------------------------------------------------------------------------------------------
+
+/// R12.2: the unauthorised sessions (G, N, O, U) in the last `non_engagement_school_days`
+/// school days up to `today`, since the case started.
+fn non_engagement_facts(
+    conn: &mut DbConnection,
+    case: &CaseRow,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Vec<(NaiveDate, String, String)>, ApiError> {
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    let from = calendar
+        .school_day_before(tomorrow, policy.support.non_engagement_school_days)
+        .max(case.start_date);
+    let unauthorised = [
+        AttendanceCode::G,
+        AttendanceCode::N,
+        AttendanceCode::O,
+        AttendanceCode::U,
+    ];
+    let stored = marks::of_pupil(conn, &case.upn, &[case.school_urn], from, today)?;
+    Ok(to_session_marks(&stored)?
+        .into_iter()
+        .filter(|m| unauthorised.contains(&m.code))
+        .map(|m| {
+            (
+                m.date,
+                m.session.as_str().to_string(),
+                m.code.as_str().to_string(),
+            )
+        })
+        .collect())
+}
+
+/// The subjects of case alerts: "case 7", "case 7 review 31", "case 7 gate 12 2027-02-09".
+pub fn case_subject(case_id: i64, rest: &str) -> String {
+    if rest.is_empty() {
+        format!("case {case_id}")
+    } else {
+        format!("case {case_id} {rest}")
+    }
+}
+
+/// The deadline and facts of a case alert, read back from its subject (see [`case_subject`]).
+pub fn case_alert_facts(
+    kind: AlertKind,
+    subject: &str,
+    since: NaiveDate,
+) -> (Option<NaiveDate>, serde_json::Value) {
+    let parts: Vec<&str> = subject.split(' ').collect();
+    let case_id = parts.get(1).and_then(|p| p.parse::<i64>().ok());
+    let date_at = |i: usize| parts.get(i).and_then(|p| p.parse::<NaiveDate>().ok());
+    match kind {
+        AlertKind::ReviewOverdue => (
+            date_at(4),
+            serde_json::json!({"case_id": case_id, "review_id": parts.get(3).and_then(|p| p.parse::<i64>().ok()),
+                               "scheduled_for": date_at(4)}),
+        ),
+        AlertKind::MedicalEvidenceDue => (
+            date_at(4),
+            serde_json::json!({"case_id": case_id, "gate_school_weeks": parts.get(3).and_then(|p| p.parse::<u32>().ok()),
+                               "gate_on": date_at(4), "due_from": since}),
+        ),
+        _ => (
+            None,
+            serde_json::json!({"case_id": case_id, "first_date": since}),
+        ),
+    }
+}
+
+/// Reconciles the alerts of active cases with what the reviews, the evidence clock and the
+/// register say as of `today` (R11.4, R11.5, R12.1, R12.2): raised once, resolved when the
+/// cause has gone. Run before the alert list is read.
+pub(crate) fn reconcile_case_alerts(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<(), ApiError> {
+    let kinds = [
+        AlertKind::ReviewOverdue,
+        AlertKind::MedicalEvidenceDue,
+        AlertKind::RegisterCodeMismatch,
+        AlertKind::SupportNonEngagement,
+    ];
+    let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
+    for case in store::active(conn)? {
+        let Some(record) = load(conn, case.id, policy, today)? else {
+            continue;
+        };
+        let mut want = |kind: AlertKind, rest: String, since: NaiveDate| {
+            wanted.insert(
+                AlertKey {
+                    kind: kind.as_str().to_string(),
+                    school_urn: case.school_urn,
+                    upn: case.upn.clone(),
+                    subject: case_subject(case.id, &rest),
+                },
+                (AcademicYear::containing(since).start_year(), since),
+            );
+        };
+        for review in record
+            .reviews
+            .iter()
+            .filter(|r| r.status == "scheduled" && r.scheduled_for < today)
+        {
+            want(
+                AlertKind::ReviewOverdue,
+                format!("review {} {}", review.id, review.scheduled_for),
+                review
+                    .scheduled_for
+                    .succ_opt()
+                    .unwrap_or(review.scheduled_for),
+            );
+        }
+        for gate in record.evidence_clock.iter().filter(|g| g.evidence_due) {
+            want(
+                AlertKind::MedicalEvidenceDue,
+                format!("gate {} {}", gate.school_weeks, gate.gate_on),
+                gate.evidence_due_from,
+            );
+        }
+        let c_marks: Vec<NaiveDate> =
+            marks::of_pupil(conn, &case.upn, &[case.school_urn], case.start_date, today)?
+                .into_iter()
+                .filter(|m| m.code == "C")
+                .map(|m| m.mark_date)
+                .collect();
+        if let Some(first) = c_marks.first() {
+            want(AlertKind::RegisterCodeMismatch, String::new(), *first);
+        }
+        let unauthorised = non_engagement_facts(conn, &case, policy, today)?;
+        if unauthorised.len()
+            >= usize::try_from(policy.support.non_engagement_sessions).unwrap_or(usize::MAX)
+        {
+            want(
+                AlertKind::SupportNonEngagement,
+                String::new(),
+                unauthorised[0].0,
+            );
+        }
+    }
+    let kind_names = kinds.map(AlertKind::as_str);
+    for open in alert_store::open_of_kinds(conn, &kind_names)? {
+        let key = key_of(&open);
+        if wanted.remove(&key).is_none() {
+            let why = match AlertKind::parse(&open.kind) {
+                Some(AlertKind::ReviewOverdue) => "the review was held, moved or cancelled",
+                Some(AlertKind::MedicalEvidenceDue) => "medical evidence was received",
+                Some(AlertKind::RegisterCodeMismatch) => "the C marks were corrected",
+                Some(AlertKind::SupportNonEngagement) => {
+                    "fewer unauthorised sessions in the recent school days"
+                }
+                _ => "the cause has gone",
+            };
+            alert_store::resolve(conn, &key, today, why)?;
+        }
+    }
+    let raise: Vec<NewAlert> = wanted
+        .into_iter()
+        .map(|(key, (year, since))| NewAlert {
+            kind: key.kind,
+            school_urn: key.school_urn,
+            upn: key.upn,
+            academic_year: year,
+            subject: key.subject,
+            since,
+            raised_on: today,
+        })
+        .collect();
+    alert_store::raise(conn, &raise)?;
+    Ok(())
+}
+
+/// Issue 6 item 5: after the LA changes a calendar, future scheduled reviews that no longer fall
+/// on a school day move to the next school day; each move is noted on the review and audited.
+pub(crate) fn follow_calendar_change(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    today: NaiveDate,
+    now: NaiveDateTime,
+) -> Result<usize, ApiError> {
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let mut moved = 0;
+    let mut events = Vec::new();
+    for review in store::scheduled_from(conn, today)? {
+        if calendar.is_school_day(review.scheduled_for) {
+            continue;
+        }
+        let to = calendar.next_school_day_on_or_after(review.scheduled_for);
+        store::reschedule(
+            conn,
+            review.id,
+            to,
+            &format!(
+                "moved from {} to {to}: the calendar changed and {} is no longer a school day",
+                review.scheduled_for, review.scheduled_for
+            ),
+            now,
+        )?;
+        events.push(actor.audit(
+            now,
+            "reschedule",
+            AuditSubject::new("review", review.id.to_string()),
+        ));
+        moved += 1;
+    }
+    audit::append(conn, &events)?;
+    Ok(moved)
+}
