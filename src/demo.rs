@@ -265,7 +265,7 @@ pub fn example_request() -> serde_json::Value {
                                   "states_unable_to_attend": true, "likely_duration_school_days": 30}],
                     "treatment_plan_attached": true},
         "consent": {"parental_consent_signed": true, "signed_on": "2026-11-05", "signatory": "Parent of Ben"},
-        "support": {"apdr_attached": false, "current_support_plan": "Work sent home weekly; class teacher calls on Fridays",
+        "support": {"apdr_attached": true, "current_support_plan": "Work sent home weekly; class teacher calls on Fridays",
                     "reintegration_plan_attached": false, "ihcp": false},
         "funding": {"ehcp": false, "local_high_needs_funding": false, "pupil_premium": false},
         "baseline": {"attainment": "Working at the expected standard", "engagement": "Keen, tires quickly",
