@@ -72,7 +72,7 @@ pub struct DecisionView {
 
 /// The support episode an accepted referral opened (the cases issue adds its schedule).
 #[derive(Debug, Serialize, ToSchema)]
-pub struct CaseView {
+pub struct CaseSummary {
     pub id: i64,
     pub referral_id: i64,
     pub school_urn: i32,
@@ -106,7 +106,7 @@ pub struct ReferralView {
     /// The criteria not met, offered as reasons when declining (RULES.md R10.2).
     pub decline_reasons_offered: Vec<String>,
     pub decision: Option<DecisionView>,
-    pub case: Option<CaseView>,
+    pub case: Option<CaseSummary>,
     pub withdrawn_at: Option<DateTime<Utc>>,
     pub withdrawal_reason: Option<String>,
     /// The service request as it stands (submitted, then patched).
@@ -115,7 +115,7 @@ pub struct ReferralView {
 
 fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
     let case = match r.case {
-        Some(c) => Some(CaseView {
+        Some(c) => Some(CaseSummary {
             id: c.id,
             referral_id: c.referral_id,
             school_urn: c.school_urn,
