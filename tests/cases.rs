@@ -381,6 +381,18 @@ on_both_backends!(
         );
         // The autumn half-termly review and the autumn evidence update were never recorded.
         app.state.clock = Clock::fixed(date("2027-01-26"));
+        // Reading the case brings its alerts up to date without anyone reading the alert list.
+        let got = app
+            .get(&s.oakfield, &format!("/api/v1/cases/{id}"))
+            .await
+            .json();
+        let kinds: Vec<&str> = got["open_alerts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(kinds, ["review_overdue", "review_overdue"], "{got:#}");
         let overdue = app.get(&s.la, "/api/v1/reviews?state=overdue").await.json();
         assert_eq!(labels(&overdue), ["autumn 2", "autumn term"]);
         assert_eq!(

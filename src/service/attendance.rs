@@ -759,7 +759,7 @@ pub async fn list(
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             // Clock-driven (R10.3): raised when first looked at after the deadline.
             super::referrals::raise_overdue_assessments(conn, today)?;
-            super::cases::reconcile_case_alerts(conn, &case_policy, today)?;
+            super::cases::reconcile_case_alerts(conn, &case_policy, today, None)?;
             let filter = AlertFilter {
                 kinds: query
                     .kinds

@@ -162,8 +162,13 @@ fn load(
         .register_codes
         .first()
         .map_or("C2", |c| c.as_str());
-    let open_alerts =
-        alert_store::open_about(conn, row.school_urn, &row.upn, &format!("case {id}"))?;
+    // The pupil's open alerts at the case's school: this case's and the register's, not those
+    // of an earlier case.
+    let own = case_subject(id, "");
+    let open_alerts: Vec<AlertRow> = alert_store::open_of_pupil_at(conn, row.school_urn, &row.upn)?
+        .into_iter()
+        .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, &own))
+        .collect();
     Ok(Some(CaseRecord {
         register_code_now: register_code_guidance(
             active,
@@ -244,7 +249,21 @@ where
 /// `GET /api/v1/cases/{id}`.
 pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    with_case(state, actor, id, "read", |_, _, found, _, _, _| Ok(found)).await
+    with_case(
+        state,
+        actor,
+        id,
+        "read",
+        move |conn, _, found, policy, today, _| {
+            // Its alerts as of today, not as of the last time someone read the alert list.
+            reconcile_case_alerts(conn, policy, today, Some(id))?;
+            if found.row.status == "active" {
+                return load(conn, id, policy, today)?.ok_or_else(|| not_found(id));
+            }
+            Ok(found)
+        },
+    )
+    .await
 }
 
 #[derive(Debug, Clone, Default)]
@@ -604,8 +623,9 @@ pub async fn exit(
             &format!("cancelled: case exited ({})", request.reason.as_str()),
             now,
         )?;
-        // The case's open alerts end with it.
-        for alert in &found.open_alerts {
+        // The case's own open alerts end with it; the pupil's attendance alerts do not.
+        let own = case_subject(id, "");
+        for alert in found.open_alerts.iter().filter(|a| is_about_case(&a.subject, &own)) {
             alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
         }
         Ok(ExitOutcome {
@@ -722,6 +742,15 @@ fn non_engagement_facts(
         .collect())
 }
 
+/// Whether an alert subject is about the case whose subject is `case` ("case 7" covers
+/// "case 7" and "case 7 review 31", not "case 70").
+fn is_about_case(subject: &str, case: &str) -> bool {
+    subject == case
+        || subject
+            .strip_prefix(case)
+            .is_some_and(|rest| rest.starts_with(' '))
+}
+
 /// The subjects of case alerts: "case 7", "case 7 review 31", "case 7 gate 12 2027-02-09".
 pub fn case_subject(case_id: i64, rest: &str) -> String {
     if rest.is_empty() {
@@ -760,11 +789,13 @@ pub fn case_alert_facts(
 
 /// Reconciles the alerts of active cases with what the reviews, the evidence clock and the
 /// register say as of `today` (R11.4, R11.5, R12.1, R12.2): raised once, resolved when the
-/// cause has gone. Run before the alert list is read.
+/// cause has gone. Run before the alert list is read (every case) and before a case is read
+/// (`only`: that case).
 pub(crate) fn reconcile_case_alerts(
     conn: &mut DbConnection,
     policy: &Policy,
     today: NaiveDate,
+    only: Option<i64>,
 ) -> Result<(), ApiError> {
     let kinds = [
         AlertKind::ReviewOverdue,
@@ -773,7 +804,14 @@ pub(crate) fn reconcile_case_alerts(
         AlertKind::SupportNonEngagement,
     ];
     let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
-    for case in store::active(conn)? {
+    let cases: Vec<CaseRow> = match only {
+        None => store::active(conn)?,
+        Some(id) => store::find(conn, id)?
+            .into_iter()
+            .filter(|c| c.status == "active")
+            .collect(),
+    };
+    for case in cases {
         let Some(record) = load(conn, case.id, policy, today)? else {
             continue;
         };
@@ -830,7 +868,13 @@ pub(crate) fn reconcile_case_alerts(
         }
     }
     let kind_names = kinds.map(AlertKind::as_str);
+    let this_case = only.map(|id| case_subject(id, ""));
     for open in alert_store::open_of_kinds(conn, &kind_names)? {
+        if let Some(prefix) = &this_case {
+            if !is_about_case(&open.subject, prefix) {
+                continue;
+            }
+        }
         let key = key_of(&open);
         if wanted.remove(&key).is_none() {
             let why = match AlertKind::parse(&open.kind) {

@@ -124,25 +124,18 @@ pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[&str]) -> QueryResult<Vec
         .load(conn)
 }
 
-/// The open alerts of a pupil at a school whose subject is `subject` or starts with it and a
-/// space (a case's alerts: "case 7", "case 7 review 31").
-pub fn open_about(
+/// The open alerts of a pupil at a school.
+pub fn open_of_pupil_at(
     conn: &mut DbConnection,
     school_urn: i32,
     upn: &str,
-    subject: &str,
 ) -> QueryResult<Vec<AlertRow>> {
-    let rows: Vec<AlertRow> = alerts::table
+    alerts::table
         .filter(alerts::school_urn.eq(school_urn))
         .filter(alerts::upn.eq(upn))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
-        .load(conn)?;
-    let prefix = format!("{subject} ");
-    Ok(rows
-        .into_iter()
-        .filter(|r| r.subject == subject || r.subject.starts_with(&prefix))
-        .collect())
+        .load(conn)
 }
 
 /// Which alerts a list asks for.
