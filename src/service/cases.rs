@@ -3,7 +3,7 @@
 //! writes; a school reads its own cases and records review outcomes for them (404 for another
 //! school's, as for any of its data). Every read and write is audited.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use chrono::{Days, NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
@@ -31,6 +31,7 @@ use crate::store::cases::{
     self as store, CaseFilter, CaseRow, EvidenceRow, NewEvidence, NewReview, ReviewFilter,
     ReviewRow,
 };
+use crate::store::marks::StoredMark;
 use crate::store::{audit, calendars, marks, pupils, referrals, DbConnection};
 
 /// What a review meeting recorded (API.md "Cases").
@@ -811,10 +812,39 @@ pub(crate) fn reconcile_case_alerts(
             .filter(|c| c.status == "active")
             .collect(),
     };
-    for case in cases {
-        let Some(record) = load(conn, case.id, policy, today)? else {
-            continue;
-        };
+    // A fixed number of queries for every active case together, not a few per case: this runs
+    // before each read of the alert worklist.
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
+    let mut overdue: HashMap<i64, Vec<ReviewRow>> = HashMap::new();
+    for review in store::scheduled_before(conn, &ids, today)? {
+        overdue.entry(review.case_id).or_default().push(review);
+    }
+    let mut evidence: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+    for row in store::evidence_of_cases(conn, &ids)? {
+        let item: EvidenceItem =
+            serde_json::from_str(&row.item).map_err(|e| corrupt("evidence", row.id, e))?;
+        if item.states_unable_to_attend {
+            evidence.entry(row.case_id).or_default().push(row.issued_on);
+        }
+    }
+    let referral_ids: Vec<i64> = cases.iter().map(|c| c.referral_id).collect();
+    let referral_rows = referrals::of_ids(conn, &referral_ids)?;
+    let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
+    let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
+    let watched = ["C", "G", "N", "O", "U"];
+    let mut register: HashMap<(i32, &str), Vec<StoredMark>> = HashMap::new();
+    let stored = marks::with_codes_of_pupils(conn, &upns, &watched, earliest, today)?;
+    for mark in &stored {
+        register
+            .entry((mark.school_urn, mark.upn.as_str()))
+            .or_default()
+            .push(mark.clone());
+    }
+    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
+    let window_from =
+        calendar.school_day_before(tomorrow, policy.support.non_engagement_school_days);
+    for case in &cases {
         let mut want = |kind: AlertKind, rest: String, since: NaiveDate| {
             wanted.insert(
                 AlertKey {
@@ -826,11 +856,8 @@ pub(crate) fn reconcile_case_alerts(
                 (AcademicYear::containing(since).start_year(), since),
             );
         };
-        for review in record
-            .reviews
-            .iter()
-            .filter(|r| r.status == "scheduled" && r.scheduled_for < today)
-        {
+        // R11.5.
+        for review in overdue.get(&case.id).into_iter().flatten() {
             want(
                 AlertKind::ReviewOverdue,
                 format!("review {} {}", review.id, review.scheduled_for),
@@ -840,30 +867,54 @@ pub(crate) fn reconcile_case_alerts(
                     .unwrap_or(review.scheduled_for),
             );
         }
-        for gate in record.evidence_clock.iter().filter(|g| g.evidence_due) {
+        // R11.4: the referral's evidence and what came after.
+        let mut dates = evidence.remove(&case.id).unwrap_or_default();
+        if let Some(referral) = referral_rows.get(&case.referral_id) {
+            let form: ReferralForm = serde_json::from_str(&referral.form)
+                .map_err(|e| corrupt("referral", referral.id, e))?;
+            dates.extend(
+                form.medical
+                    .evidence
+                    .iter()
+                    .filter(|e| e.states_unable_to_attend)
+                    .map(|e| e.issued_on),
+            );
+        }
+        for gate in evidence_clock(case.start_date, &dates, &calendar, &policy.schedule, today)
+            .iter()
+            .filter(|g| g.evidence_due)
+        {
             want(
                 AlertKind::MedicalEvidenceDue,
                 format!("gate {} {}", gate.school_weeks, gate.gate_on),
                 gate.evidence_due_from,
             );
         }
-        let c_marks: Vec<NaiveDate> =
-            marks::of_pupil(conn, &case.upn, &[case.school_urn], case.start_date, today)?
-                .into_iter()
-                .filter(|m| m.code == "C")
-                .map(|m| m.mark_date)
-                .collect();
-        if let Some(first) = c_marks.first() {
-            want(AlertKind::RegisterCodeMismatch, String::new(), *first);
+        // R12.1 and R12.2, from the case's school's register since the start.
+        let marks_here: Vec<&StoredMark> = register
+            .get(&(case.school_urn, case.upn.as_str()))
+            .into_iter()
+            .flatten()
+            .filter(|m| m.mark_date >= case.start_date)
+            .collect();
+        if let Some(first) = marks_here.iter().find(|m| m.code == "C") {
+            want(
+                AlertKind::RegisterCodeMismatch,
+                String::new(),
+                first.mark_date,
+            );
         }
-        let unauthorised = non_engagement_facts(conn, &case, policy, today)?;
+        let unauthorised: Vec<&&StoredMark> = marks_here
+            .iter()
+            .filter(|m| m.code != "C" && m.mark_date >= window_from)
+            .collect();
         if unauthorised.len()
             >= usize::try_from(policy.support.non_engagement_sessions).unwrap_or(usize::MAX)
         {
             want(
                 AlertKind::SupportNonEngagement,
                 String::new(),
-                unauthorised[0].0,
+                unauthorised[0].mark_date,
             );
         }
     }

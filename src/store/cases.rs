@@ -336,3 +336,34 @@ pub fn evidence_of(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<Evi
         .order(case_evidence::id)
         .load(conn)
 }
+
+/// Scheduled reviews of these cases dated before `before` (R11.5), oldest first.
+pub fn scheduled_before(
+    conn: &mut DbConnection,
+    case_ids: &[i64],
+    before: NaiveDate,
+) -> QueryResult<Vec<ReviewRow>> {
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    reviews::table
+        .filter(reviews::case_id.eq_any(case_ids))
+        .filter(reviews::status.eq("scheduled"))
+        .filter(reviews::scheduled_for.lt(before))
+        .order((reviews::scheduled_for, reviews::id))
+        .load(conn)
+}
+
+/// The evidence received for these cases.
+pub fn evidence_of_cases(
+    conn: &mut DbConnection,
+    case_ids: &[i64],
+) -> QueryResult<Vec<EvidenceRow>> {
+    if case_ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    case_evidence::table
+        .filter(case_evidence::case_id.eq_any(case_ids))
+        .order(case_evidence::id)
+        .load(conn)
+}

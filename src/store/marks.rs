@@ -488,6 +488,27 @@ pub fn of_pupil(
     Ok(all)
 }
 
+/// The marks with one of `codes` of the given pupils (at any school) from `from` to `to`:
+/// one query for every supported pupil's register checks (RULES.md R12).
+pub fn with_codes_of_pupils(
+    conn: &mut DbConnection,
+    upns: &[&str],
+    codes: &[&str],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> QueryResult<Vec<StoredMark>> {
+    if upns.is_empty() || from > to {
+        return Ok(Vec::new());
+    }
+    marks::table
+        .filter(marks::upn.eq_any(upns))
+        .filter(marks::code.eq_any(codes))
+        .filter(marks::mark_date.between(from, to))
+        .select(marks::all_columns)
+        .order((marks::upn, marks::mark_date, marks::session))
+        .load(conn)
+}
+
 /// Every mark of the given pupils at a school, by pupil, date and session.
 pub fn of_pupils_at(
     conn: &mut DbConnection,
