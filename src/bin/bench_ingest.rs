@@ -439,7 +439,11 @@ fn start_server(bin: &Path, url: &str, log: &Path) -> Result<Server, String> {
         ])
         .env("ESMA_JWT_SECRET", secret)
         .env("ESMA_TODAY", TODAY)
-        .env("RUST_LOG", "warn")
+        // BENCH_SERVER_LOG=esma_api::service::attendance=debug logs each push's timings.
+        .env(
+            "RUST_LOG",
+            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string()),
+        )
         .env("NO_COLOR", "1") // plain text in the log file
         .stdin(Stdio::null())
         .stdout(log_file)
