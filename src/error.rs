@@ -172,6 +172,20 @@ impl ApiError {
         }
     }
     /// A single-field validation failure.
+    /// 422 from a domain rule's (pointer, message) list, sorted by pointer.
+    pub fn from_problems(problems: Vec<(String, String)>) -> Self {
+        let mut fields: Vec<FieldProblem> = problems
+            .into_iter()
+            .map(|(pointer, message)| FieldProblem::new(pointer, message))
+            .collect();
+        fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        let detail = match fields.as_slice() {
+            [one] => format!("{}: {}", one.pointer, one.message),
+            many => format!("{} fields are invalid", many.len()),
+        };
+        ApiError::validation(detail, fields)
+    }
+
     pub fn invalid_field(pointer: impl Into<String>, message: impl Into<String>) -> Self {
         let problem = FieldProblem::new(pointer, message);
         Self::validation(problem.message.clone(), vec![problem])

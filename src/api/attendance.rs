@@ -7,12 +7,11 @@ use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit};
+use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query_upn};
 use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::AlertKind;
 use crate::domain::attendance::IllnessRun;
-use crate::domain::identifiers::Upn;
 use crate::error::{ApiError, Problem};
 use crate::service::attendance::{self, AlertQuery, AlertView, PupilAttendance, SummarySource};
 use crate::service::{Actor, AppState};
@@ -303,15 +302,7 @@ pub async fn list_alerts(
             ));
         }
     }
-    let upn = q
-        .upn
-        .as_deref()
-        .map(|u| {
-            Upn::parse(u)
-                .map(Upn::into_string)
-                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
-        })
-        .transpose()?;
+    let upn = q.upn.as_deref().map(query_upn).transpose()?;
     let page = attendance::list(
         &state,
         &actor,

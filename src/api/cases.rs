@@ -7,11 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
+use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
 use super::Page;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral};
-use crate::domain::identifiers::Upn;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::GateState;
 use crate::error::{ApiError, Problem};
@@ -208,15 +207,7 @@ pub async fn list_cases(
             ))
         }
     };
-    let upn = q
-        .upn
-        .as_deref()
-        .map(|u| {
-            Upn::parse(u)
-                .map(Upn::into_string)
-                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
-        })
-        .transpose()?;
+    let upn = q.upn.as_deref().map(query_upn).transpose()?;
     let page = cases::list(
         &state,
         &actor,

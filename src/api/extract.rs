@@ -266,3 +266,10 @@ pub fn comma_list<T: Copy>(
         })
         .collect()
 }
+
+/// A `?upn=` filter: 422 at `/query/upn` saying what is wrong with it.
+pub fn query_upn(upn: &str) -> Result<String, ApiError> {
+    crate::domain::identifiers::Upn::parse(upn)
+        .map(crate::domain::identifiers::Upn::into_string)
+        .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
+}

@@ -7,12 +7,12 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::media_type;
 use super::extract::{
-    comma_list, decode_cursor, encode_cursor, page_limit, parse_json, valid_from_value, ValidJson,
+    comma_list, decode_cursor, encode_cursor, page_limit, parse_json, query_upn, valid_from_value,
+    ValidJson,
 };
 use super::Page;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
 use crate::domain::eligibility::EligibilityAssessment;
-use crate::domain::identifiers::Upn;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::referrals::{self, ReferralQuery, ReferralRecord, StoredAssessment};
@@ -268,15 +268,7 @@ pub async fn list_referrals(
         .as_deref()
         .map(|t| comma_list("status", t, &ReferralStatus::ALL, ReferralStatus::as_str))
         .transpose()?;
-    let upn = q
-        .upn
-        .as_deref()
-        .map(|u| {
-            Upn::parse(u)
-                .map(Upn::into_string)
-                .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
-        })
-        .transpose()?;
+    let upn = q.upn.as_deref().map(query_upn).transpose()?;
     let page = referrals::list(
         &state,
         &actor,

@@ -25,7 +25,7 @@ use crate::domain::exit::{
 use crate::domain::policy::Policy;
 use crate::domain::referral::{Confidential, EvidenceItem, ReferralForm};
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
-use crate::error::{ApiError, FieldProblem};
+use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertKey, AlertRow, NewAlert};
 use crate::store::cases::{
     self as store, CaseFilter, CaseRow, EvidenceRow, NewEvidence, NewReview, ReviewFilter,
@@ -601,16 +601,7 @@ pub async fn exit(
             }
         }
         if !problems.is_empty() {
-            let mut fields: Vec<FieldProblem> = problems
-                .into_iter()
-                .map(|(p, m)| FieldProblem::new(p, m))
-                .collect();
-            fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-            let detail = match fields.as_slice() {
-                [one] => format!("{}: {}", one.pointer, one.message),
-                many => format!("{} fields are invalid", many.len()),
-            };
-            return Err(ApiError::validation(detail, fields));
+            return Err(ApiError::from_problems(problems));
         }
         let body = serde_json::to_string(&request)
             .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;

@@ -18,7 +18,7 @@ use crate::domain::exit::{ExitReason, ExitRequest};
 use crate::domain::policy::Policy;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
 use crate::domain::register::covers;
-use crate::error::{ApiError, FieldProblem};
+use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertKey, NewAlert};
 use crate::store::cases::{self as case_store, CaseRow, NewCase};
 use crate::store::referrals::{
@@ -711,16 +711,7 @@ pub(crate) fn decide_in(
         &calendar,
     );
     if !problems.is_empty() {
-        let mut fields: Vec<FieldProblem> = problems
-            .into_iter()
-            .map(|(pointer, message)| FieldProblem::new(pointer, message))
-            .collect();
-        fields.sort_by(|a, b| a.pointer.cmp(&b.pointer));
-        let detail = match fields.as_slice() {
-            [one] => format!("{}: {}", one.pointer, one.message),
-            many => format!("{} fields are invalid", many.len()),
-        };
-        return Err(ApiError::validation(detail, fields));
+        return Err(ApiError::from_problems(problems));
     }
     let status = match decision.outcome {
         DecisionOutcome::Accepted => ReferralStatus::Accepted,
