@@ -179,8 +179,10 @@ pub async fn get_attendance(
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
-    /// Only these kinds, comma-separated: `sickness_return_due`, `unexplained_absence_overdue`,
-    /// `persistent_absence`, `severe_absence`.
+    /// Only these kinds, comma-separated: from the register `sickness_return_due`,
+    /// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`; from referrals
+    /// `assessment_overdue`; from cases `review_overdue`, `medical_evidence_due`,
+    /// `register_code_mismatch`, `support_non_engagement`.
     #[param(example = "sickness_return_due,unexplained_absence_overdue")]
     pub kind: Option<String>,
     /// Only this school (a school client: one of its own).
@@ -199,7 +201,7 @@ pub struct AlertsQuery {
     pub cursor: Option<String>,
 }
 
-/// A statutory duty computed from the register.
+/// A duty someone must act on: computed from the register, a referral's deadline or a case.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertItem {
     pub id: i64,
@@ -251,9 +253,10 @@ impl From<AlertView> for AlertItem {
     }
 }
 
-/// The worklist of statutory alerts computed from the register (`la`: every school; `school`: its
-/// own), oldest first. An `N` is listed from the day it is overdue; resolved alerts with
-/// `state=resolved` or `all`. Audited.
+/// The worklist of alerts (`la`: every school; `school`: its own), oldest first: the statutory
+/// ones computed from the register, overdue referral assessments and the alerts of active cases
+/// (brought up to date as the list is read). An `N` is listed from the day it is overdue;
+/// resolved alerts with `state=resolved` or `all`. Audited.
 #[utoipa::path(
     tag = "attendance",
     params(AlertsQuery),
