@@ -99,6 +99,24 @@ pub struct ServeArgs {
     /// The LA this service runs for (LA number), overriding the policy's `la_code` (919).
     #[arg(long, env = "ESMA_LA_CODE")]
     pub la_code: Option<u16>,
+    /// Accept plain http webhook URLs to a loopback address (development and tests only;
+    /// anywhere else webhooks must use https).
+    #[arg(long, env = "ESMA_ALLOW_INSECURE_WEBHOOKS", value_parser = parse_flag, default_value = "0")]
+    pub allow_insecure_webhooks: bool,
+    /// Seconds a webhook attempt may take (connect and answer).
+    #[arg(long, env = "ESMA_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
+    pub webhook_timeout_secs: u64,
+    /// Waits between webhook retries, in seconds, comma-separated (default: 5, 60, 300, 1800,
+    /// 7200, 18000, 36000, then 43200 four times and 28800: about three days).
+    #[arg(long, env = "ESMA_WEBHOOK_RETRY_SECS", value_delimiter = ',')]
+    pub webhook_retry_secs: Vec<u64>,
+    /// How often the dispatcher looks for due deliveries, in milliseconds.
+    #[arg(long, env = "ESMA_WEBHOOK_POLL_MS", default_value_t = 1000)]
+    pub webhook_poll_ms: u64,
+    /// How often clock-driven events (reviews due and overdue, evidence due, sickness returns,
+    /// overdue N codes) are looked for, in seconds; 0 turns the scan off.
+    #[arg(long, env = "ESMA_EVENT_SCAN_SECS", default_value_t = 60)]
+    pub event_scan_secs: u64,
     /// Write the demo credentials as JSON to this file too (for scripts).
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,
@@ -120,6 +138,15 @@ pub enum ClientsCommand {
     List,
     /// Revoke a client: its tokens stop working and it cannot get new ones.
     Revoke { client_id: String },
+}
+
+/// `1`/`true`/`yes`/`on` or `0`/`false`/`no`/`off` (as an environment variable is written).
+fn parse_flag(s: &str) -> Result<bool, String> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Ok(true),
+        "0" | "false" | "no" | "off" | "" => Ok(false),
+        other => Err(format!("expected 1 or 0 (true or false), not '{other}'")),
+    }
 }
 
 fn parse_role(s: &str) -> Result<Role, String> {

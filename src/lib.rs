@@ -7,6 +7,7 @@ pub mod clock;
 pub mod demo;
 pub mod domain;
 pub mod error;
+pub mod notify;
 pub mod server;
 pub mod service;
 pub mod store;

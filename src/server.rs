@@ -1,6 +1,7 @@
 //! Starting the service: state from configuration, then the HTTP server with graceful shutdown.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use actix_web::{web, HttpServer};
 
@@ -8,6 +9,7 @@ use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
+use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
 use crate::store::{DatabaseUrl, Db};
@@ -60,10 +62,37 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
         la_code: policy.la_code,
         attendance: Arc::new(policy.attendance.clone()),
         policy: Arc::new(policy),
+        allow_insecure_webhooks: args.allow_insecure_webhooks,
     })
 }
 
+/// The dispatcher's pacing from the command line.
+pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
+    let mut settings = DispatchSettings {
+        poll_every: Duration::from_millis(args.webhook_poll_ms.clamp(10, 60_000)),
+        scan_every: Duration::from_secs(args.event_scan_secs),
+        timeout: Duration::from_secs(args.webhook_timeout_secs.clamp(1, 120)),
+        ..DispatchSettings::default()
+    };
+    if !args.webhook_retry_secs.is_empty() {
+        if args.webhook_retry_secs.len() > 50 {
+            return Err("ESMA_WEBHOOK_RETRY_SECS lists more than 50 waits".to_string());
+        }
+        settings.retry_delays = args
+            .webhook_retry_secs
+            .iter()
+            .map(|s| Duration::from_secs(*s))
+            .collect();
+    }
+    Ok(settings)
+}
+
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
+    let dispatcher = Dispatcher::new(dispatch_settings(args).map_err(std::io::Error::other)?)
+        .map_err(std::io::Error::other)?;
+    // The outbox is sent beside the server; stopping it mid-attempt loses nothing (the lease
+    // makes the delivery due again).
+    let outbox = actix_web::rt::spawn(notify::run(state.clone(), dispatcher));
     let metrics = web::Data::new(Metrics::new());
     let settings = HttpSettings {
         body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
@@ -77,5 +106,7 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         server = server.workers(workers.max(1));
     }
     // actix handles SIGINT/SIGTERM: it stops accepting and lets in-flight requests finish.
-    server.run().await
+    let served = server.run().await;
+    outbox.abort();
+    served
 }

@@ -31,6 +31,7 @@ carries `x-correlation-id` (taken from the request when given).\n\n\
         (name = "referrals", description = "Service requests, their eligibility assessment with reasons, and the LA's decision"),
         (name = "cases", description = "Support episodes: review schedule, evidence clock, register code guidance, exit"),
         (name = "calendar", description = "LA term dates: the school days every statutory clock counts"),
+        (name = "webhooks", description = "Signed event deliveries (Standard Webhooks) from a transactional outbox, retried for about three days"),
         (name = "governance", description = "Audit trail"),
         (name = "operations", description = "Health and metrics"),
     )

@@ -15,6 +15,7 @@ pub mod pupils;
 pub mod referrals;
 pub mod registers;
 pub mod schools;
+pub mod webhooks;
 
 use std::sync::OnceLock;
 
@@ -77,6 +78,11 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(registers::get_import)
                 .service(calendar::get_calendar)
                 .service(calendar::put_calendar)
+                .service(webhooks::create_webhook)
+                .service(webhooks::list_webhooks)
+                .service(webhooks::get_webhook)
+                .service(webhooks::delete_webhook)
+                .service(webhooks::list_webhook_deliveries)
                 .service(audit::list_audit),
         );
 }

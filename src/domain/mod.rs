@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod codes;
 pub mod decision;
 pub mod eligibility;
+pub mod events;
 pub mod exit;
 pub mod identifiers;
 pub mod policy;

@@ -11,12 +11,14 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::attendance::to_session_marks;
+use super::webhooks::Outgoing;
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
+use crate::domain::events::EventType;
 use crate::domain::eligibility::long_date;
 use crate::domain::exit::{
     exit_problems, re_referral, register_code_guidance, CaseFacts, ExitReason, ExitRequest,
@@ -620,12 +622,27 @@ pub async fn exit(
         for alert in found.open_alerts.iter().filter(|a| is_about_case(&a.subject, &own)) {
             alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
         }
+        super::webhooks::emit(conn, now, &[closed_event(&found.row, &request, cancelled)])?;
         Ok(ExitOutcome {
             case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
             reviews_cancelled: cancelled,
         })
     })
     .await
+}
+
+/// `case.closed` for the outbox (issue 7): what ended and why, not the notes.
+fn closed_event(case: &CaseRow, request: &ExitRequest, reviews_cancelled: usize) -> Outgoing {
+    Outgoing::new(
+        EventType::CaseClosed,
+        case.school_urn,
+        serde_json::json!({
+            "case_id": case.id, "referral_id": case.referral_id, "school_urn": case.school_urn,
+            "upn": case.upn, "reason": request.reason.as_str(),
+            "effective_date": request.effective_date, "reviews_cancelled": reviews_cancelled,
+            "href": format!("/api/v1/cases/{}", case.id),
+        }),
+    )
 }
 
 fn key_of(alert: &AlertRow) -> AlertKey {

@@ -13,6 +13,7 @@ pub mod registers;
 pub mod roll;
 pub mod schools;
 pub mod tokens;
+pub mod webhooks;
 
 use std::sync::Arc;
 
@@ -38,6 +39,9 @@ pub struct AppState {
     pub attendance: Arc<AttendancePolicy>,
     /// The LA's ESMA policy (RULES.md R8, R10.3); Hertfordshire's by default.
     pub policy: Arc<Policy>,
+    /// Plain http webhook URLs to a loopback address are accepted (`ESMA_ALLOW_INSECURE_WEBHOOKS`;
+    /// development and tests only).
+    pub allow_insecure_webhooks: bool,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

@@ -6,11 +6,12 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
 use super::attendance::{to_session_marks, year_to_date};
-use super::{Actor, AppState, AuditSubject};
+use super::{webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{referral_subject_of, AlertKind};
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
+use crate::domain::events::EventType;
 use crate::domain::eligibility::{
     assess, assessment_due_by, EligibilityAssessment, RegisterEvidence,
 };
@@ -401,7 +402,38 @@ pub(crate) fn submit_in(
         conn,
         &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
     )?;
-    load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))
+    let record =
+        load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))?;
+    announce(conn, now, &record, EventType::ReferralReceived)?;
+    Ok(record)
+}
+
+/// Writes the referral's event to the outbox, in the transaction of the change (issue 7).
+fn announce(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    record: &ReferralRecord,
+    event_type: EventType,
+) -> Result<(), ApiError> {
+    let extra = serde_json::json!({
+        "status": record.status.as_str(),
+        "assessment_outcome": record.assessment.assessment.outcome.as_str(),
+        "assessment_due_by": record.assessment_due_by,
+        "decision_outcome": record.decision.as_ref().map(|d| d.outcome),
+        "case_id": record.case.as_ref().map(|c| c.id),
+    });
+    webhooks::emit(
+        conn,
+        now,
+        &[webhooks::referral_event(
+            event_type,
+            record.id,
+            record.school_urn,
+            &record.upn,
+            extra,
+        )],
+    )?;
+    Ok(())
 }
 
 /// Loads a referral the actor may see, or 404 (audited as `not_found` either way).
@@ -562,9 +594,18 @@ where
             let (urn, upn) = (found.school_urn, found.upn.clone());
             change(conn, &actor, found, today, now)?;
             audit::append(conn, &[actor.audit(now, action, subject(id, urn, &upn))])?;
-            Ok(Ok(load(conn, id, today)?.ok_or_else(|| {
-                ApiError::internal("the referral vanished")
-            })?))
+            let record =
+                load(conn, id, today)?.ok_or_else(|| ApiError::internal("the referral vanished"))?;
+            // Issue 7: a patch or a re-run is a new assessment; a decision is announced too.
+            let event = match action {
+                "update" | "assess" => Some(EventType::ReferralAssessed),
+                "decide" => Some(EventType::ReferralDecided),
+                _ => None,
+            };
+            if let Some(event) = event {
+                announce(conn, now, &record, event)?;
+            }
+            Ok(Ok(record))
         })
         .await?
 }

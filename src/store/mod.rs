@@ -14,6 +14,7 @@ pub mod pupils;
 pub mod referrals;
 pub mod schema;
 pub mod schools;
+pub mod webhooks;
 
 use std::sync::{Arc, Mutex};
 use std::time::Duration;

@@ -289,3 +289,75 @@ diesel::allow_tables_to_appear_in_same_query!(
     case_evidence
 );
 diesel::joinable!(reviews -> cases (case_id));
+
+// Notifications (issue 7): subscriptions, the outbox of events, deliveries and their attempts.
+diesel::table! {
+    webhook_subscriptions (id) {
+        id -> BigInt,
+        client_id -> Text,
+        role -> Text,
+        schools -> Text,
+        url -> Text,
+        events -> Text,
+        description -> Nullable<Text>,
+        secret -> Text,
+        status -> Text,
+        status_reason -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        message_id -> Text,
+        event_type -> Text,
+        school_urn -> Integer,
+        occurred_at -> Timestamp,
+        payload -> Text,
+        dedupe_key -> Nullable<Text>,
+        alert_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    webhook_deliveries (id) {
+        id -> BigInt,
+        subscription_id -> BigInt,
+        event_id -> BigInt,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Nullable<Timestamp>,
+        last_attempt_at -> Nullable<Timestamp>,
+        last_status_code -> Nullable<Integer>,
+        last_error -> Nullable<Text>,
+        delivered_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    webhook_attempts (id) {
+        id -> BigInt,
+        delivery_id -> BigInt,
+        attempted_at -> Timestamp,
+        status_code -> Nullable<Integer>,
+        latency_ms -> Integer,
+        error -> Nullable<Text>,
+    }
+}
+
+diesel::joinable!(webhook_deliveries -> webhook_subscriptions (subscription_id));
+diesel::joinable!(webhook_deliveries -> events (event_id));
+diesel::joinable!(webhook_attempts -> webhook_deliveries (delivery_id));
+diesel::joinable!(events -> alerts (alert_id));
+diesel::joinable!(webhook_subscriptions -> api_clients (client_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    webhook_subscriptions,
+    events,
+    webhook_deliveries,
+    webhook_attempts,
+    alerts,
+    api_clients
+);

@@ -3,6 +3,8 @@
 //! PostgreSQL fails the PostgreSQL tests instead of skipping them).
 #![allow(dead_code)]
 
+pub mod receiver;
+
 use std::sync::Arc;
 
 use actix_web::http::header::HeaderMap;
@@ -89,6 +91,7 @@ impl TestApp {
             tokens: Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600)),
             la_code: 919,
             policy: Arc::new(esma_api::domain::policy::Policy::hertfordshire()),
+            allow_insecure_webhooks: true,
         };
         TestApp {
             state,

@@ -1,0 +1,306 @@
+//! `/api/v1/webhooks`: subscriptions to signed event deliveries, and what was delivered
+//! (API.md "Webhooks").
+
+use actix_web::{delete, get, post, web, HttpResponse};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
+
+use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
+use super::Page;
+use crate::error::{ApiError, Problem};
+use crate::service::webhooks::{self, Subscription, SubscriptionRequest};
+use crate::service::{Actor, AppState};
+use crate::store::webhooks::{AttemptRow, DeliveryListing};
+
+const PROBLEM: &str = "application/problem+json";
+const ID: &str = "Subscription id";
+
+/// What to be told, and where.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewWebhookBody {
+    /// Where events are POSTed: https only (plain http to a loopback address when the server
+    /// runs with `ESMA_ALLOW_INSECURE_WEBHOOKS=1`).
+    #[validate(length(min = 1, max = 2048, message = "should be 1 to 2048 characters"))]
+    #[schema(min_length = 1, max_length = 2048, example = "https://mis.example.org/esma/events")]
+    pub url: String,
+    /// Event types: `referral.received`, `referral.assessed`, `referral.decided`,
+    /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
+    /// `attendance.sickness_return_due`, `attendance.unexplained_absence_overdue`.
+    #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
+    #[schema(min_items = 1, max_items = 20, example = json!(["referral.decided", "case.closed"]))]
+    pub events: Vec<String>,
+    #[validate(length(max = 200, message = "should be at most 200 characters"))]
+    #[schema(max_length = 200, example = "Arbor sync for Oakfield")]
+    pub description: Option<String>,
+}
+
+/// A subscription (the secret is shown only when it is created).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookView {
+    pub id: i64,
+    pub url: String,
+    #[schema(example = json!(["referral.decided", "case.closed"]))]
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent).
+    #[schema(example = "active")]
+    pub status: String,
+    pub status_reason: Option<String>,
+    /// The schools whose events it receives; empty for an `la` client (every school).
+    pub schools: Vec<i32>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// A new subscription with its signing secret, shown this once.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedWebhookView {
+    pub id: i64,
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+    #[schema(example = "active")]
+    pub status: String,
+    pub schools: Vec<i32>,
+    pub created_at: DateTime<Utc>,
+    /// The Standard Webhooks secret: verify `webhook-signature` with it. Shown only here.
+    #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
+    pub secret: String,
+}
+
+fn view(s: Subscription) -> WebhookView {
+    WebhookView {
+        id: s.row.id,
+        url: s.row.url,
+        events: s.events,
+        description: s.row.description,
+        status: s.row.status,
+        status_reason: s.row.status_reason,
+        schools: s.schools,
+        created_at: s.row.created_at.and_utc(),
+    }
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AttemptView {
+    pub attempted_at: DateTime<Utc>,
+    /// The receiver's HTTP status; null when no answer came (refused, timed out).
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+/// One event for this subscription, and what became of it.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DeliveryView {
+    pub id: i64,
+    /// The `webhook-id` header: the same on every retry, so receivers can deduplicate.
+    #[schema(example = "msg_5b1f0c8e2d6a4f4f9c3e8a7b6d5c4b3a")]
+    pub message_id: String,
+    #[schema(example = "referral.decided")]
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about
+    /// three days) or `cancelled` (the subscription was deleted or disabled).
+    #[schema(example = "delivered")]
+    pub status: String,
+    pub attempt_count: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub attempts: Vec<AttemptView>,
+}
+
+fn delivery_view((d, attempts): (DeliveryListing, Vec<AttemptRow>)) -> DeliveryView {
+    DeliveryView {
+        id: d.delivery.id,
+        message_id: d.message_id,
+        event_type: d.event_type,
+        occurred_at: d.occurred_at.and_utc(),
+        status: d.delivery.status,
+        attempt_count: d.delivery.attempts,
+        next_attempt_at: d.delivery.next_attempt_at.map(|t| t.and_utc()),
+        delivered_at: d.delivery.delivered_at.map(|t| t.and_utc()),
+        last_status_code: d.delivery.last_status_code,
+        last_error: d.delivery.last_error,
+        attempts: attempts
+            .into_iter()
+            .map(|a| AttemptView {
+                attempted_at: a.attempted_at.and_utc(),
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                error: a.error,
+            })
+            .collect(),
+    }
+}
+
+/// Subscribe to events (`la`: every school's; `school`: its own schools'). Each event is POSTed
+/// as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks (`webhook-id`,
+/// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least once: retried
+/// with backoff for about three days until the receiver answers 2xx. A 410 disables the
+/// subscription.
+#[utoipa::path(
+    tag = "webhooks",
+    request_body = NewWebhookBody,
+    responses(
+        (status = 201, description = "Subscribed; the secret is shown only now", body = CreatedWebhookView,
+            headers(("location" = String, description = "The new subscription"))),
+        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
+        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
+        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Not an https URL, or an unknown event type", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/webhooks")]
+pub async fn create_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    body: ValidJson<NewWebhookBody>,
+) -> Result<HttpResponse, ApiError> {
+    let body = body.0;
+    let (created, secret) = webhooks::create(
+        &state,
+        &actor,
+        SubscriptionRequest {
+            url: body.url,
+            events: body.events,
+            description: body.description,
+        },
+    )
+    .await?;
+    let v = view(created);
+    Ok(HttpResponse::Created()
+        .insert_header(("location", format!("/api/v1/webhooks/{}", v.id)))
+        .json(CreatedWebhookView {
+            id: v.id,
+            url: v.url,
+            events: v.events,
+            description: v.description,
+            status: v.status,
+            schools: v.schools,
+            created_at: v.created_at,
+            secret: secret.expose().to_string(),
+        }))
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct WebhooksQuery {
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// Your subscriptions, oldest first.
+#[utoipa::path(
+    tag = "webhooks",
+    params(WebhooksQuery),
+    responses(
+        (status = 200, description = "A page of subscriptions", body = Page<WebhookView>),
+        (status = 400, description = "Malformed query or cursor", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/webhooks")]
+pub async fn list_webhooks(
+    state: web::Data<AppState>,
+    actor: Actor,
+    query: web::Query<WebhooksQuery>,
+) -> Result<web::Json<Page<WebhookView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let after = decode_cursor("webhooks", q.cursor.as_deref())?;
+    let (items, next) = webhooks::list(&state, &actor, after, limit).await?;
+    Ok(web::Json(Page {
+        items: items.into_iter().map(view).collect(),
+        next_cursor: next.map(|id| encode_cursor("webhooks", id)),
+    }))
+}
+
+/// One of your subscriptions.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = ID)),
+    responses(
+        (status = 200, description = "The subscription", body = WebhookView),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/webhooks/{id}")]
+pub async fn get_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<WebhookView>, ApiError> {
+    Ok(web::Json(view(webhooks::get(&state, &actor, *id).await?)))
+}
+
+/// Unsubscribe: nothing more is sent, and deliveries still pending are cancelled.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = ID)),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[delete("/webhooks/{id}")]
+pub async fn delete_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<HttpResponse, ApiError> {
+    webhooks::delete(&state, &actor, *id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// What was sent to a subscription, newest first, each delivery with every attempt (status,
+/// latency, error).
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = ID), WebhooksQuery),
+    responses(
+        (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
+        (status = 400, description = "Malformed id, query or cursor", body = Problem, content_type = PROBLEM),
+        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
+        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "Invalid limit", body = Problem, content_type = PROBLEM),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/webhooks/{id}/deliveries")]
+pub async fn list_webhook_deliveries(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    query: web::Query<WebhooksQuery>,
+) -> Result<web::Json<Page<DeliveryView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let before = decode_cursor("deliveries", q.cursor.as_deref())?;
+    let (items, next) = webhooks::deliveries(&state, &actor, *id, before, limit).await?;
+    Ok(web::Json(Page {
+        items: items.into_iter().map(delivery_view).collect(),
+        next_cursor: next.map(|id| encode_cursor("deliveries", id)),
+    }))
+}

@@ -1,0 +1,231 @@
+//! The events someone must act on, and who may hear of them (API.md "Webhooks"; issue 7).
+//! Pure: which event types exist, which alert raises which event, and whether a subscription
+//! receives an event about a school.
+
+use crate::domain::access::Role;
+use crate::domain::alerts::AlertKind;
+
+/// An event type a webhook subscription can ask for (API.md "Webhooks": the names are the
+/// contract).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum EventType {
+    /// A referral arrived (already assessed: its outcome is in the data).
+    ReferralReceived,
+    /// A referral was assessed again (a patch supplied missing information, or a re-run).
+    ReferralAssessed,
+    /// The LA accepted, declined or gave guidance only (RULES.md R10.2).
+    ReferralDecided,
+    /// A review's scheduled day has come (RULES.md R11).
+    CaseReviewDue,
+    /// A review is past its day and not held (RULES.md R11.5).
+    CaseReviewOverdue,
+    /// An evidence gate is near with no evidence that counts for it (RULES.md R11.4).
+    CaseMedicalEvidenceDue,
+    /// The LA recorded an exit (RULES.md R13).
+    CaseClosed,
+    /// Cumulative illness reached 15 days: the sickness return is due (RULES.md R4.4).
+    AttendanceSicknessReturnDue,
+    /// An `N` is unresolved more than 5 school days on (RULES.md R5.1).
+    AttendanceUnexplainedAbsenceOverdue,
+}
+
+impl EventType {
+    pub const ALL: [EventType; 9] = [
+        EventType::ReferralReceived,
+        EventType::ReferralAssessed,
+        EventType::ReferralDecided,
+        EventType::CaseReviewDue,
+        EventType::CaseReviewOverdue,
+        EventType::CaseMedicalEvidenceDue,
+        EventType::CaseClosed,
+        EventType::AttendanceSicknessReturnDue,
+        EventType::AttendanceUnexplainedAbsenceOverdue,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventType::ReferralReceived => "referral.received",
+            EventType::ReferralAssessed => "referral.assessed",
+            EventType::ReferralDecided => "referral.decided",
+            EventType::CaseReviewDue => "case.review_due",
+            EventType::CaseReviewOverdue => "case.review_overdue",
+            EventType::CaseMedicalEvidenceDue => "case.medical_evidence_due",
+            EventType::CaseClosed => "case.closed",
+            EventType::AttendanceSicknessReturnDue => "attendance.sickness_return_due",
+            EventType::AttendanceUnexplainedAbsenceOverdue => {
+                "attendance.unexplained_absence_overdue"
+            }
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<EventType> {
+        EventType::ALL.into_iter().find(|t| t.as_str() == text)
+    }
+
+    /// Clock-driven events come from the periodic scan, not from a request's transaction.
+    pub fn is_clock_driven(self) -> bool {
+        matches!(
+            self,
+            EventType::CaseReviewDue
+                | EventType::CaseReviewOverdue
+                | EventType::CaseMedicalEvidenceDue
+                | EventType::AttendanceSicknessReturnDue
+                | EventType::AttendanceUnexplainedAbsenceOverdue
+        )
+    }
+
+    /// The event an open alert of this kind announces, if any.
+    pub fn announcing(kind: AlertKind) -> Option<EventType> {
+        match kind {
+            AlertKind::SicknessReturnDue => Some(EventType::AttendanceSicknessReturnDue),
+            AlertKind::UnexplainedAbsenceOverdue => {
+                Some(EventType::AttendanceUnexplainedAbsenceOverdue)
+            }
+            AlertKind::ReviewOverdue => Some(EventType::CaseReviewOverdue),
+            AlertKind::MedicalEvidenceDue => Some(EventType::CaseMedicalEvidenceDue),
+            AlertKind::PersistentAbsence
+            | AlertKind::SevereAbsence
+            | AlertKind::AssessmentOverdue
+            | AlertKind::RegisterCodeMismatch
+            | AlertKind::SupportNonEngagement => None,
+        }
+    }
+}
+
+/// Whether a subscription hears of an event about `school_urn`: an `la` client hears of every
+/// school, a school client only of the schools it acted for when it subscribed (API.md: "school
+/// for their own events"), and only of the types it asked for.
+pub fn receives(
+    role: Role,
+    schools: &[i32],
+    wanted: &[EventType],
+    event: EventType,
+    school_urn: i32,
+) -> bool {
+    if !wanted.contains(&event) {
+        return false;
+    }
+    match role {
+        Role::La => true,
+        Role::School => schools.contains(&school_urn),
+        Role::Admin => false,
+    }
+}
+
+/// Why a webhook URL is refused, or `None` when it may be used. https only; plain http only to
+/// a loopback address and only when insecure webhooks are allowed (development and tests).
+/// No credentials in the URL (they would be stored and shown), no fragment.
+pub fn url_problem(url: &str, allow_insecure_loopback: bool) -> Option<String> {
+    let Ok(parsed) = url::Url::parse(url) else {
+        return Some("the URL is not an absolute URL such as https://example.org/hooks".into());
+    };
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Some("the URL must not carry a user name or password".into());
+    }
+    if parsed.fragment().is_some() {
+        return Some("the URL must not have a #fragment".into());
+    }
+    let Some(host) = parsed.host() else {
+        return Some("the URL has no host".into());
+    };
+    match parsed.scheme() {
+        "https" => None,
+        "http" => {
+            let loopback = match host {
+                url::Host::Domain(name) => name.eq_ignore_ascii_case("localhost"),
+                url::Host::Ipv4(ip) => ip.is_loopback(),
+                url::Host::Ipv6(ip) => ip.is_loopback(),
+            };
+            if !loopback {
+                Some("webhook URLs must use https".into())
+            } else if !allow_insecure_loopback {
+                Some(
+                    "webhook URLs must use https (plain http to a loopback address needs \
+                     ESMA_ALLOW_INSECURE_WEBHOOKS=1 on the server)"
+                        .into(),
+                )
+            } else {
+                None
+            }
+        }
+        other => Some(format!("webhook URLs must use https, not {other}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_event_type_reads_back_from_its_name() {
+        for t in EventType::ALL {
+            assert_eq!(EventType::parse(t.as_str()), Some(t));
+        }
+        assert_eq!(EventType::parse("referral.deleted"), None);
+        assert_eq!(EventType::parse("Referral.Received"), None);
+    }
+
+    #[test]
+    fn api_md_names_are_kept() {
+        let names: Vec<&str> = EventType::ALL.iter().map(|t| t.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "referral.received",
+                "referral.assessed",
+                "referral.decided",
+                "case.review_due",
+                "case.review_overdue",
+                "case.medical_evidence_due",
+                "case.closed",
+                "attendance.sickness_return_due",
+                "attendance.unexplained_absence_overdue"
+            ]
+        );
+    }
+
+    #[test]
+    fn a_school_hears_only_of_its_own_schools_and_the_types_it_asked_for() {
+        let wanted = [EventType::ReferralReceived];
+        assert!(receives(Role::School, &[117001], &wanted, EventType::ReferralReceived, 117001));
+        assert!(!receives(Role::School, &[117001], &wanted, EventType::ReferralReceived, 117002));
+        assert!(!receives(Role::School, &[117001], &wanted, EventType::CaseClosed, 117001));
+        assert!(!receives(Role::School, &[], &wanted, EventType::ReferralReceived, 117001));
+        assert!(receives(Role::La, &[], &wanted, EventType::ReferralReceived, 117002));
+        assert!(!receives(Role::Admin, &[], &wanted, EventType::ReferralReceived, 117002));
+    }
+
+    #[test]
+    fn alerts_that_announce_events() {
+        assert_eq!(
+            EventType::announcing(AlertKind::SicknessReturnDue),
+            Some(EventType::AttendanceSicknessReturnDue)
+        );
+        assert_eq!(EventType::announcing(AlertKind::PersistentAbsence), None);
+        for kind in AlertKind::ALL {
+            if let Some(t) = EventType::announcing(kind) {
+                assert!(t.is_clock_driven(), "{kind:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn webhook_urls_are_https_or_loopback_when_allowed() {
+        assert_eq!(url_problem("https://mis.example.org/hooks?x=1", false), None);
+        assert!(url_problem("http://mis.example.org/hooks", true)
+            .unwrap()
+            .contains("https"));
+        assert!(url_problem("http://127.0.0.1:9000/hooks", false)
+            .unwrap()
+            .contains("ESMA_ALLOW_INSECURE_WEBHOOKS"));
+        assert_eq!(url_problem("http://127.0.0.1:9000/hooks", true), None);
+        assert_eq!(url_problem("http://localhost:9000/", true), None);
+        assert_eq!(url_problem("http://[::1]:9000/", true), None);
+        assert!(url_problem("http://10.0.0.5/", true).is_some());
+        assert!(url_problem("ftp://example.org/", true).is_some());
+        assert!(url_problem("https://user:pw@example.org/", false).is_some());
+        assert!(url_problem("https://example.org/#x", false).is_some());
+        assert!(url_problem("not a url", false).is_some());
+        assert!(url_problem("/relative", false).is_some());
+    }
+}

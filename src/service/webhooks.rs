@@ -1,0 +1,427 @@
+//! Webhook subscriptions and the outbox (API.md "Webhooks"; issue 7). Events are written by
+//! [`emit`] in the transaction of the change that causes them, each with one delivery row per
+//! subscription that receives it; the dispatcher (`notify/`) sends them. Clock-driven events come
+//! from [`scan`], which may run any number of times: each is emitted once.
+
+use chrono::NaiveDateTime;
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::alerts::{unexplained_overdue_before, AlertKind};
+use crate::domain::calendar::SchoolCalendar;
+use crate::domain::events::{receives, url_problem, EventType};
+use crate::error::ApiError;
+use crate::notify::signature::WebhookSecret;
+use crate::store::alerts::AlertRow;
+use crate::store::webhooks::{
+    self as store, AttemptRow, DeliveryListing, NewDelivery, NewEvent, NewSubscription,
+    SubscriptionRow,
+};
+use crate::store::{audit, calendars, DbConnection};
+
+/// An event about to be written to the outbox.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub event_type: EventType,
+    pub school_urn: i32,
+    pub data: Value,
+    /// Clock-driven events: what makes this one the same as one emitted before.
+    pub dedupe_key: Option<String>,
+    pub alert_id: Option<i64>,
+}
+
+impl Outgoing {
+    pub fn new(event_type: EventType, school_urn: i32, data: Value) -> Outgoing {
+        Outgoing {
+            event_type,
+            school_urn,
+            data,
+            dedupe_key: None,
+            alert_id: None,
+        }
+    }
+}
+
+/// The body every receiver gets (the Standard Webhooks payload shape).
+#[derive(Debug, Serialize)]
+struct Payload<'a> {
+    #[serde(rename = "type")]
+    event_type: &'a str,
+    timestamp: String,
+    data: &'a Value,
+}
+
+/// Writes events and their deliveries in the caller's transaction; returns how many events
+/// were new (a clock-driven one seen before is skipped).
+pub fn emit(conn: &mut DbConnection, now: NaiveDateTime, events: &[Outgoing]) -> Result<usize, ApiError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    let subscriptions: Vec<(SubscriptionRow, Role, Vec<i32>, Vec<EventType>)> =
+        store::receiving_subscriptions(conn)?
+            .into_iter()
+            .filter_map(|s| {
+                let role: Role = s.role.parse().ok()?;
+                let schools: Vec<i32> = serde_json::from_str(&s.schools).ok()?;
+                let wanted: Vec<String> = serde_json::from_str(&s.events).ok()?;
+                let wanted = wanted.iter().filter_map(|w| EventType::parse(w)).collect();
+                Some((s, role, schools, wanted))
+            })
+            .collect();
+    let mut new_events = 0;
+    let mut deliveries = Vec::new();
+    // Deliveries are paced by the real time, whatever day the statutory clock says it is.
+    let wall = crate::clock::wall_naive();
+    for event in events {
+        let body = serde_json::to_string(&Payload {
+            event_type: event.event_type.as_str(),
+            timestamp: now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            data: &event.data,
+        })
+        .map_err(|e| ApiError::internal(format!("event not serialisable: {e}")))?;
+        let Some(event_id) = store::insert_event(
+            conn,
+            &NewEvent {
+                message_id: format!("msg_{}", uuid::Uuid::new_v4().simple()),
+                event_type: event.event_type.as_str().to_string(),
+                school_urn: event.school_urn,
+                occurred_at: now,
+                payload: body,
+                dedupe_key: event.dedupe_key.clone(),
+                alert_id: event.alert_id,
+            },
+        )?
+        else {
+            continue;
+        };
+        new_events += 1;
+        for (sub, role, schools, wanted) in &subscriptions {
+            if receives(*role, schools, wanted, event.event_type, event.school_urn) {
+                deliveries.push(NewDelivery {
+                    subscription_id: sub.id,
+                    event_id,
+                    status: "pending".to_string(),
+                    attempts: 0,
+                    next_attempt_at: Some(wall),
+                    created_at: wall,
+                });
+            }
+        }
+    }
+    store::insert_deliveries(conn, &deliveries)?;
+    Ok(new_events)
+}
+
+/// What one scan emitted.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct ScanReport {
+    pub events: usize,
+}
+
+/// The clock-driven events due as of today: reviews whose day has come, and the open alerts
+/// that announce something (overdue reviews, evidence due, sickness returns, overdue `N`s) not
+/// announced yet. Brings the clock-driven alerts up to date first, as a read of the worklist
+/// would, so nobody has to look for them to be raised.
+pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.policy.clone();
+    let attendance = state.attendance.clone();
+    state
+        .db
+        .write(move |conn| {
+            super::referrals::raise_overdue_assessments(conn, today)?;
+            super::cases::reconcile_case_alerts(conn, &policy, today, None)?;
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let before =
+                unexplained_overdue_before(today, &calendar, attendance.unexplained_after_school_days);
+            let mut due = Vec::new();
+            for (review_id, case_id, school_urn, upn, kind, label) in
+                store::reviews_due_on(conn, today)?
+            {
+                let mut event = Outgoing::new(
+                    EventType::CaseReviewDue,
+                    school_urn,
+                    json!({
+                        "case_id": case_id, "review_id": review_id, "school_urn": school_urn,
+                        "upn": upn, "kind": kind, "label": label, "scheduled_for": today,
+                        "href": format!("/api/v1/cases/{case_id}/reviews"),
+                    }),
+                );
+                // Rescheduled onto another day, it is due again on that day.
+                event.dedupe_key = Some(format!("review_due:{review_id}:{today}"));
+                due.push(event);
+            }
+            let kinds: Vec<&str> = AlertKind::ALL
+                .into_iter()
+                .filter(|k| EventType::announcing(*k).is_some())
+                .map(AlertKind::as_str)
+                .collect();
+            for alert in store::alerts_to_announce(
+                conn,
+                &kinds,
+                AlertKind::UnexplainedAbsenceOverdue.as_str(),
+                before,
+            )? {
+                if let Some(event) = announcement(&alert, &calendar, &attendance) {
+                    due.push(event);
+                }
+            }
+            Ok(ScanReport {
+                events: emit(conn, now, &due)?,
+            })
+        })
+        .await
+}
+
+/// The event an open alert announces, with the facts a receiver needs to act.
+fn announcement(
+    alert: &AlertRow,
+    calendar: &SchoolCalendar,
+    attendance: &crate::domain::attendance::AttendancePolicy,
+) -> Option<Outgoing> {
+    let kind = AlertKind::parse(&alert.kind)?;
+    let event_type = EventType::announcing(kind)?;
+    let mut data = json!({
+        "alert_id": alert.id, "kind": alert.kind, "school_urn": alert.school_urn,
+        "upn": alert.upn, "since": alert.since,
+        "href": format!("/api/v1/alerts?upn={}&kind={}", alert.upn, alert.kind),
+    });
+    match kind {
+        AlertKind::UnexplainedAbsenceOverdue => {
+            data["due_by"] = json!(crate::domain::attendance::unexplained_due_by(
+                alert.since,
+                calendar,
+                attendance.unexplained_after_school_days
+            ));
+        }
+        AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
+        AlertKind::ReviewOverdue | AlertKind::MedicalEvidenceDue => {
+            let (due_by, facts) = super::cases::case_alert_facts(kind, &alert.subject, alert.since);
+            data["due_by"] = json!(due_by);
+            if let Some(case_id) = facts.get("case_id").and_then(Value::as_i64) {
+                data["href"] = json!(format!("/api/v1/cases/{case_id}"));
+            }
+            data["facts"] = facts;
+        }
+        _ => {}
+    }
+    Some(Outgoing {
+        event_type,
+        school_urn: alert.school_urn,
+        data,
+        dedupe_key: Some(format!("alert:{}", alert.id)),
+        alert_id: Some(alert.id),
+    })
+}
+
+// ------------------------------------------------------------------------ subscriptions
+
+/// A subscription as its owner sees it (never with the secret, which is shown once).
+#[derive(Debug, Clone)]
+pub struct Subscription {
+    pub row: SubscriptionRow,
+    pub events: Vec<String>,
+    pub schools: Vec<i32>,
+}
+
+fn subscription(row: SubscriptionRow) -> Result<Subscription, ApiError> {
+    let events = serde_json::from_str(&row.events)
+        .map_err(|e| ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id)))?;
+    let schools = serde_json::from_str(&row.schools)
+        .map_err(|e| ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id)))?;
+    Ok(Subscription { row, events, schools })
+}
+
+/// What a client asks to be told.
+#[derive(Debug, Clone)]
+pub struct SubscriptionRequest {
+    pub url: String,
+    pub events: Vec<String>,
+    pub description: Option<String>,
+}
+
+/// `POST /api/v1/webhooks`: `la` hears of every school, a school client of its own schools.
+/// Returns the subscription and its secret (shown only here).
+pub async fn create(
+    state: &AppState,
+    actor: &Actor,
+    request: SubscriptionRequest,
+) -> Result<(Subscription, WebhookSecret), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let mut problems = Vec::new();
+    if let Some(why) = url_problem(&request.url, state.allow_insecure_webhooks) {
+        problems.push(("/url".to_string(), why));
+    }
+    if request.events.is_empty() {
+        problems.push((
+            "/events".to_string(),
+            "name at least one event type".to_string(),
+        ));
+    }
+    let mut events: Vec<EventType> = Vec::new();
+    for (i, name) in request.events.iter().enumerate() {
+        match EventType::parse(name) {
+            Some(t) if !events.contains(&t) => events.push(t),
+            Some(_) => {}
+            None => problems.push((
+                format!("/events/{i}"),
+                format!(
+                    "unknown event type '{}'; known: {}",
+                    name.chars().take(60).collect::<String>(),
+                    EventType::ALL.map(EventType::as_str).join(", ")
+                ),
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        return Err(ApiError::from_problems(problems));
+    }
+    let secret = WebhookSecret::generate();
+    let now = state.clock.now_naive();
+    let schools = match actor.role {
+        Role::La => Vec::new(),
+        _ => actor.schools.clone(),
+    };
+    let names: Vec<&str> = events.iter().map(|e| e.as_str()).collect();
+    let new = NewSubscription {
+        client_id: actor.client_id.clone(),
+        role: actor.role.as_str().to_string(),
+        schools: json!(schools).to_string(),
+        url: request.url,
+        events: json!(names).to_string(),
+        description: request.description,
+        secret: secret.expose().to_string(),
+        status: "active".to_string(),
+        created_at: now,
+        updated_at: now,
+    };
+    let actor = actor.clone();
+    let row = state
+        .db
+        .write(move |conn| {
+            let id = store::insert_subscription(conn, &new)?;
+            audit::append(
+                conn,
+                &[actor.audit(now, "create", AuditSubject::new("webhook", id.to_string()))],
+            )?;
+            store::find_subscription(conn, id)?
+                .ok_or_else(|| ApiError::internal("the new subscription vanished"))
+        })
+        .await?;
+    Ok((subscription(row)?, secret))
+}
+
+fn not_found(id: i64) -> ApiError {
+    ApiError::not_found(format!("no webhook subscription {id} of yours"))
+}
+
+/// A client's own subscription, or 404 (another client's reads as absent).
+fn own(conn: &mut DbConnection, actor: &Actor, id: i64) -> Result<SubscriptionRow, ApiError> {
+    store::find_subscription(conn, id)?
+        .filter(|s| s.client_id == actor.client_id)
+        .ok_or_else(|| not_found(id))
+}
+
+/// `GET /api/v1/webhooks`: the caller's own subscriptions, oldest first.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    after_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<Subscription>, Option<i64>), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let client = actor.client_id.clone();
+    let mut rows = state
+        .db
+        .read(move |conn| Ok(store::list_subscriptions(conn, Some(&client), after_id, limit + 1)?))
+        .await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = more.then(|| rows.last().map(|r| r.id)).flatten();
+    Ok((rows.into_iter().map(subscription).collect::<Result<_, _>>()?, next))
+}
+
+/// `GET /api/v1/webhooks/{id}`.
+pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<Subscription, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let actor = actor.clone();
+    subscription(state.db.read(move |conn| own(conn, &actor, id)).await?)
+}
+
+/// `DELETE /api/v1/webhooks/{id}`: nothing more is sent; pending deliveries are cancelled.
+pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            own(conn, &actor, id)?;
+            store::end_subscription(conn, id, "deleted", "deleted by its owner", now)?;
+            audit::append(
+                conn,
+                &[actor.audit(now, "delete", AuditSubject::new("webhook", id.to_string()))],
+            )?;
+            Ok(())
+        })
+        .await
+}
+
+/// `GET /api/v1/webhooks/{id}/deliveries`: newest first, each with its attempts.
+pub async fn deliveries(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> Result<(Vec<(DeliveryListing, Vec<AttemptRow>)>, Option<i64>), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let actor = actor.clone();
+    state
+        .db
+        .read(move |conn| {
+            own(conn, &actor, id)?;
+            let mut rows = store::deliveries_of(conn, id, before_id, limit + 1)?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(usize::try_from(limit).unwrap_or(0));
+            let next = more.then(|| rows.last().map(|r| r.delivery.id)).flatten();
+            let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
+            let mut attempts = store::attempts_of(conn, &ids)?;
+            let listed = rows
+                .into_iter()
+                .map(|r| {
+                    let mine: Vec<AttemptRow> = attempts
+                        .iter()
+                        .filter(|a| a.delivery_id == r.delivery.id)
+                        .cloned()
+                        .collect();
+                    (r, mine)
+                })
+                .collect();
+            attempts.clear();
+            Ok((listed, next))
+        })
+        .await
+}
+
+/// An event for the referral's school: the ids and outcome a receiver needs, never the health
+/// details (those are read, audited, through the API).
+pub fn referral_event(
+    event_type: EventType,
+    referral_id: i64,
+    school_urn: i32,
+    upn: &str,
+    extra: Value,
+) -> Outgoing {
+    let mut data = json!({
+        "referral_id": referral_id, "school_urn": school_urn, "upn": upn,
+        "href": format!("/api/v1/referrals/{referral_id}"),
+    });
+    if let (Some(map), Value::Object(more)) = (data.as_object_mut(), extra) {
+        map.extend(more);
+    }
+    Outgoing::new(event_type, school_urn, data)
+}

@@ -1,0 +1,478 @@
+//! Webhook subscriptions, the outbox of events and their deliveries (`webhook_subscriptions`,
+//! `events`, `webhook_deliveries`, `webhook_attempts`; issue 7).
+
+use chrono::{NaiveDate, NaiveDateTime};
+use diesel::dsl::{exists, not};
+use diesel::prelude::*;
+
+use super::alerts::AlertRow;
+use super::schema::{
+    alerts, api_clients, cases, events, reviews, webhook_attempts, webhook_deliveries,
+    webhook_subscriptions,
+};
+use super::DbConnection;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = webhook_subscriptions)]
+pub struct NewSubscription {
+    pub client_id: String,
+    pub role: String,
+    pub schools: String,
+    pub url: String,
+    pub events: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct SubscriptionRow {
+    pub id: i64,
+    pub client_id: String,
+    pub role: String,
+    pub schools: String,
+    pub url: String,
+    pub events: String,
+    pub description: Option<String>,
+    pub secret: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = events)]
+pub struct NewEvent {
+    pub message_id: String,
+    pub event_type: String,
+    pub school_urn: i32,
+    pub occurred_at: NaiveDateTime,
+    pub payload: String,
+    pub dedupe_key: Option<String>,
+    pub alert_id: Option<i64>,
+}
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = webhook_deliveries)]
+pub struct NewDelivery {
+    pub subscription_id: i64,
+    pub event_id: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct DeliveryRow {
+    pub id: i64,
+    pub subscription_id: i64,
+    pub event_id: i64,
+    pub status: String,
+    pub attempts: i32,
+    pub next_attempt_at: Option<NaiveDateTime>,
+    pub last_attempt_at: Option<NaiveDateTime>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub delivered_at: Option<NaiveDateTime>,
+    pub created_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Insertable, Queryable)]
+#[diesel(table_name = webhook_attempts)]
+pub struct NewAttempt {
+    pub delivery_id: i64,
+    pub attempted_at: NaiveDateTime,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable)]
+pub struct AttemptRow {
+    pub id: i64,
+    pub delivery_id: i64,
+    pub attempted_at: NaiveDateTime,
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+/// A delivery claimed for sending, with what it takes to send it.
+#[derive(Debug, Clone)]
+pub struct DeliveryJob {
+    pub delivery_id: i64,
+    pub attempts: i32,
+    pub subscription_id: i64,
+    pub url: String,
+    pub secret: String,
+    pub message_id: String,
+    pub payload: String,
+}
+
+/// A delivery as its subscriber lists it.
+#[derive(Debug, Clone)]
+pub struct DeliveryListing {
+    pub delivery: DeliveryRow,
+    pub message_id: String,
+    pub event_type: String,
+    pub occurred_at: NaiveDateTime,
+}
+
+pub fn insert_subscription(conn: &mut DbConnection, new: &NewSubscription) -> QueryResult<i64> {
+    diesel::insert_into(webhook_subscriptions::table)
+        .values(new)
+        .returning(webhook_subscriptions::id)
+        .get_result(conn)
+}
+
+pub fn find_subscription(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SubscriptionRow>> {
+    webhook_subscriptions::table
+        .find(id)
+        .filter(webhook_subscriptions::status.ne("deleted"))
+        .first(conn)
+        .optional()
+}
+
+/// Subscriptions not deleted, oldest first: a client's own, or (`None`) everyone's.
+pub fn list_subscriptions(
+    conn: &mut DbConnection,
+    client_id: Option<&str>,
+    after_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<SubscriptionRow>> {
+    let mut query = webhook_subscriptions::table
+        .filter(webhook_subscriptions::status.ne("deleted"))
+        .order(webhook_subscriptions::id)
+        .into_boxed();
+    if let Some(client) = client_id {
+        query = query.filter(webhook_subscriptions::client_id.eq(client.to_string()));
+    }
+    if let Some(after) = after_id {
+        query = query.filter(webhook_subscriptions::id.gt(after));
+    }
+    query.limit(limit).load(conn)
+}
+
+/// The subscriptions that receive events now: active, of a client that is not revoked.
+pub fn receiving_subscriptions(conn: &mut DbConnection) -> QueryResult<Vec<SubscriptionRow>> {
+    webhook_subscriptions::table
+        .inner_join(api_clients::table)
+        .filter(webhook_subscriptions::status.eq("active"))
+        .filter(api_clients::revoked_at.is_null())
+        .select(webhook_subscriptions::all_columns)
+        .order(webhook_subscriptions::id)
+        .load(conn)
+}
+
+/// Disables or deletes a subscription and cancels what it still had pending.
+pub fn end_subscription(
+    conn: &mut DbConnection,
+    id: i64,
+    status: &str,
+    reason: &str,
+    now: NaiveDateTime,
+) -> QueryResult<usize> {
+    let values = (
+        webhook_subscriptions::status.eq(status),
+        webhook_subscriptions::status_reason.eq(Some(reason)),
+        webhook_subscriptions::updated_at.eq(now),
+    );
+    // Deleting ends an active or disabled subscription; disabling only an active one.
+    let changed = if status == "deleted" {
+        diesel::update(
+            webhook_subscriptions::table
+                .find(id)
+                .filter(webhook_subscriptions::status.ne("deleted")),
+        )
+        .set(values)
+        .execute(conn)?
+    } else {
+        diesel::update(
+            webhook_subscriptions::table
+                .find(id)
+                .filter(webhook_subscriptions::status.eq("active")),
+        )
+        .set(values)
+        .execute(conn)?
+    };
+    diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::subscription_id.eq(id))
+            .filter(webhook_deliveries::status.eq("pending")),
+    )
+    .set((
+        webhook_deliveries::status.eq("cancelled"),
+        webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
+        webhook_deliveries::last_error.eq(Some(reason)),
+    ))
+    .execute(conn)?;
+    Ok(changed)
+}
+
+/// Writes an event; `None` when an event with the same `dedupe_key` (or for the same alert)
+/// was written before, so a clock-driven event is emitted once however often the scan runs.
+pub fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResult<Option<i64>> {
+    match conn {
+        DbConnection::Postgresql(pg) => diesel::insert_into(events::table)
+            .values(new)
+            .on_conflict_do_nothing()
+            .returning(events::id)
+            .get_result(pg)
+            .optional(),
+        DbConnection::Sqlite(lite) => {
+            // Writes are serialised on SQLite (the writer lock), so look, then write.
+            if let Some(key) = &new.dedupe_key {
+                let seen: i64 = events::table
+                    .filter(events::dedupe_key.eq(key))
+                    .count()
+                    .get_result(lite)?;
+                if seen > 0 {
+                    return Ok(None);
+                }
+            }
+            if let Some(alert) = new.alert_id {
+                let seen: i64 = events::table
+                    .filter(events::alert_id.eq(alert))
+                    .count()
+                    .get_result(lite)?;
+                if seen > 0 {
+                    return Ok(None);
+                }
+            }
+            diesel::insert_into(events::table)
+                .values(new)
+                .returning(events::id)
+                .get_result(lite)
+                .map(Some)
+        }
+    }
+}
+
+pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> QueryResult<usize> {
+    let mut n = 0;
+    // Multi-row inserts go through the backend's own connection (not the MultiConnection).
+    for chunk in new.chunks(500) {
+        n += match conn {
+            DbConnection::Postgresql(pg) => diesel::insert_into(webhook_deliveries::table)
+                .values(chunk)
+                .execute(pg)?,
+            DbConnection::Sqlite(lite) => diesel::insert_into(webhook_deliveries::table)
+                .values(chunk)
+                .execute(lite)?,
+        };
+    }
+    Ok(n)
+}
+
+/// Claims up to `limit` pending deliveries due by `now`: their `next_attempt_at` moves to
+/// `lease_until`, so a crash mid-attempt leaves them due again once the lease runs out (at
+/// least once), and a second dispatcher does not take them meanwhile.
+pub fn claim_due(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    lease_until: NaiveDateTime,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryJob>> {
+    let due = webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq("pending"))
+        .filter(webhook_deliveries::next_attempt_at.le(now))
+        .order(webhook_deliveries::next_attempt_at)
+        .select(webhook_deliveries::id)
+        .limit(limit);
+    let ids: Vec<i64> = match conn {
+        // Two instances of the service skip each other's rows instead of sending twice.
+        DbConnection::Postgresql(pg) => due.for_update().skip_locked().load(pg)?,
+        DbConnection::Sqlite(lite) => due.load(lite)?,
+    };
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
+        .set(webhook_deliveries::next_attempt_at.eq(Some(lease_until)))
+        .execute(conn)?;
+    let rows: Vec<(i64, i32, i64, String, String, String, String)> = webhook_deliveries::table
+        .inner_join(webhook_subscriptions::table)
+        .inner_join(events::table)
+        .filter(webhook_deliveries::id.eq_any(&ids))
+        .order(webhook_deliveries::id)
+        .select((
+            webhook_deliveries::id,
+            webhook_deliveries::attempts,
+            webhook_subscriptions::id,
+            webhook_subscriptions::url,
+            webhook_subscriptions::secret,
+            events::message_id,
+            events::payload,
+        ))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(
+            |(delivery_id, attempts, subscription_id, url, secret, message_id, payload)| {
+                DeliveryJob {
+                    delivery_id,
+                    attempts,
+                    subscription_id,
+                    url,
+                    secret,
+                    message_id,
+                    payload,
+                }
+            },
+        )
+        .collect())
+}
+
+/// What became of one attempt.
+#[derive(Debug, Clone)]
+pub enum AttemptResult {
+    Delivered,
+    /// Try again at this time.
+    Retry(NaiveDateTime),
+    /// Retries exhausted.
+    Failed,
+    /// The receiver said 410 Gone: the subscription is disabled.
+    Gone,
+}
+
+/// Records an attempt and its consequence for the delivery (and, for 410, the subscription).
+pub fn record_attempt(
+    conn: &mut DbConnection,
+    job: &DeliveryJob,
+    attempt: &NewAttempt,
+    result: &AttemptResult,
+) -> QueryResult<()> {
+    diesel::insert_into(webhook_attempts::table)
+        .values(attempt)
+        .execute(conn)?;
+    let (status, next, delivered) = match result {
+        AttemptResult::Delivered => ("delivered", None, Some(attempt.attempted_at)),
+        AttemptResult::Retry(at) => ("pending", Some(*at), None),
+        AttemptResult::Failed | AttemptResult::Gone => ("failed", None, None),
+    };
+    diesel::update(
+        webhook_deliveries::table
+            .find(job.delivery_id)
+            // A delivery cancelled meanwhile (the subscription deleted) stays cancelled.
+            .filter(webhook_deliveries::status.eq("pending")),
+    )
+    .set((
+        webhook_deliveries::status.eq(status),
+        webhook_deliveries::attempts.eq(job.attempts + 1),
+        webhook_deliveries::next_attempt_at.eq(next),
+        webhook_deliveries::last_attempt_at.eq(Some(attempt.attempted_at)),
+        webhook_deliveries::last_status_code.eq(attempt.status_code),
+        webhook_deliveries::last_error.eq(attempt.error.as_deref()),
+        webhook_deliveries::delivered_at.eq(delivered),
+    ))
+    .execute(conn)?;
+    if let AttemptResult::Gone = result {
+        end_subscription(
+            conn,
+            job.subscription_id,
+            "disabled",
+            "the receiver answered 410 Gone",
+            attempt.attempted_at,
+        )?;
+    }
+    Ok(())
+}
+
+/// A subscription's deliveries, newest first.
+pub fn deliveries_of(
+    conn: &mut DbConnection,
+    subscription_id: i64,
+    before_id: Option<i64>,
+    limit: i64,
+) -> QueryResult<Vec<DeliveryListing>> {
+    let mut query = webhook_deliveries::table
+        .inner_join(events::table)
+        .filter(webhook_deliveries::subscription_id.eq(subscription_id))
+        .order(webhook_deliveries::id.desc())
+        .select((
+            webhook_deliveries::all_columns,
+            events::message_id,
+            events::event_type,
+            events::occurred_at,
+        ))
+        .into_boxed();
+    if let Some(before) = before_id {
+        query = query.filter(webhook_deliveries::id.lt(before));
+    }
+    let rows: Vec<(DeliveryRow, String, String, NaiveDateTime)> = query.limit(limit).load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(delivery, message_id, event_type, occurred_at)| DeliveryListing {
+            delivery,
+            message_id,
+            event_type,
+            occurred_at,
+        })
+        .collect())
+}
+
+pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> QueryResult<Vec<AttemptRow>> {
+    webhook_attempts::table
+        .filter(webhook_attempts::delivery_id.eq_any(delivery_ids))
+        .order(webhook_attempts::id)
+        .load(conn)
+}
+
+/// Open alerts of these kinds that no event has announced yet (the scan's work list). An `N`
+/// alert counts only once it is overdue: `since` before `unexplained_before` (R5.1).
+pub fn alerts_to_announce(
+    conn: &mut DbConnection,
+    kinds: &[&str],
+    unexplained_kind: &str,
+    unexplained_before: NaiveDate,
+) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::resolved_on.is_null())
+        .filter(alerts::kind.eq_any(kinds))
+        .filter(
+            alerts::kind
+                .ne(unexplained_kind)
+                .or(alerts::since.lt(unexplained_before)),
+        )
+        .filter(not(exists(
+            events::table.filter(events::alert_id.eq(alerts::id.nullable())),
+        )))
+        .order(alerts::id)
+        .select(alerts::all_columns)
+        .load(conn)
+}
+
+/// Scheduled reviews of active cases whose day is `day`: (review id, case id, school, pupil,
+/// kind, label).
+pub fn reviews_due_on(
+    conn: &mut DbConnection,
+    day: NaiveDate,
+) -> QueryResult<Vec<(i64, i64, i32, String, String, String)>> {
+    reviews::table
+        .inner_join(cases::table)
+        .filter(reviews::status.eq("scheduled"))
+        .filter(reviews::scheduled_for.eq(day))
+        .filter(cases::status.eq("active"))
+        .order(reviews::id)
+        .select((
+            reviews::id,
+            cases::id,
+            cases::school_urn,
+            cases::upn,
+            reviews::kind,
+            reviews::label,
+        ))
+        .load(conn)
+}
+
+/// Pending deliveries (for tools and tests).
+pub fn pending_count(conn: &mut DbConnection) -> QueryResult<i64> {
+    webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq("pending"))
+        .count()
+        .get_result(conn)
+}

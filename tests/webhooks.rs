@@ -1,0 +1,411 @@
+//! Webhooks (API.md "Webhooks"; issue 7), on both backends, with real local HTTP receivers:
+//! signed deliveries that verify with the Standard Webhooks reference library, scoping by
+//! school, retries after an outage, 410 disabling, and clock-driven events emitted once.
+
+mod common;
+
+use std::time::Duration;
+
+use actix_web::test::TestRequest;
+use chrono::NaiveDate;
+use common::receiver::{free_port, Receiver};
+use common::{setup, upn, Reply, Setup, TestApp, HILLSIDE, OAKFIELD};
+use esma_api::clock::Clock;
+use esma_api::domain::access::Role;
+use esma_api::notify::{DispatchSettings, Dispatcher, RoundReport};
+use esma_api::service::webhooks;
+use serde_json::{json, Value};
+
+fn date(text: &str) -> NaiveDate {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+fn calendar() -> Value {
+    json!({
+        "terms": [
+            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
+            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
+            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
+        ],
+        "closures": []
+    })
+}
+
+fn request(n: u32, urn: i64) -> Value {
+    json!({
+        "school_urn": urn,
+        "pupil": {"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
+                  "date_of_birth": "2014-03-02", "home_la_code": 919},
+        "absence": {"first_day": "2026-11-02", "authorised_by_school": true},
+        "medical": {"condition_category": "physical", "condition": "Fracture",
+                    "evidence": [{"source": "hospital", "issued_on": "2026-11-03", "states_unable_to_attend": true,
+                                  "likely_duration_school_days": 60}]},
+        "consent": {"parental_consent_signed": true},
+        "support": {"apdr_attached": true, "current_support_plan": "Work sent home"},
+        "baseline": {"attainment": "Expected", "engagement": "Good", "wellbeing": "Low"},
+        "referrer": {"name": "Sam Reed", "email": "sendco@oakfield.example.org"}
+    })
+}
+
+async fn send(app: &TestApp, method: &str, token: &str, uri: &str, body: Option<&Value>) -> Reply {
+    let mut req = match method {
+        "POST" => TestRequest::post(),
+        "DELETE" => TestRequest::delete(),
+        _ => TestRequest::get(),
+    }
+    .uri(uri)
+    .insert_header(("authorization", format!("Bearer {token}")));
+    if let Some(body) = body {
+        req = req.set_json(body);
+    }
+    app.send(req).await
+}
+
+/// Subscribes and returns (id, secret).
+async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i64, String) {
+    let r = send(app, "POST", token, "/api/v1/webhooks", Some(&json!({"url": url, "events": events}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let body = r.json();
+    let id = body["id"].as_i64().unwrap();
+    assert_eq!(r.header("location"), Some(format!("/api/v1/webhooks/{id}")));
+    let secret = body["secret"].as_str().unwrap().to_string();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    (id, secret)
+}
+
+async fn refer(app: &TestApp, token: &str, n: u32, urn: i64) -> i64 {
+    let r = send(app, "POST", token, "/api/v1/referrals", Some(&request(n, urn))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    r.json()["id"].as_i64().unwrap()
+}
+
+fn quick(retry_ms: &[u64]) -> Dispatcher {
+    Dispatcher::new(DispatchSettings {
+        timeout: Duration::from_secs(2),
+        retry_delays: retry_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+        jitter: 0.0,
+        ..DispatchSettings::default()
+    })
+    .unwrap()
+}
+
+/// Rounds until nothing is due now; the reports added up.
+async fn deliver(app: &TestApp, dispatcher: &Dispatcher) -> RoundReport {
+    let mut total = RoundReport::default();
+    for _ in 0..20 {
+        let r = dispatcher.deliver_due(&app.state).await.expect("a round");
+        if r.attempted == 0 {
+            break;
+        }
+        total.attempted += r.attempted;
+        total.delivered += r.delivered;
+        total.retrying += r.retrying;
+        total.failed += r.failed;
+        total.disabled += r.disabled;
+    }
+    total
+}
+
+async fn base(app: &TestApp) -> Setup {
+    let s = setup(app).await;
+    let r = app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar()).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    s
+}
+
+on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
+    let mut app = app;
+    let s = base(&app).await;
+    let la_rx = Receiver::start(200);
+    let oak_rx = Receiver::start(204);
+    let hill_rx = Receiver::start(200);
+    let all: Vec<&str> = esma_api::domain::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let (la_id, la_secret) = subscribe(&app, &s.la, &la_rx.url(), &all).await;
+    let mine = ["referral.received", "referral.decided", "case.closed"];
+    let (oak_id, oak_secret) = subscribe(&app, &s.oakfield, &oak_rx.url(), &mine).await;
+    let (_hill_id, hill_secret) = subscribe(&app, &s.hillside, &hill_rx.url(), &mine).await;
+
+    let oak_referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    let hill_referral = refer(&app, &s.hillside, 6, HILLSIDE).await;
+    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{oak_referral}/decision"), Some(&json!({
+        "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
+        "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
+        "decided_by": "J. Smith"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+
+    let dispatcher = quick(&[50]);
+    let report = deliver(&app, &dispatcher).await;
+    assert_eq!((report.attempted, report.delivered), (6, 6), "{report:?}");
+
+    // The LA hears of both schools; each school only of its own.
+    assert_eq!(la_rx.types(), ["referral.received", "referral.received", "referral.decided"]);
+    assert_eq!(oak_rx.types(), ["referral.received", "referral.decided"]);
+    assert_eq!(hill_rx.types(), ["referral.received"]);
+    for r in oak_rx.received() {
+        assert_eq!(r.json()["data"]["school_urn"], OAKFIELD);
+        assert_eq!(r.json()["data"]["referral_id"], oak_referral);
+    }
+    assert_eq!(hill_rx.received()[0].json()["data"]["referral_id"], hill_referral);
+    let decided = &oak_rx.received()[1].json();
+    assert_eq!(decided["data"]["decision_outcome"], "accepted");
+    assert_eq!(decided["data"]["case_id"], case_id);
+    assert_eq!(decided["data"]["href"], format!("/api/v1/referrals/{oak_referral}"));
+    assert!(decided["timestamp"].as_str().unwrap().ends_with('Z'));
+    // No health details travel in an event.
+    assert!(!String::from_utf8_lossy(&oak_rx.received()[0].body).contains("Fracture"));
+
+    // Every request verifies with the reference Standard Webhooks library, and with ours.
+    for (rx, secret) in [(&la_rx, &la_secret), (&oak_rx, &oak_secret), (&hill_rx, &hill_secret)] {
+        for r in rx.received() {
+            r.verify(secret).unwrap_or_else(|e| panic!("signature: {e}"));
+            assert!(r.header("webhook-id").starts_with("msg_"));
+            assert_eq!(r.header("content-type"), "application/json");
+            let ours = esma_api::notify::signature::WebhookSecret::parse(secret).unwrap();
+            let now = chrono::Utc::now().timestamp();
+            ours.verify(r.header("webhook-id"), r.header("webhook-timestamp"), r.header("webhook-signature"), &r.body, now)
+                .unwrap();
+            // Another subscriber's secret does not verify it.
+            assert!(r.verify(&oak_secret).is_err() || secret == &oak_secret);
+        }
+    }
+
+    // Deliveries are listed with their attempts.
+    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries")).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let items = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(items.len(), 2);
+    assert_eq!(items[0]["event_type"], "referral.decided", "newest first");
+    for d in &items {
+        assert_eq!(d["status"], "delivered");
+        assert_eq!(d["attempt_count"], 1);
+        assert_eq!(d["attempts"][0]["status_code"], 204);
+        assert_eq!(d["attempts"][0]["error"], Value::Null);
+    }
+    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1")).await;
+    let page = r.json();
+    assert_eq!(page["items"].as_array().unwrap().len(), 1);
+    let next = page["next_cursor"].as_str().unwrap().to_string();
+    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1&cursor={next}")).await;
+    assert_eq!(r.json()["items"][0]["event_type"], "referral.received");
+    assert_eq!(r.json()["next_cursor"], Value::Null);
+
+    // A client sees only its own subscriptions; the secret is never shown again.
+    let r = app.get(&s.oakfield, "/api/v1/webhooks").await;
+    let listed = r.json()["items"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0]["id"], oak_id);
+    assert_eq!(listed[0]["schools"], json!([OAKFIELD]));
+    assert!(listed[0].get("secret").is_none());
+    assert_eq!(app.get(&s.la, &format!("/api/v1/webhooks/{la_id}")).await.json()["schools"], json!([]));
+    app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}")).await.problem(404);
+    app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}/deliveries")).await.problem(404);
+    send(&app, "DELETE", &s.hillside, &format!("/api/v1/webhooks/{oak_id}"), None).await.problem(404);
+    let admin = app.token(Role::Admin, &[]).await;
+    send(&app, "POST", &admin, "/api/v1/webhooks", Some(&json!({"url": la_rx.url(), "events": ["case.closed"]}))).await.problem(403);
+
+    // An exit is announced to the LA and to the case's school.
+    app.state.clock = Clock::fixed(date("2027-02-10"));
+    let r = send(&app, "POST", &s.la, &format!("/api/v1/cases/{case_id}/exit"), Some(&json!({
+        "reason": "too_unwell", "effective_date": "2027-02-12",
+        "notes": "Admitted to hospital; cannot engage with teaching", "decided_by": "J. Smith"}))).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    deliver(&app, &dispatcher).await;
+    let closed = oak_rx.received().last().unwrap().json();
+    assert_eq!(closed["type"], "case.closed");
+    assert_eq!(closed["data"]["case_id"], case_id);
+    assert_eq!(closed["data"]["reason"], "too_unwell");
+    assert!(la_rx.types().contains(&"case.closed".to_string()));
+    assert_eq!(hill_rx.types(), ["referral.received"], "Hillside hears nothing of Oakfield's case");
+});
+
+on_both_backends!(subscriptions_are_validated, |app| {
+    let s = base(&app).await;
+    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "http://mis.example.org/hooks", "events": ["case.closed"]}))).await;
+    assert_eq!(r.pointers(), ["/url"], "{}", r.text());
+    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.deleted"]}))).await;
+    assert_eq!(r.pointers(), ["/events/1"], "{}", r.text());
+    assert!(r.text().contains("referral.received"), "the known types are listed");
+    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": []}))).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed"], "colour": "red"}))).await;
+    assert!(r.status == 422 || r.status == 400, "{}", r.text());
+    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.closed"]}))).await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["events"], json!(["case.closed"]), "duplicates are dropped");
+    // Without ESMA_ALLOW_INSECURE_WEBHOOKS even loopback http is refused.
+    let mut strict = app.state.clone();
+    strict.allow_insecure_webhooks = false;
+    let actor = esma_api::service::Actor {
+        client_id: "x".into(), role: Role::La, schools: vec![], endpoint: "test".into(), correlation_id: None,
+    };
+    let refused = webhooks::create(&strict, &actor, webhooks::SubscriptionRequest {
+        url: "http://127.0.0.1:9/hooks".into(), events: vec!["case.closed".into()], description: None,
+    }).await.unwrap_err();
+    assert!(refused.to_string().contains("ESMA_ALLOW_INSECURE_WEBHOOKS"), "{refused}");
+});
+
+on_both_backends!(a_receiver_that_was_down_gets_every_event_when_it_is_back, |app| {
+    let s = base(&app).await;
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}/hooks");
+    let (id, secret) = subscribe(&app, &s.la, &url, &["referral.received"]).await;
+    for n in 1..=3 {
+        refer(&app, &s.oakfield, n, OAKFIELD).await;
+    }
+    let dispatcher = quick(&[100, 100, 100]);
+    let first = deliver(&app, &dispatcher).await;
+    assert_eq!((first.attempted, first.retrying, first.delivered), (3, 3, 0), "{first:?}");
+    let listed = app.get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries")).await.json();
+    for d in listed["items"].as_array().unwrap() {
+        assert_eq!(d["status"], "pending");
+        assert_eq!(d["attempts"][0]["status_code"], Value::Null);
+        assert!(d["attempts"][0]["error"].as_str().unwrap().contains("connect"), "{d}");
+        assert!(d["next_attempt_at"].is_string());
+    }
+    // Back up (and answering 503 once: that is retried too).
+    let rx = Receiver::start_on(port, 503);
+    actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    let second = deliver(&app, &dispatcher).await;
+    assert_eq!(second.retrying, 3, "{second:?}");
+    rx.answer(200);
+    actix_web::rt::time::sleep(Duration::from_millis(150)).await;
+    let third = deliver(&app, &dispatcher).await;
+    assert_eq!(third.delivered, 3, "{third:?}");
+    let got: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
+    assert_eq!(got.len(), 6, "three refused with 503, then three accepted");
+    let mut ids: Vec<String> = rx.received()[3..].iter().map(|r| r.header("webhook-id").to_string()).collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), 3, "three different events");
+    for r in rx.received() {
+        r.verify(&secret).unwrap();
+    }
+    let listed = app.get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries")).await.json();
+    for d in listed["items"].as_array().unwrap() {
+        assert_eq!(d["status"], "delivered", "{d}");
+        assert_eq!(d["attempt_count"], 3);
+        let codes: Vec<Value> = d["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
+        assert_eq!(codes, [Value::Null, json!(503), json!(200)]);
+    }
+
+    // A receiver that never accepts: the delivery fails once the retries run out.
+    let broken = Receiver::start(500);
+    let (broken_id, _) = subscribe(&app, &s.la, &broken.url(), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 4, OAKFIELD).await;
+    let short = quick(&[20]);
+    deliver(&app, &short).await;
+    actix_web::rt::time::sleep(Duration::from_millis(60)).await;
+    let last = deliver(&app, &short).await;
+    assert_eq!(last.failed, 1, "{last:?}");
+    let d = &app.get(&s.la, &format!("/api/v1/webhooks/{broken_id}/deliveries")).await.json()["items"][0];
+    assert_eq!(d["status"], "failed");
+    assert_eq!(d["attempt_count"], 2);
+    assert_eq!(d["last_status_code"], 500);
+    assert_eq!(broken.received().len(), 2);
+});
+
+on_both_backends!(gone_disables_and_delete_cancels, |app| {
+    let s = base(&app).await;
+    let rx = Receiver::start(410);
+    let (id, _) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    let dispatcher = quick(&[10, 10]);
+    let report = deliver(&app, &dispatcher).await;
+    assert_eq!(report.disabled, 1, "{report:?}");
+    let sub = app.get(&s.oakfield, &format!("/api/v1/webhooks/{id}")).await.json();
+    assert_eq!(sub["status"], "disabled");
+    assert!(sub["status_reason"].as_str().unwrap().contains("410"));
+    refer(&app, &s.oakfield, 2, OAKFIELD).await;
+    actix_web::rt::time::sleep(Duration::from_millis(30)).await;
+    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0, "nothing more for a disabled subscription");
+    assert_eq!(rx.received().len(), 1);
+
+    // Deleting cancels what was still pending, and the subscription is gone.
+    let port = free_port();
+    let (down, _) = subscribe(&app, &s.oakfield, &format!("http://127.0.0.1:{port}/"), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 3, OAKFIELD).await;
+    let r = send(&app, "DELETE", &s.oakfield, &format!("/api/v1/webhooks/{down}"), None).await;
+    assert_eq!(r.status, 204, "{}", r.text());
+    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
+    app.get(&s.oakfield, &format!("/api/v1/webhooks/{down}")).await.problem(404);
+    let listed: Vec<Value> = app.get(&s.oakfield, "/api/v1/webhooks").await.json()["items"].as_array().unwrap().clone();
+    assert_eq!(listed.len(), 1, "the disabled one is still listed, the deleted one is not");
+});
+
+/// Both sessions of every weekday from `from` to `to` for pupil `n`, with `code`.
+fn both_sessions(n: u32, from: &str, to: &str, code: &str) -> Vec<Value> {
+    use chrono::{Datelike, Days, Weekday};
+    let mut marks = Vec::new();
+    let mut day = date(from);
+    while day <= date(to) {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            for session in ["AM", "PM"] {
+                marks.push(json!({"upn": upn(n), "date": day.to_string(), "session": session, "code": code}));
+            }
+        }
+        day = day + Days::new(1);
+    }
+    marks
+}
+
+on_both_backends!(clock_driven_events_are_emitted_once, |app| {
+    let mut app = app;
+    let s = base(&app).await;
+    let la_rx = Receiver::start(200);
+    let hill_rx = Receiver::start(200);
+    let all: Vec<&str> = esma_api::domain::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    subscribe(&app, &s.la, &la_rx.url(), &all).await;
+    subscribe(&app, &s.hillside, &hill_rx.url(), &all).await;
+    // Pupil 2 ill for 15 school days (R4.4); pupil 3 an N on 9 November, overdue by the 23rd (R5.1).
+    let mut marks = both_sessions(2, "2026-11-02", "2026-11-20", "I");
+    marks.push(json!({"upn": upn(3), "date": "2026-11-09", "session": "AM", "code": "N"}));
+    let r = send(&app, "POST", &s.oakfield, "/api/v1/schools/117001/registers", Some(&json!({"marks": marks}))).await;
+    assert_eq!(r.json()["rejected"], 0, "{}", r.text());
+
+    let first = webhooks::scan(&app.state).await.unwrap();
+    assert_eq!(first.events, 2, "{first:?}");
+    assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0, "a second scan emits nothing new");
+    let dispatcher = quick(&[50]);
+    deliver(&app, &dispatcher).await;
+    let got: Vec<Value> = la_rx.received().iter().map(|r| r.json()).collect();
+    let sick = got.iter().find(|e| e["type"] == "attendance.sickness_return_due").expect("sickness return");
+    assert_eq!(sick["data"]["upn"], upn(2));
+    assert_eq!(sick["data"]["since"], "2026-11-20");
+    let n = got.iter().find(|e| e["type"] == "attendance.unexplained_absence_overdue").expect("N overdue");
+    assert_eq!(n["data"]["upn"], upn(3));
+    assert_eq!(n["data"]["since"], "2026-11-09");
+    assert_eq!(n["data"]["due_by"], "2026-11-16");
+
+    // A case: its first review meeting falls due, then is overdue.
+    let referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{referral}/decision"), Some(&json!({
+        "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
+        "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
+        "decided_by": "J. Smith"}))).await;
+    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+    let case = app.get(&s.la, &format!("/api/v1/cases/{case_id}")).await.json();
+    let meeting = case["schedule"].as_array().unwrap().iter()
+        .find(|r| r["kind"] == "review_meeting").unwrap().clone();
+    let day = date(meeting["scheduled_for"].as_str().unwrap());
+    app.state.clock = Clock::fixed(day);
+    webhooks::scan(&app.state).await.unwrap();
+    assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0);
+    app.state.clock = Clock::fixed(day.succ_opt().unwrap());
+    webhooks::scan(&app.state).await.unwrap();
+    assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0);
+    deliver(&app, &dispatcher).await;
+    let got: Vec<Value> = la_rx.received().iter().map(|r| r.json()).collect();
+    let due: Vec<&Value> = got.iter().filter(|e| e["type"] == "case.review_due" && e["data"]["review_id"] == meeting["id"]).collect();
+    assert_eq!(due.len(), 1, "{got:#?}");
+    assert_eq!(due[0]["data"]["case_id"], case_id);
+    let overdue: Vec<&Value> = got.iter().filter(|e| e["type"] == "case.review_overdue" && e["data"]["facts"]["review_id"] == meeting["id"]).collect();
+    assert_eq!(overdue.len(), 1, "{got:#?}");
+    assert_eq!(overdue[0]["data"]["href"], format!("/api/v1/cases/{case_id}"));
+    let mut ids: Vec<String> = la_rx.received().iter().map(|r| r.header("webhook-id").to_string()).collect();
+    let all_ids = ids.len();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), all_ids, "no event delivered twice");
+    assert!(hill_rx.received().is_empty(), "Hillside hears nothing of Oakfield's pupils");
+});
