@@ -73,7 +73,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             .collect()
     };
     db.write_now(|conn| {
-        let now = crate::clock::Clock::system().now_naive();
+        let now = crate::clock::Clock::fixed(today).now_naive();
         calendars::replace(conn, &calendar, now)?;
         let mut events = vec![actor.audit(
             now,
@@ -220,7 +220,7 @@ fn seed_referrals(
             "referrer": {"name": "Pat Lee", "role": "Head of Year 9", "email": "pastoral@hillside.example.org"}
         }),
     ];
-    let now = crate::clock::Clock::system().now_naive();
+    let now = crate::clock::Clock::fixed(today).now_naive();
     db.write_now(|conn| {
         let mut created = Vec::new();
         for form in &forms {
