@@ -1047,3 +1047,141 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    case_and_review_lists_page_by_cursor_and_other_schools_cannot_write,
+    |app| {
+        let s = setup(&app).await;
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
+            .await;
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(open_case(&app, &s, n).await["id"].as_i64().unwrap());
+        }
+        let ids_of = |page: &Value, field: &str| -> Vec<i64> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c[field].as_i64().unwrap())
+                .collect()
+        };
+        // Cases: pages of two, the cursor continuing after the last one seen.
+        let first = app.get(&s.la, "/api/v1/cases?limit=2").await.json();
+        assert_eq!(ids_of(&first, "id"), ids[..2]);
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("a second page")
+            .to_string();
+        let second = app
+            .get(&s.la, &format!("/api/v1/cases?limit=2&cursor={cursor}"))
+            .await
+            .json();
+        assert_eq!(ids_of(&second, "id"), ids[2..]);
+        assert_eq!(second["next_cursor"], Value::Null);
+        // A cursor from another list is refused.
+        let reviews_first = app.get(&s.la, "/api/v1/reviews?limit=5").await.json();
+        let review_cursor = reviews_first["next_cursor"]
+            .as_str()
+            .expect("more reviews")
+            .to_string();
+        app.get(&s.la, &format!("/api/v1/cases?cursor={review_cursor}"))
+            .await
+            .problem(400);
+        // Reviews: every scheduled review exactly once across the pages.
+        let mut seen = ids_of(&reviews_first, "id");
+        let mut cursor = Some(review_cursor);
+        while let Some(c) = cursor {
+            let page = app
+                .get(&s.la, &format!("/api/v1/reviews?limit=5&cursor={c}"))
+                .await
+                .json();
+            seen.extend(ids_of(&page, "id"));
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+        }
+        let all = app.get(&s.la, "/api/v1/reviews?limit=500").await.json();
+        assert_eq!(seen, ids_of(&all, "id"));
+        assert!(seen.len() > 5, "more than one page");
+
+        // The school_urn filter: Oakfield's cases, none at Hillside; a school only its own.
+        assert_eq!(
+            ids_of(
+                &app.get(&s.la, "/api/v1/cases?school_urn=117001")
+                    .await
+                    .json(),
+                "id"
+            ),
+            ids
+        );
+        assert_eq!(
+            app.get(&s.la, "/api/v1/cases?school_urn=117002")
+                .await
+                .json()["items"],
+            json!([])
+        );
+        assert_eq!(
+            ids_of(
+                &app.get(&s.oakfield, "/api/v1/cases?school_urn=117001")
+                    .await
+                    .json(),
+                "id"
+            ),
+            ids
+        );
+        app.get(&s.hillside, "/api/v1/cases?school_urn=117001")
+            .await
+            .problem(404);
+        app.get(&s.hillside, "/api/v1/reviews?school_urn=117001")
+            .await
+            .problem(404);
+
+        // Another school cannot write to the case: recording an outcome reads as no such case
+        // (404, as a read would: its existence is not disclosed); adding a review is the LA's
+        // alone (403 for any school).
+        let review = &all["items"][0];
+        let case_id = review["case_id"].as_i64().unwrap();
+        let uri = format!("/api/v1/cases/{case_id}/reviews/{}", review["id"]);
+        let mut app = app;
+        app.state.clock = Clock::fixed(date("2026-12-18"));
+        let outcome = json!({"outcome": {"held_on": "2026-12-17"}});
+        send_json(&app, "PATCH", &s.hillside, &uri, Some(&outcome))
+            .await
+            .problem(404);
+        send_json(
+            &app,
+            "POST",
+            &s.hillside,
+            &format!("/api/v1/cases/{case_id}/reviews"),
+            Some(&json!({"scheduled_for": "2027-01-12"})),
+        )
+        .await
+        .problem(403);
+        let unchanged = app
+            .get(&s.la, &format!("/api/v1/cases/{case_id}/reviews"))
+            .await
+            .json();
+        let still = unchanged
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == review["id"])
+            .unwrap();
+        assert_eq!(still["status"], "scheduled", "{still:#}");
+        // The refused write is audited as not found.
+        let admin = app.token(Role::Admin, &[]).await;
+        let trail = app.get(&admin, "/api/v1/audit?action=update").await.json();
+        assert!(
+            trail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource_type"] == "case"
+                    && e["resource_id"] == case_id.to_string()
+                    && e["outcome"] == "not_found"),
+            "{trail:#}"
+        );
+        // Its own school can.
+        let r = send_json(&app, "PATCH", &s.oakfield, &uri, Some(&outcome)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+);
