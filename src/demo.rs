@@ -1,7 +1,12 @@
 //! `serve --demo`: a 2026-27 Hertfordshire-style calendar, two schools with pupils and their
 //! registers from the start of the autumn term to today, and ready credentials.
+//!
+//! Every date the demo invents (the illness, the referrals' evidence and consent) is counted
+//! back from today, so it can be seeded on any day of the 2026-27 demo calendar (3 September
+//! 2026 to 21 July 2027; `ESMA_TODAY` fixes another). Before term starts there is no register
+//! yet and the referrals date from today.
 
-use chrono::NaiveDate;
+use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use crate::domain::access::Role;
@@ -43,13 +48,70 @@ pub fn demo_upn(school_index: usize, n: usize) -> String {
     format!("{}{tail}", check_letter_for(&tail).unwrap_or('A'))
 }
 
+/// How many school days, up to today, pupil 1 of each school has been off ill: enough to reach
+/// the 15-day sickness return (RULES.md R4.4).
+const ILL_SCHOOL_DAYS: usize = 16;
+
+/// The demo's dates, counted back from today over the school days so far.
+#[derive(Debug, Clone, Copy)]
+struct DemoDates {
+    today: NaiveDate,
+    /// Pupil 1's illness began (the last `ILL_SCHOOL_DAYS` school days, or since term began).
+    ill_since: NaiveDate,
+    /// Hillside's pupil 2's absence began (the 8th school day, or the latest so far).
+    hillside_absence_from: NaiveDate,
+}
+
+impl DemoDates {
+    fn new(today: NaiveDate, school_days: &[NaiveDate]) -> DemoDates {
+        let ill_since = school_days
+            .len()
+            .checked_sub(ILL_SCHOOL_DAYS)
+            .and_then(|i| school_days.get(i))
+            .or(school_days.first())
+            .copied()
+            .unwrap_or(today);
+        let hillside_absence_from = school_days
+            .get(7)
+            .or(school_days.last())
+            .copied()
+            .unwrap_or(today);
+        DemoDates {
+            today,
+            ill_since,
+            hillside_absence_from,
+        }
+    }
+
+    /// `days` after `from`, but never after today (evidence cannot be future-dated).
+    fn after(&self, from: NaiveDate, days: u64) -> NaiveDate {
+        from.checked_add_days(Days::new(days))
+            .unwrap_or(from)
+            .min(self.today)
+    }
+
+    /// `days` before today, but not before `floor`.
+    fn before_today(&self, days: u64, floor: NaiveDate) -> NaiveDate {
+        self.today
+            .checked_sub_days(Days::new(days))
+            .unwrap_or(self.today)
+            .max(floor)
+            .min(self.today)
+    }
+}
+
 /// A register pattern that gives the demo something to show: pupil 1 of each school has been
-/// off ill since half term (a long illness run), pupil 2 has scattered unexplained absences,
+/// off ill for the last weeks (a long illness run), pupil 2 has scattered unexplained absences,
 /// pupil 3 is often late; everyone else is present.
-fn demo_code(n: usize, day: NaiveDate, pm: bool, index: usize) -> (&'static str, Option<i32>) {
-    let after_half_term = day >= NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or(day);
+fn demo_code(
+    n: usize,
+    day: NaiveDate,
+    pm: bool,
+    index: usize,
+    ill_since: NaiveDate,
+) -> (&'static str, Option<i32>) {
     match n {
-        1 if after_half_term => ("I", None),
+        1 if day >= ill_since => ("I", None),
         2 if index % 9 == 4 => ("N", None),
         2 if index % 9 == 7 => ("O", None),
         3 if index.is_multiple_of(5) && !pm => ("L", Some(10)),
@@ -72,6 +134,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             .filter(|d| cal.is_school_day(*d))
             .collect()
     };
+    let dates = DemoDates::new(today, &school_days);
     db.write_now(|conn| {
         let now = crate::clock::Clock::fixed(today).now_naive();
         calendars::replace(conn, &calendar, now)?;
@@ -123,7 +186,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                 });
                 for (index, day) in school_days.iter().enumerate() {
                     for (session, pm) in [("AM", false), ("PM", true)] {
-                        let (code, minutes_late) = demo_code(n, *day, pm, index);
+                        let (code, minutes_late) = demo_code(n, *day, pm, index, dates.ill_since);
                         new_marks.push(IncomingMark {
                             upn: upn.clone(),
                             mark_date: *day,
@@ -176,7 +239,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
         audit::append(conn, &events)?;
         Ok(())
     })?;
-    seed_referrals(db, &actor, policy, today)?;
+    seed_referrals(db, &actor, policy, dates)?;
     Ok(DemoCredentials {
         la: clients::add(db, &actor, "demo LA portal", Role::La, &[])?,
         school: clients::add(
@@ -190,7 +253,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
     })
 }
 
-/// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill since half term,
+/// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill for weeks,
 /// consultant's evidence: `eligible`, accepted, an active case) and Hillside's pupil 2
 /// (unexplained and unauthorised absences, GP evidence only: `ineligible`, with reasons, awaiting
 /// the LA). Skipped when the pupil already has a referral, so a restart changes nothing.
@@ -198,21 +261,31 @@ fn seed_referrals(
     db: &Db,
     actor: &Actor,
     policy: &Policy,
-    today: NaiveDate,
+    dates: DemoDates,
 ) -> Result<(), ApiError> {
+    let today = dates.today;
+    // Oakfield's: the spec's example, dated from the illness.
+    let mut oakfield = example_request();
+    let issued = dates.after(dates.ill_since, 2);
+    oakfield["absence"]["first_day"] = serde_json::json!(dates.ill_since);
+    oakfield["medical"]["evidence"][0]["issued_on"] = serde_json::json!(issued);
+    oakfield["consent"]["signed_on"] = serde_json::json!(dates.after(issued, 1));
+    let hillside_from = dates.hillside_absence_from;
+    let hillside_evidence = dates.before_today(34, hillside_from);
     let forms = [
-        example_request(),
+        oakfield,
         serde_json::json!({
             "school_urn": 117002,
             "pupil": {"upn": demo_upn(1, 2), "legal_forename": FORENAMES[2], "legal_surname": SURNAMES[2],
                       "date_of_birth": "2012-03-03", "postcode": "SG3 2AB", "home_la_code": 919,
                       "elective_home_education": false},
-            "absence": {"first_day": "2026-09-14", "authorised_by_school": true, "reduced_timetable": true},
+            "absence": {"first_day": hillside_from, "authorised_by_school": true, "reduced_timetable": true},
             "medical": {"condition_category": "emotional", "condition": "Low mood and anxiety about school",
                         "long_term_or_recurrent": false,
-                        "evidence": [{"source": "gp", "issued_on": "2026-10-20", "states_unable_to_attend": true,
+                        "evidence": [{"source": "gp", "issued_on": hillside_evidence, "states_unable_to_attend": true,
                                       "likely_duration_school_days": 10}]},
-            "consent": {"parental_consent_signed": true, "signed_on": "2026-10-21", "signatory": "Parent of Chloe"},
+            "consent": {"parental_consent_signed": true, "signed_on": dates.after(hillside_evidence, 1),
+                        "signatory": "Parent of Chloe"},
             "support": {"apdr_attached": true, "current_support_plan": "Reduced timetable, mornings only",
                         "reintegration_plan_attached": true, "ihcp": false},
             "baseline": {"attainment": "Below expected in maths", "engagement": "Attends mornings",
@@ -250,7 +323,8 @@ fn seed_referrals(
     })
 }
 
-/// Oakfield's pupil 1: the demo's first referral and the spec's request example.
+/// Oakfield's pupil 1: the spec's request example, and the demo's first referral (its dates
+/// moved relative to the day of seeding).
 pub fn example_request() -> serde_json::Value {
     serde_json::json!({
         "school_urn": 117001,

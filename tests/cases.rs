@@ -63,14 +63,12 @@ async fn send_json(
 
 /// A calendar, a referral for pupil `n` on 23 November 2026, accepted from Monday 30 November.
 async fn open_case(app: &TestApp, s: &Setup, n: u32) -> Value {
-    let r = send_json(
-        app,
-        "POST",
-        &s.oakfield,
-        "/api/v1/referrals",
-        Some(&request(n)),
-    )
-    .await;
+    open_case_for(app, s, &request(n)).await
+}
+
+/// As [`open_case`], for this referral.
+async fn open_case_for(app: &TestApp, s: &Setup, form: &Value) -> Value {
+    let r = send_json(app, "POST", &s.oakfield, "/api/v1/referrals", Some(form)).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let id = r.json()["id"].as_i64().unwrap();
     let r = send_json(
@@ -556,12 +554,47 @@ on_both_backends!(the_register_during_support_is_checked, |app| {
         .json();
     assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "{alerts:#}");
     assert_eq!(alerts["items"][0]["since"], "2026-12-03");
+    assert_eq!(alerts["items"][0]["facts"]["dates"], json!(["2026-12-03"]));
+    // "with the dates" (R12.1): every C since the start, not only the first.
+    let mut more = both_sessions(1, "2026-12-07", "2026-12-07", "C");
+    more.push(json!({"upn": upn(1), "date": "2026-12-10", "session": "PM", "code": "C"}));
+    push(&app, &s.oakfield, more).await;
+    let alerts = app
+        .get(&s.la, "/api/v1/alerts?kind=register_code_mismatch")
+        .await
+        .json();
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 1, "{alerts:#}");
+    let facts = &alerts["items"][0]["facts"];
+    assert_eq!(facts["first_date"], "2026-12-03");
+    assert_eq!(
+        facts["dates"],
+        json!(["2026-12-03", "2026-12-07", "2026-12-10"]),
+        "{facts:#}"
+    );
+    assert_eq!(facts["sessions"].as_array().unwrap().len(), 5);
+    assert_eq!(
+        facts["sessions"][4],
+        json!({"date": "2026-12-10", "session": "PM"})
+    );
+    // Correcting some of them leaves the others listed.
     push(
         &app,
         &s.oakfield,
         both_sessions(1, "2026-12-03", "2026-12-03", "C2"),
     )
     .await;
+    let alerts = app
+        .get(&s.la, "/api/v1/alerts?kind=register_code_mismatch")
+        .await
+        .json();
+    assert_eq!(
+        alerts["items"][0]["facts"]["dates"],
+        json!(["2026-12-07", "2026-12-10"]),
+        "{alerts:#}"
+    );
+    let mut corrected = both_sessions(1, "2026-12-07", "2026-12-07", "C2");
+    corrected.push(json!({"upn": upn(1), "date": "2026-12-10", "session": "PM", "code": "C2"}));
+    push(&app, &s.oakfield, corrected).await;
     assert!(!alert_kinds(&app, &s.la)
         .await
         .iter()
@@ -763,5 +796,392 @@ on_both_backends!(
             .json();
         assert_eq!(trail["items"].as_array().unwrap().len(), 1, "{trail:#}");
         assert_eq!(trail["items"][0]["resource_type"], "review");
+    }
+);
+
+/// One exit reason through the API: bodies lacking what it needs (with the pointers each is
+/// refused at) and then one that has it.
+struct ExitCase {
+    reason: &'static str,
+    refused: Vec<(Value, Vec<&'static str>)>,
+    accepted: Value,
+    re_referral_open: bool,
+}
+
+fn exit_table() -> Vec<ExitCase> {
+    let who = "J. Smith, ESMA panel";
+    let with = |extra: Value| {
+        let mut body = json!({"effective_date": "2027-02-12", "decided_by": who});
+        for (k, v) in extra.as_object().unwrap() {
+            body[k] = v.clone();
+        }
+        body
+    };
+    let notes_needed = |reason: &'static str| ExitCase {
+        reason,
+        refused: vec![
+            (with(json!({"reason": reason})), vec!["/notes"]),
+            (
+                with(json!({"reason": reason, "notes": "   "})),
+                vec!["/notes"],
+            ),
+        ],
+        accepted: with(
+            json!({"reason": reason, "notes": "Discussed with the family and the consultant"}),
+        ),
+        re_referral_open: true,
+    };
+    vec![
+        ExitCase {
+            reason: "reintegrated",
+            refused: vec![
+                // A missing member is reported at the object lacking it ("missing field
+                // `effective_date`").
+                (
+                    json!({"reason": "reintegrated", "decided_by": who}),
+                    vec![""],
+                ),
+                (
+                    json!({"reason": "reintegrated", "effective_date": "2026-11-27", "decided_by": who}),
+                    vec!["/effective_date"],
+                ),
+            ],
+            accepted: with(json!({"reason": "reintegrated"})),
+            re_referral_open: true,
+        },
+        ExitCase {
+            reason: "transferred_school",
+            refused: vec![
+                (
+                    with(json!({"reason": "transferred_school"})),
+                    vec!["/new_school_urn"],
+                ),
+                (
+                    with(json!({"reason": "transferred_school", "new_school_urn": OAKFIELD})),
+                    vec!["/new_school_urn"],
+                ),
+                (
+                    with(json!({"reason": "transferred_school", "new_school_urn": 12345})),
+                    vec!["/new_school_urn"],
+                ),
+            ],
+            accepted: with(json!({"reason": "transferred_school", "new_school_urn": 117050})),
+            re_referral_open: true,
+        },
+        notes_needed("too_unwell"),
+        ExitCase {
+            reason: "non_attendance",
+            refused: vec![
+                (with(json!({"reason": "non_attendance"})), vec!["/notes"]),
+                // Notes but a register with no unauthorised absence since the start.
+                (
+                    with(json!({"reason": "non_attendance", "notes": "Missed lessons"})),
+                    vec!["/reason"],
+                ),
+            ],
+            accepted: with(
+                json!({"reason": "non_attendance", "notes": "Has not attended ESMA lessons since December"}),
+            ),
+            re_referral_open: true,
+        },
+        notes_needed("refuses_health_services"),
+        ExitCase {
+            reason: "moved_out_of_area",
+            refused: vec![
+                (
+                    with(json!({"reason": "moved_out_of_area"})),
+                    vec!["/new_la_code"],
+                ),
+                (
+                    with(json!({"reason": "moved_out_of_area", "new_la_code": 919})),
+                    vec!["/new_la_code"],
+                ),
+                (
+                    with(
+                        json!({"reason": "moved_out_of_area", "new_school_urn": 117050, "new_la_code": 873}),
+                    ),
+                    vec!["/new_school_urn"],
+                ),
+            ],
+            accepted: with(json!({"reason": "moved_out_of_area", "new_la_code": 873})),
+            re_referral_open: false,
+        },
+        notes_needed("unsafe_behaviour"),
+        ExitCase {
+            reason: "no_longer_compulsory_school_age",
+            // Born 15 September 2010: compulsory school age ends on Friday 25 June 2027 (R7.1).
+            refused: vec![(
+                json!({"reason": "no_longer_compulsory_school_age", "effective_date": "2027-06-24",
+                       "decided_by": who}),
+                vec!["/effective_date"],
+            )],
+            accepted: json!({"reason": "no_longer_compulsory_school_age",
+                             "effective_date": "2027-06-25", "decided_by": who}),
+            re_referral_open: false,
+        },
+    ]
+}
+
+on_both_backends!(
+    every_exit_reason_is_refused_without_its_facts_and_recorded_with_them,
+    |app| {
+        let s = setup(&app).await;
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
+            .await;
+        let table = exit_table();
+        // A pupil of its own for each reason (an exit closes the case); the last one in Year 11.
+        let born = |i: usize| {
+            if table[i].reason == "no_longer_compulsory_school_age" {
+                "2010-09-15"
+            } else {
+                "2014-03-02"
+            }
+        };
+        let mut roll: Vec<Value> = (1..=5).map(common::pupil).collect();
+        for i in 0..table.len() {
+            let mut p = common::pupil(11 + i as u32);
+            p["date_of_birth"] = json!(born(i));
+            roll.push(p);
+        }
+        let r = app
+            .put_json(
+                &s.oakfield,
+                "/api/v1/schools/117001/pupils",
+                &json!({"pupils": roll}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let mut cases = Vec::new();
+        for (i, _) in table.iter().enumerate() {
+            let n = 11 + i as u32;
+            let mut form = request(n);
+            form["pupil"]["date_of_birth"] = json!(born(i));
+            cases.push((
+                n,
+                open_case_for(&app, &s, &form).await["id"].as_i64().unwrap(),
+            ));
+        }
+        let mut app = app;
+        app.state.clock = Clock::fixed(date("2027-02-10"));
+        assert_eq!(table[3].reason, "non_attendance");
+        let absent = cases[3].0;
+        // The non_attendance pupil: O before the start (not the case's business) and C2 since.
+        let mut marks = both_sessions(absent, "2026-11-27", "2026-11-27", "O");
+        marks.extend(both_sessions(absent, "2026-11-30", "2026-12-04", "C2"));
+        push(&app, &s.oakfield, marks).await;
+        for (row, (n, id)) in table.iter().zip(&cases) {
+            let uri = format!("/api/v1/cases/{id}/exit");
+            for (body, pointers) in &row.refused {
+                let r = send_json(&app, "POST", &s.la, &uri, Some(body)).await;
+                assert_eq!(
+                    &r.pointers(),
+                    pointers,
+                    "{}: {body}: {}",
+                    row.reason,
+                    r.text()
+                );
+            }
+            let still = app.get(&s.la, &format!("/api/v1/cases/{id}")).await.json();
+            assert_eq!(
+                still["status"], "active",
+                "{}: a refused exit changes nothing",
+                row.reason
+            );
+            if row.reason == "non_attendance" {
+                // Then the register shows the pupil missing lessons during support.
+                let mut marks = both_sessions(absent, "2026-12-07", "2026-12-08", "O");
+                marks.push(
+                    json!({"upn": upn(*n), "date": "2027-01-12", "session": "AM", "code": "N"}),
+                );
+                push(&app, &s.oakfield, marks).await;
+            }
+            let r = send_json(&app, "POST", &s.la, &uri, Some(&row.accepted)).await;
+            assert_eq!(r.status, 200, "{}: {}", row.reason, r.text());
+            let out = r.json();
+            assert_eq!(out["case"]["status"], "closed", "{}", row.reason);
+            assert_eq!(out["case"]["exit"]["reason"], row.reason);
+            assert_eq!(
+                out["case"]["exit"]["effective_date"],
+                row.accepted["effective_date"]
+            );
+            assert_eq!(
+                out["re_referral"]["open"], row.re_referral_open,
+                "{}",
+                row.reason
+            );
+            let stored = app.get(&s.la, &format!("/api/v1/cases/{id}")).await.json();
+            assert_eq!(
+                stored["exit"], out["case"]["exit"],
+                "{}: stored as answered",
+                row.reason
+            );
+            if row.reason == "non_attendance" {
+                // R13 "register facts attached": stored with the decision and shown with it.
+                let facts = &out["register_facts"];
+                assert_eq!(facts["from"], "2026-11-30", "{out:#}");
+                assert_eq!(facts["to"], "2027-02-10", "up to the day of the decision");
+                assert_eq!(facts["marked_sessions"], 15);
+                assert_eq!(facts["unauthorised_sessions"], 5);
+                assert_eq!(
+                    facts["unauthorised"][0],
+                    json!({"date": "2026-12-07", "session": "AM", "code": "O"})
+                );
+                assert_eq!(
+                    facts["unauthorised"][4],
+                    json!({"date": "2027-01-12", "session": "AM", "code": "N"})
+                );
+                assert_eq!(&stored["exit_register_facts"], facts);
+            } else {
+                assert_eq!(out["register_facts"], Value::Null, "{}", row.reason);
+                assert_eq!(stored["exit_register_facts"], Value::Null);
+            }
+        }
+        assert_eq!(
+            app.get(&s.la, "/api/v1/cases?status=closed&limit=500")
+                .await
+                .json()["items"]
+                .as_array()
+                .unwrap()
+                .len(),
+            8
+        );
+    }
+);
+
+on_both_backends!(
+    case_and_review_lists_page_by_cursor_and_other_schools_cannot_write,
+    |app| {
+        let s = setup(&app).await;
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
+            .await;
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(open_case(&app, &s, n).await["id"].as_i64().unwrap());
+        }
+        let ids_of = |page: &Value, field: &str| -> Vec<i64> {
+            page["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|c| c[field].as_i64().unwrap())
+                .collect()
+        };
+        // Cases: pages of two, the cursor continuing after the last one seen.
+        let first = app.get(&s.la, "/api/v1/cases?limit=2").await.json();
+        assert_eq!(ids_of(&first, "id"), ids[..2]);
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("a second page")
+            .to_string();
+        let second = app
+            .get(&s.la, &format!("/api/v1/cases?limit=2&cursor={cursor}"))
+            .await
+            .json();
+        assert_eq!(ids_of(&second, "id"), ids[2..]);
+        assert_eq!(second["next_cursor"], Value::Null);
+        // A cursor from another list is refused.
+        let reviews_first = app.get(&s.la, "/api/v1/reviews?limit=5").await.json();
+        let review_cursor = reviews_first["next_cursor"]
+            .as_str()
+            .expect("more reviews")
+            .to_string();
+        app.get(&s.la, &format!("/api/v1/cases?cursor={review_cursor}"))
+            .await
+            .problem(400);
+        // Reviews: every scheduled review exactly once across the pages.
+        let mut seen = ids_of(&reviews_first, "id");
+        let mut cursor = Some(review_cursor);
+        while let Some(c) = cursor {
+            let page = app
+                .get(&s.la, &format!("/api/v1/reviews?limit=5&cursor={c}"))
+                .await
+                .json();
+            seen.extend(ids_of(&page, "id"));
+            cursor = page["next_cursor"].as_str().map(str::to_string);
+        }
+        let all = app.get(&s.la, "/api/v1/reviews?limit=500").await.json();
+        assert_eq!(seen, ids_of(&all, "id"));
+        assert!(seen.len() > 5, "more than one page");
+
+        // The school_urn filter: Oakfield's cases, none at Hillside; a school only its own.
+        assert_eq!(
+            ids_of(
+                &app.get(&s.la, "/api/v1/cases?school_urn=117001")
+                    .await
+                    .json(),
+                "id"
+            ),
+            ids
+        );
+        assert_eq!(
+            app.get(&s.la, "/api/v1/cases?school_urn=117002")
+                .await
+                .json()["items"],
+            json!([])
+        );
+        assert_eq!(
+            ids_of(
+                &app.get(&s.oakfield, "/api/v1/cases?school_urn=117001")
+                    .await
+                    .json(),
+                "id"
+            ),
+            ids
+        );
+        app.get(&s.hillside, "/api/v1/cases?school_urn=117001")
+            .await
+            .problem(404);
+        app.get(&s.hillside, "/api/v1/reviews?school_urn=117001")
+            .await
+            .problem(404);
+
+        // Another school cannot write to the case: recording an outcome reads as no such case
+        // (404, as a read would: its existence is not disclosed); adding a review is the LA's
+        // alone (403 for any school).
+        let review = &all["items"][0];
+        let case_id = review["case_id"].as_i64().unwrap();
+        let uri = format!("/api/v1/cases/{case_id}/reviews/{}", review["id"]);
+        let mut app = app;
+        app.state.clock = Clock::fixed(date("2026-12-18"));
+        let outcome = json!({"outcome": {"held_on": "2026-12-17"}});
+        send_json(&app, "PATCH", &s.hillside, &uri, Some(&outcome))
+            .await
+            .problem(404);
+        send_json(
+            &app,
+            "POST",
+            &s.hillside,
+            &format!("/api/v1/cases/{case_id}/reviews"),
+            Some(&json!({"scheduled_for": "2027-01-12"})),
+        )
+        .await
+        .problem(403);
+        let unchanged = app
+            .get(&s.la, &format!("/api/v1/cases/{case_id}/reviews"))
+            .await
+            .json();
+        let still = unchanged
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == review["id"])
+            .unwrap();
+        assert_eq!(still["status"], "scheduled", "{still:#}");
+        // The refused write is audited as not found.
+        let admin = app.token(Role::Admin, &[]).await;
+        let trail = app.get(&admin, "/api/v1/audit?action=update").await.json();
+        assert!(
+            trail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e["resource_type"] == "case"
+                    && e["resource_id"] == case_id.to_string()
+                    && e["outcome"] == "not_found"),
+            "{trail:#}"
+        );
+        // Its own school can.
+        let r = send_json(&app, "PATCH", &s.oakfield, &uri, Some(&outcome)).await;
+        assert_eq!(r.status, 200, "{}", r.text());
     }
 );

@@ -1275,3 +1275,98 @@ on_both_backends!(every_lifecycle_transition_and_refusal, |app| {
         "parental_consent"
     );
 });
+
+on_both_backends!(
+    referral_lists_page_by_cursor_and_writes_are_audited,
+    |app| {
+        let s = setup(&app).await;
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &herts_2026_27())
+            .await;
+        let mut ids = Vec::new();
+        for n in 1..=3 {
+            ids.push(
+                refer(&app, &s.oakfield, &request(n, OAKFIELD)).await["id"]
+                    .as_i64()
+                    .unwrap(),
+            );
+        }
+        // Two pages of two, then one; the cursor carries on where the last page stopped.
+        let first = app.get(&s.la, "/api/v1/referrals?limit=2").await.json();
+        let page1: Vec<i64> = first["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(page1, ids[..2], "{first:#}");
+        let cursor = first["next_cursor"]
+            .as_str()
+            .expect("a next page")
+            .to_string();
+        let second = app
+            .get(&s.la, &format!("/api/v1/referrals?limit=2&cursor={cursor}"))
+            .await
+            .json();
+        let page2: Vec<i64> = second["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["id"].as_i64().unwrap())
+            .collect();
+        assert_eq!(page2, ids[2..], "{second:#}");
+        assert_eq!(second["next_cursor"], Value::Null, "the last page");
+        app.get(&s.la, "/api/v1/referrals?cursor=not-a-cursor")
+            .await
+            .problem(400);
+
+        // A patch, a decision and a withdrawal each leave an audit row naming who did it.
+        let r = merge_patch(
+            &app,
+            &s.oakfield,
+            ids[0],
+            &json!({"pupil_voice": "I miss my friends"}),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = post(
+        &app,
+        &s.la,
+        &format!("/api/v1/referrals/{}/decision", ids[1]),
+        Some(&json!({"outcome": "accepted", "start_date": "2026-11-30",
+                     "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
+                     "decided_by": "J. Smith"})),
+    )
+    .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let r = post(
+            &app,
+            &s.oakfield,
+            &format!("/api/v1/referrals/{}/withdraw", ids[2]),
+            Some(&json!({"reason": "Back in school"})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let admin = app.token(Role::Admin, &[]).await;
+        for (action, id, role, n) in [
+            ("update", ids[0], "school", 1),
+            ("decide", ids[1], "la", 2),
+            ("withdraw", ids[2], "school", 3),
+        ] {
+            let trail = app
+                .get(&admin, &format!("/api/v1/audit?action={action}"))
+                .await
+                .json();
+            let rows: Vec<&Value> = trail["items"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["resource_type"] == "referral")
+                .collect();
+            assert_eq!(rows.len(), 1, "{action}: {trail:#}");
+            assert_eq!(rows[0]["resource_id"], id.to_string(), "{action}");
+            assert_eq!(rows[0]["actor_role"], role, "{action}");
+            assert_eq!(rows[0]["outcome"], "success", "{action}: {}", rows[0]);
+            assert_eq!(rows[0]["upn"], upn(n), "{action}");
+        }
+    }
+);

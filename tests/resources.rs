@@ -274,4 +274,67 @@ on_both_backends!(demo_seed_is_idempotent_and_readable, |app| {
     );
     let schools = app.get(&la, "/api/v1/schools").await.json();
     assert_eq!(schools["items"].as_array().unwrap().len(), 2);
+    demo_has_its_referrals_case_and_reviews(&app, &la, 2).await;
+});
+
+/// What `serve --demo` promises (README): Oakfield's referral accepted into an active case whose
+/// reviews fill the worklist, Hillside's ineligible; `seeds` times seeded, still one of each.
+async fn demo_has_its_referrals_case_and_reviews(app: &common::TestApp, la: &str, seeds: usize) {
+    let referrals = app.get(la, "/api/v1/referrals").await;
+    assert_eq!(referrals.status, 200, "{}", referrals.text());
+    let referrals = referrals.json();
+    let items = referrals["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "seeded {seeds} times: {referrals:#}");
+    let oakfield = items.iter().find(|r| r["school_urn"] == 117001).unwrap();
+    assert_eq!(oakfield["status"], "accepted", "{oakfield:#}");
+    let hillside = items.iter().find(|r| r["school_urn"] == 117002).unwrap();
+    assert_eq!(
+        hillside["assessment"]["outcome"], "ineligible",
+        "{hillside:#}"
+    );
+    let cases = app.get(la, "/api/v1/cases?status=active").await.json();
+    let cases = cases["items"].as_array().unwrap();
+    assert_eq!(cases.len(), 1, "{cases:#?}");
+    assert_eq!(cases[0]["upn"], esma_api::demo::demo_upn(0, 1));
+    assert_eq!(cases[0]["referral_id"], oakfield["id"]);
+    let reviews = app.get(la, "/api/v1/reviews").await.json();
+    let reviews = reviews["items"].as_array().unwrap();
+    assert!(
+        !reviews.is_empty(),
+        "the review worklist has the case's reviews"
+    );
+    assert!(reviews.iter().all(|r| r["case_id"] == cases[0]["id"]));
+}
+
+on_both_backends!(demo_seed_works_early_in_the_autumn_term, |app| {
+    // Before the dates the demo once had fixed (evidence of 4 November 2026): on the 9th school
+    // day nothing it seeds is dated after today.
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 9, 15).unwrap();
+    let creds = esma_api::demo::seed(
+        app.db(),
+        &esma_api::domain::policy::Policy::hertfordshire(),
+        today,
+    )
+    .unwrap();
+    let la = app
+        .token_for(&creds.la.client_id, &creds.la.client_secret)
+        .await;
+    let ill = esma_api::demo::demo_upn(0, 1);
+    let marks = app
+        .get(&la, &format!("/api/v1/pupils/{ill}/marks"))
+        .await
+        .json();
+    let marks = marks["marks"].as_array().unwrap();
+    assert_eq!(marks.len(), 18, "3 to 15 September: 9 school days");
+    assert!(
+        marks.iter().all(|m| m["code"] == "I"),
+        "ill since term began"
+    );
+    demo_has_its_referrals_case_and_reviews(&app, &la, 1).await;
+    let referrals = app.get(&la, "/api/v1/referrals").await.json();
+    for r in referrals["items"].as_array().unwrap() {
+        for e in r["request"]["medical"]["evidence"].as_array().unwrap() {
+            assert!(e["issued_on"].as_str().unwrap() <= "2026-09-15", "{e}");
+        }
+    }
 });

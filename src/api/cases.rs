@@ -10,7 +10,7 @@ use validator::Validate;
 use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
 use super::Page;
 use crate::domain::decision::ProvisionItem;
-use crate::domain::exit::{ExitRequest, ReReferral};
+use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::GateState;
 use crate::error::{ApiError, Problem};
@@ -108,6 +108,9 @@ pub struct CaseView {
     pub medical_evidence: Vec<CaseEvidenceView>,
     pub open_alerts: Vec<CaseAlertView>,
     pub exit: Option<ExitRequest>,
+    /// A non_attendance exit: the register facts it was decided on, stored with it (RULES.md
+    /// R13).
+    pub exit_register_facts: Option<RegisterFacts>,
     /// After an exit: whether the pupil can be referred again (RULES.md R13).
     pub re_referral: Option<ReReferral>,
 }
@@ -151,6 +154,7 @@ fn case_view(c: CaseRecord) -> Result<CaseView, ApiError> {
             })
             .collect(),
         exit: c.exit,
+        exit_register_facts: c.exit_register_facts,
         re_referral: c.re_referral,
     })
 }
@@ -479,6 +483,9 @@ pub struct ExitView {
     /// The register code guidance from the effective date (RULES.md R13.1).
     pub register_code_guidance: String,
     pub re_referral: ReReferral,
+    /// A non_attendance exit: the register facts attached to it (RULES.md R13): the
+    /// unauthorised sessions from the case start to the effective date.
+    pub register_facts: Option<RegisterFacts>,
     /// Reviews after the effective date, now cancelled.
     pub reviews_cancelled: usize,
 }
@@ -517,6 +524,7 @@ pub async fn exit_case(
     let case = case_view(out.case)?;
     Ok(web::Json(ExitView {
         register_code_guidance: case.register_code_now.clone(),
+        register_facts: case.exit_register_facts.clone(),
         re_referral,
         reviews_cancelled: out.reviews_cancelled,
         case,

@@ -7,6 +7,8 @@ use utoipa::ToSchema;
 use validator::Validate;
 
 use super::age::CompulsorySchoolAge;
+use super::attendance::SessionMark;
+use super::codes::AttendanceCode;
 use super::eligibility::long_date;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -134,12 +136,13 @@ pub fn exit_problems(exit: &ExitRequest, case: &CaseFacts) -> Vec<(String, Strin
             Some(_) => {}
         },
         ExitReason::NoLongerCompulsorySchoolAge => {
+            // R13: on or after the end of compulsory school age (R7.1: its last Friday in June).
             let ends = CompulsorySchoolAge::of(case.date_of_birth).ends;
-            if exit.effective_date <= ends {
+            if exit.effective_date < ends {
                 problem(
                     "/effective_date",
                     format!(
-                        "the pupil is of compulsory school age until {} ({}); the exit can take effect from the day after",
+                        "the pupil's compulsory school age ends on {} ({}); the exit can take effect on or after that day",
                         long_date(ends),
                         ends
                     ),
@@ -161,6 +164,85 @@ pub fn exit_problems(exit: &ExitRequest, case: &CaseFacts) -> Vec<(String, Strin
         );
     }
     problems
+}
+
+/// The unauthorised codes of R12.2 (`G`, `N`, `O`, `U`): the register's evidence of
+/// non-attendance during support.
+pub const UNAUTHORISED_DURING_SUPPORT: [AttendanceCode; 4] = [
+    AttendanceCode::G,
+    AttendanceCode::N,
+    AttendanceCode::O,
+    AttendanceCode::U,
+];
+
+/// One session of the register behind an exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterSession {
+    #[schema(example = "2027-02-08")]
+    pub date: NaiveDate,
+    #[schema(example = "AM")]
+    pub session: String,
+    #[schema(example = "O")]
+    pub code: String,
+}
+
+/// R13 `non_attendance` ("register facts attached"): what the case's school's register shows
+/// from the case start to the effective date, stored with the exit decision.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct RegisterFacts {
+    /// The case start.
+    pub from: NaiveDate,
+    /// The effective date (or the day of the decision, if that is earlier).
+    pub to: NaiveDate,
+    /// Sessions the school recorded in that period, with any code.
+    pub marked_sessions: usize,
+    /// How many of them were unauthorised absence (G, N, O, U; RULES.md R12.2).
+    pub unauthorised_sessions: usize,
+    /// Those sessions, by date.
+    pub unauthorised: Vec<RegisterSession>,
+}
+
+/// R13: the register facts of a `non_attendance` exit from the marks of `from..=to`.
+pub fn non_attendance_facts(
+    marks: &[SessionMark],
+    from: NaiveDate,
+    to: NaiveDate,
+) -> RegisterFacts {
+    let in_range: Vec<&SessionMark> = marks
+        .iter()
+        .filter(|m| from <= m.date && m.date <= to)
+        .collect();
+    let mut unauthorised: Vec<RegisterSession> = in_range
+        .iter()
+        .filter(|m| UNAUTHORISED_DURING_SUPPORT.contains(&m.code))
+        .map(|m| RegisterSession {
+            date: m.date,
+            session: m.session.as_str().to_string(),
+            code: m.code.as_str().to_string(),
+        })
+        .collect();
+    unauthorised.sort_by(|a, b| (a.date, &a.session).cmp(&(b.date, &b.session)));
+    RegisterFacts {
+        from,
+        to,
+        marked_sessions: in_range.len(),
+        unauthorised_sessions: unauthorised.len(),
+        unauthorised,
+    }
+}
+
+/// R13: a `non_attendance` exit needs the register to show unauthorised absence during the
+/// case; the problem if it does not.
+pub fn non_attendance_problem(facts: &RegisterFacts) -> Option<(String, String)> {
+    (facts.unauthorised_sessions == 0).then(|| {
+        (
+            "/reason".to_string(),
+            format!(
+                "the register shows no unauthorised absence (G, N, O or U) between the case start ({}) and {} ({} sessions recorded); non_attendance needs it",
+                facts.from, facts.to, facts.marked_sessions
+            ),
+        )
+    })
 }
 
 /// Whether the pupil can be referred again after this exit (R13 table; R10.4).
@@ -270,12 +352,73 @@ mod tests {
         let problems = exit_problems(&aged_out, &young);
         assert_eq!(problems[0].0, "/effective_date");
         assert!(
-            problems[0].1.contains("until 25 June 2027"),
+            problems[0].1.contains("ends on 25 June 2027"),
             "{}",
             problems[0].1
         );
         aged_out.effective_date = d("2027-06-28");
         assert!(exit_problems(&aged_out, &young).is_empty());
+    }
+
+    #[test]
+    fn the_age_exit_takes_effect_on_or_after_the_last_day_of_compulsory_school_age() {
+        // R13 "on or after the end of compulsory school age"; born 2011-01-15, it ends on
+        // Friday 25 June 2027 (R7.1).
+        let mut young = case();
+        young.date_of_birth = d("2011-01-15");
+        let mut aged_out = exit(ExitReason::NoLongerCompulsorySchoolAge);
+        aged_out.effective_date = d("2027-06-24");
+        assert_eq!(
+            exit_problems(&aged_out, &young)
+                .into_iter()
+                .map(|(p, _)| p)
+                .collect::<Vec<_>>(),
+            ["/effective_date"],
+            "the day before the end"
+        );
+        aged_out.effective_date = d("2027-06-25");
+        assert!(
+            exit_problems(&aged_out, &young).is_empty(),
+            "the last day itself"
+        );
+    }
+
+    #[test]
+    fn non_attendance_facts_list_the_unauthorised_sessions_of_the_case() {
+        use crate::domain::codes::Session;
+        let mark = |date: &str, session: Session, code: AttendanceCode| {
+            SessionMark::new(d(date), session, code)
+        };
+        let marks = [
+            mark("2026-11-27", Session::Am, AttendanceCode::O), // before the start
+            mark("2026-11-30", Session::Am, AttendanceCode::C2),
+            mark("2026-12-01", Session::Pm, AttendanceCode::N),
+            mark("2026-12-01", Session::Am, AttendanceCode::G),
+            mark("2026-12-02", Session::Am, AttendanceCode::I),
+            mark("2027-02-15", Session::Am, AttendanceCode::U), // after the effective date
+        ];
+        let facts = non_attendance_facts(&marks, d("2026-11-30"), d("2027-02-12"));
+        assert_eq!(facts.marked_sessions, 4);
+        assert_eq!(facts.unauthorised_sessions, 2);
+        assert_eq!(
+            facts
+                .unauthorised
+                .iter()
+                .map(|s| (s.date.to_string(), s.session.as_str(), s.code.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                ("2026-12-01".to_string(), "AM", "G"),
+                ("2026-12-01".to_string(), "PM", "N")
+            ]
+        );
+        assert!(non_attendance_problem(&facts).is_none());
+        let none = non_attendance_facts(&marks[1..2], d("2026-11-30"), d("2027-02-12"));
+        let (pointer, message) = non_attendance_problem(&none).unwrap();
+        assert_eq!(pointer, "/reason");
+        assert!(
+            message.contains("between the case start (2026-11-30) and 2027-02-12"),
+            "{message}"
+        );
     }
 
     #[test]

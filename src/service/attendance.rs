@@ -640,6 +640,7 @@ pub struct AlertPage {
 fn view(
     page_tallies: &HashMap<(i32, i32, String), YearTally>,
     page_referrals: &HashMap<i64, ReferralRow>,
+    page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
     row: AlertRow,
     policy: &AttendancePolicy,
     calendar: &SchoolCalendar,
@@ -704,9 +705,12 @@ fn view(
         AlertKind::ReviewOverdue
         | AlertKind::MedicalEvidenceDue
         | AlertKind::RegisterCodeMismatch
-        | AlertKind::SupportNonEngagement => {
-            super::cases::case_alert_facts(kind, &row.subject, row.since)
-        }
+        | AlertKind::SupportNonEngagement => super::cases::case_alert_facts(
+            kind,
+            &row.subject,
+            row.since,
+            page_c_sessions.get(&row.id),
+        ),
         AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
             let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
             let measures = tally.as_ref().map(|t| t.measures(policy));
@@ -799,12 +803,14 @@ pub async fn list(
                 .filter_map(|r| referral_subject(&r.subject))
                 .collect();
             let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
+            let page_c_sessions = super::cases::mismatch_sessions(conn, &rows, today)?;
             let alerts = rows
                 .into_iter()
                 .map(|row| {
                     view(
                         &page_tallies,
                         &page_referrals,
+                        &page_c_sessions,
                         row,
                         &policy,
                         &calendar,

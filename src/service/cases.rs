@@ -16,13 +16,12 @@ use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
-use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::events::EventType;
 use crate::domain::eligibility::long_date;
 use crate::domain::exit::{
-    exit_problems, re_referral, register_code_guidance, CaseFacts, ExitReason, ExitRequest,
-    ReReferral,
+    exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
+    register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
 };
 use crate::domain::policy::Policy;
 use crate::domain::referral::{Confidential, EvidenceItem, ReferralForm};
@@ -67,6 +66,8 @@ pub struct CaseRecord {
     pub register_code_now: String,
     pub open_alerts: Vec<AlertRow>,
     pub exit: Option<ExitRequest>,
+    /// What the register showed when a non_attendance exit was decided (R13).
+    pub exit_register_facts: Option<RegisterFacts>,
     pub re_referral: Option<ReReferral>,
 }
 
@@ -160,6 +161,12 @@ fn load(
         .map(serde_json::from_str)
         .transpose()
         .map_err(|e| corrupt("exit of case", id, e))?;
+    let exit_register_facts: Option<RegisterFacts> = row
+        .exit_register_facts
+        .as_deref()
+        .map(serde_json::from_str)
+        .transpose()
+        .map_err(|e| corrupt("register facts of case", id, e))?;
     let support_code = policy
         .support
         .register_codes
@@ -184,6 +191,7 @@ fn load(
         evidence_clock: clock,
         open_alerts,
         exit,
+        exit_register_facts,
         provision,
         row,
     }))
@@ -571,6 +579,9 @@ pub struct ExitOutcome {
 }
 
 /// `POST /api/v1/cases/{id}/exit` (`la`; RULES.md R13).
+// Not reformatted yet: the change-feed and webhook branches edit this body in its current
+// layout; run rustfmt on it once they have merged.
+#[rustfmt::skip]
 pub async fn exit(
     state: &AppState,
     actor: &Actor,
@@ -592,22 +603,21 @@ pub async fn exit(
                 la_code: policy.la_code,
             },
         );
+        let mut register_facts = None;
         if problems.is_empty() && request.reason == ExitReason::NonAttendance {
-            // "register facts attached": the exit records what the register says.
-            let recent = non_engagement_facts(conn, &found.row, policy, today)?;
-            if recent.is_empty() {
-                problems.push((
-                    "/reason".to_string(),
-                    "the register shows no unauthorised absence since the case started; non_attendance needs it".to_string(),
-                ));
-            }
+            // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
+            let facts = register_during_case(conn, &found.row, request.effective_date.min(today))?;
+            problems.extend(non_attendance_problem(&facts));
+            register_facts = Some(facts);
         }
         if !problems.is_empty() {
             return Err(ApiError::from_problems(problems));
         }
         let body = serde_json::to_string(&request)
             .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;
-        if store::close(conn, id, &body, request.effective_date, now)? == 0 {
+        let facts = register_facts.as_ref().map(serde_json::to_string).transpose()
+            .map_err(|e| ApiError::internal(format!("register facts not serialisable: {e}")))?;
+        if store::close(conn, id, &body, facts.as_deref(), request.effective_date, now)? == 0 {
             return Err(ApiError::conflict("the case was closed meanwhile"));
         }
         let cancelled = store::cancel_after(
@@ -718,37 +728,18 @@ pub async fn worklist(
 // Alerts of active cases (issue 6 item 3) and calendar changes (item 5)
 // ---------------------------------------------------------------------------------------------
 
-/// R12.2: the unauthorised sessions (G, N, O, U) in the last `non_engagement_school_days`
-/// school days up to `today`, since the case started.
-fn non_engagement_facts(
+/// R13: what the case's school's register shows from the case start up to `to`.
+fn register_during_case(
     conn: &mut DbConnection,
     case: &CaseRow,
-    policy: &Policy,
-    today: NaiveDate,
-) -> Result<Vec<(NaiveDate, String, String)>, ApiError> {
-    let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
-    let from = calendar
-        .school_day_before(tomorrow, policy.support.non_engagement_school_days)
-        .max(case.start_date);
-    let unauthorised = [
-        AttendanceCode::G,
-        AttendanceCode::N,
-        AttendanceCode::O,
-        AttendanceCode::U,
-    ];
-    let stored = marks::of_pupil(conn, &case.upn, &[case.school_urn], from, today)?;
-    Ok(to_session_marks(&stored)?
-        .into_iter()
-        .filter(|m| unauthorised.contains(&m.code))
-        .map(|m| {
-            (
-                m.date,
-                m.session.as_str().to_string(),
-                m.code.as_str().to_string(),
-            )
-        })
-        .collect())
+    to: NaiveDate,
+) -> Result<RegisterFacts, ApiError> {
+    let stored = marks::of_pupil(conn, &case.upn, &[case.school_urn], case.start_date, to)?;
+    Ok(non_attendance_facts(
+        &to_session_marks(&stored)?,
+        case.start_date,
+        to,
+    ))
 }
 
 /// Whether an alert subject is about the case whose subject is `case` ("case 7" covers
@@ -769,11 +760,54 @@ pub fn case_subject(case_id: i64, rest: &str) -> String {
     }
 }
 
-/// The deadline and facts of a case alert, read back from its subject (see [`case_subject`]).
+/// R12.1 "with the dates": for each `register_code_mismatch` alert among `alerts`, the sessions
+/// at its school still coded `C` from its case's start (to its resolution, or today), by alert
+/// id. Two queries for the whole page.
+pub(crate) fn mismatch_sessions(
+    conn: &mut DbConnection,
+    alerts: &[AlertRow],
+    today: NaiveDate,
+) -> Result<HashMap<i64, Vec<(NaiveDate, String)>>, ApiError> {
+    let mismatches: Vec<(&AlertRow, i64)> = alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::RegisterCodeMismatch.as_str())
+        .filter_map(|a| {
+            let id = a.subject.strip_prefix("case ")?.parse::<i64>().ok()?;
+            Some((a, id))
+        })
+        .collect();
+    let case_ids: Vec<i64> = mismatches.iter().map(|(_, id)| *id).collect();
+    let starts: HashMap<i64, NaiveDate> = store::of_ids(conn, &case_ids)?
+        .into_iter()
+        .map(|c| (c.id, c.start_date))
+        .collect();
+    let upns: Vec<&str> = mismatches.iter().map(|(a, _)| a.upn.as_str()).collect();
+    let earliest = starts.values().min().copied().unwrap_or(today);
+    let stored = marks::with_codes_of_pupils(conn, &upns, &["C"], earliest, today)?;
+    let mut out = HashMap::new();
+    for (alert, case_id) in mismatches {
+        let Some(start) = starts.get(&case_id) else {
+            continue;
+        };
+        let until = alert.resolved_on.unwrap_or(today);
+        let sessions: Vec<(NaiveDate, String)> = stored
+            .iter()
+            .filter(|m| m.school_urn == alert.school_urn && m.upn == alert.upn)
+            .filter(|m| *start <= m.mark_date && m.mark_date <= until)
+            .map(|m| (m.mark_date, m.session.clone()))
+            .collect();
+        out.insert(alert.id, sessions);
+    }
+    Ok(out)
+}
+
+/// The deadline and facts of a case alert, read back from its subject (see [`case_subject`]);
+/// `c_sessions`: a register_code_mismatch alert's sessions coded C (see [`mismatch_sessions`]).
 pub fn case_alert_facts(
     kind: AlertKind,
     subject: &str,
     since: NaiveDate,
+    c_sessions: Option<&Vec<(NaiveDate, String)>>,
 ) -> (Option<NaiveDate>, serde_json::Value) {
     let parts: Vec<&str> = subject.split(' ').collect();
     let case_id = parts.get(1).and_then(|p| p.parse::<i64>().ok());
@@ -789,6 +823,21 @@ pub fn case_alert_facts(
             serde_json::json!({"case_id": case_id, "gate_school_weeks": parts.get(3).and_then(|p| p.parse::<u32>().ok()),
                                "gate_on": date_at(4), "due_from": since}),
         ),
+        AlertKind::RegisterCodeMismatch => {
+            // R12.1 "with the dates": every date coded C since the start, not only the first.
+            let sessions = c_sessions.map(Vec::as_slice).unwrap_or_default();
+            let mut dates: Vec<NaiveDate> = sessions.iter().map(|(d, _)| *d).collect();
+            dates.dedup();
+            let listed: Vec<serde_json::Value> = sessions
+                .iter()
+                .map(|(d, s)| serde_json::json!({"date": d, "session": s}))
+                .collect();
+            (
+                None,
+                serde_json::json!({"case_id": case_id, "first_date": since, "dates": dates,
+                                   "sessions": listed}),
+            )
+        }
         _ => (
             None,
             serde_json::json!({"case_id": case_id, "first_date": since}),

@@ -748,7 +748,9 @@ pub(crate) fn decide_in(
         &decision,
         found.assessment.assessment.outcome,
         &failed,
-        found.received_at.date(),
+        // Received "today" as the service counts days: with a fixed clock (ESMA_TODAY, tests)
+        // the wall-clock timestamp can be later than today.
+        found.received_at.date().min(today),
         &calendar,
     );
     if !problems.is_empty() {

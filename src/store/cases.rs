@@ -34,6 +34,8 @@ pub struct CaseRow {
     pub closed_at: Option<NaiveDateTime>,
     pub exit_decision: Option<String>,
     pub exit_effective_date: Option<NaiveDate>,
+    /// JSON: the register facts a non_attendance exit was decided on (RULES.md R13).
+    pub exit_register_facts: Option<String>,
 }
 
 #[derive(Debug, Clone, Insertable)]
@@ -96,6 +98,17 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<CaseRow>> {
         .select(cases::all_columns)
         .first(conn)
         .optional()
+}
+
+/// The cases with these ids (one query for a page of alerts).
+pub fn of_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<CaseRow>> {
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    cases::table
+        .filter(cases::id.eq_any(ids))
+        .select(cases::all_columns)
+        .load(conn)
 }
 
 pub fn of_referral(conn: &mut DbConnection, referral_id: i64) -> QueryResult<Option<CaseRow>> {
@@ -164,11 +177,13 @@ pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryRe
     query.limit(limit).load(conn)
 }
 
-/// Closes an active case (the caller checked; this guards against a concurrent exit).
+/// Closes an active case (the caller checked; this guards against a concurrent exit), storing
+/// the decision and any register facts it was based on.
 pub fn close(
     conn: &mut DbConnection,
     id: i64,
     exit: &str,
+    register_facts: Option<&str>,
     effective: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
@@ -182,6 +197,7 @@ pub fn close(
         cases::closed_at.eq(Some(now)),
         cases::exit_decision.eq(Some(exit)),
         cases::exit_effective_date.eq(Some(effective)),
+        cases::exit_register_facts.eq(register_facts),
     ))
     .execute(conn)
 }

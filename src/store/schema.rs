@@ -230,6 +230,7 @@ diesel::table! {
         closed_at -> Nullable<Timestamp>,
         exit_decision -> Nullable<Text>,
         exit_effective_date -> Nullable<Date>,
+        exit_register_facts -> Nullable<Text>,
     }
 }
 
