@@ -103,6 +103,10 @@ pub struct ServeArgs {
     /// anywhere else webhooks must use https).
     #[arg(long, env = "ESMA_ALLOW_INSECURE_WEBHOOKS", value_parser = parse_flag, default_value = "0")]
     pub allow_insecure_webhooks: bool,
+    /// Send webhook deliveries (0: keep them queued in the outbox without sending, e.g. while a
+    /// test tool creates subscriptions to made-up hosts).
+    #[arg(long, env = "ESMA_WEBHOOK_DISPATCH", value_parser = parse_flag, default_value = "1")]
+    pub webhook_dispatch: bool,
     /// Seconds a webhook attempt may take (connect and answer).
     #[arg(long, env = "ESMA_WEBHOOK_TIMEOUT_SECS", default_value_t = 10)]
     pub webhook_timeout_secs: u64,

@@ -72,6 +72,7 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
         poll_every: Duration::from_millis(args.webhook_poll_ms.clamp(10, 60_000)),
         scan_every: Duration::from_secs(args.event_scan_secs),
         timeout: Duration::from_secs(args.webhook_timeout_secs.clamp(1, 120)),
+        send: args.webhook_dispatch,
         ..DispatchSettings::default()
     };
     if !args.webhook_retry_secs.is_empty() {

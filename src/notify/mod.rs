@@ -35,6 +35,8 @@ pub struct DispatchSettings {
     pub batch: i64,
     /// Attempts under way at once.
     pub concurrency: usize,
+    /// Whether deliveries are sent at all (off: they wait in the outbox; the scan still runs).
+    pub send: bool,
 }
 
 /// The default retry waits: 5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 12 h (four times) and
@@ -58,6 +60,7 @@ impl Default for DispatchSettings {
             jitter: 0.2,
             batch: 100,
             concurrency: 8,
+            send: true,
         }
     }
 }
@@ -253,6 +256,10 @@ pub async fn run(state: AppState, dispatcher: Dispatcher) {
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "event scan failed; trying again later"),
             }
+        }
+        if !settings.send {
+            actix_web::rt::time::sleep(settings.poll_every).await;
+            continue;
         }
         let busy = match dispatcher.deliver_due(&state).await {
             Ok(report) => report.attempted as i64 >= settings.batch,

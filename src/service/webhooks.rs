@@ -199,7 +199,7 @@ fn announcement(
         }
         AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
         AlertKind::ReviewOverdue | AlertKind::MedicalEvidenceDue => {
-            let (due_by, facts) = super::cases::case_alert_facts(kind, &alert.subject, alert.since);
+            let (due_by, facts) = super::cases::case_alert_facts(kind, &alert.subject, alert.since, None);
             data["due_by"] = json!(due_by);
             if let Some(case_id) = facts.get("case_id").and_then(Value::as_i64) {
                 data["href"] = json!(format!("/api/v1/cases/{case_id}"));
