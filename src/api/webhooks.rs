@@ -17,6 +17,31 @@ use crate::store::webhooks::{AttemptRow, DeliveryListing};
 const PROBLEM: &str = "application/problem+json";
 const ID: &str = "Subscription id";
 
+/// An event type (API.md "Webhooks"); for the spec, the service reads the names itself so an
+/// unknown one gets a 422 naming the known ones.
+#[derive(Debug, Serialize, ToSchema)]
+#[allow(dead_code)]
+pub enum EventName {
+    #[serde(rename = "referral.received")]
+    ReferralReceived,
+    #[serde(rename = "referral.assessed")]
+    ReferralAssessed,
+    #[serde(rename = "referral.decided")]
+    ReferralDecided,
+    #[serde(rename = "case.review_due")]
+    CaseReviewDue,
+    #[serde(rename = "case.review_overdue")]
+    CaseReviewOverdue,
+    #[serde(rename = "case.medical_evidence_due")]
+    CaseMedicalEvidenceDue,
+    #[serde(rename = "case.closed")]
+    CaseClosed,
+    #[serde(rename = "attendance.sickness_return_due")]
+    AttendanceSicknessReturnDue,
+    #[serde(rename = "attendance.unexplained_absence_overdue")]
+    AttendanceUnexplainedAbsenceOverdue,
+}
+
 /// What to be told, and where.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -24,13 +49,15 @@ pub struct NewWebhookBody {
     /// Where events are POSTed: https only (plain http to a loopback address when the server
     /// runs with `ESMA_ALLOW_INSECURE_WEBHOOKS=1`).
     #[validate(length(min = 1, max = 2048, message = "should be 1 to 2048 characters"))]
-    #[schema(min_length = 1, max_length = 2048, example = "https://mis.example.org/esma/events")]
+    #[schema(min_length = 1, max_length = 2048, pattern = "^https?://",
+             example = "https://mis.example.org/esma/events")]
     pub url: String,
     /// Event types: `referral.received`, `referral.assessed`, `referral.decided`,
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
     /// `attendance.sickness_return_due`, `attendance.unexplained_absence_overdue`.
     #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
-    #[schema(min_items = 1, max_items = 20, example = json!(["referral.decided", "case.closed"]))]
+    #[schema(value_type = Vec<EventName>, min_items = 1, max_items = 20,
+             example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     #[validate(length(max = 200, message = "should be at most 200 characters"))]
     #[schema(max_length = 200, example = "Arbor sync for Oakfield")]
