@@ -39,14 +39,27 @@ impl Clock {
         self.fixed_today.is_some()
     }
 
-    /// Wall-clock time for timestamps (tokens and audit rows always use the real time).
+    /// Wall-clock time (tokens use the real time whatever the clock says).
     pub fn now(&self) -> DateTime<Utc> {
         Utc::now()
     }
 
-    /// `now` as stored in the database (UTC, microsecond precision on both backends).
+    /// The time records are stamped with (UTC, microsecond precision on both backends). With a
+    /// fixed today it is that day at the real time of day, so that what is received "today" is
+    /// received on the day every statutory clock counts from (a referral received on the fixed
+    /// day may start support that day, R10.2).
     pub fn now_naive(&self) -> NaiveDateTime {
-        let now = Utc::now().naive_utc();
-        now - chrono::Duration::nanoseconds((now.and_utc().timestamp_subsec_nanos() % 1000) as i64)
+        let now = wall_naive();
+        match self.fixed_today {
+            None => now,
+            Some(day) => day.and_time(now.time()),
+        }
     }
+}
+
+/// The real time, as stored (UTC, microseconds): for what must follow real time whatever the
+/// statutory clock says, such as webhook retries.
+pub fn wall_naive() -> NaiveDateTime {
+    let now = Utc::now().naive_utc();
+    now - chrono::Duration::nanoseconds((now.and_utc().timestamp_subsec_nanos() % 1000) as i64)
 }
