@@ -293,6 +293,7 @@ fn seed_referrals(
             "referrer": {"name": "Pat Lee", "role": "Head of Year 9", "email": "pastoral@hillside.example.org"}
         }),
     ];
+    // Received on the demo's today, so the case it accepts may start the next school day (R10.2).
     let now = crate::clock::Clock::fixed(today).now_naive();
     db.write_now(|conn| {
         let mut created = Vec::new();

@@ -402,6 +402,14 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     let overdue: Vec<&Value> = got.iter().filter(|e| e["type"] == "case.review_overdue" && e["data"]["facts"]["review_id"] == meeting["id"]).collect();
     assert_eq!(overdue.len(), 1, "{got:#?}");
     assert_eq!(overdue[0]["data"]["href"], format!("/api/v1/cases/{case_id}"));
+    // The alert the scan raised is on the change feed too.
+    let feed = app.get(&s.la, "/api/v1/changes?limit=1000").await.json();
+    assert!(
+        feed["items"].as_array().unwrap().iter().any(|c| c["resource_type"] == "alert"
+            && c["resource_id"] == overdue[0]["data"]["alert_id"]
+            && c["action"] == "raised"),
+        "{feed:#}"
+    );
     let mut ids: Vec<String> = la_rx.received().iter().map(|r| r.header("webhook-id").to_string()).collect();
     let all_ids = ids.len();
     ids.sort();

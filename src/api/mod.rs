@@ -6,6 +6,7 @@ pub mod auth;
 pub mod body;
 pub mod calendar;
 pub mod cases;
+pub mod changes;
 pub mod docs;
 pub mod extract;
 pub mod oauth;
@@ -74,6 +75,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(cases::list_reviews)
                 .service(cases::add_case_evidence)
                 .service(cases::exit_case)
+                .service(changes::list_changes)
                 .service(registers::push_register)
                 .service(registers::get_import)
                 .service(calendar::get_calendar)

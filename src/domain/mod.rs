@@ -5,6 +5,7 @@ pub mod age;
 pub mod alerts;
 pub mod attendance;
 pub mod calendar;
+pub mod changes;
 pub mod codes;
 pub mod decision;
 pub mod eligibility;

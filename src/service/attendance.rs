@@ -22,6 +22,7 @@ use crate::domain::attendance::{
     MeasureCounts, SessionMark,
 };
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 use crate::error::ApiError;
@@ -29,7 +30,7 @@ use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow,
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
 use crate::store::referrals::{self as referral_store, ReferralRow};
-use crate::store::{audit, calendars, DbConnection};
+use crate::store::{audit, calendars, changes, DbConnection};
 
 fn unreadable(what: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(what.into())
@@ -49,7 +50,9 @@ pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec
 }
 
 /// Writes a school's checked marks and, in the same transaction, brings the tallies and alerts
-/// of every pupil they touch up to date. Every register write goes through here.
+/// of every pupil they touch up to date. Every register write goes through here. The alerts it
+/// raised and resolved go on the change feed as its last write (the caller adds only its import
+/// report and audit row after it).
 pub fn write_marks(
     conn: &mut DbConnection,
     school_urn: i32,
@@ -90,7 +93,8 @@ pub fn write_marks(
     if !written.changes.is_empty() {
         let changed: BTreeSet<&str> = written.changes.iter().map(|c| c.upn.as_str()).collect();
         let stored = tallies_for_push(conn, school_urn, &changed, first_year)?;
-        maintain(conn, school_urn, &written.changes, stored, policy, today)?;
+        let alerts = maintain(conn, school_urn, &written.changes, stored, policy, today)?;
+        changes::record_at(conn, now, &alerts)?;
     }
     // What each step of the write costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
     tracing::debug!(
@@ -176,17 +180,27 @@ impl AlertWork {
         }
     }
 
-    fn apply(self, conn: &mut DbConnection, today: NaiveDate) -> diesel::QueryResult<()> {
+    /// Writes the changes; returns them as the change feed says them.
+    fn apply(self, conn: &mut DbConnection, today: NaiveDate) -> diesel::QueryResult<Vec<Change>> {
+        let mut changed = Vec::new();
         // Resolutions first: an alert resolved and raised again in one push (a flag that went
         // and came back) leaves one closed and one open row.
         for (key, resolution) in &self.resolve {
-            alert_store::resolve(conn, key, today, resolution)?;
+            if let Some(id) = alert_store::resolve(conn, key, today, resolution)? {
+                changed.push(Change::alert(id, key.school_urn, ChangeAction::Resolved));
+            }
         }
         for (key, since) in &self.move_since {
-            alert_store::move_since(conn, key, *since)?;
+            if let Some(id) = alert_store::move_since(conn, key, *since)? {
+                changed.push(Change::alert(id, key.school_urn, ChangeAction::SinceMoved));
+            }
         }
-        alert_store::raise(conn, &self.raise)?;
-        Ok(())
+        changed.extend(
+            alert_store::raise(conn, &self.raise)?
+                .into_iter()
+                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
+        );
+        Ok(changed)
     }
 }
 
@@ -214,7 +228,7 @@ fn tally_alert_changes(
 /// A pupil whose changes are all new sessions after everything tallied (the nightly push) has
 /// them appended to the stored tally; any other change (a corrected or back-filled session)
 /// rebuilds that pupil's tallies at the school from the register. Both use the same append, so
-/// the result is what a full recomputation gives.
+/// the result is what a full recomputation gives. Returns the alerts raised, resolved and moved.
 pub fn maintain(
     conn: &mut DbConnection,
     school_urn: i32,
@@ -222,9 +236,9 @@ pub fn maintain(
     mut stored: HashMap<String, PupilTally>,
     policy: &AttendancePolicy,
     today: NaiveDate,
-) -> diesel::QueryResult<()> {
+) -> diesel::QueryResult<Vec<Change>> {
     if changes.is_empty() {
-        return Ok(());
+        return Ok(Vec::new());
     }
     let mut by_pupil: BTreeMap<&str, Vec<(SessionMark, Option<AttendanceCode>)>> = BTreeMap::new();
     for change in changes {
@@ -340,6 +354,7 @@ pub fn recompute_school(
     school_urn: i32,
     policy: &AttendancePolicy,
     today: NaiveDate,
+    now: NaiveDateTime,
 ) -> diesel::QueryResult<RecomputeCounts> {
     let all = marks::of_school(conn, school_urn)?;
     let mut by_pupil: BTreeMap<&str, Vec<SessionMark>> = BTreeMap::new();
@@ -388,6 +403,7 @@ pub fn recompute_school(
         counts.tallies += rows.len();
     }
     let register_kinds = AlertKind::FROM_REGISTER.map(AlertKind::as_str);
+    let mut changed = Vec::new();
     for open in alert_store::open_of_school(conn, school_urn, &register_kinds)? {
         let open_key = AlertKey {
             kind: open.kind.clone(),
@@ -399,16 +415,21 @@ pub fn recompute_school(
             Some((_, since))
                 if since != open.since && open.kind == AlertKind::SicknessReturnDue.as_str() =>
             {
-                alert_store::move_since(conn, &open_key, since)?;
+                if let Some(id) = alert_store::move_since(conn, &open_key, since)? {
+                    changed.push(Change::alert(id, school_urn, ChangeAction::SinceMoved));
+                }
             }
             Some(_) => {}
             None => {
-                counts.alerts_resolved += alert_store::resolve(
+                if let Some(id) = alert_store::resolve(
                     conn,
                     &open_key,
                     today,
                     "not supported by the register when recomputed",
-                )?;
+                )? {
+                    counts.alerts_resolved += 1;
+                    changed.push(Change::alert(id, school_urn, ChangeAction::Resolved));
+                }
             }
         }
     }
@@ -424,7 +445,14 @@ pub fn recompute_school(
             raised_on: today,
         })
         .collect();
-    counts.alerts_raised = alert_store::raise(conn, &raise)?;
+    let raised = alert_store::raise(conn, &raise)?;
+    counts.alerts_raised = raised.len();
+    changed.extend(
+        raised
+            .into_iter()
+            .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
+    );
+    changes::record_at(conn, now, &changed)?;
     Ok(counts)
 }
 
@@ -762,8 +790,13 @@ pub async fn list(
         .write(move |conn| {
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             // Clock-driven (R10.3): raised when first looked at after the deadline.
-            super::referrals::raise_overdue_assessments(conn, today)?;
-            super::cases::reconcile_case_alerts(conn, &case_policy, today, None)?;
+            let mut changed = super::referrals::raise_overdue_assessments(conn, today)?;
+            changed.extend(super::cases::reconcile_case_alerts(
+                conn,
+                &case_policy,
+                today,
+                None,
+            )?);
             let filter = AlertFilter {
                 kinds: query
                     .kinds
@@ -822,6 +855,7 @@ pub async fn list(
             subject.school_urn = query.school_urn;
             subject.upn = query.upn.clone();
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            changes::record_at(conn, now, &changed)?;
             Ok(AlertPage {
                 alerts,
                 next_after_id,
@@ -880,7 +914,8 @@ pub fn recompute(
             if crate::store::schools::find(conn, urn)?.is_none() {
                 return Err(ApiError::not_found(format!("no school with URN {urn}")));
             }
-            Ok(recompute_school(conn, urn, policy, today)?)
+            let now = crate::clock::Clock::system().now_naive();
+            Ok(recompute_school(conn, urn, policy, today, now)?)
         })?;
         report.schools += 1;
         report.counts.pupils += counts.pupils;

@@ -6,7 +6,7 @@ use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::calendar::{AcademicYear, LaCalendar, SchoolCalendar};
 use crate::error::{ApiError, FieldProblem};
-use crate::store::{audit, calendars};
+use crate::store::{audit, calendars, changes};
 
 /// Validates and stores a year's calendar (`la`); returns whether the year had none before.
 pub async fn put(
@@ -36,13 +36,14 @@ pub async fn put(
         .write(move |conn| {
             let created = calendars::replace(conn, &calendar, now)?;
             // Issue 6 item 5: reviews that no longer fall on a school day move.
-            super::cases::follow_calendar_change(conn, &actor, today, now)?;
+            let moved = super::cases::follow_calendar_change(conn, &actor, today, now)?;
             let year = calendar.academic_year.to_string();
             let action = if created { "create" } else { "update" };
             audit::append(
                 conn,
                 &[actor.audit(now, action, AuditSubject::new("calendar", year))],
             )?;
+            changes::record_at(conn, now, &moved)?;
             Ok((calendar, now, created))
         })
         .await

@@ -16,6 +16,7 @@ use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::ProvisionItem;
 use crate::domain::events::EventType;
 use crate::domain::eligibility::long_date;
@@ -33,7 +34,7 @@ use crate::store::cases::{
     ReviewRow,
 };
 use crate::store::marks::StoredMark;
-use crate::store::{audit, calendars, marks, pupils, referrals, DbConnection};
+use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// What a review meeting recorded (API.md "Cases").
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
@@ -79,14 +80,15 @@ fn not_found(id: i64) -> ApiError {
     ApiError::not_found(format!("no case {id} that you can see"))
 }
 
-/// R11: plans the reviews of a case that opens on `start` (called when a referral is accepted).
+/// R11: plans the reviews of a case that opens on `start` (called when a referral is accepted);
+/// returns their ids.
 pub(crate) fn plan_reviews(
     conn: &mut DbConnection,
     case_id: i64,
     start: NaiveDate,
     policy: &Policy,
     now: NaiveDateTime,
-) -> Result<usize, ApiError> {
+) -> Result<Vec<i64>, ApiError> {
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let rows: Vec<NewReview> = plan(start, &calendar, &policy.schedule)
         .into_iter()
@@ -215,7 +217,8 @@ fn subject(case: &CaseRow) -> AuditSubject {
         .pupil(case.upn.clone())
 }
 
-/// Runs `work` on a case the actor may see (404 otherwise, audited as refused) and audits it.
+/// Runs `work` on a case the actor may see (404 otherwise, audited as refused) and audits it;
+/// what `work` changed goes on the change feed last, once its other writes are done.
 async fn with_case<T, F>(
     state: &AppState,
     actor: &Actor,
@@ -232,6 +235,7 @@ where
             &Policy,
             NaiveDate,
             NaiveDateTime,
+            &mut Vec<Change>,
         ) -> Result<T, ApiError>
         + Send
         + 'static,
@@ -250,8 +254,10 @@ where
                 return Ok(Err(not_found(id)));
             };
             let event = actor.audit(now, action, subject(&found.row));
-            let result = work(conn, &actor, found, &policy, today, now)?;
+            let mut changed = Vec::new();
+            let result = work(conn, &actor, found, &policy, today, now, &mut changed)?;
             audit::append(conn, &[event])?;
+            changes::record_at(conn, now, &changed)?;
             Ok(Ok(result))
         })
         .await?
@@ -265,9 +271,9 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord,
         actor,
         id,
         "read",
-        move |conn, _, found, policy, today, _| {
+        move |conn, _, found, policy, today, _, changed| {
             // Its alerts as of today, not as of the last time someone read the alert list.
-            reconcile_case_alerts(conn, policy, today, Some(id))?;
+            changed.extend(reconcile_case_alerts(conn, policy, today, Some(id))?);
             if found.row.status == "active" {
                 return load(conn, id, policy, today)?.ok_or_else(|| not_found(id));
             }
@@ -385,7 +391,7 @@ pub async fn add_review(
         actor,
         id,
         "update",
-        move |conn, _, found, policy, today, now| {
+        move |conn, _, found, policy, today, now, changed| {
             active_or_conflict(&found, "given another review")?;
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             check_review_date(
@@ -394,7 +400,7 @@ pub async fn add_review(
                 scheduled_for,
                 "/scheduled_for",
             )?;
-            store::insert_reviews(
+            let added = store::insert_reviews(
                 conn,
                 &[NewReview {
                     case_id: id,
@@ -408,6 +414,12 @@ pub async fn add_review(
                     updated_at: now,
                 }],
             )?;
+            let urn = found.row.school_urn;
+            changed.extend(
+                added
+                    .into_iter()
+                    .map(|review| Change::review(review, urn, ChangeAction::Added)),
+            );
             load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
         },
     )
@@ -450,7 +462,7 @@ pub async fn change_review(
         actor,
         id,
         "update",
-        move |conn, _, found, _, today, now| {
+        move |conn, _, found, _, today, now, changed| {
             active_or_conflict(&found, "changed")?;
             let Some(review) = store::review(conn, id, review_id)? else {
                 return Err(ApiError::not_found(format!(
@@ -473,6 +485,11 @@ pub async fn change_review(
                     &format!("moved from {}", review.scheduled_for),
                     now,
                 )?;
+                changed.push(Change::review(
+                    review_id,
+                    found.row.school_urn,
+                    ChangeAction::Rescheduled,
+                ));
             }
             if let Some(outcome) = &change.outcome {
                 if outcome.held_on > today {
@@ -496,6 +513,11 @@ pub async fn change_review(
                 let body = serde_json::to_string(outcome)
                     .map_err(|e| ApiError::internal(format!("outcome not serialisable: {e}")))?;
                 store::hold(conn, review_id, outcome.held_on, Some(&body), None, now)?;
+                changed.push(Change::review(
+                    review_id,
+                    found.row.school_urn,
+                    ChangeAction::Held,
+                ));
             }
             store::review(conn, id, review_id)?
                 .ok_or_else(|| ApiError::internal("the review vanished"))
@@ -507,7 +529,7 @@ pub async fn change_review(
 /// `GET /api/v1/cases/{id}/reviews`.
 pub async fn reviews(state: &AppState, actor: &Actor, id: i64) -> Result<Vec<ReviewRow>, ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    with_case(state, actor, id, "read", |_, _, found, _, _, _| {
+    with_case(state, actor, id, "read", |_, _, found, _, _, _, _| {
         Ok(found.reviews)
     })
     .await
@@ -527,7 +549,7 @@ pub async fn add_evidence(
         actor,
         id,
         "update",
-        move |conn, actor, found, policy, today, now| {
+        move |conn, actor, found, policy, today, now, changed| {
             active_or_conflict(&found, "given evidence")?;
             if item.issued_on > today {
                 return Err(ApiError::invalid_field(
@@ -547,6 +569,8 @@ pub async fn add_evidence(
                     recorded_by: actor.client_id.clone(),
                 },
             )?;
+            let urn = found.row.school_urn;
+            changed.push(Change::case(id, urn, ChangeAction::EvidenceAdded));
             // R11.3: evidence received during a term satisfies that term's update.
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             if let Some(term) = calendar
@@ -564,6 +588,7 @@ pub async fn add_evidence(
                         item.issued_on
                     );
                     store::hold(conn, review.id, today, None, Some(&note), now)?;
+                    changed.push(Change::review(review.id, urn, ChangeAction::Held));
                 }
             }
             load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
@@ -589,7 +614,7 @@ pub async fn exit(
     request: ExitRequest,
 ) -> Result<ExitOutcome, ApiError> {
     actor.require(&[Role::La])?;
-    with_case(state, actor, id, "exit", move |conn, _, found, policy, today, now| {
+    with_case(state, actor, id, "exit", move |conn, _, found, policy, today, now, changed| {
         active_or_conflict(&found, "exited again")?;
         let dob = pupils::find(conn, &found.row.upn)?
             .map(|p| p.date_of_birth)
@@ -620,6 +645,8 @@ pub async fn exit(
         if store::close(conn, id, &body, facts.as_deref(), request.effective_date, now)? == 0 {
             return Err(ApiError::conflict("the case was closed meanwhile"));
         }
+        let urn = found.row.school_urn;
+        changed.push(Change::case(id, urn, ChangeAction::Closed));
         let cancelled = store::cancel_after(
             conn,
             id,
@@ -627,15 +654,23 @@ pub async fn exit(
             &format!("cancelled: case exited ({})", request.reason.as_str()),
             now,
         )?;
+        changed.extend(
+            cancelled
+                .iter()
+                .map(|review| Change::review(*review, urn, ChangeAction::Cancelled)),
+        );
         // The case's own open alerts end with it; the pupil's attendance alerts do not.
         let own = case_subject(id, "");
         for alert in found.open_alerts.iter().filter(|a| is_about_case(&a.subject, &own)) {
-            alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
+            let resolved = alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
+            changed.extend(
+                resolved.map(|id| Change::alert(id, alert.school_urn, ChangeAction::Resolved)),
+            );
         }
-        super::webhooks::emit(conn, now, &[closed_event(&found.row, &request, cancelled)])?;
+        super::webhooks::emit(conn, now, &[closed_event(&found.row, &request, cancelled.len())])?;
         Ok(ExitOutcome {
             case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
-            reviews_cancelled: cancelled,
+            reviews_cancelled: cancelled.len(),
         })
     })
     .await
@@ -848,13 +883,13 @@ pub fn case_alert_facts(
 /// Reconciles the alerts of active cases with what the reviews, the evidence clock and the
 /// register say as of `today` (R11.4, R11.5, R12.1, R12.2): raised once, resolved when the
 /// cause has gone. Run before the alert list is read (every case) and before a case is read
-/// (`only`: that case).
+/// (`only`: that case). Returns what it raised and resolved, for the change feed.
 pub(crate) fn reconcile_case_alerts(
     conn: &mut DbConnection,
     policy: &Policy,
     today: NaiveDate,
     only: Option<i64>,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Change>, ApiError> {
     let kinds = [
         AlertKind::ReviewOverdue,
         AlertKind::MedicalEvidenceDue,
@@ -977,6 +1012,7 @@ pub(crate) fn reconcile_case_alerts(
     }
     let kind_names = kinds.map(AlertKind::as_str);
     let this_case = only.map(|id| case_subject(id, ""));
+    let mut changed = Vec::new();
     for open in alert_store::open_of_kinds(conn, &kind_names)? {
         if let Some(prefix) = &this_case {
             if !is_about_case(&open.subject, prefix) {
@@ -994,7 +1030,13 @@ pub(crate) fn reconcile_case_alerts(
                 }
                 _ => "the cause has gone",
             };
-            alert_store::resolve(conn, &key, today, why)?;
+            if let Some(resolved) = alert_store::resolve(conn, &key, today, why)? {
+                changed.push(Change::alert(
+                    resolved,
+                    key.school_urn,
+                    ChangeAction::Resolved,
+                ));
+            }
         }
     }
     let raise: Vec<NewAlert> = wanted
@@ -1009,22 +1051,27 @@ pub(crate) fn reconcile_case_alerts(
             raised_on: today,
         })
         .collect();
-    alert_store::raise(conn, &raise)?;
-    Ok(())
+    changed.extend(
+        alert_store::raise(conn, &raise)?
+            .into_iter()
+            .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
+    );
+    Ok(changed)
 }
 
 /// Issue 6 item 5: after the LA changes a calendar, future scheduled reviews that no longer fall
 /// on a school day move to the next school day; each move is noted on the review and audited.
+/// Returns the moves, for the change feed.
 pub(crate) fn follow_calendar_change(
     conn: &mut DbConnection,
     actor: &Actor,
     today: NaiveDate,
     now: NaiveDateTime,
-) -> Result<usize, ApiError> {
+) -> Result<Vec<Change>, ApiError> {
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let mut moved = 0;
+    let mut moved = Vec::new();
     let mut events = Vec::new();
-    for review in store::scheduled_from(conn, today)? {
+    for (review, school_urn) in store::scheduled_from(conn, today)? {
         if calendar.is_school_day(review.scheduled_for) {
             continue;
         }
@@ -1044,7 +1091,11 @@ pub(crate) fn follow_calendar_change(
             "reschedule",
             AuditSubject::new("review", review.id.to_string()),
         ));
-        moved += 1;
+        moved.push(Change::review(
+            review.id,
+            school_urn,
+            ChangeAction::Rescheduled,
+        ));
     }
     audit::append(conn, &events)?;
     Ok(moved)

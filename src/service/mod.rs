@@ -5,6 +5,7 @@ pub mod attendance;
 pub mod audit;
 pub mod calendar;
 pub mod cases;
+pub mod changes;
 pub mod clients;
 pub mod imports;
 pub mod pupils;

@@ -10,6 +10,7 @@ use super::{webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{referral_subject_of, AlertKind};
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
 use crate::domain::events::EventType;
 use crate::domain::eligibility::{
@@ -25,7 +26,7 @@ use crate::store::cases::{self as case_store, CaseRow, NewCase};
 use crate::store::referrals::{
     self as store, AssessmentRow, NewAssessment, NewReferral, ReferralFilter, ReferralRow,
 };
-use crate::store::{audit, calendars, marks, pupils, DbConnection};
+use crate::store::{audit, calendars, changes, marks, pupils, DbConnection};
 
 /// Why an assessment was made.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -402,6 +403,11 @@ pub(crate) fn submit_in(
         conn,
         &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
     )?;
+    changes::record_at(
+        conn,
+        now,
+        &[Change::referral(id, form.school_urn, ChangeAction::Created)],
+    )?;
     let record =
         load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))?;
     announce(conn, now, &record, EventType::ReferralReceived)?;
@@ -558,7 +564,8 @@ pub async fn list(
 }
 
 /// Runs a change on an undecided referral the actor may change: 404 when it may not see it,
-/// 409 when it is decided or withdrawn.
+/// 409 when it is decided or withdrawn. What `change` says it changed goes on the change feed
+/// last, after the audit row.
 async fn change_undecided<F>(
     state: &AppState,
     actor: &Actor,
@@ -574,7 +581,7 @@ where
             ReferralRecord,
             NaiveDate,
             NaiveDateTime,
-        ) -> Result<(), ApiError>
+        ) -> Result<Vec<Change>, ApiError>
         + Send
         + 'static,
 {
@@ -592,8 +599,9 @@ where
                 return Ok(Err(ApiError::conflict(found.status.refusal(wanted))));
             }
             let (urn, upn) = (found.school_urn, found.upn.clone());
-            change(conn, &actor, found, today, now)?;
+            let changed = change(conn, &actor, found, today, now)?;
             audit::append(conn, &[actor.audit(now, action, subject(id, urn, &upn))])?;
+            changes::record_at(conn, now, &changed)?;
             let record =
                 load(conn, id, today)?.ok_or_else(|| ApiError::internal("the referral vanished"))?;
             // Issue 7: a patch or a re-run is a new assessment; a decision is announced too.
@@ -650,7 +658,7 @@ pub async fn patch(
         let body = serde_json::to_string(&form)
             .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
         store::update_form(conn, id, &body, status.as_str(), now)?;
-        Ok(())
+        Ok(vec![Change::referral(id, found.school_urn, ChangeAction::Updated)])
     })
     .await
 }
@@ -682,19 +690,24 @@ pub async fn reassess(
                 now,
             )?;
             store::set_status(conn, id, status.as_str(), now)?;
-            Ok(())
+            Ok(vec![Change::referral(
+                id,
+                found.school_urn,
+                ChangeAction::Assessed,
+            )])
         },
     )
     .await
 }
 
+/// Resolves the referral's `assessment_overdue` alert, if it has one open.
 fn resolve_overdue(
     conn: &mut DbConnection,
     found: &ReferralRecord,
     today: NaiveDate,
     resolution: &str,
-) -> Result<(), ApiError> {
-    alert_store::resolve(
+) -> Result<Option<Change>, ApiError> {
+    let resolved = alert_store::resolve(
         conn,
         &AlertKey {
             kind: AlertKind::AssessmentOverdue.as_str().to_string(),
@@ -705,7 +718,7 @@ fn resolve_overdue(
         today,
         resolution,
     )?;
-    Ok(())
+    Ok(resolved.map(|alert| Change::alert(alert, found.school_urn, ChangeAction::Resolved)))
 }
 
 /// `POST /api/v1/referrals/{id}/decision` (`la`; RULES.md R10.2). Accepting opens a case.
@@ -731,7 +744,8 @@ pub async fn decide(
 }
 
 /// Records a decision on an undecided referral in the caller's transaction (R10.2); accepting
-/// opens the case and plans its reviews. Also used by the demo seed.
+/// opens the case and plans its reviews. Also used by the demo seed. Returns what changed, for
+/// the change feed.
 pub(crate) fn decide_in(
     conn: &mut DbConnection,
     actor: &Actor,
@@ -740,8 +754,9 @@ pub(crate) fn decide_in(
     policy: &Policy,
     today: NaiveDate,
     now: NaiveDateTime,
-) -> Result<(), ApiError> {
+) -> Result<Vec<Change>, ApiError> {
     let id = found.id;
+    let urn = found.school_urn;
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let failed = found.assessment.assessment.failed_reasons();
     let problems = decision_problems(
@@ -768,6 +783,7 @@ pub(crate) fn decide_in(
             "the referral was decided or withdrawn meanwhile",
         ));
     }
+    let mut changed = vec![Change::referral(id, urn, ChangeAction::Decided)];
     if decision.outcome == DecisionOutcome::Accepted {
         if let Some(case) = case_store::active_of_pupil(conn, &found.upn)? {
             return Err(ApiError::conflict(format!(
@@ -792,9 +808,21 @@ pub(crate) fn decide_in(
                 opened_by: actor.client_id.clone(),
             },
         )?;
-        super::cases::plan_reviews(conn, case_id, start, policy, now)?;
+        changed.push(Change::case(case_id, urn, ChangeAction::Opened));
+        let planned = super::cases::plan_reviews(conn, case_id, start, policy, now)?;
+        changed.extend(
+            planned
+                .into_iter()
+                .map(|review| Change::review(review, urn, ChangeAction::Planned)),
+        );
     }
-    resolve_overdue(conn, found, today, &format!("decided: {}", status.as_str()))
+    changed.extend(resolve_overdue(
+        conn,
+        found,
+        today,
+        &format!("decided: {}", status.as_str()),
+    )?);
+    Ok(changed)
 }
 
 /// The demo seed's way in: decides referral `id` if it is still undecided.
@@ -809,7 +837,9 @@ pub(crate) fn decide_now(
 ) -> Result<(), ApiError> {
     match load(conn, id, today)? {
         Some(found) if found.status.is_undecided() => {
-            decide_in(conn, actor, &found, decision, policy, today, now)
+            let changed = decide_in(conn, actor, &found, decision, policy, today, now)?;
+            changes::record_at(conn, now, &changed)?;
+            Ok(())
         }
         _ => Ok(()),
     }
@@ -835,18 +865,25 @@ pub async fn withdraw(
                     "the referral was decided or withdrawn meanwhile",
                 ));
             }
-            resolve_overdue(conn, &found, today, "withdrawn")
+            let mut changed = vec![Change::referral(
+                id,
+                found.school_urn,
+                ChangeAction::Withdrawn,
+            )];
+            changed.extend(resolve_overdue(conn, &found, today, "withdrawn")?);
+            Ok(changed)
         },
     )
     .await
 }
 
 /// R10.3: raises `assessment_overdue` for every undecided referral past its deadline (once:
-/// the open-alert index keeps it single). Called before the alert list is read.
+/// the open-alert index keeps it single). Called before the alert list is read. Returns the
+/// alerts raised, for the change feed.
 pub(crate) fn raise_overdue_assessments(
     conn: &mut DbConnection,
     today: NaiveDate,
-) -> diesel::QueryResult<usize> {
+) -> diesel::QueryResult<Vec<Change>> {
     let overdue: Vec<NewAlert> = store::overdue(conn, today)?
         .into_iter()
         .map(|r| NewAlert {
@@ -863,5 +900,8 @@ pub(crate) fn raise_overdue_assessments(
             raised_on: today,
         })
         .collect();
-    alert_store::raise(conn, &overdue)
+    Ok(alert_store::raise(conn, &overdue)?
+        .into_iter()
+        .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised))
+        .collect())
 }

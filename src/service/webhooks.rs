@@ -19,7 +19,7 @@ use crate::store::webhooks::{
     self as store, AttemptRow, DeliveryListing, NewDelivery, NewEvent, NewSubscription,
     SubscriptionRow,
 };
-use crate::store::{audit, calendars, DbConnection};
+use crate::store::{audit, calendars, changes, DbConnection};
 
 /// An event about to be written to the outbox.
 #[derive(Debug, Clone)]
@@ -132,8 +132,8 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
     state
         .db
         .write(move |conn| {
-            super::referrals::raise_overdue_assessments(conn, today)?;
-            super::cases::reconcile_case_alerts(conn, &policy, today, None)?;
+            let mut changed = super::referrals::raise_overdue_assessments(conn, today)?;
+            changed.extend(super::cases::reconcile_case_alerts(conn, &policy, today, None)?);
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             let before =
                 unexplained_overdue_before(today, &calendar, attendance.unexplained_after_school_days);
@@ -169,9 +169,11 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
                     due.push(event);
                 }
             }
-            Ok(ScanReport {
-                events: emit(conn, now, &due)?,
-            })
+            let events = emit(conn, now, &due)?;
+            // The alerts the scan raised or resolved are changes too; recorded last (the feed's
+            // lock is held from here to the commit).
+            changes::record_at(conn, now, &changed)?;
+            Ok(ScanReport { events })
         })
         .await
 }

@@ -41,37 +41,51 @@ pub struct AlertKey {
     pub subject: String,
 }
 
+/// An alert a write raised or changed, for the change feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
+pub struct ChangedAlert {
+    pub id: i64,
+    pub school_urn: i32,
+}
+
 /// Raises alerts; one already open for the same kind, school, pupil and subject stays as it is
-/// (the partial unique index `alerts_open_subject`), so an alert is never raised twice.
-pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<usize> {
-    let mut raised = 0;
+/// (the partial unique index `alerts_open_subject`), so an alert is never raised twice. Returns
+/// the alerts actually raised.
+pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<Vec<ChangedAlert>> {
+    let mut raised = Vec::new();
     for chunk in new.chunks(500) {
-        raised += match conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(alerts::table)
-                .values(chunk)
-                .on_conflict_do_nothing()
-                .execute(c)?,
+        match conn {
+            DbConnection::Postgresql(c) => raised.extend(
+                diesel::insert_into(alerts::table)
+                    .values(chunk)
+                    .on_conflict_do_nothing()
+                    .returning((alerts::id, alerts::school_urn))
+                    .get_results::<ChangedAlert>(c)?,
+            ),
             DbConnection::Sqlite(c) => {
-                let mut n = 0;
                 for row in chunk {
-                    n += diesel::insert_or_ignore_into(alerts::table)
-                        .values(row)
-                        .execute(c)?;
+                    // An ignored row returns nothing.
+                    raised.extend(
+                        diesel::insert_or_ignore_into(alerts::table)
+                            .values(row)
+                            .returning((alerts::id, alerts::school_urn))
+                            .get_result::<ChangedAlert>(c)
+                            .optional()?,
+                    );
                 }
-                n
             }
-        };
+        }
     }
     Ok(raised)
 }
 
-/// Resolves an open alert on `today`, saying why.
+/// Resolves an open alert on `today`, saying why; returns its id (None: none was open).
 pub fn resolve(
     conn: &mut DbConnection,
     key: &AlertKey,
     today: NaiveDate,
     resolution: &str,
-) -> QueryResult<usize> {
+) -> QueryResult<Option<i64>> {
     diesel::update(
         alerts::table
             .filter(alerts::kind.eq(&key.kind))
@@ -84,11 +98,18 @@ pub fn resolve(
         alerts::resolved_on.eq(Some(today)),
         alerts::resolution.eq(Some(resolution)),
     ))
-    .execute(conn)
+    .returning(alerts::id)
+    .get_result(conn)
+    .optional()
 }
 
-/// Moves the `since` of an open alert (a corrected mark moved the day a threshold was reached).
-pub fn move_since(conn: &mut DbConnection, key: &AlertKey, since: NaiveDate) -> QueryResult<usize> {
+/// Moves the `since` of an open alert (a corrected mark moved the day a threshold was reached);
+/// returns its id (None: none was open).
+pub fn move_since(
+    conn: &mut DbConnection,
+    key: &AlertKey,
+    since: NaiveDate,
+) -> QueryResult<Option<i64>> {
     diesel::update(
         alerts::table
             .filter(alerts::kind.eq(&key.kind))
@@ -98,7 +119,9 @@ pub fn move_since(conn: &mut DbConnection, key: &AlertKey, since: NaiveDate) -> 
             .filter(alerts::resolved_on.is_null()),
     )
     .set(alerts::since.eq(since))
-    .execute(conn)
+    .returning(alerts::id)
+    .get_result(conn)
+    .optional()
 }
 
 /// The open alerts of these kinds at a school (for `esma-api recompute` to reconcile).
@@ -203,4 +226,22 @@ pub fn page(
 /// Every alert (for the consistency test and tools), oldest first.
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<AlertRow>> {
     alerts::table.order(alerts::id).load(conn)
+}
+
+/// Where each of these alerts is (its pupil, school and kind), for the change feed's links.
+pub fn locations(
+    conn: &mut DbConnection,
+    ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, (String, i32, String)>> {
+    if ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, String, i32, String)> = alerts::table
+        .filter(alerts::id.eq_any(ids))
+        .select((alerts::id, alerts::upn, alerts::school_urn, alerts::kind))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, upn, urn, kind)| (id, (upn, urn, kind)))
+        .collect())
 }

@@ -202,16 +202,18 @@ pub fn close(
     .execute(conn)
 }
 
-pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult<usize> {
+/// Inserts reviews; returns their ids in the order given.
+pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult<Vec<i64>> {
     // A case has a few dozen reviews at most: one statement each is fine (a multi-row insert
     // does not go through a MultiConnection).
-    let mut n = 0;
-    for row in new {
-        n += diesel::insert_into(reviews::table)
-            .values(row)
-            .execute(conn)?;
-    }
-    Ok(n)
+    new.iter()
+        .map(|row| {
+            diesel::insert_into(reviews::table)
+                .values(row)
+                .returning(reviews::id)
+                .get_result(conn)
+        })
+        .collect()
 }
 
 /// The reviews of a case in the order they are scheduled.
@@ -266,14 +268,14 @@ pub fn hold(
         .execute(conn)
 }
 
-/// Cancels the scheduled reviews of a case after `after` (an exit, R11.5).
+/// Cancels the scheduled reviews of a case after `after` (an exit, R11.5); returns their ids.
 pub fn cancel_after(
     conn: &mut DbConnection,
     case_id: i64,
     after: NaiveDate,
     note: &str,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> QueryResult<Vec<i64>> {
     diesel::update(
         reviews::table
             .filter(reviews::case_id.eq(case_id))
@@ -285,17 +287,22 @@ pub fn cancel_after(
         reviews::note.eq(Some(note)),
         reviews::updated_at.eq(now),
     ))
-    .execute(conn)
+    .returning(reviews::id)
+    .get_results(conn)
 }
 
-/// Scheduled reviews of active cases on or after `from` (a calendar change may move them).
-pub fn scheduled_from(conn: &mut DbConnection, from: NaiveDate) -> QueryResult<Vec<ReviewRow>> {
+/// Scheduled reviews of active cases on or after `from` (a calendar change may move them),
+/// with their case's school.
+pub fn scheduled_from(
+    conn: &mut DbConnection,
+    from: NaiveDate,
+) -> QueryResult<Vec<(ReviewRow, i32)>> {
     reviews::table
         .inner_join(cases::table)
         .filter(cases::status.eq("active"))
         .filter(reviews::status.eq("scheduled"))
         .filter(reviews::scheduled_for.ge(from))
-        .select(reviews::all_columns)
+        .select((reviews::all_columns, cases::school_urn))
         .order(reviews::id)
         .load(conn)
 }
@@ -382,4 +389,19 @@ pub fn evidence_of_cases(
         .filter(case_evidence::case_id.eq_any(case_ids))
         .order(case_evidence::id)
         .load(conn)
+}
+
+/// The case of each of these reviews, for the change feed's links.
+pub fn cases_of_reviews(
+    conn: &mut DbConnection,
+    review_ids: &[i64],
+) -> QueryResult<std::collections::HashMap<i64, i64>> {
+    if review_ids.is_empty() {
+        return Ok(Default::default());
+    }
+    let rows: Vec<(i64, i64)> = reviews::table
+        .filter(reviews::id.eq_any(review_ids))
+        .select((reviews::id, reviews::case_id))
+        .load(conn)?;
+    Ok(rows.into_iter().collect())
 }

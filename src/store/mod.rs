@@ -6,6 +6,7 @@ pub mod attendance;
 pub mod audit;
 pub mod calendars;
 pub mod cases;
+pub mod changes;
 pub mod clients;
 pub mod imports;
 pub mod introspection;

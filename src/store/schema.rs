@@ -362,3 +362,16 @@ diesel::allow_tables_to_appear_in_same_query!(
     alerts,
     api_clients
 );
+
+// The change feed (src/store/changes.rs): every change to a referral, case, review or alert, in
+// commit order.
+diesel::table! {
+    changes (version) {
+        version -> BigInt,
+        resource_type -> Text,
+        resource_id -> BigInt,
+        school_urn -> Integer,
+        action -> Text,
+        changed_at -> Timestamp,
+    }
+}

@@ -1,0 +1,103 @@
+//! The change feed (`changes`): one row per change to a referral, case, review or alert, numbered
+//! by a version that only grows, in the order the changes were committed.
+//!
+//! Why commit order needs care: on PostgreSQL a `BIGSERIAL` value is taken when the row is
+//! inserted but the row becomes visible when its transaction commits. Without more, transaction
+//! A could take version 10, transaction B version 11 and commit first; a reader would see 11,
+//! ask for "after 11" next time and never see 10. So [`record`] first takes a transaction-level
+//! advisory lock, held until commit: a transaction that has taken versions commits before any
+//! other can take one, and a reader that sees version N has already been able to see every
+//! version below it. The lock serialises only the end of the writing transactions (services
+//! call [`record`] once, after their other writes; only their audit row and import report may
+//! follow, which touch no row another transaction writes, so waiting for the lock cannot
+//! deadlock). SQLite has one writer at a time (the database's write lock, and before it the
+//! process's writer lock in `Db::write_now`), so its versions are commit-ordered already.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use super::schema::changes;
+use super::DbConnection;
+use crate::domain::changes::Change;
+
+/// The advisory lock key that orders the feed's versions ("ESMA-CHG" in ASCII).
+pub const FEED_LOCK: i64 = 0x4553_4d41_2d43_4847;
+
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = changes)]
+pub struct NewChange {
+    pub resource_type: &'static str,
+    pub resource_id: i64,
+    pub school_urn: i32,
+    pub action: &'static str,
+    pub changed_at: NaiveDateTime,
+}
+
+impl NewChange {
+    pub fn of(change: &Change, changed_at: NaiveDateTime) -> NewChange {
+        NewChange {
+            resource_type: change.resource.as_str(),
+            resource_id: change.resource_id,
+            school_urn: change.school_urn,
+            action: change.action.as_str(),
+            changed_at,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
+pub struct ChangeRow {
+    pub version: i64,
+    pub resource_type: String,
+    pub resource_id: i64,
+    pub school_urn: i32,
+    pub action: String,
+    pub changed_at: NaiveDateTime,
+}
+
+/// Appends changes to the feed, in the order given, in the caller's transaction. Call it once,
+/// at the end of the transaction (see the module comment); nothing to record takes no lock.
+pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> QueryResult<usize> {
+    if new.is_empty() {
+        return Ok(0);
+    }
+    if let DbConnection::Postgresql(pg) = conn {
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FEED_LOCK})")).execute(pg)?;
+    }
+    // Multi-row inserts are per backend (the MultiConnection has no batch insert); a register
+    // push can raise or resolve thousands of alerts, so a few statements, not one per change.
+    let mut n = 0;
+    for chunk in new.chunks(500) {
+        n += match conn {
+            DbConnection::Postgresql(c) => diesel::insert_into(changes::table)
+                .values(chunk)
+                .execute(c)?,
+            DbConnection::Sqlite(c) => diesel::insert_into(changes::table)
+                .values(chunk)
+                .execute(c)?,
+        };
+    }
+    Ok(n)
+}
+
+/// [`record`] for changes made at one moment (a transaction's `now`).
+pub fn record_at(
+    conn: &mut DbConnection,
+    changed_at: NaiveDateTime,
+    changes: &[Change],
+) -> QueryResult<usize> {
+    let rows: Vec<NewChange> = changes
+        .iter()
+        .map(|c| NewChange::of(c, changed_at))
+        .collect();
+    record(conn, &rows)
+}
+
+/// Up to `limit` changes after version `since`, oldest first.
+pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> QueryResult<Vec<ChangeRow>> {
+    changes::table
+        .filter(changes::version.gt(since))
+        .order(changes::version)
+        .limit(limit)
+        .load(conn)
+}
