@@ -1370,3 +1370,52 @@ on_both_backends!(
         }
     }
 );
+
+on_both_backends!(
+    the_age_criterion_is_not_met_either_side_of_compulsory_school_age_and_ineligible_wins,
+    |app| {
+        let s = setup(&app).await;
+        // Pupils 8 (born 2010-03-01: compulsory school age ended on 26 June 2026) and 9 (born
+        // 2022-06-15: it starts on 31 August 2027, R7.1) on Oakfield's roll with those dates of birth.
+        let mut older = common::pupil(8);
+        older["date_of_birth"] = json!("2010-03-01");
+        let mut younger = common::pupil(9);
+        younger["date_of_birth"] = json!("2022-06-15");
+        let r = app
+            .put_json(&s.oakfield, "/api/v1/schools/117001/pupils", &json!({"pupils": [older, younger]}))
+            .await;
+        assert_eq!(r.json()["inserted"], 2, "{}", r.text());
+
+        let mut body = request(8, OAKFIELD);
+        body["pupil"]["date_of_birth"] = json!("2010-03-01");
+        let created = refer(&app, &s.oakfield, &body).await;
+        let age = criterion(&created, "statutory_school_age");
+        assert_eq!(age["outcome"], "not_met", "{created:#}");
+        assert_eq!(
+            age["reason"],
+            "Pupil8 (born 1 March 2010) is no longer of compulsory school age on 23 November 2026: it ended on 26 June 2026."
+        );
+        assert_eq!(created["assessment"]["outcome"], "ineligible");
+        assert!(created["decline_reasons_offered"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|r| r.as_str().unwrap().contains("no longer of compulsory school age")));
+
+        // Not yet of compulsory school age, and with items missing too: ineligible beats
+        // incomplete (R9.1).
+        let mut body = request(9, OAKFIELD);
+        body["pupil"]["date_of_birth"] = json!("2022-06-15");
+        body["consent"]["parental_consent_signed"] = json!(false);
+        body["support"]["apdr_attached"] = json!(false);
+        let created = refer(&app, &s.oakfield, &body).await;
+        let age = criterion(&created, "statutory_school_age");
+        assert_eq!(age["outcome"], "not_met", "{created:#}");
+        assert!(age["reason"].as_str().unwrap().contains("not yet of compulsory school age"));
+        assert!(age["reason"].as_str().unwrap().contains("31 August 2027"));
+        let gaps = missing(&created);
+        assert!(gaps.contains(&"parental_consent".to_string()) && gaps.contains(&"apdr".to_string()), "{gaps:?}");
+        assert_eq!(created["assessment"]["outcome"], "ineligible", "not_met outranks missing items");
+        assert_eq!(created["status"], "submitted", "an ineligible referral awaits the LA's decision");
+    }
+);
