@@ -134,6 +134,12 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     assert_eq!(r.status, 200, "{}", r.text());
     let case_id = r.json()["case"]["id"].as_i64().unwrap();
 
+    // A decision refused (422) rolls back with its event: nothing is announced for it.
+    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{hill_referral}/decision"), Some(&json!({
+        "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
+        "provision": [], "decided_by": "J. Smith"}))).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+
     let dispatcher = quick(&[50]);
     let report = deliver(&app, &dispatcher).await;
     assert_eq!((report.attempted, report.delivered), (6, 6), "{report:?}");
@@ -331,6 +337,18 @@ on_both_backends!(gone_disables_and_delete_cancels, |app| {
     app.get(&s.oakfield, &format!("/api/v1/webhooks/{down}")).await.problem(404);
     let listed: Vec<Value> = app.get(&s.oakfield, "/api/v1/webhooks").await.json()["items"].as_array().unwrap().clone();
     assert_eq!(listed.len(), 1, "the disabled one is still listed, the deleted one is not");
+
+    // A revoked client's subscription gets nothing more, even what was already queued.
+    let (client_id, client_secret) = app.client(Role::School, &[OAKFIELD]);
+    let token = app.token_for(&client_id, &client_secret).await;
+    let rx2 = Receiver::start(200);
+    subscribe(&app, &token, &rx2.url(), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 4, OAKFIELD).await;
+    esma_api::service::clients::revoke(app.db(), &esma_api::service::Actor::operator("test"), &client_id).unwrap();
+    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
+    refer(&app, &s.oakfield, 5, OAKFIELD).await;
+    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
+    assert!(rx2.received().is_empty());
 });
 
 /// Both sessions of every weekday from `from` to `to` for pupil `n`, with `code`.

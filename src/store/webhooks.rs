@@ -277,9 +277,15 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> QueryResult<Vec<DeliveryJob>> {
+    // A revoked client's subscriptions receive nothing more, whatever was already queued.
+    let receiving = webhook_subscriptions::table
+        .inner_join(api_clients::table)
+        .filter(api_clients::revoked_at.is_null())
+        .select(webhook_subscriptions::id);
     let due = webhook_deliveries::table
         .filter(webhook_deliveries::status.eq("pending"))
         .filter(webhook_deliveries::next_attempt_at.le(now))
+        .filter(webhook_deliveries::subscription_id.eq_any(receiving))
         .order(webhook_deliveries::next_attempt_at)
         .select(webhook_deliveries::id)
         .limit(limit);
