@@ -4,42 +4,10 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use chrono::{Datelike, Days, NaiveDate, Weekday};
-use common::{setup, upn, Reply, Setup, TestApp, OAKFIELD};
+use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use serde_json::{json, Value};
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-}
-
-fn calendar(closures: &[&str]) -> Value {
-    json!({
-        "terms": [
-            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
-            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
-            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
-        ],
-        "closures": closures
-    })
-}
-
-fn request(n: u32) -> Value {
-    json!({
-        "school_urn": OAKFIELD,
-        "pupil": {"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
-                  "date_of_birth": "2014-03-02", "home_la_code": 919},
-        "absence": {"first_day": "2026-11-02", "authorised_by_school": true},
-        "medical": {"condition_category": "physical", "condition": "Fracture",
-                    "evidence": [{"source": "hospital", "issued_on": "2026-11-03", "states_unable_to_attend": true,
-                                  "likely_duration_school_days": 60}]},
-        "consent": {"parental_consent_signed": true},
-        "support": {"apdr_attached": true, "current_support_plan": "Work sent home"},
-        "baseline": {"attainment": "Expected", "engagement": "Good", "wellbeing": "Low"},
-        "referrer": {"name": "Sam Reed", "email": "sendco@oakfield.example.org"}
-    })
-}
 
 async fn send_json(
     app: &TestApp,
@@ -63,7 +31,7 @@ async fn send_json(
 
 /// A calendar, a referral for pupil `n` on 23 November 2026, accepted from Monday 30 November.
 async fn open_case(app: &TestApp, s: &Setup, n: u32) -> Value {
-    open_case_for(app, s, &request(n)).await
+    open_case_for(app, s, &short_referral(n, OAKFIELD)).await
 }
 
 /// As [`open_case`], for this referral.
@@ -125,20 +93,6 @@ async fn push(app: &TestApp, token: &str, marks: Vec<Value>) {
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
-}
-
-fn both_sessions(n: u32, from: &str, to: &str, code: &str) -> Vec<Value> {
-    let mut marks = Vec::new();
-    let mut day = date(from);
-    while day <= date(to) {
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
-            for session in ["AM", "PM"] {
-                marks.push(json!({"upn": upn(n), "date": day.to_string(), "session": session, "code": code}));
-            }
-        }
-        day = day + Days::new(1);
-    }
-    marks
 }
 
 on_both_backends!(accepting_a_referral_opens_a_case_with_its_schedule, |app| {
@@ -719,7 +673,7 @@ on_both_backends!(
             "POST",
             &s.oakfield,
             "/api/v1/referrals",
-            Some(&request(1)),
+            Some(&short_referral(1, OAKFIELD)),
         )
         .await;
         assert_eq!(again.status, 201, "{}", again.text());
@@ -731,7 +685,7 @@ on_both_backends!(
         let r = send_json(&app, "POST", &s.la, &format!("/api/v1/cases/{}/exit", second["id"]),
         Some(&json!({"reason": "moved_out_of_area", "effective_date": "2027-02-12", "new_la_code": 873, "decided_by": "J. Smith"}))).await;
         assert_eq!(r.json()["re_referral"]["open"], false, "{}", r.text());
-        let mut elsewhere = request(2);
+        let mut elsewhere = short_referral(2, OAKFIELD);
         elsewhere["pupil"]["home_la_code"] = json!(873);
         let r = send_json(
             &app,
@@ -750,7 +704,7 @@ on_both_backends!(
             "POST",
             &s.oakfield,
             "/api/v1/referrals",
-            Some(&request(2)),
+            Some(&short_referral(2, OAKFIELD)),
         )
         .await;
         assert_eq!(back.status, 201, "back in the area: {}", back.text());
@@ -954,7 +908,7 @@ on_both_backends!(
         let mut cases = Vec::new();
         for (i, _) in table.iter().enumerate() {
             let n = 11 + i as u32;
-            let mut form = request(n);
+            let mut form = short_referral(n, OAKFIELD);
             form["pupil"]["date_of_birth"] = json!(born(i));
             cases.push((
                 n,

@@ -7,44 +7,12 @@ mod common;
 use std::time::{Duration, Instant};
 
 use actix_web::test::TestRequest;
-use chrono::{Datelike, Days, NaiveDate, Weekday};
-use common::{setup, upn, Reply, Setup, TestApp, OAKFIELD};
+use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::domain::changes::{Change, ChangeAction};
 use esma_api::store::{changes, DbConnection};
 use serde_json::{json, Value};
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-}
-
-fn calendar(closures: &[&str]) -> Value {
-    json!({
-        "terms": [
-            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
-            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
-            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
-        ],
-        "closures": closures
-    })
-}
-
-fn request(n: u32) -> Value {
-    json!({
-        "school_urn": OAKFIELD,
-        "pupil": {"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
-                  "date_of_birth": "2014-03-02", "home_la_code": 919},
-        "absence": {"first_day": "2026-11-02", "authorised_by_school": true},
-        "medical": {"condition_category": "physical", "condition": "Fracture",
-                    "evidence": [{"source": "hospital", "issued_on": "2026-11-03", "states_unable_to_attend": true,
-                                  "likely_duration_school_days": 60}]},
-        "consent": {"parental_consent_signed": true},
-        "support": {"apdr_attached": true, "current_support_plan": "Work sent home"},
-        "baseline": {"attainment": "Expected", "engagement": "Good", "wellbeing": "Low"},
-        "referrer": {"name": "Sam Reed", "email": "sendco@oakfield.example.org"}
-    })
-}
 
 async fn send_json(app: &TestApp, method: &str, token: &str, uri: &str, body: &Value) -> Reply {
     let req = match method {
@@ -61,21 +29,6 @@ async fn send_json(app: &TestApp, method: &str, token: &str, uri: &str, body: &V
         req.set_json(body)
     };
     app.send(req).await
-}
-
-/// Both sessions of every weekday from `from` to `to` for pupil `n`, with `code`.
-fn both_sessions(n: u32, from: &str, to: &str, code: &str) -> Vec<Value> {
-    let mut marks = Vec::new();
-    let mut day = date(from);
-    while day <= date(to) {
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
-            for session in ["AM", "PM"] {
-                marks.push(json!({"upn": upn(n), "date": day.to_string(), "session": session, "code": code}));
-            }
-        }
-        day = day + Days::new(1);
-    }
-    marks
 }
 
 async fn push(app: &TestApp, s: &Setup, marks: Vec<Value>) {
@@ -132,7 +85,7 @@ on_both_backends!(the_feed_lists_every_change_in_version_order, |app| {
     push(&app, &s, both_sessions(3, "2026-11-02", "2026-11-17", "/")).await;
 
     // A referral for pupil 1: submitted, patched, accepted (a case with its reviews).
-    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &request(1)).await;
+    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(1, OAKFIELD)).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let referral = r.json()["id"].as_i64().unwrap();
     let r = send_json(
@@ -401,7 +354,7 @@ on_both_backends!(extra_reviews_and_medical_evidence_are_changes, |app| {
     let s = setup(&app).await;
     app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
         .await;
-    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &request(1)).await;
+    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(1, OAKFIELD)).await;
     let referral = r.json()["id"].as_i64().unwrap();
     let r = send_json(
         &app,
@@ -518,7 +471,7 @@ on_both_backends!(
         // An undecided referral past its assessment deadline is raised when the worklist is read
         // (R10.3), and resolved when the referral is withdrawn.
         let s = setup(&app).await;
-        let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &request(2)).await;
+        let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(2, OAKFIELD)).await;
         assert_eq!(r.status, 201, "{}", r.text());
         let referral = r.json()["id"].as_i64().unwrap();
         let mut app = app;

@@ -4,26 +4,11 @@
 mod common;
 
 use actix_web::test::TestRequest;
-use chrono::{Datelike, Days, NaiveDate, Weekday};
-use common::{setup, upn, Reply, TestApp, HILLSIDE, OAKFIELD};
+use chrono::{Datelike, Days, Weekday};
+use common::{calendar, date, setup, upn, Reply, TestApp, HILLSIDE, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use serde_json::{json, Value};
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-}
-
-fn herts_2026_27() -> Value {
-    json!({
-        "terms": [
-            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
-            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
-            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
-        ],
-        "closures": ["2027-05-03"]
-    })
-}
 
 /// A service request for pupil `n` of `urn` with everything Annex 2 asks for.
 fn request(n: u32, urn: i64) -> Value {
@@ -135,7 +120,7 @@ on_both_backends!(
     |app| {
         let s = setup(&app).await;
         let r = app
-            .put_json(&s.la, "/api/v1/calendar/2026-27", &herts_2026_27())
+            .put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
         // Ill every school day from 1 October (the half-term week is not pushed): 32 days.
@@ -767,7 +752,7 @@ on_both_backends!(
     an_undecided_referral_past_its_deadline_is_an_alert_until_decided,
     |app| {
         let s = setup(&app).await;
-        app.put_json(&s.la, "/api/v1/calendar/2026-27", &herts_2026_27())
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
             .await;
         let mut app = app;
         // Received Friday 16 October 2026: the half term does not count (R10.3).
@@ -1280,7 +1265,7 @@ on_both_backends!(
     referral_lists_page_by_cursor_and_writes_are_audited,
     |app| {
         let s = setup(&app).await;
-        app.put_json(&s.la, "/api/v1/calendar/2026-27", &herts_2026_27())
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
             .await;
         let mut ids = Vec::new();
         for n in 1..=3 {

@@ -7,45 +7,13 @@ mod common;
 use std::time::Duration;
 
 use actix_web::test::TestRequest;
-use chrono::NaiveDate;
 use common::receiver::{free_port, Receiver};
-use common::{setup, upn, Reply, Setup, TestApp, HILLSIDE, OAKFIELD};
+use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, HILLSIDE, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::notify::{DispatchSettings, Dispatcher, RoundReport};
 use esma_api::service::webhooks;
 use serde_json::{json, Value};
-
-fn date(text: &str) -> NaiveDate {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
-}
-
-fn calendar() -> Value {
-    json!({
-        "terms": [
-            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
-            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
-            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
-        ],
-        "closures": []
-    })
-}
-
-fn request(n: u32, urn: i64) -> Value {
-    json!({
-        "school_urn": urn,
-        "pupil": {"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
-                  "date_of_birth": "2014-03-02", "home_la_code": 919},
-        "absence": {"first_day": "2026-11-02", "authorised_by_school": true},
-        "medical": {"condition_category": "physical", "condition": "Fracture",
-                    "evidence": [{"source": "hospital", "issued_on": "2026-11-03", "states_unable_to_attend": true,
-                                  "likely_duration_school_days": 60}]},
-        "consent": {"parental_consent_signed": true},
-        "support": {"apdr_attached": true, "current_support_plan": "Work sent home"},
-        "baseline": {"attainment": "Expected", "engagement": "Good", "wellbeing": "Low"},
-        "referrer": {"name": "Sam Reed", "email": "sendco@oakfield.example.org"}
-    })
-}
 
 async fn send(app: &TestApp, method: &str, token: &str, uri: &str, body: Option<&Value>) -> Reply {
     let mut req = match method {
@@ -74,7 +42,7 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i
 }
 
 async fn refer(app: &TestApp, token: &str, n: u32, urn: i64) -> i64 {
-    let r = send(app, "POST", token, "/api/v1/referrals", Some(&request(n, urn))).await;
+    let r = send(app, "POST", token, "/api/v1/referrals", Some(&short_referral(n, urn))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_i64().unwrap()
 }
@@ -108,7 +76,7 @@ async fn deliver(app: &TestApp, dispatcher: &Dispatcher) -> RoundReport {
 
 async fn base(app: &TestApp) -> Setup {
     let s = setup(app).await;
-    let r = app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar()).await;
+    let r = app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[])).await;
     assert_eq!(r.status, 201, "{}", r.text());
     s
 }
@@ -350,22 +318,6 @@ on_both_backends!(gone_disables_and_delete_cancels, |app| {
     assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
     assert!(rx2.received().is_empty());
 });
-
-/// Both sessions of every weekday from `from` to `to` for pupil `n`, with `code`.
-fn both_sessions(n: u32, from: &str, to: &str, code: &str) -> Vec<Value> {
-    use chrono::{Datelike, Days, Weekday};
-    let mut marks = Vec::new();
-    let mut day = date(from);
-    while day <= date(to) {
-        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
-            for session in ["AM", "PM"] {
-                marks.push(json!({"upn": upn(n), "date": day.to_string(), "session": session, "code": code}));
-            }
-        }
-        day = day + Days::new(1);
-    }
-    marks
-}
 
 on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     let mut app = app;

@@ -356,3 +356,54 @@ pub async fn setup(app: &TestApp) -> Setup {
         hillside,
     }
 }
+
+/// A date in a test, written as in the API.
+pub fn date(text: &str) -> chrono::NaiveDate {
+    chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+}
+
+/// The LA's 2026-27 calendar (Hertfordshire-style terms and half terms) with these closures.
+pub fn calendar(closures: &[&str]) -> Value {
+    serde_json::json!({
+        "terms": [
+            {"name": "autumn", "starts": "2026-09-03", "ends": "2026-12-18", "half_term": {"starts": "2026-10-26", "ends": "2026-10-30"}},
+            {"name": "spring", "starts": "2027-01-05", "ends": "2027-03-26", "half_term": {"starts": "2027-02-15", "ends": "2027-02-19"}},
+            {"name": "summer", "starts": "2027-04-12", "ends": "2027-07-21", "half_term": {"starts": "2027-05-31", "ends": "2027-06-04"}}
+        ],
+        "closures": closures
+    })
+}
+
+/// A short service request for pupil `n` of `urn`: a fracture with hospital evidence, enough for
+/// an eligible referral (the referral tests use a fuller one).
+pub fn short_referral(n: u32, urn: i64) -> Value {
+    serde_json::json!({
+        "school_urn": urn,
+        "pupil": {"upn": upn(n), "legal_forename": format!("Pupil{n}"), "legal_surname": "Test",
+                  "date_of_birth": "2014-03-02", "home_la_code": 919},
+        "absence": {"first_day": "2026-11-02", "authorised_by_school": true},
+        "medical": {"condition_category": "physical", "condition": "Fracture",
+                    "evidence": [{"source": "hospital", "issued_on": "2026-11-03", "states_unable_to_attend": true,
+                                  "likely_duration_school_days": 60}]},
+        "consent": {"parental_consent_signed": true},
+        "support": {"apdr_attached": true, "current_support_plan": "Work sent home"},
+        "baseline": {"attainment": "Expected", "engagement": "Good", "wellbeing": "Low"},
+        "referrer": {"name": "Sam Reed", "email": "sendco@oakfield.example.org"}
+    })
+}
+
+/// Both sessions of every weekday from `from` to `to` for pupil `n`, with `code`.
+pub fn both_sessions(n: u32, from: &str, to: &str, code: &str) -> Vec<Value> {
+    use chrono::{Datelike, Days, Weekday};
+    let mut marks = Vec::new();
+    let mut day = date(from);
+    while day <= date(to) {
+        if !matches!(day.weekday(), Weekday::Sat | Weekday::Sun) {
+            for session in ["AM", "PM"] {
+                marks.push(serde_json::json!({"upn": upn(n), "date": day.to_string(), "session": session, "code": code}));
+            }
+        }
+        day = day + Days::new(1);
+    }
+    marks
+}
