@@ -3,7 +3,6 @@
 
 mod common;
 
-use actix_web::test::TestRequest;
 use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
@@ -16,17 +15,7 @@ async fn send_json(
     uri: &str,
     body: Option<&Value>,
 ) -> Reply {
-    let mut req = match method {
-        "POST" => TestRequest::post(),
-        "PATCH" => TestRequest::patch(),
-        _ => TestRequest::get(),
-    }
-    .uri(uri)
-    .insert_header(("authorization", format!("Bearer {token}")));
-    if let Some(body) = body {
-        req = req.set_json(body);
-    }
-    app.send(req).await
+    app.call(method, token, uri, body).await
 }
 
 /// A calendar, a referral for pupil `n` on 23 November 2026, accepted from Monday 30 November.

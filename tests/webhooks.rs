@@ -6,32 +6,17 @@ mod common;
 
 use std::time::Duration;
 
-use actix_web::test::TestRequest;
 use common::receiver::{free_port, Receiver};
-use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, HILLSIDE, OAKFIELD};
+use common::{both_sessions, calendar, date, setup, short_referral, upn, Setup, TestApp, HILLSIDE, OAKFIELD};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::notify::{DispatchSettings, Dispatcher, RoundReport};
 use esma_api::service::webhooks;
 use serde_json::{json, Value};
 
-async fn send(app: &TestApp, method: &str, token: &str, uri: &str, body: Option<&Value>) -> Reply {
-    let mut req = match method {
-        "POST" => TestRequest::post(),
-        "DELETE" => TestRequest::delete(),
-        _ => TestRequest::get(),
-    }
-    .uri(uri)
-    .insert_header(("authorization", format!("Bearer {token}")));
-    if let Some(body) = body {
-        req = req.set_json(body);
-    }
-    app.send(req).await
-}
-
 /// Subscribes and returns (id, secret).
 async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i64, String) {
-    let r = send(app, "POST", token, "/api/v1/webhooks", Some(&json!({"url": url, "events": events}))).await;
+    let r = app.call("POST", token, "/api/v1/webhooks", Some(&json!({"url": url, "events": events}))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     let body = r.json();
     let id = body["id"].as_i64().unwrap();
@@ -42,7 +27,7 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i
 }
 
 async fn refer(app: &TestApp, token: &str, n: u32, urn: i64) -> i64 {
-    let r = send(app, "POST", token, "/api/v1/referrals", Some(&short_referral(n, urn))).await;
+    let r = app.call("POST", token, "/api/v1/referrals", Some(&short_referral(n, urn))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_i64().unwrap()
 }
@@ -95,7 +80,7 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
 
     let oak_referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
     let hill_referral = refer(&app, &s.hillside, 6, HILLSIDE).await;
-    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{oak_referral}/decision"), Some(&json!({
+    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{oak_referral}/decision"), Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
         "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
         "decided_by": "J. Smith"}))).await;
@@ -103,7 +88,7 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     let case_id = r.json()["case"]["id"].as_i64().unwrap();
 
     // A decision refused (422) rolls back with its event: nothing is announced for it.
-    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{hill_referral}/decision"), Some(&json!({
+    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{hill_referral}/decision"), Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
         "provision": [], "decided_by": "J. Smith"}))).await;
     assert_eq!(r.status, 422, "{}", r.text());
@@ -174,13 +159,13 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     assert_eq!(app.get(&s.la, &format!("/api/v1/webhooks/{la_id}")).await.json()["schools"], json!([]));
     app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}")).await.problem(404);
     app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}/deliveries")).await.problem(404);
-    send(&app, "DELETE", &s.hillside, &format!("/api/v1/webhooks/{oak_id}"), None).await.problem(404);
+    app.call("DELETE", &s.hillside, &format!("/api/v1/webhooks/{oak_id}"), None).await.problem(404);
     let admin = app.token(Role::Admin, &[]).await;
-    send(&app, "POST", &admin, "/api/v1/webhooks", Some(&json!({"url": la_rx.url(), "events": ["case.closed"]}))).await.problem(403);
+    app.call("POST", &admin, "/api/v1/webhooks", Some(&json!({"url": la_rx.url(), "events": ["case.closed"]}))).await.problem(403);
 
     // An exit is announced to the LA and to the case's school.
     app.state.clock = Clock::fixed(date("2027-02-10"));
-    let r = send(&app, "POST", &s.la, &format!("/api/v1/cases/{case_id}/exit"), Some(&json!({
+    let r = app.call("POST", &s.la, &format!("/api/v1/cases/{case_id}/exit"), Some(&json!({
         "reason": "too_unwell", "effective_date": "2027-02-12",
         "notes": "Admitted to hospital; cannot engage with teaching", "decided_by": "J. Smith"}))).await;
     assert_eq!(r.status, 200, "{}", r.text());
@@ -195,16 +180,16 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
 
 on_both_backends!(subscriptions_are_validated, |app| {
     let s = base(&app).await;
-    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "http://mis.example.org/hooks", "events": ["case.closed"]}))).await;
+    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "http://mis.example.org/hooks", "events": ["case.closed"]}))).await;
     assert_eq!(r.pointers(), ["/url"], "{}", r.text());
-    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.deleted"]}))).await;
+    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.deleted"]}))).await;
     assert_eq!(r.pointers(), ["/events/1"], "{}", r.text());
     assert!(r.text().contains("referral.received"), "the known types are listed");
-    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": []}))).await;
+    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": []}))).await;
     assert_eq!(r.status, 422, "{}", r.text());
-    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed"], "colour": "red"}))).await;
+    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed"], "colour": "red"}))).await;
     assert!(r.status == 422 || r.status == 400, "{}", r.text());
-    let r = send(&app, "POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.closed"]}))).await;
+    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.closed"]}))).await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["events"], json!(["case.closed"]), "duplicates are dropped");
     // Without ESMA_ALLOW_INSECURE_WEBHOOKS even loopback http is refused.
@@ -299,7 +284,7 @@ on_both_backends!(gone_disables_and_delete_cancels, |app| {
     let port = free_port();
     let (down, _) = subscribe(&app, &s.oakfield, &format!("http://127.0.0.1:{port}/"), &["referral.received"]).await;
     refer(&app, &s.oakfield, 3, OAKFIELD).await;
-    let r = send(&app, "DELETE", &s.oakfield, &format!("/api/v1/webhooks/{down}"), None).await;
+    let r = app.call("DELETE", &s.oakfield, &format!("/api/v1/webhooks/{down}"), None).await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
     app.get(&s.oakfield, &format!("/api/v1/webhooks/{down}")).await.problem(404);
@@ -330,7 +315,7 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     // Pupil 2 ill for 15 school days (R4.4); pupil 3 an N on 9 November, overdue by the 23rd (R5.1).
     let mut marks = both_sessions(2, "2026-11-02", "2026-11-20", "I");
     marks.push(json!({"upn": upn(3), "date": "2026-11-09", "session": "AM", "code": "N"}));
-    let r = send(&app, "POST", &s.oakfield, "/api/v1/schools/117001/registers", Some(&json!({"marks": marks}))).await;
+    let r = app.call("POST", &s.oakfield, "/api/v1/schools/117001/registers", Some(&json!({"marks": marks}))).await;
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
 
     let first = webhooks::scan(&app.state).await.unwrap();
@@ -349,7 +334,7 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
 
     // A case: its first review meeting falls due, then is overdue.
     let referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
-    let r = send(&app, "POST", &s.la, &format!("/api/v1/referrals/{referral}/decision"), Some(&json!({
+    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{referral}/decision"), Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
         "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
         "decided_by": "J. Smith"}))).await;

@@ -189,6 +189,24 @@ impl TestApp {
         .await
     }
 
+    /// `method` to `uri` with a bearer token and, when given, a JSON body.
+    pub async fn call(&self, method: &str, token: &str, uri: &str, body: Option<&Value>) -> Reply {
+        let req = match method {
+            "POST" => TestRequest::post(),
+            "PATCH" => TestRequest::patch(),
+            "PUT" => TestRequest::put(),
+            "DELETE" => TestRequest::delete(),
+            _ => TestRequest::get(),
+        }
+        .uri(uri)
+        .insert_header(("authorization", format!("Bearer {token}")));
+        let req = match body {
+            Some(body) => req.set_json(body),
+            None => req,
+        };
+        self.send(req).await
+    }
+
     pub async fn put_json(&self, token: &str, uri: &str, body: &Value) -> Reply {
         self.send(
             TestRequest::put()
