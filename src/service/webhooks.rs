@@ -3,6 +3,8 @@
 //! subscription that receives it; the dispatcher (`notify/`) sends them. Clock-driven events come
 //! from [`scan`], which may run any number of times: each is emitted once.
 
+use std::collections::HashMap;
+
 use chrono::NaiveDateTime;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -391,19 +393,17 @@ pub async fn deliveries(
             rows.truncate(usize::try_from(limit).unwrap_or(0));
             let next = more.then(|| rows.last().map(|r| r.delivery.id)).flatten();
             let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
-            let mut attempts = store::attempts_of(conn, &ids)?;
+            let mut attempts: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
+            for attempt in store::attempts_of(conn, &ids)? {
+                attempts.entry(attempt.delivery_id).or_default().push(attempt);
+            }
             let listed = rows
                 .into_iter()
                 .map(|r| {
-                    let mine: Vec<AttemptRow> = attempts
-                        .iter()
-                        .filter(|a| a.delivery_id == r.delivery.id)
-                        .cloned()
-                        .collect();
-                    (r, mine)
+                    let of_this = attempts.remove(&r.delivery.id).unwrap_or_default();
+                    (r, of_this)
                 })
                 .collect();
-            attempts.clear();
             Ok((listed, next))
         })
         .await
