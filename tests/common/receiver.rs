@@ -75,9 +75,7 @@ impl Receiver {
                 while !stop.load(Ordering::SeqCst) {
                     match listener.accept() {
                         Ok((stream, _)) => {
-                            if let Some(r) = serve_one(stream, status.load(Ordering::SeqCst)) {
-                                received.lock().unwrap().push(r);
-                            }
+                            serve_one(stream, status.load(Ordering::SeqCst), &received);
                         }
                         Err(_) => std::thread::sleep(Duration::from_millis(5)),
                     }
@@ -105,11 +103,24 @@ impl Receiver {
         self.received.lock().unwrap().clone()
     }
 
-    /// The `type` of every event received, in order.
+    /// The `type` of every event received, sorted (deliveries run concurrently, so their order
+    /// of arrival is not fixed).
     pub fn types(&self) -> Vec<String> {
-        self.received()
+        let mut types: Vec<String> = self
+            .received()
             .iter()
             .map(|r| r.json()["type"].as_str().unwrap_or("").to_string())
+            .collect();
+        types.sort();
+        types
+    }
+
+    /// The events received of one type.
+    pub fn of_type(&self, event_type: &str) -> Vec<Value> {
+        self.received()
+            .iter()
+            .map(|r| r.json())
+            .filter(|e| e["type"] == event_type)
             .collect()
     }
 }
@@ -123,7 +134,9 @@ impl Drop for Receiver {
     }
 }
 
-fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
+/// Reads one request, records it, then answers (recorded first, so a sender that has its answer
+/// finds the request recorded).
+fn serve_one(mut stream: TcpStream, status: u16, received: &Mutex<Vec<Received>>) -> Option<()> {
     stream.set_nonblocking(false).ok()?;
     stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
     let mut buf = Vec::new();
@@ -157,8 +170,9 @@ fn serve_one(mut stream: TcpStream, status: u16) -> Option<Received> {
         buf.extend_from_slice(&chunk[..n]);
     }
     let body = buf[header_end..(header_end + length).min(buf.len())].to_vec();
+    received.lock().unwrap().push(Received { headers, body });
     let reply = format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let _ = stream.write_all(reply.as_bytes());
     let _ = stream.flush();
-    Some(Received { headers, body })
+    Some(())
 }
