@@ -89,12 +89,16 @@ pub fn write_marks(
     let loaded = started.elapsed();
     let written = marks::write(conn, &mut school, rows, import_id, now)?;
     let applied = started.elapsed();
-    if !written.changes.is_empty() {
-        let alerts = maintain(conn, &mut school, &written.changes, policy, today)?;
-        changes::record_at(conn, now, &alerts)?;
-    }
+    let alerts = if written.changes.is_empty() {
+        Vec::new()
+    } else {
+        maintain(conn, &mut school, &written.changes, policy, today)?
+    };
     let maintained = started.elapsed();
     let saved = registers::save(conn, &school)?;
+    // Last: on PostgreSQL the feed's lock is held from here to the commit, so the rows are
+    // written before it is taken.
+    changes::record_at(conn, now, &alerts)?;
     // What each step of the write costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
     tracing::debug!(
         school_urn,
@@ -238,9 +242,10 @@ pub fn maintain(
         let Some(years) = school.pupils.get_mut(upn) else {
             continue;
         };
-        let before = PupilTally {
-            years: years.iter().filter_map(|y| y.tally.clone()).collect(),
-        };
+        let mut before = PupilTally::default();
+        for year in years.iter_mut() {
+            before.years.extend(year.tally()?.cloned());
+        }
         let appendable = marks.iter().all(|(_, old)| old.is_none())
             && marks
                 .first()
@@ -264,7 +269,7 @@ pub fn maintain(
         }
         for tally in after.years {
             if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
-                year.set_tally(tally);
+                year.set_tally(tally)?;
             }
         }
     }
@@ -365,7 +370,7 @@ pub fn recompute_school(
         if let Some(years) = school.pupils.get_mut(upn) {
             for tally in tally.years {
                 if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
-                    year.set_tally(tally);
+                    year.set_tally(tally)?;
                 }
             }
         }
@@ -933,7 +938,7 @@ pub fn convert_old_marks(
                 );
                 for tally in tally.years {
                     if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
-                        year.set_tally(tally);
+                        year.set_tally(tally)?;
                     }
                 }
             }

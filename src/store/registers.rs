@@ -81,25 +81,34 @@ pub struct YearRegister {
     /// One [`AttendanceCode::register_char`] per slot, [`NO_MARK_CHAR`] where there is no mark.
     sessions: Vec<u8>,
     minutes_late: BTreeMap<i32, i32>,
-    /// The maintained tally; `None` only for a year a push has just started.
-    pub tally: Option<YearTally>,
+    /// Who the row is of, for messages about it.
+    school_urn: i32,
+    upn: String,
+    /// The tally columns as stored, decoded on first use: an unchanged re-push never needs them.
+    stored_tally: Option<(i32, String)>,
+    /// The maintained tally once decoded or set; `None` with nothing stored for a year a push
+    /// has just started.
+    tally: Option<YearTally>,
     /// Whether it differs from what is stored (a new row, a changed mark or tally).
     changed: bool,
 }
 
 impl YearRegister {
     /// A year with no marks yet.
-    pub fn new(year: AcademicYear) -> YearRegister {
+    pub fn new(school_urn: i32, upn: &str, year: AcademicYear) -> YearRegister {
         YearRegister {
             year,
             sessions: Vec::new(),
             minutes_late: BTreeMap::new(),
+            school_urn,
+            upn: upn.to_owned(),
+            stored_tally: None,
             tally: None,
             changed: true,
         }
     }
 
-    fn from_row(row: &RegisterRow) -> QueryResult<YearRegister> {
+    fn from_row(row: RegisterRow) -> QueryResult<YearRegister> {
         let year = AcademicYear::new(row.academic_year);
         let minutes_late = match &row.minutes_late {
             None => BTreeMap::new(),
@@ -112,15 +121,12 @@ impl YearRegister {
         };
         Ok(YearRegister {
             year,
-            sessions: row.sessions.as_bytes().to_vec(),
+            sessions: row.sessions.into_bytes(),
             minutes_late,
-            tally: Some(tally_from_parts(
-                row.school_urn,
-                &row.upn,
-                year,
-                row.latest_slot,
-                &row.tally,
-            )?),
+            school_urn: row.school_urn,
+            upn: row.upn,
+            stored_tally: Some((row.latest_slot, row.tally)),
+            tally: None,
             changed: false,
         })
     }
@@ -158,12 +164,29 @@ impl YearRegister {
         self.changed = true;
     }
 
+    /// The maintained tally (`None` for a year a push has just started).
+    pub fn tally(&mut self) -> QueryResult<Option<&YearTally>> {
+        if self.tally.is_none() {
+            if let Some((latest_slot, text)) = &self.stored_tally {
+                self.tally = Some(tally_from_parts(
+                    self.school_urn,
+                    &self.upn,
+                    self.year,
+                    *latest_slot,
+                    text,
+                )?);
+            }
+        }
+        Ok(self.tally.as_ref())
+    }
+
     /// Replaces the maintained tally (marked changed only when it differs).
-    pub fn set_tally(&mut self, tally: YearTally) {
-        if self.tally.as_ref() != Some(&tally) {
+    pub fn set_tally(&mut self, tally: YearTally) -> QueryResult<()> {
+        if self.tally()? != Some(&tally) {
             self.tally = Some(tally);
             self.changed = true;
         }
+        Ok(())
     }
 
     /// The year's marks in register order: date, session, code and minutes late.
@@ -186,12 +209,15 @@ impl YearRegister {
     }
 
     fn to_row(&self, school_urn: i32, upn: &str) -> QueryResult<RegisterRow> {
-        let tally = self.tally.as_ref().ok_or_else(|| {
-            diesel::result::Error::SerializationError(
-                format!("register of {upn} at {school_urn} has no tally").into(),
-            )
-        })?;
-        let (latest_slot, tally) = tally_to_parts(school_urn, upn, tally)?;
+        let (latest_slot, tally) = match (&self.tally, &self.stored_tally) {
+            (Some(tally), _) => tally_to_parts(school_urn, upn, tally)?,
+            (None, Some(stored)) => stored.clone(),
+            (None, None) => {
+                return Err(diesel::result::Error::SerializationError(
+                    format!("register of {upn} at {school_urn} has no tally").into(),
+                ))
+            }
+        };
         let minutes_late = (!self.minutes_late.is_empty())
             .then(|| serde_json::to_string(&self.minutes_late))
             .transpose()
@@ -217,11 +243,12 @@ pub struct SchoolRegisters {
 }
 
 impl SchoolRegisters {
-    fn from_rows(school_urn: i32, rows: &[RegisterRow]) -> QueryResult<SchoolRegisters> {
+    fn from_rows(school_urn: i32, rows: Vec<RegisterRow>) -> QueryResult<SchoolRegisters> {
         let mut pupils: HashMap<String, Vec<YearRegister>> = HashMap::with_capacity(rows.len());
         for row in rows {
+            let upn = row.upn.clone();
             pupils
-                .entry(row.upn.clone())
+                .entry(upn)
                 .or_default()
                 .push(YearRegister::from_row(row)?);
         }
@@ -240,7 +267,7 @@ impl SchoolRegisters {
         let at = match years.binary_search_by_key(&year, |y| y.year) {
             Ok(at) => at,
             Err(at) => {
-                years.insert(at, YearRegister::new(year));
+                years.insert(at, YearRegister::new(self.school_urn, upn, year));
                 at
             }
         };
@@ -334,7 +361,7 @@ pub fn of_school_since(
         }
     }
     rows.extend(latest_older.into_values());
-    SchoolRegisters::from_rows(school_urn, &rows)
+    SchoolRegisters::from_rows(school_urn, rows)
 }
 
 /// Every register of a school (for `esma-api recompute`).
@@ -343,7 +370,7 @@ pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<School
         .filter(registers::school_urn.eq(school_urn))
         .select(RegisterRow::as_select())
         .load(conn)?;
-    SchoolRegisters::from_rows(school_urn, &rows)
+    SchoolRegisters::from_rows(school_urn, rows)
 }
 
 /// The registers of a pupil (or several) at any school over the academic years from `from` to
@@ -361,7 +388,7 @@ pub fn of_pupils(
             .filter(registers::academic_year.between(from.start_year(), to.start_year()))
             .select(RegisterRow::as_select())
             .load(conn)?;
-        for row in &rows {
+        for row in rows {
             found.push((
                 row.school_urn,
                 row.upn.clone(),
