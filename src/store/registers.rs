@@ -340,15 +340,29 @@ pub fn of_school_since(
         .filter(|upn| !recent.contains(upn))
         .collect();
     let mut older: Vec<RegisterRow> = Vec::new();
-    for chunk in missing.chunks(500) {
-        older.extend(
-            registers::table
-                .filter(registers::school_urn.eq(school_urn))
-                .filter(registers::academic_year.lt(from_year.start_year()))
-                .filter(registers::upn.eq_any(chunk))
-                .select(RegisterRow::as_select())
-                .load::<RegisterRow>(conn)?,
-        );
+    // One probe of the key first: a school with nothing before `from_year` (the usual case for a
+    // new year's pupils) needs no look-up by pupil.
+    let earlier: Option<i32> = if missing.is_empty() {
+        None
+    } else {
+        registers::table
+            .filter(registers::school_urn.eq(school_urn))
+            .filter(registers::academic_year.lt(from_year.start_year()))
+            .select(registers::academic_year)
+            .first(conn)
+            .optional()?
+    };
+    if earlier.is_some() {
+        for chunk in missing.chunks(500) {
+            older.extend(
+                registers::table
+                    .filter(registers::school_urn.eq(school_urn))
+                    .filter(registers::academic_year.lt(from_year.start_year()))
+                    .filter(registers::upn.eq_any(chunk))
+                    .select(RegisterRow::as_select())
+                    .load::<RegisterRow>(conn)?,
+            );
+        }
     }
     // Only the latest earlier year matters for the carry-over.
     let mut latest_older: HashMap<String, RegisterRow> = HashMap::new();
@@ -445,8 +459,6 @@ fn save_rows(conn: &mut DbConnection, rows: &[RegisterRow]) -> QueryResult<()> {
                       OR r.tally IS DISTINCT FROM EXCLUDED.tally",
             )
             .execute(pg)?;
-            // Several schools may be saved in one transaction (the conversion of old marks).
-            pg.batch_execute("DELETE FROM incoming_registers")?;
         }
         DbConnection::Sqlite(lite) => {
             let rest = upsert_batches_of::<SQLITE_UPSERT_BATCH>(lite, rows)?;
