@@ -33,7 +33,9 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Migrate => {
             telemetry::init_logging(false);
-            server::open_db(&cli.database_url, 1)?;
+            let db = server::open_db(&cli.database_url, 1)?;
+            let policy = server::load_policy(cli.policy.as_deref())?;
+            convert_old_marks(&db, &policy.attendance)?;
             eprintln!("esma-api: migrations applied");
             Ok(())
         }
@@ -60,6 +62,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = server::open_db(&cli.database_url, 1)?;
             let clock = Clock::from_env_value(today.as_deref())?;
             let policy = server::load_policy(cli.policy.as_deref())?;
+            convert_old_marks(&db, &policy.attendance)?;
             let only = (!schools.is_empty()).then_some(schools);
             let report = attendance::recompute(&db, &policy.attendance, clock.today(), only)
                 .map_err(|e| e.detail)?;
@@ -70,11 +73,7 @@ fn run(cli: Cli) -> Result<(), String> {
             let db = server::open_db(&cli.database_url, args.db_pool)?;
             let policy = server::load_policy(cli.policy.as_deref())?;
             let state = server::state_from(db.clone(), &args, policy)?;
-            if attendance::build_missing_tallies(&db, &state.attendance, state.clock.today())
-                .map_err(|e| e.detail)?
-            {
-                tracing::info!("built the attendance tallies from the stored marks");
-            }
+            convert_old_marks(&db, &state.attendance)?;
             if args.demo {
                 let creds =
                     demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
@@ -93,6 +92,21 @@ fn run(cli: Cli) -> Result<(), String> {
                 .map_err(|e| format!("server failed: {e}"))
         }
     }
+}
+
+/// Converts marks stored in the layout before `registers` (see `attendance::convert_old_marks`).
+fn convert_old_marks(
+    db: &esma_api::store::Db,
+    policy: &esma_api::domain::attendance::AttendancePolicy,
+) -> Result<(), String> {
+    let converted = attendance::convert_old_marks(db, policy).map_err(|e| e.detail)?;
+    if converted > 0 {
+        tracing::info!(
+            marks = converted,
+            "converted the stored marks into register rows"
+        );
+    }
+    Ok(())
 }
 
 fn print_demo_banner(

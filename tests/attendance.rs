@@ -457,22 +457,100 @@ on_both_backends!(
     }
 );
 
-// A database whose tallies are missing (deleted by hand, or from before they existed) still
-// takes pushes correctly: the marks are diffed as usual and `recompute` rebuilds the tallies.
-on_both_backends!(pushes_stay_correct_when_tallies_are_missing, |app| {
+// A database from before `registers` (one `marks` row per session, one `attendance_tallies` row
+// per pupil and year) is converted when the app starts: its marks read back through the API,
+// the tallies are built from them, the old tables are emptied, and pushes carry on from there.
+on_both_backends!(marks_of_the_old_layout_are_converted_on_start_up, |app| {
+    use diesel::connection::SimpleConnection;
+    use esma_api::service::attendance::convert_old_marks;
+
     let s = setup(&app).await;
     let days = weekdays("2026-11-16", "2026-11-20");
-    push(&app, &s.oakfield, OAKFIELD, days_of(1, &days, "/")).await;
-    app.db()
-        .write_now(|conn| {
-            Ok(esma_api::store::attendance::delete_school(
-                conn,
-                OAKFIELD as i32,
-            )?)
-        })
-        .unwrap();
-    let mut again = days_of(1, &days, "/");
-    again[0] = mark(1, days[0], "AM", "I");
+    let mut sql = String::new();
+    for (i, day) in days.iter().enumerate() {
+        let am = if i == 0 { "'L', 12" } else { "'I', NULL" };
+        sql.push_str(&format!(
+            "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+             VALUES ({OAKFIELD}, '{}', '{day}', 'AM', {am}); \
+             INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+             VALUES ({OAKFIELD}, '{}', '{day}', 'PM', 'I', NULL); ",
+            upn(1),
+            upn(1)
+        ));
+    }
+    sql.push_str(&format!(
+        "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+         VALUES ({OAKFIELD}, '{}', '2026-11-16', 'AM', 'C1', NULL); \
+         INSERT INTO attendance_tallies (school_urn, academic_year, upn, latest_slot, state) \
+         VALUES ({OAKFIELD}, 2026, '{}', 1, '[]');",
+        upn(2),
+        upn(1)
+    ));
+    app.db().conn().unwrap().batch_execute(&sql).unwrap();
+
+    let policy = AttendancePolicy::default();
+    assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 11);
+    // Once converted, nothing is left to convert.
+    assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 0);
+    let old_rows: i64 = {
+        use diesel::prelude::*;
+        let mut conn = app.db().conn().unwrap();
+        let marks: i64 = esma_api::store::schema::marks::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        let tallies: i64 = esma_api::store::schema::attendance_tallies::table
+            .count()
+            .get_result(&mut conn)
+            .unwrap();
+        marks + tallies
+    };
+    assert_eq!(old_rows, 0);
+
+    let marks = app
+        .get(
+            &s.la,
+            &format!(
+                "/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-20",
+                upn(1)
+            ),
+        )
+        .await
+        .json();
+    let items = marks["marks"].as_array().unwrap();
+    assert_eq!(items.len(), 10, "{marks}");
+    assert!(
+        items
+            .iter()
+            .any(|m| m["code"] == "L" && m["minutes_late"] == 12),
+        "{marks}"
+    );
+    let other = app
+        .get(
+            &s.la,
+            &format!(
+                "/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-20",
+                upn(2)
+            ),
+        )
+        .await
+        .json();
+    assert_eq!(other["marks"][0]["code"], "C1", "{other}");
+    let a = app
+        .get(&s.la, &format!("/api/v1/pupils/{}/attendance", upn(1)))
+        .await
+        .json();
+    assert_eq!(a["by_code"], json!({"L": 1, "I": 9}), "{a}");
+    // The tallies built are what a recomputation gives.
+    assert_maintained_equals_recomputed(&app, "after the conversion");
+
+    // A push of the same marks changes nothing; a correction is one update.
+    let mut again: Vec<Value> = days
+        .iter()
+        .flat_map(|d| [mark(1, *d, "AM", "I"), mark(1, *d, "PM", "I")])
+        .collect();
+    again[0] = json!({"upn": upn(1), "date": days[0].to_string(), "session": "AM", "code": "L", "minutes_late": 12});
+    again[1] = mark(1, days[0], "PM", "/");
     let r = app
         .send(
             TestRequest::post()
@@ -491,17 +569,5 @@ on_both_backends!(pushes_stay_correct_when_tallies_are_missing, |app| {
         ),
         (Some(0), Some(1), Some(9))
     );
-    let report = recompute(
-        app.db(),
-        &AttendancePolicy::default(),
-        date("2026-11-23"),
-        None,
-    )
-    .unwrap();
-    assert_eq!(report.counts.tallies, 1);
-    let a = app
-        .get(&s.la, &format!("/api/v1/pupils/{}/attendance", upn(1)))
-        .await
-        .json();
-    assert_eq!(a["by_code"], json!({"/": 9, "I": 1}));
+    assert_maintained_equals_recomputed(&app, "after a correction");
 });

@@ -91,14 +91,30 @@ fn database_urls_are_understood_or_refused_clearly() {
 }
 
 on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
-    use diesel::prelude::*;
+    use esma_api::domain::attendance::AttendancePolicy;
+    use esma_api::service::attendance::write_marks;
     use esma_api::store::marks::{self, IncomingMark, StoredMark};
-    use esma_api::store::schema::marks as marks_table;
 
     let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
     let now = day(23).and_hms_opt(18, 0, 0).unwrap();
-    // SQLite inserts new marks 128 at a time, then the remainder 64, 32, ..., 1 at a time: these
-    // sizes take every one of those paths. Two dates, so rows differ by date too.
+    let policy = AttendancePolicy::default();
+    let write = |urn: i32, rows: &[IncomingMark], import_id: i64| {
+        app.db()
+            .write_now(|conn| {
+                Ok(write_marks(
+                    conn,
+                    urn,
+                    rows,
+                    import_id,
+                    now,
+                    day(23),
+                    &policy,
+                )?)
+            })
+            .unwrap()
+    };
+    // A register row per pupil: SQLite upserts them 64 at a time, then the remainder 16, 4, 1 at
+    // a time; these sizes take every one of those paths. Two dates, so rows differ by date too.
     for (i, n) in [1usize, 2, 3, 7, 64, 127, 128, 129, 255, 256, 383, 760]
         .into_iter()
         .enumerate()
@@ -113,21 +129,11 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
                 minutes_late: (k % 5 == 0).then_some(10 + k as i32 % 20),
             })
             .collect();
-        let written = app
-            .db()
-            .write_now(|conn| Ok(marks::write(conn, urn, &rows, 1, now, true)?))
-            .unwrap();
+        let written = write(urn, &rows, 1);
         assert_eq!((written.inserted, written.updated), (n, 0), "{n} rows");
 
         let mut conn = app.db().conn().unwrap();
-        let mut stored: Vec<StoredMark> = marks_table::table
-            .filter(marks_table::school_urn.eq(urn))
-            .select(marks_table::all_columns)
-            .load(&mut conn)
-            .unwrap();
-        stored.sort_by(|a, b| {
-            (&a.upn, a.mark_date, &a.session).cmp(&(&b.upn, b.mark_date, &b.session))
-        });
+        let stored: Vec<StoredMark> = marks::of_school(&mut conn, urn).unwrap();
         let mut sent: Vec<StoredMark> = rows
             .iter()
             .map(|r| StoredMark {
@@ -143,37 +149,35 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
             (&a.upn, a.mark_date, &a.session).cmp(&(&b.upn, b.mark_date, &b.session))
         });
         assert_eq!(stored, sent, "{n} rows");
-        // Dates are stored as the backend's own date binding finds them.
-        let on_20th: i64 = marks_table::table
-            .filter(marks_table::school_urn.eq(urn))
-            .filter(marks_table::mark_date.eq(day(20)))
-            .count()
-            .get_result(&mut conn)
-            .unwrap();
-        assert_eq!(
-            on_20th as usize,
-            sent.iter().filter(|m| m.mark_date == day(20)).count()
-        );
+        // A pupil's read is cut to the dates asked for.
+        let first = &rows[0].upn;
+        let on_20th = marks::of_pupil(&mut conn, first, &[urn], day(20), day(20)).unwrap();
+        assert!(on_20th
+            .iter()
+            .all(|m| m.mark_date == day(20) && &m.upn == first));
         drop(conn);
 
-        // The same push again changes nothing, even when the caller wrongly says it holds only
-        // new sessions (the insert meets the stored marks and the diff takes over); one changed
-        // code is one update.
-        let again = app
-            .db()
-            .write_now(|conn| Ok(marks::write(conn, urn, &rows, 2, now, true)?))
-            .unwrap();
+        // The same push again changes nothing; one changed code is one update.
+        let again = write(urn, &rows, 2);
         assert_eq!((again.inserted, again.updated), (0, 0), "{n} rows again");
         rows[n - 1].code = "I".to_string();
         rows[n - 1].minutes_late = None;
-        let changed = app
-            .db()
-            .write_now(|conn| Ok(marks::write(conn, urn, &rows, 3, now, false)?))
-            .unwrap();
+        let changed = write(urn, &rows, 3);
         assert_eq!(
             (changed.inserted, changed.updated),
             (0, 1),
             "{n} rows changed"
         );
+        let mut conn = app.db().conn().unwrap();
+        let last = marks::of_school(&mut conn, urn)
+            .unwrap()
+            .into_iter()
+            .find(|m| {
+                m.upn == rows[n - 1].upn
+                    && m.session == rows[n - 1].session
+                    && m.mark_date == rows[n - 1].mark_date
+            })
+            .unwrap();
+        assert_eq!((last.code.as_str(), last.minutes_late), ("I", None));
     }
 });

@@ -15,6 +15,9 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 /// date: from it the 2024 code set applies, before it the 2006 set (RULES.md R1.2).
 pub const CODES_2024_IN_FORCE: NaiveDate = ymd(2024, 8, 19);
 
+/// A session without a mark in a stored year's register ([`AttendanceCode::register_char`]).
+pub const NO_MARK_CHAR: u8 = b'-';
+
 /// Code `F` (agreed extended family holiday) could not be used from this date (RULES.md R1.2).
 pub const CODE_F_WITHDRAWN: NaiveDate = ymd(2013, 9, 1);
 
@@ -249,6 +252,101 @@ impl AttendanceCode {
             Y => "Y",
             F => "F",
         }
+    }
+
+    /// The one character that stands for the code in a stored year's register (the `sessions`
+    /// column of `registers`, one character per session): the code itself when it is one
+    /// character, else a character no code uses (`C1` `c`, `C2` `d`, `J1` `j`, `Y1`..`Y7`
+    /// `1`..`7`). [`NO_MARK_CHAR`] is a session without a mark.
+    pub const fn register_char(self) -> u8 {
+        use AttendanceCode::*;
+        match self {
+            PresentAm => b'/',
+            PresentPm => b'\\',
+            L => b'L',
+            K => b'K',
+            V => b'V',
+            P => b'P',
+            W => b'W',
+            B => b'B',
+            C => b'C',
+            C1 => b'c',
+            C2 => b'd',
+            E => b'E',
+            I => b'I',
+            M => b'M',
+            J1 => b'j',
+            R => b'R',
+            S => b'S',
+            T => b'T',
+            G => b'G',
+            N => b'N',
+            O => b'O',
+            U => b'U',
+            D => b'D',
+            X => b'X',
+            Q => b'Q',
+            Y1 => b'1',
+            Y2 => b'2',
+            Y3 => b'3',
+            Y4 => b'4',
+            Y5 => b'5',
+            Y6 => b'6',
+            Y7 => b'7',
+            Z => b'Z',
+            PlannedClosure => b'#',
+            H => b'H',
+            J => b'J',
+            Y => b'Y',
+            F => b'F',
+        }
+    }
+
+    /// The code a [`register_char`](Self::register_char) stands for; `None` for
+    /// [`NO_MARK_CHAR`] or a character no code uses.
+    pub const fn from_register_char(c: u8) -> Option<AttendanceCode> {
+        use AttendanceCode::*;
+        Some(match c {
+            b'/' => PresentAm,
+            b'\\' => PresentPm,
+            b'L' => L,
+            b'K' => K,
+            b'V' => V,
+            b'P' => P,
+            b'W' => W,
+            b'B' => B,
+            b'C' => C,
+            b'c' => C1,
+            b'd' => C2,
+            b'E' => E,
+            b'I' => I,
+            b'M' => M,
+            b'j' => J1,
+            b'R' => R,
+            b'S' => S,
+            b'T' => T,
+            b'G' => G,
+            b'N' => N,
+            b'O' => O,
+            b'U' => U,
+            b'D' => D,
+            b'X' => X,
+            b'Q' => Q,
+            b'1' => Y1,
+            b'2' => Y2,
+            b'3' => Y3,
+            b'4' => Y4,
+            b'5' => Y5,
+            b'6' => Y6,
+            b'7' => Y7,
+            b'Z' => Z,
+            b'#' => PlannedClosure,
+            b'H' => H,
+            b'J' => J,
+            b'Y' => Y,
+            b'F' => F,
+            _ => return None,
+        })
     }
 
     /// The code's category (RULES.md R1 table; legacy codes per R1.2).
@@ -680,6 +778,20 @@ fn shown(input: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn every_code_has_its_own_register_char_and_back() {
+        let mut seen = std::collections::BTreeSet::new();
+        for code in AttendanceCode::ALL {
+            let c = code.register_char();
+            assert!(c.is_ascii_graphic(), "{code}");
+            assert_ne!(c, NO_MARK_CHAR, "{code}");
+            assert!(seen.insert(c), "{code} shares its character");
+            assert_eq!(AttendanceCode::from_register_char(c), Some(code), "{code}");
+        }
+        assert_eq!(AttendanceCode::from_register_char(NO_MARK_CHAR), None);
+        assert_eq!(AttendanceCode::from_register_char(b'a'), None);
+    }
+
     use super::*;
     use AttendanceCode::*;
 

@@ -30,6 +30,7 @@ use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow,
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
 use crate::store::referrals::{self as referral_store, ReferralRow};
+use crate::store::registers::{self, SchoolRegisters, YearRegister};
 use crate::store::{audit, calendars, changes, DbConnection};
 
 fn unreadable(what: String) -> diesel::result::Error {
@@ -53,6 +54,11 @@ pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec
 /// of every pupil they touch up to date. Every register write goes through here. The alerts it
 /// raised and resolved go on the change feed as its last write (the caller adds only its import
 /// report and audit row after it).
+///
+/// The school's register rows for the push's years (and the year before, for the carry-over of
+/// an open illness run, R4.3) are read in one range scan, the push is applied to them in memory
+/// with the tallies, and only the rows that changed are written back: one row per pupil for a
+/// nightly push, none for an unchanged re-push.
 pub fn write_marks(
     conn: &mut DbConnection,
     school_urn: i32,
@@ -71,69 +77,41 @@ pub fn write_marks(
         .map(|r| AcademicYear::containing(r.mark_date))
         .min()
         .unwrap_or_else(|| AcademicYear::containing(today));
-    // The tallies know each pupil's latest session: a push entirely after them (the nightly
-    // case) holds no stored session, so the marks need not be read to diff against. Tallies
-    // older than the year before the push cannot hold a session of it.
-    let latest = tallies::latest_sessions_since(
+    let upns: BTreeSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
+    let upns: Vec<&str> = upns.into_iter().collect();
+    registers::lock_school(conn, school_urn)?;
+    let mut school = registers::of_school_since(
         conn,
         school_urn,
         AcademicYear::new(first_year.start_year() - 1),
+        &upns,
     )?;
-    let all_new = rows.iter().all(|r| {
-        let Ok(session) = Session::parse(&r.session) else {
-            return false;
-        };
-        latest
-            .get(&r.upn)
-            .is_none_or(|latest| (r.mark_date, session) > *latest)
-    });
-    let checked = started.elapsed();
-    let written = marks::write(conn, school_urn, rows, import_id, now, all_new)?;
-    let marks_written = started.elapsed();
-    if !written.changes.is_empty() {
-        let changed: BTreeSet<&str> = written.changes.iter().map(|c| c.upn.as_str()).collect();
-        let stored = tallies_for_push(conn, school_urn, &changed, first_year)?;
-        let alerts = maintain(conn, school_urn, &written.changes, stored, policy, today)?;
-        changes::record_at(conn, now, &alerts)?;
-    }
+    let loaded = started.elapsed();
+    let written = marks::write(conn, &mut school, rows, import_id, now)?;
+    let applied = started.elapsed();
+    let alerts = if written.changes.is_empty() {
+        Vec::new()
+    } else {
+        maintain(conn, &mut school, &written.changes, policy, today)?
+    };
+    let maintained = started.elapsed();
+    let saved = registers::save(conn, &school)?;
+    // Last: on PostgreSQL the feed's lock is held from here to the commit, so the rows are
+    // written before it is taken.
+    changes::record_at(conn, now, &alerts)?;
     // What each step of the write costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
     tracing::debug!(
         school_urn,
         rows = rows.len(),
-        all_new,
         changes = written.changes.len(),
-        latest_ms = checked.as_secs_f64() * 1e3,
-        marks_ms = (marks_written - checked).as_secs_f64() * 1e3,
-        maintain_ms = (started.elapsed() - marks_written).as_secs_f64() * 1e3,
+        rows_saved = saved,
+        load_ms = loaded.as_secs_f64() * 1e3,
+        apply_ms = (applied - loaded).as_secs_f64() * 1e3,
+        maintain_ms = (maintained - applied).as_secs_f64() * 1e3,
+        save_ms = (started.elapsed() - maintained).as_secs_f64() * 1e3,
         "register write"
     );
     Ok(written)
-}
-
-/// The stored tallies of the pupils in a push: every year from the one before the push's first
-/// date (a run still open in July carries into September, R4.3), and older ones for a pupil with
-/// nothing that recent. A pupil missing from the answer has no marks at the school.
-fn tallies_for_push(
-    conn: &mut DbConnection,
-    school_urn: i32,
-    upns: &BTreeSet<&str>,
-    first_year: AcademicYear,
-) -> diesel::QueryResult<HashMap<String, PupilTally>> {
-    let mut stored = tallies::of_school_since(
-        conn,
-        school_urn,
-        AcademicYear::new(first_year.start_year() - 1),
-    )?;
-    stored.retain(|upn, _| upns.contains(upn.as_str()));
-    let missing: Vec<&str> = upns
-        .iter()
-        .copied()
-        .filter(|upn| !stored.contains_key(*upn))
-        .collect();
-    if !missing.is_empty() {
-        stored.extend(tallies::of_pupils(conn, school_urn, &missing)?);
-    }
-    Ok(stored)
 }
 
 /// What the alerts of one school need to change, gathered before writing.
@@ -222,24 +200,26 @@ fn tally_alert_changes(
         .collect()
 }
 
-/// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4), from
-/// their `stored` tallies as loaded before the marks were written.
+/// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4) in
+/// `school`, the registers the changes were applied to (their tallies still as loaded); the
+/// caller saves the registers.
 ///
 /// A pupil whose changes are all new sessions after everything tallied (the nightly push) has
 /// them appended to the stored tally; any other change (a corrected or back-filled session)
-/// rebuilds that pupil's tallies at the school from the register. Both use the same append, so
-/// the result is what a full recomputation gives. Returns the alerts raised, resolved and moved.
+/// rebuilds that pupil's tallies from the year of the change on, from the register rows already
+/// in memory. Both use the same append, so the result is what a full recomputation gives.
+/// Returns the alerts raised, resolved and moved.
 pub fn maintain(
     conn: &mut DbConnection,
-    school_urn: i32,
+    school: &mut SchoolRegisters,
     changes: &[MarkChange],
-    mut stored: HashMap<String, PupilTally>,
     policy: &AttendancePolicy,
     today: NaiveDate,
 ) -> diesel::QueryResult<Vec<Change>> {
     if changes.is_empty() {
         return Ok(Vec::new());
     }
+    let school_urn = school.school_urn;
     let mut by_pupil: BTreeMap<&str, Vec<(SessionMark, Option<AttendanceCode>)>> = BTreeMap::new();
     for change in changes {
         let mark = session_mark(change.mark_date, &change.session, &change.new_code)?;
@@ -252,8 +232,6 @@ pub fn maintain(
     }
 
     let mut work = AlertWork::default();
-    let mut appended: Vec<(&str, PupilTally, usize)> = Vec::new();
-    let mut rebuild: Vec<&str> = Vec::new();
     for (upn, mut marks) in by_pupil {
         marks.sort_by_key(|(mark, _)| mark.slot());
         for (mark, old) in &marks {
@@ -261,81 +239,66 @@ pub fn maintain(
                 work.add(school_urn, upn, change, today);
             }
         }
-        let before = stored.remove(upn).unwrap_or_default();
+        let Some(years) = school.pupils.get_mut(upn) else {
+            continue;
+        };
+        let mut before = PupilTally::default();
+        for year in years.iter_mut() {
+            before.years.extend(year.tally()?.cloned());
+        }
         let appendable = marks.iter().all(|(_, old)| old.is_none())
             && marks
                 .first()
                 .is_some_and(|(mark, _)| before.follows(mark.slot()));
-        if !appendable {
-            rebuild.push(upn);
-            continue;
-        }
-        let mut after = before.clone();
-        for (mark, _) in &marks {
-            after.append(*mark, policy);
-        }
+        let after = if appendable {
+            let mut after = before.clone();
+            for (mark, _) in &marks {
+                after.append(*mark, policy);
+            }
+            after
+        } else {
+            rebuild_from_register(
+                years,
+                AcademicYear::containing(marks[0].0.date),
+                &before,
+                policy,
+            )
+        };
         for change in tally_alert_changes(&before, &after, policy) {
             work.add(school_urn, upn, change, today);
         }
-        // Only the years the new sessions fell in changed.
-        let first_changed = AcademicYear::containing(marks[0].0.date);
-        let unchanged_years = after
-            .years
-            .iter()
-            .take_while(|t| t.year < first_changed)
-            .count();
-        appended.push((upn, after, unchanged_years));
-    }
-    let rebuilt = rebuild_from_register(conn, school_urn, &rebuild, policy)?;
-    for (upn, before, after) in &rebuilt {
-        for change in tally_alert_changes(before, after, policy) {
-            work.add(school_urn, upn, change, today);
+        for tally in after.years {
+            if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
+                year.set_tally(tally)?;
+            }
         }
     }
-    let rows: Vec<(&str, &YearTally)> = appended
-        .iter()
-        .flat_map(|(upn, tally, skip)| tally.years.iter().skip(*skip).map(move |t| (*upn, t)))
-        .chain(
-            rebuilt
-                .iter()
-                .flat_map(|(upn, _, after)| after.years.iter().map(move |t| (upn.as_str(), t))),
-        )
-        .collect();
-    tallies::save(conn, school_urn, &rows)?;
     work.apply(conn, today)
 }
 
-/// Rebuilds the tallies of pupils whose push changed or filled in sessions already counted, from
-/// their whole register at the school: a few set-based queries for all of them, whatever their
-/// number. Returns each pupil's tallies before (all years, as stored) and after; the stored ones
-/// are deleted, the caller saves the new ones.
+/// The tallies of a pupil whose push changed or filled in sessions already counted: the years
+/// before `from` as they were, then every session of the register rows from `from` on appended
+/// in register order (the rows are the register, so nothing more is read).
 fn rebuild_from_register(
-    conn: &mut DbConnection,
-    school_urn: i32,
-    upns: &[&str],
+    years: &[YearRegister],
+    from: AcademicYear,
+    before: &PupilTally,
     policy: &AttendancePolicy,
-) -> diesel::QueryResult<Vec<(String, PupilTally, PupilTally)>> {
-    if upns.is_empty() {
-        return Ok(Vec::new());
+) -> PupilTally {
+    let mut tally = PupilTally {
+        years: before
+            .years
+            .iter()
+            .filter(|t| t.year < from)
+            .cloned()
+            .collect(),
+    };
+    for year in years.iter().filter(|y| y.year >= from) {
+        for (date, session, code, _) in year.marks() {
+            tally.append(SessionMark::new(date, session, code), policy);
+        }
     }
-    let mut before = tallies::of_pupils(conn, school_urn, upns)?;
-    let mut registers: HashMap<String, Vec<SessionMark>> = HashMap::new();
-    for m in marks::of_pupils_at(conn, school_urn, upns)? {
-        let mark = session_mark(m.mark_date, &m.session, &m.code)?;
-        registers.entry(m.upn).or_default().push(mark);
-    }
-    tallies::delete_pupils(conn, school_urn, upns)?;
-    Ok(upns
-        .iter()
-        .map(|upn| {
-            let register = registers.remove(*upn).unwrap_or_default();
-            (
-                (*upn).to_owned(),
-                before.remove(*upn).unwrap_or_default(),
-                PupilTally::from_register(&register, policy),
-            )
-        })
-        .collect())
+    tally
 }
 
 /// What `esma-api recompute` did for one school.
@@ -356,15 +319,20 @@ pub fn recompute_school(
     today: NaiveDate,
     now: NaiveDateTime,
 ) -> diesel::QueryResult<RecomputeCounts> {
-    let all = marks::of_school(conn, school_urn)?;
-    let mut by_pupil: BTreeMap<&str, Vec<SessionMark>> = BTreeMap::new();
-    for m in &all {
-        by_pupil
-            .entry(m.upn.as_str())
-            .or_default()
-            .push(session_mark(m.mark_date, &m.session, &m.code)?);
-    }
-    tallies::delete_school(conn, school_urn)?;
+    registers::lock_school(conn, school_urn)?;
+    let mut school = registers::of_school(conn, school_urn)?;
+    let by_pupil: BTreeMap<String, Vec<SessionMark>> = school
+        .pupils
+        .iter()
+        .map(|(upn, years)| {
+            let marks = years
+                .iter()
+                .flat_map(|y| y.marks())
+                .map(|(date, session, code, _)| SessionMark::new(date, session, code))
+                .collect();
+            (upn.clone(), marks)
+        })
+        .collect();
     let mut counts = RecomputeCounts::default();
     // The open alerts the register supports, with their `since`.
     let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
@@ -397,11 +365,18 @@ pub fn recompute_school(
                 (AcademicYear::containing(mark.date).start_year(), mark.date),
             );
         }
-        let rows: Vec<(&str, &YearTally)> = tally.years.iter().map(|t| (*upn, t)).collect();
-        tallies::save(conn, school_urn, &rows)?;
         counts.pupils += 1;
-        counts.tallies += rows.len();
+        counts.tallies += tally.years.len();
+        if let Some(years) = school.pupils.get_mut(upn) {
+            for tally in tally.years {
+                if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
+                    year.set_tally(tally)?;
+                }
+            }
+        }
     }
+    // Only the tallies that differed from the recomputation are written.
+    registers::save(conn, &school)?;
     let register_kinds = AlertKind::FROM_REGISTER.map(AlertKind::as_str);
     let mut changed = Vec::new();
     for open in alert_store::open_of_school(conn, school_urn, &register_kinds)? {
@@ -927,16 +902,50 @@ pub fn recompute(
     Ok(report)
 }
 
-/// Builds the tallies of a database that has marks but none (one from before they existed), so
-/// an upgrade needs no manual step. Returns whether it did.
-pub fn build_missing_tallies(
+/// Converts the rows of the layout before `registers` (one `marks` row per session, one
+/// `attendance_tallies` row per pupil and year) into register rows, with their tallies built by
+/// the same append as every push, and empties the old tables, all in one transaction, so an
+/// upgrade needs no manual step and no migration moves data. Does nothing once registers exist.
+/// Returns how many marks it converted.
+pub fn convert_old_marks(
     db: &crate::store::Db,
     policy: &AttendancePolicy,
-    today: NaiveDate,
-) -> Result<bool, ApiError> {
-    let needed = db.write_now(|conn| Ok(!tallies::any(conn)? && marks::any(conn)?))?;
-    if needed {
-        recompute(db, policy, today, None)?;
-    }
-    Ok(needed)
+) -> Result<usize, ApiError> {
+    db.write_now(|conn| {
+        if registers::any(conn)? || !marks::old_any(conn)? {
+            return Ok(0);
+        }
+        let old = marks::old_all(conn)?;
+        let mut by_school: BTreeMap<i32, SchoolRegisters> = BTreeMap::new();
+        for m in &old {
+            let mark = session_mark(m.mark_date, &m.session, &m.code)?;
+            by_school
+                .entry(m.school_urn)
+                .or_insert_with(|| SchoolRegisters {
+                    school_urn: m.school_urn,
+                    ..SchoolRegisters::default()
+                })
+                .year_mut(&m.upn, AcademicYear::containing(m.mark_date))
+                .set(mark.date, mark.session, mark.code, m.minutes_late);
+        }
+        for (urn, mut school) in by_school {
+            for years in school.pupils.values_mut() {
+                let tally = rebuild_from_register(
+                    years,
+                    AcademicYear::new(i32::MIN),
+                    &PupilTally::default(),
+                    policy,
+                );
+                for tally in tally.years {
+                    if let Some(year) = years.iter_mut().find(|y| y.year == tally.year) {
+                        year.set_tally(tally)?;
+                    }
+                }
+            }
+            registers::lock_school(conn, urn)?;
+            registers::save(conn, &school)?;
+        }
+        marks::old_clear(conn)?;
+        Ok(old.len())
+    })
 }

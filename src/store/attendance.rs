@@ -1,4 +1,5 @@
-//! Maintained attendance tallies (`attendance_tallies`; the domain side is `domain/tally.rs`).
+//! Maintained attendance tallies: the `latest_slot` and `tally` columns of `registers`, written
+//! with the marks they count (`store/registers.rs`; the domain side is `domain/tally.rs`).
 
 use std::borrow::Cow;
 use std::collections::HashMap;
@@ -9,14 +10,14 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::schema::attendance_tallies;
+use super::schema::registers as attendance_tallies;
 use super::DbConnection;
 use crate::domain::attendance::{IllnessRun, MeasureCounts};
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 
-/// The `state` column: everything of a [`YearTally`] that SQL does not need, as a JSON array
+/// The `tally` column: everything of a [`YearTally`] that SQL does not need, as a JSON array
 /// kept small because every pupil's row is rewritten every night: the code counts as pairs, the
 /// marked days as base64 bytes, and sessions as slots (2 x days since 1 September of the
 /// tally's year, +1 for the afternoon; a run carried in from July has negative ones).
@@ -29,27 +30,7 @@ struct TallyState<'a>(
     Option<i32>,
 );
 
-fn slot_number(year: AcademicYear, (date, session): (NaiveDate, Session)) -> i32 {
-    let days = (date - year.first_day()).num_days();
-    let days = i32::try_from(days).unwrap_or(i32::MAX / 2);
-    days * 2 + i32::from(session == Session::Pm)
-}
-
-fn slot_of(year: AcademicYear, number: i32) -> QueryResult<(NaiveDate, Session)> {
-    let session = if number.rem_euclid(2) == 1 {
-        Session::Pm
-    } else {
-        Session::Am
-    };
-    year.first_day()
-        .checked_add_signed(chrono::Duration::days(i64::from(number.div_euclid(2))))
-        .map(|date| (date, session))
-        .ok_or_else(|| {
-            diesel::result::Error::DeserializationError(
-                format!("session slot {number} is out of range").into(),
-            )
-        })
-}
+use super::registers::{slot_number, slot_of};
 
 fn run_out(year: AcademicYear, run: Option<IllnessRun>) -> Option<(i32, i32, u32)> {
     run.map(|r| {
@@ -72,17 +53,24 @@ fn run_in(year: AcademicYear, run: Option<(i32, i32, u32)>) -> QueryResult<Optio
     .transpose()
 }
 
-#[derive(Debug, Clone, Queryable, Insertable)]
+/// The tally columns of a `registers` row.
+#[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = attendance_tallies)]
 struct TallyRow {
     school_urn: i32,
     academic_year: i32,
     upn: String,
     latest_slot: i32,
+    #[diesel(column_name = tally)]
     state: String,
 }
 
-fn to_row(school_urn: i32, upn: &str, tally: &YearTally) -> QueryResult<TallyRow> {
+/// A tally as its two columns: the latest slot and the encoded state.
+pub(crate) fn tally_to_parts(
+    school_urn: i32,
+    upn: &str,
+    tally: &YearTally,
+) -> QueryResult<(i32, String)> {
     let year = tally.year;
     let state = TallyState(
         tally
@@ -103,25 +91,38 @@ fn to_row(school_urn: i32, upn: &str, tally: &YearTally) -> QueryResult<TallyRow
             format!("attendance tally of {upn} at {school_urn} counts no session").into(),
         )
     })?;
-    Ok(TallyRow {
-        school_urn,
-        academic_year: year.start_year(),
-        upn: upn.to_owned(),
-        latest_slot: slot_number(year, latest),
-        state: serde_json::to_string(&state)
+    Ok((
+        slot_number(year, latest),
+        serde_json::to_string(&state)
             .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
-    })
+    ))
 }
 
 fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
+    tally_from_parts(
+        row.school_urn,
+        &row.upn,
+        AcademicYear::new(row.academic_year),
+        row.latest_slot,
+        &row.state,
+    )
+}
+
+/// A tally from its two columns.
+pub(crate) fn tally_from_parts(
+    school_urn: i32,
+    upn: &str,
+    year: AcademicYear,
+    latest_slot: i32,
+    state: &str,
+) -> QueryResult<YearTally> {
     let broken = |e: String| diesel::result::Error::DeserializationError(e.into());
-    let state: TallyState = serde_json::from_str(&row.state).map_err(|e| {
+    let state: TallyState = serde_json::from_str(state).map_err(|e| {
         broken(format!(
-            "attendance tally of {} at {} for {} is unreadable ({e}); run `esma-api recompute`",
-            row.upn, row.school_urn, row.academic_year
+            "attendance tally of {upn} at {school_urn} for {} is unreadable ({e}); run `esma-api recompute`",
+            year.start_year()
         ))
     })?;
-    let year = AcademicYear::new(row.academic_year);
     let mut counts = MeasureCounts::new();
     for (code, n) in &state.0 {
         let code = AttendanceCode::parse(code).map_err(|e| broken(e.to_string()))?;
@@ -134,14 +135,13 @@ fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
         .and_then(MarkedDays::from_bytes)
         .ok_or_else(|| {
             broken(format!(
-                "marked days of {} at {} are unreadable",
-                row.upn, row.school_urn
+                "marked days of {upn} at {school_urn} are unreadable"
             ))
         })?;
     Ok(YearTally {
         year,
         counts,
-        latest: Some(slot_of(year, row.latest_slot)?),
+        latest: Some(slot_of(year, latest_slot)?),
         marked_days,
         open_run: run_in(year, state.2)?,
         longest_run: run_in(year, state.3)?,
@@ -186,6 +186,7 @@ pub fn of_school_since(
         .filter(attendance_tallies::school_urn.eq(school_urn))
         .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
         .order((attendance_tallies::academic_year, attendance_tallies::upn))
+        .select(TallyRow::as_select())
         .load(conn)?;
     collect(&rows)
 }
@@ -203,6 +204,7 @@ pub fn of_pupils(
                 .filter(attendance_tallies::school_urn.eq(school_urn))
                 .filter(attendance_tallies::upn.eq_any(chunk))
                 .order((attendance_tallies::academic_year, attendance_tallies::upn))
+                .select(TallyRow::as_select())
                 .load::<TallyRow>(conn)?,
         );
     }
@@ -231,6 +233,7 @@ pub fn of_pupil_year(
 ) -> QueryResult<Option<YearTally>> {
     let row: Option<TallyRow> = attendance_tallies::table
         .find((school_urn, year.start_year(), upn))
+        .select(TallyRow::as_select())
         .first(conn)
         .optional()?;
     row.as_ref().map(from_row).transpose()
@@ -248,6 +251,7 @@ pub fn of_keys(
         let rows: Vec<TallyRow> = attendance_tallies::table
             .filter(attendance_tallies::upn.eq_any(&upns))
             .filter(attendance_tallies::school_urn.eq_any(&schools))
+            .select(TallyRow::as_select())
             .load(conn)?;
         for row in &rows {
             let key = (row.school_urn, row.academic_year, row.upn.clone());
@@ -262,83 +266,6 @@ pub fn of_keys(
     Ok(found)
 }
 
-/// Writes the given tallies, replacing stored ones for the same school, year and pupil.
-pub fn save(
-    conn: &mut DbConnection,
-    school_urn: i32,
-    tallies: &[(&str, &YearTally)],
-) -> QueryResult<()> {
-    let rows = tallies
-        .iter()
-        .map(|(upn, tally)| to_row(school_urn, upn, tally))
-        .collect::<QueryResult<Vec<TallyRow>>>()?;
-    use attendance_tallies::dsl as t;
-    use diesel::upsert::excluded;
-    // Multi-row upserts are per backend: diesel's MultiBackend has no batch insert.
-    for chunk in rows.chunks(500) {
-        match conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(t::attendance_tallies)
-                .values(chunk)
-                .on_conflict((t::school_urn, t::academic_year, t::upn))
-                .do_update()
-                .set((
-                    t::latest_slot.eq(excluded(t::latest_slot)),
-                    t::state.eq(excluded(t::state)),
-                ))
-                .execute(c)?,
-            DbConnection::Sqlite(c) => {
-                let rest = replace_batches_of::<64>(c, chunk)?;
-                let rest = replace_batches_of::<16>(c, rest)?;
-                let rest = replace_batches_of::<4>(c, rest)?;
-                replace_batches_of::<1>(c, rest)?;
-                chunk.len()
-            }
-        };
-    }
-    Ok(())
-}
-
-/// Writes as many batches of exactly `N` rows as `rows` holds with one multi-row `REPLACE`;
-/// returns the rows left over. Fixed-size batches of owned rows give statements diesel prepares
-/// once per connection and then only rebinds (a slice of rows would be compiled every time).
-fn replace_batches_of<'r, const N: usize>(
-    lite: &mut diesel::SqliteConnection,
-    mut rows: &'r [TallyRow],
-) -> QueryResult<&'r [TallyRow]> {
-    while let Some((batch, rest)) = rows.split_first_chunk::<N>() {
-        let batch: [TallyRow; N] = batch.clone();
-        diesel::replace_into(attendance_tallies::table)
-            .values(&batch)
-            .execute(lite)?;
-        rows = rest;
-    }
-    Ok(rows)
-}
-
-/// Removes every tally of the given pupils at a school (before a rebuild).
-pub fn delete_pupils(
-    conn: &mut DbConnection,
-    school_urn: i32,
-    upns: &[&str],
-) -> QueryResult<usize> {
-    let mut deleted = 0;
-    for chunk in upns.chunks(500) {
-        deleted += diesel::delete(
-            attendance_tallies::table
-                .filter(attendance_tallies::school_urn.eq(school_urn))
-                .filter(attendance_tallies::upn.eq_any(chunk)),
-        )
-        .execute(conn)?;
-    }
-    Ok(deleted)
-}
-
-/// Removes every tally of a school (before `esma-api recompute` rebuilds them).
-pub fn delete_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<usize> {
-    diesel::delete(attendance_tallies::table.filter(attendance_tallies::school_urn.eq(school_urn)))
-        .execute(conn)
-}
-
 /// Every stored tally, ordered by school, year and pupil (for the consistency test and tools).
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>> {
     let rows: Vec<TallyRow> = attendance_tallies::table
@@ -347,13 +274,14 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>
             attendance_tallies::academic_year,
             attendance_tallies::upn,
         ))
+        .select(TallyRow::as_select())
         .load(conn)?;
     rows.iter()
         .map(|row| Ok((row.school_urn, row.upn.clone(), from_row(row)?)))
         .collect()
 }
 
-/// Whether any tally is stored (a database from before tallies existed has marks and none).
+/// Whether any tally is stored (every register row has one).
 pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
     attendance_tallies::table
         .select(attendance_tallies::school_urn)

@@ -13,6 +13,7 @@ pub mod introspection;
 pub mod marks;
 pub mod pupils;
 pub mod referrals;
+pub mod registers;
 pub mod schema;
 pub mod schools;
 pub mod webhooks;

@@ -261,6 +261,33 @@ diesel::table! {
     }
 }
 
+// The register: one row per school, academic year and pupil, with the year's marks and the
+// maintained tally (migrations 2026-11-25-000001_register_rows).
+diesel::table! {
+    registers (school_urn, academic_year, upn) {
+        school_urn -> Integer,
+        academic_year -> Integer,
+        upn -> Text,
+        sessions -> Text,
+        minutes_late -> Nullable<Text>,
+        latest_slot -> Integer,
+        tally -> Text,
+    }
+}
+
+// PostgreSQL only: the per-transaction staging table changed register rows are copied into.
+diesel::table! {
+    incoming_registers (school_urn, academic_year, upn) {
+        school_urn -> Integer,
+        academic_year -> Integer,
+        upn -> Text,
+        sessions -> Text,
+        minutes_late -> Nullable<Text>,
+        latest_slot -> Integer,
+        tally -> Text,
+    }
+}
+
 // PostgreSQL only: the per-transaction staging table a register push is copied into.
 diesel::table! {
     incoming_marks (upn, mark_date, session) {
@@ -282,6 +309,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     mark_history,
     imports,
     attendance_tallies,
+    registers,
     alerts,
     referrals,
     referral_assessments,

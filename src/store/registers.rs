@@ -1,0 +1,508 @@
+//! The register as stored (`registers`): one row per school, academic year and pupil holding the
+//! year's marks, one character per session slot ([`AttendanceCode::register_char`]), and the
+//! maintained tally beside them (`store/attendance.rs` encodes it). A nightly push therefore
+//! rewrites one row per pupil, and a school's rows are contiguous in the key, so a push reads
+//! them with one range scan and writes back only the rows it changed.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::NaiveDate;
+use diesel::connection::SimpleConnection;
+use diesel::prelude::*;
+
+use super::attendance::{tally_from_parts, tally_to_parts};
+use super::schema::{incoming_registers, registers};
+use super::DbConnection;
+use crate::domain::calendar::AcademicYear;
+use crate::domain::codes::{AttendanceCode, Session, NO_MARK_CHAR};
+use crate::domain::tally::YearTally;
+
+/// A session's place in its academic year's register: 2 x days since 1 September, +1 for the
+/// afternoon (a run carried in from July has negative ones).
+pub(crate) fn slot_number(year: AcademicYear, (date, session): (NaiveDate, Session)) -> i32 {
+    let days = (date - year.first_day()).num_days();
+    let days = i32::try_from(days).unwrap_or(i32::MAX / 2);
+    days * 2 + i32::from(session == Session::Pm)
+}
+
+/// The session at a slot of `year`'s register.
+pub(crate) fn slot_of(year: AcademicYear, number: i32) -> QueryResult<(NaiveDate, Session)> {
+    let session = if number.rem_euclid(2) == 1 {
+        Session::Pm
+    } else {
+        Session::Am
+    };
+    year.first_day()
+        .checked_add_signed(chrono::Duration::days(i64::from(number.div_euclid(2))))
+        .map(|date| (date, session))
+        .ok_or_else(|| {
+            diesel::result::Error::DeserializationError(
+                format!("session slot {number} is out of range").into(),
+            )
+        })
+}
+
+fn broken(what: String) -> diesel::result::Error {
+    diesel::result::Error::DeserializationError(what.into())
+}
+
+/// A `registers` row as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = registers)]
+#[diesel(treat_none_as_default_value = false)]
+pub struct RegisterRow {
+    pub school_urn: i32,
+    pub academic_year: i32,
+    pub upn: String,
+    pub sessions: String,
+    pub minutes_late: Option<String>,
+    pub latest_slot: i32,
+    pub tally: String,
+}
+
+/// The same row as PostgreSQL's staging table takes it.
+#[derive(Debug, Insertable)]
+#[diesel(table_name = incoming_registers)]
+#[diesel(treat_none_as_default_value = false)]
+struct StagedRow<'a> {
+    school_urn: i32,
+    academic_year: i32,
+    upn: &'a str,
+    sessions: &'a str,
+    minutes_late: Option<&'a str>,
+    latest_slot: i32,
+    tally: &'a str,
+}
+
+/// One pupil's year at one school, decoded: what a push reads, changes in memory and writes back.
+#[derive(Debug, Clone)]
+pub struct YearRegister {
+    pub year: AcademicYear,
+    /// One [`AttendanceCode::register_char`] per slot, [`NO_MARK_CHAR`] where there is no mark.
+    sessions: Vec<u8>,
+    minutes_late: BTreeMap<i32, i32>,
+    /// Who the row is of, for messages about it.
+    school_urn: i32,
+    upn: String,
+    /// The tally columns as stored, decoded on first use: an unchanged re-push never needs them.
+    stored_tally: Option<(i32, String)>,
+    /// The maintained tally once decoded or set; `None` with nothing stored for a year a push
+    /// has just started.
+    tally: Option<YearTally>,
+    /// Whether it differs from what is stored (a new row, a changed mark or tally).
+    changed: bool,
+}
+
+impl YearRegister {
+    /// A year with no marks yet.
+    pub fn new(school_urn: i32, upn: &str, year: AcademicYear) -> YearRegister {
+        YearRegister {
+            year,
+            sessions: Vec::new(),
+            minutes_late: BTreeMap::new(),
+            school_urn,
+            upn: upn.to_owned(),
+            stored_tally: None,
+            tally: None,
+            changed: true,
+        }
+    }
+
+    fn from_row(row: RegisterRow) -> QueryResult<YearRegister> {
+        let year = AcademicYear::new(row.academic_year);
+        let minutes_late = match &row.minutes_late {
+            None => BTreeMap::new(),
+            Some(text) => serde_json::from_str(text).map_err(|e| {
+                broken(format!(
+                    "minutes late of {} at {} for {} are unreadable ({e})",
+                    row.upn, row.school_urn, row.academic_year
+                ))
+            })?,
+        };
+        Ok(YearRegister {
+            year,
+            sessions: row.sessions.into_bytes(),
+            minutes_late,
+            school_urn: row.school_urn,
+            upn: row.upn,
+            stored_tally: Some((row.latest_slot, row.tally)),
+            tally: None,
+            changed: false,
+        })
+    }
+
+    fn slot_index(&self, date: NaiveDate, session: Session) -> Option<usize> {
+        usize::try_from(slot_number(self.year, (date, session))).ok()
+    }
+
+    /// The mark stored for a session, if any.
+    pub fn get(&self, date: NaiveDate, session: Session) -> Option<(AttendanceCode, Option<i32>)> {
+        let slot = self.slot_index(date, session)?;
+        let code = AttendanceCode::from_register_char(*self.sessions.get(slot)?)?;
+        Some((code, self.minutes_late.get(&(slot as i32)).copied()))
+    }
+
+    /// Records a session's mark (a date outside the year is ignored: the caller keys by year).
+    pub fn set(
+        &mut self,
+        date: NaiveDate,
+        session: Session,
+        code: AttendanceCode,
+        minutes: Option<i32>,
+    ) {
+        let Some(slot) = self.slot_index(date, session) else {
+            return;
+        };
+        if self.sessions.len() <= slot {
+            self.sessions.resize(slot + 1, NO_MARK_CHAR);
+        }
+        self.sessions[slot] = code.register_char();
+        match minutes {
+            Some(m) => self.minutes_late.insert(slot as i32, m),
+            None => self.minutes_late.remove(&(slot as i32)),
+        };
+        self.changed = true;
+    }
+
+    /// The maintained tally (`None` for a year a push has just started).
+    pub fn tally(&mut self) -> QueryResult<Option<&YearTally>> {
+        if self.tally.is_none() {
+            if let Some((latest_slot, text)) = &self.stored_tally {
+                self.tally = Some(tally_from_parts(
+                    self.school_urn,
+                    &self.upn,
+                    self.year,
+                    *latest_slot,
+                    text,
+                )?);
+            }
+        }
+        Ok(self.tally.as_ref())
+    }
+
+    /// Replaces the maintained tally (marked changed only when it differs).
+    pub fn set_tally(&mut self, tally: YearTally) -> QueryResult<()> {
+        if self.tally()? != Some(&tally) {
+            self.tally = Some(tally);
+            self.changed = true;
+        }
+        Ok(())
+    }
+
+    /// The year's marks in register order: date, session, code and minutes late.
+    pub fn marks(
+        &self,
+    ) -> impl Iterator<Item = (NaiveDate, Session, AttendanceCode, Option<i32>)> + '_ {
+        self.sessions
+            .iter()
+            .enumerate()
+            .filter_map(move |(slot, c)| {
+                let code = AttendanceCode::from_register_char(*c)?;
+                let (date, session) = slot_of(self.year, slot as i32).ok()?;
+                Some((
+                    date,
+                    session,
+                    code,
+                    self.minutes_late.get(&(slot as i32)).copied(),
+                ))
+            })
+    }
+
+    fn to_row(&self, school_urn: i32, upn: &str) -> QueryResult<RegisterRow> {
+        let (latest_slot, tally) = match (&self.tally, &self.stored_tally) {
+            (Some(tally), _) => tally_to_parts(school_urn, upn, tally)?,
+            (None, Some(stored)) => stored.clone(),
+            (None, None) => {
+                return Err(diesel::result::Error::SerializationError(
+                    format!("register of {upn} at {school_urn} has no tally").into(),
+                ))
+            }
+        };
+        let minutes_late = (!self.minutes_late.is_empty())
+            .then(|| serde_json::to_string(&self.minutes_late))
+            .transpose()
+            .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
+        Ok(RegisterRow {
+            school_urn,
+            academic_year: self.year.start_year(),
+            upn: upn.to_owned(),
+            // Every character is one of the ASCII ones of `register_char` or `NO_MARK_CHAR`.
+            sessions: String::from_utf8_lossy(&self.sessions).into_owned(),
+            minutes_late,
+            latest_slot,
+            tally,
+        })
+    }
+}
+
+/// A school's registers as a push loaded them: each pupil's years, oldest first.
+#[derive(Debug, Default)]
+pub struct SchoolRegisters {
+    pub school_urn: i32,
+    pub pupils: HashMap<String, Vec<YearRegister>>,
+}
+
+impl SchoolRegisters {
+    fn from_rows(school_urn: i32, rows: Vec<RegisterRow>) -> QueryResult<SchoolRegisters> {
+        let mut pupils: HashMap<String, Vec<YearRegister>> = HashMap::with_capacity(rows.len());
+        for row in rows {
+            let upn = row.upn.clone();
+            pupils
+                .entry(upn)
+                .or_default()
+                .push(YearRegister::from_row(row)?);
+        }
+        for years in pupils.values_mut() {
+            years.sort_by_key(|y| y.year);
+        }
+        Ok(SchoolRegisters { school_urn, pupils })
+    }
+
+    /// A pupil's year, started empty if there is none.
+    pub fn year_mut(&mut self, upn: &str, year: AcademicYear) -> &mut YearRegister {
+        if !self.pupils.contains_key(upn) {
+            self.pupils.insert(upn.to_owned(), Vec::new());
+        }
+        let years = self.pupils.get_mut(upn).expect("just inserted");
+        let at = match years.binary_search_by_key(&year, |y| y.year) {
+            Ok(at) => at,
+            Err(at) => {
+                years.insert(at, YearRegister::new(self.school_urn, upn, year));
+                at
+            }
+        };
+        &mut years[at]
+    }
+
+    /// The stored mark of a pupil's session, if any.
+    pub fn get(
+        &self,
+        upn: &str,
+        date: NaiveDate,
+        session: Session,
+    ) -> Option<(AttendanceCode, Option<i32>)> {
+        let year = AcademicYear::containing(date);
+        self.pupils
+            .get(upn)?
+            .iter()
+            .find(|y| y.year == year)?
+            .get(date, session)
+    }
+
+    fn changed_rows(&self) -> QueryResult<Vec<RegisterRow>> {
+        let mut rows = Vec::new();
+        for (upn, years) in &self.pupils {
+            for year in years.iter().filter(|y| y.changed) {
+                rows.push(year.to_row(self.school_urn, upn)?);
+            }
+        }
+        Ok(rows)
+    }
+}
+
+/// Keeps other writers of a school's register out until the transaction ends, so what a push
+/// loads is what it writes back over (PostgreSQL; SQLite writes are serialised anyway). Also
+/// readies the staging table [`save`] copies into, in the same round trip.
+pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> {
+    match conn {
+        // ON COMMIT DELETE ROWS empties the staging table cheaply at commit (no new file, unlike
+        // TRUNCATE); the DELETE covers several schools written in one transaction. The URN is an
+        // integer, so it is safe to write into the text.
+        DbConnection::Postgresql(pg) => pg.batch_execute(&format!(
+            "SELECT pg_advisory_xact_lock(7001, {school_urn}); \
+             CREATE TEMP TABLE IF NOT EXISTS incoming_registers (school_urn integer NOT NULL, \
+             academic_year integer NOT NULL, upn text NOT NULL, sessions text NOT NULL, \
+             minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS; \
+             DELETE FROM incoming_registers"
+        )),
+        DbConnection::Sqlite(_) => Ok(()),
+    }
+}
+
+/// A school's registers from academic year `from_year` on, in one range scan of the key; for
+/// `upns` with nothing that recent, their latest earlier year too (a run still open at the end
+/// of a year carries into the next one, R4.3).
+pub fn of_school_since(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    from_year: AcademicYear,
+    upns: &[&str],
+) -> QueryResult<SchoolRegisters> {
+    let mut rows: Vec<RegisterRow> = registers::table
+        .filter(registers::school_urn.eq(school_urn))
+        .filter(registers::academic_year.ge(from_year.start_year()))
+        .select(RegisterRow::as_select())
+        .load(conn)?;
+    let recent: std::collections::HashSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
+    let missing: Vec<&str> = upns
+        .iter()
+        .copied()
+        .filter(|upn| !recent.contains(upn))
+        .collect();
+    let mut older: Vec<RegisterRow> = Vec::new();
+    // One probe of the key first: a school with nothing before `from_year` (the usual case for a
+    // new year's pupils) needs no look-up by pupil.
+    let earlier: Option<i32> = if missing.is_empty() {
+        None
+    } else {
+        registers::table
+            .filter(registers::school_urn.eq(school_urn))
+            .filter(registers::academic_year.lt(from_year.start_year()))
+            .select(registers::academic_year)
+            .first(conn)
+            .optional()?
+    };
+    if earlier.is_some() {
+        for chunk in missing.chunks(500) {
+            older.extend(
+                registers::table
+                    .filter(registers::school_urn.eq(school_urn))
+                    .filter(registers::academic_year.lt(from_year.start_year()))
+                    .filter(registers::upn.eq_any(chunk))
+                    .select(RegisterRow::as_select())
+                    .load::<RegisterRow>(conn)?,
+            );
+        }
+    }
+    // Only the latest earlier year matters for the carry-over.
+    let mut latest_older: HashMap<String, RegisterRow> = HashMap::new();
+    for row in older {
+        match latest_older.get(&row.upn) {
+            Some(kept) if kept.academic_year >= row.academic_year => {}
+            _ => {
+                latest_older.insert(row.upn.clone(), row);
+            }
+        }
+    }
+    rows.extend(latest_older.into_values());
+    SchoolRegisters::from_rows(school_urn, rows)
+}
+
+/// Every register of a school (for `esma-api recompute`).
+pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<SchoolRegisters> {
+    let rows: Vec<RegisterRow> = registers::table
+        .filter(registers::school_urn.eq(school_urn))
+        .select(RegisterRow::as_select())
+        .load(conn)?;
+    SchoolRegisters::from_rows(school_urn, rows)
+}
+
+/// The registers of a pupil (or several) at any school over the academic years from `from` to
+/// `to`, through the pupil index.
+pub fn of_pupils(
+    conn: &mut DbConnection,
+    upns: &[&str],
+    from: AcademicYear,
+    to: AcademicYear,
+) -> QueryResult<Vec<(i32, String, YearRegister)>> {
+    let mut found = Vec::new();
+    for chunk in upns.chunks(500) {
+        let rows: Vec<RegisterRow> = registers::table
+            .filter(registers::upn.eq_any(chunk))
+            .filter(registers::academic_year.between(from.start_year(), to.start_year()))
+            .select(RegisterRow::as_select())
+            .load(conn)?;
+        for row in rows {
+            found.push((
+                row.school_urn,
+                row.upn.clone(),
+                YearRegister::from_row(row)?,
+            ));
+        }
+    }
+    Ok(found)
+}
+
+/// SQLite rows per multi-row upsert (each row is a pupil's year, so far fewer per push than
+/// marks were); remainders go 16, 4, 1 at a time so every statement has one of four shapes.
+const SQLITE_UPSERT_BATCH: usize = 64;
+
+/// Writes the rows a push changed (nothing for an unchanged re-push): SQLite in fixed-size
+/// multi-row upserts, PostgreSQL copied into the staging table [`lock_school`] readied and
+/// upserted in one statement that skips rows equal to the stored ones. Returns the rows written.
+pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> QueryResult<usize> {
+    let rows = registers.changed_rows()?;
+    save_rows(conn, &rows)?;
+    Ok(rows.len())
+}
+
+fn save_rows(conn: &mut DbConnection, rows: &[RegisterRow]) -> QueryResult<()> {
+    if rows.is_empty() {
+        return Ok(());
+    }
+    match conn {
+        DbConnection::Postgresql(pg) => {
+            let staged: Vec<StagedRow> = rows
+                .iter()
+                .map(|r| StagedRow {
+                    school_urn: r.school_urn,
+                    academic_year: r.academic_year,
+                    upn: &r.upn,
+                    sessions: &r.sessions,
+                    minutes_late: r.minutes_late.as_deref(),
+                    latest_slot: r.latest_slot,
+                    tally: &r.tally,
+                })
+                .collect();
+            diesel::copy_from(incoming_registers::table)
+                .from_insertable(&staged)
+                .execute(pg)?;
+            diesel::sql_query(
+                "INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
+                 SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally FROM incoming_registers \
+                 ON CONFLICT (school_urn, academic_year, upn) DO UPDATE \
+                   SET sessions = EXCLUDED.sessions, minutes_late = EXCLUDED.minutes_late, \
+                       latest_slot = EXCLUDED.latest_slot, tally = EXCLUDED.tally \
+                   WHERE r.sessions IS DISTINCT FROM EXCLUDED.sessions \
+                      OR r.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
+                      OR r.latest_slot IS DISTINCT FROM EXCLUDED.latest_slot \
+                      OR r.tally IS DISTINCT FROM EXCLUDED.tally",
+            )
+            .execute(pg)?;
+        }
+        DbConnection::Sqlite(lite) => {
+            let rest = upsert_batches_of::<SQLITE_UPSERT_BATCH>(lite, rows)?;
+            let rest = upsert_batches_of::<16>(lite, rest)?;
+            let rest = upsert_batches_of::<4>(lite, rest)?;
+            upsert_batches_of::<1>(lite, rest)?;
+        }
+    }
+    Ok(())
+}
+
+/// Writes as many batches of exactly `N` rows as `rows` holds with one multi-row upsert; returns
+/// the rows left over. Fixed-size batches of owned rows give statements diesel prepares once per
+/// connection and then only rebinds (a slice of rows would be compiled every time). An upsert
+/// rather than REPLACE: it updates the row in place, leaving the pupil index alone.
+fn upsert_batches_of<'r, const N: usize>(
+    lite: &mut diesel::SqliteConnection,
+    mut rows: &'r [RegisterRow],
+) -> QueryResult<&'r [RegisterRow]> {
+    use diesel::upsert::excluded;
+    use registers::dsl as r;
+    while let Some((batch, rest)) = rows.split_first_chunk::<N>() {
+        let batch: [RegisterRow; N] = batch.clone();
+        diesel::insert_into(r::registers)
+            .values(&batch)
+            .on_conflict((r::school_urn, r::academic_year, r::upn))
+            .do_update()
+            .set((
+                r::sessions.eq(excluded(r::sessions)),
+                r::minutes_late.eq(excluded(r::minutes_late)),
+                r::latest_slot.eq(excluded(r::latest_slot)),
+                r::tally.eq(excluded(r::tally)),
+            ))
+            .execute(lite)?;
+        rows = rest;
+    }
+    Ok(rows)
+}
+
+/// Whether any register row is stored.
+pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+    registers::table
+        .select(registers::school_urn)
+        .first::<i32>(conn)
+        .optional()
+        .map(|found| found.is_some())
+}
