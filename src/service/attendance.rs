@@ -915,20 +915,20 @@ pub fn convert_old_marks(
         if registers::any(conn)? || !marks::old_any(conn)? {
             return Ok(0);
         }
-        let old = marks::old_all(conn)?;
-        let mut by_school: BTreeMap<i32, SchoolRegisters> = BTreeMap::new();
-        for m in &old {
-            let mark = session_mark(m.mark_date, &m.session, &m.code)?;
-            by_school
-                .entry(m.school_urn)
-                .or_insert_with(|| SchoolRegisters {
-                    school_urn: m.school_urn,
-                    ..SchoolRegisters::default()
-                })
-                .year_mut(&m.upn, AcademicYear::containing(m.mark_date))
-                .set(mark.date, mark.session, mark.code, m.minutes_late);
-        }
-        for (urn, mut school) in by_school {
+        let mut converted = 0;
+        for urn in marks::old_schools(conn)? {
+            let old = marks::old_of_school(conn, urn)?;
+            converted += old.len();
+            let mut school = SchoolRegisters {
+                school_urn: urn,
+                ..SchoolRegisters::default()
+            };
+            for m in &old {
+                let mark = session_mark(m.mark_date, &m.session, &m.code)?;
+                school
+                    .year_mut(&m.upn, AcademicYear::containing(m.mark_date))
+                    .set(mark.date, mark.session, mark.code, m.minutes_late);
+            }
             for years in school.pupils.values_mut() {
                 let tally = rebuild_from_register(
                     years,
@@ -946,6 +946,6 @@ pub fn convert_old_marks(
             registers::save(conn, &school)?;
         }
         marks::old_clear(conn)?;
-        Ok(old.len())
+        Ok(converted)
     })
 }

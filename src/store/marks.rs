@@ -290,16 +290,22 @@ pub fn old_any(conn: &mut DbConnection) -> QueryResult<bool> {
         .map(|found| found.is_some())
 }
 
-/// Every row of the old `marks` table, by school, pupil, date and session.
-pub fn old_all(conn: &mut DbConnection) -> QueryResult<Vec<StoredMark>> {
+/// The schools with rows in the old `marks` table.
+pub fn old_schools(conn: &mut DbConnection) -> QueryResult<Vec<i32>> {
     marks::table
+        .select(marks::school_urn)
+        .distinct()
+        .order(marks::school_urn)
+        .load(conn)
+}
+
+/// One school's rows of the old `marks` table, by pupil, date and session (a school at a time,
+/// so converting an LA's year of marks never holds more than one school's in memory).
+pub fn old_of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<StoredMark>> {
+    marks::table
+        .filter(marks::school_urn.eq(school_urn))
         .select(marks::all_columns)
-        .order((
-            marks::school_urn,
-            marks::upn,
-            marks::mark_date,
-            marks::session,
-        ))
+        .order((marks::upn, marks::mark_date, marks::session))
         .load(conn)
 }
 
