@@ -481,15 +481,18 @@ on_both_backends!(marks_of_the_old_layout_are_converted_on_start_up, |app| {
     sql.push_str(&format!(
         "INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
          VALUES ({OAKFIELD}, '{}', '2026-11-16', 'AM', 'C1', NULL); \
+         INSERT INTO marks (school_urn, upn, mark_date, session, code, minutes_late) \
+         VALUES ({HILLSIDE}, '{}', '2026-11-17', 'PM', 'M', NULL); \
          INSERT INTO attendance_tallies (school_urn, academic_year, upn, latest_slot, state) \
          VALUES ({OAKFIELD}, 2026, '{}', 1, '[]');",
         upn(2),
+        upn(6),
         upn(1)
     ));
     app.db().conn().unwrap().batch_execute(&sql).unwrap();
 
     let policy = AttendancePolicy::default();
-    assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 11);
+    assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 12, "both schools' marks");
     // Once converted, nothing is left to convert.
     assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 0);
     let old_rows: i64 = {
@@ -536,6 +539,12 @@ on_both_backends!(marks_of_the_old_layout_are_converted_on_start_up, |app| {
         .await
         .json();
     assert_eq!(other["marks"][0]["code"], "C1", "{other}");
+    let hillside = app
+        .get(&s.la, &format!("/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-20", upn(6)))
+        .await
+        .json();
+    assert_eq!(hillside["marks"][0]["code"], "M", "{hillside}");
+    assert_eq!(hillside["marks"][0]["school_urn"], HILLSIDE, "{hillside}");
     let a = app
         .get(&s.la, &format!("/api/v1/pupils/{}/attendance", upn(1)))
         .await
