@@ -492,7 +492,11 @@ on_both_backends!(marks_of_the_old_layout_are_converted_on_start_up, |app| {
     app.db().conn().unwrap().batch_execute(&sql).unwrap();
 
     let policy = AttendancePolicy::default();
-    assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 12, "both schools' marks");
+    assert_eq!(
+        convert_old_marks(app.db(), &policy).unwrap(),
+        12,
+        "both schools' marks"
+    );
     // Once converted, nothing is left to convert.
     assert_eq!(convert_old_marks(app.db(), &policy).unwrap(), 0);
     let old_rows: i64 = {
@@ -540,7 +544,13 @@ on_both_backends!(marks_of_the_old_layout_are_converted_on_start_up, |app| {
         .json();
     assert_eq!(other["marks"][0]["code"], "C1", "{other}");
     let hillside = app
-        .get(&s.la, &format!("/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-20", upn(6)))
+        .get(
+            &s.la,
+            &format!(
+                "/api/v1/pupils/{}/marks?from=2026-11-16&to=2026-11-20",
+                upn(6)
+            ),
+        )
         .await
         .json();
     assert_eq!(hillside["marks"][0]["code"], "M", "{hillside}");

@@ -3,7 +3,9 @@
 
 mod common;
 
-use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD};
+use common::{
+    both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD,
+};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use serde_json::{json, Value};

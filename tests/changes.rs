@@ -7,7 +7,9 @@ mod common;
 use std::time::{Duration, Instant};
 
 use actix_web::test::TestRequest;
-use common::{both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD};
+use common::{
+    both_sessions, calendar, date, setup, short_referral, upn, Reply, Setup, TestApp, OAKFIELD,
+};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::domain::changes::{Change, ChangeAction};
@@ -85,7 +87,14 @@ on_both_backends!(the_feed_lists_every_change_in_version_order, |app| {
     push(&app, &s, both_sessions(3, "2026-11-02", "2026-11-17", "/")).await;
 
     // A referral for pupil 1: submitted, patched, accepted (a case with its reviews).
-    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(1, OAKFIELD)).await;
+    let r = send_json(
+        &app,
+        "POST",
+        &s.oakfield,
+        "/api/v1/referrals",
+        &short_referral(1, OAKFIELD),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let referral = r.json()["id"].as_i64().unwrap();
     let r = send_json(
@@ -354,7 +363,14 @@ on_both_backends!(extra_reviews_and_medical_evidence_are_changes, |app| {
     let s = setup(&app).await;
     app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
         .await;
-    let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(1, OAKFIELD)).await;
+    let r = send_json(
+        &app,
+        "POST",
+        &s.oakfield,
+        "/api/v1/referrals",
+        &short_referral(1, OAKFIELD),
+    )
+    .await;
     let referral = r.json()["id"].as_i64().unwrap();
     let r = send_json(
         &app,
@@ -471,7 +487,14 @@ on_both_backends!(
         // An undecided referral past its assessment deadline is raised when the worklist is read
         // (R10.3), and resolved when the referral is withdrawn.
         let s = setup(&app).await;
-        let r = send_json(&app, "POST", &s.oakfield, "/api/v1/referrals", &short_referral(2, OAKFIELD)).await;
+        let r = send_json(
+            &app,
+            "POST",
+            &s.oakfield,
+            "/api/v1/referrals",
+            &short_referral(2, OAKFIELD),
+        )
+        .await;
         assert_eq!(r.status, 201, "{}", r.text());
         let referral = r.json()["id"].as_i64().unwrap();
         let mut app = app;

@@ -120,7 +120,11 @@ on_both_backends!(
     |app| {
         let s = setup(&app).await;
         let r = app
-            .put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
+            .put_json(
+                &s.la,
+                "/api/v1/calendar/2026-27",
+                &calendar(&["2027-05-03"]),
+            )
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
         // Ill every school day from 1 October (the half-term week is not pushed): 32 days.
@@ -752,8 +756,12 @@ on_both_backends!(
     an_undecided_referral_past_its_deadline_is_an_alert_until_decided,
     |app| {
         let s = setup(&app).await;
-        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
-            .await;
+        app.put_json(
+            &s.la,
+            "/api/v1/calendar/2026-27",
+            &calendar(&["2027-05-03"]),
+        )
+        .await;
         let mut app = app;
         // Received Friday 16 October 2026: the half term does not count (R10.3).
         app.state.clock = Clock::fixed(date("2026-10-16"));
@@ -1265,8 +1273,12 @@ on_both_backends!(
     referral_lists_page_by_cursor_and_writes_are_audited,
     |app| {
         let s = setup(&app).await;
-        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&["2027-05-03"]))
-            .await;
+        app.put_json(
+            &s.la,
+            "/api/v1/calendar/2026-27",
+            &calendar(&["2027-05-03"]),
+        )
+        .await;
         let mut ids = Vec::new();
         for n in 1..=3 {
             ids.push(
@@ -1367,7 +1379,11 @@ on_both_backends!(
         let mut younger = common::pupil(9);
         younger["date_of_birth"] = json!("2022-06-15");
         let r = app
-            .put_json(&s.oakfield, "/api/v1/schools/117001/pupils", &json!({"pupils": [older, younger]}))
+            .put_json(
+                &s.oakfield,
+                "/api/v1/schools/117001/pupils",
+                &json!({"pupils": [older, younger]}),
+            )
             .await;
         assert_eq!(r.json()["inserted"], 2, "{}", r.text());
 
@@ -1385,7 +1401,10 @@ on_both_backends!(
             .as_array()
             .unwrap()
             .iter()
-            .any(|r| r.as_str().unwrap().contains("no longer of compulsory school age")));
+            .any(|r| r
+                .as_str()
+                .unwrap()
+                .contains("no longer of compulsory school age")));
 
         // Not yet of compulsory school age, and with items missing too: ineligible beats
         // incomplete (R9.1).
@@ -1396,11 +1415,23 @@ on_both_backends!(
         let created = refer(&app, &s.oakfield, &body).await;
         let age = criterion(&created, "statutory_school_age");
         assert_eq!(age["outcome"], "not_met", "{created:#}");
-        assert!(age["reason"].as_str().unwrap().contains("not yet of compulsory school age"));
+        assert!(age["reason"]
+            .as_str()
+            .unwrap()
+            .contains("not yet of compulsory school age"));
         assert!(age["reason"].as_str().unwrap().contains("31 August 2027"));
         let gaps = missing(&created);
-        assert!(gaps.contains(&"parental_consent".to_string()) && gaps.contains(&"apdr".to_string()), "{gaps:?}");
-        assert_eq!(created["assessment"]["outcome"], "ineligible", "not_met outranks missing items");
-        assert_eq!(created["status"], "submitted", "an ineligible referral awaits the LA's decision");
+        assert!(
+            gaps.contains(&"parental_consent".to_string()) && gaps.contains(&"apdr".to_string()),
+            "{gaps:?}"
+        );
+        assert_eq!(
+            created["assessment"]["outcome"], "ineligible",
+            "not_met outranks missing items"
+        );
+        assert_eq!(
+            created["status"], "submitted",
+            "an ineligible referral awaits the LA's decision"
+        );
     }
 );

@@ -12,9 +12,18 @@ use serde_json::{json, Value};
 
 fn start_server(db_url: &str, port: u16, scan_secs: &str) -> Child {
     Command::new(env!("CARGO_BIN_EXE_esma-api"))
-        .args(["--database-url", db_url, "serve", "--bind", &format!("127.0.0.1:{port}")])
+        .args([
+            "--database-url",
+            db_url,
+            "serve",
+            "--bind",
+            &format!("127.0.0.1:{port}"),
+        ])
         .env_remove("DATABASE_URL")
-        .env("ESMA_JWT_SECRET", "restart-test-secret-0123456789abcdef0123456789")
+        .env(
+            "ESMA_JWT_SECRET",
+            "restart-test-secret-0123456789abcdef0123456789",
+        )
         .env("ESMA_TODAY", "2026-11-23")
         .env("ESMA_ALLOW_INSECURE_WEBHOOKS", "1")
         .env("ESMA_WEBHOOK_RETRY_SECS", "1,1,1,1,1,1,1,1,1,1")
@@ -81,8 +90,10 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
     let created: Value = http
         .post(format!("{base}/api/v1/webhooks"))
         .bearer_auth(&token)
-        .json(&json!({"url": format!("http://127.0.0.1:{receiver_port}/hooks"),
-                      "events": ["referral.assessed", "attendance.sickness_return_due"]}))
+        .json(
+            &json!({"url": format!("http://127.0.0.1:{receiver_port}/hooks"),
+                      "events": ["referral.assessed", "attendance.sickness_return_due"]}),
+        )
         .send()
         .await
         .unwrap()
@@ -91,7 +102,9 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
         .unwrap();
     let secret = created["secret"].as_str().expect("a secret").to_string();
     let undecided: Value = http
-        .get(format!("{base}/api/v1/referrals?status=submitted,incomplete"))
+        .get(format!(
+            "{base}/api/v1/referrals?status=submitted,incomplete"
+        ))
         .bearer_auth(&token)
         .send()
         .await
@@ -99,7 +112,9 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
         .json()
         .await
         .unwrap();
-    let referral = undecided["items"][0]["id"].as_i64().expect("the demo's undecided referral");
+    let referral = undecided["items"][0]["id"]
+        .as_i64()
+        .expect("the demo's undecided referral");
     let r = http
         .post(format!("{base}/api/v1/referrals/{referral}/assessment"))
         .bearer_auth(&token)
@@ -126,15 +141,20 @@ async fn an_event_committed_before_a_crash_is_delivered_after_the_restart() {
     second.kill().unwrap();
     second.wait().unwrap();
     let got = receiver.received();
-    let assessed: Vec<_> = got.iter().filter(|r| r.json()["type"] == "referral.assessed").collect();
+    let assessed: Vec<_> = got
+        .iter()
+        .filter(|r| r.json()["type"] == "referral.assessed")
+        .collect();
     assert_eq!(assessed.len(), 1, "{:?}", receiver.types());
     assert_eq!(assessed[0].json()["data"]["referral_id"], referral);
     assert!(
-        got.iter().any(|r| r.json()["type"] == "attendance.sickness_return_due"),
+        got.iter()
+            .any(|r| r.json()["type"] == "attendance.sickness_return_due"),
         "the scan ran in the server: {:?}",
         receiver.types()
     );
     for r in &got {
-        r.verify(&secret).unwrap_or_else(|e| panic!("signature: {e}"));
+        r.verify(&secret)
+            .unwrap_or_else(|e| panic!("signature: {e}"));
     }
 }

@@ -7,7 +7,9 @@ mod common;
 use std::time::Duration;
 
 use common::receiver::{free_port, Receiver};
-use common::{both_sessions, calendar, date, setup, short_referral, upn, Setup, TestApp, HILLSIDE, OAKFIELD};
+use common::{
+    both_sessions, calendar, date, setup, short_referral, upn, Setup, TestApp, HILLSIDE, OAKFIELD,
+};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::notify::{DispatchSettings, Dispatcher, RoundReport};
@@ -16,7 +18,14 @@ use serde_json::{json, Value};
 
 /// Subscribes and returns (id, secret).
 async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i64, String) {
-    let r = app.call("POST", token, "/api/v1/webhooks", Some(&json!({"url": url, "events": events}))).await;
+    let r = app
+        .call(
+            "POST",
+            token,
+            "/api/v1/webhooks",
+            Some(&json!({"url": url, "events": events})),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     let body = r.json();
     let id = body["id"].as_i64().unwrap();
@@ -27,7 +36,14 @@ async fn subscribe(app: &TestApp, token: &str, url: &str, events: &[&str]) -> (i
 }
 
 async fn refer(app: &TestApp, token: &str, n: u32, urn: i64) -> i64 {
-    let r = app.call("POST", token, "/api/v1/referrals", Some(&short_referral(n, urn))).await;
+    let r = app
+        .call(
+            "POST",
+            token,
+            "/api/v1/referrals",
+            Some(&short_referral(n, urn)),
+        )
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     r.json()["id"].as_i64().unwrap()
 }
@@ -35,7 +51,10 @@ async fn refer(app: &TestApp, token: &str, n: u32, urn: i64) -> i64 {
 fn quick(retry_ms: &[u64]) -> Dispatcher {
     Dispatcher::new(DispatchSettings {
         timeout: Duration::from_secs(2),
-        retry_delays: retry_ms.iter().map(|ms| Duration::from_millis(*ms)).collect(),
+        retry_delays: retry_ms
+            .iter()
+            .map(|ms| Duration::from_millis(*ms))
+            .collect(),
         jitter: 0.0,
         ..DispatchSettings::default()
     })
@@ -66,7 +85,9 @@ async fn deliver(app: &TestApp, dispatcher: &Dispatcher) -> RoundReport {
 
 async fn base(app: &TestApp) -> Setup {
     let s = setup(app).await;
-    let r = app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[])).await;
+    let r = app
+        .put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
+        .await;
     assert_eq!(r.status, 201, "{}", r.text());
     s
 }
@@ -77,7 +98,10 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     let la_rx = Receiver::start(200);
     let oak_rx = Receiver::start(204);
     let hill_rx = Receiver::start(200);
-    let all: Vec<&str> = esma_api::domain::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let all: Vec<&str> = esma_api::domain::events::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
     let (la_id, la_secret) = subscribe(&app, &s.la, &la_rx.url(), &all).await;
     let mine = ["referral.received", "referral.decided", "case.closed"];
     let (oak_id, oak_secret) = subscribe(&app, &s.oakfield, &oak_rx.url(), &mine).await;
@@ -85,17 +109,31 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
 
     let oak_referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
     let hill_referral = refer(&app, &s.hillside, 6, HILLSIDE).await;
-    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{oak_referral}/decision"), Some(&json!({
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            &format!("/api/v1/referrals/{oak_referral}/decision"),
+            Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
         "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-        "decided_by": "J. Smith"}))).await;
+        "decided_by": "J. Smith"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let case_id = r.json()["case"]["id"].as_i64().unwrap();
 
     // A decision refused (422) rolls back with its event: nothing is announced for it.
-    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{hill_referral}/decision"), Some(&json!({
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            &format!("/api/v1/referrals/{hill_referral}/decision"),
+            Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
-        "provision": [], "decided_by": "J. Smith"}))).await;
+        "provision": [], "decided_by": "J. Smith"})),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text());
 
     let dispatcher = quick(&[50]);
@@ -103,39 +141,67 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     assert_eq!((report.attempted, report.delivered), (6, 6), "{report:?}");
 
     // The LA hears of both schools; each school only of its own.
-    assert_eq!(la_rx.types(), ["referral.decided", "referral.received", "referral.received"]);
+    assert_eq!(
+        la_rx.types(),
+        ["referral.decided", "referral.received", "referral.received"]
+    );
     assert_eq!(oak_rx.types(), ["referral.decided", "referral.received"]);
     assert_eq!(hill_rx.types(), ["referral.received"]);
     for r in oak_rx.received() {
         assert_eq!(r.json()["data"]["school_urn"], OAKFIELD);
         assert_eq!(r.json()["data"]["referral_id"], oak_referral);
     }
-    assert_eq!(hill_rx.received()[0].json()["data"]["referral_id"], hill_referral);
+    assert_eq!(
+        hill_rx.received()[0].json()["data"]["referral_id"],
+        hill_referral
+    );
     let decided = &oak_rx.of_type("referral.decided")[0];
     assert_eq!(decided["data"]["decision_outcome"], "accepted");
     assert_eq!(decided["data"]["case_id"], case_id);
-    assert_eq!(decided["data"]["href"], format!("/api/v1/referrals/{oak_referral}"));
+    assert_eq!(
+        decided["data"]["href"],
+        format!("/api/v1/referrals/{oak_referral}")
+    );
     assert!(decided["timestamp"].as_str().unwrap().ends_with('Z'));
     // No health details travel in an event.
-    assert!(oak_rx.received().iter().all(|r| !String::from_utf8_lossy(&r.body).contains("Fracture")));
+    assert!(oak_rx
+        .received()
+        .iter()
+        .all(|r| !String::from_utf8_lossy(&r.body).contains("Fracture")));
 
     // Every request verifies with the reference Standard Webhooks library, and with ours.
-    for (rx, secret) in [(&la_rx, &la_secret), (&oak_rx, &oak_secret), (&hill_rx, &hill_secret)] {
+    for (rx, secret) in [
+        (&la_rx, &la_secret),
+        (&oak_rx, &oak_secret),
+        (&hill_rx, &hill_secret),
+    ] {
         for r in rx.received() {
-            r.verify(secret).unwrap_or_else(|e| panic!("signature: {e}"));
+            r.verify(secret)
+                .unwrap_or_else(|e| panic!("signature: {e}"));
             assert!(r.header("webhook-id").starts_with("msg_"));
             assert_eq!(r.header("content-type"), "application/json");
             let ours = esma_api::notify::signature::WebhookSecret::parse(secret).unwrap();
             let now = chrono::Utc::now().timestamp();
-            ours.verify(r.header("webhook-id"), r.header("webhook-timestamp"), r.header("webhook-signature"), &r.body, now)
-                .unwrap();
+            ours.verify(
+                r.header("webhook-id"),
+                r.header("webhook-timestamp"),
+                r.header("webhook-signature"),
+                &r.body,
+                now,
+            )
+            .unwrap();
             // Another subscriber's secret does not verify it.
             assert!(r.verify(&oak_secret).is_err() || secret == &oak_secret);
         }
     }
 
     // Deliveries are listed with their attempts.
-    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries")).await;
+    let r = app
+        .get(
+            &s.oakfield,
+            &format!("/api/v1/webhooks/{oak_id}/deliveries"),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     let items = r.json()["items"].as_array().unwrap().clone();
     assert_eq!(items.len(), 2);
@@ -146,11 +212,21 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
         assert_eq!(d["attempts"][0]["status_code"], 204);
         assert_eq!(d["attempts"][0]["error"], Value::Null);
     }
-    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1")).await;
+    let r = app
+        .get(
+            &s.oakfield,
+            &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1"),
+        )
+        .await;
     let page = r.json();
     assert_eq!(page["items"].as_array().unwrap().len(), 1);
     let next = page["next_cursor"].as_str().unwrap().to_string();
-    let r = app.get(&s.oakfield, &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1&cursor={next}")).await;
+    let r = app
+        .get(
+            &s.oakfield,
+            &format!("/api/v1/webhooks/{oak_id}/deliveries?limit=1&cursor={next}"),
+        )
+        .await;
     assert_eq!(r.json()["items"][0]["event_type"], "referral.received");
     assert_eq!(r.json()["next_cursor"], Value::Null);
 
@@ -161,114 +237,221 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
     assert_eq!(listed[0]["id"], oak_id);
     assert_eq!(listed[0]["schools"], json!([OAKFIELD]));
     assert!(listed[0].get("secret").is_none());
-    assert_eq!(app.get(&s.la, &format!("/api/v1/webhooks/{la_id}")).await.json()["schools"], json!([]));
-    app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}")).await.problem(404);
-    app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}/deliveries")).await.problem(404);
-    app.call("DELETE", &s.hillside, &format!("/api/v1/webhooks/{oak_id}"), None).await.problem(404);
+    assert_eq!(
+        app.get(&s.la, &format!("/api/v1/webhooks/{la_id}"))
+            .await
+            .json()["schools"],
+        json!([])
+    );
+    app.get(&s.hillside, &format!("/api/v1/webhooks/{oak_id}"))
+        .await
+        .problem(404);
+    app.get(
+        &s.hillside,
+        &format!("/api/v1/webhooks/{oak_id}/deliveries"),
+    )
+    .await
+    .problem(404);
+    app.call(
+        "DELETE",
+        &s.hillside,
+        &format!("/api/v1/webhooks/{oak_id}"),
+        None,
+    )
+    .await
+    .problem(404);
     let admin = app.token(Role::Admin, &[]).await;
-    app.call("POST", &admin, "/api/v1/webhooks", Some(&json!({"url": la_rx.url(), "events": ["case.closed"]}))).await.problem(403);
+    app.call(
+        "POST",
+        &admin,
+        "/api/v1/webhooks",
+        Some(&json!({"url": la_rx.url(), "events": ["case.closed"]})),
+    )
+    .await
+    .problem(403);
 
     // An exit is announced to the LA and to the case's school.
     app.state.clock = Clock::fixed(date("2027-02-10"));
-    let r = app.call("POST", &s.la, &format!("/api/v1/cases/{case_id}/exit"), Some(&json!({
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            &format!("/api/v1/cases/{case_id}/exit"),
+            Some(&json!({
         "reason": "too_unwell", "effective_date": "2027-02-12",
-        "notes": "Admitted to hospital; cannot engage with teaching", "decided_by": "J. Smith"}))).await;
+        "notes": "Admitted to hospital; cannot engage with teaching", "decided_by": "J. Smith"})),
+        )
+        .await;
     assert_eq!(r.status, 200, "{}", r.text());
     deliver(&app, &dispatcher).await;
     let closed = oak_rx.of_type("case.closed").pop().expect("case.closed");
     assert_eq!(closed["data"]["case_id"], case_id);
     assert_eq!(closed["data"]["reason"], "too_unwell");
     assert!(la_rx.types().contains(&"case.closed".to_string()));
-    assert_eq!(hill_rx.types(), ["referral.received"], "Hillside hears nothing of Oakfield's case");
+    assert_eq!(
+        hill_rx.types(),
+        ["referral.received"],
+        "Hillside hears nothing of Oakfield's case"
+    );
 });
 
 on_both_backends!(subscriptions_are_validated, |app| {
     let s = base(&app).await;
-    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "http://mis.example.org/hooks", "events": ["case.closed"]}))).await;
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            "/api/v1/webhooks",
+            Some(&json!({"url": "http://mis.example.org/hooks", "events": ["case.closed"]})),
+        )
+        .await;
     assert_eq!(r.pointers(), ["/url"], "{}", r.text());
     let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.deleted"]}))).await;
     assert_eq!(r.pointers(), ["/events/1"], "{}", r.text());
-    assert!(r.text().contains("referral.received"), "the known types are listed");
-    let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": []}))).await;
+    assert!(
+        r.text().contains("referral.received"),
+        "the known types are listed"
+    );
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            "/api/v1/webhooks",
+            Some(&json!({"url": "https://mis.example.org/hooks", "events": []})),
+        )
+        .await;
     assert_eq!(r.status, 422, "{}", r.text());
     let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed"], "colour": "red"}))).await;
     assert!(r.status == 422 || r.status == 400, "{}", r.text());
     let r = app.call("POST", &s.la, "/api/v1/webhooks", Some(&json!({"url": "https://mis.example.org/hooks", "events": ["case.closed", "case.closed"]}))).await;
     assert_eq!(r.status, 201, "{}", r.text());
-    assert_eq!(r.json()["events"], json!(["case.closed"]), "duplicates are dropped");
+    assert_eq!(
+        r.json()["events"],
+        json!(["case.closed"]),
+        "duplicates are dropped"
+    );
     // Without ESMA_ALLOW_INSECURE_WEBHOOKS even loopback http is refused.
     let mut strict = app.state.clone();
     strict.allow_insecure_webhooks = false;
     let actor = esma_api::service::Actor {
-        client_id: "x".into(), role: Role::La, schools: vec![], endpoint: "test".into(), correlation_id: None,
+        client_id: "x".into(),
+        role: Role::La,
+        schools: vec![],
+        endpoint: "test".into(),
+        correlation_id: None,
     };
-    let refused = webhooks::create(&strict, &actor, webhooks::SubscriptionRequest {
-        url: "http://127.0.0.1:9/hooks".into(), events: vec!["case.closed".into()], description: None,
-    }).await.unwrap_err();
-    assert!(refused.to_string().contains("ESMA_ALLOW_INSECURE_WEBHOOKS"), "{refused}");
+    let refused = webhooks::create(
+        &strict,
+        &actor,
+        webhooks::SubscriptionRequest {
+            url: "http://127.0.0.1:9/hooks".into(),
+            events: vec!["case.closed".into()],
+            description: None,
+        },
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        refused.to_string().contains("ESMA_ALLOW_INSECURE_WEBHOOKS"),
+        "{refused}"
+    );
 });
 
-on_both_backends!(a_receiver_that_was_down_gets_every_event_when_it_is_back, |app| {
-    let s = base(&app).await;
-    let port = free_port();
-    let url = format!("http://127.0.0.1:{port}/hooks");
-    let (id, secret) = subscribe(&app, &s.la, &url, &["referral.received"]).await;
-    for n in 1..=3 {
-        refer(&app, &s.oakfield, n, OAKFIELD).await;
-    }
-    // Waits long enough that a slow round never meets its own retries.
-    let dispatcher = quick(&[400, 400, 400]);
-    let first = round(&app, &dispatcher).await;
-    assert_eq!((first.attempted, first.retrying, first.delivered), (3, 3, 0), "{first:?}");
-    let listed = app.get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries")).await.json();
-    for d in listed["items"].as_array().unwrap() {
-        assert_eq!(d["status"], "pending");
-        assert_eq!(d["attempts"][0]["status_code"], Value::Null);
-        assert!(d["attempts"][0]["error"].as_str().unwrap().contains("connect"), "{d}");
-        assert!(d["next_attempt_at"].is_string());
-    }
-    assert_eq!(round(&app, &dispatcher).await.attempted, 0, "nothing is due before its retry time");
-    // Back up (and answering 503 once: that is retried too).
-    let rx = Receiver::start_on(port, 503);
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
-    let second = round(&app, &dispatcher).await;
-    assert_eq!(second.retrying, 3, "{second:?}");
-    rx.answer(200);
-    actix_web::rt::time::sleep(Duration::from_millis(500)).await;
-    let third = round(&app, &dispatcher).await;
-    assert_eq!(third.delivered, 3, "{third:?}");
-    let got: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
-    assert_eq!(got.len(), 6, "three refused with 503, then three accepted");
-    let mut ids: Vec<String> = rx.received()[3..].iter().map(|r| r.header("webhook-id").to_string()).collect();
-    ids.sort();
-    ids.dedup();
-    assert_eq!(ids.len(), 3, "three different events");
-    for r in rx.received() {
-        r.verify(&secret).unwrap();
-    }
-    let listed = app.get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries")).await.json();
-    for d in listed["items"].as_array().unwrap() {
-        assert_eq!(d["status"], "delivered", "{d}");
-        assert_eq!(d["attempt_count"], 3);
-        let codes: Vec<Value> = d["attempts"].as_array().unwrap().iter().map(|a| a["status_code"].clone()).collect();
-        assert_eq!(codes, [Value::Null, json!(503), json!(200)]);
-    }
+on_both_backends!(
+    a_receiver_that_was_down_gets_every_event_when_it_is_back,
+    |app| {
+        let s = base(&app).await;
+        let port = free_port();
+        let url = format!("http://127.0.0.1:{port}/hooks");
+        let (id, secret) = subscribe(&app, &s.la, &url, &["referral.received"]).await;
+        for n in 1..=3 {
+            refer(&app, &s.oakfield, n, OAKFIELD).await;
+        }
+        // Waits long enough that a slow round never meets its own retries.
+        let dispatcher = quick(&[400, 400, 400]);
+        let first = round(&app, &dispatcher).await;
+        assert_eq!(
+            (first.attempted, first.retrying, first.delivered),
+            (3, 3, 0),
+            "{first:?}"
+        );
+        let listed = app
+            .get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries"))
+            .await
+            .json();
+        for d in listed["items"].as_array().unwrap() {
+            assert_eq!(d["status"], "pending");
+            assert_eq!(d["attempts"][0]["status_code"], Value::Null);
+            assert!(
+                d["attempts"][0]["error"]
+                    .as_str()
+                    .unwrap()
+                    .contains("connect"),
+                "{d}"
+            );
+            assert!(d["next_attempt_at"].is_string());
+        }
+        assert_eq!(
+            round(&app, &dispatcher).await.attempted,
+            0,
+            "nothing is due before its retry time"
+        );
+        // Back up (and answering 503 once: that is retried too).
+        let rx = Receiver::start_on(port, 503);
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        let second = round(&app, &dispatcher).await;
+        assert_eq!(second.retrying, 3, "{second:?}");
+        rx.answer(200);
+        actix_web::rt::time::sleep(Duration::from_millis(500)).await;
+        let third = round(&app, &dispatcher).await;
+        assert_eq!(third.delivered, 3, "{third:?}");
+        let got: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
+        assert_eq!(got.len(), 6, "three refused with 503, then three accepted");
+        let mut ids: Vec<String> = rx.received()[3..]
+            .iter()
+            .map(|r| r.header("webhook-id").to_string())
+            .collect();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), 3, "three different events");
+        for r in rx.received() {
+            r.verify(&secret).unwrap();
+        }
+        let listed = app
+            .get(&s.la, &format!("/api/v1/webhooks/{id}/deliveries"))
+            .await
+            .json();
+        for d in listed["items"].as_array().unwrap() {
+            assert_eq!(d["status"], "delivered", "{d}");
+            assert_eq!(d["attempt_count"], 3);
+            let codes: Vec<Value> = d["attempts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|a| a["status_code"].clone())
+                .collect();
+            assert_eq!(codes, [Value::Null, json!(503), json!(200)]);
+        }
 
-    // A receiver that never accepts: the delivery fails once the retries run out.
-    let broken = Receiver::start(500);
-    let (broken_id, _) = subscribe(&app, &s.la, &broken.url(), &["referral.received"]).await;
-    refer(&app, &s.oakfield, 4, OAKFIELD).await;
-    let short = quick(&[300]);
-    assert_eq!(round(&app, &short).await.retrying, 1);
-    actix_web::rt::time::sleep(Duration::from_millis(400)).await;
-    let last = round(&app, &short).await;
-    assert_eq!(last.failed, 1, "{last:?}");
-    let d = &app.get(&s.la, &format!("/api/v1/webhooks/{broken_id}/deliveries")).await.json()["items"][0];
-    assert_eq!(d["status"], "failed");
-    assert_eq!(d["attempt_count"], 2);
-    assert_eq!(d["last_status_code"], 500);
-    assert_eq!(broken.received().len(), 2);
-});
+        // A receiver that never accepts: the delivery fails once the retries run out.
+        let broken = Receiver::start(500);
+        let (broken_id, _) = subscribe(&app, &s.la, &broken.url(), &["referral.received"]).await;
+        refer(&app, &s.oakfield, 4, OAKFIELD).await;
+        let short = quick(&[300]);
+        assert_eq!(round(&app, &short).await.retrying, 1);
+        actix_web::rt::time::sleep(Duration::from_millis(400)).await;
+        let last = round(&app, &short).await;
+        assert_eq!(last.failed, 1, "{last:?}");
+        let d = &app
+            .get(&s.la, &format!("/api/v1/webhooks/{broken_id}/deliveries"))
+            .await
+            .json()["items"][0];
+        assert_eq!(d["status"], "failed");
+        assert_eq!(d["attempt_count"], 2);
+        assert_eq!(d["last_status_code"], 500);
+        assert_eq!(broken.received().len(), 2);
+    }
+);
 
 on_both_backends!(gone_disables_and_delete_cancels, |app| {
     let s = base(&app).await;
@@ -278,24 +461,53 @@ on_both_backends!(gone_disables_and_delete_cancels, |app| {
     let dispatcher = quick(&[10, 10]);
     let report = deliver(&app, &dispatcher).await;
     assert_eq!(report.disabled, 1, "{report:?}");
-    let sub = app.get(&s.oakfield, &format!("/api/v1/webhooks/{id}")).await.json();
+    let sub = app
+        .get(&s.oakfield, &format!("/api/v1/webhooks/{id}"))
+        .await
+        .json();
     assert_eq!(sub["status"], "disabled");
     assert!(sub["status_reason"].as_str().unwrap().contains("410"));
     refer(&app, &s.oakfield, 2, OAKFIELD).await;
     actix_web::rt::time::sleep(Duration::from_millis(30)).await;
-    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0, "nothing more for a disabled subscription");
+    assert_eq!(
+        deliver(&app, &dispatcher).await.attempted,
+        0,
+        "nothing more for a disabled subscription"
+    );
     assert_eq!(rx.received().len(), 1);
 
     // Deleting cancels what was still pending, and the subscription is gone.
     let port = free_port();
-    let (down, _) = subscribe(&app, &s.oakfield, &format!("http://127.0.0.1:{port}/"), &["referral.received"]).await;
+    let (down, _) = subscribe(
+        &app,
+        &s.oakfield,
+        &format!("http://127.0.0.1:{port}/"),
+        &["referral.received"],
+    )
+    .await;
     refer(&app, &s.oakfield, 3, OAKFIELD).await;
-    let r = app.call("DELETE", &s.oakfield, &format!("/api/v1/webhooks/{down}"), None).await;
+    let r = app
+        .call(
+            "DELETE",
+            &s.oakfield,
+            &format!("/api/v1/webhooks/{down}"),
+            None,
+        )
+        .await;
     assert_eq!(r.status, 204, "{}", r.text());
     assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
-    app.get(&s.oakfield, &format!("/api/v1/webhooks/{down}")).await.problem(404);
-    let listed: Vec<Value> = app.get(&s.oakfield, "/api/v1/webhooks").await.json()["items"].as_array().unwrap().clone();
-    assert_eq!(listed.len(), 1, "the disabled one is still listed, the deleted one is not");
+    app.get(&s.oakfield, &format!("/api/v1/webhooks/{down}"))
+        .await
+        .problem(404);
+    let listed: Vec<Value> = app.get(&s.oakfield, "/api/v1/webhooks").await.json()["items"]
+        .as_array()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        listed.len(),
+        1,
+        "the disabled one is still listed, the deleted one is not"
+    );
 
     // A revoked client's subscription gets nothing more, even what was already queued.
     let (client_id, client_secret) = app.client(Role::School, &[OAKFIELD]);
@@ -303,7 +515,12 @@ on_both_backends!(gone_disables_and_delete_cancels, |app| {
     let rx2 = Receiver::start(200);
     subscribe(&app, &token, &rx2.url(), &["referral.received"]).await;
     refer(&app, &s.oakfield, 4, OAKFIELD).await;
-    esma_api::service::clients::revoke(app.db(), &esma_api::service::Actor::operator("test"), &client_id).unwrap();
+    esma_api::service::clients::revoke(
+        app.db(),
+        &esma_api::service::Actor::operator("test"),
+        &client_id,
+    )
+    .unwrap();
     assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
     refer(&app, &s.oakfield, 5, OAKFIELD).await;
     assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
@@ -315,39 +532,74 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     let s = base(&app).await;
     let la_rx = Receiver::start(200);
     let hill_rx = Receiver::start(200);
-    let all: Vec<&str> = esma_api::domain::events::EventType::ALL.iter().map(|t| t.as_str()).collect();
+    let all: Vec<&str> = esma_api::domain::events::EventType::ALL
+        .iter()
+        .map(|t| t.as_str())
+        .collect();
     subscribe(&app, &s.la, &la_rx.url(), &all).await;
     subscribe(&app, &s.hillside, &hill_rx.url(), &all).await;
     // Pupil 2 ill for 15 school days (R4.4); pupil 3 an N on 9 November, overdue by the 23rd (R5.1).
     let mut marks = both_sessions(2, "2026-11-02", "2026-11-20", "I");
     marks.push(json!({"upn": upn(3), "date": "2026-11-09", "session": "AM", "code": "N"}));
-    let r = app.call("POST", &s.oakfield, "/api/v1/schools/117001/registers", Some(&json!({"marks": marks}))).await;
+    let r = app
+        .call(
+            "POST",
+            &s.oakfield,
+            "/api/v1/schools/117001/registers",
+            Some(&json!({"marks": marks})),
+        )
+        .await;
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
 
     let first = webhooks::scan(&app.state).await.unwrap();
     assert_eq!(first.events, 2, "{first:?}");
-    assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0, "a second scan emits nothing new");
+    assert_eq!(
+        webhooks::scan(&app.state).await.unwrap().events,
+        0,
+        "a second scan emits nothing new"
+    );
     let dispatcher = quick(&[50]);
     deliver(&app, &dispatcher).await;
     let got: Vec<Value> = la_rx.received().iter().map(|r| r.json()).collect();
-    let sick = got.iter().find(|e| e["type"] == "attendance.sickness_return_due").expect("sickness return");
+    let sick = got
+        .iter()
+        .find(|e| e["type"] == "attendance.sickness_return_due")
+        .expect("sickness return");
     assert_eq!(sick["data"]["upn"], upn(2));
     assert_eq!(sick["data"]["since"], "2026-11-20");
-    let n = got.iter().find(|e| e["type"] == "attendance.unexplained_absence_overdue").expect("N overdue");
+    let n = got
+        .iter()
+        .find(|e| e["type"] == "attendance.unexplained_absence_overdue")
+        .expect("N overdue");
     assert_eq!(n["data"]["upn"], upn(3));
     assert_eq!(n["data"]["since"], "2026-11-09");
     assert_eq!(n["data"]["due_by"], "2026-11-16");
 
     // A case: its first review meeting falls due, then is overdue.
     let referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
-    let r = app.call("POST", &s.la, &format!("/api/v1/referrals/{referral}/decision"), Some(&json!({
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            &format!("/api/v1/referrals/{referral}/decision"),
+            Some(&json!({
         "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
         "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-        "decided_by": "J. Smith"}))).await;
+        "decided_by": "J. Smith"})),
+        )
+        .await;
     let case_id = r.json()["case"]["id"].as_i64().unwrap();
-    let case = app.get(&s.la, &format!("/api/v1/cases/{case_id}")).await.json();
-    let meeting = case["schedule"].as_array().unwrap().iter()
-        .find(|r| r["kind"] == "review_meeting").unwrap().clone();
+    let case = app
+        .get(&s.la, &format!("/api/v1/cases/{case_id}"))
+        .await
+        .json();
+    let meeting = case["schedule"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["kind"] == "review_meeting")
+        .unwrap()
+        .clone();
     let day = date(meeting["scheduled_for"].as_str().unwrap());
     app.state.clock = Clock::fixed(day);
     webhooks::scan(&app.state).await.unwrap();
@@ -357,24 +609,46 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0);
     deliver(&app, &dispatcher).await;
     let got: Vec<Value> = la_rx.received().iter().map(|r| r.json()).collect();
-    let due: Vec<&Value> = got.iter().filter(|e| e["type"] == "case.review_due" && e["data"]["review_id"] == meeting["id"]).collect();
+    let due: Vec<&Value> = got
+        .iter()
+        .filter(|e| e["type"] == "case.review_due" && e["data"]["review_id"] == meeting["id"])
+        .collect();
     assert_eq!(due.len(), 1, "{got:#?}");
     assert_eq!(due[0]["data"]["case_id"], case_id);
-    let overdue: Vec<&Value> = got.iter().filter(|e| e["type"] == "case.review_overdue" && e["data"]["facts"]["review_id"] == meeting["id"]).collect();
+    let overdue: Vec<&Value> = got
+        .iter()
+        .filter(|e| {
+            e["type"] == "case.review_overdue" && e["data"]["facts"]["review_id"] == meeting["id"]
+        })
+        .collect();
     assert_eq!(overdue.len(), 1, "{got:#?}");
-    assert_eq!(overdue[0]["data"]["href"], format!("/api/v1/cases/{case_id}"));
+    assert_eq!(
+        overdue[0]["data"]["href"],
+        format!("/api/v1/cases/{case_id}")
+    );
     // The alert the scan raised is on the change feed too.
     let feed = app.get(&s.la, "/api/v1/changes?limit=1000").await.json();
     assert!(
-        feed["items"].as_array().unwrap().iter().any(|c| c["resource_type"] == "alert"
-            && c["resource_id"] == overdue[0]["data"]["alert_id"]
-            && c["action"] == "raised"),
+        feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["resource_type"] == "alert"
+                && c["resource_id"] == overdue[0]["data"]["alert_id"]
+                && c["action"] == "raised"),
         "{feed:#}"
     );
-    let mut ids: Vec<String> = la_rx.received().iter().map(|r| r.header("webhook-id").to_string()).collect();
+    let mut ids: Vec<String> = la_rx
+        .received()
+        .iter()
+        .map(|r| r.header("webhook-id").to_string())
+        .collect();
     let all_ids = ids.len();
     ids.sort();
     ids.dedup();
     assert_eq!(ids.len(), all_ids, "no event delivered twice");
-    assert!(hill_rx.received().is_empty(), "Hillside hears nothing of Oakfield's pupils");
+    assert!(
+        hill_rx.received().is_empty(),
+        "Hillside hears nothing of Oakfield's pupils"
+    );
 });

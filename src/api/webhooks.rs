@@ -49,8 +49,12 @@ pub struct NewWebhookBody {
     /// Where events are POSTed: https only (plain http to a loopback address when the server
     /// runs with `ESMA_ALLOW_INSECURE_WEBHOOKS=1`).
     #[validate(length(min = 1, max = 2048, message = "should be 1 to 2048 characters"))]
-    #[schema(min_length = 1, max_length = 2048, pattern = "^https?://",
-             example = "https://mis.example.org/esma/events")]
+    #[schema(
+        min_length = 1,
+        max_length = 2048,
+        pattern = "^https?://",
+        example = "https://mis.example.org/esma/events"
+    )]
     pub url: String,
     /// Event types: `referral.received`, `referral.assessed`, `referral.decided`,
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,

@@ -187,12 +187,48 @@ mod tests {
     #[test]
     fn a_school_hears_only_of_its_own_schools_and_the_types_it_asked_for() {
         let wanted = [EventType::ReferralReceived];
-        assert!(receives(Role::School, &[117001], &wanted, EventType::ReferralReceived, 117001));
-        assert!(!receives(Role::School, &[117001], &wanted, EventType::ReferralReceived, 117002));
-        assert!(!receives(Role::School, &[117001], &wanted, EventType::CaseClosed, 117001));
-        assert!(!receives(Role::School, &[], &wanted, EventType::ReferralReceived, 117001));
-        assert!(receives(Role::La, &[], &wanted, EventType::ReferralReceived, 117002));
-        assert!(!receives(Role::Admin, &[], &wanted, EventType::ReferralReceived, 117002));
+        assert!(receives(
+            Role::School,
+            &[117001],
+            &wanted,
+            EventType::ReferralReceived,
+            117001
+        ));
+        assert!(!receives(
+            Role::School,
+            &[117001],
+            &wanted,
+            EventType::ReferralReceived,
+            117002
+        ));
+        assert!(!receives(
+            Role::School,
+            &[117001],
+            &wanted,
+            EventType::CaseClosed,
+            117001
+        ));
+        assert!(!receives(
+            Role::School,
+            &[],
+            &wanted,
+            EventType::ReferralReceived,
+            117001
+        ));
+        assert!(receives(
+            Role::La,
+            &[],
+            &wanted,
+            EventType::ReferralReceived,
+            117002
+        ));
+        assert!(!receives(
+            Role::Admin,
+            &[],
+            &wanted,
+            EventType::ReferralReceived,
+            117002
+        ));
     }
 
     #[test]
@@ -211,7 +247,10 @@ mod tests {
 
     #[test]
     fn webhook_urls_are_https_or_loopback_when_allowed() {
-        assert_eq!(url_problem("https://mis.example.org/hooks?x=1", false), None);
+        assert_eq!(
+            url_problem("https://mis.example.org/hooks?x=1", false),
+            None
+        );
         assert!(url_problem("http://mis.example.org/hooks", true)
             .unwrap()
             .contains("https"));

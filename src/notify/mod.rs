@@ -192,7 +192,8 @@ impl Dispatcher {
         let retry = || match self.settings.retry_after(failed_attempts) {
             Some(wait) => AttemptResult::Retry(
                 crate::clock::wall_naive()
-                    + chrono::Duration::from_std(wait).unwrap_or_else(|_| chrono::Duration::hours(1)),
+                    + chrono::Duration::from_std(wait)
+                        .unwrap_or_else(|_| chrono::Duration::hours(1)),
             ),
             None => AttemptResult::Failed,
         };
@@ -203,7 +204,11 @@ impl Dispatcher {
                 Some("410 Gone: the subscription is disabled".to_string()),
                 AttemptResult::Gone,
             ),
-            Ok(code) => (Some(code), Some(format!("the receiver answered HTTP {code}")), retry()),
+            Ok(code) => (
+                Some(code),
+                Some(format!("the receiver answered HTTP {code}")),
+                retry(),
+            ),
             Err(why) => (None, Some(why), retry()),
         };
         if !matches!(result, AttemptResult::Delivered) {

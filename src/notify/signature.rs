@@ -121,14 +121,28 @@ mod tests {
         let secret = WebhookSecret::generate();
         assert!(secret.expose().starts_with("whsec_"));
         let sig = secret.sign("msg_1", 1_700_000_000, b"{}");
-        assert_eq!(secret.verify("msg_1", "1700000000", &sig, b"{}", 1_700_000_010), Ok(()));
+        assert_eq!(
+            secret.verify("msg_1", "1700000000", &sig, b"{}", 1_700_000_010),
+            Ok(())
+        );
         // Another signature first (key rotation) still verifies.
         let both = format!("v1,AAAA {sig}");
-        assert_eq!(secret.verify("msg_1", "1700000000", &both, b"{}", 1_700_000_010), Ok(()));
-        assert!(secret.verify("msg_1", "1700000000", &sig, b"{ }", 1_700_000_010).is_err());
-        assert!(secret.verify("msg_2", "1700000000", &sig, b"{}", 1_700_000_010).is_err());
-        assert!(secret.verify("msg_1", "1700000001", &sig, b"{}", 1_700_000_010).is_err());
-        assert!(secret.verify("msg_1", "1700000000", &sig, b"{}", 1_700_000_301).is_err());
+        assert_eq!(
+            secret.verify("msg_1", "1700000000", &both, b"{}", 1_700_000_010),
+            Ok(())
+        );
+        assert!(secret
+            .verify("msg_1", "1700000000", &sig, b"{ }", 1_700_000_010)
+            .is_err());
+        assert!(secret
+            .verify("msg_2", "1700000000", &sig, b"{}", 1_700_000_010)
+            .is_err());
+        assert!(secret
+            .verify("msg_1", "1700000001", &sig, b"{}", 1_700_000_010)
+            .is_err());
+        assert!(secret
+            .verify("msg_1", "1700000000", &sig, b"{}", 1_700_000_301)
+            .is_err());
         assert!(WebhookSecret::generate()
             .verify("msg_1", "1700000000", &sig, b"{}", 1_700_000_010)
             .is_err());

@@ -18,8 +18,8 @@ use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::ProvisionItem;
-use crate::domain::events::EventType;
 use crate::domain::eligibility::long_date;
+use crate::domain::events::EventType;
 use crate::domain::exit::{
     exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
     register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
@@ -604,9 +604,6 @@ pub struct ExitOutcome {
 }
 
 /// `POST /api/v1/cases/{id}/exit` (`la`; RULES.md R13).
-// Not reformatted yet: the change-feed and webhook branches edit this body in its current
-// layout; run rustfmt on it once they have merged.
-#[rustfmt::skip]
 pub async fn exit(
     state: &AppState,
     actor: &Actor,
@@ -614,65 +611,92 @@ pub async fn exit(
     request: ExitRequest,
 ) -> Result<ExitOutcome, ApiError> {
     actor.require(&[Role::La])?;
-    with_case(state, actor, id, "exit", move |conn, _, found, policy, today, now, changed| {
-        active_or_conflict(&found, "exited again")?;
-        let dob = pupils::find(conn, &found.row.upn)?
-            .map(|p| p.date_of_birth)
-            .ok_or_else(|| ApiError::internal("the case's pupil vanished"))?;
-        let mut problems = exit_problems(
-            &request,
-            &CaseFacts {
-                start_date: found.row.start_date,
-                school_urn: found.row.school_urn,
-                date_of_birth: dob,
-                la_code: policy.la_code,
-            },
-        );
-        let mut register_facts = None;
-        if problems.is_empty() && request.reason == ExitReason::NonAttendance {
-            // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
-            let facts = register_during_case(conn, &found.row, request.effective_date.min(today))?;
-            problems.extend(non_attendance_problem(&facts));
-            register_facts = Some(facts);
-        }
-        if !problems.is_empty() {
-            return Err(ApiError::from_problems(problems));
-        }
-        let body = serde_json::to_string(&request)
-            .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;
-        let facts = register_facts.as_ref().map(serde_json::to_string).transpose()
-            .map_err(|e| ApiError::internal(format!("register facts not serialisable: {e}")))?;
-        if store::close(conn, id, &body, facts.as_deref(), request.effective_date, now)? == 0 {
-            return Err(ApiError::conflict("the case was closed meanwhile"));
-        }
-        let urn = found.row.school_urn;
-        changed.push(Change::case(id, urn, ChangeAction::Closed));
-        let cancelled = store::cancel_after(
-            conn,
-            id,
-            request.effective_date,
-            &format!("cancelled: case exited ({})", request.reason.as_str()),
-            now,
-        )?;
-        changed.extend(
-            cancelled
-                .iter()
-                .map(|review| Change::review(*review, urn, ChangeAction::Cancelled)),
-        );
-        // The case's own open alerts end with it; the pupil's attendance alerts do not.
-        let own = case_subject(id, "");
-        for alert in found.open_alerts.iter().filter(|a| is_about_case(&a.subject, &own)) {
-            let resolved = alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
-            changed.extend(
-                resolved.map(|id| Change::alert(id, alert.school_urn, ChangeAction::Resolved)),
+    with_case(
+        state,
+        actor,
+        id,
+        "exit",
+        move |conn, _, found, policy, today, now, changed| {
+            active_or_conflict(&found, "exited again")?;
+            let dob = pupils::find(conn, &found.row.upn)?
+                .map(|p| p.date_of_birth)
+                .ok_or_else(|| ApiError::internal("the case's pupil vanished"))?;
+            let mut problems = exit_problems(
+                &request,
+                &CaseFacts {
+                    start_date: found.row.start_date,
+                    school_urn: found.row.school_urn,
+                    date_of_birth: dob,
+                    la_code: policy.la_code,
+                },
             );
-        }
-        super::webhooks::emit(conn, now, &[closed_event(&found.row, &request, cancelled.len())])?;
-        Ok(ExitOutcome {
-            case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
-            reviews_cancelled: cancelled.len(),
-        })
-    })
+            let mut register_facts = None;
+            if problems.is_empty() && request.reason == ExitReason::NonAttendance {
+                // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
+                let facts =
+                    register_during_case(conn, &found.row, request.effective_date.min(today))?;
+                problems.extend(non_attendance_problem(&facts));
+                register_facts = Some(facts);
+            }
+            if !problems.is_empty() {
+                return Err(ApiError::from_problems(problems));
+            }
+            let body = serde_json::to_string(&request)
+                .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;
+            let facts = register_facts
+                .as_ref()
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|e| ApiError::internal(format!("register facts not serialisable: {e}")))?;
+            if store::close(
+                conn,
+                id,
+                &body,
+                facts.as_deref(),
+                request.effective_date,
+                now,
+            )? == 0
+            {
+                return Err(ApiError::conflict("the case was closed meanwhile"));
+            }
+            let urn = found.row.school_urn;
+            changed.push(Change::case(id, urn, ChangeAction::Closed));
+            let cancelled = store::cancel_after(
+                conn,
+                id,
+                request.effective_date,
+                &format!("cancelled: case exited ({})", request.reason.as_str()),
+                now,
+            )?;
+            changed.extend(
+                cancelled
+                    .iter()
+                    .map(|review| Change::review(*review, urn, ChangeAction::Cancelled)),
+            );
+            // The case's own open alerts end with it; the pupil's attendance alerts do not.
+            let own = case_subject(id, "");
+            for alert in found
+                .open_alerts
+                .iter()
+                .filter(|a| is_about_case(&a.subject, &own))
+            {
+                let resolved =
+                    alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
+                changed.extend(
+                    resolved.map(|id| Change::alert(id, alert.school_urn, ChangeAction::Resolved)),
+                );
+            }
+            super::webhooks::emit(
+                conn,
+                now,
+                &[closed_event(&found.row, &request, cancelled.len())],
+            )?;
+            Ok(ExitOutcome {
+                case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
+                reviews_cancelled: cancelled.len(),
+            })
+        },
+    )
     .await
 }
 

@@ -12,10 +12,10 @@ use crate::domain::alerts::{referral_subject_of, AlertKind};
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
-use crate::domain::events::EventType;
 use crate::domain::eligibility::{
     assess, assessment_due_by, EligibilityAssessment, RegisterEvidence,
 };
+use crate::domain::events::EventType;
 use crate::domain::exit::{ExitReason, ExitRequest};
 use crate::domain::policy::Policy;
 use crate::domain::referral::{ReferralForm, ReferralStatus};
@@ -602,8 +602,8 @@ where
             let changed = change(conn, &actor, found, today, now)?;
             audit::append(conn, &[actor.audit(now, action, subject(id, urn, &upn))])?;
             changes::record_at(conn, now, &changed)?;
-            let record =
-                load(conn, id, today)?.ok_or_else(|| ApiError::internal("the referral vanished"))?;
+            let record = load(conn, id, today)?
+                .ok_or_else(|| ApiError::internal("the referral vanished"))?;
             // Issue 7: a patch or a re-run is a new assessment; a decision is announced too.
             let event = match action {
                 "update" | "assess" => Some(EventType::ReferralAssessed),

@@ -57,7 +57,11 @@ struct Payload<'a> {
 
 /// Writes events and their deliveries in the caller's transaction; returns how many events
 /// were new (a clock-driven one seen before is skipped).
-pub fn emit(conn: &mut DbConnection, now: NaiveDateTime, events: &[Outgoing]) -> Result<usize, ApiError> {
+pub fn emit(
+    conn: &mut DbConnection,
+    now: NaiveDateTime,
+    events: &[Outgoing],
+) -> Result<usize, ApiError> {
     if events.is_empty() {
         return Ok(0);
     }
@@ -79,7 +83,9 @@ pub fn emit(conn: &mut DbConnection, now: NaiveDateTime, events: &[Outgoing]) ->
     for event in events {
         let body = serde_json::to_string(&Payload {
             event_type: event.event_type.as_str(),
-            timestamp: now.and_utc().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            timestamp: now
+                .and_utc()
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
             data: &event.data,
         })
         .map_err(|e| ApiError::internal(format!("event not serialisable: {e}")))?;
@@ -135,10 +141,15 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
         .db
         .write(move |conn| {
             let mut changed = super::referrals::raise_overdue_assessments(conn, today)?;
-            changed.extend(super::cases::reconcile_case_alerts(conn, &policy, today, None)?);
+            changed.extend(super::cases::reconcile_case_alerts(
+                conn, &policy, today, None,
+            )?);
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            let before =
-                unexplained_overdue_before(today, &calendar, attendance.unexplained_after_school_days);
+            let before = unexplained_overdue_before(
+                today,
+                &calendar,
+                attendance.unexplained_after_school_days,
+            );
             let mut due = Vec::new();
             for (review_id, case_id, school_urn, upn, kind, label) in
                 store::reviews_due_on(conn, today)?
@@ -203,7 +214,8 @@ fn announcement(
         }
         AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
         AlertKind::ReviewOverdue | AlertKind::MedicalEvidenceDue => {
-            let (due_by, facts) = super::cases::case_alert_facts(kind, &alert.subject, alert.since, None);
+            let (due_by, facts) =
+                super::cases::case_alert_facts(kind, &alert.subject, alert.since, None);
             data["due_by"] = json!(due_by);
             if let Some(case_id) = facts.get("case_id").and_then(Value::as_i64) {
                 data["href"] = json!(format!("/api/v1/cases/{case_id}"));
@@ -232,11 +244,17 @@ pub struct Subscription {
 }
 
 fn subscription(row: SubscriptionRow) -> Result<Subscription, ApiError> {
-    let events = serde_json::from_str(&row.events)
-        .map_err(|e| ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id)))?;
-    let schools = serde_json::from_str(&row.schools)
-        .map_err(|e| ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id)))?;
-    Ok(Subscription { row, events, schools })
+    let events = serde_json::from_str(&row.events).map_err(|e| {
+        ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id))
+    })?;
+    let schools = serde_json::from_str(&row.schools).map_err(|e| {
+        ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id))
+    })?;
+    Ok(Subscription {
+        row,
+        events,
+        schools,
+    })
 }
 
 /// What a client asks to be told.
@@ -340,12 +358,24 @@ pub async fn list(
     let client = actor.client_id.clone();
     let mut rows = state
         .db
-        .read(move |conn| Ok(store::list_subscriptions(conn, Some(&client), after_id, limit + 1)?))
+        .read(move |conn| {
+            Ok(store::list_subscriptions(
+                conn,
+                Some(&client),
+                after_id,
+                limit + 1,
+            )?)
+        })
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(usize::try_from(limit).unwrap_or(0));
     let next = more.then(|| rows.last().map(|r| r.id)).flatten();
-    Ok((rows.into_iter().map(subscription).collect::<Result<_, _>>()?, next))
+    Ok((
+        rows.into_iter()
+            .map(subscription)
+            .collect::<Result<_, _>>()?,
+        next,
+    ))
 }
 
 /// `GET /api/v1/webhooks/{id}`.
@@ -395,7 +425,10 @@ pub async fn deliveries(
             let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
             let mut attempts: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
             for attempt in store::attempts_of(conn, &ids)? {
-                attempts.entry(attempt.delivery_id).or_default().push(attempt);
+                attempts
+                    .entry(attempt.delivery_id)
+                    .or_default()
+                    .push(attempt);
             }
             let listed = rows
                 .into_iter()

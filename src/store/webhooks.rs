@@ -412,12 +412,14 @@ pub fn deliveries_of(
     let rows: Vec<(DeliveryRow, String, String, NaiveDateTime)> = query.limit(limit).load(conn)?;
     Ok(rows
         .into_iter()
-        .map(|(delivery, message_id, event_type, occurred_at)| DeliveryListing {
-            delivery,
-            message_id,
-            event_type,
-            occurred_at,
-        })
+        .map(
+            |(delivery, message_id, event_type, occurred_at)| DeliveryListing {
+                delivery,
+                message_id,
+                event_type,
+                occurred_at,
+            },
+        )
         .collect())
 }
 

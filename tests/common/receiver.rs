@@ -171,7 +171,8 @@ fn serve_one(mut stream: TcpStream, status: u16, received: &Mutex<Vec<Received>>
     }
     let body = buf[header_end..(header_end + length).min(buf.len())].to_vec();
     received.lock().unwrap().push(Received { headers, body });
-    let reply = format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+    let reply =
+        format!("HTTP/1.1 {status} Status\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     let _ = stream.write_all(reply.as_bytes());
     let _ = stream.flush();
     Some(())
