@@ -10,7 +10,7 @@ use chrono::NaiveDate;
 use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use super::schema::registers as attendance_tallies;
+use super::schema::registers as register_rows;
 use super::DbConnection;
 use crate::domain::attendance::{IllnessRun, MeasureCounts};
 use crate::domain::calendar::AcademicYear;
@@ -55,7 +55,7 @@ fn run_in(year: AcademicYear, run: Option<(i32, i32, u32)>) -> QueryResult<Optio
 
 /// The tally columns of a `registers` row.
 #[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = attendance_tallies)]
+#[diesel(table_name = register_rows)]
 struct TallyRow {
     school_urn: i32,
     academic_year: i32,
@@ -156,13 +156,13 @@ pub fn latest_sessions_since(
     school_urn: i32,
     from_year: AcademicYear,
 ) -> QueryResult<HashMap<String, (NaiveDate, Session)>> {
-    let rows: Vec<(String, i32, i32)> = attendance_tallies::table
-        .filter(attendance_tallies::school_urn.eq(school_urn))
-        .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
+    let rows: Vec<(String, i32, i32)> = register_rows::table
+        .filter(register_rows::school_urn.eq(school_urn))
+        .filter(register_rows::academic_year.ge(from_year.start_year()))
         .select((
-            attendance_tallies::upn,
-            attendance_tallies::academic_year,
-            attendance_tallies::latest_slot,
+            register_rows::upn,
+            register_rows::academic_year,
+            register_rows::latest_slot,
         ))
         .load(conn)?;
     let mut latest: HashMap<String, (NaiveDate, Session)> = HashMap::with_capacity(rows.len());
@@ -182,10 +182,10 @@ pub fn of_school_since(
     school_urn: i32,
     from_year: AcademicYear,
 ) -> QueryResult<HashMap<String, PupilTally>> {
-    let rows: Vec<TallyRow> = attendance_tallies::table
-        .filter(attendance_tallies::school_urn.eq(school_urn))
-        .filter(attendance_tallies::academic_year.ge(from_year.start_year()))
-        .order((attendance_tallies::academic_year, attendance_tallies::upn))
+    let rows: Vec<TallyRow> = register_rows::table
+        .filter(register_rows::school_urn.eq(school_urn))
+        .filter(register_rows::academic_year.ge(from_year.start_year()))
+        .order((register_rows::academic_year, register_rows::upn))
         .select(TallyRow::as_select())
         .load(conn)?;
     collect(&rows)
@@ -200,10 +200,10 @@ pub fn of_pupils(
     let mut rows: Vec<TallyRow> = Vec::new();
     for chunk in upns.chunks(500) {
         rows.extend(
-            attendance_tallies::table
-                .filter(attendance_tallies::school_urn.eq(school_urn))
-                .filter(attendance_tallies::upn.eq_any(chunk))
-                .order((attendance_tallies::academic_year, attendance_tallies::upn))
+            register_rows::table
+                .filter(register_rows::school_urn.eq(school_urn))
+                .filter(register_rows::upn.eq_any(chunk))
+                .order((register_rows::academic_year, register_rows::upn))
                 .select(TallyRow::as_select())
                 .load::<TallyRow>(conn)?,
         );
@@ -231,7 +231,7 @@ pub fn of_pupil_year(
     upn: &str,
     year: AcademicYear,
 ) -> QueryResult<Option<YearTally>> {
-    let row: Option<TallyRow> = attendance_tallies::table
+    let row: Option<TallyRow> = register_rows::table
         .find((school_urn, year.start_year(), upn))
         .select(TallyRow::as_select())
         .first(conn)
@@ -248,9 +248,9 @@ pub fn of_keys(
     for chunk in keys.chunks(500) {
         let upns: Vec<&str> = chunk.iter().map(|k| k.2).collect();
         let schools: Vec<i32> = chunk.iter().map(|k| k.0).collect();
-        let rows: Vec<TallyRow> = attendance_tallies::table
-            .filter(attendance_tallies::upn.eq_any(&upns))
-            .filter(attendance_tallies::school_urn.eq_any(&schools))
+        let rows: Vec<TallyRow> = register_rows::table
+            .filter(register_rows::upn.eq_any(&upns))
+            .filter(register_rows::school_urn.eq_any(&schools))
             .select(TallyRow::as_select())
             .load(conn)?;
         for row in &rows {
@@ -268,11 +268,11 @@ pub fn of_keys(
 
 /// Every stored tally, ordered by school, year and pupil (for the consistency test and tools).
 pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>> {
-    let rows: Vec<TallyRow> = attendance_tallies::table
+    let rows: Vec<TallyRow> = register_rows::table
         .order((
-            attendance_tallies::school_urn,
-            attendance_tallies::academic_year,
-            attendance_tallies::upn,
+            register_rows::school_urn,
+            register_rows::academic_year,
+            register_rows::upn,
         ))
         .select(TallyRow::as_select())
         .load(conn)?;
@@ -283,8 +283,8 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>
 
 /// Whether any tally is stored (every register row has one).
 pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
-    attendance_tallies::table
-        .select(attendance_tallies::school_urn)
+    register_rows::table
+        .select(register_rows::school_urn)
         .first::<i32>(conn)
         .optional()
         .map(|found| found.is_some())
