@@ -106,18 +106,7 @@ on_both_backends!(the_feed_lists_every_change_in_version_order, |app| {
     )
     .await;
     assert_eq!(r.status, 200, "{}", r.text());
-    let r = send_json(
-        &app,
-        "POST",
-        &s.la,
-        &format!("/api/v1/referrals/{referral}/decision"),
-        &json!({"outcome": "accepted", "start_date": "2026-11-30",
-                "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-                "decided_by": "J. Smith"}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+    let case_id = app.accept_referral(&s.la, referral).await;
     let case = app
         .get(&s.la, &format!("/api/v1/cases/{case_id}"))
         .await
@@ -372,18 +361,7 @@ on_both_backends!(extra_reviews_and_medical_evidence_are_changes, |app| {
     )
     .await;
     let referral = r.json()["id"].as_i64().unwrap();
-    let r = send_json(
-        &app,
-        "POST",
-        &s.la,
-        &format!("/api/v1/referrals/{referral}/decision"),
-        &json!({"outcome": "accepted", "start_date": "2026-11-30",
-                "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-                "decided_by": "J. Smith"}),
-    )
-    .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+    let case_id = app.accept_referral(&s.la, referral).await;
     let since = feed(&app, &s.la, "limit=1000").await["next_since"]
         .as_i64()
         .unwrap();

@@ -109,19 +109,7 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
 
     let oak_referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
     let hill_referral = refer(&app, &s.hillside, 6, HILLSIDE).await;
-    let r = app
-        .call(
-            "POST",
-            &s.la,
-            &format!("/api/v1/referrals/{oak_referral}/decision"),
-            Some(&json!({
-        "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
-        "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-        "decided_by": "J. Smith"})),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+    let case_id = app.accept_referral(&s.la, oak_referral).await;
 
     // A decision refused (422) rolls back with its event: nothing is announced for it.
     let r = app
@@ -577,18 +565,7 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
 
     // A case: its first review meeting falls due, then is overdue.
     let referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;
-    let r = app
-        .call(
-            "POST",
-            &s.la,
-            &format!("/api/v1/referrals/{referral}/decision"),
-            Some(&json!({
-        "outcome": "accepted", "start_date": "2026-11-30", "override_reason": "panel agreed",
-        "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
-        "decided_by": "J. Smith"})),
-        )
-        .await;
-    let case_id = r.json()["case"]["id"].as_i64().unwrap();
+    let case_id = app.accept_referral(&s.la, referral).await;
     let case = app
         .get(&s.la, &format!("/api/v1/cases/{case_id}"))
         .await

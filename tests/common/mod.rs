@@ -207,6 +207,23 @@ impl TestApp {
         self.send(req).await
     }
 
+    /// The LA accepts referral `id` with one-to-one tuition online from Monday 30 November 2026;
+    /// returns the id of the case it opens.
+    pub async fn accept_referral(&self, la: &str, id: i64) -> i64 {
+        let r = self
+            .call(
+                "POST",
+                la,
+                &format!("/api/v1/referrals/{id}/decision"),
+                Some(&serde_json::json!({"outcome": "accepted", "start_date": "2026-11-30",
+                    "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
+                    "decided_by": "J. Smith"})),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        r.json()["case"]["id"].as_i64().unwrap()
+    }
+
     pub async fn put_json(&self, token: &str, uri: &str, body: &Value) -> Reply {
         self.send(
             TestRequest::put()
