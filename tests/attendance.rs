@@ -392,6 +392,84 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
         .any(|e| e["resource_type"] == "alerts"));
 });
 
+// SQLite works a push out before it holds the writer's lock and stores it only if the school's
+// registers are still the version it read. Here another push of the same school lands in between:
+// the first push must then be worked out again against what that one wrote, not write back rows
+// that lack its marks (PostgreSQL always works it out inside the transaction).
+on_both_backends!(
+    a_push_worked_out_before_another_write_is_worked_out_again,
+    |app| {
+        use esma_api::service::attendance::{plan_marks_ahead, write_marks_planned};
+        use esma_api::store::imports;
+        use esma_api::store::marks::{self, IncomingMark};
+
+        let s = setup(&app).await;
+        let week = weekdays("2026-11-02", "2026-11-06");
+        push(&app, &s.oakfield, OAKFIELD, days_of(1, &week, "/")).await;
+        let (urn, today) = (OAKFIELD as i32, date("2026-11-23"));
+        let now = today.and_hms_opt(18, 0, 0).unwrap();
+        let policy = AttendancePolicy::default();
+        let ill: Vec<IncomingMark> = week
+            .iter()
+            .flat_map(|d| ["AM", "PM"].map(|session| (*d, session)))
+            .map(|(mark_date, session)| IncomingMark {
+                upn: upn(1),
+                mark_date,
+                session: session.to_string(),
+                code: "I".to_string(),
+                minutes_late: None,
+            })
+            .collect();
+        let ahead =
+            plan_marks_ahead(&mut app.db().conn().unwrap(), urn, &ill, today, &policy).unwrap();
+
+        // Meanwhile: Monday corrected to M, and the next Monday marked.
+        let mut between = days_of(1, &week[..1], "M");
+        between.extend(days_of(1, &[date("2026-11-09")], "/"));
+        push(&app, &s.oakfield, OAKFIELD, between).await;
+
+        let written = app
+            .db()
+            .write_now(|conn| {
+                let import_id = imports::open(conn, "register", urn, "test", now, None)?;
+                Ok(write_marks_planned(
+                    conn, urn, ahead, &ill, import_id, now, today, &policy,
+                )?)
+            })
+            .unwrap();
+        assert_eq!((written.inserted, written.updated), (0, 10));
+        let mut conn = app.db().conn().unwrap();
+        let stored =
+            marks::of_pupil(&mut conn, &upn(1), &[urn], week[0], date("2026-11-09")).unwrap();
+        let codes: Vec<(String, &str, &str)> = stored
+            .iter()
+            .map(|m| (m.mark_date.to_string(), m.session.as_str(), m.code.as_str()))
+            .collect();
+        assert_eq!(codes.len(), 12, "{codes:?}");
+        assert!(
+            codes[..10].iter().all(|(_, _, code)| *code == "I"),
+            "{codes:?}"
+        );
+        assert_eq!(
+            codes[10..],
+            [
+                ("2026-11-09".to_string(), "AM", "/"),
+                ("2026-11-09".to_string(), "PM", "/")
+            ],
+            "the mark pushed in between is kept"
+        );
+        // Monday's history says it went from M (the push in between) to I.
+        let monday = marks::history_of_pupil(&mut conn, &upn(1), &[urn], week[0], week[0]).unwrap();
+        let monday: Vec<(&str, &str)> = monday
+            .iter()
+            .map(|h| (h.old_code.as_str(), h.new_code.as_str()))
+            .collect();
+        assert_eq!(monday, [("/", "M"), ("/", "M"), ("M", "I"), ("M", "I")]);
+        drop(conn);
+        assert_maintained_equals_recomputed(&app, "a push worked out again");
+    }
+);
+
 // A random sequence of nightly pushes, back-filled days, corrections and repeats: after every
 // push the maintained tallies and open alerts equal a full recomputation (issue 4 item 4).
 on_both_backends!(

@@ -457,6 +457,28 @@ fn start_server(bin: &Path, url: &str, log: &Path) -> Result<Server, String> {
     })
 }
 
+/// CPU seconds (user + system) the server has used so far, from /proc (Linux only; 0 where it
+/// cannot be read): shows whether a round was bound by the server's CPU or by its write lock.
+fn server_cpu_secs() -> f64 {
+    let pid = SERVER_PID.load(Ordering::SeqCst);
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return 0.0;
+    };
+    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
+    let Some((_, rest)) = stat.rsplit_once(')') else {
+        return 0.0;
+    };
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|f| f.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // USER_HZ is 100 on every Linux this runs on.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 /// Peak and current resident set size of a process, in MiB, from /proc (Linux only).
 fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
@@ -852,7 +874,9 @@ async fn register_rounds(
             |s| format!("{base}/api/v1/schools/{}/registers", s.urn),
             |s| register_body(s, if changed { &s.changed } else { &s.marks }, &date),
         )?;
+        let cpu_before = server_cpu_secs();
         let (replies, elapsed) = send_all(&http, &session.token, jobs, clients).await?;
+        let cpu = server_cpu_secs() - cpu_before;
         check_reports(&format!("{name} {date}"), schools, &replies, |s| {
             let (n, k) = (s.marks.len(), s.changed_count);
             match round {
@@ -862,7 +886,10 @@ async fn register_rounds(
             }
         })?;
         let rate = marks as f64 / elapsed;
-        eprintln!("bench-ingest:   {name}: {elapsed:.3} s, {rate:.0} marks/s");
+        eprintln!(
+            "bench-ingest:   {name}: {elapsed:.3} s, {rate:.0} marks/s, server CPU {cpu:.2} s ({:.2} cores)",
+            cpu / elapsed
+        );
         secs[round] = elapsed;
     }
     Ok(secs)

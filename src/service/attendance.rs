@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::Connection;
 use serde_json::json;
 
 use super::pupils::{audited_read, date_range, parse_upn, visible};
@@ -68,8 +69,38 @@ pub fn write_marks(
     today: NaiveDate,
     policy: &AttendancePolicy,
 ) -> diesel::QueryResult<WriteCounts> {
+    registers::lock_school(conn, school_urn)?;
+    let planned = plan_marks(conn, school_urn, rows, today, policy)?;
+    store_marks(conn, planned, import_id, now, today)
+}
+
+/// A school's push worked out against its registers as read: everything its transaction stores.
+pub struct PlannedMarks {
+    school_urn: i32,
+    counts: WriteCounts,
+    history: Vec<marks::PendingHistory>,
+    registers: registers::ChangedRows,
+    alerts: AlertWork,
+}
+
+/// Reads the school's registers and works out a push against them in memory: the new and
+/// changed sessions, the tallies and alerts that follow (issue 4 item 4) and the register rows
+/// to write back. Reads only; [`store_marks`] writes the result.
+fn plan_marks(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    today: NaiveDate,
+    policy: &AttendancePolicy,
+) -> diesel::QueryResult<PlannedMarks> {
     if rows.is_empty() {
-        return Ok(WriteCounts::default());
+        return Ok(PlannedMarks {
+            school_urn,
+            counts: WriteCounts::default(),
+            history: Vec::new(),
+            registers: registers::ChangedRows::default(),
+            alerts: AlertWork::default(),
+        });
     }
     let started = std::time::Instant::now();
     let first_year = rows
@@ -79,7 +110,6 @@ pub fn write_marks(
         .unwrap_or_else(|| AcademicYear::containing(today));
     let upns: BTreeSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
     let upns: Vec<&str> = upns.into_iter().collect();
-    registers::lock_school(conn, school_urn)?;
     let mut school = registers::of_school_since(
         conn,
         school_urn,
@@ -87,31 +117,94 @@ pub fn write_marks(
         &upns,
     )?;
     let loaded = started.elapsed();
-    let written = marks::write(conn, &mut school, rows, import_id, now)?;
+    let (counts, history) = marks::apply(&mut school, rows)?;
     let applied = started.elapsed();
-    let alerts = if written.changes.is_empty() {
-        Vec::new()
-    } else {
-        maintain(conn, &mut school, &written.changes, policy, today)?
-    };
+    let alerts = maintain(&mut school, &counts.changes, policy, today)?;
     let maintained = started.elapsed();
-    let saved = registers::save(conn, &school)?;
-    // Last: on PostgreSQL the feed's lock is held from here to the commit, so the rows are
-    // written before it is taken.
-    changes::record_at(conn, now, &alerts)?;
-    // What each step of the write costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
+    let registers = school.changed_rows()?;
+    // What each step costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
     tracing::debug!(
         school_urn,
         rows = rows.len(),
-        changes = written.changes.len(),
-        rows_saved = saved,
+        changes = counts.changes.len(),
+        rows_changed = registers.len(),
         load_ms = loaded.as_secs_f64() * 1e3,
         apply_ms = (applied - loaded).as_secs_f64() * 1e3,
         maintain_ms = (maintained - applied).as_secs_f64() * 1e3,
-        save_ms = (started.elapsed() - maintained).as_secs_f64() * 1e3,
-        "register write"
+        encode_ms = (started.elapsed() - maintained).as_secs_f64() * 1e3,
+        "register plan"
     );
-    Ok(written)
+    Ok(PlannedMarks {
+        school_urn,
+        counts,
+        history,
+        registers,
+        alerts,
+    })
+}
+
+/// Stores a planned push: the register rows that changed, the mark history against
+/// `import_id`, the alerts, and, last, the alerts on the change feed (on PostgreSQL the feed's
+/// lock is held from there to the commit, so everything else is written before it is taken).
+fn store_marks(
+    conn: &mut DbConnection,
+    planned: PlannedMarks,
+    import_id: i64,
+    now: NaiveDateTime,
+    today: NaiveDate,
+) -> diesel::QueryResult<WriteCounts> {
+    registers::save_rows(conn, &planned.registers)?;
+    marks::record_history(conn, planned.school_urn, &planned.history, import_id, now)?;
+    let alerts = planned.alerts.apply(conn, today)?;
+    changes::record_at(conn, now, &alerts)?;
+    Ok(planned.counts)
+}
+
+/// A push worked out ahead of its write transaction, with the version of the school's
+/// registers it was worked out against.
+pub struct MarksAhead {
+    version: i64,
+    planned: PlannedMarks,
+}
+
+/// Works a push out before the write transaction (SQLite, where one writer at a time holds the
+/// database: reading and computing outside its lock lets other schools' writes run meanwhile).
+/// Reads the registers' version and the registers in one read transaction, so the plan is of
+/// that version.
+pub fn plan_marks_ahead(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    rows: &[IncomingMark],
+    today: NaiveDate,
+    policy: &AttendancePolicy,
+) -> diesel::QueryResult<MarksAhead> {
+    conn.transaction(|conn| {
+        let version = registers::version(conn, school_urn)?;
+        let planned = plan_marks(conn, school_urn, rows, today, policy)?;
+        Ok(MarksAhead { version, planned })
+    })
+}
+
+/// [`write_marks`] for a push planned ahead: stores the plan if the school's registers are
+/// still the version it was worked out against, and otherwise (another write came first, from
+/// this process or another) works it out again inside the transaction.
+#[allow(clippy::too_many_arguments)]
+pub fn write_marks_planned(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    ahead: MarksAhead,
+    rows: &[IncomingMark],
+    import_id: i64,
+    now: NaiveDateTime,
+    today: NaiveDate,
+    policy: &AttendancePolicy,
+) -> diesel::QueryResult<WriteCounts> {
+    if registers::claim_version(conn, school_urn, ahead.version)? {
+        store_marks(conn, ahead.planned, import_id, now, today)
+    } else {
+        tracing::debug!(school_urn, "register plan outdated; worked out again");
+        write_marks(conn, school_urn, rows, import_id, now, today, policy)
+    }
 }
 
 /// What the alerts of one school need to change, gathered before writing.
@@ -208,16 +301,16 @@ fn tally_alert_changes(
 /// them appended to the stored tally; any other change (a corrected or back-filled session)
 /// rebuilds that pupil's tallies from the year of the change on, from the register rows already
 /// in memory. Both use the same append, so the result is what a full recomputation gives.
-/// Returns the alerts raised, resolved and moved.
-pub fn maintain(
-    conn: &mut DbConnection,
+/// Returns the alert changes to apply.
+fn maintain(
     school: &mut SchoolRegisters,
     changes: &[MarkChange],
     policy: &AttendancePolicy,
     today: NaiveDate,
-) -> diesel::QueryResult<Vec<Change>> {
+) -> diesel::QueryResult<AlertWork> {
+    let mut work = AlertWork::default();
     if changes.is_empty() {
-        return Ok(Vec::new());
+        return Ok(work);
     }
     let school_urn = school.school_urn;
     let mut by_pupil: BTreeMap<&str, Vec<(SessionMark, Option<AttendanceCode>)>> = BTreeMap::new();
@@ -231,7 +324,6 @@ pub fn maintain(
         by_pupil.entry(&change.upn).or_default().push((mark, old));
     }
 
-    let mut work = AlertWork::default();
     for (upn, mut marks) in by_pupil {
         marks.sort_by_key(|(mark, _)| mark.slot());
         for (mark, old) in &marks {
@@ -273,7 +365,7 @@ pub fn maintain(
             }
         }
     }
-    work.apply(conn, today)
+    Ok(work)
 }
 
 /// The tallies of a pupil whose push changed or filled in sessions already counted: the years

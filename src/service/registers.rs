@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
-use super::attendance::write_marks;
+use super::attendance::{plan_marks_ahead, write_marks, write_marks_planned};
 use super::imports::{
     conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
 };
@@ -16,7 +16,7 @@ use crate::domain::register::{check_mark, covers, MarkRow, RowProblem};
 use crate::error::ApiError;
 use crate::store::imports as import_store;
 use crate::store::marks::{self, IncomingMark};
-use crate::store::{pupils, schools};
+use crate::store::{pupils, schools, DbConnection};
 
 /// A mark as received (JSON or CSV), before any check.
 #[derive(Debug, Clone, serde::Deserialize)]
@@ -57,8 +57,10 @@ pub async fn push(
     let now = state.clock.now_naive();
     let actor = actor.clone();
     let policy = state.attendance.clone();
+    let plan_policy = state.attendance.clone();
     // Check every row before taking the write lock (SQLite has one writer): the roll is read,
     // the rows checked in memory, and only the writes happen under the lock.
+    let check_started = std::time::Instant::now();
     let checked = state
         .db
         .read(move |conn| {
@@ -150,23 +152,40 @@ pub async fn push(
             }
 
             // The raw rows are dropped here: only the checked marks go on to the writer.
-            Ok((push.mode, push.idempotency, received, rejections, accepted, identical_repeats))
+            let rows: Vec<IncomingMark> = accepted.into_iter().map(|(_, m)| m).collect();
+            // SQLite has one writer at a time: what can be worked out before its lock is, so other
+            // schools' pushes write meanwhile (PostgreSQL writes schools in parallel anyway).
+            let refuse_all = push.mode == PushMode::AllOrNothing && rejections.count > 0;
+            let ahead = if refuse_all || !matches!(conn, DbConnection::Sqlite(_)) {
+                None
+            } else {
+                Some(plan_marks_ahead(conn, urn, &rows, today, &plan_policy)?)
+            };
+            Ok((push.mode, push.idempotency, received, rejections, rows, ahead, identical_repeats))
         })
         .await?;
-    let (mode, idempotency, received, rejections, accepted, identical_repeats) = checked;
+    let (mode, idempotency, received, rejections, rows, ahead, identical_repeats) = checked;
+    let check_ms = check_started.elapsed().as_secs_f64() * 1e3;
+    let write_started = std::time::Instant::now();
     let outcome = state
         .db
         .write(move |conn| {
+            let locked_at = std::time::Instant::now();
             let idem = idempotency
                 .as_ref()
                 .map(|i| (i.key.as_str(), i.request_hash.as_str()));
             let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
+            let opened_ms = locked_at.elapsed().as_secs_f64() * 1e3;
             let refuse_all = mode == PushMode::AllOrNothing && rejections.count > 0;
             let (written, unchanged) = if refuse_all {
                 (marks::WriteCounts::default(), 0)
             } else {
-                let rows: Vec<IncomingMark> = accepted.into_iter().map(|(_, m)| m).collect();
-                let written = write_marks(conn, urn, &rows, import_id, now, today, &policy)?;
+                let written = match ahead {
+                    Some(ahead) => write_marks_planned(
+                        conn, urn, ahead, &rows, import_id, now, today, &policy,
+                    )?,
+                    None => write_marks(conn, urn, &rows, import_id, now, today, &policy)?,
+                };
                 let unchanged = rows.len() - written.inserted - written.updated + identical_repeats;
                 (written, unchanged)
             };
@@ -176,10 +195,28 @@ pub async fn push(
                 updated: written.updated,
                 unchanged,
             };
-            conclude(
+            let written_ms = locked_at.elapsed().as_secs_f64() * 1e3;
+            let concluded = conclude(
                 conn, &actor, now, "register", import_id, urn, mode, refuse_all, tally, rejections,
-            )
+            );
+            let concluded_ms = locked_at.elapsed().as_secs_f64() * 1e3;
+            Ok((concluded?, locked_at, [opened_ms, written_ms, concluded_ms]))
         })
-        .await?;
+        .await;
+    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms]) = outcome?;
+    // Where a push's time goes, for tuning (RUST_LOG=esma_api::service::registers=debug): the
+    // checks (and on SQLite the plan) before the write lock, the wait for it, and inside the
+    // transaction the time until the import was opened, the marks written and the report
+    // concluded; `done_ms` adds the commit and the way back to the worker.
+    tracing::debug!(
+        school_urn = urn,
+        check_ms,
+        wait_ms = (locked_at - write_started).as_secs_f64() * 1e3,
+        opened_ms,
+        written_ms,
+        concluded_ms,
+        done_ms = locked_at.elapsed().as_secs_f64() * 1e3,
+        "register push"
+    );
     outcome.into_result()
 }

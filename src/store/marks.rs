@@ -75,20 +75,29 @@ fn unreadable(what: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(what.into())
 }
 
+/// A changed session's entry for `mark_history`, worked out before the import that records it
+/// is opened (see [`apply`]).
+#[derive(Debug, Clone)]
+pub struct PendingHistory {
+    upn: String,
+    mark_date: NaiveDate,
+    session: Session,
+    old_code: AttendanceCode,
+    new_code: AttendanceCode,
+    old_minutes_late: Option<i32>,
+    new_minutes_late: Option<i32>,
+}
+
 /// Applies a school's checked marks (no two with the same upn, date and session) to its
 /// `registers` as loaded by the caller, who saves them afterwards (with the tallies brought up
-/// to date); changed codes and minutes late are kept in `mark_history` against `import_id`,
-/// written here. Nothing is written for an unchanged session.
-pub fn write(
-    conn: &mut DbConnection,
+/// to date) and records the returned history with [`record_history`]. Nothing changes for an
+/// unchanged session.
+pub fn apply(
     registers: &mut SchoolRegisters,
     rows: &[IncomingMark],
-    import_id: i64,
-    now: NaiveDateTime,
-) -> QueryResult<WriteCounts> {
-    let school_urn = registers.school_urn;
+) -> QueryResult<(WriteCounts, Vec<PendingHistory>)> {
     let mut counts = WriteCounts::default();
-    let mut history: Vec<NewHistory> = Vec::new();
+    let mut history: Vec<PendingHistory> = Vec::new();
     for r in rows {
         let session = Session::parse(&r.session).map_err(|e| unreadable(e.to_string()))?;
         let code = AttendanceCode::parse(&r.code).map_err(|e| unreadable(e.to_string()))?;
@@ -109,17 +118,14 @@ pub fn write(
             Some((old, minutes)) => {
                 year.set(r.mark_date, session, code, r.minutes_late);
                 counts.updated += 1;
-                history.push(NewHistory {
-                    school_urn,
-                    upn: &r.upn,
+                history.push(PendingHistory {
+                    upn: r.upn.clone(),
                     mark_date: r.mark_date,
-                    session: &r.session,
-                    old_code: old.as_str(),
-                    new_code: &r.code,
+                    session,
+                    old_code: old,
+                    new_code: code,
                     old_minutes_late: minutes,
                     new_minutes_late: r.minutes_late,
-                    import_id,
-                    changed_at: now,
                 });
                 if old != code {
                     counts.changes.push(MarkChange {
@@ -133,8 +139,35 @@ pub fn write(
             }
         }
     }
+    Ok((counts, history))
+}
+
+/// Keeps every changed code and minutes late of a push in `mark_history` (R1.4), against the
+/// import that made the change.
+pub fn record_history(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    history: &[PendingHistory],
+    import_id: i64,
+    now: NaiveDateTime,
+) -> QueryResult<()> {
+    let rows: Vec<NewHistory> = history
+        .iter()
+        .map(|h| NewHistory {
+            school_urn,
+            upn: &h.upn,
+            mark_date: h.mark_date,
+            session: h.session.as_str(),
+            old_code: h.old_code.as_str(),
+            new_code: h.new_code.as_str(),
+            old_minutes_late: h.old_minutes_late,
+            new_minutes_late: h.new_minutes_late,
+            import_id,
+            changed_at: now,
+        })
+        .collect();
     // Multi-row inserts are per backend: diesel's MultiBackend has no batch insert.
-    for chunk in history.chunks(500) {
+    for chunk in rows.chunks(500) {
         match conn {
             DbConnection::Postgresql(pg) => diesel::insert_into(mark_history::table)
                 .values(chunk)
@@ -144,7 +177,7 @@ pub fn write(
                 .execute(lite)?,
         };
     }
-    Ok(counts)
+    Ok(())
 }
 
 fn stored_marks<'y>(

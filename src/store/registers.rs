@@ -11,7 +11,7 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::attendance::{tally_from_parts, tally_to_parts};
-use super::schema::{incoming_registers, registers};
+use super::schema::{incoming_registers, register_versions, registers};
 use super::DbConnection;
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session, NO_MARK_CHAR};
@@ -227,7 +227,8 @@ impl YearRegister {
             academic_year: self.year.start_year(),
             upn: upn.to_owned(),
             // Every character is one of the ASCII ones of `register_char` or `NO_MARK_CHAR`.
-            sessions: String::from_utf8_lossy(&self.sessions).into_owned(),
+            sessions: String::from_utf8(self.sessions.clone())
+                .map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?,
             minutes_late,
             latest_slot,
             tally,
@@ -289,14 +290,44 @@ impl SchoolRegisters {
             .get(date, session)
     }
 
-    fn changed_rows(&self) -> QueryResult<Vec<RegisterRow>> {
-        let mut rows = Vec::new();
+    /// The rows to write back: those that changed, the stored ones first.
+    pub fn changed_rows(&self) -> QueryResult<ChangedRows> {
+        let mut stored = Vec::new();
+        let mut new = Vec::new();
         for (upn, years) in &self.pupils {
             for year in years.iter().filter(|y| y.changed) {
-                rows.push(year.to_row(self.school_urn, upn)?);
+                let row = year.to_row(self.school_urn, upn)?;
+                if year.stored_tally.is_some() {
+                    stored.push(row);
+                } else {
+                    new.push(row);
+                }
             }
         }
-        Ok(rows)
+        let stored_count = stored.len();
+        stored.extend(new);
+        Ok(ChangedRows {
+            rows: stored,
+            stored: stored_count,
+        })
+    }
+}
+
+/// Register rows a push changed: `rows[..stored]` were loaded from the database, the rest are
+/// years it started.
+#[derive(Debug, Default)]
+pub struct ChangedRows {
+    pub rows: Vec<RegisterRow>,
+    pub stored: usize,
+}
+
+impl ChangedRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
     }
 }
 
@@ -315,8 +346,42 @@ pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> 
              minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS; \
              DELETE FROM incoming_registers"
         )),
-        DbConnection::Sqlite(_) => Ok(()),
+        // One writer at a time already; what other writers need to know is that this one wrote
+        // (a push planned ahead against the old version is worked out again).
+        DbConnection::Sqlite(lite) => diesel::insert_into(register_versions::table)
+            .values((
+                register_versions::school_urn.eq(school_urn),
+                register_versions::version.eq(1i64),
+            ))
+            .on_conflict(register_versions::school_urn)
+            .do_update()
+            .set(register_versions::version.eq(register_versions::version + 1i64))
+            .execute(lite)
+            .map(drop),
     }
+}
+
+/// The version of a school's registers (0 before their first write; SQLite only, see
+/// [`lock_school`]).
+pub fn version(conn: &mut DbConnection, school_urn: i32) -> QueryResult<i64> {
+    Ok(register_versions::table
+        .find(school_urn)
+        .select(register_versions::version)
+        .first::<i64>(conn)
+        .optional()?
+        .unwrap_or(0))
+}
+
+/// Takes the next version of a school's registers if the current one is still `seen`, in the
+/// write transaction: true when nothing was written since `seen` was read (and, from here to the
+/// commit, nothing else can be: SQLite has one writer), false when another write came first.
+/// Always false on PostgreSQL, which keeps no versions.
+pub fn claim_version(conn: &mut DbConnection, school_urn: i32, seen: i64) -> QueryResult<bool> {
+    if matches!(conn, DbConnection::Postgresql(_)) || version(conn, school_urn)? != seen {
+        return Ok(false);
+    }
+    lock_school(conn, school_urn)?;
+    Ok(true)
 }
 
 /// A school's registers from academic year `from_year` on, in one range scan of the key; for
@@ -426,7 +491,9 @@ pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> QueryResult
     Ok(rows.len())
 }
 
-fn save_rows(conn: &mut DbConnection, rows: &[RegisterRow]) -> QueryResult<()> {
+/// Writes register rows (new or changed), as [`save`] does.
+pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<()> {
+    let rows = changed.rows.as_slice();
     if rows.is_empty() {
         return Ok(());
     }
@@ -461,7 +528,24 @@ fn save_rows(conn: &mut DbConnection, rows: &[RegisterRow]) -> QueryResult<()> {
             .execute(pg)?;
         }
         DbConnection::Sqlite(lite) => {
-            let rest = upsert_batches_of::<SQLITE_UPSERT_BATCH>(lite, rows)?;
+            // A stored row is updated by its key (one look-up; an upsert looks twice), and any
+            // that was not there after all joins the new ones.
+            let (stored, new) = rows.split_at(changed.stored);
+            let mut missing: Vec<RegisterRow> = Vec::new();
+            for row in stored {
+                if SqliteRegisterUpdate(row).execute(lite)? == 0 {
+                    missing.push(row.clone());
+                }
+            }
+            let rows: Vec<RegisterRow>;
+            let new = if missing.is_empty() {
+                new
+            } else {
+                missing.extend_from_slice(new);
+                rows = missing;
+                rows.as_slice()
+            };
+            let rest = upsert_batches_of::<SQLITE_UPSERT_BATCH>(lite, new)?;
             let rest = upsert_batches_of::<16>(lite, rest)?;
             let rest = upsert_batches_of::<4>(lite, rest)?;
             upsert_batches_of::<1>(lite, rest)?;
@@ -471,32 +555,109 @@ fn save_rows(conn: &mut DbConnection, rows: &[RegisterRow]) -> QueryResult<()> {
 }
 
 /// Writes as many batches of exactly `N` rows as `rows` holds with one multi-row upsert; returns
-/// the rows left over. Fixed-size batches of owned rows give statements diesel prepares once per
-/// connection and then only rebinds (a slice of rows would be compiled every time). An upsert
-/// rather than REPLACE: it updates the row in place, leaving the pupil index alone.
+/// the rows left over. An upsert rather than REPLACE: it updates the row in place, leaving the
+/// pupil index alone.
 fn upsert_batches_of<'r, const N: usize>(
     lite: &mut diesel::SqliteConnection,
     mut rows: &'r [RegisterRow],
 ) -> QueryResult<&'r [RegisterRow]> {
-    use diesel::upsert::excluded;
-    use registers::dsl as r;
     while let Some((batch, rest)) = rows.split_first_chunk::<N>() {
-        let batch: [RegisterRow; N] = batch.clone();
-        diesel::insert_into(r::registers)
-            .values(&batch)
-            .on_conflict((r::school_urn, r::academic_year, r::upn))
-            .do_update()
-            .set((
-                r::sessions.eq(excluded(r::sessions)),
-                r::minutes_late.eq(excluded(r::minutes_late)),
-                r::latest_slot.eq(excluded(r::latest_slot)),
-                r::tally.eq(excluded(r::tally)),
-            ))
-            .execute(lite)?;
+        SqliteRegisterUpsert(batch).execute(lite)?;
         rows = rest;
     }
     Ok(rows)
 }
+
+/// `INSERT INTO registers ... VALUES (..) x N ON CONFLICT DO UPDATE` for exactly `N` rows, as a
+/// query fragment of its own because diesel never caches an `ON CONFLICT ... DO UPDATE` (nor an
+/// `UPDATE`): its changeset could differ from call to call. This one's text depends on `N` alone,
+/// so it is prepared once per connection and then only rebound; preparing it every time cost a
+/// quarter of a first push's write (perf, bench-ingest on SQLite).
+struct SqliteRegisterUpsert<'r, const N: usize>(&'r [RegisterRow; N]);
+
+/// The statement's cache key: one per batch size.
+struct SqliteRegisterUpsertId<const N: usize>;
+
+impl<const N: usize> diesel::query_builder::QueryId for SqliteRegisterUpsert<'_, N> {
+    type QueryId = SqliteRegisterUpsertId<N>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl<const N: usize> diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite>
+    for SqliteRegisterUpsert<'_, N>
+{
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Integer, Nullable, Text};
+        out.push_sql(
+            "INSERT INTO registers (school_urn, academic_year, upn, sessions, minutes_late, \
+             latest_slot, tally) VALUES ",
+        );
+        for (i, row) in self.0.iter().enumerate() {
+            out.push_sql(if i == 0 { "(" } else { ", (" });
+            out.push_bind_param::<Integer, _>(&row.school_urn)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Integer, _>(&row.academic_year)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.upn)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.sessions)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Nullable<Text>, _>(&row.minutes_late)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Integer, _>(&row.latest_slot)?;
+            out.push_sql(", ");
+            out.push_bind_param::<Text, _>(&row.tally)?;
+            out.push_sql(")");
+        }
+        out.push_sql(
+            " ON CONFLICT (school_urn, academic_year, upn) DO UPDATE SET \
+             sessions = excluded.sessions, minutes_late = excluded.minutes_late, \
+             latest_slot = excluded.latest_slot, tally = excluded.tally",
+        );
+        Ok(())
+    }
+}
+
+impl<const N: usize> RunQueryDsl<diesel::SqliteConnection> for SqliteRegisterUpsert<'_, N> {}
+
+/// `UPDATE registers ... WHERE` its key, for one stored row; prepared once per connection, like
+/// [`SqliteRegisterUpsert`].
+struct SqliteRegisterUpdate<'r>(&'r RegisterRow);
+
+impl diesel::query_builder::QueryId for SqliteRegisterUpdate<'_> {
+    type QueryId = SqliteRegisterUpdate<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteRegisterUpdate<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Integer, Nullable, Text};
+        let row = self.0;
+        out.push_sql("UPDATE registers SET sessions = ");
+        out.push_bind_param::<Text, _>(&row.sessions)?;
+        out.push_sql(", minutes_late = ");
+        out.push_bind_param::<Nullable<Text>, _>(&row.minutes_late)?;
+        out.push_sql(", latest_slot = ");
+        out.push_bind_param::<Integer, _>(&row.latest_slot)?;
+        out.push_sql(", tally = ");
+        out.push_bind_param::<Text, _>(&row.tally)?;
+        out.push_sql(" WHERE school_urn = ");
+        out.push_bind_param::<Integer, _>(&row.school_urn)?;
+        out.push_sql(" AND academic_year = ");
+        out.push_bind_param::<Integer, _>(&row.academic_year)?;
+        out.push_sql(" AND upn = ");
+        out.push_bind_param::<Text, _>(&row.upn)?;
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteRegisterUpdate<'_> {}
 
 /// Whether any register row is stored.
 pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {

@@ -301,6 +301,13 @@ diesel::table! {
 
 diesel::joinable!(enrolments -> pupils (upn));
 diesel::joinable!(enrolments -> schools (school_urn));
+diesel::table! {
+    register_versions (school_urn) {
+        school_urn -> Integer,
+        version -> BigInt,
+    }
+}
+
 diesel::allow_tables_to_appear_in_same_query!(
     pupils,
     enrolments,
