@@ -315,13 +315,11 @@ fn maintain(
     let school_urn = school.school_urn;
     let mut by_pupil: BTreeMap<&str, Vec<(SessionMark, Option<AttendanceCode>)>> = BTreeMap::new();
     for change in changes {
-        let mark = session_mark(change.mark_date, &change.session, &change.new_code)?;
-        let old = change
-            .old_code
-            .as_deref()
-            .map(|code| AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string())))
-            .transpose()?;
-        by_pupil.entry(&change.upn).or_default().push((mark, old));
+        let mark = SessionMark::new(change.mark_date, change.session, change.new_code);
+        by_pupil
+            .entry(&change.upn)
+            .or_default()
+            .push((mark, change.old_code));
     }
 
     for (upn, mut marks) in by_pupil {

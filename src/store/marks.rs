@@ -57,9 +57,9 @@ struct NewHistory<'a> {
 pub struct MarkChange {
     pub upn: String,
     pub mark_date: NaiveDate,
-    pub session: String,
-    pub old_code: Option<String>,
-    pub new_code: String,
+    pub session: Session,
+    pub old_code: Option<AttendanceCode>,
+    pub new_code: AttendanceCode,
 }
 
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -109,9 +109,9 @@ pub fn apply(
                 counts.changes.push(MarkChange {
                     upn: r.upn.clone(),
                     mark_date: r.mark_date,
-                    session: r.session.clone(),
+                    session,
                     old_code: None,
-                    new_code: r.code.clone(),
+                    new_code: code,
                 });
             }
             Some((old, minutes)) if old == code && minutes == r.minutes_late => {}
@@ -131,9 +131,9 @@ pub fn apply(
                     counts.changes.push(MarkChange {
                         upn: r.upn.clone(),
                         mark_date: r.mark_date,
-                        session: r.session.clone(),
-                        old_code: Some(old.as_str().to_owned()),
-                        new_code: r.code.clone(),
+                        session,
+                        old_code: Some(old),
+                        new_code: code,
                     });
                 }
             }
