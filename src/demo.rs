@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use crate::domain::access::Role;
 use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
+use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::decision::Decision;
 use crate::domain::identifiers::check_letter_for;
 use crate::domain::policy::Policy;
@@ -109,14 +110,14 @@ fn demo_code(
     pm: bool,
     index: usize,
     ill_since: NaiveDate,
-) -> (&'static str, Option<i32>) {
+) -> (AttendanceCode, Option<i32>) {
     match n {
-        1 if day >= ill_since => ("I", None),
-        2 if index % 9 == 4 => ("N", None),
-        2 if index % 9 == 7 => ("O", None),
-        3 if index.is_multiple_of(5) && !pm => ("L", Some(10)),
-        _ if pm => ("\\", None),
-        _ => ("/", None),
+        1 if day >= ill_since => (AttendanceCode::I, None),
+        2 if index % 9 == 4 => (AttendanceCode::N, None),
+        2 if index % 9 == 7 => (AttendanceCode::O, None),
+        3 if index.is_multiple_of(5) && !pm => (AttendanceCode::L, Some(10)),
+        _ if pm => (AttendanceCode::PresentPm, None),
+        _ => (AttendanceCode::PresentAm, None),
     }
 }
 
@@ -185,13 +186,13 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                     updated_at: now,
                 });
                 for (index, day) in school_days.iter().enumerate() {
-                    for (session, pm) in [("AM", false), ("PM", true)] {
+                    for (session, pm) in [(Session::Am, false), (Session::Pm, true)] {
                         let (code, minutes_late) = demo_code(n, *day, pm, index, dates.ill_since);
                         new_marks.push(IncomingMark {
-                            upn: upn.clone(),
+                            upn: upn.as_str().into(),
                             mark_date: *day,
-                            session: session.to_string(),
-                            code: code.to_string(),
+                            session,
+                            code,
                             minutes_late,
                         });
                     }

@@ -399,6 +399,7 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
 on_both_backends!(
     a_push_worked_out_before_another_write_is_worked_out_again,
     |app| {
+        use esma_api::domain::codes::{AttendanceCode, Session};
         use esma_api::service::attendance::{plan_marks_ahead, write_marks_planned};
         use esma_api::store::imports;
         use esma_api::store::marks::{self, IncomingMark};
@@ -411,16 +412,16 @@ on_both_backends!(
         let policy = AttendancePolicy::default();
         let ill: Vec<IncomingMark> = week
             .iter()
-            .flat_map(|d| ["AM", "PM"].map(|session| (*d, session)))
+            .flat_map(|d| [Session::Am, Session::Pm].map(|session| (*d, session)))
             .map(|(mark_date, session)| IncomingMark {
-                upn: upn(1),
+                upn: upn(1).into(),
                 mark_date,
-                session: session.to_string(),
-                code: "I".to_string(),
+                session,
+                code: AttendanceCode::I,
                 minutes_late: None,
             })
             .collect();
-        let ahead =
+        let mut ahead =
             plan_marks_ahead(&mut app.db().conn().unwrap(), urn, &ill, today, &policy).unwrap();
 
         // Meanwhile: Monday corrected to M, and the next Monday marked.
@@ -433,7 +434,7 @@ on_both_backends!(
             .write_now(|conn| {
                 let import_id = imports::open(conn, "register", urn, "test", now, None)?;
                 Ok(write_marks_planned(
-                    conn, urn, ahead, &ill, import_id, now, today, &policy,
+                    conn, urn, &mut ahead, &ill, import_id, now, today, &policy,
                 )?)
             })
             .unwrap();

@@ -92,6 +92,7 @@ fn database_urls_are_understood_or_refused_clearly() {
 
 on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
     use esma_api::domain::attendance::AttendancePolicy;
+    use esma_api::domain::codes::{AttendanceCode, Session};
     use esma_api::service::attendance::write_marks;
     use esma_api::store::marks::{self, IncomingMark, StoredMark};
 
@@ -122,10 +123,14 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
         let urn = 300_001 + i as i32;
         let mut rows: Vec<IncomingMark> = (0..n)
             .map(|k| IncomingMark {
-                upn: format!("P{urn}{:04}", k / 2),
+                upn: format!("P{urn}{:04}", k / 2).into(),
                 mark_date: day(19 + (k / 2 % 2) as u32),
-                session: ["AM", "PM"][k % 2].to_string(),
-                code: if k % 5 == 0 { "L" } else { "/" }.to_string(),
+                session: [Session::Am, Session::Pm][k % 2],
+                code: if k % 5 == 0 {
+                    AttendanceCode::L
+                } else {
+                    AttendanceCode::PresentAm
+                },
                 minutes_late: (k % 5 == 0).then_some(10 + k as i32 % 20),
             })
             .collect();
@@ -138,10 +143,10 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
             .iter()
             .map(|r| StoredMark {
                 school_urn: urn,
-                upn: r.upn.clone(),
+                upn: r.upn.to_string(),
                 mark_date: r.mark_date,
-                session: r.session.clone(),
-                code: r.code.clone(),
+                session: r.session.as_str().to_string(),
+                code: r.code.as_str().to_string(),
                 minutes_late: r.minutes_late,
             })
             .collect();
@@ -160,7 +165,7 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
         // The same push again changes nothing; one changed code is one update.
         let again = write(urn, &rows, 2);
         assert_eq!((again.inserted, again.updated), (0, 0), "{n} rows again");
-        rows[n - 1].code = "I".to_string();
+        rows[n - 1].code = AttendanceCode::I;
         rows[n - 1].minutes_late = None;
         let changed = write(urn, &rows, 3);
         assert_eq!(
@@ -174,7 +179,7 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
             .into_iter()
             .find(|m| {
                 m.upn == rows[n - 1].upn
-                    && m.session == rows[n - 1].session
+                    && m.session == rows[n - 1].session.as_str()
                     && m.mark_date == rows[n - 1].mark_date
             })
             .unwrap();

@@ -36,8 +36,9 @@ pub struct MarkRow<'a> {
 
 /// A mark that passed every check that needs no database.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mark {
-    pub upn: String,
+pub struct Mark<'a> {
+    /// As received: a UPN passes only exactly as written.
+    pub upn: &'a str,
     pub date: NaiveDate,
     pub session: Session,
     pub code: AttendanceCode,
@@ -45,19 +46,33 @@ pub struct Mark {
 }
 
 pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, RowProblem> {
-    NaiveDate::parse_from_str(text, "%Y-%m-%d")
-        .ok()
-        .filter(|_| text.len() == 10)
-        .ok_or_else(|| {
-            RowProblem::new(
-                field,
-                "invalid_date",
-                format!(
-                    "{field} should be a date like 2026-11-20, not '{}'",
-                    clip(text)
-                ),
-            )
+    iso_date(text).ok_or_else(|| {
+        RowProblem::new(
+            field,
+            "invalid_date",
+            format!(
+                "{field} should be a date like 2026-11-20, not '{}'",
+                clip(text)
+            ),
+        )
+    })
+}
+
+/// Exactly `YYYY-MM-DD` (ten characters, a real calendar date). Read directly rather than
+/// through chrono's format parser, which walks its format string for every one of a night's
+/// 380,000 marks (a few per cent of a push's CPU, perf).
+pub fn iso_date(text: &str) -> Option<NaiveDate> {
+    let b: &[u8; 10] = text.as_bytes().try_into().ok()?;
+    if b[4] != b'-' || b[7] != b'-' {
+        return None;
+    }
+    let number = |digits: &[u8]| {
+        digits.iter().try_fold(0u32, |n, &d| {
+            d.is_ascii_digit().then(|| n * 10 + u32::from(d - b'0'))
         })
+    };
+    let year = i32::try_from(number(&b[0..4])?).ok()?;
+    NaiveDate::from_ymd_opt(year, number(&b[5..7])?, number(&b[8..10])?)
 }
 
 fn clip(text: &str) -> String {
@@ -67,9 +82,8 @@ fn clip(text: &str) -> String {
 /// Checks a mark against the rules that need only the row and today:
 /// UPN (R6.1), date, session, code for that date (R1.1, R1.2), minutes late (R1.3), not in the
 /// future, not on a weekend. Being on the school's roll is checked by [`covers`].
-pub fn check_mark(row: &MarkRow<'_>, today: NaiveDate) -> Result<Mark, RowProblem> {
-    let upn =
-        Upn::parse(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
+pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
+    Upn::check(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
     let date = parse_date("date", row.date)?;
     let session = Session::parse(row.session)
         .map_err(|e| RowProblem::new("session", "invalid_session", e.to_string()))?;
@@ -107,7 +121,7 @@ pub fn check_mark(row: &MarkRow<'_>, today: NaiveDate) -> Result<Mark, RowProble
         ));
     }
     Ok(Mark {
-        upn: upn.into_string(),
+        upn: row.upn,
         date,
         session,
         code,
@@ -148,6 +162,38 @@ mod tests {
 
     fn reason(r: MarkRow<'_>) -> &'static str {
         check_mark(&r, day(TODAY)).unwrap_err().reason
+    }
+
+    #[test]
+    fn dates_are_exactly_year_month_day() {
+        assert_eq!(iso_date("2026-11-20"), Some(day("2026-11-20")));
+        assert_eq!(iso_date("2024-02-29"), Some(day("2024-02-29")));
+        assert_eq!(iso_date("0001-01-01"), Some(day("0001-01-01")));
+        for bad in [
+            "2025-02-29",
+            "2026-13-01",
+            "2026-00-10",
+            "2026-11-31",
+            "2026-11-00",
+            "2026/11/20",
+            "2026-1-020",
+            "20261120",
+            "2026-11-2",
+            " 2026-11-2",
+            "2026-11-20 ",
+            "+026-11-20",
+            "2026-11-2a",
+            "２０２６-11-20",
+            "",
+        ] {
+            assert_eq!(iso_date(bad), None, "{bad:?} should not be a date");
+            assert_eq!(
+                check_mark(&row("H801200001001", bad, "AM", "/", None), day(TODAY))
+                    .unwrap_err()
+                    .reason,
+                "invalid_date"
+            );
+        }
     }
 
     #[test]

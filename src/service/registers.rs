@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 
 use super::attendance::{plan_marks_ahead, write_marks, write_marks_planned};
 use super::imports::{
@@ -16,15 +17,16 @@ use crate::domain::register::{check_mark, covers, MarkRow, RowProblem};
 use crate::error::ApiError;
 use crate::store::imports as import_store;
 use crate::store::marks::{self, IncomingMark};
+use crate::store::registers::FastHash;
 use crate::store::{pupils, schools, DbConnection};
 
 /// A mark as received (JSON or CSV), before any check.
 #[derive(Debug, Clone, serde::Deserialize)]
 pub struct MarkIn {
-    pub upn: String,
-    pub date: String,
-    pub session: String,
-    pub code: String,
+    pub upn: CompactString,
+    pub date: CompactString,
+    pub session: CompactString,
+    pub code: CompactString,
     #[serde(default)]
     pub minutes_late: Option<i64>,
     /// A CSV `minutes_late` that is not a whole number, kept to report it.
@@ -40,7 +42,8 @@ pub struct RegisterPush {
     pub idempotency: Option<Idempotency>,
 }
 
-type MarkKey = (String, NaiveDate, Session);
+/// A session of a pupil, borrowing the UPN from the row as received.
+type MarkKey<'a> = (&'a str, NaiveDate, Session);
 
 pub async fn push(
     state: &AppState,
@@ -71,13 +74,14 @@ pub async fn push(
 
             // Check each row; keep the first of identical duplicates, refuse conflicting ones.
             let mut accepted: Vec<(usize, IncomingMark)> = Vec::with_capacity(received);
-            let mut position: HashMap<MarkKey, usize> = HashMap::with_capacity(received);
-            let mut conflicted: HashMap<MarkKey, Vec<usize>> = HashMap::new();
+            let mut position: HashMap<MarkKey, usize, FastHash> =
+                HashMap::with_capacity_and_hasher(received, FastHash::default());
+            let mut conflicted: HashMap<MarkKey, Vec<usize>, FastHash> = HashMap::default();
             let mut identical_repeats = 0usize;
             let mut dropped: Vec<usize> = Vec::new();
             for (index, raw) in push.marks.iter().enumerate() {
                 if let Some(text) = &raw.minutes_late_text {
-                    rejections.reject(index, Some(&raw.upn), RowProblem::new("minutes_late", "invalid_minutes_late", format!(
+                    rejections.reject(index, Some(raw.upn.as_str()), RowProblem::new("minutes_late", "invalid_minutes_late", format!(
                         "minutes_late should be a whole number of minutes, not '{text}'")));
                     continue;
                 }
@@ -85,30 +89,31 @@ pub async fn push(
                 let mark = match check_mark(&row, today) {
                     Ok(m) => m,
                     Err(problem) => {
-                        rejections.reject(index, Some(&raw.upn), problem);
+                        rejections.reject(index, Some(raw.upn.as_str()), problem);
                         continue;
                     }
                 };
-                match roll.get(&mark.upn) {
+                match roll.get(mark.upn) {
                     Some(e) if covers(e.on_roll_from, e.on_roll_until, mark.date) => {}
                     Some(e) => {
                         let until = e.on_roll_until.map(|u| format!(" until {u}")).unwrap_or_default();
-                        rejections.reject(index, Some(&raw.upn), RowProblem::new("upn", "pupil_not_on_roll", format!(
+                        rejections.reject(index, Some(raw.upn.as_str()), RowProblem::new("upn", "pupil_not_on_roll", format!(
                             "{} is on the roll of {urn} from {}{until}, not on {}", mark.upn, e.on_roll_from, mark.date)));
                         continue;
                     }
                     None => {
-                        rejections.reject(index, Some(&raw.upn), RowProblem::new("upn", "pupil_not_on_roll", format!(
+                        rejections.reject(index, Some(raw.upn.as_str()), RowProblem::new("upn", "pupil_not_on_roll", format!(
                             "{} is not on the roll of {urn}; push the roll (PUT /api/v1/schools/{urn}/pupils) first", mark.upn)));
                         continue;
                     }
                 }
-                let key = (mark.upn.clone(), mark.date, mark.session);
+                // `check_mark` accepts a UPN only exactly as written, so the row's text is the key.
+                let key = (raw.upn.as_str(), mark.date, mark.session);
                 let incoming = IncomingMark {
-                    upn: mark.upn,
+                    upn: raw.upn.clone(),
                     mark_date: mark.date,
-                    session: mark.session.as_str().to_string(),
-                    code: mark.code.as_str().to_string(),
+                    session: mark.session,
+                    code: mark.code,
                     minutes_late: mark.minutes_late,
                 };
                 if let Some(rows) = conflicted.get_mut(&key) {
@@ -131,16 +136,16 @@ pub async fn push(
             }
             // R1: a pupil has one mark per session; two different ones in a push cannot both be right.
             if !conflicted.is_empty() {
-                let mut refused: Vec<(usize, String, NaiveDate, Session)> = Vec::new();
-                for ((upn, date, session), rows) in &conflicted {
+                let mut refused: Vec<(usize, &str, NaiveDate, Session)> = Vec::new();
+                for (&(upn, date, session), rows) in &conflicted {
                     for &row in rows {
-                        refused.push((row, upn.clone(), *date, *session));
+                        refused.push((row, upn, date, session));
                     }
                 }
                 refused.sort();
                 for (row, upn, date, session) in refused {
                     let sent = &push.marks[row];
-                    rejections.reject(row, Some(&upn), RowProblem::new("code", "duplicate_in_push", format!(
+                    rejections.reject(row, Some(upn), RowProblem::new("code", "duplicate_in_push", format!(
                         "{upn} has different marks for {date} {session} in this push (this row: '{}'); send one", sent.code)));
                 }
                 dropped.sort_unstable();
@@ -177,10 +182,11 @@ pub async fn push(
             let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
             let opened_ms = locked_at.elapsed().as_secs_f64() * 1e3;
             let refuse_all = mode == PushMode::AllOrNothing && rejections.count > 0;
+            let mut ahead = ahead;
             let (written, unchanged) = if refuse_all {
                 (marks::WriteCounts::default(), 0)
             } else {
-                let written = match ahead {
+                let written = match ahead.as_mut() {
                     Some(ahead) => write_marks_planned(
                         conn, urn, ahead, &rows, import_id, now, today, &policy,
                     )?,
@@ -200,10 +206,19 @@ pub async fn push(
                 conn, &actor, now, "register", import_id, urn, mode, refuse_all, tally, rejections,
             );
             let concluded_ms = locked_at.elapsed().as_secs_f64() * 1e3;
-            Ok((concluded?, locked_at, [opened_ms, written_ms, concluded_ms]))
+            // What the push worked with goes back out with the outcome, to be freed after the
+            // writer's lock is released (thousands of small allocations per push).
+            let spent = (rows, ahead, written);
+            Ok((
+                concluded?,
+                locked_at,
+                [opened_ms, written_ms, concluded_ms],
+                spent,
+            ))
         })
         .await;
-    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms]) = outcome?;
+    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms], spent) = outcome?;
+    drop(spent);
     // Where a push's time goes, for tuning (RUST_LOG=esma_api::service::registers=debug): the
     // checks (and on SQLite the plan) before the write lock, the wait for it, and inside the
     // transaction the time until the import was opened, the marks written and the report

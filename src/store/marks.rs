@@ -4,10 +4,11 @@
 //! changed code goes into `mark_history`; only the rows that changed are written back.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use compact_str::CompactString;
 use diesel::prelude::*;
 
 use super::registers::{self, SchoolRegisters, YearRegister};
-use super::schema::{attendance_tallies, incoming_marks, mark_history, marks};
+use super::schema::{attendance_tallies, mark_history, marks};
 use super::DbConnection;
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
@@ -24,14 +25,12 @@ pub struct StoredMark {
 }
 
 /// A checked mark to write for one school.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = incoming_marks)]
-#[diesel(treat_none_as_default_value = false)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IncomingMark {
-    pub upn: String,
+    pub upn: CompactString,
     pub mark_date: NaiveDate,
-    pub session: String,
-    pub code: String,
+    pub session: Session,
+    pub code: AttendanceCode,
     pub minutes_late: Option<i32>,
 }
 
@@ -71,10 +70,6 @@ pub struct WriteCounts {
     pub changes: Vec<MarkChange>,
 }
 
-fn unreadable(what: String) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(what.into())
-}
-
 /// A changed session's entry for `mark_history`, worked out before the import that records it
 /// is opened (see [`apply`]).
 #[derive(Debug, Clone)]
@@ -99,15 +94,14 @@ pub fn apply(
     let mut counts = WriteCounts::default();
     let mut history: Vec<PendingHistory> = Vec::new();
     for r in rows {
-        let session = Session::parse(&r.session).map_err(|e| unreadable(e.to_string()))?;
-        let code = AttendanceCode::parse(&r.code).map_err(|e| unreadable(e.to_string()))?;
+        let (session, code) = (r.session, r.code);
         let year = registers.year_mut(&r.upn, AcademicYear::containing(r.mark_date));
         match year.get(r.mark_date, session) {
             None => {
                 year.set(r.mark_date, session, code, r.minutes_late);
                 counts.inserted += 1;
                 counts.changes.push(MarkChange {
-                    upn: r.upn.clone(),
+                    upn: r.upn.to_string(),
                     mark_date: r.mark_date,
                     session,
                     old_code: None,
@@ -119,7 +113,7 @@ pub fn apply(
                 year.set(r.mark_date, session, code, r.minutes_late);
                 counts.updated += 1;
                 history.push(PendingHistory {
-                    upn: r.upn.clone(),
+                    upn: r.upn.to_string(),
                     mark_date: r.mark_date,
                     session,
                     old_code: old,
@@ -129,7 +123,7 @@ pub fn apply(
                 });
                 if old != code {
                     counts.changes.push(MarkChange {
-                        upn: r.upn.clone(),
+                        upn: r.upn.to_string(),
                         mark_date: r.mark_date,
                         session,
                         old_code: Some(old),

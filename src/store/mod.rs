@@ -132,7 +132,7 @@ impl ManageConnection for ConnectionOpener {
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
                      PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
-                     PRAGMA wal_autocheckpoint = 10000;",
+                     PRAGMA wal_autocheckpoint = 50000; PRAGMA journal_size_limit = 67108864;",
                 )
                 .map_err(Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
@@ -162,7 +162,7 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 /// holding the writer's lock meanwhile: a night of pushes paid about 1 s of lock time for ~20
 /// such commits (bench-ingest). A passive checkpoint waits for nobody and nobody waits for it;
 /// the autocheckpoint stays as the backstop should this thread fall behind.
-fn spawn_checkpointer(path: String, alive: std::sync::Weak<Mutex<()>>) {
+fn spawn_checkpointer<T: Send + Sync + 'static>(path: String, alive: std::sync::Weak<T>) {
     if path == ":memory:" {
         return;
     }
@@ -188,14 +188,17 @@ fn spawn_checkpointer(path: String, alive: std::sync::Weak<Mutex<()>>) {
     }
 }
 
-/// The database handle the services use: a pool plus, for SQLite, a process-wide writer lock so
-/// that two write transactions never race for SQLite's single write lock (a deferred transaction
-/// that upgrades late fails with SQLITE_BUSY instead of waiting).
+/// The database handle the services use: a pool plus, for SQLite, one connection that does all
+/// of the process's writes behind a lock, so that two write transactions never race for SQLite's
+/// single write lock (a deferred transaction that upgrades late fails with SQLITE_BUSY instead
+/// of waiting). Being the only writer, its page cache stays valid from one write to the next;
+/// a pooled connection's is stale whenever another connection wrote since it was last used.
 #[derive(Clone)]
 pub struct Db {
     pool: Pool<ConnectionOpener>,
     backend: Backend,
-    writer: Arc<Mutex<()>>,
+    writer: Arc<Mutex<Option<DbConnection>>>,
+    opener: Arc<ConnectionOpener>,
 }
 
 pub type PooledDb = PooledConnection<ConnectionOpener>;
@@ -215,7 +218,7 @@ impl Db {
             .connection_timeout(Duration::from_secs(5))
             .build(opener)
             .map_err(|e| format!("cannot build the connection pool: {e}"))?;
-        let writer = Arc::new(Mutex::new(()));
+        let writer = Arc::new(Mutex::new(None));
         if let DatabaseUrl::Sqlite(path) = url {
             spawn_checkpointer(path.clone(), Arc::downgrade(&writer));
         }
@@ -223,6 +226,7 @@ impl Db {
             pool,
             backend: url.backend(),
             writer,
+            opener: Arc::new(ConnectionOpener { url: url.clone() }),
         })
     }
 
@@ -241,12 +245,42 @@ impl Db {
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
-        let mut conn = self.conn()?;
-        let _guard = match self.backend {
-            Backend::Sqlite => Some(self.writer.lock().unwrap_or_else(|p| p.into_inner())),
-            Backend::Postgres => None,
-        };
-        let conn: &mut DbConnection = &mut conn;
+        match self.backend {
+            Backend::Postgres => Self::transaction(&mut *self.conn()?, f),
+            Backend::Sqlite => {
+                let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+                if writer.is_none() {
+                    let unavailable =
+                        |e: String| ApiError::unavailable(format!("database unavailable: {e}"));
+                    let conn = self
+                        .opener
+                        .connect()
+                        .map_err(|e| unavailable(e.to_string()))?;
+                    *writer = Some(conn);
+                }
+                let conn = writer
+                    .as_mut()
+                    .expect("the writer connection was just opened");
+                let result = std::panic::AssertUnwindSafe(|| Self::transaction(conn, f));
+                let result = std::panic::catch_unwind(result);
+                // A connection left mid-transaction (or after a panic) is not used again.
+                let broken = match &result {
+                    Ok(_) => self.opener.has_broken(conn),
+                    Err(_) => true,
+                };
+                if broken {
+                    *writer = None;
+                }
+                drop(writer);
+                result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+            }
+        }
+    }
+
+    fn transaction<T>(
+        conn: &mut DbConnection,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         let started = std::time::Instant::now();
         let mut body = std::time::Duration::ZERO;
         let result = conn.transaction(|conn| {

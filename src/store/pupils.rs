@@ -95,7 +95,7 @@ pub struct RollPeriod {
 pub fn roll_periods_of(
     conn: &mut DbConnection,
     school_urn: i32,
-) -> QueryResult<HashMap<String, RollPeriod>> {
+) -> QueryResult<HashMap<String, RollPeriod, super::registers::FastHash>> {
     let rows: Vec<(String, RollPeriod)> = enrolments::table
         .filter(enrolments::school_urn.eq(school_urn))
         .select((

@@ -7,6 +7,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
+use compact_str::CompactString;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
@@ -83,7 +84,7 @@ pub struct YearRegister {
     minutes_late: BTreeMap<i32, i32>,
     /// Who the row is of, for messages about it.
     school_urn: i32,
-    upn: String,
+    upn: CompactString,
     /// The tally columns as stored, decoded on first use: an unchanged re-push never needs them.
     stored_tally: Option<(i32, String)>,
     /// The maintained tally once decoded or set; `None` with nothing stored for a year a push
@@ -101,7 +102,7 @@ impl YearRegister {
             sessions: Vec::new(),
             minutes_late: BTreeMap::new(),
             school_urn,
-            upn: upn.to_owned(),
+            upn: upn.into(),
             stored_tally: None,
             tally: None,
             changed: true,
@@ -124,7 +125,7 @@ impl YearRegister {
             sessions: row.sessions.into_bytes(),
             minutes_late,
             school_urn: row.school_urn,
-            upn: row.upn,
+            upn: row.upn.as_str().into(),
             stored_tally: Some((row.latest_slot, row.tally)),
             tally: None,
             changed: false,
@@ -240,16 +241,23 @@ impl YearRegister {
 #[derive(Debug, Default)]
 pub struct SchoolRegisters {
     pub school_urn: i32,
-    pub pupils: HashMap<String, Vec<YearRegister>>,
+    /// By UPN. UPNs fit a compact string inline, and a school's few hundred keys are hashed
+    /// with foldhash rather than SipHash (neither hashing nor allocation per pupil shows in a
+    /// push's profile then).
+    pub pupils: HashMap<CompactString, Vec<YearRegister>, FastHash>,
 }
+
+/// The hasher of per-push maps keyed by what a push sent or read (UPNs, sessions): fast, and
+/// still seeded per process.
+pub type FastHash = foldhash::fast::RandomState;
 
 impl SchoolRegisters {
     fn from_rows(school_urn: i32, rows: Vec<RegisterRow>) -> QueryResult<SchoolRegisters> {
-        let mut pupils: HashMap<String, Vec<YearRegister>> = HashMap::with_capacity(rows.len());
+        let mut pupils: HashMap<CompactString, Vec<YearRegister>, FastHash> =
+            HashMap::with_capacity_and_hasher(rows.len(), FastHash::default());
         for row in rows {
-            let upn = row.upn.clone();
             pupils
-                .entry(upn)
+                .entry(CompactString::from(row.upn.as_str()))
                 .or_default()
                 .push(YearRegister::from_row(row)?);
         }
@@ -262,7 +270,7 @@ impl SchoolRegisters {
     /// A pupil's year, started empty if there is none.
     pub fn year_mut(&mut self, upn: &str, year: AcademicYear) -> &mut YearRegister {
         if !self.pupils.contains_key(upn) {
-            self.pupils.insert(upn.to_owned(), Vec::new());
+            self.pupils.insert(upn.into(), Vec::new());
         }
         let years = self.pupils.get_mut(upn).expect("just inserted");
         let at = match years.binary_search_by_key(&year, |y| y.year) {
@@ -398,7 +406,8 @@ pub fn of_school_since(
         .filter(registers::academic_year.ge(from_year.start_year()))
         .select(RegisterRow::as_select())
         .load(conn)?;
-    let recent: std::collections::HashSet<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
+    let recent: std::collections::HashSet<&str, FastHash> =
+        rows.iter().map(|r| r.upn.as_str()).collect();
     let missing: Vec<&str> = upns
         .iter()
         .copied()
