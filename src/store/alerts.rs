@@ -86,6 +86,13 @@ pub fn resolve(
     today: NaiveDate,
     resolution: &str,
 ) -> QueryResult<Option<i64>> {
+    if let DbConnection::Sqlite(lite) = conn {
+        let update = SqliteOpenAlertUpdate {
+            key,
+            set: OpenAlertChange::Resolve { today, resolution },
+        };
+        return update.get_result(lite).optional();
+    }
     diesel::update(
         alerts::table
             .filter(alerts::kind.eq(&key.kind))
@@ -110,6 +117,13 @@ pub fn move_since(
     key: &AlertKey,
     since: NaiveDate,
 ) -> QueryResult<Option<i64>> {
+    if let DbConnection::Sqlite(lite) = conn {
+        let update = SqliteOpenAlertUpdate {
+            key,
+            set: OpenAlertChange::MoveSince(since),
+        };
+        return update.get_result(lite).optional();
+    }
     diesel::update(
         alerts::table
             .filter(alerts::kind.eq(&key.kind))
@@ -245,3 +259,63 @@ pub fn locations(
         .map(|(id, upn, urn, kind)| (id, (upn, urn, kind)))
         .collect())
 }
+
+/// What [`SqliteOpenAlertUpdate`] sets.
+enum OpenAlertChange<'a> {
+    Resolve {
+        today: NaiveDate,
+        resolution: &'a str,
+    },
+    MoveSince(NaiveDate),
+}
+
+/// `UPDATE alerts SET ... WHERE` the open alert of `key` `RETURNING id` on SQLite, prepared once
+/// per connection and then only rebound: diesel prepares every `UPDATE` afresh, and a night's
+/// pushes resolve and move thousands of alerts inside the writer's lock.
+struct SqliteOpenAlertUpdate<'a> {
+    key: &'a AlertKey,
+    set: OpenAlertChange<'a>,
+}
+
+/// No static id: diesel then caches the statement by its SQL text, one per kind of change.
+impl diesel::query_builder::QueryId for SqliteOpenAlertUpdate<'_> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteOpenAlertUpdate<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::sqlite::Sqlite>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Date, Integer, Text};
+        match &self.set {
+            OpenAlertChange::Resolve { today, resolution } => {
+                out.push_sql("UPDATE alerts SET resolved_on = ");
+                out.push_bind_param::<Date, _>(today)?;
+                out.push_sql(", resolution = ");
+                out.push_bind_param::<Text, _>(resolution)?;
+            }
+            OpenAlertChange::MoveSince(since) => {
+                out.push_sql("UPDATE alerts SET since = ");
+                out.push_bind_param::<Date, _>(since)?;
+            }
+        }
+        out.push_sql(" WHERE kind = ");
+        out.push_bind_param::<Text, _>(&self.key.kind)?;
+        out.push_sql(" AND school_urn = ");
+        out.push_bind_param::<Integer, _>(&self.key.school_urn)?;
+        out.push_sql(" AND upn = ");
+        out.push_bind_param::<Text, _>(&self.key.upn)?;
+        out.push_sql(" AND subject = ");
+        out.push_bind_param::<Text, _>(&self.key.subject)?;
+        out.push_sql(" AND resolved_on IS NULL RETURNING id");
+        Ok(())
+    }
+}
+
+impl diesel::query_builder::Query for SqliteOpenAlertUpdate<'_> {
+    type SqlType = diesel::sql_types::BigInt;
+}
+
+impl RunQueryDsl<diesel::SqliteConnection> for SqliteOpenAlertUpdate<'_> {}
