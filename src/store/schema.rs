@@ -288,17 +288,6 @@ diesel::table! {
     }
 }
 
-// PostgreSQL only: the per-transaction staging table a register push is copied into.
-diesel::table! {
-    incoming_marks (upn, mark_date, session) {
-        upn -> Text,
-        mark_date -> Date,
-        session -> Text,
-        code -> Text,
-        minutes_late -> Nullable<Integer>,
-    }
-}
-
 diesel::joinable!(enrolments -> pupils (upn));
 diesel::joinable!(enrolments -> schools (school_urn));
 diesel::table! {
