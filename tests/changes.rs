@@ -553,8 +553,9 @@ on_both_backends!(
 );
 
 /// The ordering problem: on PostgreSQL a version is taken at insert but seen at commit. While
-/// one transaction has recorded a change and not committed, a second one must not be able to
-/// take a version, or a reader could see the second's and skip the first's for ever.
+/// one transaction has recorded a change and not committed, a second one may take a larger
+/// version and commit, but no reader may see it yet, or it would ask for "after" it and skip the
+/// first's for ever: the reader waits until the first has committed, then sees both in order.
 #[test]
 fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
     let Some(app) = TestApp::postgres() else {
@@ -570,45 +571,61 @@ fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
     diesel::connection::SimpleConnection::batch_execute(&mut *a, "BEGIN").unwrap();
     changes::record_at(&mut a, at, &[first]).unwrap();
 
-    // Transaction B, on another connection, records its change and commits.
-    let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+    // Transaction B, on another connection, records its change and commits without waiting
+    // for A: writers do not queue behind each other.
     let writer = db.clone();
     let b = std::thread::spawn(move || {
         writer
-            .write_now(|conn| {
-                pid_tx.send(backend_pid(conn)).unwrap();
-                Ok(changes::record_at(conn, at, &[second])?)
-            })
+            .write_now(|conn| Ok(changes::record_at(conn, at, &[second])?))
             .unwrap();
     });
-    let b_pid = pid_rx.recv().unwrap();
-
-    // B waits for A's advisory lock instead of taking a version.
-    let mut observer = db.conn().unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
+    while !b.is_finished() {
         assert!(
-            !b.is_finished(),
-            "B recorded and committed while A's smaller version was still uncommitted"
+            Instant::now() < deadline,
+            "B waited for A although neither reads the feed"
         );
-        if waiting_for_advisory_lock(&mut observer, b_pid) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "B neither finished nor waited");
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(
-        changes::page(&mut observer, 0, 10).unwrap(),
-        vec![],
-        "nothing committed yet"
-    );
+    b.join().unwrap();
+
+    // A reader now waits for A instead of seeing B's larger version alone.
+    let (pid_tx, pid_rx) = std::sync::mpsc::channel();
+    let reading = db.clone();
+    let reader = std::thread::spawn(move || {
+        let mut conn = reading.conn().unwrap();
+        pid_tx.send(backend_pid(&mut conn)).unwrap();
+        changes::page(&mut conn, 0, 10).unwrap()
+    });
+    let reader_pid = pid_rx.recv().unwrap();
+    let mut observer = db.conn().unwrap();
+    loop {
+        if reader.is_finished() {
+            panic!(
+                "a reader read the feed while A's smaller version was still uncommitted: {:?}",
+                reader.join()
+            );
+        }
+        if waiting_for_advisory_lock(&mut observer, reader_pid) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reader neither finished nor waited"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 
     diesel::connection::SimpleConnection::batch_execute(&mut *a, "COMMIT").unwrap();
-    b.join().unwrap();
-    let rows = changes::page(&mut observer, 0, 10).unwrap();
+    let rows = reader.join().unwrap();
     let ids: Vec<i64> = rows.iter().map(|r| r.resource_id).collect();
     assert_eq!(ids, [1, 2], "A's change first: {rows:?}");
     assert!(rows[0].version < rows[1].version);
+    assert_eq!(
+        changes::page(&mut observer, 0, 10).unwrap(),
+        rows,
+        "a reader outside a transaction sees the same"
+    );
 }
 
 fn backend_pid(conn: &mut DbConnection) -> i32 {

@@ -4,14 +4,21 @@
 //! Why commit order needs care: on PostgreSQL a `BIGSERIAL` value is taken when the row is
 //! inserted but the row becomes visible when its transaction commits. Without more, transaction
 //! A could take version 10, transaction B version 11 and commit first; a reader would see 11,
-//! ask for "after 11" next time and never see 10. So [`record`] first takes a transaction-level
-//! advisory lock, held until commit: a transaction that has taken versions commits before any
-//! other can take one, and a reader that sees version N has already been able to see every
-//! version below it. The lock serialises only the end of the writing transactions (services
-//! call [`record`] once, after their other writes; only their audit row and import report may
-//! follow, which touch no row another transaction writes, so waiting for the lock cannot
-//! deadlock). SQLite has one writer at a time (the database's write lock, and before it the
-//! process's writer lock in `Db::write_now`), so its versions are commit-ordered already.
+//! ask for "after 11" next time and never see 10. So a writer takes versions only while it holds
+//! the feed's transaction-level advisory lock in *shared* mode ([`record`], held until its
+//! commit), and a reader reads only once it holds the same lock *exclusively* ([`page`]): the
+//! reader is let in when no transaction that has taken a version is still open, so every version
+//! below the largest it sees is committed (or was rolled back and never will be). Writers do
+//! not wait for each other, only for a reader that is waiting or reading, which holds the lock
+//! for one page; PostgreSQL queues a new shared request behind a waiting exclusive one, so a
+//! reader is not starved by a stream of pushes. (An exclusive lock for the writers, held across
+//! each commit, serialised the end of every push and its commit; at LA scale the nightly pushes
+//! spent more time waiting for it than writing.) Services call [`record`] once, after their other
+//! writes; only their audit row and import report may follow, which touch no row another
+//! transaction writes, so a writer holding the lock never waits for one that wants it and a
+//! reader's wait cannot deadlock. SQLite has one writer at a time (the database's write lock,
+//! and before it the process's writer lock in `Db::write_now`), so its versions are
+//! commit-ordered already.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
@@ -57,12 +64,14 @@ pub struct ChangeRow {
 
 /// Appends changes to the feed, in the order given, in the caller's transaction. Call it once,
 /// at the end of the transaction (see the module comment); nothing to record takes no lock.
+/// On PostgreSQL it holds the feed's lock shared until the caller commits.
 pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> QueryResult<usize> {
     if new.is_empty() {
         return Ok(0);
     }
     if let DbConnection::Postgresql(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FEED_LOCK})")).execute(pg)?;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({FEED_LOCK})"))
+            .execute(pg)?;
     }
     // Multi-row inserts are per backend (the MultiConnection has no batch insert); a register
     // push can raise or resolve thousands of alerts, so a few statements, not one per change.
@@ -93,11 +102,25 @@ pub fn record_at(
     record(conn, &rows)
 }
 
-/// Up to `limit` changes after version `since`, oldest first.
+/// Up to `limit` changes after version `since`, oldest first. On PostgreSQL it first waits for
+/// the feed's lock exclusively (see the module comment), held until the caller's transaction
+/// (or, outside one, its own) ends.
 pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> QueryResult<Vec<ChangeRow>> {
-    changes::table
-        .filter(changes::version.gt(since))
-        .order(changes::version)
-        .limit(limit)
-        .load(conn)
+    let read = |conn: &mut DbConnection| {
+        changes::table
+            .filter(changes::version.gt(since))
+            .order(changes::version)
+            .limit(limit)
+            .load(conn)
+    };
+    match conn {
+        DbConnection::Postgresql(_) => conn.transaction(|conn| {
+            if let DbConnection::Postgresql(pg) = conn {
+                diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FEED_LOCK})"))
+                    .execute(pg)?;
+            }
+            read(conn)
+        }),
+        DbConnection::Sqlite(_) => read(conn),
+    }
 }
