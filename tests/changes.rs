@@ -1,5 +1,5 @@
 //! The change feed (API.md "Change feed"; issue 7 item 4): referrals, cases, reviews and alerts
-//! changed after a version, in commit order, on both backends; and on PostgreSQL, that a version
+//! changed after a version, in the order they become visible, on both backends; and on PostgreSQL, that a version
 //! is never visible before a smaller one.
 
 mod common;

@@ -29,7 +29,7 @@ pub struct ChangesQuery {
 /// One change: what changed, how, and where to read it now.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ChangeItem {
-    /// Grows with every change, in commit order.
+    /// Grows with every change, in the order changes become visible on the feed.
     #[schema(example = 42)]
     pub version: i64,
     pub resource_type: ChangedResource,
@@ -90,7 +90,8 @@ fn item(entry: FeedEntry) -> ChangeItem {
 
 /// What changed after a version (`la`): referrals, cases, reviews and alerts, oldest first.
 ///
-/// Versions follow commit order: a change committed later always has a larger version, so
+/// Versions follow the order in which changes become visible: a change that appears after a read
+/// always has a larger version than every change that read returned, so
 /// asking again with `since=next_since` never misses one (and a sync that stops half way
 /// resumes from the last `next_since` it kept). Each item says what happened and where to read
 /// the resource now. Not cursor-paged like the lists: `since` is the position, `limit` is 1 to

@@ -30,7 +30,7 @@ carries `x-correlation-id` (taken from the request when given).\n\n\
         (name = "attendance", description = "Attendance measures and statutory alerts computed from the register"),
         (name = "referrals", description = "Service requests, their eligibility assessment with reasons, and the LA's decision"),
         (name = "cases", description = "Support episodes: review schedule, evidence clock, register code guidance, exit"),
-        (name = "changes", description = "The change feed: what changed, in commit order, for LA systems to sync from"),
+        (name = "changes", description = "The change feed: what changed, in the order it became visible, for LA systems to sync from"),
         (name = "calendar", description = "LA term dates: the school days every statutory clock counts"),
         (name = "webhooks", description = "Signed event deliveries (Standard Webhooks) from a transactional outbox, retried for about three days"),
         (name = "governance", description = "Audit trail"),

@@ -1,5 +1,5 @@
 //! The change feed (`changes`): one row per change to a referral, case, review or alert, numbered
-//! by a version that only grows, in the order the changes were committed.
+//! by a version that only grows, in the order the changes become visible to readers.
 //!
 //! Why commit order needs care: on PostgreSQL a `BIGSERIAL` value is taken when the row is
 //! inserted but the row becomes visible when its transaction commits. Without more, transaction

@@ -387,8 +387,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     api_clients
 );
 
-// The change feed (src/store/changes.rs): every change to a referral, case, review or alert, in
-// commit order.
+// The change feed (src/store/changes.rs): every change to a referral, case, review or alert,
+// numbered in the order the changes become visible.
 diesel::table! {
     changes (version) {
         version -> BigInt,
