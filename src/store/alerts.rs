@@ -55,13 +55,9 @@ pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<Vec<Chang
     let mut raised = Vec::new();
     for chunk in new.chunks(500) {
         match conn {
-            DbConnection::Postgresql(c) => raised.extend(
-                diesel::insert_into(alerts::table)
-                    .values(chunk)
-                    .on_conflict_do_nothing()
-                    .returning((alerts::id, alerts::school_urn))
-                    .get_results::<ChangedAlert>(c)?,
-            ),
+            DbConnection::Postgresql(c) => {
+                raised.extend(PgRaiseAlerts::of(chunk).get_results::<ChangedAlert>(c)?)
+            }
             DbConnection::Sqlite(c) => {
                 for row in chunk {
                     // An ignored row returns nothing.
@@ -78,6 +74,71 @@ pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<Vec<Chang
     }
     Ok(raised)
 }
+
+/// On PostgreSQL, the alerts to raise as arrays in one prepared statement, the same whatever
+/// their number (a multi-row `VALUES` is a new statement to parse and plan for every count).
+struct PgRaiseAlerts<'a> {
+    kind: Vec<&'a str>,
+    school_urn: Vec<i32>,
+    upn: Vec<&'a str>,
+    academic_year: Vec<i32>,
+    subject: Vec<&'a str>,
+    since: Vec<NaiveDate>,
+    raised_on: Vec<NaiveDate>,
+}
+
+impl<'a> PgRaiseAlerts<'a> {
+    fn of(new: &'a [NewAlert]) -> PgRaiseAlerts<'a> {
+        PgRaiseAlerts {
+            kind: new.iter().map(|a| a.kind.as_str()).collect(),
+            school_urn: new.iter().map(|a| a.school_urn).collect(),
+            upn: new.iter().map(|a| a.upn.as_str()).collect(),
+            academic_year: new.iter().map(|a| a.academic_year).collect(),
+            subject: new.iter().map(|a| a.subject.as_str()).collect(),
+            since: new.iter().map(|a| a.since).collect(),
+            raised_on: new.iter().map(|a| a.raised_on).collect(),
+        }
+    }
+}
+
+impl diesel::query_builder::QueryId for PgRaiseAlerts<'_> {
+    type QueryId = PgRaiseAlerts<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::Query for PgRaiseAlerts<'_> {
+    type SqlType = (diesel::sql_types::BigInt, diesel::sql_types::Integer);
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgRaiseAlerts<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Date, Integer, Text};
+        out.push_sql(
+            "INSERT INTO alerts (kind, school_urn, upn, academic_year, subject, since, raised_on) \
+             SELECT * FROM unnest(",
+        );
+        out.push_bind_param::<Array<Text>, _>(&self.kind)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Integer>, _>(&self.school_urn)?;
+        out.push_sql("::integer[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.upn)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Integer>, _>(&self.academic_year)?;
+        out.push_sql("::integer[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.subject)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Date>, _>(&self.since)?;
+        out.push_sql("::date[], ");
+        out.push_bind_param::<Array<Date>, _>(&self.raised_on)?;
+        out.push_sql("::date[]) ON CONFLICT DO NOTHING RETURNING id, school_urn");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for PgRaiseAlerts<'_> {}
 
 /// Resolves an open alert on `today`, saying why; returns its id (None: none was open).
 pub fn resolve(

@@ -69,18 +69,12 @@ pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> QueryResult<usize> 
     if new.is_empty() {
         return Ok(0);
     }
-    if let DbConnection::Postgresql(pg) = conn {
-        diesel::sql_query(format!("SELECT pg_advisory_xact_lock_shared({FEED_LOCK})"))
-            .execute(pg)?;
-    }
     // Multi-row inserts are per backend (the MultiConnection has no batch insert); a register
     // push can raise or resolve thousands of alerts, so a few statements, not one per change.
     let mut n = 0;
     for chunk in new.chunks(500) {
         n += match conn {
-            DbConnection::Postgresql(c) => diesel::insert_into(changes::table)
-                .values(chunk)
-                .execute(c)?,
+            DbConnection::Postgresql(c) => PgRecordChanges::of(chunk).execute(c)?,
             DbConnection::Sqlite(c) => diesel::insert_into(changes::table)
                 .values(chunk)
                 .execute(c)?,
@@ -88,6 +82,65 @@ pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> QueryResult<usize> 
     }
     Ok(n)
 }
+
+/// On PostgreSQL, the feed's lock (shared) and the changes in one prepared statement: the
+/// changes go as arrays, so the statement is the same whatever their number, and the versions
+/// are taken in the order given (`WITH ORDINALITY`), after the lock (the join needs its row).
+struct PgRecordChanges<'a> {
+    resource_type: Vec<&'a str>,
+    resource_id: Vec<i64>,
+    school_urn: Vec<i32>,
+    action: Vec<&'a str>,
+    changed_at: Vec<NaiveDateTime>,
+}
+
+impl<'a> PgRecordChanges<'a> {
+    fn of(new: &'a [NewChange]) -> PgRecordChanges<'a> {
+        PgRecordChanges {
+            resource_type: new.iter().map(|c| c.resource_type).collect(),
+            resource_id: new.iter().map(|c| c.resource_id).collect(),
+            school_urn: new.iter().map(|c| c.school_urn).collect(),
+            action: new.iter().map(|c| c.action).collect(),
+            changed_at: new.iter().map(|c| c.changed_at).collect(),
+        }
+    }
+}
+
+impl diesel::query_builder::QueryId for PgRecordChanges<'_> {
+    type QueryId = PgRecordChanges<'static>;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgRecordChanges<'_> {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, BigInt, Integer, Text, Timestamp};
+        out.push_sql(&format!(
+            "WITH feed_lock AS MATERIALIZED (SELECT pg_advisory_xact_lock_shared({FEED_LOCK})) \
+             INSERT INTO changes (resource_type, resource_id, school_urn, action, changed_at) \
+             SELECT c.resource_type, c.resource_id, c.school_urn, c.action, c.changed_at \
+             FROM feed_lock, unnest("
+        ));
+        out.push_bind_param::<Array<Text>, _>(&self.resource_type)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<BigInt>, _>(&self.resource_id)?;
+        out.push_sql("::bigint[], ");
+        out.push_bind_param::<Array<Integer>, _>(&self.school_urn)?;
+        out.push_sql("::integer[], ");
+        out.push_bind_param::<Array<Text>, _>(&self.action)?;
+        out.push_sql("::text[], ");
+        out.push_bind_param::<Array<Timestamp>, _>(&self.changed_at)?;
+        out.push_sql(
+            "::timestamp[]) WITH ORDINALITY \
+             AS c(resource_type, resource_id, school_urn, action, changed_at, n) ORDER BY c.n",
+        );
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for PgRecordChanges<'_> {}
 
 /// [`record`] for changes made at one moment (a transaction's `now`).
 pub fn record_at(

@@ -119,9 +119,12 @@ impl ManageConnection for ConnectionOpener {
     fn connect(&self) -> Result<DbConnection, Self::Error> {
         use diesel::r2d2::Error;
         match &self.url {
-            DatabaseUrl::Postgres(url) => diesel::PgConnection::establish(url)
-                .map(DbConnection::Postgresql)
-                .map_err(Error::ConnectionError),
+            DatabaseUrl::Postgres(url) => {
+                let mut conn =
+                    diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                registers::create_staging_table(&mut conn).map_err(Error::QueryError)?;
+                Ok(DbConnection::Postgresql(conn))
+            }
             DatabaseUrl::Sqlite(path) => {
                 configure_sqlite_library();
                 let mut conn =

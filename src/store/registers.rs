@@ -340,20 +340,10 @@ impl ChangedRows {
 }
 
 /// Keeps other writers of a school's register out until the transaction ends, so what a push
-/// loads is what it writes back over (PostgreSQL; SQLite writes are serialised anyway). Also
-/// readies the staging table [`save`] copies into, in the same round trip.
+/// loads is what it writes back over (PostgreSQL; SQLite writes are serialised anyway).
 pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> {
     match conn {
-        // ON COMMIT DELETE ROWS empties the staging table cheaply at commit (no new file, unlike
-        // TRUNCATE); the DELETE covers several schools written in one transaction. The URN is an
-        // integer, so it is safe to write into the text.
-        DbConnection::Postgresql(pg) => pg.batch_execute(&format!(
-            "SELECT pg_advisory_xact_lock(7001, {school_urn}); \
-             CREATE TEMP TABLE IF NOT EXISTS incoming_registers (school_urn integer NOT NULL, \
-             academic_year integer NOT NULL, upn text NOT NULL, sessions text NOT NULL, \
-             minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS; \
-             DELETE FROM incoming_registers"
-        )),
+        DbConnection::Postgresql(pg) => PgLockSchool(school_urn).execute(pg).map(drop),
         // One writer at a time already; what other writers need to know is that this one wrote
         // (a push planned ahead against the old version is worked out again).
         DbConnection::Sqlite(lite) => diesel::insert_into(register_versions::table)
@@ -368,6 +358,74 @@ pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> 
             .map(drop),
     }
 }
+
+/// Creates the session's staging table that [`save_rows`] copies into, once per PostgreSQL
+/// connection (`store::ConnectionOpener`). ON COMMIT DELETE ROWS empties it cheaply at commit
+/// (no new file, unlike TRUNCATE), and the upsert that reads it also deletes what it read, so
+/// several schools can be written in one transaction.
+pub(crate) fn create_staging_table(pg: &mut diesel::PgConnection) -> QueryResult<()> {
+    pg.batch_execute(
+        "CREATE TEMP TABLE IF NOT EXISTS incoming_registers (school_urn integer NOT NULL, \
+         academic_year integer NOT NULL, upn text NOT NULL, sessions text NOT NULL, \
+         minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS",
+    )
+}
+
+/// `SELECT pg_advisory_xact_lock(7001, urn)`: a prepared statement, unlike `sql_query`, which
+/// PostgreSQL would parse and plan again on every push.
+struct PgLockSchool(i32);
+
+impl diesel::query_builder::QueryId for PgLockSchool {
+    type QueryId = PgLockSchool;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgLockSchool {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql("SELECT pg_advisory_xact_lock(7001, ");
+        out.push_bind_param::<diesel::sql_types::Integer, _>(&self.0)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for PgLockSchool {}
+
+/// Moves the staged rows into `registers` in one prepared statement: new rows inserted, changed
+/// ones updated, rows equal to the stored ones skipped (the update stays HOT, `fillfactor`).
+struct PgUpsertStaged;
+
+impl diesel::query_builder::QueryId for PgUpsertStaged {
+    type QueryId = PgUpsertStaged;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpsertStaged {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "WITH staged AS (DELETE FROM incoming_registers RETURNING school_urn, academic_year, \
+             upn, sessions, minutes_late, latest_slot, tally) \
+             INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
+             SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally FROM staged \
+             ON CONFLICT (school_urn, academic_year, upn) DO UPDATE \
+               SET sessions = EXCLUDED.sessions, minutes_late = EXCLUDED.minutes_late, \
+                   latest_slot = EXCLUDED.latest_slot, tally = EXCLUDED.tally \
+               WHERE r.sessions IS DISTINCT FROM EXCLUDED.sessions \
+                  OR r.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
+                  OR r.latest_slot IS DISTINCT FROM EXCLUDED.latest_slot \
+                  OR r.tally IS DISTINCT FROM EXCLUDED.tally",
+        );
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for PgUpsertStaged {}
 
 /// The version of a school's registers (0 before their first write; SQLite only, see
 /// [`lock_school`]).
@@ -492,7 +550,7 @@ pub fn of_pupils(
 const SQLITE_UPSERT_BATCH: usize = 64;
 
 /// Writes the rows a push changed (nothing for an unchanged re-push): SQLite in fixed-size
-/// multi-row upserts, PostgreSQL copied into the staging table [`lock_school`] readied and
+/// multi-row upserts, PostgreSQL copied into the staging table ([`create_staging_table`]) and
 /// upserted in one statement that skips rows equal to the stored ones. Returns the rows written.
 pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> QueryResult<usize> {
     let rows = registers.changed_rows()?;
@@ -523,18 +581,7 @@ pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<
             diesel::copy_from(incoming_registers::table)
                 .from_insertable(&staged)
                 .execute(pg)?;
-            diesel::sql_query(
-                "INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
-                 SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally FROM incoming_registers \
-                 ON CONFLICT (school_urn, academic_year, upn) DO UPDATE \
-                   SET sessions = EXCLUDED.sessions, minutes_late = EXCLUDED.minutes_late, \
-                       latest_slot = EXCLUDED.latest_slot, tally = EXCLUDED.tally \
-                   WHERE r.sessions IS DISTINCT FROM EXCLUDED.sessions \
-                      OR r.minutes_late IS DISTINCT FROM EXCLUDED.minutes_late \
-                      OR r.latest_slot IS DISTINCT FROM EXCLUDED.latest_slot \
-                      OR r.tally IS DISTINCT FROM EXCLUDED.tally",
-            )
-            .execute(pg)?;
+            PgUpsertStaged.execute(pg)?;
         }
         DbConnection::Sqlite(lite) => {
             // A stored row is updated by its key (one look-up; an upsert looks twice), and any
