@@ -273,11 +273,11 @@ impl AlertWork {
         let mut changed = Vec::new();
         // Resolutions first: an alert resolved and raised again in one push (a flag that went
         // and came back) leaves one closed and one open row.
-        for (key, resolution) in &self.resolve {
-            if let Some(id) = alert_store::resolve(conn, key, today, resolution)? {
-                changed.push(Change::alert(id, key.school_urn, ChangeAction::Resolved));
-            }
-        }
+        changed.extend(
+            alert_store::resolve_all(conn, &self.resolve, today)?
+                .into_iter()
+                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Resolved)),
+        );
         for (key, since) in &self.move_since {
             if let Some(id) = alert_store::move_since(conn, key, *since)? {
                 changed.push(Change::alert(id, key.school_urn, ChangeAction::SinceMoved));

@@ -69,6 +69,9 @@ struct StagedRow<'a> {
     school_urn: i32,
     academic_year: i32,
     upn: &'a str,
+    /// For a stored row, how many leading session characters stay as stored, `sessions`
+    /// holding only the rest; `None` for a new row, `sessions` holding all of them.
+    kept: Option<i32>,
     sessions: &'a str,
     minutes_late: Option<&'a str>,
     latest_slot: i32,
@@ -92,6 +95,10 @@ pub struct YearRegister {
     tally: Option<YearTally>,
     /// Whether it differs from what is stored (a new row, a changed mark or tally).
     changed: bool,
+    /// Session characters as loaded (0 for a new year) and the first slot a push set since:
+    /// what lies before both is unchanged, so PostgreSQL is sent only the rest.
+    stored_len: usize,
+    first_set: usize,
 }
 
 impl YearRegister {
@@ -106,6 +113,8 @@ impl YearRegister {
             stored_tally: None,
             tally: None,
             changed: true,
+            stored_len: 0,
+            first_set: usize::MAX,
         }
     }
 
@@ -122,6 +131,8 @@ impl YearRegister {
         };
         Ok(YearRegister {
             year,
+            stored_len: row.sessions.len(),
+            first_set: usize::MAX,
             sessions: row.sessions.into_bytes(),
             minutes_late,
             school_urn: row.school_urn,
@@ -158,6 +169,7 @@ impl YearRegister {
             self.sessions.resize(slot + 1, NO_MARK_CHAR);
         }
         self.sessions[slot] = code.register_char();
+        self.first_set = self.first_set.min(slot);
         match minutes {
             Some(m) => self.minutes_late.insert(slot as i32, m),
             None => self.minutes_late.remove(&(slot as i32)),
@@ -207,6 +219,11 @@ impl YearRegister {
                     self.minutes_late.get(&(slot as i32)).copied(),
                 ))
             })
+    }
+
+    /// How many leading session characters are as stored.
+    fn kept(&self) -> usize {
+        self.stored_len.min(self.first_set)
     }
 
     fn to_row(&self, school_urn: i32, upn: &str) -> QueryResult<RegisterRow> {
@@ -301,11 +318,13 @@ impl SchoolRegisters {
     /// The rows to write back: those that changed, the stored ones first.
     pub fn changed_rows(&self) -> QueryResult<ChangedRows> {
         let mut stored = Vec::new();
+        let mut kept = Vec::new();
         let mut new = Vec::new();
         for (upn, years) in &self.pupils {
             for year in years.iter().filter(|y| y.changed) {
                 let row = year.to_row(self.school_urn, upn)?;
                 if year.stored_tally.is_some() {
+                    kept.push(year.kept());
                     stored.push(row);
                 } else {
                     new.push(row);
@@ -317,6 +336,7 @@ impl SchoolRegisters {
         Ok(ChangedRows {
             rows: stored,
             stored: stored_count,
+            kept,
         })
     }
 }
@@ -327,6 +347,8 @@ impl SchoolRegisters {
 pub struct ChangedRows {
     pub rows: Vec<RegisterRow>,
     pub stored: usize,
+    /// For each of `rows[..stored]`, how many leading session characters are as stored.
+    pub kept: Vec<usize>,
 }
 
 impl ChangedRows {
@@ -361,18 +383,19 @@ pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> 
 
 /// Creates the session's staging table that [`save_rows`] copies into, once per PostgreSQL
 /// connection (`store::ConnectionOpener`). ON COMMIT DELETE ROWS empties it cheaply at commit
-/// (no new file, unlike TRUNCATE), and the upsert that reads it also deletes what it read, so
-/// several schools can be written in one transaction.
+/// (no new file, unlike TRUNCATE), and [`lock_school`] empties it too, so several schools can
+/// be written in one transaction.
 pub(crate) fn create_staging_table(pg: &mut diesel::PgConnection) -> QueryResult<()> {
     pg.batch_execute(
         "CREATE TEMP TABLE IF NOT EXISTS incoming_registers (school_urn integer NOT NULL, \
-         academic_year integer NOT NULL, upn text NOT NULL, sessions text NOT NULL, \
+         academic_year integer NOT NULL, upn text NOT NULL, kept integer, sessions text NOT NULL, \
          minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS",
     )
 }
 
-/// `SELECT pg_advisory_xact_lock(7001, urn)`: a prepared statement, unlike `sql_query`, which
-/// PostgreSQL would parse and plan again on every push.
+/// `SELECT pg_advisory_xact_lock(7001, urn)`, with the staging table emptied in the same
+/// statement: a prepared statement, unlike `sql_query`, which PostgreSQL would parse and plan
+/// again on every push.
 struct PgLockSchool(i32);
 
 impl diesel::query_builder::QueryId for PgLockSchool {
@@ -385,7 +408,12 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgLockSchool {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
-        out.push_sql("SELECT pg_advisory_xact_lock(7001, ");
+        // Emptying the staging table here costs nothing after a commit (ON COMMIT DELETE ROWS
+        // left no blocks to scan) and covers a transaction that writes several schools; a
+        // DELETE in the upsert itself marked every staged row dead, one by one.
+        out.push_sql(
+            "WITH emptied AS (DELETE FROM incoming_registers) SELECT pg_advisory_xact_lock(7001, ",
+        );
         out.push_bind_param::<diesel::sql_types::Integer, _>(&self.0)?;
         out.push_sql(")");
         Ok(())
@@ -394,8 +422,8 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgLockSchool {
 
 impl RunQueryDsl<diesel::PgConnection> for PgLockSchool {}
 
-/// Moves the staged rows into `registers` in one prepared statement: new rows inserted, changed
-/// ones updated, rows equal to the stored ones skipped (the update stays HOT, `fillfactor`).
+/// Moves the staged new rows into `registers` in one prepared statement (one there after all is
+/// overwritten, unless equal).
 struct PgUpsertStaged;
 
 impl diesel::query_builder::QueryId for PgUpsertStaged {
@@ -409,10 +437,9 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpsertStaged {
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
         out.push_sql(
-            "WITH staged AS (DELETE FROM incoming_registers RETURNING school_urn, academic_year, \
-             upn, sessions, minutes_late, latest_slot, tally) \
-             INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
-             SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally FROM staged \
+            "INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
+             SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally \
+             FROM incoming_registers WHERE kept IS NULL \
              ON CONFLICT (school_urn, academic_year, upn) DO UPDATE \
                SET sessions = EXCLUDED.sessions, minutes_late = EXCLUDED.minutes_late, \
                    latest_slot = EXCLUDED.latest_slot, tally = EXCLUDED.tally \
@@ -426,6 +453,36 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpsertStaged {
 }
 
 impl RunQueryDsl<diesel::PgConnection> for PgUpsertStaged {}
+
+/// Updates the stored rows from the staged ones in one prepared statement: the sessions as the
+/// kept part of the stored text plus the staged rest. A nightly push so sends each pupil's new
+/// sessions, not the year's; the full rows cost more to copy and compare than all the rest
+/// of a push on PostgreSQL (pg_stat_statements, bench-ingest). The update stays HOT
+/// (`fillfactor`). The school's lock makes the stored text the one the push loaded.
+struct PgUpdateStaged;
+
+impl diesel::query_builder::QueryId for PgUpdateStaged {
+    type QueryId = PgUpdateStaged;
+    const HAS_STATIC_QUERY_ID: bool = true;
+}
+
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpdateStaged {
+    fn walk_ast<'b>(
+        &'b self,
+        mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
+    ) -> QueryResult<()> {
+        out.push_sql(
+            "UPDATE registers AS r SET sessions = left(r.sessions, s.kept) || s.sessions, \
+               minutes_late = s.minutes_late, latest_slot = s.latest_slot, tally = s.tally \
+             FROM incoming_registers AS s \
+             WHERE s.kept IS NOT NULL AND r.school_urn = s.school_urn \
+               AND r.academic_year = s.academic_year AND r.upn = s.upn",
+        );
+        Ok(())
+    }
+}
+
+impl RunQueryDsl<diesel::PgConnection> for PgUpdateStaged {}
 
 /// The version of a school's registers (0 before their first write; SQLite only, see
 /// [`lock_school`]).
@@ -566,22 +623,44 @@ pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<
     }
     match conn {
         DbConnection::Postgresql(pg) => {
-            let staged: Vec<StagedRow> = rows
-                .iter()
-                .map(|r| StagedRow {
+            let mut staged: Vec<StagedRow> = Vec::with_capacity(rows.len());
+            for (i, r) in rows.iter().enumerate() {
+                let kept = changed.kept.get(i).copied();
+                // Sessions are ASCII (`register_char`), so characters and bytes agree.
+                let tail = r.sessions.get(kept.unwrap_or(0)..).ok_or_else(|| {
+                    broken(format!(
+                        "register of {} at {} keeps more sessions than it has",
+                        r.upn, r.school_urn
+                    ))
+                })?;
+                staged.push(StagedRow {
                     school_urn: r.school_urn,
                     academic_year: r.academic_year,
                     upn: &r.upn,
-                    sessions: &r.sessions,
+                    kept: kept.map(|k| k as i32),
+                    sessions: tail,
                     minutes_late: r.minutes_late.as_deref(),
                     latest_slot: r.latest_slot,
                     tally: &r.tally,
-                })
-                .collect();
+                });
+            }
             diesel::copy_from(incoming_registers::table)
                 .from_insertable(&staged)
                 .execute(pg)?;
-            PgUpsertStaged.execute(pg)?;
+            if changed.stored > 0 {
+                let updated = PgUpdateStaged.execute(pg)?;
+                // Never expected (the school's lock keeps its rows as loaded), but a stored row
+                // gone missing would otherwise take the push's sessions with it.
+                if updated != changed.stored {
+                    return Err(broken(format!(
+                        "{updated} of {} stored register rows at {} were there to update",
+                        changed.stored, rows[0].school_urn
+                    )));
+                }
+            }
+            if rows.len() > changed.stored {
+                PgUpsertStaged.execute(pg)?;
+            }
         }
         DbConnection::Sqlite(lite) => {
             // A stored row is updated by its key (one look-up; an upsert looks twice), and any

@@ -281,6 +281,7 @@ diesel::table! {
         school_urn -> Integer,
         academic_year -> Integer,
         upn -> Text,
+        kept -> Nullable<Integer>,
         sessions -> Text,
         minutes_late -> Nullable<Text>,
         latest_slot -> Integer,
