@@ -1,6 +1,6 @@
 //! The change feed (API.md "Change feed"; issue 7 item 4): referrals, cases, reviews and alerts
-//! changed after a version, in the order they become visible, on both backends; and on PostgreSQL, that a version
-//! is never visible before a smaller one.
+//! changed after a version, in the order they become visible, on both backends; and on
+//! PostgreSQL, that a version is never visible before a smaller one.
 
 mod common;
 
