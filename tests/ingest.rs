@@ -57,6 +57,75 @@ fn week(n: u32) -> Vec<Value> {
     marks
 }
 
+/// A stored register row rewritten from the middle: a correction of Tuesday with Wednesday to
+/// Friday already stored after it, then Monday of the week before back-filled in front of it.
+/// PostgreSQL writes only what follows the unchanged start of the stored sessions, so every
+/// other mark must read back as it was.
+on_both_backends!(a_correction_mid_register_keeps_the_marks_around_it, |app| {
+    let s = setup(&app).await;
+    let first = push(&app, &s.oakfield, OAKFIELD, week(1)).await;
+    assert_eq!(first.status, 200, "{}", first.text());
+
+    let corrected = push(
+        &app,
+        &s.oakfield,
+        OAKFIELD,
+        vec![mark(1, "2026-11-17", "PM", "I")],
+    )
+    .await
+    .json();
+    assert_eq!(corrected["updated"], 1, "{corrected}");
+    let earlier = push(
+        &app,
+        &s.oakfield,
+        OAKFIELD,
+        vec![mark(1, "2026-11-09", "AM", "M")],
+    )
+    .await
+    .json();
+    assert_eq!(earlier["inserted"], 1, "{earlier}");
+
+    let view = app
+        .get(
+            &s.la,
+            &format!(
+                "/api/v1/pupils/{}/marks?from=2026-11-09&to=2026-11-20",
+                upn(1)
+            ),
+        )
+        .await
+        .json();
+    let codes: Vec<(&str, &str, &str)> = view["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| {
+            (
+                m["date"].as_str().unwrap(),
+                m["session"].as_str().unwrap(),
+                m["code"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            ("2026-11-09", "AM", "M"),
+            ("2026-11-16", "AM", "/"),
+            ("2026-11-16", "PM", "\\"),
+            ("2026-11-17", "AM", "/"),
+            ("2026-11-17", "PM", "I"),
+            ("2026-11-18", "AM", "/"),
+            ("2026-11-18", "PM", "\\"),
+            ("2026-11-19", "AM", "/"),
+            ("2026-11-19", "PM", "\\"),
+            ("2026-11-20", "AM", "/"),
+            ("2026-11-20", "PM", "\\"),
+        ],
+        "{view}"
+    );
+});
+
 on_both_backends!(register_push_insert_repush_and_change, |app| {
     let s = setup(&app).await;
     let marks: Vec<Value> = (1..=5).flat_map(week).collect();
