@@ -57,10 +57,10 @@ fn week(n: u32) -> Vec<Value> {
     marks
 }
 
-/// A stored register row rewritten from the middle: a correction of Tuesday with Wednesday to
-/// Friday already stored after it, then Monday of the week before back-filled in front of it.
-/// PostgreSQL writes only what follows the unchanged start of the stored sessions, so every
-/// other mark must read back as it was.
+// A stored register row rewritten from the middle: a correction of Tuesday with Wednesday to
+// Friday already stored after it, then Monday of the week before back-filled in front of it.
+// PostgreSQL writes only what follows the unchanged start of the stored sessions, so every
+// other mark must read back as it was.
 on_both_backends!(a_correction_mid_register_keeps_the_marks_around_it, |app| {
     let s = setup(&app).await;
     let first = push(&app, &s.oakfield, OAKFIELD, week(1)).await;
