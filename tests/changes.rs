@@ -558,10 +558,10 @@ on_both_backends!(
 /// first's for ever: the reader waits until the first has committed, then sees both in order.
 #[test]
 fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
-    let Some(app) = TestApp::postgres() else {
+    let Some(own) = OwnDatabase::create() else {
         return;
     };
-    let db = app.db().clone();
+    let db = own.db.clone();
     let at = chrono::Utc::now().naive_utc();
     let first = Change::referral(1, 117001, ChangeAction::Created);
     let second = Change::referral(2, 117001, ChangeAction::Created);
@@ -626,6 +626,55 @@ fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
         rows,
         "a reader outside a transaction sees the same"
     );
+}
+
+/// A PostgreSQL database of the test's own, dropped afterwards. The feed's advisory lock is per
+/// database, and the other tests, each in a schema of the shared test database, read the feed
+/// meanwhile: a read waiting behind transaction A would hold up B's write there.
+struct OwnDatabase {
+    db: esma_api::store::Db,
+    admin: String,
+    name: String,
+}
+
+impl OwnDatabase {
+    fn create() -> Option<OwnDatabase> {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        let admin = common::postgres_url()?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the test server");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("a database URL with a database name");
+        let url = if query.is_empty() {
+            format!("{server}/{name}")
+        } else {
+            format!("{server}/{name}?{query}")
+        };
+        let db = esma_api::store::Db::open(
+            &esma_api::store::DatabaseUrl::parse(&url).expect("a test database URL"),
+            4,
+        )
+        .expect("open the test database");
+        Some(OwnDatabase { db, admin, name })
+    }
+}
+
+impl Drop for OwnDatabase {
+    fn drop(&mut self) {
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
 }
 
 fn backend_pid(conn: &mut DbConnection) -> i32 {
