@@ -120,9 +120,7 @@ impl ManageConnection for ConnectionOpener {
         use diesel::r2d2::Error;
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                let mut conn =
-                    diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
-                registers::create_staging_table(&mut conn).map_err(Error::QueryError)?;
+                let conn = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
                 Ok(DbConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {

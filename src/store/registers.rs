@@ -8,11 +8,10 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::NaiveDate;
 use compact_str::CompactString;
-use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 
 use super::attendance::{tally_from_parts, tally_to_parts};
-use super::schema::{incoming_registers, register_versions, registers};
+use super::schema::{register_versions, registers};
 use super::DbConnection;
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session, NO_MARK_CHAR};
@@ -59,23 +58,6 @@ pub struct RegisterRow {
     pub minutes_late: Option<String>,
     pub latest_slot: i32,
     pub tally: String,
-}
-
-/// The same row as PostgreSQL's staging table takes it.
-#[derive(Debug, Insertable)]
-#[diesel(table_name = incoming_registers)]
-#[diesel(treat_none_as_default_value = false)]
-struct StagedRow<'a> {
-    school_urn: i32,
-    academic_year: i32,
-    upn: &'a str,
-    /// For a stored row, how many leading session characters stay as stored, `sessions`
-    /// holding only the rest; `None` for a new row, `sessions` holding all of them.
-    kept: Option<i32>,
-    sessions: &'a str,
-    minutes_late: Option<&'a str>,
-    latest_slot: i32,
-    tally: &'a str,
 }
 
 /// One pupil's year at one school, decoded: what a push reads, changes in memory and writes back.
@@ -381,21 +363,8 @@ pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> 
     }
 }
 
-/// Creates the session's staging table that [`save_rows`] copies into, once per PostgreSQL
-/// connection (`store::ConnectionOpener`). ON COMMIT DELETE ROWS empties it cheaply at commit
-/// (no new file, unlike TRUNCATE), and [`lock_school`] empties it too, so several schools can
-/// be written in one transaction.
-pub(crate) fn create_staging_table(pg: &mut diesel::PgConnection) -> QueryResult<()> {
-    pg.batch_execute(
-        "CREATE TEMP TABLE IF NOT EXISTS incoming_registers (school_urn integer NOT NULL, \
-         academic_year integer NOT NULL, upn text NOT NULL, kept integer, sessions text NOT NULL, \
-         minutes_late text, latest_slot integer NOT NULL, tally text NOT NULL) ON COMMIT DELETE ROWS",
-    )
-}
-
-/// `SELECT pg_advisory_xact_lock(7001, urn)`, with the staging table emptied in the same
-/// statement: a prepared statement, unlike `sql_query`, which PostgreSQL would parse and plan
-/// again on every push.
+/// `SELECT pg_advisory_xact_lock(7001, urn)`: a prepared statement, unlike `sql_query`, which
+/// PostgreSQL would parse and plan again on every push.
 struct PgLockSchool(i32);
 
 impl diesel::query_builder::QueryId for PgLockSchool {
@@ -408,12 +377,7 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgLockSchool {
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
-        // Emptying the staging table here costs nothing after a commit (ON COMMIT DELETE ROWS
-        // left no blocks to scan) and covers a transaction that writes several schools; a
-        // DELETE in the upsert itself marked every staged row dead, one by one.
-        out.push_sql(
-            "WITH emptied AS (DELETE FROM incoming_registers) SELECT pg_advisory_xact_lock(7001, ",
-        );
+        out.push_sql("SELECT pg_advisory_xact_lock(7001, ");
         out.push_bind_param::<diesel::sql_types::Integer, _>(&self.0)?;
         out.push_sql(")");
         Ok(())
@@ -422,24 +386,48 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgLockSchool {
 
 impl RunQueryDsl<diesel::PgConnection> for PgLockSchool {}
 
-/// Moves the staged new rows into `registers` in one prepared statement (one there after all is
-/// overwritten, unless equal).
-struct PgUpsertStaged;
+/// Inserts the rows of years a push started, as arrays, in one prepared statement (a row there
+/// after all is overwritten, unless equal).
+struct PgInsertRegisters<'a> {
+    school_urn: i32,
+    years: Vec<i32>,
+    upns: Vec<&'a str>,
+    sessions: Vec<&'a str>,
+    minutes_late: Vec<Option<&'a str>>,
+    latest_slots: Vec<i32>,
+    tallies: Vec<&'a str>,
+}
 
-impl diesel::query_builder::QueryId for PgUpsertStaged {
-    type QueryId = PgUpsertStaged;
+impl diesel::query_builder::QueryId for PgInsertRegisters<'_> {
+    type QueryId = PgInsertRegisters<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpsertStaged {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgInsertRegisters<'_> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Integer, Nullable, Text};
         out.push_sql(
             "INSERT INTO registers AS r (school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally) \
-             SELECT school_urn, academic_year, upn, sessions, minutes_late, latest_slot, tally \
-             FROM incoming_registers WHERE kept IS NULL \
+             SELECT ",
+        );
+        out.push_bind_param::<Integer, _>(&self.school_urn)?;
+        out.push_sql(", s.* FROM unnest(");
+        out.push_bind_param::<Array<Integer>, _>(&self.years)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.upns)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.sessions)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.minutes_late)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.latest_slots)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.tallies)?;
+        out.push_sql(
+            ") AS s \
              ON CONFLICT (school_urn, academic_year, upn) DO UPDATE \
                SET sessions = EXCLUDED.sessions, minutes_late = EXCLUDED.minutes_late, \
                    latest_slot = EXCLUDED.latest_slot, tally = EXCLUDED.tally \
@@ -452,37 +440,117 @@ impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpsertStaged {
     }
 }
 
-impl RunQueryDsl<diesel::PgConnection> for PgUpsertStaged {}
+impl RunQueryDsl<diesel::PgConnection> for PgInsertRegisters<'_> {}
 
-/// Updates the stored rows from the staged ones in one prepared statement: the sessions as the
-/// kept part of the stored text plus the staged rest. A nightly push so sends each pupil's new
-/// sessions, not the year's; the full rows cost more to copy and compare than all the rest
-/// of a push on PostgreSQL (pg_stat_statements, bench-ingest). The update stays HOT
-/// (`fillfactor`). The school's lock makes the stored text the one the push loaded.
-struct PgUpdateStaged;
+/// Updates a school's stored rows of one academic year in one prepared statement, each row's
+/// sessions as the kept part of the stored text plus the rest sent. A nightly push so sends each
+/// pupil's new sessions, not the year's; the full rows cost more to copy and compare than all
+/// the rest of a push on PostgreSQL (pg_stat_statements, bench-ingest). The rows go as arrays
+/// through `staged_register_tails` (its migration says why not a bare `unnest` or a staging
+/// table: the plan). The update stays HOT (`fillfactor`). The school's lock makes the stored
+/// text the one the push loaded.
+struct PgUpdateRegisters<'a> {
+    school_urn: i32,
+    academic_year: i32,
+    upns: Vec<&'a str>,
+    kept: Vec<i32>,
+    tails: Vec<&'a str>,
+    minutes_late: Vec<Option<&'a str>>,
+    latest_slots: Vec<i32>,
+    tallies: Vec<&'a str>,
+}
 
-impl diesel::query_builder::QueryId for PgUpdateStaged {
-    type QueryId = PgUpdateStaged;
+impl diesel::query_builder::QueryId for PgUpdateRegisters<'_> {
+    type QueryId = PgUpdateRegisters<'static>;
     const HAS_STATIC_QUERY_ID: bool = true;
 }
 
-impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpdateStaged {
+impl diesel::query_builder::QueryFragment<diesel::pg::Pg> for PgUpdateRegisters<'_> {
     fn walk_ast<'b>(
         &'b self,
         mut out: diesel::query_builder::AstPass<'_, 'b, diesel::pg::Pg>,
     ) -> QueryResult<()> {
+        use diesel::sql_types::{Array, Integer, Nullable, Text};
         out.push_sql(
             "UPDATE registers AS r SET sessions = left(r.sessions, s.kept) || s.sessions, \
                minutes_late = s.minutes_late, latest_slot = s.latest_slot, tally = s.tally \
-             FROM incoming_registers AS s \
-             WHERE s.kept IS NOT NULL AND r.school_urn = s.school_urn \
-               AND r.academic_year = s.academic_year AND r.upn = s.upn",
+             FROM staged_register_tails(",
         );
+        out.push_bind_param::<Array<Text>, _>(&self.upns)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.kept)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.tails)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Nullable<Text>>, _>(&self.minutes_late)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Integer>, _>(&self.latest_slots)?;
+        out.push_sql(", ");
+        out.push_bind_param::<Array<Text>, _>(&self.tallies)?;
+        out.push_sql(") AS s WHERE r.school_urn = ");
+        out.push_bind_param::<Integer, _>(&self.school_urn)?;
+        out.push_sql(" AND r.academic_year = ");
+        out.push_bind_param::<Integer, _>(&self.academic_year)?;
+        out.push_sql(" AND r.upn = s.upn");
         Ok(())
     }
 }
 
-impl RunQueryDsl<diesel::PgConnection> for PgUpdateStaged {}
+impl RunQueryDsl<diesel::PgConnection> for PgUpdateRegisters<'_> {}
+
+/// Updates the stored rows of a push (`rows`, with their `kept` counts), a statement per
+/// academic year (a nightly push has one). Fails if any row was not there to update: never
+/// expected (the school's lock keeps its rows as loaded), but a stored row gone missing would
+/// otherwise take the push's sessions with it.
+fn pg_update_stored(
+    pg: &mut diesel::PgConnection,
+    rows: &[RegisterRow],
+    kept: &[usize],
+) -> QueryResult<()> {
+    let mut years: Vec<i32> = rows.iter().map(|r| r.academic_year).collect();
+    years.sort_unstable();
+    years.dedup();
+    for year in years {
+        let mut update = PgUpdateRegisters {
+            school_urn: rows[0].school_urn,
+            academic_year: year,
+            upns: Vec::new(),
+            kept: Vec::new(),
+            tails: Vec::new(),
+            minutes_late: Vec::new(),
+            latest_slots: Vec::new(),
+            tallies: Vec::new(),
+        };
+        for (row, &kept) in rows
+            .iter()
+            .zip(kept)
+            .filter(|(r, _)| r.academic_year == year)
+        {
+            // Sessions are ASCII (`register_char`), so characters and bytes agree.
+            let tail = row.sessions.get(kept..).ok_or_else(|| {
+                broken(format!(
+                    "register of {} at {} keeps more sessions than it has",
+                    row.upn, row.school_urn
+                ))
+            })?;
+            update.upns.push(&row.upn);
+            update.kept.push(i32::try_from(kept).unwrap_or(i32::MAX));
+            update.tails.push(tail);
+            update.minutes_late.push(row.minutes_late.as_deref());
+            update.latest_slots.push(row.latest_slot);
+            update.tallies.push(&row.tally);
+        }
+        let sent = update.upns.len();
+        let updated = update.execute(pg)?;
+        if updated != sent {
+            return Err(broken(format!(
+                "{updated} of {sent} stored register rows at {} for {year} were there to update",
+                rows[0].school_urn
+            )));
+        }
+    }
+    Ok(())
+}
 
 /// The version of a school's registers (0 before their first write; SQLite only, see
 /// [`lock_school`]).
@@ -607,8 +675,9 @@ pub fn of_pupils(
 const SQLITE_UPSERT_BATCH: usize = 64;
 
 /// Writes the rows a push changed (nothing for an unchanged re-push): SQLite in fixed-size
-/// multi-row upserts, PostgreSQL copied into the staging table ([`create_staging_table`]) and
-/// upserted in one statement that skips rows equal to the stored ones. Returns the rows written.
+/// multi-row upserts, PostgreSQL as arrays in one statement per academic year for the stored
+/// rows (only the sessions after the unchanged start) and one for the new ones. Returns the rows
+/// written.
 pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> QueryResult<usize> {
     let rows = registers.changed_rows()?;
     save_rows(conn, &rows)?;
@@ -623,43 +692,21 @@ pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<
     }
     match conn {
         DbConnection::Postgresql(pg) => {
-            let mut staged: Vec<StagedRow> = Vec::with_capacity(rows.len());
-            for (i, r) in rows.iter().enumerate() {
-                let kept = changed.kept.get(i).copied();
-                // Sessions are ASCII (`register_char`), so characters and bytes agree.
-                let tail = r.sessions.get(kept.unwrap_or(0)..).ok_or_else(|| {
-                    broken(format!(
-                        "register of {} at {} keeps more sessions than it has",
-                        r.upn, r.school_urn
-                    ))
-                })?;
-                staged.push(StagedRow {
-                    school_urn: r.school_urn,
-                    academic_year: r.academic_year,
-                    upn: &r.upn,
-                    kept: kept.map(|k| k as i32),
-                    sessions: tail,
-                    minutes_late: r.minutes_late.as_deref(),
-                    latest_slot: r.latest_slot,
-                    tally: &r.tally,
-                });
+            let (stored, new) = rows.split_at(changed.stored);
+            if !stored.is_empty() {
+                pg_update_stored(pg, stored, &changed.kept)?;
             }
-            diesel::copy_from(incoming_registers::table)
-                .from_insertable(&staged)
-                .execute(pg)?;
-            if changed.stored > 0 {
-                let updated = PgUpdateStaged.execute(pg)?;
-                // Never expected (the school's lock keeps its rows as loaded), but a stored row
-                // gone missing would otherwise take the push's sessions with it.
-                if updated != changed.stored {
-                    return Err(broken(format!(
-                        "{updated} of {} stored register rows at {} were there to update",
-                        changed.stored, rows[0].school_urn
-                    )));
+            if !new.is_empty() {
+                PgInsertRegisters {
+                    school_urn: new[0].school_urn,
+                    years: new.iter().map(|r| r.academic_year).collect(),
+                    upns: new.iter().map(|r| r.upn.as_str()).collect(),
+                    sessions: new.iter().map(|r| r.sessions.as_str()).collect(),
+                    minutes_late: new.iter().map(|r| r.minutes_late.as_deref()).collect(),
+                    latest_slots: new.iter().map(|r| r.latest_slot).collect(),
+                    tallies: new.iter().map(|r| r.tally.as_str()).collect(),
                 }
-            }
-            if rows.len() > changed.stored {
-                PgUpsertStaged.execute(pg)?;
+                .execute(pg)?;
             }
         }
         DbConnection::Sqlite(lite) => {

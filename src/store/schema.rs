@@ -275,20 +275,6 @@ diesel::table! {
     }
 }
 
-// PostgreSQL only: the per-transaction staging table changed register rows are copied into.
-diesel::table! {
-    incoming_registers (school_urn, academic_year, upn) {
-        school_urn -> Integer,
-        academic_year -> Integer,
-        upn -> Text,
-        kept -> Nullable<Integer>,
-        sessions -> Text,
-        minutes_late -> Nullable<Text>,
-        latest_slot -> Integer,
-        tally -> Text,
-    }
-}
-
 diesel::joinable!(enrolments -> pupils (upn));
 diesel::joinable!(enrolments -> schools (school_urn));
 diesel::table! {

@@ -1,0 +1,1 @@
+DROP FUNCTION staged_register_tails(text[], integer[], text[], text[], integer[], text[]);
