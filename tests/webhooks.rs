@@ -629,3 +629,57 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
         "Hillside hears nothing of Oakfield's pupils"
     );
 });
+
+on_both_backends!(a_large_emit_writes_each_clock_driven_event_once, |app| {
+    // More events than one multi-row insert takes, each key twice (one in the same statement,
+    // one in the next), then all again: one event per key, and the same deliveries.
+    let s = base(&app).await;
+    let la_rx = Receiver::start(200);
+    let (subscription, _) = subscribe(&app, &s.la, &la_rx.url(), &["case.review_due"]).await;
+    let keys = 700;
+    let outgoing: Vec<webhooks::Outgoing> = (0..keys * 2)
+        .map(|i| {
+            let key = i % keys;
+            let mut event = webhooks::Outgoing::new(
+                esma_api::domain::events::EventType::CaseReviewDue,
+                OAKFIELD as i32,
+                json!({"review_id": key}),
+            );
+            event.dedupe_key = Some(format!("test:{key}"));
+            event
+        })
+        .collect();
+    let now = app.state.clock.now_naive();
+    let again = outgoing.clone();
+    let first = app
+        .state
+        .db
+        .write(move |conn| webhooks::emit(conn, now, &outgoing))
+        .await
+        .unwrap();
+    assert_eq!(first, keys, "one event per key");
+    let second = app
+        .state
+        .db
+        .write(move |conn| webhooks::emit(conn, now, &again))
+        .await
+        .unwrap();
+    assert_eq!(second, 0, "nothing new the second time");
+    // Every written event has its one delivery, and no more (the receiver takes case reviews).
+    let mut delivered = 0;
+    let mut path = format!("/api/v1/webhooks/{subscription}/deliveries?limit=100");
+    loop {
+        let page = app.get(&s.la, &path).await;
+        assert_eq!(page.status, 200, "{}", page.text());
+        let page = page.json();
+        delivered += page["items"].as_array().unwrap().len();
+        match page["next_cursor"].as_str() {
+            Some(cursor) => {
+                path =
+                    format!("/api/v1/webhooks/{subscription}/deliveries?limit=100&cursor={cursor}")
+            }
+            None => break,
+        }
+    }
+    assert_eq!(delivered, keys);
+});

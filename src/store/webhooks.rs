@@ -45,6 +45,7 @@ pub struct SubscriptionRow {
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = events)]
+#[diesel(treat_none_as_default_value = false)]
 pub struct NewEvent {
     pub message_id: String,
     pub event_type: String,
@@ -213,43 +214,28 @@ pub fn end_subscription(
     Ok(changed)
 }
 
-/// Writes an event; `None` when an event with the same `dedupe_key` (or for the same alert)
-/// was written before, so a clock-driven event is emitted once however often the scan runs.
-pub fn insert_event(conn: &mut DbConnection, new: &NewEvent) -> QueryResult<Option<i64>> {
-    match conn {
-        DbConnection::Postgresql(pg) => diesel::insert_into(events::table)
-            .values(new)
-            .on_conflict_do_nothing()
-            .returning(events::id)
-            .get_result(pg)
-            .optional(),
-        DbConnection::Sqlite(lite) => {
-            // Writes are serialised on SQLite (the writer lock), so look, then write.
-            if let Some(key) = &new.dedupe_key {
-                let seen: i64 = events::table
-                    .filter(events::dedupe_key.eq(key))
-                    .count()
-                    .get_result(lite)?;
-                if seen > 0 {
-                    return Ok(None);
-                }
-            }
-            if let Some(alert) = new.alert_id {
-                let seen: i64 = events::table
-                    .filter(events::alert_id.eq(alert))
-                    .count()
-                    .get_result(lite)?;
-                if seen > 0 {
-                    return Ok(None);
-                }
-            }
-            diesel::insert_into(events::table)
-                .values(new)
-                .returning(events::id)
-                .get_result(lite)
-                .map(Some)
-        }
+/// Writes events, skipping any with the same `dedupe_key` (or for the same alert) as one written
+/// before or earlier in `new`, so a clock-driven event is emitted once however often the scan
+/// runs. Returns the message id and event id of each one written.
+pub fn insert_events(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<Vec<(String, i64)>> {
+    let mut written = Vec::with_capacity(new.len());
+    // 7 values a row: 500 rows stay far below either backend's limit on bound values.
+    for chunk in new.chunks(500) {
+        let rows: Vec<(String, i64)> = match conn {
+            DbConnection::Postgresql(pg) => diesel::insert_into(events::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning((events::message_id, events::id))
+                .get_results(pg)?,
+            DbConnection::Sqlite(lite) => diesel::insert_into(events::table)
+                .values(chunk)
+                .on_conflict_do_nothing()
+                .returning((events::message_id, events::id))
+                .get_results(lite)?,
+        };
+        written.extend(rows);
     }
+    Ok(written)
 }
 
 pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> QueryResult<usize> {
