@@ -56,10 +56,11 @@ pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec
 /// raised and resolved go on the change feed as its last write (the caller adds only its import
 /// report and audit row after it).
 ///
-/// The school's register rows for the push's years (and the year before, for the carry-over of
-/// an open illness run, R4.3) are read in one range scan, the push is applied to them in memory
-/// with the tallies, and only the rows that changed are written back: one row per pupil for a
-/// nightly push, none for an unchanged re-push.
+/// The school's register rows for the push's years are read in one range scan (and the year
+/// before for the pupils whose tallies need it, for the carry-over of an open illness run, R4.3:
+/// `registers::of_school_since`), the push is applied to them in memory with the tallies, and
+/// only the rows that changed are written back: one row per pupil for a nightly push, none for an
+/// unchanged re-push.
 pub fn write_marks(
     conn: &mut DbConnection,
     school_urn: i32,
@@ -108,16 +109,28 @@ fn plan_marks(
         .map(|r| AcademicYear::containing(r.mark_date))
         .min()
         .unwrap_or_else(|| AcademicYear::containing(today));
-    // Sorted and deduplicated in place: a B-tree set of a push's ~760 rows cost more (perf).
-    let mut upns: Vec<&str> = rows.iter().map(|r| r.upn.as_str()).collect();
-    upns.sort_unstable();
-    upns.dedup();
-    let mut school = registers::of_school_since(
-        conn,
-        school_urn,
-        AcademicYear::new(first_year.start_year() - 1),
-        &upns,
-    )?;
+    // Each pupil with the earliest session it is pushed in `first_year`, sorted and merged in
+    // place: a B-tree map of a push's ~760 rows cost more (perf).
+    let mut pushed: Vec<(&str, Option<i32>)> = rows
+        .iter()
+        .map(|r| {
+            let slot = (AcademicYear::containing(r.mark_date) == first_year)
+                .then(|| registers::slot_number(first_year, (r.mark_date, r.session)));
+            (r.upn.as_str(), slot)
+        })
+        .collect();
+    pushed.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    pushed.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        if same {
+            kept.1 = match (kept.1, later.1) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        same
+    });
+    let mut school = registers::of_school_since(conn, school_urn, first_year, &pushed)?;
     let loaded = started.elapsed();
     let (counts, history) = marks::apply(&mut school, rows)?;
     let applied = started.elapsed();

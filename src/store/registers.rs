@@ -575,26 +575,45 @@ pub fn claim_version(conn: &mut DbConnection, school_urn: i32, seen: i64) -> Que
     Ok(true)
 }
 
-/// A school's registers from academic year `from_year` on, in one range scan of the key; for
-/// `upns` with nothing that recent, their latest earlier year too (a run still open at the end
-/// of a year carries into the next one, R4.3).
+/// What a push needs of a school's registers: every year from `from_year` (the earliest its
+/// marks fall in) on, in one range scan of the key, and for some of `pushed`'s pupils their latest
+/// earlier year too. A run still open at the end of a year carries into the next one (R4.3), so
+/// a pupil's tallies can only be appended to, or rebuilt from `from_year` on, knowing the year
+/// before. That is needed unless the push only adds sessions after everything the pupil's
+/// `from_year` row has counted and the pupil has no later row: the nightly push, which then
+/// reads one row per pupil, not two, once a second academic year is stored.
+///
+/// `pushed` holds each pupil of the push (sorted by UPN) with the earliest session slot the push
+/// gives them in `from_year`, if any.
 pub fn of_school_since(
     conn: &mut DbConnection,
     school_urn: i32,
     from_year: AcademicYear,
-    upns: &[&str],
+    pushed: &[(&str, Option<i32>)],
 ) -> QueryResult<SchoolRegisters> {
     let mut rows: Vec<RegisterRow> = registers::table
         .filter(registers::school_urn.eq(school_urn))
         .filter(registers::academic_year.ge(from_year.start_year()))
         .select(RegisterRow::as_select())
         .load(conn)?;
-    let recent: std::collections::HashSet<&str, FastHash> =
-        rows.iter().map(|r| r.upn.as_str()).collect();
-    let missing: Vec<&str> = upns
+    // Per pupil: the latest slot its `from_year` row has counted, and whether it has a later row.
+    let mut recent: HashMap<&str, (Option<i32>, bool), FastHash> =
+        HashMap::with_capacity_and_hasher(rows.len(), FastHash::default());
+    for row in &rows {
+        let seen = recent.entry(row.upn.as_str()).or_insert((None, false));
+        if row.academic_year == from_year.start_year() {
+            seen.0 = Some(row.latest_slot);
+        } else {
+            seen.1 = true;
+        }
+    }
+    let missing: Vec<&str> = pushed
         .iter()
-        .copied()
-        .filter(|upn| !recent.contains(upn))
+        .filter(|(upn, earliest)| match recent.get(upn) {
+            Some((Some(counted), false)) => earliest.is_some_and(|slot| slot <= *counted),
+            _ => true,
+        })
+        .map(|(upn, _)| *upn)
         .collect();
     let mut older: Vec<RegisterRow> = Vec::new();
     // One probe of the key first: a school with nothing before `from_year` (the usual case for a
