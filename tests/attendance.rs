@@ -559,7 +559,7 @@ on_both_backends!(nightly_pushes_keep_every_mark, |app| {
     };
     for (night, day) in days.iter().enumerate() {
         let mut marks = Vec::new();
-        for n in 1..=8u32 {
+        for n in 1..=5u32 {
             // Now and then a pupil is not in a night's push at all.
             if rng.random_bool(0.1) {
                 continue;
@@ -590,7 +590,7 @@ on_both_backends!(nightly_pushes_keep_every_mark, |app| {
         }
         push(&app, &s.oakfield, OAKFIELD, marks).await;
     }
-    for n in 1..=8u32 {
+    for n in 1..=5u32 {
         let r = app
             .get(
                 &s.la,
