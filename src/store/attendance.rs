@@ -144,70 +144,61 @@ pub(crate) fn tally_from_parts(
     latest_slot: i32,
     state: &str,
 ) -> QueryResult<YearTally> {
-    let broken = |e: String| diesel::result::Error::DeserializationError(e.into());
-    if let Some(packed) = state.strip_prefix(PACKED) {
-        let unreadable = |e: String| {
-            broken(format!(
+    let unreadable = |e: String| {
+        diesel::result::Error::DeserializationError(
+            format!(
                 "attendance tally of {upn} at {school_urn} for {} is unreadable ({e}); run `esma-api recompute`",
                 year.start_year()
-            ))
-        };
-        let mut buffer = [0u8; PACKED_BYTES_AT_MOST];
-        let length = URL_SAFE_NO_PAD
-            .decode_slice(packed.as_bytes(), &mut buffer)
-            .map_err(|e| unreadable(e.to_string()))?;
-        let state: PackedTally =
-            postcard::from_bytes(&buffer[..length]).map_err(|e| unreadable(e.to_string()))?;
-        let mut counts = MeasureCounts::new();
-        for (c, n) in state.counts {
-            let code = AttendanceCode::from_register_char(c)
-                .ok_or_else(|| unreadable(format!("no code is written {:?}", char::from(c))))?;
-            counts.add_many(code, n);
-        }
-        let marked_days = MarkedDays::from_bytes(state.marked_days)
-            .ok_or_else(|| unreadable("more marked days than a year has".into()))?;
-        return Ok(YearTally {
-            year,
-            counts,
-            latest: Some(slot_of(year, latest_slot)?),
-            marked_days,
-            open_run: run_in(year, state.open_run)?,
-            longest_run: run_in(year, state.longest_run)?,
-            sickness_return_reached: state
-                .sickness_return_reached
-                .map(|n| slot_of(year, n))
-                .transpose()?,
-        });
-    }
-    let state: TallyState = serde_json::from_str(state).map_err(|e| {
-        broken(format!(
-            "attendance tally of {upn} at {school_urn} for {} is unreadable ({e}); run `esma-api recompute`",
-            year.start_year()
-        ))
-    })?;
+            )
+            .into(),
+        )
+    };
     let mut counts = MeasureCounts::new();
-    for (code, n) in &state.0 {
-        let code = AttendanceCode::parse(code).map_err(|e| broken(e.to_string()))?;
-        counts.add_many(code, *n);
-    }
-    let marked_days = URL_SAFE_NO_PAD
-        .decode(state.1.as_bytes())
-        .ok()
-        .as_deref()
-        .and_then(MarkedDays::from_bytes)
-        .ok_or_else(|| {
-            broken(format!(
-                "marked days of {upn} at {school_urn} are unreadable"
-            ))
-        })?;
+    let (marked_days, open_run, longest_run, sickness_return_reached) =
+        if let Some(packed) = state.strip_prefix(PACKED) {
+            let mut buffer = [0u8; PACKED_BYTES_AT_MOST];
+            let length = URL_SAFE_NO_PAD
+                .decode_slice(packed.as_bytes(), &mut buffer)
+                .map_err(|e| unreadable(e.to_string()))?;
+            let state: PackedTally =
+                postcard::from_bytes(&buffer[..length]).map_err(|e| unreadable(e.to_string()))?;
+            for (c, n) in state.counts {
+                let code = AttendanceCode::from_register_char(c)
+                    .ok_or_else(|| unreadable(format!("no code is written {:?}", char::from(c))))?;
+                counts.add_many(code, n);
+            }
+            let marked_days = MarkedDays::from_bytes(state.marked_days);
+            (
+                marked_days,
+                state.open_run,
+                state.longest_run,
+                state.sickness_return_reached,
+            )
+        } else {
+            let state: TallyState =
+                serde_json::from_str(state).map_err(|e| unreadable(e.to_string()))?;
+            for (code, n) in &state.0 {
+                let code = AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string()))?;
+                counts.add_many(code, *n);
+            }
+            let marked_days = URL_SAFE_NO_PAD
+                .decode(state.1.as_bytes())
+                .ok()
+                .as_deref()
+                .and_then(MarkedDays::from_bytes);
+            (marked_days, state.2, state.3, state.4)
+        };
     Ok(YearTally {
         year,
         counts,
         latest: Some(slot_of(year, latest_slot)?),
-        marked_days,
-        open_run: run_in(year, state.2)?,
-        longest_run: run_in(year, state.3)?,
-        sickness_return_reached: state.4.map(|n| slot_of(year, n)).transpose()?,
+        marked_days: marked_days
+            .ok_or_else(|| unreadable("its marked days are not a year's".into()))?,
+        open_run: run_in(year, open_run)?,
+        longest_run: run_in(year, longest_run)?,
+        sickness_return_reached: sickness_return_reached
+            .map(|n| slot_of(year, n))
+            .transpose()?,
     })
 }
 
