@@ -46,7 +46,7 @@ const PACKED_BYTES_AT_MOST: usize = 512;
 
 /// The JSON form of the `tally` column before 2026-12-06: the code counts as pairs, the marked
 /// days as base64 bytes, then the runs and the sickness-return slot.
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 struct TallyState<'a>(
     #[serde(borrow)] Vec<(Cow<'a, str>, u32)>,
     Cow<'a, str>,
