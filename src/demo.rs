@@ -167,14 +167,6 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                 .unwrap_or(today);
                 new_pupils.push(PupilRow {
                     upn: upn.clone(),
-                    legal_forename: FORENAMES[n % FORENAMES.len()].to_string(),
-                    legal_surname: SURNAMES[n % SURNAMES.len()].to_string(),
-                    date_of_birth: born,
-                    postcode: Some(format!("SG{} {}AB", 1 + n % 9, n % 10)),
-                    home_la_code: Some(919),
-                    ehcp: n % 11 == 0,
-                    sen_support: n % 5 == 0,
-                    pupil_premium: n % 4 == 0,
                     created_at: now,
                     updated_at: now,
                 });
@@ -184,6 +176,14 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                     on_roll_from: NaiveDate::from_ymd_opt(2026, 9, 3).unwrap_or(today),
                     on_roll_until: None,
                     updated_at: now,
+                    legal_forename: FORENAMES[n % FORENAMES.len()].to_string(),
+                    legal_surname: SURNAMES[n % SURNAMES.len()].to_string(),
+                    date_of_birth: born,
+                    postcode: Some(format!("SG{} {}AB", 1 + n % 9, n % 10)),
+                    home_la_code: Some(919),
+                    ehcp: n % 11 == 0,
+                    sen_support: n % 5 == 0,
+                    pupil_premium: n % 4 == 0,
                 });
                 for (index, day) in school_days.iter().enumerate() {
                     for (session, pm) in [(Session::Am, false), (Session::Pm, true)] {

@@ -52,8 +52,10 @@ pub struct RollBody {
 
 /// Sync pupils onto the school's roll (a school's own URNs).
 ///
-/// Upserts each pupil and its enrolment at this school; pupils not sent are left as they are (send
-/// a leaver with `on_roll_until`). Invalid rows are reported, valid ones committed in one
+/// Upserts each pupil's enrolment at this school with the personal details this school's MIS
+/// gives; pupils not sent are left as they are (send a leaver with `on_roll_until`). Details are
+/// held per school: a push changes only this school's record of a pupil, never what another
+/// school's MIS said of a dual-registered pupil. Invalid rows are reported, valid ones committed in one
 /// transaction; `?mode=all_or_nothing` and `Idempotency-Key` work as for registers. JSON, optionally
 /// gzip-encoded.
 #[utoipa::path(
@@ -137,13 +139,43 @@ pub async fn push_roll(
     Ok(report_response(outcome))
 }
 
+/// A school's roll entry for the pupil, with the personal details that school's MIS gave.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EnrolmentView {
     pub school_urn: i32,
     pub on_roll_from: NaiveDate,
     pub on_roll_until: Option<NaiveDate>,
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: NaiveDate,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i32>,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
+    /// When this school's MIS last changed this record.
+    pub updated_at: DateTime<Utc>,
 }
 
+/// One school's value of a field the schools' records disagree on.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConflictValueView {
+    pub school_urn: i32,
+    /// The value as text (`null` when that school's record has none).
+    pub value: Option<String>,
+}
+
+/// A field on which two or more schools' records of the pupil disagree.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DetailConflictView {
+    #[schema(example = "date_of_birth")]
+    pub field: String,
+    pub values: Vec<ConflictValueView>,
+}
+
+/// A pupil. Personal details are held per school, as each school's MIS gives them: the top-level
+/// fields are the most recently pushed record the caller may see (a school: its own), and
+/// `enrolments` has each visible school's record.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PupilView {
     pub upn: String,
@@ -155,14 +187,22 @@ pub struct PupilView {
     pub ehcp: bool,
     pub sen_support: bool,
     pub pupil_premium: bool,
-    /// The rolls the pupil is on (a school client sees its own).
+    /// The rolls the pupil is on, each with that school's record (a school client sees its own).
     pub enrolments: Vec<EnrolmentView>,
+    /// Fields the schools' records disagree on, with each school's value: for the LA to resolve
+    /// with the schools (always empty for a school client, which sees only its own record).
+    pub conflicts: Vec<DetailConflictView>,
+    /// When the record shown at the top level was last changed.
     pub updated_at: DateTime<Utc>,
 }
 
 const UPN_PARAM: &str = "The pupil's UPN";
 
 /// One pupil (`la`: any; `school`: pupils currently on its roll, 404 otherwise). Audited.
+///
+/// A school reads only its own record of the pupil. The LA reads every school's record in
+/// `enrolments`, and `conflicts` lists the fields the schools' records disagree on (two dates of
+/// birth, say), with each school's value.
 #[utoipa::path(
     tag = "pupils",
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
@@ -182,17 +222,21 @@ pub async fn get_pupil(
     upn: web::Path<String>,
 ) -> Result<web::Json<PupilView>, ApiError> {
     let record = pupils::get(&state, &actor, &upn).await?;
-    let p = record.pupil;
+    let latest = record
+        .latest()
+        .cloned()
+        .ok_or_else(|| ApiError::not_found("no pupil with that UPN on a roll you can see"))?;
     Ok(web::Json(PupilView {
-        upn: p.upn,
-        legal_forename: p.legal_forename,
-        legal_surname: p.legal_surname,
-        date_of_birth: p.date_of_birth,
-        postcode: p.postcode,
-        home_la_code: p.home_la_code,
-        ehcp: p.ehcp,
-        sen_support: p.sen_support,
-        pupil_premium: p.pupil_premium,
+        upn: record.upn,
+        legal_forename: latest.legal_forename,
+        legal_surname: latest.legal_surname,
+        date_of_birth: latest.date_of_birth,
+        postcode: latest.postcode,
+        home_la_code: latest.home_la_code,
+        ehcp: latest.ehcp,
+        sen_support: latest.sen_support,
+        pupil_premium: latest.pupil_premium,
+        updated_at: latest.updated_at.and_utc(),
         enrolments: record
             .enrolments
             .into_iter()
@@ -200,9 +244,29 @@ pub async fn get_pupil(
                 school_urn: e.school_urn,
                 on_roll_from: e.on_roll_from,
                 on_roll_until: e.on_roll_until,
+                legal_forename: e.legal_forename,
+                legal_surname: e.legal_surname,
+                date_of_birth: e.date_of_birth,
+                postcode: e.postcode,
+                home_la_code: e.home_la_code,
+                ehcp: e.ehcp,
+                sen_support: e.sen_support,
+                pupil_premium: e.pupil_premium,
+                updated_at: e.updated_at.and_utc(),
             })
             .collect(),
-        updated_at: p.updated_at.and_utc(),
+        conflicts: record
+            .conflicts
+            .into_iter()
+            .map(|c| DetailConflictView {
+                field: c.field.to_string(),
+                values: c
+                    .values
+                    .into_iter()
+                    .map(|(school_urn, value)| ConflictValueView { school_urn, value })
+                    .collect(),
+            })
+            .collect(),
     }))
 }
 

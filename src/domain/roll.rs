@@ -135,6 +135,60 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
     })
 }
 
+/// A pupil's personal details as one school's MIS gives them. Each school keeps its own (API.md
+/// "Pupils"): a dual-registered pupil has one per school, and one school's push never changes
+/// another's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PupilDetails {
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: NaiveDate,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i32>,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
+}
+
+/// A field on which the schools' records of one pupil disagree, with each school's value.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DetailConflict {
+    pub field: &'static str,
+    /// `(school URN, the value as text, or None when that school's record has none)`, by URN.
+    pub values: Vec<(i32, Option<String>)>,
+}
+
+/// Where the schools' records of one pupil disagree: what the LA needs to see to resolve, for
+/// example, two dates of birth. Fields are compared as given (names after trimming; postcodes
+/// normalised at the roll push), so a difference in case is a difference.
+pub fn conflicts_between(records: &[(i32, &PupilDetails)]) -> Vec<DetailConflict> {
+    type Field = (&'static str, fn(&PupilDetails) -> Option<String>);
+    const FIELDS: [Field; 8] = [
+        ("legal_forename", |d| Some(d.legal_forename.clone())),
+        ("legal_surname", |d| Some(d.legal_surname.clone())),
+        ("date_of_birth", |d| Some(d.date_of_birth.to_string())),
+        ("postcode", |d| d.postcode.clone()),
+        ("home_la_code", |d| d.home_la_code.map(|c| c.to_string())),
+        ("ehcp", |d| Some(d.ehcp.to_string())),
+        ("sen_support", |d| Some(d.sen_support.to_string())),
+        ("pupil_premium", |d| Some(d.pupil_premium.to_string())),
+    ];
+    let mut sorted: Vec<(i32, &PupilDetails)> = records.to_vec();
+    sorted.sort_by_key(|(urn, _)| *urn);
+    FIELDS
+        .iter()
+        .filter_map(|(field, value)| {
+            let values: Vec<(i32, Option<String>)> =
+                sorted.iter().map(|(urn, d)| (*urn, value(d))).collect();
+            let first = &values.first()?.1;
+            values
+                .iter()
+                .any(|(_, v)| v != first)
+                .then_some(DetailConflict { field, values })
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -216,6 +270,48 @@ mod tests {
             }),
             "invalid_date"
         );
+    }
+
+    fn details(dob: &str) -> PupilDetails {
+        PupilDetails {
+            legal_forename: "Amara".into(),
+            legal_surname: "Okafor".into(),
+            date_of_birth: NaiveDate::parse_from_str(dob, "%Y-%m-%d").unwrap(),
+            postcode: Some("SG1 2AB".into()),
+            home_la_code: Some(919),
+            ehcp: false,
+            sen_support: true,
+            pupil_premium: false,
+        }
+    }
+
+    #[test]
+    fn schools_that_agree_have_no_conflict() {
+        let a = details("2014-03-02");
+        assert!(conflicts_between(&[(117002, &a), (117001, &a.clone())]).is_empty());
+        assert!(conflicts_between(&[(117001, &a)]).is_empty());
+        assert!(conflicts_between(&[]).is_empty());
+    }
+
+    #[test]
+    fn each_field_schools_disagree_on_is_a_conflict_with_every_school_value() {
+        let a = details("2014-03-02");
+        let b = PupilDetails {
+            home_la_code: None,
+            ehcp: true,
+            ..details("2013-03-02")
+        };
+        let found = conflicts_between(&[(117002, &b), (117001, &a)]);
+        let fields: Vec<&str> = found.iter().map(|c| c.field).collect();
+        assert_eq!(fields, ["date_of_birth", "home_la_code", "ehcp"]);
+        assert_eq!(
+            found[0].values,
+            [
+                (117001, Some("2014-03-02".to_string())),
+                (117002, Some("2013-03-02".to_string()))
+            ]
+        );
+        assert_eq!(found[1].values, [(117001, Some("919".into())), (117002, None)]);
     }
 
     #[test]

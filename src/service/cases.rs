@@ -618,9 +618,10 @@ pub async fn exit(
         "exit",
         move |conn, _, found, policy, today, now, changed| {
             active_or_conflict(&found, "exited again")?;
-            let dob = pupils::find(conn, &found.row.upn)?
+            // The case's school's record of the pupil (details are held per school).
+            let dob = pupils::record_at(conn, found.row.school_urn, &found.row.upn)?
                 .map(|p| p.date_of_birth)
-                .ok_or_else(|| ApiError::internal("the case's pupil vanished"))?;
+                .ok_or_else(|| ApiError::internal("the case's pupil is not on its school's roll"))?;
             let mut problems = exit_problems(
                 &request,
                 &CaseFacts {

@@ -83,6 +83,14 @@ impl Actor {
         )))
     }
 
+    /// Whether this actor may know of the school's resources (ids of its referrals, cases...).
+    pub fn sees_school(&self, urn: i32) -> bool {
+        matches!(
+            school_access(self.role, &self.schools, urn),
+            SchoolAccess::Allowed
+        )
+    }
+
     /// For reads of a school's data: 404 for another school's (no existence leak).
     pub fn may_read_school(&self, urn: i32) -> Result<(), ApiError> {
         match school_access(self.role, &self.schools, urn) {

@@ -10,13 +10,29 @@ use crate::domain::identifiers::Upn;
 use crate::domain::register::covers;
 use crate::error::ApiError;
 use crate::store::marks::{self, HistoryRow, StoredMark};
-use crate::store::pupils::{self, EnrolmentRow, PupilRow};
+use crate::domain::roll::{conflicts_between, DetailConflict, PupilDetails};
+use crate::store::pupils::{self, EnrolmentRow};
 use crate::store::{audit, DbConnection};
 
+/// A pupil as the caller may see them: the schools' own records (API.md "Pupils": personal
+/// details are held per school).
 pub struct PupilRecord {
-    pub pupil: PupilRow,
-    /// The enrolments the caller may see (a school: its own).
+    pub upn: String,
+    /// The enrolments the caller may see, each with that school's record of the pupil (a school:
+    /// its own), by URN.
     pub enrolments: Vec<EnrolmentRow>,
+    /// Where the visible schools' records disagree (the LA sees every school's; a school only its
+    /// own, so never a conflict).
+    pub conflicts: Vec<DetailConflict>,
+}
+
+impl PupilRecord {
+    /// The record shown as the pupil's details: the most recently pushed of the visible ones.
+    pub fn latest(&self) -> Option<&EnrolmentRow> {
+        self.enrolments
+            .iter()
+            .max_by_key(|e| (e.updated_at, std::cmp::Reverse(e.school_urn)))
+    }
 }
 
 pub struct PupilMarks {
@@ -40,10 +56,10 @@ pub(super) fn visible(
     upn: &str,
     today: NaiveDate,
 ) -> Result<Option<PupilRecord>, ApiError> {
-    let Some(pupil) = pupils::find(conn, upn)? else {
-        return Ok(None);
-    };
     let all = pupils::enrolments_of(conn, upn)?;
+    if all.is_empty() {
+        return Ok(None);
+    }
     let enrolments: Vec<EnrolmentRow> = match actor.role {
         Role::La => all,
         _ => all
@@ -57,7 +73,17 @@ pub(super) fn visible(
     if actor.role != Role::La && enrolments.is_empty() {
         return Ok(None);
     }
-    Ok(Some(PupilRecord { pupil, enrolments }))
+    let details: Vec<(i32, PupilDetails)> = enrolments
+        .iter()
+        .map(|e| (e.school_urn, e.details()))
+        .collect();
+    let conflicts =
+        conflicts_between(&details.iter().map(|(urn, d)| (*urn, d)).collect::<Vec<_>>());
+    Ok(Some(PupilRecord {
+        upn: upn.to_string(),
+        enrolments,
+        conflicts,
+    }))
 }
 
 /// Runs a read and writes its audit row (success or not_found) in the same transaction.

@@ -251,27 +251,26 @@ fn check_against_roll(
     }
     let urn = form.school_urn;
     let upn = &form.pupil.upn;
-    let on_roll = pupils::enrolments_of(conn, upn)?
-        .into_iter()
-        .any(|e| e.school_urn == urn && covers(e.on_roll_from, e.on_roll_until, today));
-    if !on_roll {
+    // The referring school's own record of the pupil: another school's MIS may hold other
+    // details for a dual-registered pupil (API.md "Pupils").
+    let record = pupils::record_at(conn, urn, upn)?
+        .filter(|e| covers(e.on_roll_from, e.on_roll_until, today));
+    let Some(record) = record else {
         return Err(ApiError::invalid_field(
             "/pupil/upn",
             format!(
                 "pupil {upn} is not on the roll of school {urn} today; a referral comes from the pupil's school: push the roll first (PUT /api/v1/schools/{urn}/pupils)"
             ),
         ));
-    }
-    if let Some(pupil) = pupils::find(conn, upn)? {
-        if pupil.date_of_birth != form.pupil.date_of_birth {
-            return Err(ApiError::invalid_field(
-                "/pupil/date_of_birth",
-                format!(
-                    "the school's roll gives {} as the date of birth of pupil {upn}; correct the referral or the roll",
-                    pupil.date_of_birth
-                ),
-            ));
-        }
+    };
+    if record.date_of_birth != form.pupil.date_of_birth {
+        return Err(ApiError::invalid_field(
+            "/pupil/date_of_birth",
+            format!(
+                "school {urn}'s roll gives {} as the date of birth of pupil {upn}; correct the referral or the roll",
+                record.date_of_birth
+            ),
+        ));
     }
     Ok(())
 }
@@ -290,24 +289,37 @@ fn is_unique_violation(e: &diesel::result::Error) -> bool {
 }
 
 /// R10.4: 409 while the pupil has an undecided referral or an active case.
+///
+/// A message never names another school's referral or case (issue 20): a dual-registered
+/// pupil's other school is told only that one exists, and who to ask.
 fn refuse_duplicate(
     conn: &mut DbConnection,
+    actor: &Actor,
     form: &ReferralForm,
     policy: &Policy,
 ) -> Result<(), ApiError> {
     let upn = form.pupil.upn.as_str();
-    if let Some(open) = store::open_of_pupil(conn, upn)? {
-        return Err(ApiError::conflict(format!(
-            "pupil {upn} already has an open referral ({open}); update it with PATCH /api/v1/referrals/{open} or withdraw it first"
-        )));
+    if let Some((open, school)) = store::open_of_pupil(conn, upn)? {
+        return Err(ApiError::conflict(if actor.sees_school(school) {
+            format!("pupil {upn} already has an open referral ({open}); update it with PATCH /api/v1/referrals/{open} or withdraw it first")
+        } else {
+            format!("pupil {upn} already has an open referral from another school; the LA's ESMA team can tell you more")
+        }));
     }
-    if let Some(case) = case_store::active_of_pupil(conn, upn)? {
-        return Err(ApiError::conflict(format!(
-            "pupil {upn} already has an active ESMA case ({case}); a new referral is possible after its exit"
-        )));
+    if let Some((case, school)) = case_store::active_of_pupil(conn, upn)? {
+        return Err(ApiError::conflict(if actor.sees_school(school) {
+            format!("pupil {upn} already has an active ESMA case ({case}); a new referral is possible after its exit")
+        } else {
+            format!("pupil {upn} already has an active ESMA case through another school; the LA's ESMA team can tell you more")
+        }));
     }
     // R13: re-referral after an exit.
     if let Some(closed) = case_store::last_closed_of_pupil(conn, upn)? {
+        let case = if actor.sees_school(closed.school_urn) {
+            format!("ESMA case {}", closed.id)
+        } else {
+            "an ESMA case through another school".to_string()
+        };
         let reason = closed
             .exit_decision
             .as_deref()
@@ -316,14 +328,13 @@ fn refuse_duplicate(
         match reason {
             Some(ExitReason::NoLongerCompulsorySchoolAge) => {
                 return Err(ApiError::conflict(format!(
-                    "pupil {upn} left ESMA case {} as no longer of compulsory school age; there is no re-referral",
-                    closed.id
+                    "pupil {upn} left {case} as no longer of compulsory school age; there is no re-referral"
                 )))
             }
             Some(ExitReason::MovedOutOfArea) if form.pupil.home_la_code != Some(policy.la_code) => {
                 return Err(ApiError::conflict(format!(
-                    "pupil {upn} left ESMA case {} on moving out of the area; a new referral needs home_la_code {} (back in the area)",
-                    closed.id, policy.la_code
+                    "pupil {upn} left {case} on moving out of the area; a new referral needs home_la_code {} (back in the area)",
+                    policy.la_code
                 )))
             }
             _ => {}
@@ -360,7 +371,7 @@ pub(crate) fn submit_in(
     now: NaiveDateTime,
 ) -> Result<ReferralRecord, ApiError> {
     check_against_roll(conn, &form, today)?;
-    refuse_duplicate(conn, &form, policy)?;
+    refuse_duplicate(conn, actor, &form, policy)?;
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let due_by = assessment_due_by(today, policy, &calendar);
     let body = serde_json::to_string(&form)
@@ -785,7 +796,7 @@ pub(crate) fn decide_in(
     }
     let mut changed = vec![Change::referral(id, urn, ChangeAction::Decided)];
     if decision.outcome == DecisionOutcome::Accepted {
-        if let Some(case) = case_store::active_of_pupil(conn, &found.upn)? {
+        if let Some((case, _)) = case_store::active_of_pupil(conn, &found.upn)? {
             return Err(ApiError::conflict(format!(
                 "pupil {} already has an active ESMA case ({case})",
                 found.upn

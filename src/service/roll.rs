@@ -133,13 +133,22 @@ pub async fn push(
             let (mut inserted, mut updated, mut unchanged) = (0usize, 0usize, identical_repeats);
             if !refuse_all {
                 let upns: Vec<&str> = accepted.iter().map(|a| a.pupil.upn.as_str()).collect();
-                let known = pupils::find_many(conn, &upns)?;
+                let known = pupils::known(conn, &upns)?;
                 let roll = pupils::roll_of(conn, urn)?;
                 let (mut new_pupils, mut new_enrolments) = (Vec::new(), Vec::new());
                 for a in &accepted {
                     let p = &a.pupil;
-                    let row = PupilRow {
+                    if !known.contains(&p.upn) {
+                        new_pupils.push(PupilRow { upn: p.upn.clone(), created_at: now, updated_at: now });
+                    }
+                    // Only this school's record of the pupil: another school's MIS may say otherwise
+                    // (issue 20: one school's push overwrote another's pupil).
+                    let enrolment = EnrolmentRow {
+                        school_urn: urn,
                         upn: p.upn.clone(),
+                        on_roll_from: p.on_roll_from,
+                        on_roll_until: p.on_roll_until,
+                        updated_at: now,
                         legal_forename: p.legal_forename.clone(),
                         legal_surname: p.legal_surname.clone(),
                         date_of_birth: p.date_of_birth,
@@ -148,43 +157,17 @@ pub async fn push(
                         ehcp: a.ehcp,
                         sen_support: a.sen_support,
                         pupil_premium: a.pupil_premium,
-                        created_at: now,
-                        updated_at: now,
                     };
-                    let enrolment = EnrolmentRow {
-                        school_urn: urn,
-                        upn: p.upn.clone(),
-                        on_roll_from: p.on_roll_from,
-                        on_roll_until: p.on_roll_until,
-                        updated_at: now,
-                    };
-                    let pupil_changed = match known.get(&p.upn) {
-                        None => {
-                            new_pupils.push(row);
-                            true
-                        }
-                        Some(old) if old.same_details(&row) => false,
-                        Some(_) => {
-                            pupils::update_pupil(conn, &row)?;
-                            true
-                        }
-                    };
-                    let enrolment_changed = match roll.get(&p.upn) {
+                    match roll.get(&p.upn) {
                         None => {
                             new_enrolments.push(enrolment);
                             inserted += 1;
-                            continue;
                         }
-                        Some(old) if (old.on_roll_from, old.on_roll_until) == (enrolment.on_roll_from, enrolment.on_roll_until) => false,
+                        Some(old) if old.same_as(&enrolment) => unchanged += 1,
                         Some(_) => {
                             pupils::update_enrolment(conn, &enrolment)?;
-                            true
+                            updated += 1;
                         }
-                    };
-                    if pupil_changed || enrolment_changed {
-                        updated += 1;
-                    } else {
-                        unchanged += 1;
                     }
                 }
                 pupils::insert_pupils(conn, &new_pupils)?;

@@ -119,12 +119,12 @@ pub fn of_referral(conn: &mut DbConnection, referral_id: i64) -> QueryResult<Opt
         .optional()
 }
 
-/// The pupil's active case, if any (R10.4).
-pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<i64>> {
+/// The pupil's active case, if any (R10.4): its id and the school's URN.
+pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(i64, i32)>> {
     cases::table
         .filter(cases::upn.eq(upn))
         .filter(cases::status.eq("active"))
-        .select(cases::id)
+        .select((cases::id, cases::school_urn))
         .first(conn)
         .optional()
 }

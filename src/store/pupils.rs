@@ -1,43 +1,26 @@
 //! Pupils and the schools' rolls (enrolments).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{enrolments, pupils};
 use super::DbConnection;
+use crate::domain::roll::PupilDetails;
 
-#[derive(Debug, Clone, PartialEq, Queryable, Insertable, AsChangeset)]
+/// A UPN the service knows: what every other table refers to. Personal details are per school,
+/// on [`EnrolmentRow`].
+#[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
 #[diesel(table_name = pupils)]
 pub struct PupilRow {
     pub upn: String,
-    pub legal_forename: String,
-    pub legal_surname: String,
-    pub date_of_birth: NaiveDate,
-    pub postcode: Option<String>,
-    pub home_la_code: Option<i32>,
-    pub ehcp: bool,
-    pub sen_support: bool,
-    pub pupil_premium: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
 
-impl PupilRow {
-    /// Same person data, ignoring bookkeeping times.
-    pub fn same_details(&self, other: &PupilRow) -> bool {
-        self.legal_forename == other.legal_forename
-            && self.legal_surname == other.legal_surname
-            && self.date_of_birth == other.date_of_birth
-            && self.postcode == other.postcode
-            && self.home_la_code == other.home_la_code
-            && self.ehcp == other.ehcp
-            && self.sen_support == other.sen_support
-            && self.pupil_premium == other.pupil_premium
-    }
-}
-
+/// A pupil on one school's roll, with the personal details that school's MIS gave (API.md
+/// "Pupils": held per school).
 #[derive(Debug, Clone, PartialEq, Queryable, Insertable)]
 #[diesel(table_name = enrolments)]
 pub struct EnrolmentRow {
@@ -46,27 +29,61 @@ pub struct EnrolmentRow {
     pub on_roll_from: NaiveDate,
     pub on_roll_until: Option<NaiveDate>,
     pub updated_at: NaiveDateTime,
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: NaiveDate,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i32>,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
 }
 
-pub fn find(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<PupilRow>> {
-    pupils::table
-        .find(upn)
-        .select(pupils::all_columns)
-        .first(conn)
-        .optional()
+impl EnrolmentRow {
+    pub fn details(&self) -> PupilDetails {
+        PupilDetails {
+            legal_forename: self.legal_forename.clone(),
+            legal_surname: self.legal_surname.clone(),
+            date_of_birth: self.date_of_birth,
+            postcode: self.postcode.clone(),
+            home_la_code: self.home_la_code,
+            ehcp: self.ehcp,
+            sen_support: self.sen_support,
+            pupil_premium: self.pupil_premium,
+        }
+    }
+
+    /// Same roll dates and details, ignoring the bookkeeping time.
+    pub fn same_as(&self, other: &EnrolmentRow) -> bool {
+        (self.on_roll_from, self.on_roll_until) == (other.on_roll_from, other.on_roll_until)
+            && self.details() == other.details()
+    }
 }
 
-/// The pupils with these UPNs, keyed by UPN (one query per 500).
-pub fn find_many(conn: &mut DbConnection, upns: &[&str]) -> QueryResult<HashMap<String, PupilRow>> {
-    let mut found = HashMap::with_capacity(upns.len());
+/// Which of these UPNs the service already knows (one query per 500).
+pub fn known(conn: &mut DbConnection, upns: &[&str]) -> QueryResult<HashSet<String>> {
+    let mut found = HashSet::with_capacity(upns.len());
     for chunk in upns.chunks(500) {
-        let rows: Vec<PupilRow> = pupils::table
+        let rows: Vec<String> = pupils::table
             .filter(pupils::upn.eq_any(chunk))
-            .select(pupils::all_columns)
+            .select(pupils::upn)
             .load(conn)?;
-        found.extend(rows.into_iter().map(|p| (p.upn.clone(), p)));
+        found.extend(rows);
     }
     Ok(found)
+}
+
+/// One school's record of a pupil (whether or not the pupil is on its roll today).
+pub fn record_at(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upn: &str,
+) -> QueryResult<Option<EnrolmentRow>> {
+    enrolments::table
+        .find((school_urn, upn))
+        .select(enrolments::all_columns)
+        .first(conn)
+        .optional()
 }
 
 /// A school's roll, keyed by UPN.
@@ -129,23 +146,6 @@ pub fn insert_pupils(conn: &mut DbConnection, rows: &[PupilRow]) -> QueryResult<
     Ok(())
 }
 
-pub fn update_pupil(conn: &mut DbConnection, row: &PupilRow) -> QueryResult<()> {
-    diesel::update(pupils::table.find(&row.upn))
-        .set((
-            pupils::legal_forename.eq(&row.legal_forename),
-            pupils::legal_surname.eq(&row.legal_surname),
-            pupils::date_of_birth.eq(row.date_of_birth),
-            pupils::postcode.eq(&row.postcode),
-            pupils::home_la_code.eq(row.home_la_code),
-            pupils::ehcp.eq(row.ehcp),
-            pupils::sen_support.eq(row.sen_support),
-            pupils::pupil_premium.eq(row.pupil_premium),
-            pupils::updated_at.eq(row.updated_at),
-        ))
-        .execute(conn)
-        .map(|_| ())
-}
-
 pub fn insert_enrolments(conn: &mut DbConnection, rows: &[EnrolmentRow]) -> QueryResult<()> {
     for chunk in rows.chunks(500) {
         match conn {
@@ -166,6 +166,14 @@ pub fn update_enrolment(conn: &mut DbConnection, row: &EnrolmentRow) -> QueryRes
             enrolments::on_roll_from.eq(row.on_roll_from),
             enrolments::on_roll_until.eq(row.on_roll_until),
             enrolments::updated_at.eq(row.updated_at),
+            enrolments::legal_forename.eq(&row.legal_forename),
+            enrolments::legal_surname.eq(&row.legal_surname),
+            enrolments::date_of_birth.eq(row.date_of_birth),
+            enrolments::postcode.eq(&row.postcode),
+            enrolments::home_la_code.eq(row.home_la_code),
+            enrolments::ehcp.eq(row.ehcp),
+            enrolments::sen_support.eq(row.sen_support),
+            enrolments::pupil_premium.eq(row.pupil_premium),
         ))
         .execute(conn)
         .map(|_| ())

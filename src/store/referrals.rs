@@ -84,12 +84,12 @@ pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ReferralRow>
         .optional()
 }
 
-/// The pupil's undecided referral, if any (R10.4).
-pub fn open_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<i64>> {
+/// The pupil's undecided referral, if any (R10.4): its id and the referring school's URN.
+pub fn open_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(i64, i32)>> {
     referrals::table
         .filter(referrals::upn.eq(upn))
         .filter(referrals::status.eq_any(UNDECIDED))
-        .select(referrals::id)
+        .select((referrals::id, referrals::school_urn))
         .first(conn)
         .optional()
 }

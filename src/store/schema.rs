@@ -90,14 +90,6 @@ diesel::allow_tables_to_appear_in_same_query!(
 diesel::table! {
     pupils (upn) {
         upn -> Text,
-        legal_forename -> Text,
-        legal_surname -> Text,
-        date_of_birth -> Date,
-        postcode -> Nullable<Text>,
-        home_la_code -> Nullable<Integer>,
-        ehcp -> Bool,
-        sen_support -> Bool,
-        pupil_premium -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }
@@ -110,6 +102,14 @@ diesel::table! {
         on_roll_from -> Date,
         on_roll_until -> Nullable<Date>,
         updated_at -> Timestamp,
+        legal_forename -> Text,
+        legal_surname -> Text,
+        date_of_birth -> Date,
+        postcode -> Nullable<Text>,
+        home_la_code -> Nullable<Integer>,
+        ehcp -> Bool,
+        sen_support -> Bool,
+        pupil_premium -> Bool,
     }
 }
 
