@@ -298,3 +298,121 @@ on_both_backends!(control_characters_in_a_push_refuse_the_row, |app| {
     assert_eq!(report["errors"][0]["reason"], "invalid_text", "{report}");
     assert_eq!(report["errors"][0]["field"], "session", "{report}");
 });
+
+/// Serves the app on a local port through `server::http_server` (the real server, whose
+/// connection wrapper is under test), sends each raw request on its own connection and returns
+/// what came back on each, read until the server closed it or 5 seconds passed.
+async fn raw_exchanges(app: &TestApp, requests: Vec<Vec<u8>>) -> Vec<String> {
+    use esma_api::api::HttpSettings;
+    use esma_api::server::{http_server, ServerLimits};
+    use std::time::Duration;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = http_server(
+        listener,
+        app.state.clone(),
+        app.metrics.clone(),
+        HttpSettings {
+            body_limit: common::BODY_LIMIT,
+            max_push_rows: common::MAX_PUSH_ROWS,
+        },
+        ServerLimits {
+            // actix measures it from a clock it updates every 500 ms: well above that.
+            request_timeout: Duration::from_millis(1500),
+            workers: Some(1),
+        },
+    )
+    .unwrap();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    let answers = actix_web::rt::task::spawn_blocking(move || {
+        use std::io::Read;
+        requests
+            .into_iter()
+            .map(|request| {
+                let mut stream = std::net::TcpStream::connect(addr).unwrap();
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                stream.write_all(&request).unwrap();
+                let mut answer = Vec::new();
+                let _ = stream.read_to_end(&mut answer);
+                String::from_utf8_lossy(&answer).into_owned()
+            })
+            .collect::<Vec<_>>()
+    })
+    .await
+    .unwrap();
+    handle.stop(false).await;
+    answers
+}
+
+/// Asserts `answer` (the last on its connection) is a problem+json `status`; returns its body.
+fn raw_problem(answer: &str, status: u16) -> Value {
+    let at = answer.rfind("HTTP/1.1 ").expect("an answer");
+    let (head, body) = answer[at..].split_once("\r\n\r\n").expect("a head");
+    assert!(head.starts_with(&format!("HTTP/1.1 {status} ")), "{answer}");
+    assert!(
+        head.contains("content-type: application/problem+json\r\n"),
+        "{answer}"
+    );
+    assert!(
+        head.contains(&format!("content-length: {}\r\n", body.len())),
+        "{answer}"
+    );
+    let problem: Value = serde_json::from_str(body).expect("problem+json");
+    assert_eq!(problem["status"], status);
+    assert!(problem["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    let id = problem["correlation_id"].as_str().unwrap();
+    assert!(
+        head.contains(&format!("x-correlation-id: {id}\r\n")),
+        "{answer}"
+    );
+    problem
+}
+
+// Defect 11: what actix's HTTP parser refused (before the app saw it) came with an empty body.
+on_both_backends!(requests_the_parser_refuses_get_problem_json, |app| {
+    let many_headers: String = (0..100).map(|i| format!("x-h{i}: v\r\n")).collect();
+    let answers = raw_exchanges(
+        &app,
+        vec![
+            b"GET /health HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+            b"BAD REQUEST LINE\r\n\r\n".to_vec(),
+            b"GET /health HTTP/1.1\r\nhost x\r\n\r\n".to_vec(),
+            format!("GET /health HTTP/1.1\r\nhost: x\r\n{many_headers}\r\n").into_bytes(),
+            // The head never finishes.
+            b"GET /health HTTP/1.1\r\nhost: x\r\n".to_vec(),
+            // A good request, then a bad one on the same connection.
+            b"GET /health HTTP/1.1\r\nhost: x\r\n\r\nGET / HTTP/1.1\r\nho st: x\r\n\r\n".to_vec(),
+            b"GET /nothing-here HTTP/1.1\r\nhost: x\r\nconnection: close\r\n\r\n".to_vec(),
+        ],
+    )
+    .await;
+    assert!(
+        answers[0].starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        answers[0]
+    );
+    assert!(raw_problem(&answers[1], 400)["detail"]
+        .as_str()
+        .unwrap()
+        .contains("malformed"));
+    raw_problem(&answers[2], 400);
+    assert_eq!(
+        raw_problem(&answers[3], 431)["type"],
+        "urn:esma:problem:request-header-fields-too-large"
+    );
+    assert_eq!(
+        raw_problem(&answers[4], 408)["type"],
+        "urn:esma:problem:request-timeout"
+    );
+    assert!(
+        answers[5].starts_with("HTTP/1.1 200 OK\r\n"),
+        "{}",
+        answers[5]
+    );
+    raw_problem(&answers[5], 400);
+    raw_problem(&answers[6], 404);
+});
