@@ -3,7 +3,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actix_web::{web, HttpServer};
+use actix_web::web;
 
 use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
@@ -14,6 +14,9 @@ use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
 use crate::store::{DatabaseUrl, Db};
 use crate::telemetry::Metrics;
+
+mod problem_io;
+pub use problem_io::ProblemIo;
 
 pub fn open_db(url: &str, pool: u32) -> Result<Db, String> {
     let url = DatabaseUrl::parse(url)?;
@@ -99,15 +102,80 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
         max_push_rows: args.max_push_rows.max(1),
     };
-    let mut server =
-        HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))
-            .shutdown_timeout(30)
-            .bind(&args.bind)?;
-    if let Some(workers) = args.workers {
-        server = server.workers(workers.max(1));
-    }
+    let listener = std::net::TcpListener::bind(&args.bind)?;
+    let limits = ServerLimits {
+        workers: args.workers.map(|w| w.max(1)),
+        ..ServerLimits::default()
+    };
     // actix handles SIGINT/SIGTERM: it stops accepting and lets in-flight requests finish.
-    let served = server.run().await;
+    let served = http_server(listener, state, metrics, settings, limits)?.await;
     outbox.abort();
     served
+}
+
+/// How the HTTP server treats connections.
+#[derive(Debug, Clone)]
+pub struct ServerLimits {
+    /// Time for a new connection's first request head to arrive; 408 after it.
+    pub request_timeout: Duration,
+    /// Worker threads; the number of cores when None.
+    pub workers: Option<usize>,
+}
+
+impl Default for ServerLimits {
+    /// actix-web's own defaults.
+    fn default() -> Self {
+        ServerLimits {
+            request_timeout: Duration::from_secs(5),
+            workers: None,
+        }
+    }
+}
+
+/// The HTTP server on `listener`: actix-web's app behind actix-http's HTTP/1 service, as
+/// `HttpServer` builds it, but over [`ProblemIo`], so that what the HTTP parser refuses before the
+/// app sees it (400, 408, 431) is answered in problem+json too.
+pub fn http_server(
+    listener: std::net::TcpListener,
+    state: AppState,
+    metrics: web::Data<Metrics>,
+    settings: HttpSettings,
+    limits: ServerLimits,
+) -> std::io::Result<actix_server::Server> {
+    use actix_http::{HttpService, Protocol};
+    use actix_service::{fn_service, map_config, IntoServiceFactory as _, ServiceFactoryExt as _};
+    use actix_web::dev::AppConfig;
+
+    let addr = listener.local_addr()?;
+    let mut builder = actix_server::Server::build().shutdown_timeout(30);
+    if let Some(workers) = limits.workers {
+        builder = builder.workers(workers);
+    }
+    let shutdown = builder.graceful_shutdown_signal();
+    let request_timeout = limits.request_timeout;
+    builder = builder.listen("esma-api", listener, move || {
+        let app = api::app(state.clone(), metrics.clone(), settings.clone())
+            .into_factory()
+            .map_err(|err: actix_web::Error| err.error_response());
+        let shutdown = shutdown.clone();
+        let http = HttpService::build()
+            .client_request_timeout(request_timeout)
+            .client_disconnect_timeout(Duration::from_secs(1))
+            .local_addr(addr)
+            .graceful_shutdown_signal(move || {
+                let shutdown = shutdown.clone();
+                async move { shutdown.notified().await }
+            })
+            .finish(map_config(app, |_| AppConfig::default()));
+        fn_service(move |io: actix_web::rt::net::TcpStream| {
+            let peer = io.peer_addr().ok();
+            std::future::ready(Ok::<_, actix_http::error::DispatchError>((
+                ProblemIo::new(io, request_timeout),
+                Protocol::Http1,
+                peer,
+            )))
+        })
+        .and_then(http)
+    })?;
+    Ok(builder.run())
 }

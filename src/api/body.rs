@@ -51,7 +51,10 @@ pub async fn read_bounded(
         other => {
             return Err(ApiError::new(
                 ProblemKind::UnsupportedMediaType,
-                format!("Content-Encoding '{other}' is not supported; send gzip or no encoding"),
+                format!(
+                    "Content-Encoding '{}' is not supported; send gzip or no encoding",
+                    crate::domain::text::clip(other, crate::domain::text::ECHO_CHARS)
+                ),
             ))
         }
     };

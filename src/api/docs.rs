@@ -15,7 +15,18 @@ medical-needs teaching service (ESMA, Education Support for Medical Absence).\n\
 `curl -u CLIENT_ID:CLIENT_SECRET -d grant_type=client_credentials http://HOST/oauth/token`.\n\n\
 **Errors** are RFC 9457 `application/problem+json` with `type`, `title`, `status`, `detail`, \
 `correlation_id` and, for 422, `errors[]` with JSON Pointers into the request. Every response \
-carries `x-correlation-id` (taken from the request when given).\n\n\
+carries `x-correlation-id` (taken from the request when given). Input quoted in an error is \
+clipped to 64 characters with its size (`… (60 MiB, truncated)`), so an error stays a few hundred \
+bytes whatever was sent. A malformed request line or header (400), a request head over 96 headers \
+or 128 KiB (431) and a request head not received within 5 seconds of connecting (408) are \
+problems too.\n\n\
+**Text.** No string of a request body (nor a key) may hold a control character (Unicode Cc: \
+U+0000-U+001F, U+007F-U+009F): 422 with the pointer and the code point. Free-text fields \
+(`condition`, `named_medical_contact`, `current_support_plan`, `statement`, `attainment`, \
+`engagement`, `wellbeing`, `pupil_voice`, `targets`, `actions`, `next_steps`, `override_reason`, \
+`notes`, `reason`) may hold tab and line breaks (LF or CR LF). In a roll or register push a \
+control character refuses its row (`invalid_text` in the import report), not the push; one in a \
+key is a 422 for the push, like any unknown key.\n\n\
 **Lists** use cursor pagination: `?limit=` (1-500, default 50) and `?cursor=` from `next_cursor`.\n\n\
 **Roles**: `school` (its own URNs only; another school's data reads as 404, writes are 403), \
 `la` (every school of the LA), `admin` (clients, audit).",

@@ -11,6 +11,7 @@ use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
 use validator::{Validate, ValidationErrors, ValidationErrorsKind};
 
+use crate::domain::text::{self, TextKind};
 use crate::error::{ApiError, FieldProblem, ProblemKind};
 
 /// The configured body limit (bytes), taken from app data.
@@ -73,8 +74,17 @@ pub fn payload_error(err: actix_web::Error, limit: usize) -> ApiError {
 }
 
 /// Parses JSON; a syntax error is 400, a shape error (wrong type, unknown field, missing field)
-/// is 422 with the pointer to the offending place.
+/// is 422 with the pointer to the offending place, and so is a control character in any string
+/// or key (see `domain::text`).
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let value = parse_push_json(bytes)?;
+    check_text_in_json(bytes)?;
+    Ok(value)
+}
+
+/// As [`parse_json`] without the text check: a push reports a control character in a row as
+/// that row's rejection (`invalid_text`), not as a 422 for the whole push.
+pub fn parse_push_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.is_empty() {
         return Err(ApiError::bad_request(
             "the request body is empty; a JSON document is expected",
@@ -98,7 +108,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             if inner.is_syntax() || inner.is_eof() || inner.is_io() {
                 Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
             } else {
-                let message = strip_position(&inner.to_string());
+                let message = echo_safe(&inner.to_string());
                 Err(ApiError::validation(
                     format!(
                         "{} {message}",
@@ -120,9 +130,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 pub fn valid_from_value<T: DeserializeOwned + Validate>(
     value: serde_json::Value,
 ) -> Result<T, ApiError> {
-    let parsed = serde_path_to_error::deserialize::<_, T>(value).map_err(|err| {
+    let parsed = serde_path_to_error::deserialize::<_, T>(&value).map_err(|err| {
         let pointer = pointer_of(err.path());
-        let message = strip_position(&err.into_inner().to_string());
+        let message = echo_safe(&err.into_inner().to_string());
         ApiError::validation(
             format!(
                 "{} {message}",
@@ -135,21 +145,115 @@ pub fn valid_from_value<T: DeserializeOwned + Validate>(
             vec![FieldProblem::new(pointer, message)],
         )
     })?;
+    check_text(&value)?;
     parsed
         .validate()
         .map_err(|errors| validation_problem(&errors))?;
     Ok(parsed)
 }
 
-fn strip_position(message: &str) -> String {
-    match message.find(" at line ") {
-        Some(i) => message[..i].to_string(),
-        None => message.to_string(),
+/// A serde message as echoed: without the position, with the input it quotes clipped.
+fn echo_safe(message: &str) -> String {
+    let message = match message.find(" at line ") {
+        Some(i) => &message[..i],
+        None => message,
+    };
+    text::clip_quoted(message)
+}
+
+/// Whether a JSON document could hold a control character in a string: a raw DEL or C1
+/// character, or an escape (`\n`, `\u0000` ...). Raw C0 characters cannot be in a string of
+/// well-formed JSON. The common body has none of these and skips the second parse.
+fn json_may_hold_control(bytes: &[u8]) -> bool {
+    bytes.iter().enumerate().any(|(i, &b)| match b {
+        0x7f => true,
+        0xc2 => bytes.get(i + 1).is_some_and(|n| (0x80..0xa0).contains(n)),
+        b'\\' => matches!(
+            bytes.get(i + 1),
+            Some(b'b' | b'f' | b'n' | b'r' | b't' | b'u')
+        ),
+        _ => false,
+    })
+}
+
+fn check_text_in_json(bytes: &[u8]) -> Result<(), ApiError> {
+    if !json_may_hold_control(bytes) {
+        return Ok(());
+    }
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::bad_request(format!("malformed JSON: {e}")))?;
+    check_text(&value)
+}
+
+/// At most this many text problems are listed.
+const MAX_TEXT_PROBLEMS: usize = 20;
+
+/// 422 naming every string (or key) of `value` that holds a control character its field does not
+/// allow: keys and single-line fields none, free-text fields tab and line breaks only.
+pub fn check_text(value: &serde_json::Value) -> Result<(), ApiError> {
+    let mut problems = Vec::new();
+    walk_text(
+        value,
+        &mut String::new(),
+        TextKind::SingleLine,
+        &mut problems,
+    );
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ApiError::from_problems(problems))
+    }
+}
+
+fn walk_text(
+    value: &serde_json::Value,
+    pointer: &mut String,
+    kind: TextKind,
+    out: &mut Vec<(String, String)>,
+) {
+    use serde_json::Value;
+    if out.len() >= MAX_TEXT_PROBLEMS {
+        return;
+    }
+    match value {
+        Value::String(s) => {
+            if let Err(message) = text::check(s, kind) {
+                out.push((pointer.clone(), message));
+            }
+        }
+        Value::Array(items) => {
+            for (index, item) in items.iter().enumerate() {
+                let len = pointer.len();
+                pointer.push_str(&format!("/{index}"));
+                // An item is read as its list's field is (`reasons`: each a line).
+                walk_text(item, pointer, kind, out);
+                pointer.truncate(len);
+            }
+        }
+        Value::Object(map) => {
+            for (key, item) in map {
+                let len = pointer.len();
+                pointer.push('/');
+                pointer.push_str(&escape_segment(key));
+                if let Err(message) = text::check(key, TextKind::SingleLine) {
+                    out.push((pointer.clone(), format!("the key {message}")));
+                } else {
+                    walk_text(item, pointer, TextKind::of_field(key), out);
+                }
+                pointer.truncate(len);
+            }
+        }
+        _ => {}
     }
 }
 
 fn escape(segment: &str) -> String {
     segment.replace('~', "~0").replace('/', "~1")
+}
+
+/// A pointer segment as echoed: escaped, and clipped when it is a long key sent by the caller.
+fn escape_segment(segment: &str) -> String {
+    escape(&text::clip(segment, text::ECHO_CHARS))
 }
 
 fn pointer_of(path: &serde_path_to_error::Path) -> String {
@@ -158,8 +262,8 @@ fn pointer_of(path: &serde_path_to_error::Path) -> String {
     for seg in path.iter() {
         match seg {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
-            Segment::Map { key } => out.push_str(&format!("/{}", escape(key))),
-            Segment::Enum { variant } => out.push_str(&format!("/{}", escape(variant))),
+            Segment::Map { key } => out.push_str(&format!("/{}", escape_segment(key))),
+            Segment::Enum { variant } => out.push_str(&format!("/{}", escape_segment(variant))),
             Segment::Unknown => {}
         }
     }

@@ -156,7 +156,10 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
             return oauth_error(
                 400,
                 "unsupported_grant_type",
-                format!("only client_credentials is supported, not '{other}'"),
+                format!(
+                    "only client_credentials is supported, not '{}'",
+                    crate::domain::text::clip(other, crate::domain::text::ECHO_CHARS)
+                ),
             )
         }
     }

@@ -11,7 +11,8 @@ use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use tracing::Instrument;
 
-use crate::error::{ApiError, Problem, ProblemKind};
+use crate::domain::text;
+use crate::error::{ApiError, FieldProblem, Problem, ProblemKind};
 use crate::telemetry::Metrics;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
@@ -48,6 +49,13 @@ fn correlation_id_of(req: &ServiceRequest) -> String {
         .unwrap_or_else(|| uuid::Uuid::new_v4().to_string())
 }
 
+/// The longest detail, pointer or message of a problem, in characters.
+const MAX_DETAIL_CHARS: usize = 1024;
+/// The longest request path echoed (`instance`, and in a 404's or 405's detail).
+const MAX_PATH_CHARS: usize = 256;
+/// The most field problems listed (an all_or_nothing push lists up to 1000 refused rows).
+const MAX_LISTED_PROBLEMS: usize = 1000;
+
 pub fn problem_response(err: &ApiError, trace: Option<&RequestTrace>) -> HttpResponse {
     let status = StatusCode::from_u16(err.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let detail = if err.kind == ProblemKind::Internal {
@@ -58,14 +66,26 @@ pub fn problem_response(err: &ApiError, trace: Option<&RequestTrace>) -> HttpRes
     } else {
         err.detail.clone()
     };
+    // Whatever built the error, what it echoes of the request is bounded here, so an answer is
+    // never much larger than a few sentences (issue 20: a 60 MiB key came back four times).
     let body = Problem {
         problem_type: err.kind.type_uri().to_string(),
         title: err.kind.title().to_string(),
         status: status.as_u16(),
-        detail,
-        instance: trace.map(|t| t.path.clone()),
+        detail: text::clip(&detail, MAX_DETAIL_CHARS),
+        instance: trace.map(|t| text::clip(&t.path, MAX_PATH_CHARS)),
         correlation_id: trace.map(|t| t.correlation_id.clone()).unwrap_or_default(),
-        errors: err.errors.clone(),
+        errors: err
+            .errors
+            .iter()
+            .take(MAX_LISTED_PROBLEMS)
+            .map(|e| {
+                FieldProblem::new(
+                    text::clip(&e.pointer, MAX_DETAIL_CHARS),
+                    text::clip(&e.message, MAX_DETAIL_CHARS),
+                )
+            })
+            .collect(),
     };
     let mut res = HttpResponse::build(status);
     res.insert_header((header::CONTENT_TYPE, PROBLEM_JSON));
@@ -164,7 +184,10 @@ fn ensure_problem_body(
     }
     let kind = ProblemKind::from_status(status.as_u16());
     let detail = match kind {
-        ProblemKind::NotFound => format!("nothing is served at {}", trace.path),
+        ProblemKind::NotFound => format!(
+            "nothing is served at {}",
+            text::clip(&trace.path, MAX_PATH_CHARS)
+        ),
         ProblemKind::PayloadTooLarge => {
             "the request body is larger than this endpoint accepts".to_string()
         }
@@ -230,6 +253,7 @@ impl RouteTable {
 
 /// Whatever no route answered: 405 with `Allow` when the path exists, else 404.
 pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> ApiError {
+    let path = text::clip(req.path(), MAX_PATH_CHARS);
     match routes.allowed(req.path()) {
         Some(methods) => {
             let allow: Vec<&str> = methods.iter().map(|m| m.as_str()).collect();
@@ -238,13 +262,13 @@ pub async fn unmatched(req: HttpRequest, routes: web::Data<RouteTable>) -> ApiEr
                 format!(
                     "{} is not allowed on {}; use {}",
                     req.method(),
-                    req.path(),
+                    path,
                     allow.join(", ")
                 ),
             )
             .with_header("allow", allow.join(", "))
         }
-        None => ApiError::not_found(format!("nothing is served at {}", req.path())),
+        None => ApiError::not_found(format!("nothing is served at {path}")),
     }
 }
 

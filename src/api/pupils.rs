@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::extract::parse_json;
+use super::extract::parse_push_json;
 use super::registers::{check_rows, receive_push, report_response, BulkPush, PushQuery};
 use crate::domain::codes::{AttendanceCode, CodeCategory};
 use crate::error::{ApiError, Problem};
@@ -104,7 +104,7 @@ pub async fn push_roll(
         "roll",
     )
     .await?;
-    let parsed: RollBody = web::block(move || parse_json(&body))
+    let parsed: RollBody = web::block(move || parse_push_json(&body))
         .await
         .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;
     check_rows(&req, parsed.pupils.len(), "pupils")?;

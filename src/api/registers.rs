@@ -6,7 +6,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::body::{media_type, read_bounded};
-use super::extract::{parse_json, BodyLimit};
+use super::extract::{parse_push_json, BodyLimit};
 use crate::domain::school::check_urn;
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::imports::{Idempotency, ImportReport, PushMode, PushOutcome};
@@ -171,7 +171,8 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
             return Err(ApiError::invalid_field(
                 "/csv/header",
                 format!(
-                    "unknown CSV column '{h}'; the header is upn,date,session,code,minutes_late"
+                    "unknown CSV column '{}'; the header is upn,date,session,code,minutes_late",
+                    crate::domain::text::clip(h, crate::domain::text::ECHO_CHARS)
                 ),
             ));
         }
@@ -277,7 +278,7 @@ pub async fn push_register(
         if media == "text/csv" {
             Ok((csv_marks(&body)?, None))
         } else {
-            let parsed: RegisterBody = parse_json(&body)?;
+            let parsed: RegisterBody = parse_push_json(&body)?;
             let marks = parsed
                 .marks
                 .into_iter()

@@ -40,8 +40,13 @@ fn laestab_rule(laestab: &str) -> Result<(), ValidationError> {
     if laestab.len() == 7 && laestab.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(ValidationError::new("laestab")
-            .with_message(format!("LAESTAB should be 7 digits, not '{laestab}'").into()))
+        Err(ValidationError::new("laestab").with_message(
+            format!(
+                "LAESTAB should be 7 digits, not '{}'",
+                crate::domain::text::clip(laestab, crate::domain::text::ECHO_CHARS)
+            )
+            .into(),
+        ))
     }
 }
 

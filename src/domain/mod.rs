@@ -19,3 +19,4 @@ pub mod roll;
 pub mod schedule;
 pub mod school;
 pub mod tally;
+pub mod text;

@@ -83,8 +83,13 @@ fn postcode_rule(postcode: &str) -> Result<(), ValidationError> {
     if ok {
         Ok(())
     } else {
-        Err(ValidationError::new("postcode")
-            .with_message(format!("'{postcode}' is not a UK postcode like SG1 2AB").into()))
+        Err(ValidationError::new("postcode").with_message(
+            format!(
+                "'{}' is not a UK postcode like SG1 2AB",
+                super::text::clip(postcode, super::text::ECHO_CHARS)
+            )
+            .into(),
+        ))
     }
 }
 

@@ -5,6 +5,7 @@ use chrono::{Datelike, NaiveDate, Weekday};
 
 use super::codes::{check_code_for_date, check_minutes_late, AttendanceCode, Session};
 use super::identifiers::Upn;
+use super::text::{first_control, TextKind};
 
 /// Why a row of a push was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,10 +80,40 @@ fn clip(text: &str) -> String {
     text.chars().take(20).collect()
 }
 
+/// `invalid_text` for the first of `fields` (name, value) holding a control character: no field
+/// of a pushed row is free text (issue 20).
+pub fn control_problem<'t>(
+    fields: impl IntoIterator<Item = (&'static str, &'t str)>,
+) -> Option<RowProblem> {
+    fields.into_iter().find_map(|(field, value)| {
+        first_control(value, TextKind::SingleLine).map(|found| {
+            RowProblem::new(
+                field,
+                "invalid_text",
+                format!("{field} {}", found.message(TextKind::SingleLine)),
+            )
+        })
+    })
+}
+
 /// Checks a mark against the rules that need only the row and today:
 /// UPN (R6.1), date, session, code for that date (R1.1, R1.2), minutes late (R1.3), not in the
 /// future, not on a weekend. Being on the school's roll is checked by [`covers`].
 pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
+    // Every field of a mark is strict, so a control character always fails a check: it is looked
+    // for only then, and a valid mark (a night brings 380,000) pays nothing for it.
+    check_mark_fields(row, today).map_err(|problem| {
+        control_problem([
+            ("upn", row.upn),
+            ("date", row.date),
+            ("session", row.session),
+            ("code", row.code),
+        ])
+        .unwrap_or(problem)
+    })
+}
+
+fn check_mark_fields<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
     Upn::check(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
     let date = parse_date("date", row.date)?;
     let session = Session::parse(row.session)

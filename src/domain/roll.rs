@@ -3,7 +3,7 @@
 use chrono::NaiveDate;
 
 use super::identifiers::{is_la_number, Upn};
-use super::register::{parse_date, RowProblem};
+use super::register::{control_problem, parse_date, RowProblem};
 
 /// A pupil as sent, before checking.
 #[derive(Debug, Clone)]
@@ -64,6 +64,20 @@ pub fn normalise_postcode(raw: &str) -> Option<String> {
 }
 
 pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil, RowProblem> {
+    // First, so a control character is named as such, not taken for a malformed name, and not
+    // tidied away from a postcode.
+    let text = [
+        ("upn", row.upn),
+        ("legal_forename", row.legal_forename),
+        ("legal_surname", row.legal_surname),
+        ("date_of_birth", row.date_of_birth),
+        ("postcode", row.postcode.unwrap_or("")),
+        ("on_roll_from", row.on_roll_from),
+        ("on_roll_until", row.on_roll_until.unwrap_or("")),
+    ];
+    if let Some(problem) = control_problem(text) {
+        return Err(problem);
+    }
     let upn =
         Upn::parse(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
     let legal_forename = name("legal_forename", row.legal_forename)?;

@@ -34,7 +34,8 @@ pub struct RowError {
     pub field: String,
     /// Machine-readable: `unknown_code`, `legacy_code`, `invalid_upn`, `pupil_not_on_roll`,
     /// `date_in_future`, `not_a_school_day`, `duplicate_in_push`, `invalid_session`,
-    /// `invalid_minutes_late`, `invalid_date`, `invalid_name`, `invalid_postcode`, `invalid_la_code`.
+    /// `invalid_minutes_late`, `invalid_date`, `invalid_name`, `invalid_postcode`, `invalid_la_code`,
+    /// `invalid_text` (a control character in any field: the row is refused, not the push).
     #[schema(example = "unknown_code")]
     pub reason: String,
     #[schema(example = "'i' is not a register code (codes are case-sensitive; did you mean 'I'?)")]
