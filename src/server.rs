@@ -10,6 +10,7 @@ use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
 use crate::notify::{self, DispatchSettings, Dispatcher};
+use crate::service::throttle::{ThrottleSettings, TokenThrottle};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
 use crate::store::{DatabaseUrl, Db};
@@ -63,6 +64,11 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
         attendance: Arc::new(policy.attendance.clone()),
         policy: Arc::new(policy),
         allow_insecure_webhooks: args.allow_insecure_webhooks,
+        token_throttle: Arc::new(TokenThrottle::new(ThrottleSettings {
+            per_client: args.token_failures_per_client,
+            per_address: args.token_failures_per_address,
+            ..ThrottleSettings::default()
+        })),
     })
 }
 

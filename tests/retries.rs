@@ -4,10 +4,13 @@
 
 mod common;
 
+use std::net::SocketAddr;
+
 use actix_web::test::TestRequest;
-use common::{calendar, setup, short_referral, Reply, TestApp, OAKFIELD};
+use common::{basic, calendar, setup, short_referral, Reply, TestApp, OAKFIELD};
 use diesel::prelude::*;
 use esma_api::clock::Clock;
+use esma_api::domain::access::Role;
 use serde_json::{json, Value};
 
 /// POST `body` as JSON (or nothing) with a bearer token and, when given, an Idempotency-Key.
@@ -475,3 +478,66 @@ fn execute(app: &TestApp, postgres: &'static str, sqlite: &'static str) {
     }
     .unwrap();
 }
+
+// ------------------------------------------------------------------ token throttling
+
+async fn token_from(app: &TestApp, id: &str, secret: &str, from: &str) -> Reply {
+    let addr: SocketAddr = from.parse().unwrap();
+    app.send(
+        TestRequest::post()
+            .uri("/oauth/token")
+            .peer_addr(addr)
+            .insert_header(("authorization", basic(id, secret)))
+            .insert_header(("content-type", "application/x-www-form-urlencoded"))
+            .set_payload("grant_type=client_credentials"),
+    )
+    .await
+}
+
+on_both_backends!(
+    failed_token_requests_are_throttled_per_client_and_address,
+    |app| {
+        let (id, secret) = app.client(Role::La, &[]);
+        let (other_id, other_secret) = app.client(Role::La, &[]);
+        // Ten wrong secrets for one client, from ten addresses: each a 401.
+        for i in 0..10 {
+            let r = token_from(&app, &id, "wrong", &format!("10.0.0.{}:5000", i + 1)).await;
+            assert_eq!(r.status, 401, "attempt {i}: {}", r.text());
+        }
+        // The eleventh is refused before the secret is checked, even the right one.
+        for secret in ["wrong", secret.as_str()] {
+            let r = token_from(&app, &id, secret, "10.0.1.1:5000").await;
+            assert_eq!(r.status, 429, "{}", r.text());
+            let body = r.json();
+            assert_eq!(body["error"], "slow_down", "{body}");
+            assert!(
+                body["error_description"]
+                    .as_str()
+                    .unwrap()
+                    .contains("too many"),
+                "{body}"
+            );
+            let wait: u64 = r
+                .header("retry-after")
+                .expect("Retry-After")
+                .parse()
+                .unwrap();
+            assert!((1..=60).contains(&wait), "{wait}");
+        }
+        // Another client is not affected.
+        let r = token_from(&app, &other_id, &other_secret, "10.0.2.1:5000").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+
+        // Fifty failures from one address, each for another (made-up) client id...
+        for i in 0..50 {
+            let r = token_from(&app, &format!("nobody-{i}"), "x", "192.0.2.7:4000").await;
+            assert_eq!(r.status, 401, "attempt {i}: {}", r.text());
+        }
+        // ...and that address is refused, whichever client it names; other addresses are not.
+        let r = token_from(&app, &other_id, &other_secret, "192.0.2.7:4001").await;
+        assert_eq!(r.status, 429, "{}", r.text());
+        assert!(r.header("retry-after").is_some());
+        let r = token_from(&app, &other_id, &other_secret, "192.0.2.8:4000").await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+);
