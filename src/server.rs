@@ -105,15 +105,59 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
         max_push_rows: args.max_push_rows.max(1),
     };
+    // Signals are ours, not actix's: actix treats SIGINT (Ctrl-C) as a forced stop that drops
+    // the requests in flight, and SIGINT must drain like SIGTERM (README "Operating it").
     let mut server =
         HttpServer::new(move || api::app(state.clone(), metrics.clone(), settings.clone()))
-            .shutdown_timeout(30)
+            .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+            .disable_signals()
             .bind(&args.bind)?;
     if let Some(workers) = args.workers {
         server = server.workers(workers.max(1));
     }
-    // actix handles SIGINT/SIGTERM: it stops accepting and lets in-flight requests finish.
-    let served = server.run().await;
+    let server = server.run();
+    let handle = server.handle();
+    let stopper = actix_web::rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            signal,
+            "stopping: no new connections; requests in flight have {SHUTDOWN_TIMEOUT_SECS} s to finish"
+        );
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    stopper.abort();
+    // The dispatcher is stopped between its rounds' awaits; a delivery it was making stays
+    // leased in the database and is made again after the lease.
     outbox.abort();
+    let _ = outbox.await;
+    tracing::info!("stopped");
     served
+}
+
+/// How long requests in flight may take to finish once a stop is asked for.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM; returns its name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

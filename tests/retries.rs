@@ -541,3 +541,137 @@ on_both_backends!(
         assert_eq!(r.status, 200, "{}", r.text());
     }
 );
+
+// ------------------------------------------------------------------ Ctrl-C drains
+
+mod interrupt {
+    use std::io::{Read, Write};
+    use std::net::TcpStream;
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+
+    use super::common::{self, basic, receiver::free_port};
+    use esma_api::domain::access::Role;
+    use esma_api::service::{clients, Actor};
+    use esma_api::store::{DatabaseUrl, Db};
+
+    fn request(port: u16, raw: &str) -> Option<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        stream.write_all(raw.as_bytes()).ok()?;
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).ok()?;
+        Some(answer)
+    }
+
+    /// The real server gets SIGINT (Ctrl-C) while a token request's body is still arriving:
+    /// the request is answered, then the process exits 0.
+    fn sigint_drains(db_url: &str) {
+        let (id, secret) = {
+            let db = Db::open(&DatabaseUrl::parse(db_url).unwrap(), 1).unwrap();
+            let c = clients::add(&db, &Actor::operator("test"), "drain", Role::La, &[]).unwrap();
+            (c.client_id, c.client_secret)
+        };
+        let port = free_port();
+        let mut server = Command::new(env!("CARGO_BIN_EXE_esma-api"))
+            .args([
+                "--database-url",
+                db_url,
+                "serve",
+                "--bind",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env_remove("DATABASE_URL")
+            .env(
+                "ESMA_JWT_SECRET",
+                "drain-test-secret-0123456789abcdef0123456789",
+            )
+            .env("ESMA_WORKERS", "1")
+            .env("ESMA_WEBHOOK_POLL_MS", "100")
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start esma-api serve");
+        let started = Instant::now();
+        while request(
+            port,
+            "GET /health HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n",
+        )
+        .is_none_or(|a| !a.starts_with("HTTP/1.1 200"))
+        {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the server did not start"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+
+        let body = "grant_type=client_credentials";
+        let (first, rest) = body.split_at(10);
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            stream,
+            "POST /oauth/token HTTP/1.1\r\nHost: t\r\nAuthorization: {}\r\n\
+             Content-Type: application/x-www-form-urlencoded\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{first}",
+            basic(&id, &secret),
+            body.len()
+        )
+        .unwrap();
+        stream.flush().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        let signalled = Command::new("kill")
+            .args(["-INT", &server.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(signalled.success());
+        std::thread::sleep(Duration::from_millis(500));
+        // The rest of the body arrives after Ctrl-C; the request is still answered.
+        let written = stream.write_all(rest.as_bytes());
+        let mut answer = String::new();
+        let read = stream.read_to_string(&mut answer);
+        let exit = {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                if let Some(status) = server.try_wait().unwrap() {
+                    break Some(status);
+                }
+                if Instant::now() > deadline {
+                    let _ = server.kill();
+                    break None;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        };
+        assert!(
+            written.is_ok() && read.is_ok() && answer.starts_with("HTTP/1.1 200"),
+            "the request in flight was dropped: {written:?} {read:?} {answer:?}"
+        );
+        assert!(answer.contains("access_token"), "{answer}");
+        let exit = exit.expect("the server did not stop after SIGINT");
+        assert!(exit.success(), "exit status after SIGINT: {exit:?}");
+    }
+
+    #[test]
+    fn sigint_lets_a_request_in_flight_finish_sqlite() {
+        let dir = tempfile::tempdir().unwrap();
+        sigint_drains(&format!(
+            "sqlite://{}",
+            dir.path().join("drain.db").display()
+        ));
+    }
+
+    #[test]
+    fn sigint_lets_a_request_in_flight_finish_postgres() {
+        let Some(admin) = common::postgres_url() else {
+            return;
+        };
+        let (url, schema) = common::fresh_postgres_schema(&admin);
+        sigint_drains(&url);
+        use diesel::connection::SimpleConnection;
+        use diesel::Connection;
+        if let Ok(mut c) = diesel::PgConnection::establish(&admin) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"));
+        }
+    }
+}
