@@ -619,7 +619,8 @@ mod interrupt {
         )
         .unwrap();
         stream.flush().unwrap();
-        std::thread::sleep(Duration::from_millis(300));
+        // Long enough for the server to have taken the connection and begun the request.
+        std::thread::sleep(Duration::from_millis(1000));
         let signalled = Command::new("kill")
             .args(["-INT", &server.id().to_string()])
             .status()

@@ -27,7 +27,7 @@ pub struct IdempotencyKeyHeader {
     /// `idempotent-replayed: true`) for 24 hours; with another request it is 409; while the first
     /// is still being served, 409 `urn:esma:problem:idempotency-key-in-progress` with
     /// `Retry-After`. Refused requests (4xx, 5xx) are not kept: their retry is served afresh.
-    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, example = "3f1c9a52-referral-117001-1")]
+    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", example = "3f1c9a52-referral-117001-1")]
     pub idempotency_key: Option<String>,
 }
 
