@@ -122,6 +122,14 @@ pub struct ServeArgs {
     #[arg(long, env = "ESMA_EVENT_SCAN_SECS", default_value_t = 60)]
     pub event_scan_secs: u64,
     /// Write the demo credentials as JSON to this file too (for scripts).
+    /// Failed /oauth/token requests a client id may have per minute before it is refused with
+    /// 429 (0: no limit).
+    #[arg(long, env = "ESMA_TOKEN_FAILURES_PER_CLIENT", default_value_t = 10)]
+    pub token_failures_per_client: u32,
+    /// Failed /oauth/token requests one source address may make per minute (0: no limit; the
+    /// peer address is used, never X-Forwarded-For).
+    #[arg(long, env = "ESMA_TOKEN_FAILURES_PER_ADDRESS", default_value_t = 50)]
+    pub token_failures_per_address: u32,
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,
 }

@@ -35,6 +35,8 @@ pub enum ProblemKind {
     MethodNotAllowed,
     NotAcceptable,
     Conflict,
+    /// 409: a request with the same Idempotency-Key is still being served; retry shortly.
+    IdempotencyKeyInProgress,
     PayloadTooLarge,
     UnsupportedMediaType,
     Validation,
@@ -53,6 +55,7 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => 405,
             ProblemKind::NotAcceptable => 406,
             ProblemKind::Conflict => 409,
+            ProblemKind::IdempotencyKeyInProgress => 409,
             ProblemKind::PayloadTooLarge => 413,
             ProblemKind::UnsupportedMediaType => 415,
             ProblemKind::Validation => 422,
@@ -72,6 +75,7 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "urn:esma:problem:method-not-allowed",
             ProblemKind::NotAcceptable => "urn:esma:problem:not-acceptable",
             ProblemKind::Conflict => "urn:esma:problem:conflict",
+            ProblemKind::IdempotencyKeyInProgress => "urn:esma:problem:idempotency-key-in-progress",
             ProblemKind::PayloadTooLarge => "urn:esma:problem:payload-too-large",
             ProblemKind::UnsupportedMediaType => "urn:esma:problem:unsupported-media-type",
             ProblemKind::Validation => "urn:esma:problem:validation-failed",
@@ -90,6 +94,7 @@ impl ProblemKind {
             ProblemKind::MethodNotAllowed => "Method not allowed",
             ProblemKind::NotAcceptable => "Not acceptable",
             ProblemKind::Conflict => "Conflict",
+            ProblemKind::IdempotencyKeyInProgress => "Request in progress",
             ProblemKind::PayloadTooLarge => "Payload too large",
             ProblemKind::UnsupportedMediaType => "Unsupported media type",
             ProblemKind::Validation => "Validation failed",
@@ -164,6 +169,16 @@ impl ApiError {
     }
     pub fn conflict(detail: impl Into<String>) -> Self {
         Self::new(ProblemKind::Conflict, detail)
+    }
+    /// The same Idempotency-Key is being served by another request: retry after a second.
+    pub fn idempotency_key_in_progress(key: &str) -> Self {
+        Self::new(
+            ProblemKind::IdempotencyKeyInProgress,
+            format!(
+                "a request with Idempotency-Key '{key}' is still being processed; retry it shortly to get its answer"
+            ),
+        )
+        .with_header("retry-after", "1".to_string())
     }
     pub fn validation(detail: impl Into<String>, errors: Vec<FieldProblem>) -> Self {
         ApiError {

@@ -10,6 +10,7 @@ use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
 use crate::notify::{self, DispatchSettings, Dispatcher};
+use crate::service::throttle::{ThrottleSettings, TokenThrottle};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
 use crate::store::{DatabaseUrl, Db};
@@ -66,6 +67,11 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
         attendance: Arc::new(policy.attendance.clone()),
         policy: Arc::new(policy),
         allow_insecure_webhooks: args.allow_insecure_webhooks,
+        token_throttle: Arc::new(TokenThrottle::new(ThrottleSettings {
+            per_client: args.token_failures_per_client,
+            per_address: args.token_failures_per_address,
+            ..ThrottleSettings::default()
+        })),
     })
 }
 
@@ -107,9 +113,25 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         workers: args.workers.map(|w| w.max(1)),
         ..ServerLimits::default()
     };
-    // actix handles SIGINT/SIGTERM: it stops accepting and lets in-flight requests finish.
-    let served = http_server(listener, state, metrics, settings, limits)?.await;
+    // Signals are ours, not actix's: actix treats SIGINT (Ctrl-C) as a forced stop that drops
+    // the requests in flight, and SIGINT must drain like SIGTERM (README "Operating it").
+    let server = http_server(listener, state, metrics, settings, limits)?;
+    let handle = server.handle();
+    let stopper = actix_web::rt::spawn(async move {
+        let signal = stop_signal().await;
+        tracing::info!(
+            signal,
+            "stopping: no new connections; requests in flight have {SHUTDOWN_TIMEOUT_SECS} s to finish"
+        );
+        handle.stop(true).await;
+    });
+    let served = server.await;
+    stopper.abort();
+    // The dispatcher is stopped between its rounds' awaits; a delivery it was making stays
+    // leased in the database and is made again after the lease.
     outbox.abort();
+    let _ = outbox.await;
+    tracing::info!("stopped");
     served
 }
 
@@ -147,7 +169,9 @@ pub fn http_server(
     use actix_web::dev::AppConfig;
 
     let addr = listener.local_addr()?;
-    let mut builder = actix_server::Server::build().shutdown_timeout(30);
+    let mut builder = actix_server::Server::build()
+        .shutdown_timeout(SHUTDOWN_TIMEOUT_SECS)
+        .disable_signals();
     if let Some(workers) = limits.workers {
         builder = builder.workers(workers);
     }
@@ -178,4 +202,31 @@ pub fn http_server(
         .and_then(http)
     })?;
     Ok(builder.run())
+}
+
+/// How long requests in flight may take to finish once a stop is asked for.
+const SHUTDOWN_TIMEOUT_SECS: u64 = 30;
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM; returns its name.
+async fn stop_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => tokio::select! {
+                _ = tokio::signal::ctrl_c() => "SIGINT",
+                _ = term.recv() => "SIGTERM",
+            },
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot listen for SIGTERM; only Ctrl-C stops the server gracefully");
+                let _ = tokio::signal::ctrl_c().await;
+                "SIGINT"
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
 }

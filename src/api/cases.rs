@@ -1,6 +1,7 @@
 //! `/api/v1/cases` and `/api/v1/reviews`: support episodes, their schedule, evidence and exit
 //! (API.md "Cases"; RULES.md R11-R13).
 
+use actix_web::middleware::from_fn;
 use actix_web::{get, patch, post, web, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
+use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::Page;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
@@ -302,7 +304,7 @@ pub struct NewReviewBody {
 /// Add a review meeting to an active case (`la`).
 #[utoipa::path(
     tag = "cases",
-    params(("id" = i64, Path, description = ID)),
+    params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
     request_body = NewReviewBody,
     responses(
         (status = 201, description = "Added; the case with its schedule", body = CaseView),
@@ -310,13 +312,13 @@ pub struct NewReviewBody {
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The case is closed", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Not a school day in the case", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/cases/{id}/reviews")]
+#[post("/cases/{id}/reviews", wrap = "from_fn(retry_safe)")]
 pub async fn add_case_review(
     state: web::Data<AppState>,
     actor: Actor,
@@ -451,7 +453,7 @@ pub async fn list_reviews(
 /// evidence clocks (RULES.md R11.4) and satisfies this term's evidence update (R11.3).
 #[utoipa::path(
     tag = "cases",
-    params(("id" = i64, Path, description = ID)),
+    params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
     request_body = EvidenceItem,
     responses(
         (status = 201, description = "Recorded; the case with its evidence clock", body = CaseView),
@@ -459,13 +461,13 @@ pub async fn list_reviews(
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Role may not add evidence", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The case is closed", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid evidence", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/cases/{id}/medical-evidence")]
+#[post("/cases/{id}/medical-evidence", wrap = "from_fn(retry_safe)")]
 pub async fn add_case_evidence(
     state: web::Data<AppState>,
     actor: Actor,
@@ -494,7 +496,7 @@ pub struct ExitView {
 /// effective date, and says which register code to use and whether re-referral is open.
 #[utoipa::path(
     tag = "cases",
-    params(("id" = i64, Path, description = ID)),
+    params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
     request_body = ExitRequest,
     responses(
         (status = 200, description = "Closed", body = ExitView),
@@ -502,13 +504,13 @@ pub struct ExitView {
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already closed", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The reason lacks the facts it needs", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/cases/{id}/exit")]
+#[post("/cases/{id}/exit", wrap = "from_fn(retry_safe)")]
 pub async fn exit_case(
     state: web::Data<AppState>,
     actor: Actor,

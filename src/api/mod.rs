@@ -9,6 +9,7 @@ pub mod cases;
 pub mod changes;
 pub mod docs;
 pub mod extract;
+pub mod idempotency;
 pub mod oauth;
 pub mod ops;
 pub mod problem;

@@ -1,5 +1,7 @@
 //! OAuth2 client credentials (RFC 6749 section 4.4) and token introspection for the caller.
 
+use std::time::Instant;
+
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -106,7 +108,9 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'st
 ///
 /// Send `grant_type=client_credentials` form-encoded, with the client id and secret either in
 /// HTTP Basic (preferred) or as `client_id`/`client_secret` form fields. Errors use the RFC 6749
-/// body (`invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`).
+/// body (`invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`, and
+/// `slow_down` with 429 and `Retry-After` after too many failed attempts for one client id or
+/// from one address).
 #[utoipa::path(
     tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
@@ -114,6 +118,8 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'st
         (status = 200, description = "A bearer token", body = TokenResponse),
         (status = 400, description = "Malformed request or unsupported grant", body = OAuthError),
         (status = 401, description = "Unknown client, wrong secret or revoked client", body = OAuthError),
+        (status = 429, description = "Too many failed requests for this client id (default 10 a minute) or from this address (50 a minute): `slow_down`. Refused before the secret is checked, a right one too, until `Retry-After`", body = OAuthError,
+            headers(("retry-after" = u64, description = "Seconds to wait"))),
     ),
     security(())
 )]
@@ -185,13 +191,38 @@ pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState
             )
         }
     };
+    // The peer, never X-Forwarded-For: a header is the caller's to choose.
+    let address = req.peer_addr().map(|a| a.ip());
+    if let Some(wait) = state
+        .token_throttle
+        .wait(&client_id, address, Instant::now())
+    {
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        let mut res = oauth_error(
+            429,
+            "slow_down",
+            format!("too many failed token requests for this client or from this address; retry after {seconds} s"),
+        );
+        if let Ok(value) = header::HeaderValue::from_str(&seconds.max(1).to_string()) {
+            res.headers_mut().insert(header::RETRY_AFTER, value);
+        }
+        return res;
+    }
+    let throttled_id = client_id.clone();
+    let failed = || {
+        state
+            .token_throttle
+            .failed(&throttled_id, address, Instant::now())
+    };
     let client = match clients::authenticate(&state.db, client_id, secret).await {
         Ok(c) => c,
         Err(ClientRefusal::Unknown) => {
-            return oauth_error(401, "invalid_client", "unknown client or wrong secret")
+            failed();
+            return oauth_error(401, "invalid_client", "unknown client or wrong secret");
         }
         Err(ClientRefusal::Revoked) => {
-            return oauth_error(401, "invalid_client", "this client has been revoked")
+            failed();
+            return oauth_error(401, "invalid_client", "this client has been revoked");
         }
         Err(ClientRefusal::Database(e)) => return actix_web::ResponseError::error_response(&e),
     };

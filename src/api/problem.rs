@@ -29,6 +29,22 @@ tokio::task_local! {
     static TRACE: RequestTrace;
 }
 
+/// The request being served, for work that leaves its task (a spawned task does not inherit it).
+pub fn current_trace() -> Option<RequestTrace> {
+    TRACE.try_with(|t| t.clone()).ok()
+}
+
+/// Runs `fut` as part of the request `trace` describes, so its problems carry the correlation id.
+pub async fn within_trace<F: std::future::Future>(
+    trace: Option<RequestTrace>,
+    fut: F,
+) -> F::Output {
+    match trace {
+        Some(trace) => TRACE.scope(trace, fut).await,
+        None => fut.await,
+    }
+}
+
 /// The correlation id of the request, stored in its extensions.
 #[derive(Debug, Clone)]
 pub struct CorrelationId(pub String);

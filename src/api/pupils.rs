@@ -72,7 +72,7 @@ pub struct RollBody {
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body, or a push with the same key still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body or row count over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Body of the wrong shape, or all_or_nothing with an invalid row", body = Problem, content_type = "application/problem+json"),

@@ -1,5 +1,6 @@
 //! `/api/v1/referrals`: intake, assessment, decision, withdrawal (API.md "Referrals").
 
+use actix_web::middleware::from_fn;
 use actix_web::{get, patch, post, web, HttpRequest, HttpResponse};
 use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
@@ -10,6 +11,7 @@ use super::extract::{
     comma_list, decode_cursor, encode_cursor, page_limit, parse_json, query_upn, valid_from_value,
     ValidJson,
 };
+use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::Page;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
 use crate::domain::eligibility::EligibilityAssessment;
@@ -196,6 +198,7 @@ const PROBLEM: &str = "application/problem+json";
 /// checklist, using the register as evidence; the answer explains every outcome.
 #[utoipa::path(
     tag = "referrals",
+    params(IdempotencyKeyHeader),
     request_body = ReferralForm,
     responses(
         (status = 201, description = "Received and assessed", body = ReferralView,
@@ -203,14 +206,14 @@ const PROBLEM: &str = "application/problem+json";
         (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not your school, or a role that cannot refer", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The pupil already has an open referral or an active case", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The pupil already has an open referral or an active case; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid fields, or the pupil is not on the school's roll", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/referrals")]
+#[post("/referrals", wrap = "from_fn(retry_safe)")]
 pub async fn submit_referral(
     state: web::Data<AppState>,
     actor: Actor,
@@ -360,18 +363,18 @@ pub async fn patch_referral(
 /// assessment, the earlier ones stay in the history.
 #[utoipa::path(
     tag = "referrals",
-    params(("id" = i64, Path, description = "Referral id")),
+    params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
     responses(
         (status = 200, description = "Re-assessed", body = ReferralView),
         (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Role may not assess referrals", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/referrals/{id}/assessment")]
+#[post("/referrals/{id}/assessment", wrap = "from_fn(retry_safe)")]
 pub async fn reassess_referral(
     state: web::Data<AppState>,
     actor: Actor,
@@ -388,7 +391,7 @@ pub async fn reassess_referral(
 /// teaching at home a completed risk assessment. Accepting opens a case.
 #[utoipa::path(
     tag = "referrals",
-    params(("id" = i64, Path, description = "Referral id")),
+    params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
     request_body(content = Decision, example = json!({
         "outcome": "accepted", "reasons": [], "start_date": "2026-12-01",
         "provision": [{"kind": "one_to_one_tuition", "hours_per_week": 5, "venue": "online"}],
@@ -399,13 +402,13 @@ pub async fn reassess_referral(
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such referral", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "The decision lacks what its outcome needs", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/referrals/{id}/decision")]
+#[post("/referrals/{id}/decision", wrap = "from_fn(retry_safe)")]
 pub async fn decide_referral(
     state: web::Data<AppState>,
     actor: Actor,
@@ -428,7 +431,7 @@ pub struct WithdrawBody {
 /// Withdraw an undecided referral (the referring school or the LA). The body is optional.
 #[utoipa::path(
     tag = "referrals",
-    params(("id" = i64, Path, description = "Referral id")),
+    params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
     request_body(content = Option<WithdrawBody>),
     responses(
         (status = 200, description = "Withdrawn", body = ReferralView),
@@ -436,13 +439,13 @@ pub struct WithdrawBody {
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Role may not withdraw referrals", body = Problem, content_type = PROBLEM),
         (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
         (status = 422, description = "Invalid reason", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/referrals/{id}/withdraw")]
+#[post("/referrals/{id}/withdraw", wrap = "from_fn(retry_safe)")]
 pub async fn withdraw_referral(
     state: web::Data<AppState>,
     actor: Actor,

@@ -242,7 +242,7 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
         (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "Idempotency-Key reused with another body, or a push with the same key still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body (after decompression) or row count over the limit", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "Not JSON or CSV, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "Body of the wrong shape, or mode=all_or_nothing with an invalid row (nothing stored)", body = Problem, content_type = "application/problem+json"),

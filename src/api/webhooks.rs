@@ -1,6 +1,7 @@
 //! `/api/v1/webhooks`: subscriptions to signed event deliveries, and what was delivered
 //! (API.md "Webhooks").
 
+use actix_web::middleware::from_fn;
 use actix_web::{delete, get, post, web, HttpResponse};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -8,6 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
+use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::Page;
 use crate::error::{ApiError, Problem};
 use crate::service::webhooks::{self, Subscription, SubscriptionRequest};
@@ -177,12 +179,14 @@ fn delivery_view((d, attempts): (DeliveryListing, Vec<AttemptRow>)) -> DeliveryV
 /// subscription.
 #[utoipa::path(
     tag = "webhooks",
+    params(IdempotencyKeyHeader),
     request_body = NewWebhookBody,
     responses(
         (status = 201, description = "Subscribed; the secret is shown only now", body = CreatedWebhookView,
             headers(("location" = String, description = "The new subscription"))),
         (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
+        (status = 409, description = "The Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
         (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
         (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
         (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
@@ -190,7 +194,7 @@ fn delivery_view((d, attempts): (DeliveryListing, Vec<AttemptRow>)) -> DeliveryV
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
-#[post("/webhooks")]
+#[post("/webhooks", wrap = "from_fn(retry_safe)")]
 pub async fn create_webhook(
     state: web::Data<AppState>,
     actor: Actor,

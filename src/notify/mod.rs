@@ -13,7 +13,7 @@ use rand::Rng;
 use serde::Serialize;
 
 use crate::error::ApiError;
-use crate::service::{webhooks, AppState};
+use crate::service::{idempotency, webhooks, AppState};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
 use signature::WebhookSecret;
 
@@ -260,6 +260,14 @@ pub async fn run(state: AppState, dispatcher: Dispatcher) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "event scan failed; trying again later"),
+            }
+            // Stored Idempotency-Key answers are kept for their retention period only.
+            match idempotency::prune(&state).await {
+                Ok(0) => {}
+                Ok(pruned) => tracing::info!(pruned, "expired Idempotency-Key answers forgotten"),
+                Err(e) => {
+                    tracing::warn!(error = %e, "Idempotency-Key pruning failed; trying again later")
+                }
             }
         }
         if !settings.send {

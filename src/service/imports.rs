@@ -265,10 +265,7 @@ pub fn replay(row: &ImportRow, idem: &Idempotency) -> Result<PushOutcome, ApiErr
         )));
     }
     if row.outcome == "pending" {
-        return Err(ApiError::conflict(format!(
-            "a request with Idempotency-Key '{}' is still being processed; retry shortly",
-            idem.key
-        )));
+        return Err(ApiError::idempotency_key_in_progress(&idem.key));
     }
     let report: ImportReport = serde_json::from_str(&row.report).map_err(|e| {
         ApiError::internal(format!("stored import report {} unreadable: {e}", row.id))
@@ -294,6 +291,48 @@ pub async fn find_replay(
         .read(move |conn| Ok(imports::find_by_key(conn, &client, &key)?))
         .await?;
     row.map(|row| replay(&row, &idem)).transpose()
+}
+
+/// Opens the import of a push in the caller's write transaction. Two pushes with one key at the
+/// same moment both pass [`find_replay`]; the second's insert then meets the first's key (on
+/// PostgreSQL after waiting for the first to commit) and is told the key is in progress, which
+/// [`settle_key_race`] turns into the first push's answer.
+pub fn open_import(
+    conn: &mut DbConnection,
+    kind: &str,
+    school_urn: i32,
+    client_id: &str,
+    now: chrono::NaiveDateTime,
+    idem: Option<&Idempotency>,
+) -> Result<i64, ApiError> {
+    use diesel::result::{DatabaseErrorKind, Error};
+    let pair = idem.map(|i| (i.key.as_str(), i.request_hash.as_str()));
+    match imports::open(conn, kind, school_urn, client_id, now, pair) {
+        Ok(id) => Ok(id),
+        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) if idem.is_some() => Err(
+            ApiError::idempotency_key_in_progress(&idem.map(|i| i.key.clone()).unwrap_or_default()),
+        ),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A push that lost the race for its key answers with the winner's stored answer (or, should
+/// that not be readable yet, the in-progress 409 with Retry-After).
+pub async fn settle_key_race(
+    state: &AppState,
+    actor: &Actor,
+    idem: &Option<Idempotency>,
+    result: Result<PushOutcome, ApiError>,
+) -> Result<PushOutcome, ApiError> {
+    match result {
+        Err(e) if e.kind == crate::error::ProblemKind::IdempotencyKeyInProgress => {
+            match find_replay(state, actor, idem).await? {
+                Some(replayed) => Ok(replayed),
+                None => Err(e),
+            }
+        }
+        other => other,
+    }
 }
 
 /// `GET /api/v1/imports/{id}`: `la` any; `school` its own schools' (404 otherwise).

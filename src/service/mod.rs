@@ -7,12 +7,14 @@ pub mod calendar;
 pub mod cases;
 pub mod changes;
 pub mod clients;
+pub mod idempotency;
 pub mod imports;
 pub mod pupils;
 pub mod referrals;
 pub mod registers;
 pub mod roll;
 pub mod schools;
+pub mod throttle;
 pub mod tokens;
 pub mod webhooks;
 
@@ -43,6 +45,8 @@ pub struct AppState {
     /// Plain http webhook URLs to a loopback address are accepted (`ESMA_ALLOW_INSECURE_WEBHOOKS`;
     /// development and tests only).
     pub allow_insecure_webhooks: bool,
+    /// Failed `/oauth/token` attempts per client id and per address (429 over the limit).
+    pub token_throttle: Arc<throttle::TokenThrottle>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

@@ -8,14 +8,14 @@ use compact_str::CompactString;
 
 use super::attendance::{plan_marks_ahead, write_marks, write_marks_planned};
 use super::imports::{
-    conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
+    conclude, find_replay, open_import, settle_key_race, Idempotency, PushMode, PushOutcome,
+    Rejections, Tally,
 };
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::codes::Session;
 use crate::domain::register::{check_mark, covers, MarkRow, RowProblem};
 use crate::error::ApiError;
-use crate::store::imports as import_store;
 use crate::store::marks::{self, IncomingMark};
 use crate::store::registers::FastHash;
 use crate::store::{pupils, schools, DbConnection};
@@ -58,6 +58,7 @@ pub async fn push(
     }
     let today = state.clock.today();
     let now = state.clock.now_naive();
+    let caller = actor;
     let actor = actor.clone();
     let policy = state.attendance.clone();
     let plan_policy = state.attendance.clone();
@@ -170,16 +171,21 @@ pub async fn push(
         })
         .await?;
     let (mode, idempotency, received, rejections, rows, ahead, identical_repeats) = checked;
+    let key = idempotency.clone();
     let check_ms = check_started.elapsed().as_secs_f64() * 1e3;
     let write_started = std::time::Instant::now();
     let outcome = state
         .db
         .write(move |conn| {
             let locked_at = std::time::Instant::now();
-            let idem = idempotency
-                .as_ref()
-                .map(|i| (i.key.as_str(), i.request_hash.as_str()));
-            let import_id = import_store::open(conn, "register", urn, &actor.client_id, now, idem)?;
+            let import_id = open_import(
+                conn,
+                "register",
+                urn,
+                &actor.client_id,
+                now,
+                idempotency.as_ref(),
+            )?;
             let opened_ms = locked_at.elapsed().as_secs_f64() * 1e3;
             let refuse_all = mode == PushMode::AllOrNothing && rejections.count > 0;
             let mut ahead = ahead;
@@ -217,7 +223,14 @@ pub async fn push(
             ))
         })
         .await;
-    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms], spent) = outcome?;
+    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms], spent) = match outcome {
+        Ok(done) => done,
+        Err(e) => {
+            return settle_key_race(state, caller, &key, Err(e))
+                .await?
+                .into_result()
+        }
+    };
     drop(spent);
     // Where a push's time goes, for tuning (RUST_LOG=esma_api::service::registers=debug): the
     // checks (and on SQLite the plan) before the write lock, the wait for it, and inside the

@@ -4,14 +4,14 @@
 use std::collections::HashMap;
 
 use super::imports::{
-    conclude, find_replay, Idempotency, PushMode, PushOutcome, Rejections, Tally,
+    conclude, find_replay, open_import, settle_key_race, Idempotency, PushMode, PushOutcome,
+    Rejections, Tally,
 };
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::register::RowProblem;
 use crate::domain::roll::{check_pupil, CheckedPupil, PupilRow as RawPupil};
 use crate::error::ApiError;
-use crate::store::imports as import_store;
 use crate::store::pupils::{self, EnrolmentRow, PupilRow};
 use crate::store::schools;
 
@@ -72,10 +72,12 @@ pub async fn push(
     }
     let today = state.clock.today();
     let now = state.clock.now_naive();
-    let actor = actor.clone();
+    let writer = actor.clone();
+    let idempotency = push.idempotency.clone();
     let outcome = state
         .db
         .write(move |conn| {
+            let actor = writer;
             schools::find(conn, urn)?.ok_or_else(|| ApiError::not_found(format!("no school with URN {urn}; the LA registers schools first")))?;
             let received = push.pupils.len();
             let mut rejections = Rejections::new(Some("/pupils"));
@@ -127,8 +129,7 @@ pub async fn push(
             }
             accepted.retain(|a| !conflicted.contains_key(&a.pupil.upn));
 
-            let idem = push.idempotency.as_ref().map(|i| (i.key.as_str(), i.request_hash.as_str()));
-            let import_id = import_store::open(conn, "roll", urn, &actor.client_id, now, idem)?;
+            let import_id = open_import(conn, "roll", urn, &actor.client_id, now, push.idempotency.as_ref())?;
             let refuse_all = push.mode == PushMode::AllOrNothing && rejections.count > 0;
             let (mut inserted, mut updated, mut unchanged) = (0usize, 0usize, identical_repeats);
             if !refuse_all {
@@ -176,6 +177,8 @@ pub async fn push(
             let tally = Tally { received, inserted, updated, unchanged };
             conclude(conn, &actor, now, "roll", import_id, urn, push.mode, refuse_all, tally, rejections)
         })
-        .await?;
-    outcome.into_result()
+        .await;
+    settle_key_race(state, actor, &idempotency, outcome)
+        .await?
+        .into_result()
 }

@@ -386,3 +386,19 @@ diesel::table! {
         changed_at -> Timestamp,
     }
 }
+
+// The stored answers of POSTs sent with an Idempotency-Key (src/store/idempotency.rs).
+diesel::table! {
+    idempotent_responses (client_id, idempotency_key) {
+        client_id -> Text,
+        idempotency_key -> Text,
+        method -> Text,
+        path -> Text,
+        request_hash -> Text,
+        status -> Nullable<Integer>,
+        content_type -> Nullable<Text>,
+        location -> Nullable<Text>,
+        body -> Nullable<Text>,
+        created_at -> Timestamp,
+    }
+}

@@ -92,6 +92,7 @@ impl TestApp {
             la_code: 919,
             policy: Arc::new(esma_api::domain::policy::Policy::hertfordshire()),
             allow_insecure_webhooks: true,
+            token_throttle: Default::default(),
         };
         TestApp {
             state,
