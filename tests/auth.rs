@@ -337,3 +337,61 @@ on_both_backends!(roles_and_school_scoping, |app| {
     app.get(&school, "/api/v1/audit").await.problem(403);
     assert_eq!(app.get(&admin, "/api/v1/audit").await.status, 200);
 });
+
+// ------------------------------------------------------------ refused writes are audited
+
+on_both_backends!(refused_writes_are_audited, |app| {
+    let la = app.token(Role::La, &[]).await;
+    let admin = app.token(Role::Admin, &[]).await;
+    let (school_id, school_secret) = app.client(Role::School, &[117001]);
+    let school = app.token_for(&school_id, &school_secret).await;
+    let body = json!({"name": "Hillside Academy", "laestab": "9194001", "phase": "secondary"});
+    assert_eq!(
+        app.put_json(&la, "/api/v1/schools/117002", &body).await.status,
+        201
+    );
+    // A school client writing an LA resource, and pushing another school's roll: both 403.
+    app.put_json(&school, "/api/v1/schools/117002", &body)
+        .await
+        .problem(403);
+    let refused_push = app
+        .put_json(&school, "/api/v1/schools/117002/pupils", &json!({"pupils": []}))
+        .await;
+    refused_push.problem(403);
+
+    let trail = app
+        .get(&admin, &format!("/api/v1/audit?actor={school_id}"))
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.text());
+    let items = trail.json()["items"].as_array().unwrap().clone();
+    let refused: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|e| e["outcome"] == "forbidden")
+        .collect();
+    assert_eq!(refused.len(), 2, "both refusals are audited: {items:?}");
+    // Newest first: the push, then the school write.
+    assert_eq!(refused[0]["endpoint"], "PUT /api/v1/schools/{urn}/pupils");
+    assert_eq!(refused[0]["school_urn"], 117002);
+    assert_eq!(refused[0]["actor_role"], "school");
+    assert_eq!(
+        refused[0]["correlation_id"].as_str(),
+        refused_push.header("x-correlation-id").as_deref()
+    );
+    assert_eq!(refused[1]["endpoint"], "PUT /api/v1/schools/{urn}");
+    assert_eq!(refused[1]["resource_type"], "school");
+    assert_eq!(refused[1]["resource_id"], "117002");
+    assert_eq!(refused[1]["action"], "update");
+    // A refused read of the audit trail by the LA is not a write: no row for it.
+    app.get(&la, "/api/v1/audit").await.problem(403);
+    let all = app.get(&admin, "/api/v1/audit?limit=500").await.json();
+    assert_eq!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["outcome"] == "forbidden")
+            .count(),
+        2
+    );
+});
+
