@@ -69,6 +69,11 @@ pub struct ServeArgs {
     /// do not survive a restart and several instances cannot share tokens.
     #[arg(long, env = "ESMA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The HMAC key in use before ESMA_JWT_SECRET (rotation): tokens it signed are still
+    /// accepted until they expire; new tokens use ESMA_JWT_SECRET. Drop it after one token
+    /// lifetime (ESMA_TOKEN_TTL).
+    #[arg(long, env = "ESMA_JWT_PREVIOUS_SECRET", hide_env_values = true)]
+    pub jwt_previous_secret: Option<String>,
     /// Token lifetime in seconds.
     #[arg(long, env = "ESMA_TOKEN_TTL", default_value_t = 3600)]
     pub token_ttl: i64,

@@ -47,18 +47,30 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
             TokenKeys::random_secret()
         }
     };
+    let previous = match &args.jwt_previous_secret {
+        Some(s) if s.len() >= 32 && s.as_bytes() != secret.as_slice() => Some(s.as_bytes()),
+        Some(s) if s.len() >= 32 => {
+            return Err("ESMA_JWT_PREVIOUS_SECRET is the same as ESMA_JWT_SECRET".to_string())
+        }
+        Some(_) => return Err("ESMA_JWT_PREVIOUS_SECRET should be at least 32 bytes".to_string()),
+        None => None,
+    };
+    let mut tokens = TokenKeys::new(&secret, &args.issuer, &args.audience, args.token_ttl);
+    if let Some(previous) = previous {
+        tokens = tokens.with_previous(previous);
+    }
+    tracing::info!(
+        kid = tokens.current_kid(),
+        previous = previous.is_some(),
+        "token keys"
+    );
     if !(60..=86_400).contains(&args.token_ttl) {
         return Err("ESMA_TOKEN_TTL should be 60 to 86400 seconds".to_string());
     }
     Ok(AppState {
         db,
         clock,
-        tokens: Arc::new(TokenKeys::new(
-            &secret,
-            &args.issuer,
-            &args.audience,
-            args.token_ttl,
-        )),
+        tokens: Arc::new(tokens),
         la_code: policy.la_code,
         attendance: Arc::new(policy.attendance.clone()),
         policy: Arc::new(policy),
