@@ -126,6 +126,20 @@ pub struct ServeArgs {
     /// overdue N codes) are looked for, in seconds; 0 turns the scan off.
     #[arg(long, env = "ESMA_EVENT_SCAN_SECS", default_value_t = 60)]
     pub event_scan_secs: u64,
+    /// Days the audit trail is kept (at least 2192, six years; 0: for ever). Pruned by the scan.
+    #[arg(long, env = "ESMA_RETAIN_AUDIT_DAYS", default_value_t = crate::domain::retention::AUDIT_FLOOR_DAYS)]
+    pub retain_audit_days: u32,
+    /// Days a webhook event and its deliveries are kept after the last attempt of a delivery that
+    /// is over (never while one is still to be delivered; 0: for ever).
+    #[arg(long, env = "ESMA_RETAIN_EVENTS_DAYS", default_value_t = 90)]
+    pub retain_events_days: u32,
+    /// Days webhook attempts are kept after the last attempt of their delivery, once it is over
+    /// (0: for ever).
+    #[arg(long, env = "ESMA_RETAIN_ATTEMPTS_DAYS", default_value_t = 90)]
+    pub retain_attempts_days: u32,
+    /// Days the change feed keeps a change (0: for ever); a reader further behind gets 410.
+    #[arg(long, env = "ESMA_RETAIN_CHANGES_DAYS", default_value_t = 400)]
+    pub retain_changes_days: u32,
     /// Write the demo credentials as JSON to this file too (for scripts).
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,

@@ -9,6 +9,7 @@ use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
+use crate::domain::retention::RetentionPolicy;
 use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
@@ -85,8 +86,15 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
         scan_every: Duration::from_secs(args.event_scan_secs),
         timeout: Duration::from_secs(args.webhook_timeout_secs.clamp(1, 120)),
         send: args.webhook_dispatch,
+        retention: RetentionPolicy {
+            audit_days: args.retain_audit_days,
+            events_days: args.retain_events_days,
+            attempts_days: args.retain_attempts_days,
+            changes_days: args.retain_changes_days,
+        },
         ..DispatchSettings::default()
     };
+    settings.retention.check()?;
     if !args.webhook_retry_secs.is_empty() {
         if args.webhook_retry_secs.len() > 50 {
             return Err("ESMA_WEBHOOK_RETRY_SECS lists more than 50 waits".to_string());

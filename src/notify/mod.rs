@@ -2,7 +2,8 @@
 //! `reqwest`, signed (Standard Webhooks), retried with exponential backoff and jitter for about
 //! three days; a 410 from the receiver disables the subscription. Every attempt is recorded.
 //! At least once: a delivery is claimed with a lease, so a crash mid-attempt sends it again.
-//! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`.
+//! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`, and with it
+//! the pruning of records past their retention (`service::retention`).
 
 pub mod signature;
 
@@ -12,8 +13,9 @@ use futures_util::StreamExt;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::domain::retention::RetentionPolicy;
 use crate::error::ApiError;
-use crate::service::{webhooks, AppState};
+use crate::service::{retention, webhooks, AppState};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
 use signature::WebhookSecret;
 
@@ -37,6 +39,8 @@ pub struct DispatchSettings {
     pub concurrency: usize,
     /// Whether deliveries are sent at all (off: they wait in the outbox; the scan still runs).
     pub send: bool,
+    /// How long each kind of record is kept; the scan prunes what is older.
+    pub retention: RetentionPolicy,
 }
 
 /// The default retry waits: 5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 12 h (four times) and
@@ -61,6 +65,7 @@ impl Default for DispatchSettings {
             batch: 100,
             concurrency: 8,
             send: true,
+            retention: RetentionPolicy::default(),
         }
     }
 }
@@ -260,6 +265,13 @@ pub async fn run(state: AppState, dispatcher: Dispatcher) {
                 }
                 Ok(_) => {}
                 Err(e) => tracing::warn!(error = %e, "event scan failed; trying again later"),
+            }
+            match retention::prune(&state, &settings.retention).await {
+                Ok(report) if report.total() > 0 => {
+                    tracing::info!(pruned = ?report, "records past their retention removed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning failed; trying again later"),
             }
         }
         if !settings.send {

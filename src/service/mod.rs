@@ -11,6 +11,7 @@ pub mod imports;
 pub mod pupils;
 pub mod referrals;
 pub mod registers;
+pub mod retention;
 pub mod roll;
 pub mod schools;
 pub mod tokens;

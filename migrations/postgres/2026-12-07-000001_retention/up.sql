@@ -1,0 +1,20 @@
+-- Retention (issue 20): the scan prunes old rows (src/service/retention.rs).
+
+-- How far a kind of row has been pruned: `changes` is the last version removed from the change
+-- feed, so a reader whose `since` is older is told (410) instead of silently skipping changes.
+CREATE TABLE retention_horizons (
+    kind           TEXT PRIMARY KEY NOT NULL,
+    pruned_through BIGINT NOT NULL
+);
+INSERT INTO retention_horizons (kind, pruned_through) VALUES ('changes', 0);
+
+-- The audit trail stays append-only, except that a row older than six years (the minimum the
+-- registers are kept for, and the retention's floor) may be removed.
+CREATE OR REPLACE FUNCTION audit_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF TG_OP = 'DELETE' AND OLD.occurred_at < (now() AT TIME ZONE 'UTC') - INTERVAL '6 years' THEN
+        RETURN OLD;
+    END IF;
+    RAISE EXCEPTION 'audit_events is append-only (rows younger than six years)';
+END;
+$$;
