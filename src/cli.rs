@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Webhook subscriptions' stored secrets.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Print the OpenAPI document (what openapi/openapi.json must equal).
     Openapi,
     /// Rebuild the attendance tallies from the marks and reconcile the open alerts with them
@@ -140,9 +145,40 @@ pub struct ServeArgs {
     /// Days the change feed keeps a change (0: for ever); a reader further behind gets 410.
     #[arg(long, env = "ESMA_RETAIN_CHANGES_DAYS", default_value_t = 400)]
     pub retain_changes_days: u32,
+    #[command(flatten)]
+    pub webhook_keys: WebhookKeyArgs,
     /// Write the demo credentials as JSON to this file too (for scripts).
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Seal every stored webhook secret under ESMA_WEBHOOK_KEY: those stored in clear (before
+    /// secrets were encrypted) and those sealed under a key now in ESMA_WEBHOOK_PREVIOUS_KEYS.
+    /// Prints what it did as JSON. `serve` does the same at start-up.
+    Rekey {
+        #[command(flatten)]
+        keys: WebhookKeyArgs,
+    },
+}
+
+/// The keys webhook secrets are sealed with at rest.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookKeyArgs {
+    /// The key webhook secrets are stored encrypted with: 32 bytes in base64
+    /// (`openssl rand -base64 32`). Required, except for the demo.
+    #[arg(long, env = "ESMA_WEBHOOK_KEY", hide_env_values = true)]
+    pub webhook_key: Option<String>,
+    /// Earlier webhook keys, comma-separated, still used to open secrets sealed under them
+    /// until `esma-api webhooks rekey` (or a restart) seals them under ESMA_WEBHOOK_KEY.
+    #[arg(
+        long,
+        env = "ESMA_WEBHOOK_PREVIOUS_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub webhook_previous_keys: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

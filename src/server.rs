@@ -10,6 +10,7 @@ use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
 use crate::domain::retention::RetentionPolicy;
+use crate::notify::sealing::WebhookKeys;
 use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
@@ -68,7 +69,13 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
     if !(60..=86_400).contains(&args.token_ttl) {
         return Err("ESMA_TOKEN_TTL should be 60 to 86400 seconds".to_string());
     }
+    let webhook_keys = WebhookKeys::from_settings(
+        args.webhook_keys.webhook_key.as_deref(),
+        &args.webhook_keys.webhook_previous_keys,
+        args.demo,
+    )?;
     Ok(AppState {
+        webhook_keys: Arc::new(webhook_keys),
         db,
         clock,
         tokens: Arc::new(tokens),
@@ -109,6 +116,14 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
 }
 
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
+    // Secrets stored in clear (before sealing) or under a previous key are sealed under the
+    // current key before anything is sent.
+    let rekeyed = crate::service::webhooks::rekey(&state.db, &state.webhook_keys)
+        .await
+        .map_err(std::io::Error::other)?;
+    if rekeyed.resealed > 0 || rekeyed.unreadable > 0 {
+        tracing::info!(report = ?rekeyed, "webhook secrets sealed under the current key");
+    }
     let dispatcher = Dispatcher::new(dispatch_settings(args).map_err(std::io::Error::other)?)
         .map_err(std::io::Error::other)?;
     // The outbox is sent beside the server; stopping it mid-attempt loses nothing (the lease

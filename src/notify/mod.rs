@@ -5,6 +5,7 @@
 //! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`, and with it
 //! the pruning of records past their retention (`service::retention`).
 
+pub mod sealing;
 pub mod signature;
 
 use std::time::{Duration, Instant};
@@ -17,6 +18,7 @@ use crate::domain::retention::RetentionPolicy;
 use crate::error::ApiError;
 use crate::service::{retention, webhooks, AppState};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
+use sealing::WebhookKeys;
 use signature::WebhookSecret;
 
 /// How the dispatcher paces itself.
@@ -141,9 +143,10 @@ impl Dispatcher {
         if jobs.is_empty() {
             return Ok(RoundReport::default());
         }
+        let keys = state.webhook_keys.clone();
         let outcomes: Vec<(DeliveryJob, NewAttempt, AttemptResult)> =
             futures_util::stream::iter(jobs)
-                .map(|job| self.attempt(job))
+                .map(|job| self.attempt(job, &keys))
                 .buffer_unordered(self.settings.concurrency.max(1))
                 .collect()
                 .await;
@@ -171,10 +174,19 @@ impl Dispatcher {
         Ok(report)
     }
 
-    async fn attempt(&self, job: DeliveryJob) -> (DeliveryJob, NewAttempt, AttemptResult) {
+    async fn attempt(
+        &self,
+        job: DeliveryJob,
+        keys: &WebhookKeys,
+    ) -> (DeliveryJob, NewAttempt, AttemptResult) {
         let attempted_at = crate::clock::wall_naive();
         let started = Instant::now();
-        let answer = match WebhookSecret::parse(&job.secret) {
+        // A secret that does not open (its key not configured) fails the attempt, which is
+        // retried: giving the key back lets the delivery through.
+        let secret = keys
+            .open(&job.secret)
+            .and_then(|clear| WebhookSecret::parse(&clear));
+        let answer = match secret {
             Err(e) => Err(e),
             Ok(secret) => {
                 let timestamp = chrono::Utc::now().timestamp();

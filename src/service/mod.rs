@@ -44,6 +44,8 @@ pub struct AppState {
     /// Plain http webhook URLs to a loopback address are accepted (`ESMA_ALLOW_INSECURE_WEBHOOKS`;
     /// development and tests only).
     pub allow_insecure_webhooks: bool,
+    /// Seals webhook secrets at rest (`ESMA_WEBHOOK_KEY`) and opens them to sign.
+    pub webhook_keys: Arc<crate::notify::sealing::WebhookKeys>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail
