@@ -18,3 +18,9 @@ BEGIN
     RAISE EXCEPTION 'audit_events is append-only (rows younger than six years)';
 END;
 $$;
+
+-- Pruning finds old events by date and asks of each whether a delivery is still pending: without
+-- these, each batch scanned every delivery once per event (2.5-3 s a batch of 1,000 with 20,000
+-- events on SQLite, tests/retention.rs's figures in the README).
+CREATE INDEX events_occurred_at ON events (occurred_at);
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
