@@ -17,6 +17,6 @@ BEGIN SELECT RAISE(ABORT, 'audit_events is append-only (rows younger than six ye
 
 -- Pruning finds old events by date and asks of each whether a delivery is still pending: without
 -- these, each batch scanned every delivery once per event (2.5-3 s a batch of 1,000 with 20,000
--- events on SQLite, tests/retention.rs's figures in the README).
+-- events on SQLite; README "Operating it" has the figures).
 CREATE INDEX events_occurred_at ON events (occurred_at);
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries (event_id);
