@@ -42,6 +42,11 @@ pub enum Command {
         #[command(subcommand)]
         command: ClientsCommand,
     },
+    /// Webhook subscriptions' stored secrets.
+    Webhooks {
+        #[command(subcommand)]
+        command: WebhooksCommand,
+    },
     /// Print the OpenAPI document (what openapi/openapi.json must equal).
     Openapi,
     /// Rebuild the attendance tallies from the marks and reconcile the open alerts with them
@@ -69,6 +74,11 @@ pub struct ServeArgs {
     /// do not survive a restart and several instances cannot share tokens.
     #[arg(long, env = "ESMA_JWT_SECRET", hide_env_values = true)]
     pub jwt_secret: Option<String>,
+    /// The HMAC key in use before ESMA_JWT_SECRET (rotation): tokens it signed are still
+    /// accepted until they expire; new tokens use ESMA_JWT_SECRET. Drop it after one token
+    /// lifetime (ESMA_TOKEN_TTL).
+    #[arg(long, env = "ESMA_JWT_PREVIOUS_SECRET", hide_env_values = true)]
+    pub jwt_previous_secret: Option<String>,
     /// Token lifetime in seconds.
     #[arg(long, env = "ESMA_TOKEN_TTL", default_value_t = 3600)]
     pub token_ttl: i64,
@@ -121,6 +131,22 @@ pub struct ServeArgs {
     /// overdue N codes) are looked for, in seconds; 0 turns the scan off.
     #[arg(long, env = "ESMA_EVENT_SCAN_SECS", default_value_t = 60)]
     pub event_scan_secs: u64,
+    /// Days the audit trail is kept (at least 2192, six years; 0: for ever). Pruned by the scan.
+    #[arg(long, env = "ESMA_RETAIN_AUDIT_DAYS", default_value_t = crate::domain::retention::AUDIT_FLOOR_DAYS)]
+    pub retain_audit_days: u32,
+    /// Days a webhook event and its deliveries are kept after the last attempt of a delivery that
+    /// is over (never while one is still to be delivered; 0: for ever).
+    #[arg(long, env = "ESMA_RETAIN_EVENTS_DAYS", default_value_t = 90)]
+    pub retain_events_days: u32,
+    /// Days webhook attempts are kept after the last attempt of their delivery, once it is over
+    /// (0: for ever).
+    #[arg(long, env = "ESMA_RETAIN_ATTEMPTS_DAYS", default_value_t = 90)]
+    pub retain_attempts_days: u32,
+    /// Days the change feed keeps a change (0: for ever); a reader further behind gets 410.
+    #[arg(long, env = "ESMA_RETAIN_CHANGES_DAYS", default_value_t = 400)]
+    pub retain_changes_days: u32,
+    #[command(flatten)]
+    pub webhook_keys: WebhookKeyArgs,
     /// Write the demo credentials as JSON to this file too (for scripts).
     /// Failed /oauth/token requests a client id may have per minute before it is refused with
     /// 429 (0: no limit).
@@ -132,6 +158,35 @@ pub struct ServeArgs {
     pub token_failures_per_address: u32,
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum WebhooksCommand {
+    /// Seal every stored webhook secret under ESMA_WEBHOOK_KEY: those stored in clear (before
+    /// secrets were encrypted) and those sealed under a key now in ESMA_WEBHOOK_PREVIOUS_KEYS.
+    /// Prints what it did as JSON. `serve` does the same at start-up.
+    Rekey {
+        #[command(flatten)]
+        keys: WebhookKeyArgs,
+    },
+}
+
+/// The keys webhook secrets are sealed with at rest.
+#[derive(Debug, Clone, clap::Args)]
+pub struct WebhookKeyArgs {
+    /// The key webhook secrets are stored encrypted with: 32 bytes in base64
+    /// (`openssl rand -base64 32`). Required, except for the demo.
+    #[arg(long, env = "ESMA_WEBHOOK_KEY", hide_env_values = true)]
+    pub webhook_key: Option<String>,
+    /// Earlier webhook keys, comma-separated, still used to open secrets sealed under them
+    /// until `esma-api webhooks rekey` (or a restart) seals them under ESMA_WEBHOOK_KEY.
+    #[arg(
+        long,
+        env = "ESMA_WEBHOOK_PREVIOUS_KEYS",
+        hide_env_values = true,
+        value_delimiter = ','
+    )]
+    pub webhook_previous_keys: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]

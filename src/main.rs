@@ -1,9 +1,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use esma_api::cli::{Cli, ClientsCommand, Command};
+use esma_api::cli::{Cli, ClientsCommand, Command, WebhooksCommand};
 use esma_api::clock::Clock;
-use esma_api::service::{attendance, clients, Actor};
+use esma_api::notify::sealing::WebhookKeys;
+use esma_api::service::{attendance, clients, webhooks, Actor};
 use esma_api::{api, demo, server, telemetry};
 
 /// jemalloc rather than glibc's allocator: a register push makes thousands of small allocations
@@ -63,6 +64,21 @@ fn run(cli: Cli) -> Result<(), String> {
                     print_json(&serde_json::json!({ "client_id": client_id, "revoked": true }))
                 }
             }
+        }
+        Command::Webhooks {
+            command: WebhooksCommand::Rekey { keys },
+        } => {
+            telemetry::init_logging(false);
+            let db = server::open_db(&cli.database_url, 1)?;
+            let keys = std::sync::Arc::new(WebhookKeys::from_settings(
+                keys.webhook_key.as_deref(),
+                &keys.webhook_previous_keys,
+                false,
+            )?);
+            let report = actix_web::rt::System::new()
+                .block_on(webhooks::rekey(&db, &keys))
+                .map_err(|e| e.detail)?;
+            print_json(&report)
         }
         Command::Recompute { schools, today } => {
             telemetry::init_logging(false);

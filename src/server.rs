@@ -9,6 +9,8 @@ use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
+use crate::domain::retention::RetentionPolicy;
+use crate::notify::sealing::WebhookKeys;
 use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::throttle::{ThrottleSettings, TokenThrottle};
 use crate::service::tokens::TokenKeys;
@@ -51,18 +53,36 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
             TokenKeys::random_secret()
         }
     };
+    let previous = match &args.jwt_previous_secret {
+        Some(s) if s.len() >= 32 && s.as_bytes() != secret.as_slice() => Some(s.as_bytes()),
+        Some(s) if s.len() >= 32 => {
+            return Err("ESMA_JWT_PREVIOUS_SECRET is the same as ESMA_JWT_SECRET".to_string())
+        }
+        Some(_) => return Err("ESMA_JWT_PREVIOUS_SECRET should be at least 32 bytes".to_string()),
+        None => None,
+    };
+    let mut tokens = TokenKeys::new(&secret, &args.issuer, &args.audience, args.token_ttl);
+    if let Some(previous) = previous {
+        tokens = tokens.with_previous(previous);
+    }
+    tracing::info!(
+        kid = tokens.current_kid(),
+        previous = previous.is_some(),
+        "token keys"
+    );
     if !(60..=86_400).contains(&args.token_ttl) {
         return Err("ESMA_TOKEN_TTL should be 60 to 86400 seconds".to_string());
     }
+    let webhook_keys = WebhookKeys::from_settings(
+        args.webhook_keys.webhook_key.as_deref(),
+        &args.webhook_keys.webhook_previous_keys,
+        args.demo,
+    )?;
     Ok(AppState {
+        webhook_keys: Arc::new(webhook_keys),
         db,
         clock,
-        tokens: Arc::new(TokenKeys::new(
-            &secret,
-            &args.issuer,
-            &args.audience,
-            args.token_ttl,
-        )),
+        tokens: Arc::new(tokens),
         la_code: policy.la_code,
         attendance: Arc::new(policy.attendance.clone()),
         policy: Arc::new(policy),
@@ -82,8 +102,15 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
         scan_every: Duration::from_secs(args.event_scan_secs),
         timeout: Duration::from_secs(args.webhook_timeout_secs.clamp(1, 120)),
         send: args.webhook_dispatch,
+        retention: RetentionPolicy {
+            audit_days: args.retain_audit_days,
+            events_days: args.retain_events_days,
+            attempts_days: args.retain_attempts_days,
+            changes_days: args.retain_changes_days,
+        },
         ..DispatchSettings::default()
     };
+    settings.retention.check()?;
     if !args.webhook_retry_secs.is_empty() {
         if args.webhook_retry_secs.len() > 50 {
             return Err("ESMA_WEBHOOK_RETRY_SECS lists more than 50 waits".to_string());
@@ -98,6 +125,14 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
 }
 
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
+    // Secrets stored in clear (before sealing) or under a previous key are sealed under the
+    // current key before anything is sent.
+    let rekeyed = crate::service::webhooks::rekey(&state.db, &state.webhook_keys)
+        .await
+        .map_err(std::io::Error::other)?;
+    if rekeyed.resealed > 0 || rekeyed.unreadable > 0 {
+        tracing::info!(report = ?rekeyed, "webhook secrets sealed under the current key");
+    }
     let dispatcher = Dispatcher::new(dispatch_settings(args).map_err(std::io::Error::other)?)
         .map_err(std::io::Error::other)?;
     // The outbox is sent beside the server; stopping it mid-attempt loses nothing (the lease

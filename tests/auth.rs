@@ -337,3 +337,134 @@ on_both_backends!(roles_and_school_scoping, |app| {
     app.get(&school, "/api/v1/audit").await.problem(403);
     assert_eq!(app.get(&admin, "/api/v1/audit").await.status, 200);
 });
+
+// ------------------------------------------------------------ refused writes are audited
+
+on_both_backends!(refused_writes_are_audited, |app| {
+    let la = app.token(Role::La, &[]).await;
+    let admin = app.token(Role::Admin, &[]).await;
+    let (school_id, school_secret) = app.client(Role::School, &[117001]);
+    let school = app.token_for(&school_id, &school_secret).await;
+    let body = json!({"name": "Hillside Academy", "laestab": "9194001", "phase": "secondary"});
+    assert_eq!(
+        app.put_json(&la, "/api/v1/schools/117002", &body)
+            .await
+            .status,
+        201
+    );
+    // A school client writing an LA resource, and pushing another school's roll: both 403.
+    app.put_json(&school, "/api/v1/schools/117002", &body)
+        .await
+        .problem(403);
+    let refused_push = app
+        .put_json(
+            &school,
+            "/api/v1/schools/117002/pupils",
+            &json!({"pupils": []}),
+        )
+        .await;
+    refused_push.problem(403);
+
+    let trail = app
+        .get(&admin, &format!("/api/v1/audit?actor={school_id}"))
+        .await;
+    assert_eq!(trail.status, 200, "{}", trail.text());
+    let items = trail.json()["items"].as_array().unwrap().clone();
+    let refused: Vec<&serde_json::Value> = items
+        .iter()
+        .filter(|e| e["outcome"] == "forbidden")
+        .collect();
+    assert_eq!(refused.len(), 2, "both refusals are audited: {items:?}");
+    // Newest first: the push, then the school write.
+    assert_eq!(refused[0]["endpoint"], "PUT /api/v1/schools/{urn}/pupils");
+    assert_eq!(refused[0]["school_urn"], 117002);
+    assert_eq!(refused[0]["actor_role"], "school");
+    assert_eq!(
+        refused[0]["correlation_id"].as_str(),
+        refused_push.header("x-correlation-id").as_deref()
+    );
+    assert_eq!(refused[1]["endpoint"], "PUT /api/v1/schools/{urn}");
+    assert_eq!(refused[1]["resource_type"], "school");
+    assert_eq!(refused[1]["resource_id"], "117002");
+    assert_eq!(refused[1]["action"], "update");
+    // A refused read of the audit trail by the LA is not a write: no row for it.
+    app.get(&la, "/api/v1/audit").await.problem(403);
+    let all = app.get(&admin, "/api/v1/audit?limit=500").await.json();
+    assert_eq!(
+        all["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["outcome"] == "forbidden")
+            .count(),
+        2
+    );
+});
+
+// ------------------------------------------------------------ token key rotation
+
+const PREVIOUS_SECRET: &[u8] = b"the-previous-key-the-previous-key-0123456789";
+
+on_both_backends!(
+    tokens_carry_a_kid_and_a_previous_key_still_verifies,
+    |app| {
+        use esma_api::service::tokens::TokenKeys;
+        use std::sync::Arc;
+        let mut app = app;
+        let (id, secret) = app.client(Role::La, &[]);
+        // Issued before the rotation, under the key that is now the previous one.
+        let before = TokenKeys::new(PREVIOUS_SECRET, ISSUER, AUDIENCE, 3600);
+        let now = chrono::Utc::now().timestamp();
+        let old_token = before
+            .sign(&before.claims_for(&id, Role::La, &[], now))
+            .unwrap();
+        let old_kid = jsonwebtoken::decode_header(&old_token).unwrap().kid;
+        assert!(old_kid.is_some(), "tokens name their key");
+        app.state.tokens = Arc::new(
+            TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600).with_previous(PREVIOUS_SECRET),
+        );
+        assert_eq!(
+            app.get(&old_token, "/api/v1/schools").await.status,
+            200,
+            "a token signed with the previous key is accepted until it expires"
+        );
+        let new_token = app.token_for(&id, &secret).await;
+        let new_kid = jsonwebtoken::decode_header(&new_token).unwrap().kid;
+        assert!(
+            new_kid.is_some() && new_kid != old_kid,
+            "new tokens use the current key"
+        );
+        assert_eq!(app.get(&new_token, "/api/v1/schools").await.status, 200);
+
+        // A kid this service does not know: 401, even when the signature would verify.
+        let c = claims(&id, Role::La, 0, 3600);
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = Some("no-such-key".into());
+        let unknown = encode(&header, &c, &EncodingKey::from_secret(JWT_SECRET)).unwrap();
+        let reply = app.get(&unknown, "/api/v1/schools").await;
+        assert!(reply.problem(401)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("key"));
+        // The previous key's kid with a token signed by another key: 401.
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS256);
+        header.kid = old_kid.clone();
+        let forged = encode(
+            &header,
+            &c,
+            &EncodingKey::from_secret(b"some-other-key-some-other-key-0123"),
+        )
+        .unwrap();
+        app.get(&forged, "/api/v1/schools").await.problem(401);
+        // The algorithm stays pinned for the previous key too.
+        let mut header = Header::new(jsonwebtoken::Algorithm::HS512);
+        header.kid = old_kid;
+        let hs512 = encode(&header, &c, &EncodingKey::from_secret(PREVIOUS_SECRET)).unwrap();
+        app.get(&hs512, "/api/v1/schools").await.problem(401);
+
+        // Once the previous key is dropped, its tokens stop working.
+        app.state.tokens = Arc::new(TokenKeys::new(JWT_SECRET, ISSUER, AUDIENCE, 3600));
+        app.get(&old_token, "/api/v1/schools").await.problem(401);
+        assert_eq!(app.get(&new_token, "/api/v1/schools").await.status, 200);
+    }
+);

@@ -128,3 +128,34 @@ fn recompute_rebuilds_the_tallies_and_finds_nothing_to_repair_after_ingest() {
     let (ok, _, err) = esma(&db_url, &["recompute", "--school", "999999"]);
     assert!(!ok && err.contains("no school with URN 999999"), "{err}");
 }
+
+#[test]
+fn webhooks_rekey_needs_a_key_and_reports_what_it_did() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = format!("sqlite://{}", dir.path().join("rekey.db").display());
+    let out = Command::new(env!("CARGO_BIN_EXE_esma-api"))
+        .args(["--database-url", &db, "webhooks", "rekey"])
+        .env_remove("DATABASE_URL")
+        .env_remove("ESMA_WEBHOOK_KEY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ESMA_WEBHOOK_KEY"));
+    let out = Command::new(env!("CARGO_BIN_EXE_esma-api"))
+        .args(["--database-url", &db, "webhooks", "rekey"])
+        .env_remove("DATABASE_URL")
+        .env(
+            "ESMA_WEBHOOK_KEY",
+            "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["examined"], 0);
+    assert_eq!(report["resealed"], 0);
+}

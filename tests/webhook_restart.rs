@@ -24,6 +24,11 @@ fn start_server(db_url: &str, port: u16, scan_secs: &str) -> Child {
             "ESMA_JWT_SECRET",
             "restart-test-secret-0123456789abcdef0123456789",
         )
+        // Both servers seal and open the subscriptions' secrets with the same key.
+        .env(
+            "ESMA_WEBHOOK_KEY",
+            "cmVzdGFydC10ZXN0LXdlYmhvb2sta2V5LTAxMjM0NTY=",
+        )
         .env("ESMA_TODAY", "2026-11-23")
         .env("ESMA_ALLOW_INSECURE_WEBHOOKS", "1")
         .env("ESMA_WEBHOOK_RETRY_SECS", "1,1,1,1,1,1,1,1,1,1")

@@ -683,3 +683,109 @@ on_both_backends!(a_large_emit_writes_each_clock_driven_event_once, |app| {
     }
     assert_eq!(delivered, keys);
 });
+
+// ------------------------------------------------------------ secrets at rest (issue 20)
+
+/// The secret of subscription `id` as stored.
+async fn stored_secret(app: &TestApp, id: i64) -> String {
+    app.db()
+        .read(move |conn| {
+            Ok(esma_api::store::webhooks::find_subscription(conn, id)?
+                .unwrap()
+                .secret)
+        })
+        .await
+        .unwrap()
+}
+
+on_both_backends!(secrets_are_stored_sealed_and_still_sign, |app| {
+    let s = base(&app).await;
+    let rx = Receiver::start(200);
+    let (id, secret) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+    let stored = stored_secret(&app, id).await;
+    let key = esma_api::notify::sealing::WebhookKeys::new(&common::WEBHOOK_KEY, &[]);
+    assert!(
+        stored.starts_with(&format!("v1:{}:", key.current_id())),
+        "sealed under the current key: {stored}"
+    );
+    let key_part = secret.trim_start_matches("whsec_");
+    assert!(
+        !stored.contains(key_part),
+        "the secret is not stored in clear"
+    );
+    assert_eq!(key.open(&stored).unwrap(), secret);
+    // The dispatcher opens it to sign.
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    let report = deliver(&app, &quick(&[50])).await;
+    assert_eq!(report.delivered, 1, "{report:?}");
+    rx.received()[0].verify(&secret).unwrap();
+});
+
+on_both_backends!(
+    rekey_seals_clear_and_old_secrets_under_the_current_key,
+    |app| {
+        use esma_api::notify::sealing::WebhookKeys;
+        use std::sync::Arc;
+        let mut app = app;
+        let s = base(&app).await;
+        let rx = Receiver::start(200);
+        let old_key = [0x11u8; 32];
+        let new_key = [0x22u8; 32];
+        app.state.webhook_keys = Arc::new(WebhookKeys::new(&old_key, &[]));
+        let (sealed_old, old_secret) =
+            subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+        // A secret stored in clear, as before secrets were sealed.
+        let (in_clear, clear_secret) =
+            subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+        let secret = clear_secret.clone();
+        app.db()
+            .write(move |conn| {
+                Ok(esma_api::store::webhooks::set_secret(
+                    conn, in_clear, &secret,
+                )?)
+            })
+            .await
+            .unwrap();
+        // A secret sealed under a key nobody configured any more.
+        let (lost, _) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+        let foreign =
+            WebhookKeys::new(&[0x33; 32], &[]).seal("whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA");
+        app.db()
+            .write(move |conn| Ok(esma_api::store::webhooks::set_secret(conn, lost, &foreign)?))
+            .await
+            .unwrap();
+
+        // Rotation: the new key seals, the old one still opens until everything is resealed.
+        let rotated = Arc::new(WebhookKeys::new(&new_key, &[old_key]));
+        app.state.webhook_keys = rotated.clone();
+        let report = webhooks::rekey(app.db(), &rotated).await.unwrap();
+        assert_eq!(
+            (report.examined, report.resealed, report.unreadable),
+            (3, 2, 1),
+            "{report:?}"
+        );
+        let only_new = WebhookKeys::new(&new_key, &[]);
+        for (id, secret) in [(sealed_old, &old_secret), (in_clear, &clear_secret)] {
+            let stored = stored_secret(&app, id).await;
+            assert!(
+                stored.starts_with(&format!("v1:{}:", only_new.current_id())),
+                "{stored}"
+            );
+            assert_eq!(&only_new.open(&stored).unwrap(), secret);
+        }
+        let again = webhooks::rekey(app.db(), &rotated).await.unwrap();
+        assert_eq!((again.resealed, again.unreadable), (0, 1), "{again:?}");
+
+        // With the old key dropped, deliveries still sign; the one whose key is lost fails its
+        // attempt (and is retried) instead of sending unsigned.
+        app.state.webhook_keys = Arc::new(only_new);
+        refer(&app, &s.oakfield, 1, OAKFIELD).await;
+        let report = round(&app, &quick(&[60_000])).await;
+        assert_eq!((report.delivered, report.retrying), (2, 1), "{report:?}");
+        let got = rx.received();
+        assert_eq!(got.len(), 2);
+        assert!(got
+            .iter()
+            .all(|r| r.verify(&old_secret).is_ok() || r.verify(&clear_secret).is_ok()));
+    }
+);

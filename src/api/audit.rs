@@ -48,6 +48,8 @@ pub struct AuditEventView {
     pub upn: Option<String>,
     #[schema(example = "PUT /api/v1/schools/{urn}")]
     pub endpoint: String,
+    /// `success`; `not_found` for a read or write of something the caller may not see (answered
+    /// 404); `forbidden` for a write refused with 403.
     #[schema(example = "success")]
     pub outcome: String,
     pub correlation_id: Option<String>,

@@ -33,6 +33,7 @@ impl FromRequest for Bearer {
                 .unwrap_or_else(|| req.path().to_string())
         );
         let correlation_id = req.extensions().get::<CorrelationId>().map(|c| c.0.clone());
+        let req = req.clone();
         Box::pin(async move {
             let state = state.ok_or_else(|| ApiError::internal("application state missing"))?;
             let Some(authorization) = authorization else {
@@ -67,6 +68,9 @@ impl FromRequest for Bearer {
                 endpoint,
                 correlation_id,
             };
+            // Kept on the request so a refusal after authentication can be audited
+            // (`refusals::audit_refused_writes`).
+            req.extensions_mut().insert(actor.clone());
             Ok(Bearer { actor, claims })
         })
     }

@@ -96,6 +96,11 @@ fn item(entry: FeedEntry) -> ChangeItem {
 /// resumes from the last `next_since` it kept). Each item says what happened and where to read
 /// the resource now. Not cursor-paged like the lists: `since` is the position, `limit` is 1 to
 /// 1000 (default 100). Audited.
+///
+/// Changes are kept for `ESMA_RETAIN_CHANGES_DAYS` (400 by default). A `since` older than the
+/// oldest change still kept is answered 410 Gone, never a page with changes silently missing:
+/// resync from the lists, then continue with the version in the `esma-resume-since` header (also
+/// in the problem's `detail`).
 #[utoipa::path(
     tag = "changes",
     params(ChangesQuery),
@@ -104,6 +109,8 @@ fn item(entry: FeedEntry) -> ChangeItem {
         (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
         (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
         (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
+        (status = 410, description = "Changes after `since` are no longer all kept (retention): resync from the lists, then continue from the version in `esma-resume-since`", body = Problem, content_type = PROBLEM,
+            headers(("esma-resume-since" = i64, description = "The `since` to continue with after the resync"))),
         (status = 422, description = "`since` below 0 or `limit` outside 1-1000", body = Problem, content_type = PROBLEM),
     ),
     security(("oauth2" = []), ("bearer" = []))

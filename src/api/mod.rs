@@ -15,6 +15,7 @@ pub mod ops;
 pub mod problem;
 pub mod pupils;
 pub mod referrals;
+pub mod refusals;
 pub mod registers;
 pub mod schools;
 pub mod webhooks;
@@ -178,6 +179,7 @@ pub fn app(
         .service(swagger_redirect)
         .service(swagger)
         .default_service(web::to(problem::unmatched))
+        .wrap(from_fn(refusals::audit_refused_writes))
         .wrap(Compress::default())
         .wrap(from_fn(problem::observe))
 }

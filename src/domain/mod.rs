@@ -15,6 +15,7 @@ pub mod identifiers;
 pub mod policy;
 pub mod referral;
 pub mod register;
+pub mod retention;
 pub mod roll;
 pub mod schedule;
 pub mod school;

@@ -2,8 +2,10 @@
 //! `reqwest`, signed (Standard Webhooks), retried with exponential backoff and jitter for about
 //! three days; a 410 from the receiver disables the subscription. Every attempt is recorded.
 //! At least once: a delivery is claimed with a lease, so a crash mid-attempt sends it again.
-//! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`.
+//! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`, and with it
+//! the pruning of records past their retention (`service::retention`).
 
+pub mod sealing;
 pub mod signature;
 
 use std::time::{Duration, Instant};
@@ -12,9 +14,11 @@ use futures_util::StreamExt;
 use rand::Rng;
 use serde::Serialize;
 
+use crate::domain::retention::RetentionPolicy;
 use crate::error::ApiError;
-use crate::service::{idempotency, webhooks, AppState};
+use crate::service::{idempotency, retention, webhooks, AppState};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
+use sealing::WebhookKeys;
 use signature::WebhookSecret;
 
 /// How the dispatcher paces itself.
@@ -37,6 +41,8 @@ pub struct DispatchSettings {
     pub concurrency: usize,
     /// Whether deliveries are sent at all (off: they wait in the outbox; the scan still runs).
     pub send: bool,
+    /// How long each kind of record is kept; the scan prunes what is older.
+    pub retention: RetentionPolicy,
 }
 
 /// The default retry waits: 5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 12 h (four times) and
@@ -61,6 +67,7 @@ impl Default for DispatchSettings {
             batch: 100,
             concurrency: 8,
             send: true,
+            retention: RetentionPolicy::default(),
         }
     }
 }
@@ -136,9 +143,10 @@ impl Dispatcher {
         if jobs.is_empty() {
             return Ok(RoundReport::default());
         }
+        let keys = state.webhook_keys.clone();
         let outcomes: Vec<(DeliveryJob, NewAttempt, AttemptResult)> =
             futures_util::stream::iter(jobs)
-                .map(|job| self.attempt(job))
+                .map(|job| self.attempt(job, &keys))
                 .buffer_unordered(self.settings.concurrency.max(1))
                 .collect()
                 .await;
@@ -166,10 +174,19 @@ impl Dispatcher {
         Ok(report)
     }
 
-    async fn attempt(&self, job: DeliveryJob) -> (DeliveryJob, NewAttempt, AttemptResult) {
+    async fn attempt(
+        &self,
+        job: DeliveryJob,
+        keys: &WebhookKeys,
+    ) -> (DeliveryJob, NewAttempt, AttemptResult) {
         let attempted_at = crate::clock::wall_naive();
         let started = Instant::now();
-        let answer = match WebhookSecret::parse(&job.secret) {
+        // A secret that does not open (its key not configured) fails the attempt, which is
+        // retried: giving the key back lets the delivery through.
+        let secret = keys
+            .open(&job.secret)
+            .and_then(|clear| WebhookSecret::parse(&clear));
+        let answer = match secret {
             Err(e) => Err(e),
             Ok(secret) => {
                 let timestamp = chrono::Utc::now().timestamp();
@@ -268,6 +285,13 @@ pub async fn run(state: AppState, dispatcher: Dispatcher) {
                 Err(e) => {
                     tracing::warn!(error = %e, "Idempotency-Key pruning failed; trying again later")
                 }
+            }
+            match retention::prune(&state, &settings.retention).await {
+                Ok(report) if report.total() > 0 => {
+                    tracing::info!(pruned = ?report, "records past their retention removed")
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "pruning failed; trying again later"),
             }
         }
         if !settings.send {

@@ -7,9 +7,9 @@ use chrono::NaiveDateTime;
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::changes::{ChangeAction, ChangedResource};
-use crate::error::ApiError;
+use crate::error::{ApiError, ProblemKind};
 use crate::store::changes::{self as store, ChangeRow};
-use crate::store::{alerts, audit, cases};
+use crate::store::{alerts, audit, cases, retention};
 
 /// Where the changed resource is read.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +67,15 @@ pub async fn page(
         .db
         .write(move |conn| {
             let mut rows = store::page(conn, since, limit + 1)?;
+            // Read after the page: a prune that commits meanwhile is seen here, so a page with
+            // a hole is never returned (at worst a complete one is refused).
+            let pruned_through = retention::changes_pruned_through(conn)?;
+            if since < pruned_through {
+                let mut event = actor.audit(now, "read", AuditSubject::new("changes", "feed"));
+                event.outcome = "gone".to_string();
+                audit::append(conn, &[event])?;
+                return Ok(Err(feed_pruned(since, pruned_through)));
+            }
             let has_more = rows.len() as i64 > limit;
             rows.truncate(usize::try_from(limit).unwrap_or(0));
             // Reviews and alerts are found through their case and pupil: one query each per page.
@@ -118,7 +127,22 @@ pub async fn page(
                 conn,
                 &[actor.audit(now, "read", AuditSubject::new("changes", "feed"))],
             )?;
-            Ok(FeedPage { entries, has_more })
+            Ok(Ok(FeedPage { entries, has_more }))
         })
-        .await
+        .await?
 }
+
+/// 410: the changes after `since` are no longer all kept (retention); the caller resyncs from
+/// the lists and continues from `pruned_through`.
+fn feed_pruned(since: i64, pruned_through: i64) -> ApiError {
+    ApiError::new(
+        ProblemKind::Gone,
+        format!(
+            "changes up to version {pruned_through} are no longer kept (retention), so those after              {since} cannot all be listed: read the current state from the lists (referrals,              cases, reviews, alerts), then continue with since={pruned_through}"
+        ),
+    )
+    .with_header(RESUME_HEADER, pruned_through.to_string())
+}
+
+/// On a 410 from the feed: the `since` to continue with after a resync.
+pub const RESUME_HEADER: &str = "esma-resume-since";

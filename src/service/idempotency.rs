@@ -66,7 +66,12 @@ pub async fn claim(state: &AppState, req: &KeyedRequest) -> Result<Claim, ApiErr
     loop {
         match try_claim(state, req.clone()).await? {
             Attempt::Claimed => return Ok(Claim::Fresh),
-            Attempt::Answered(answer) => return Ok(Claim::Replay(answer)),
+            Attempt::Answered(mut answer) => {
+                answer.body = state.webhook_keys.open(&answer.body).map_err(|e| {
+                    ApiError::internal(format!("the stored answer cannot be opened: {e}"))
+                })?;
+                return Ok(Claim::Replay(answer));
+            }
             Attempt::Busy if started.elapsed() >= WAIT_FOR_FIRST => {
                 return Err(ApiError::idempotency_key_in_progress(&req.idempotency.key))
             }
@@ -153,6 +158,9 @@ pub async fn complete(
     answer: StoredAnswer,
 ) -> Result<(), ApiError> {
     let (client, key) = (req.client_id.clone(), req.idempotency.key.clone());
+    // Sealed like webhook secrets: an answer can hold one (a new subscription's) and a
+    // referral's health details, and is kept only to be replayed.
+    let body = state.webhook_keys.seal(&answer.body);
     state
         .db
         .write(move |conn| {
@@ -163,7 +171,7 @@ pub async fn complete(
                 i32::from(answer.status),
                 answer.content_type.as_deref(),
                 answer.location.as_deref(),
-                &answer.body,
+                &body,
             )?)
         })
         .await

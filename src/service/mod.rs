@@ -12,6 +12,7 @@ pub mod imports;
 pub mod pupils;
 pub mod referrals;
 pub mod registers;
+pub mod retention;
 pub mod roll;
 pub mod schools;
 pub mod throttle;
@@ -47,6 +48,8 @@ pub struct AppState {
     pub allow_insecure_webhooks: bool,
     /// Failed `/oauth/token` attempts per client id and per address (429 over the limit).
     pub token_throttle: Arc<throttle::TokenThrottle>,
+    /// Seals webhook secrets at rest (`ESMA_WEBHOOK_KEY`) and opens them to sign.
+    pub webhook_keys: Arc<crate::notify::sealing::WebhookKeys>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

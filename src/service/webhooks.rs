@@ -4,6 +4,7 @@
 //! from [`scan`], which may run any number of times: each is emitted once.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use chrono::NaiveDateTime;
 use serde::Serialize;
@@ -15,13 +16,14 @@ use crate::domain::alerts::{unexplained_overdue_before, AlertKind};
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::events::{receives, url_problem, EventType};
 use crate::error::ApiError;
+use crate::notify::sealing::WebhookKeys;
 use crate::notify::signature::WebhookSecret;
 use crate::store::alerts::AlertRow;
 use crate::store::webhooks::{
     self as store, AttemptRow, DeliveryListing, NewDelivery, NewEvent, NewSubscription,
     SubscriptionRow,
 };
-use crate::store::{audit, calendars, changes, DbConnection};
+use crate::store::{audit, calendars, changes, Db, DbConnection};
 
 /// An event about to be written to the outbox.
 #[derive(Debug, Clone)]
@@ -316,7 +318,7 @@ pub async fn create(
         url: request.url,
         events: json!(names).to_string(),
         description: request.description,
-        secret: secret.expose().to_string(),
+        secret: state.webhook_keys.seal(secret.expose()),
         status: "active".to_string(),
         created_at: now,
         updated_at: now,
@@ -460,4 +462,63 @@ pub fn referral_event(
         map.extend(more);
     }
     Outgoing::new(event_type, school_urn, data)
+}
+
+// ------------------------------------------------------------------------ secrets at rest
+
+/// What sealing the stored secrets again did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct RekeyReport {
+    /// The key everything is sealed with now.
+    pub key_id: String,
+    pub examined: usize,
+    /// Sealed again: stored in clear before, or under an older key.
+    pub resealed: usize,
+    /// Sealed under a key not configured: left as they are (their deliveries fail until the
+    /// key is given in ESMA_WEBHOOK_PREVIOUS_KEYS).
+    pub unreadable: usize,
+}
+
+/// Seals every stored webhook secret under the current key (`esma-api webhooks rekey`, and at
+/// start-up): secrets stored in clear before sealing existed, and those sealed under a previous
+/// key. Batches of 100, each its own transaction.
+pub async fn rekey(db: &Db, keys: &Arc<WebhookKeys>) -> Result<RekeyReport, ApiError> {
+    const BATCH: i64 = 100;
+    let mut report = RekeyReport {
+        key_id: keys.current_id().to_string(),
+        ..RekeyReport::default()
+    };
+    let mut after = 0;
+    loop {
+        let keys = keys.clone();
+        let (last, examined, resealed, unreadable) = db
+            .write(move |conn| {
+                let rows = store::secrets_after(conn, after, BATCH)?;
+                let (mut resealed, mut unreadable) = (0, 0);
+                for (id, stored) in &rows {
+                    if !keys.needs_resealing(stored) {
+                        continue;
+                    }
+                    match keys.open(stored) {
+                        Ok(clear) => {
+                            store::set_secret(conn, *id, &keys.seal(&clear))?;
+                            resealed += 1;
+                        }
+                        Err(why) => {
+                            tracing::error!(subscription = id, error = %why, "webhook secret not resealed");
+                            unreadable += 1;
+                        }
+                    }
+                }
+                Ok((rows.last().map(|r| r.0), rows.len(), resealed, unreadable))
+            })
+            .await?;
+        report.examined += examined;
+        report.resealed += resealed;
+        report.unreadable += unreadable;
+        match last {
+            Some(id) if examined as i64 == BATCH => after = id,
+            _ => return Ok(report),
+        }
+    }
 }

@@ -15,6 +15,7 @@ pub mod marks;
 pub mod pupils;
 pub mod referrals;
 pub mod registers;
+pub mod retention;
 pub mod schema;
 pub mod schools;
 pub mod webhooks;

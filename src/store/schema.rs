@@ -402,3 +402,11 @@ diesel::table! {
         created_at -> Timestamp,
     }
 }
+
+// How far each kind of row has been pruned (src/store/retention.rs).
+diesel::table! {
+    retention_horizons (kind) {
+        kind -> Text,
+        pruned_through -> BigInt,
+    }
+}

@@ -463,6 +463,27 @@ pub fn reviews_due_on(
         .load(conn)
 }
 
+/// Stored secrets (sealed, or in clear from before sealing) of subscriptions after `after_id`,
+/// every status (a disabled one may be enabled again), oldest first.
+pub fn secrets_after(
+    conn: &mut DbConnection,
+    after_id: i64,
+    limit: i64,
+) -> QueryResult<Vec<(i64, String)>> {
+    webhook_subscriptions::table
+        .filter(webhook_subscriptions::id.gt(after_id))
+        .order(webhook_subscriptions::id)
+        .select((webhook_subscriptions::id, webhook_subscriptions::secret))
+        .limit(limit)
+        .load(conn)
+}
+
+pub fn set_secret(conn: &mut DbConnection, id: i64, stored: &str) -> QueryResult<usize> {
+    diesel::update(webhook_subscriptions::table.find(id))
+        .set(webhook_subscriptions::secret.eq(stored))
+        .execute(conn)
+}
+
 /// Pending deliveries (for tools and tests).
 pub fn pending_count(conn: &mut DbConnection) -> QueryResult<i64> {
     webhook_deliveries::table

@@ -16,6 +16,7 @@ use diesel::Connection;
 use esma_api::api::{self, HttpSettings};
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
+use esma_api::notify::sealing::WebhookKeys;
 use esma_api::service::tokens::TokenKeys;
 use esma_api::service::{clients, Actor, AppState};
 use esma_api::store::{DatabaseUrl, Db};
@@ -24,6 +25,8 @@ use serde_json::Value;
 
 pub const JWT_SECRET: &[u8] = b"test-secret-test-secret-test-secret-0123456789";
 pub const ISSUER: &str = "esma-api";
+/// The key webhook secrets are sealed with in tests.
+pub const WEBHOOK_KEY: [u8; 32] = [0x5e; 32];
 pub const AUDIENCE: &str = "esma-api";
 /// Small, so the 413 tests need no large bodies.
 pub const BODY_LIMIT: usize = 64 * 1024;
@@ -93,6 +96,7 @@ impl TestApp {
             policy: Arc::new(esma_api::domain::policy::Policy::hertfordshire()),
             allow_insecure_webhooks: true,
             token_throttle: Default::default(),
+            webhook_keys: Arc::new(WebhookKeys::new(&WEBHOOK_KEY, &[])),
         };
         TestApp {
             state,
