@@ -446,6 +446,14 @@ fn start_server(bin: &Path, url: &str, log: &Path, event_scan_secs: u64) -> Resu
             &format!("127.0.0.1:{port}"),
         ])
         .env("ESMA_JWT_SECRET", secret)
+        // A fresh key for each run: the benchmark subscribes no webhook, but serve needs one.
+        .env(
+            "ESMA_WEBHOOK_KEY",
+            base64::Engine::encode(
+                &base64::engine::general_purpose::STANDARD,
+                rand::random::<[u8; 32]>(),
+            ),
+        )
         .env("ESMA_TODAY", TODAY)
         .env("ESMA_EVENT_SCAN_SECS", event_scan_secs.to_string())
         // BENCH_SERVER_LOG=esma_api::service::attendance=debug logs each push's timings.
