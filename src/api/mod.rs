@@ -100,6 +100,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .split_for_parts();
         let mut api = api;
         referrals::add_examples(&mut api);
+        docs::add_common_failures(&mut api);
         api
     })
     .clone()
