@@ -47,7 +47,9 @@ pub fn http_settings(args: &ServeArgs) -> HttpSettings {
             idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
             total_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
             // Never below the body limit, or a full-size gzip push could never be taken.
-            inflate_budget: InflateBudget::new((args.inflate_budget_mib * 1024 * 1024).max(body_limit)),
+            inflate_budget: InflateBudget::new(
+                (args.inflate_budget_mib * 1024 * 1024).max(body_limit),
+            ),
         },
     }
 }

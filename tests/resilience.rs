@@ -70,14 +70,23 @@ on_both_backends!(a_small_endpoint_has_a_small_limit_of_its_own, |app| {
     // Pushes may take 64 MiB; a school record never needs more than 1 MiB.
     let settings = settings(64 << 20, 1 << 20, 128 << 20);
     let school = |name: String| {
-        serde_json::to_vec(&json!({"name": name, "laestab": "9192001", "phase": "primary"})).unwrap()
+        serde_json::to_vec(&json!({"name": name, "laestab": "9192001", "phase": "primary"}))
+            .unwrap()
     };
     // 2 MiB once inflated (a bomb of its kind: 2 MiB of one letter in a few KB).
     let bomb = gzip(&school("x".repeat(2 << 20)));
     assert!(bomb.len() < 64 << 10);
-    let r = send_with(&app, &settings, gzipped_put(&la, "/api/v1/schools/117001", bomb)).await;
+    let r = send_with(
+        &app,
+        &settings,
+        gzipped_put(&la, "/api/v1/schools/117001", bomb),
+    )
+    .await;
     assert!(
-        r.problem(413)["detail"].as_str().unwrap().contains("1048576"),
+        r.problem(413)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("1048576"),
         "{}",
         r.text()
     );
@@ -95,7 +104,12 @@ on_both_backends!(a_small_endpoint_has_a_small_limit_of_its_own, |app| {
     r.problem(413);
     // A gzipped body under the limit is taken as before.
     let ok = gzip(&school("Oakfield Primary School".to_string()));
-    let r = send_with(&app, &settings, gzipped_put(&la, "/api/v1/schools/117001", ok)).await;
+    let r = send_with(
+        &app,
+        &settings,
+        gzipped_put(&la, "/api/v1/schools/117001", ok),
+    )
+    .await;
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(settings.bodies.inflate_budget.available(), 128 << 20);
 });
@@ -128,7 +142,12 @@ on_both_backends!(inflation_is_bounded_by_the_shared_budget, |app| {
     assert_eq!(settings.bodies.inflate_budget.available(), 2 << 20);
     // A real push within the budget is taken.
     let marks = json!({"marks": [{"upn": common::upn(1), "date": "2026-11-20", "session": "AM", "code": "/"}]});
-    let r = send_with(&app, &settings, push(gzip(&serde_json::to_vec(&marks).unwrap()))).await;
+    let r = send_with(
+        &app,
+        &settings,
+        push(gzip(&serde_json::to_vec(&marks).unwrap())),
+    )
+    .await;
     assert_eq!(r.status, 200, "{}", r.text());
 });
 
@@ -160,7 +179,8 @@ fn exchange(
 ) -> (String, Duration) {
     let began = Instant::now();
     let mut conn = TcpStream::connect(addr).unwrap();
-    conn.set_read_timeout(Some(Duration::from_millis(50))).unwrap();
+    conn.set_read_timeout(Some(Duration::from_millis(50)))
+        .unwrap();
     conn.write_all(head.as_bytes()).unwrap();
     conn.write_all(&start).unwrap();
     let mut got = Vec::new();
@@ -224,12 +244,26 @@ on_both_backends!(a_body_that_stalls_or_trickles_is_answered_408, |app| {
          content-type: application/json\r\ncontent-length: 100\r\n\r\n"
     );
     let (reply, took) = actix_web::rt::task::spawn_blocking(move || {
-        exchange(addr, head, b"{\"name\": \"Oak".to_vec(), None, Duration::from_secs(10))
+        exchange(
+            addr,
+            head,
+            b"{\"name\": \"Oak".to_vec(),
+            None,
+            Duration::from_secs(10),
+        )
     })
     .await
     .unwrap();
-    assert!(reply.starts_with("HTTP/1.1 408"), "after {took:?}: {reply:?}");
-    assert!(reply.to_ascii_lowercase().contains("content-type: application/problem+json"), "{reply}");
+    assert!(
+        reply.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {reply:?}"
+    );
+    assert!(
+        reply
+            .to_ascii_lowercase()
+            .contains("content-type: application/problem+json"),
+        "{reply}"
+    );
     assert!(reply.contains("\"status\":408"), "{reply}");
     assert!(took < Duration::from_secs(6), "took {took:?}");
     // A push that trickles a byte every 300 ms is never idle, but misses the 3 s deadline.
@@ -248,7 +282,10 @@ on_both_backends!(a_body_that_stalls_or_trickles_is_answered_408, |app| {
     })
     .await
     .unwrap();
-    assert!(reply.starts_with("HTTP/1.1 408"), "after {took:?}: {reply:?}");
+    assert!(
+        reply.starts_with("HTTP/1.1 408"),
+        "after {took:?}: {reply:?}"
+    );
     assert!(reply.contains("did not arrive within 3 s"), "{reply}");
     assert!(took < Duration::from_secs(8), "took {took:?}");
 });
@@ -311,7 +348,8 @@ impl Drop for Proxy {
 }
 
 fn pump(mut from: TcpStream, mut to: TcpStream, paused: Arc<AtomicBool>) {
-    from.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    from.set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
     let mut buf = [0u8; 16384];
     loop {
         if paused.load(Ordering::Acquire) {
@@ -357,7 +395,10 @@ fn assert_says_only_unreachable(reply: &Reply, secrets: &[&str]) {
     assert!(reply.header("retry-after").is_some(), "{}", reply.text());
     let detail = body["detail"].as_str().unwrap();
     for secret in secrets {
-        assert!(!detail.contains(secret), "the detail gives away {secret:?}: {detail}");
+        assert!(
+            !detail.contains(secret),
+            "the detail gives away {secret:?}: {detail}"
+        );
     }
     assert!(!detail.contains("FATAL"), "{detail}");
 }
@@ -387,7 +428,12 @@ mod a_database_that_does_not_answer_is_a_quick_503 {
         let (r, took) = within(&app, Duration::from_secs(8), put()).await;
         assert_says_only_unreachable(&r, &[path.to_str().unwrap()]);
         assert!(took < Duration::from_secs(6), "took {took:?}");
-        let (health, _) = within(&app, Duration::from_secs(8), TestRequest::get().uri("/health")).await;
+        let (health, _) = within(
+            &app,
+            Duration::from_secs(8),
+            TestRequest::get().uri("/health"),
+        )
+        .await;
         assert_eq!(health.status, 200, "{}", health.text());
         other.batch_execute("ROLLBACK").unwrap();
         let (r, _) = within(&app, Duration::from_secs(8), put()).await;
@@ -434,8 +480,12 @@ mod a_database_that_does_not_answer_is_a_quick_503 {
             "127.0.0.1",
             database.as_str(),
         ];
-        let (health, took) =
-            within(&app, Duration::from_secs(15), TestRequest::get().uri("/health")).await;
+        let (health, took) = within(
+            &app,
+            Duration::from_secs(15),
+            TestRequest::get().uri("/health"),
+        )
+        .await;
         assert_says_only_unreachable(&health, &secrets);
         assert!(took < Duration::from_secs(6), "took {took:?}");
         let (r, took) = within(&app, Duration::from_secs(15), schools()).await;
@@ -449,7 +499,11 @@ mod a_database_that_does_not_answer_is_a_quick_503 {
             if r.status == 200 {
                 break;
             }
-            assert!(began.elapsed() < Duration::from_secs(15), "not back: {}", r.text());
+            assert!(
+                began.elapsed() < Duration::from_secs(15),
+                "not back: {}",
+                r.text()
+            );
             actix_web::rt::time::sleep(Duration::from_millis(200)).await;
         }
     }
@@ -489,7 +543,9 @@ mod a_connection_killed_mid_request_is_a_503_and_then_replaced {
         let mut other = diesel::PgConnection::establish(&admin).unwrap();
         let schema = app.pg_schema().unwrap().to_string();
         other
-            .batch_execute(&format!("BEGIN; LOCK TABLE {schema}.schools IN ACCESS EXCLUSIVE MODE"))
+            .batch_execute(&format!(
+                "BEGIN; LOCK TABLE {schema}.schools IN ACCESS EXCLUSIVE MODE"
+            ))
             .unwrap();
         // The app's sessions are chosen first (OFFSET 0 keeps the planner from calling
         // pg_terminate_backend on rows the filter has not yet removed).
@@ -501,11 +557,15 @@ mod a_connection_killed_mid_request_is_a_503_and_then_replaced {
             .get_result(conn)
             .unwrap()
         };
-        let kill_all = |conn: &mut diesel::PgConnection| count(conn, "pg_terminate_backend(pid)", "");
+        let kill_all =
+            |conn: &mut diesel::PgConnection| count(conn, "pg_terminate_backend(pid)", "");
         let killer = async {
             let began = Instant::now();
             while count(&mut other, "*", "AND wait_event_type = 'Lock'") == 0 {
-                assert!(began.elapsed() < Duration::from_secs(10), "the write never waited");
+                assert!(
+                    began.elapsed() < Duration::from_secs(10),
+                    "the write never waited"
+                );
                 actix_web::rt::time::sleep(Duration::from_millis(50)).await;
             }
             kill_all(&mut other);

@@ -9,9 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::Payload;
-use actix_web::rt::time::{timeout, Instant};
 use actix_web::error::PayloadError;
 use actix_web::http::header;
+use actix_web::rt::time::{timeout, Instant};
 use actix_web::web::Bytes;
 use actix_web::{FromRequest, HttpRequest};
 use futures_util::future::LocalBoxFuture;
@@ -148,7 +148,11 @@ impl FromRequest for SmallBody {
 
 /// The body, decompressed when `Content-Encoding: gzip`, never more than `limit` bytes, arriving
 /// within the time limits of [`BodyRules`].
-pub async fn read_bounded<S>(req: &HttpRequest, mut payload: S, limit: usize) -> Result<Vec<u8>, ApiError>
+pub async fn read_bounded<S>(
+    req: &HttpRequest,
+    mut payload: S,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError>
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {
@@ -228,7 +232,11 @@ fn inflate(raw: &[u8], limit: usize, budget: &InflateBudget) -> Result<Vec<u8>, 
                 }
             }
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => break Err(ApiError::bad_request(format!("the body is not valid gzip: {e}"))),
+            Err(e) => {
+                break Err(ApiError::bad_request(format!(
+                    "the body is not valid gzip: {e}"
+                )))
+            }
         }
     };
     result.map(|()| std::mem::take(&mut out.buf))

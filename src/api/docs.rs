@@ -76,9 +76,7 @@ impl Modify for Security {
 /// gzip budget in use), and for an operation with a body, 408 (the body stalled or came too
 /// slowly). An operation that documents its own 503 keeps it.
 pub fn add_common_failures(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{
-        Content, HeaderBuilder, Object, Ref, ResponseBuilder, Type,
-    };
+    use utoipa::openapi::{Content, HeaderBuilder, Object, Ref, ResponseBuilder, Type};
     let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
     let unavailable = ResponseBuilder::new()
         .description(

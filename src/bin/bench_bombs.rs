@@ -94,7 +94,11 @@ fn start(bin: &PathBuf, dir: &std::path::Path) -> Result<(Server, DemoCredential
         .arg(&creds_file)
         .env(
             "ESMA_JWT_SECRET",
-            format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple()),
+            format!(
+                "{}{}",
+                uuid::Uuid::new_v4().simple(),
+                uuid::Uuid::new_v4().simple()
+            ),
         )
         .env("RUST_LOG", "error")
         .stdin(Stdio::null())
@@ -185,7 +189,11 @@ async fn run() -> Result<(), String> {
     let http = reqwest::Client::new();
     let la = token(&http, &server.base, &creds.la).await?;
     let school = token(&http, &server.base, &creds.school).await?;
-    let urn = *creds.school.schools.first().ok_or("the demo school client has no school")?;
+    let urn = *creds
+        .school
+        .schools
+        .first()
+        .ok_or("the demo school client has no school")?;
     let (_, start_rss) = rss_mib(pid)?;
     println!("server started: {start_rss:.0} MB resident");
     let push = (
@@ -226,7 +234,10 @@ async fn run() -> Result<(), String> {
 }
 
 fn main() -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
         Ok(r) => r,
         Err(e) => {
             eprintln!("bench-bombs: {e}");

@@ -356,7 +356,11 @@ impl Db {
     }
 
     /// [`Db::open`] with these timeouts.
-    pub fn open_with(url: &DatabaseUrl, pool_size: u32, timeouts: DbTimeouts) -> Result<Db, String> {
+    pub fn open_with(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        timeouts: DbTimeouts,
+    ) -> Result<Db, String> {
         // Try one connection first so the error says what is wrong (r2d2 only says "timed out").
         // Migrations run on it without a statement timeout: one may rewrite a large table.
         let migrating = ConnectionOpener {
@@ -576,7 +580,12 @@ impl From<diesel::result::Error> for ApiError {
 }
 
 fn is_timeout(message: &str) -> bool {
-    ["statement timeout", "lock timeout", "database is locked", "database is busy"]
-        .iter()
-        .any(|m| message.contains(m))
+    [
+        "statement timeout",
+        "lock timeout",
+        "database is locked",
+        "database is busy",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }

@@ -141,7 +141,12 @@ impl TestApp {
         let (url, schema) = fresh_postgres_schema(&admin);
         let url = DatabaseUrl::parse(&adjust(url)).unwrap();
         let db = Db::open_with(&url, 4, timeouts).expect("open postgres");
-        Some(TestApp::with_db(db, "postgres", None, Some((admin, schema))))
+        Some(TestApp::with_db(
+            db,
+            "postgres",
+            None,
+            Some((admin, schema)),
+        ))
     }
 
     /// The SQLite database file of a SQLite app.
