@@ -91,6 +91,27 @@ pub struct ServeArgs {
     /// Largest request body in MiB (after decompression).
     #[arg(long, env = "ESMA_BODY_LIMIT_MIB", default_value_t = 64)]
     pub body_limit_mib: usize,
+    /// Largest body in KiB (after decompression) of every endpoint but the bulk pushes (never
+    /// above the body limit).
+    #[arg(long, env = "ESMA_SMALL_BODY_LIMIT_KIB", default_value_t = 1024)]
+    pub small_body_limit_kib: usize,
+    /// MiB that the gzip bodies being decompressed at one time may take together (at least the
+    /// body limit); a body that would go over it is refused with 503 and Retry-After.
+    #[arg(long, env = "ESMA_INFLATE_BUDGET_MIB", default_value_t = 128)]
+    pub inflate_budget_mib: usize,
+    /// Seconds a request body may pause between two pieces (408 after).
+    #[arg(long, env = "ESMA_BODY_IDLE_TIMEOUT_SECS", default_value_t = 10)]
+    pub body_idle_timeout_secs: u64,
+    /// Seconds a whole request body may take to arrive (408 after).
+    #[arg(long, env = "ESMA_BODY_TIMEOUT_SECS", default_value_t = 120)]
+    pub body_timeout_secs: u64,
+    /// Seconds to open a database connection or wait for one from the pool (503 after).
+    #[arg(long, env = "ESMA_DB_CONNECT_TIMEOUT_SECS", default_value_t = 5)]
+    pub db_connect_timeout_secs: u64,
+    /// Seconds one SQL statement may run (PostgreSQL statement_timeout, SQLite busy_timeout;
+    /// 503 after); 0: no limit.
+    #[arg(long, env = "ESMA_DB_STATEMENT_TIMEOUT_SECS", default_value_t = 30)]
+    pub db_statement_timeout_secs: u64,
     /// Most rows (marks or pupils) taken in one push (413 above it, saying how to split).
     #[arg(long, env = "ESMA_MAX_PUSH_ROWS", default_value_t = 500_000)]
     pub max_push_rows: usize,

@@ -93,7 +93,7 @@ fn run(cli: Cli) -> Result<(), String> {
         }
         Command::Serve(args) => {
             telemetry::init_logging(args.log_json);
-            let db = server::open_db(&cli.database_url, args.db_pool)?;
+            let db = server::open_serving_db(&cli.database_url, &args)?;
             let policy = server::load_policy(cli.policy.as_deref())?;
             let state = server::state_from(db.clone(), &args, policy)?;
             convert_old_marks(&db, &state.attendance)?;

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use actix_web::web;
 
+use crate::api::body::{BodyRules, InflateBudget};
 use crate::api::{self, HttpSettings};
 use crate::cli::ServeArgs;
 use crate::clock::Clock;
@@ -15,15 +16,48 @@ use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::throttle::{ThrottleSettings, TokenThrottle};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
-use crate::store::{DatabaseUrl, Db};
+use crate::store::{DatabaseUrl, Db, DbTimeouts};
 use crate::telemetry::Metrics;
 
 mod problem_io;
 pub use problem_io::ProblemIo;
 
+/// The database for a batch command (migrate, clients, recompute): no statement timeout.
 pub fn open_db(url: &str, pool: u32) -> Result<Db, String> {
     let url = DatabaseUrl::parse(url)?;
-    Db::open(&url, pool)
+    Db::open_with(&url, pool, DbTimeouts::unlimited_statements())
+}
+
+/// The database for `serve`, with the configured timeouts.
+pub fn open_serving_db(url: &str, args: &ServeArgs) -> Result<Db, String> {
+    let url = DatabaseUrl::parse(url)?;
+    Db::open_with(&url, args.db_pool, db_timeouts(args))
+}
+
+pub fn db_timeouts(args: &ServeArgs) -> DbTimeouts {
+    DbTimeouts {
+        connect: Duration::from_secs(args.db_connect_timeout_secs.clamp(1, 600)),
+        statement: (args.db_statement_timeout_secs > 0)
+            .then(|| Duration::from_secs(args.db_statement_timeout_secs)),
+    }
+}
+
+/// The HTTP limits from the command line.
+pub fn http_settings(args: &ServeArgs) -> HttpSettings {
+    let body_limit = args.body_limit_mib.max(1) * 1024 * 1024;
+    HttpSettings {
+        body_limit,
+        max_push_rows: args.max_push_rows.max(1),
+        bodies: BodyRules {
+            small_limit: args.small_body_limit_kib.max(1) * 1024,
+            idle_timeout: Duration::from_secs(args.body_idle_timeout_secs.max(1)),
+            total_timeout: Duration::from_secs(args.body_timeout_secs.max(1)),
+            // Never below the body limit, or a full-size gzip push could never be taken.
+            inflate_budget: InflateBudget::new(
+                (args.inflate_budget_mib * 1024 * 1024).max(body_limit),
+            ),
+        },
+    }
 }
 
 /// The policy in force: the file given, else the compiled-in Hertfordshire policy.
@@ -139,10 +173,7 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     // makes the delivery due again).
     let outbox = actix_web::rt::spawn(notify::run(state.clone(), dispatcher));
     let metrics = web::Data::new(Metrics::new());
-    let settings = HttpSettings {
-        body_limit: args.body_limit_mib.max(1) * 1024 * 1024,
-        max_push_rows: args.max_push_rows.max(1),
-    };
+    let settings = http_settings(args);
     let listener = std::net::TcpListener::bind(&args.bind)?;
     let limits = ServerLimits {
         workers: args.workers.map(|w| w.max(1)),

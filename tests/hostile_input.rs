@@ -316,6 +316,7 @@ async fn raw_exchanges(app: &TestApp, requests: Vec<Vec<u8>>) -> Vec<String> {
         HttpSettings {
             body_limit: common::BODY_LIMIT,
             max_push_rows: common::MAX_PUSH_ROWS,
+            ..HttpSettings::default()
         },
         ServerLimits {
             // actix measures it from a clock it updates every 500 ms: well above that.

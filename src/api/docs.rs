@@ -29,7 +29,12 @@ control character refuses its row (`invalid_text` in the import report), not the
 key is a 422 for the push, like any unknown key.\n\n\
 **Lists** use cursor pagination: `?limit=` (1-500, default 50) and `?cursor=` from `next_cursor`.\n\n\
 **Roles**: `school` (its own URNs only; another school's data reads as 404, writes are 403), \
-`la` (every school of the LA), `admin` (clients, audit).",
+`la` (every school of the LA), `admin` (clients, audit).\n\n\
+**Limits.** A bulk push (roll, register) may be 64 MiB once gunzipped, any other body 1 MiB \
+(413 above). A body that pauses 10 s or has not all arrived after 120 s is 408. When the \
+database is unreachable or slow, or the server is inflating too many gzip bodies at once, the \
+answer is 503 with `Retry-After` (seconds): retry then. Operators can change every figure \
+(README, Configuration).",
         license(name = "MIT"),
     ),
     modifiers(&Security),
@@ -74,5 +79,69 @@ impl Modify for Security {
                     .build(),
             ),
         );
+    }
+}
+
+/// The failures every operation may answer whatever it does (issue 20), added to each one after
+/// the routes are collected: 503 with `Retry-After` (the database unreachable or too slow, or the
+/// gzip budget in use), and for an operation with a body, 408 (the body stalled or came too
+/// slowly). An operation that documents its own 503 keeps it.
+pub fn add_common_failures(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, HeaderBuilder, Object, Ref, ResponseBuilder, Type};
+    let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
+    let unavailable = ResponseBuilder::new()
+        .description(
+            "The database is unreachable or did not answer in time (ESMA_DB_CONNECT_TIMEOUT_SECS, \
+             ESMA_DB_STATEMENT_TIMEOUT_SECS), or too many gzip bodies are being inflated at once \
+             (ESMA_INFLATE_BUDGET_MIB); retry after Retry-After seconds",
+        )
+        .content(super::problem::PROBLEM_JSON, problem())
+        .header(
+            "Retry-After",
+            HeaderBuilder::new()
+                .schema(Some(Object::with_type(Type::Integer)))
+                .description(Some("Seconds to wait before retrying"))
+                .build(),
+        )
+        .build();
+    let timeout = ResponseBuilder::new()
+        .description(
+            "The request body paused longer than ESMA_BODY_IDLE_TIMEOUT_SECS (10 s) or took \
+             longer than ESMA_BODY_TIMEOUT_SECS (120 s) in all",
+        )
+        .content(super::problem::PROBLEM_JSON, problem())
+        .build();
+    let components = api.components.get_or_insert_with(Default::default);
+    components
+        .responses
+        .insert("Unavailable".to_string(), unavailable.into());
+    components
+        .responses
+        .insert("RequestTimeout".to_string(), timeout.into());
+    let unavailable = Ref::new("#/components/responses/Unavailable");
+    let timeout = Ref::new("#/components/responses/RequestTimeout");
+    for (path, item) in api.paths.paths.iter_mut() {
+        if path == "/metrics" {
+            continue;
+        }
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for op in operations.into_iter().flatten() {
+            if op.request_body.is_some() {
+                op.responses
+                    .responses
+                    .entry("408".to_string())
+                    .or_insert_with(|| timeout.clone().into());
+            }
+            op.responses
+                .responses
+                .entry("503".to_string())
+                .or_insert_with(|| unavailable.clone().into());
+        }
     }
 }

@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 
 use actix_web::dev::Payload;
-use actix_web::{web, FromRequest, HttpRequest};
+use actix_web::{FromRequest, HttpRequest};
 use base64::Engine;
 use futures_util::future::LocalBoxFuture;
 use serde::de::DeserializeOwned;
@@ -38,8 +38,9 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
             .unwrap_or("")
             .trim()
             .to_string();
-        let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(1 << 20);
-        let body = web::Bytes::from_request(req, payload);
+        // These bodies are small (a form, a review, a subscription): they get the small limit,
+        // not the bulk pushes' one, and the same time limits and gzip budget as every body.
+        let body = super::body::SmallBody::from_request(req, payload);
         Box::pin(async move {
             if media != "application/json" && !media.ends_with("+json") {
                 return Err(ApiError::new(
@@ -51,7 +52,7 @@ impl<T: DeserializeOwned + Validate + 'static> FromRequest for ValidJson<T> {
                     },
                 ));
             }
-            let bytes = body.await.map_err(|e| payload_error(e, limit))?;
+            let bytes = body.await?;
             let value = parse_json::<T>(&bytes)?;
             if let Err(errors) = value.validate() {
                 return Err(validation_problem(&errors));

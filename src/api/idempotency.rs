@@ -7,13 +7,12 @@ use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
 use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpResponse};
-use futures_util::StreamExt;
 use tracing::Instrument;
 use utoipa::IntoParams;
 
-use super::extract::BodyLimit;
+use super::body::{read_raw, BodyRules};
 use super::problem::{current_trace, within_trace};
-use crate::error::{ApiError, ProblemKind};
+use crate::error::ApiError;
 use crate::service::idempotency::{self, Claim, KeyedRequest, StoredAnswer};
 use crate::service::imports::Idempotency;
 use crate::service::{Actor, AppState};
@@ -116,24 +115,14 @@ pub async fn retry_safe(
         .and_then(|r| r)
 }
 
-/// The raw body (as sent: the handler does its own decoding), under the body limit.
+/// The raw body (as sent: the handler does its own decoding), read as the handler would read it:
+/// under the small endpoints' limit and the body time limits (the keyed endpoints are all small).
 async fn read_body(req: &mut ServiceRequest) -> Result<web::Bytes, ApiError> {
-    let limit = req.app_data::<BodyLimit>().map(|l| l.0).unwrap_or(64 << 20);
-    let mut payload = req.take_payload();
-    let mut body = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| {
-            ApiError::bad_request(format!("the request body could not be read: {e}"))
-        })?;
-        if body.len() + chunk.len() > limit {
-            return Err(ApiError::new(
-                ProblemKind::PayloadTooLarge,
-                format!("the request body is over this service's limit of {limit} bytes; split it into smaller requests"),
-            ));
-        }
-        body.extend_from_slice(&chunk);
-    }
-    Ok(body.freeze())
+    let limit = BodyRules::of(req.request()).small_limit;
+    let payload = req.take_payload();
+    read_raw(req.request(), payload, limit)
+        .await
+        .map(web::Bytes::from)
 }
 
 /// Stores a success's answer for its retries; gives the key up for anything else.

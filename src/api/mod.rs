@@ -102,6 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .split_for_parts();
         let mut api = api;
         referrals::add_examples(&mut api);
+        docs::add_common_failures(&mut api);
         api
     })
     .clone()
@@ -113,10 +114,23 @@ pub fn openapi_json() -> String {
 
 #[derive(Clone)]
 pub struct HttpSettings {
-    /// Largest accepted request body, in bytes (after decompression).
+    /// Largest accepted request body of a bulk push, in bytes (after decompression).
     pub body_limit: usize,
     /// Most rows (marks or pupils) in one push.
     pub max_push_rows: usize,
+    /// Every other body's limit and the time limits and gzip budget of all bodies (the small
+    /// limit is never above `body_limit`).
+    pub bodies: body::BodyRules,
+}
+
+impl Default for HttpSettings {
+    fn default() -> Self {
+        HttpSettings {
+            body_limit: 64 << 20,
+            max_push_rows: 500_000,
+            bodies: body::BodyRules::default(),
+        }
+    }
 }
 
 #[get("/swagger-ui")]
@@ -143,6 +157,9 @@ pub fn app(
     let spec = openapi();
     let route_table = web::Data::new(RouteTable::from_openapi(&spec));
     let limit = settings.body_limit;
+    let mut bodies = settings.bodies.clone();
+    bodies.small_limit = bodies.small_limit.min(limit);
+    let small_limit = bodies.small_limit;
     let swagger = SwaggerUi::new("/swagger-ui/{_:.*}")
         .url("/api-docs/openapi.json", spec)
         .oauth(
@@ -157,14 +174,14 @@ pub fn app(
         .app_data(route_table)
         .app_data(BodyLimit(limit))
         .app_data(registers::MaxPushRows(settings.max_push_rows))
-        .app_data(web::PayloadConfig::new(limit))
+        .app_data(bodies)
+        // Only reached by an extractor of actix's own (web::Bytes, web::Json); ours read bodies
+        // through api::body. Kept small for safety.
+        .app_data(web::PayloadConfig::new(small_limit))
         .app_data(
             web::JsonConfig::default()
-                .limit(limit)
-                .error_handler(move |e, _| {
-                    // Only reached by a handler taking web::Json; ours use ValidJson. Kept for safety.
-                    json_error(e, limit).into()
-                }),
+                .limit(small_limit)
+                .error_handler(move |e, _| json_error(e, small_limit).into()),
         )
         .app_data(
             web::QueryConfig::default()

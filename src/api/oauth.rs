@@ -124,7 +124,11 @@ fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'st
     security(())
 )]
 #[post("/oauth/token")]
-pub async fn token(req: HttpRequest, body: web::Bytes, state: web::Data<AppState>) -> HttpResponse {
+pub async fn token(
+    req: HttpRequest,
+    body: super::body::SmallBody,
+    state: web::Data<AppState>,
+) -> HttpResponse {
     let media = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -6,7 +6,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::body::media_type;
+use super::body::{media_type, SmallBody};
 use super::extract::{
     comma_list, decode_cursor, encode_cursor, page_limit, parse_json, query_upn, valid_from_value,
     ValidJson,
@@ -344,7 +344,7 @@ pub async fn patch_referral(
     actor: Actor,
     id: web::Path<i64>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: SmallBody,
 ) -> Result<web::Json<ReferralView>, ApiError> {
     let media = media_type(&req);
     if media != "application/merge-patch+json" && media != "application/json" {
@@ -451,7 +451,7 @@ pub async fn withdraw_referral(
     actor: Actor,
     id: web::Path<i64>,
     req: HttpRequest,
-    body: web::Bytes,
+    body: SmallBody,
 ) -> Result<web::Json<ReferralView>, ApiError> {
     let reason = if body.iter().all(u8::is_ascii_whitespace) {
         None

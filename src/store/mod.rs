@@ -107,11 +107,67 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
+/// How long the database may keep a request waiting (issue 20: a black-holed database hung every
+/// request, `/health` too, for over a minute).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DbTimeouts {
+    /// Opening a connection (PostgreSQL's `connect_timeout`), and waiting for one from the pool;
+    /// a request that has no working connection after this (plus a second) is answered 503.
+    pub connect: Duration,
+    /// One SQL statement: PostgreSQL's `statement_timeout`, set once per connection, and SQLite's
+    /// `busy_timeout` (the one wait a SQLite statement has). None: no limit on PostgreSQL and
+    /// 10 s on SQLite (the batch commands: migrate, recompute).
+    pub statement: Option<Duration>,
+}
+
+impl Default for DbTimeouts {
+    fn default() -> Self {
+        DbTimeouts {
+            connect: Duration::from_secs(5),
+            statement: Some(Duration::from_secs(30)),
+        }
+    }
+}
+
+impl DbTimeouts {
+    /// For the batch commands: a long recompute or migration is not cut short.
+    pub fn unlimited_statements() -> Self {
+        DbTimeouts {
+            statement: None,
+            ..DbTimeouts::default()
+        }
+    }
+}
+
 /// Opens connections by URL scheme and sets SQLite's per-connection pragmas. Written by hand because
 /// the derived `MultiConnection::establish` hides the real error (STACK.md pitfalls).
 #[derive(Debug)]
 pub struct ConnectionOpener {
     url: DatabaseUrl,
+    timeouts: DbTimeouts,
+}
+
+/// The PostgreSQL URL with a connect timeout and TCP keepalives added unless it sets them: the
+/// keepalives free a thread waiting on a server that vanished (packets dropped) in about 30 s.
+fn postgres_url_with_timeouts(url: &str, timeouts: &DbTimeouts) -> String {
+    let mut url = url.to_string();
+    let secs = timeouts.connect.as_secs().max(1);
+    for (key, value) in [
+        ("connect_timeout", secs.to_string()),
+        ("keepalives", "1".to_string()),
+        ("keepalives_idle", "15".to_string()),
+        ("keepalives_interval", "5".to_string()),
+        ("keepalives_count", "3".to_string()),
+    ] {
+        let present = url
+            .split_once('?')
+            .is_some_and(|(_, query)| query.split('&').any(|p| p.split('=').next() == Some(key)));
+        if !present {
+            url.push(if url.contains('?') { '&' } else { '?' });
+            url.push_str(&format!("{key}={value}"));
+        }
+    }
+    url
 }
 
 impl ManageConnection for ConnectionOpener {
@@ -122,7 +178,17 @@ impl ManageConnection for ConnectionOpener {
         use diesel::r2d2::Error;
         match &self.url {
             DatabaseUrl::Postgres(url) => {
-                let conn = diesel::PgConnection::establish(url).map_err(Error::ConnectionError)?;
+                let url = postgres_url_with_timeouts(url, &self.timeouts);
+                let mut conn =
+                    diesel::PgConnection::establish(&url).map_err(Error::ConnectionError)?;
+                // Once per connection, not per checkout: a SET is a round trip.
+                if let Some(limit) = self.timeouts.statement {
+                    conn.batch_execute(&format!(
+                        "SET statement_timeout = {}",
+                        limit.as_millis().max(1)
+                    ))
+                    .map_err(Error::QueryError)?;
+                }
                 Ok(DbConnection::Postgresql(conn))
             }
             DatabaseUrl::Sqlite(path) => {
@@ -135,11 +201,16 @@ impl ManageConnection for ConnectionOpener {
                 // burst the readers keep the log from restarting, and at 10,000 pages every commit
                 // past the mark checkpointed under the writer's lock (1.7% of a push's CPU, perf).
                 // journal_size_limit shrinks the log file again once it has been reset.
-                conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; \
-                     PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 10000; \
+                // busy_timeout comes first: setting journal_mode takes a lock, and without the
+                // timeout a second connection opening at that moment failed at once with
+                // "database is locked" (issue 20).
+                let busy = self.timeouts.statement.unwrap_or(Duration::from_secs(10));
+                conn.batch_execute(&format!(
+                    "PRAGMA busy_timeout = {}; PRAGMA journal_mode = WAL; \
+                     PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; \
                      PRAGMA wal_autocheckpoint = 50000; PRAGMA journal_size_limit = 67108864;",
-                )
+                    busy.as_millis().max(1)
+                ))
                 .map_err(Error::QueryError)?;
                 Ok(DbConnection::Sqlite(conn))
             }
@@ -237,6 +308,45 @@ pub struct Db {
     backend: Backend,
     writer: Arc<Mutex<Option<DbConnection>>>,
     opener: Arc<ConnectionOpener>,
+    /// How long a request waits for a working connection before it is answered 503.
+    checkout_wait: Duration,
+}
+
+/// What a request is told when the database cannot serve it; the reason goes to the log only
+/// (it names the host, port, database and the server's own message).
+fn unreachable(reason: &dyn std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %reason, "database unreachable");
+    ApiError::unavailable("the database is unreachable; retry shortly")
+}
+
+/// Between a request and the blocking thread that serves it from the database: when the request
+/// stops waiting for a connection (it is answered 503), the work is not done later should a
+/// connection turn up after all, so a client told 503 can retry without doubling a write.
+#[derive(Default)]
+struct Gate(std::sync::atomic::AtomicU8);
+
+impl Gate {
+    const WAITING: u8 = 0;
+    const STARTED: u8 = 1;
+    const ABANDONED: u8 = 2;
+
+    fn switch(&self, to: u8) -> bool {
+        use std::sync::atomic::Ordering;
+        self.0
+            .compare_exchange(Self::WAITING, to, Ordering::AcqRel, Ordering::Acquire)
+            .is_ok()
+    }
+
+    /// The work may start (Err: the request has gone).
+    fn enter(&self) -> Result<(), ApiError> {
+        if self.switch(Self::STARTED) {
+            Ok(())
+        } else {
+            Err(ApiError::unavailable(
+                "the database did not answer in time; retry shortly",
+            ))
+        }
+    }
 }
 
 pub type PooledDb = PooledConnection<ConnectionOpener>;
@@ -244,16 +354,39 @@ pub type PooledDb = PooledConnection<ConnectionOpener>;
 impl Db {
     /// Connects (failing fast with the real reason) and applies pending migrations.
     pub fn open(url: &DatabaseUrl, pool_size: u32) -> Result<Db, String> {
-        let opener = ConnectionOpener { url: url.clone() };
+        Db::open_with(url, pool_size, DbTimeouts::default())
+    }
+
+    /// [`Db::open`] with these timeouts.
+    pub fn open_with(
+        url: &DatabaseUrl,
+        pool_size: u32,
+        timeouts: DbTimeouts,
+    ) -> Result<Db, String> {
         // Try one connection first so the error says what is wrong (r2d2 only says "timed out").
-        let mut first = opener
+        // Migrations run on it without a statement timeout: one may rewrite a large table.
+        let migrating = ConnectionOpener {
+            url: url.clone(),
+            timeouts: DbTimeouts {
+                statement: None,
+                ..timeouts
+            },
+        };
+        let mut first = migrating
             .connect()
             .map_err(|e| format!("cannot open database {}: {e}", redact(&url_text(url))))?;
         run_migrations(&mut first).map_err(|e| format!("migrations failed: {e}"))?;
         drop(first);
+        let opener = ConnectionOpener {
+            url: url.clone(),
+            timeouts,
+        };
+        // test_on_check_out (r2d2's default, kept): a connection the server closed (restarted,
+        // pg_terminate_backend) fails its check and is replaced by a fresh one.
         let pool = Pool::builder()
             .max_size(pool_size.max(1))
-            .connection_timeout(Duration::from_secs(5))
+            .connection_timeout(timeouts.connect)
+            .test_on_check_out(true)
             .build(opener)
             .map_err(|e| format!("cannot build the connection pool: {e}"))?;
         let writer = Arc::new(Mutex::new(None));
@@ -264,7 +397,11 @@ impl Db {
             pool,
             backend: url.backend(),
             writer,
-            opener: Arc::new(ConnectionOpener { url: url.clone() }),
+            opener: Arc::new(ConnectionOpener {
+                url: url.clone(),
+                timeouts,
+            }),
+            checkout_wait: timeouts.connect + Duration::from_secs(1),
         })
     }
 
@@ -273,9 +410,7 @@ impl Db {
     }
 
     pub fn conn(&self) -> Result<PooledDb, ApiError> {
-        self.pool
-            .get()
-            .map_err(|e| ApiError::unavailable(format!("database unavailable: {e}")))
+        self.pool.get().map_err(|e| unreachable(&e))
     }
 
     /// Runs `f` in one transaction (synchronously: for the CLI or inside [`Db::write`]).
@@ -283,17 +418,27 @@ impl Db {
         &self,
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
     ) -> Result<T, ApiError> {
+        self.write_gated(&Gate::default(), f)
+    }
+
+    fn write_gated<T>(
+        &self,
+        gate: &Gate,
+        f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError>,
+    ) -> Result<T, ApiError> {
         match self.backend {
-            Backend::Postgres => Self::transaction(&mut *self.conn()?, f),
+            Backend::Postgres => {
+                let mut conn = self.conn()?;
+                gate.enter()?;
+                Self::transaction(&mut conn, f)
+            }
             Backend::Sqlite => {
+                // Waiting for the writer is queueing behind other writes of this process (a
+                // night's pushes), not a database that does not answer: no deadline on it.
+                gate.enter()?;
                 let mut writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
                 if writer.is_none() {
-                    let unavailable =
-                        |e: String| ApiError::unavailable(format!("database unavailable: {e}"));
-                    let conn = self
-                        .opener
-                        .connect()
-                        .map_err(|e| unavailable(e.to_string()))?;
+                    let conn = self.opener.connect().map_err(|e| unreachable(&e))?;
                     *writer = Some(conn);
                 }
                 let conn = writer
@@ -341,8 +486,9 @@ impl Db {
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let db = self.clone();
-        blocking(move || {
+        self.gated(move |gate| {
             let mut conn = db.conn()?;
+            gate.enter()?;
             f(&mut conn)
         })
         .await
@@ -354,7 +500,28 @@ impl Db {
         f: impl FnOnce(&mut DbConnection) -> Result<T, ApiError> + Send + 'static,
     ) -> Result<T, ApiError> {
         let db = self.clone();
-        blocking(move || db.write_now(f)).await
+        self.gated(move |gate| db.write_gated(gate, f)).await
+    }
+
+    /// Runs `work` on a blocking thread, waiting at most `checkout_wait` for it to get a working
+    /// connection: r2d2's own checkout timeout does not cover a pooled connection whose check
+    /// hangs on a server that accepts and never answers, nor the connect of a new one.
+    async fn gated<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Gate) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let gate = Arc::new(Gate::default());
+        let theirs = gate.clone();
+        let mut task = std::pin::pin!(blocking(move || work(&theirs)));
+        match actix_web::rt::time::timeout(self.checkout_wait, &mut task).await {
+            Ok(result) => result,
+            Err(_) if gate.switch(Gate::ABANDONED) => Err(unreachable(&format_args!(
+                "no working connection within {:?}",
+                self.checkout_wait
+            ))),
+            // The work has started: it is bounded by the statement timeout.
+            Err(_) => task.await,
+        }
     }
 }
 
@@ -397,7 +564,30 @@ impl From<diesel::result::Error> for ApiError {
             Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
                 ApiError::unavailable("the database was busy; retry the request".to_string())
             }
+            // The server went away mid-request (restarted, pg_terminate_backend, the network):
+            // the connection is discarded at its next checkout, so a retry gets a fresh one.
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
+                unreachable(&info.message())
+            }
+            Error::BrokenTransactionManager => unreachable(&"the connection broke mid-transaction"),
+            Error::RollbackErrorOnCommit { commit_error, .. } => ApiError::from(*commit_error),
+            // PostgreSQL's statement_timeout and lock_timeout; SQLite's busy_timeout.
+            Error::DatabaseError(_, info) if is_timeout(info.message()) => {
+                tracing::warn!(error = info.message(), "database statement timed out");
+                ApiError::unavailable("the database took too long to answer; retry shortly")
+            }
             other => ApiError::internal(format!("database error: {other}")),
         }
     }
+}
+
+fn is_timeout(message: &str) -> bool {
+    [
+        "statement timeout",
+        "lock timeout",
+        "database is locked",
+        "database is busy",
+    ]
+    .iter()
+    .any(|m| message.contains(m))
 }

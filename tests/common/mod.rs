@@ -127,6 +127,43 @@ impl TestApp {
         ))
     }
 
+    /// [`TestApp::sqlite`] with these database timeouts.
+    pub fn sqlite_with(timeouts: esma_api::store::DbTimeouts) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("esma-test.db");
+        let url = DatabaseUrl::parse(&format!("sqlite://{}", path.display())).unwrap();
+        let db = Db::open_with(&url, 4, timeouts).expect("open sqlite");
+        TestApp::with_db(db, "sqlite", Some(dir), None)
+    }
+
+    /// [`TestApp::postgres`] on the URL `adjust` makes of the test schema's (another port, an
+    /// application_name), with these database timeouts.
+    pub fn postgres_with(
+        adjust: impl FnOnce(String) -> String,
+        timeouts: esma_api::store::DbTimeouts,
+    ) -> Option<TestApp> {
+        let admin = postgres_url()?;
+        let (url, schema) = fresh_postgres_schema(&admin);
+        let url = DatabaseUrl::parse(&adjust(url)).unwrap();
+        let db = Db::open_with(&url, 4, timeouts).expect("open postgres");
+        Some(TestApp::with_db(
+            db,
+            "postgres",
+            None,
+            Some((admin, schema)),
+        ))
+    }
+
+    /// The SQLite database file of a SQLite app.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        self._dir.as_ref().map(|d| d.path().join("esma-test.db"))
+    }
+
+    /// The PostgreSQL schema of a PostgreSQL app.
+    pub fn pg_schema(&self) -> Option<&str> {
+        self.pg_schema.as_ref().map(|(_, schema)| schema.as_str())
+    }
+
     pub fn db(&self) -> &Db {
         &self.state.db
     }
@@ -139,6 +176,7 @@ impl TestApp {
             HttpSettings {
                 body_limit: BODY_LIMIT,
                 max_push_rows: MAX_PUSH_ROWS,
+                ..HttpSettings::default()
             },
         ))
         .await;
