@@ -554,7 +554,11 @@ on_both_backends!(schools_see_only_their_own, |app| {
     let enrolments = own.json()["enrolments"].clone();
     assert_eq!(enrolments.as_array().map(Vec::len), Some(1), "{enrolments}");
     assert_eq!(
-        (&enrolments[0]["school_urn"], &enrolments[0]["on_roll_from"], &enrolments[0]["on_roll_until"]),
+        (
+            &enrolments[0]["school_urn"],
+            &enrolments[0]["on_roll_from"],
+            &enrolments[0]["on_roll_until"]
+        ),
         (&json!(117001), &json!("2026-09-03"), &json!(null))
     );
     let other = app

@@ -350,7 +350,11 @@ on_both_backends!(every_post_that_decides_something_replays_a_retry, |app| {
     .await;
     assert!(hook["id"].as_i64().is_some());
     // The kept answer holds the new subscription's secret: it is stored sealed, not in clear.
-    let secret = hook["secret"].as_str().unwrap().trim_start_matches("whsec_").to_string();
+    let secret = hook["secret"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("whsec_")
+        .to_string();
     let client = app.get(&s.la, "/oauth/token_info").await.json()["client_id"]
         .as_str()
         .unwrap()
@@ -607,7 +611,10 @@ mod interrupt {
                 "ESMA_JWT_SECRET",
                 "drain-test-secret-0123456789abcdef0123456789",
             )
-            .env("ESMA_WEBHOOK_KEY", "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=")
+            .env(
+                "ESMA_WEBHOOK_KEY",
+                "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=",
+            )
             .env("ESMA_WORKERS", "1")
             .env("ESMA_WEBHOOK_POLL_MS", "100")
             .env("RUST_LOG", "warn")

@@ -186,3 +186,30 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
         assert_eq!((last.code.as_str(), last.minutes_late), ("I", None));
     }
 });
+
+/// SQLite start-up (issue 20 defect 13): switching a database to WAL takes its lock, so a
+/// server opening while another process holds that lock waits for it (busy_timeout first)
+/// instead of failing at once with "database is locked".
+#[test]
+fn sqlite_opens_while_another_connection_holds_the_lock_for_a_moment() {
+    use diesel::Connection;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("locked.db");
+    let path = path.to_str().unwrap().to_string();
+    // A database still in rollback-journal mode, write-locked by another connection for 500 ms.
+    let mut holder = diesel::SqliteConnection::establish(&path).unwrap();
+    holder
+        .batch_execute(
+            "CREATE TABLE held (x INTEGER); BEGIN EXCLUSIVE; INSERT INTO held VALUES (1);",
+        )
+        .unwrap();
+    let release = std::thread::spawn(move || {
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        holder.batch_execute("COMMIT").unwrap();
+    });
+    let opened = Db::open(&DatabaseUrl::parse(&path).unwrap(), 2);
+    release.join().unwrap();
+    let db = opened.expect("the database opens once the other connection lets go");
+    let mut conn = db.conn().unwrap();
+    conn.batch_execute("SELECT 1").unwrap();
+}

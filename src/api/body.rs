@@ -190,7 +190,11 @@ where
 /// The body as sent (not decompressed), never more than `limit` bytes, arriving within the time
 /// limits of [`BodyRules`]: also what a keyed request's body is hashed from
 /// (`super::idempotency`).
-pub async fn read_raw<S>(req: &HttpRequest, mut payload: S, limit: usize) -> Result<Vec<u8>, ApiError>
+pub async fn read_raw<S>(
+    req: &HttpRequest,
+    mut payload: S,
+    limit: usize,
+) -> Result<Vec<u8>, ApiError>
 where
     S: Stream<Item = Result<Bytes, PayloadError>> + Unpin,
 {

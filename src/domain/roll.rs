@@ -325,7 +325,10 @@ mod tests {
                 (117002, Some("2013-03-02".to_string()))
             ]
         );
-        assert_eq!(found[1].values, [(117001, Some("919".into())), (117002, None)]);
+        assert_eq!(
+            found[1].values,
+            [(117001, Some("919".into())), (117002, None)]
+        );
     }
 
     #[test]

@@ -621,7 +621,9 @@ pub async fn exit(
             // The case's school's record of the pupil (details are held per school).
             let dob = pupils::record_at(conn, found.row.school_urn, &found.row.upn)?
                 .map(|p| p.date_of_birth)
-                .ok_or_else(|| ApiError::internal("the case's pupil is not on its school's roll"))?;
+                .ok_or_else(|| {
+                    ApiError::internal("the case's pupil is not on its school's roll")
+                })?;
             let mut problems = exit_problems(
                 &request,
                 &CaseFacts {

@@ -8,9 +8,9 @@ use crate::domain::access::Role;
 use crate::domain::calendar::AcademicYear;
 use crate::domain::identifiers::Upn;
 use crate::domain::register::covers;
+use crate::domain::roll::{conflicts_between, DetailConflict, PupilDetails};
 use crate::error::ApiError;
 use crate::store::marks::{self, HistoryRow, StoredMark};
-use crate::domain::roll::{conflicts_between, DetailConflict, PupilDetails};
 use crate::store::pupils::{self, EnrolmentRow};
 use crate::store::{audit, DbConnection};
 
