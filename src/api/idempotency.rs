@@ -21,12 +21,15 @@ use crate::service::{Actor, AppState};
 #[derive(IntoParams)]
 #[into_params(parameter_in = Header)]
 pub struct IdempotencyKeyHeader {
-    /// Makes a retry safe: 1-255 visible ASCII characters, unique per request of this client.
+    // No example value: one key shown for every operation invites its reuse for new requests,
+    // which a retry-safe server must answer with the first request's answer.
+    /// Makes a retry safe: 1-255 visible ASCII characters, unique per request of this client (a
+    /// new UUID for each new request, kept for its retries).
     /// The same key with the same request returns the first answer (header
     /// `idempotent-replayed: true`) for 24 hours; with another request it is 409; while the first
     /// is still being served, 409 `urn:esma:problem:idempotency-key-in-progress` with
     /// `Retry-After`. Refused requests (4xx, 5xx) are not kept: their retry is served afresh.
-    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$", example = "3f1c9a52-referral-117001-1")]
+    #[param(rename = "Idempotency-Key", value_type = Option<String>, min_length = 1, max_length = 255, pattern = "^[!-~]{1,255}$")]
     pub idempotency_key: Option<String>,
 }
 
