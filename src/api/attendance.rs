@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query_upn};
+use super::problem::{BadRequest, Forbidden, InvalidQuery, NotFound, Unauthorized, PROBLEM_JSON};
 use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::AlertKind;
@@ -157,11 +158,11 @@ impl From<PupilAttendance> for AttendanceView {
     params(("upn" = String, Path, description = "The pupil's UPN", example = "H801200001001"), RangeQuery),
     responses(
         (status = 200, description = "The pupil's attendance", body = AttendanceView),
-        (status = 400, description = "Not a valid UPN or date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "from after to", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, description = "from after to", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -262,11 +263,11 @@ impl From<AlertView> for AlertItem {
     params(AlertsQuery),
     responses(
         (status = 200, description = "A page of alerts", body = Page<AlertItem>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read alerts", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "Another school's URN", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{decode_cursor, encode_cursor, page_limit};
+use super::problem::{BadRequest, InvalidQuery, Unauthorized, PROBLEM_JSON};
 use super::Page;
 use crate::error::{ApiError, Problem};
 use crate::service::{audit, Actor, AppState};
@@ -80,10 +81,10 @@ impl From<AuditRow> for AuditEventView {
     params(AuditQuery),
     responses(
         (status = 200, description = "A page of audit events", body = Page<AuditEventView>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an `admin` client", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid filter", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Not an `admin` client", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

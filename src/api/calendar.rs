@@ -7,6 +7,10 @@ use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
 use super::extract::ValidJson;
+use super::problem::{
+    BadRequest, Forbidden, LaOnly, PayloadTooLarge, Unauthorized, UnsupportedMediaType,
+    PROBLEM_JSON,
+};
 use crate::domain::calendar::{AcademicYear, HalfTerm, LaCalendar, Term};
 use crate::error::{ApiError, Problem};
 use crate::service::{calendar, Actor, AppState};
@@ -113,12 +117,12 @@ fn path_year(text: &str) -> Result<AcademicYear, ApiError> {
     responses(
         (status = 200, description = "Replaced", body = CalendarView),
         (status = 201, description = "Created", body = CalendarView),
-        (status = 400, description = "Malformed request or academic year", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Dates out of order or outside the year", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Dates out of order or outside the year", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -163,10 +167,10 @@ pub async fn put_calendar(
     params(("academic_year" = String, Path, description = "Academic year, e.g. 2026-27", pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-27")),
     responses(
         (status = 200, description = "The calendar", body = CalendarView),
-        (status = 400, description = "Malformed academic year", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read calendars", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No calendar loaded for that year", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No calendar loaded for that year", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

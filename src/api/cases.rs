@@ -10,6 +10,10 @@ use validator::Validate;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
+use super::problem::{
+    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, Unauthorized, UnsupportedMediaType,
+    PROBLEM_JSON,
+};
 use super::Page;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
@@ -21,8 +25,6 @@ use crate::service::cases::{
 };
 use crate::service::{Actor, AppState};
 use crate::store::cases::{CaseRow, ReviewRow};
-
-const PROBLEM: &str = "application/problem+json";
 
 /// One review of a case (RULES.md R11).
 #[derive(Debug, Serialize, ToSchema)]
@@ -184,11 +186,11 @@ pub struct CasesQuery {
     params(CasesQuery),
     responses(
         (status = 200, description = "A page of cases", body = Page<CaseView>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -243,10 +245,10 @@ pub async fn list_cases(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The case", body = CaseView),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -267,10 +269,10 @@ pub async fn get_case(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The reviews", body = Vec<ReviewView>),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read cases", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -308,13 +310,13 @@ pub struct NewReviewBody {
     request_body = NewReviewBody,
     responses(
         (status = 201, description = "Added; the case with its schedule", body = CaseView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Not a school day in the case", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Not a school day in the case", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -338,13 +340,13 @@ pub async fn add_case_review(
     request_body = ReviewChange,
     responses(
         (status = 200, description = "The review as it is now", body = ReviewView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A school rescheduling, or a role that may not", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case or review", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The case is closed or the review already held or cancelled", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Not a school day in the case, or held in the future", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "A school rescheduling, or a role that may not", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The case is closed or the review already held or cancelled", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Not a school day in the case, or held in the future", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -392,11 +394,11 @@ pub struct ReviewWorkItem {
     params(ReviewsQuery),
     responses(
         (status = 200, description = "A page of reviews", body = Page<ReviewWorkItem>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read reviews", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -457,13 +459,13 @@ pub async fn list_reviews(
     request_body = EvidenceItem,
     responses(
         (status = 201, description = "Recorded; the case with its evidence clock", body = CaseView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not add evidence", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid evidence", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid evidence", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -500,13 +502,13 @@ pub struct ExitView {
     request_body = ExitRequest,
     responses(
         (status = 200, description = "Closed", body = ExitView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such case", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "The reason lacks the facts it needs", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Already closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "The reason lacks the facts it needs", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

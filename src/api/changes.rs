@@ -5,12 +5,12 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
+use super::problem::{BadRequest, LaOnly, Unauthorized, PROBLEM_JSON};
 use crate::domain::changes::{ChangeAction, ChangedResource};
 use crate::error::{ApiError, Problem};
 use crate::service::changes::{self, FeedEntry, Location};
 use crate::service::{Actor, AppState};
 
-const PROBLEM: &str = "application/problem+json";
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 1000;
 
@@ -106,12 +106,12 @@ fn item(entry: FeedEntry) -> ChangeItem {
     params(ChangesQuery),
     responses(
         (status = 200, description = "A page of changes", body = ChangeFeed),
-        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
-        (status = 410, description = "Changes after `since` are no longer all kept (retention): resync from the lists, then continue from the version in `esma-resume-since`", body = Problem, content_type = PROBLEM,
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 410, description = "Changes after `since` are no longer all kept (retention): resync from the lists, then continue from the version in `esma-resume-since`", body = Problem, content_type = PROBLEM_JSON,
             headers(("esma-resume-since" = i64, description = "The `since` to continue with after the resync"))),
-        (status = 422, description = "`since` below 0 or `limit` outside 1-1000", body = Problem, content_type = PROBLEM),
+        (status = 422, description = "`since` below 0 or `limit` outside 1-1000", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

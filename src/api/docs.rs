@@ -5,6 +5,8 @@ use utoipa::openapi::security::{
 };
 use utoipa::{Modify, OpenApi};
 
+use super::problem;
+
 #[derive(OpenApi)]
 #[openapi(
     info(
@@ -37,6 +39,18 @@ answer is 503 with `Retry-After` (seconds): retry then. Operators can change eve
 (README, Configuration).",
         license(name = "MIT"),
     ),
+    components(responses(
+        problem::BadRequest,
+        problem::Unauthorized,
+        problem::Forbidden,
+        problem::LaOnly,
+        problem::NotFound,
+        problem::IdempotencyConflict,
+        problem::PayloadTooLarge,
+        problem::UnsupportedMediaType,
+        problem::InvalidQuery,
+        problem::RequestTimeout,
+    )),
     modifiers(&Security),
     tags(
         (name = "auth", description = "OAuth2 client credentials"),
@@ -87,37 +101,24 @@ impl Modify for Security {
 /// gzip budget in use), and for an operation with a body, 408 (the body stalled or came too
 /// slowly). An operation that documents its own 503 keeps it.
 pub fn add_common_failures(api: &mut utoipa::openapi::OpenApi) {
-    use utoipa::openapi::{Content, HeaderBuilder, Object, Ref, ResponseBuilder, Type};
-    let problem = || Content::new(Some(Ref::from_schema_name("Problem")));
-    let unavailable = ResponseBuilder::new()
-        .description(
-            "The database is unreachable or did not answer in time (ESMA_DB_CONNECT_TIMEOUT_SECS, \
-             ESMA_DB_STATEMENT_TIMEOUT_SECS), or too many gzip bodies are being inflated at once \
-             (ESMA_INFLATE_BUDGET_MIB); retry after Retry-After seconds",
-        )
-        .content(super::problem::PROBLEM_JSON, problem())
-        .header(
-            "Retry-After",
-            HeaderBuilder::new()
-                .schema(Some(Object::with_type(Type::Integer)))
-                .description(Some("Seconds to wait before retrying"))
-                .build(),
-        )
-        .build();
-    let timeout = ResponseBuilder::new()
-        .description(
-            "The request body paused longer than ESMA_BODY_IDLE_TIMEOUT_SECS (10 s) or took \
-             longer than ESMA_BODY_TIMEOUT_SECS (120 s) in all",
-        )
-        .content(super::problem::PROBLEM_JSON, problem())
-        .build();
+    use utoipa::openapi::{HeaderBuilder, Object, Ref, ResponseBuilder, Type};
+    let unavailable = ResponseBuilder::from(problem::problem_response_doc(
+        "The database is unreachable or did not answer in time (ESMA_DB_CONNECT_TIMEOUT_SECS, \
+         ESMA_DB_STATEMENT_TIMEOUT_SECS), or too many gzip bodies are being inflated at once \
+         (ESMA_INFLATE_BUDGET_MIB); retry after Retry-After seconds",
+    ))
+    .header(
+        "Retry-After",
+        HeaderBuilder::new()
+            .schema(Some(Object::with_type(Type::Integer)))
+            .description(Some("Seconds to wait before retrying"))
+            .build(),
+    )
+    .build();
     let components = api.components.get_or_insert_with(Default::default);
     components
         .responses
         .insert("Unavailable".to_string(), unavailable.into());
-    components
-        .responses
-        .insert("RequestTimeout".to_string(), timeout.into());
     let unavailable = Ref::new("#/components/responses/Unavailable");
     let timeout = Ref::new("#/components/responses/RequestTimeout");
     for (path, item) in api.paths.paths.iter_mut() {

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::auth::Bearer;
+use super::problem::Unauthorized;
 use crate::domain::access::Role;
 use crate::service::clients::{self, ClientRefusal};
 use crate::service::AppState;
@@ -274,7 +275,7 @@ pub async fn token(
     tag = "auth",
     responses(
         (status = 200, description = "The caller", body = TokenInfo),
-        (status = 401, description = "No valid token", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, response = Unauthorized),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

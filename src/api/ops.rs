@@ -4,6 +4,7 @@ use actix_web::{get, web, HttpResponse};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::problem::PROBLEM_JSON;
 use crate::error::{ApiError, Problem};
 use crate::service::AppState;
 use crate::telemetry::Metrics;
@@ -24,7 +25,7 @@ pub struct Health {
     tag = "operations",
     responses(
         (status = 200, description = "Serving, database reachable", body = Health),
-        (status = 503, description = "Database unreachable", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "Database unreachable", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(())
 )]

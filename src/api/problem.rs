@@ -10,6 +10,8 @@ use actix_web::http::{Method, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage, HttpRequest, HttpResponse, ResponseError};
 use tracing::Instrument;
+use utoipa::openapi::{Content, Ref, RefOr, Response, ResponseBuilder};
+use utoipa::ToResponse;
 
 use crate::domain::text;
 use crate::error::{ApiError, FieldProblem, Problem, ProblemKind};
@@ -17,6 +19,49 @@ use crate::telemetry::Metrics;
 
 pub const CORRELATION_HEADER: &str = "x-correlation-id";
 pub const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The problem responses operations share, documented once (`components/responses`, listed in
+/// `docs::ApiDoc`) and referenced as `(status = 404, response = NotFound)`. An operation whose
+/// failure means something only it can mean (a business rule, a push's gzip or row count) keeps
+/// its own inline row with `content_type = PROBLEM_JSON`.
+macro_rules! problem_responses {
+    ($($name:ident: $description:tt,)*) => {$(
+        #[doc = $description]
+        pub struct $name;
+
+        impl<'s> ToResponse<'s> for $name {
+            fn response() -> (&'s str, RefOr<Response>) {
+                (stringify!($name), problem_response_doc($description).into())
+            }
+        }
+    )*};
+}
+
+/// A response whose body is a `Problem` (problem+json), as the spec documents it.
+pub fn problem_response_doc(description: &str) -> Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content(
+            PROBLEM_JSON,
+            Content::new(Some(Ref::from_schema_name("Problem"))),
+        )
+        .build()
+}
+
+problem_responses! {
+    BadRequest: "Malformed request: a path parameter, the query or the JSON body cannot be read",
+    Unauthorized: "No valid token",
+    Forbidden: "The caller's role may not do this",
+    LaOnly: "Not an `la` client",
+    NotFound: "No such resource, or not one the caller may see (a `school` client asking for another school's)",
+    IdempotencyConflict: "The Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)",
+    PayloadTooLarge: "Body too large",
+    UnsupportedMediaType: "Not JSON",
+    InvalidQuery: "A query parameter is invalid (a filter value, or `limit` out of range)",
+    // Added to every operation with a body by `docs::add_common_failures`.
+    RequestTimeout: "The request body paused longer than ESMA_BODY_IDLE_TIMEOUT_SECS (10 s) or \
+        took longer than ESMA_BODY_TIMEOUT_SECS (120 s) in all",
+}
 
 /// The request being served, visible to `ApiError::error_response` (which has no request).
 #[derive(Debug, Clone)]

@@ -7,6 +7,10 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::parse_push_json;
+use super::problem::{
+    BadRequest, Forbidden, IdempotencyConflict, NotFound, Unauthorized, UnsupportedMediaType,
+    PROBLEM_JSON,
+};
 use super::registers::{check_rows, receive_push, report_response, BulkPush, PushQuery};
 use crate::domain::codes::{AttendanceCode, CodeCategory};
 use crate::error::{ApiError, Problem};
@@ -68,14 +72,14 @@ pub struct RollBody {
     request_body = RollBody,
     responses(
         (status = 200, description = "The import report (invalid rows listed)", body = ImportReport),
-        (status = 400, description = "Malformed body or gzip", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body, or a push with the same key still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body or row count over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Body of the wrong shape, or all_or_nothing with an invalid row", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body or gzip", body = Problem, content_type = PROBLEM_JSON),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, response = IdempotencyConflict),
+        (status = 413, description = "Body or row count over the limit", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Body of the wrong shape, or all_or_nothing with an invalid row", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -208,10 +212,10 @@ const UPN_PARAM: &str = "The pupil's UPN";
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
     responses(
         (status = 200, description = "The pupil", body = PupilView),
-        (status = 400, description = "Not a valid UPN", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -322,11 +326,11 @@ pub struct PupilMarksView {
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001"), RangeQuery),
     responses(
         (status = 200, description = "Marks in date and session order, with their changes", body = PupilMarksView),
-        (status = 400, description = "Not a valid UPN or date", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read pupils", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such pupil on a roll you can see", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "from after to", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, description = "from after to", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

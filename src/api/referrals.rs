@@ -12,6 +12,10 @@ use super::extract::{
     ValidJson,
 };
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
+use super::problem::{
+    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, PayloadTooLarge, Unauthorized,
+    UnsupportedMediaType, PROBLEM_JSON,
+};
 use super::Page;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
 use crate::domain::eligibility::EligibilityAssessment;
@@ -191,8 +195,6 @@ fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
     })
 }
 
-const PROBLEM: &str = "application/problem+json";
-
 /// Submit a service request (`school` for its own schools, `la` for any). The pupil must be on
 /// the referring school's roll. It is assessed at once against the entry criteria and the
 /// checklist, using the register as evidence; the answer explains every outcome.
@@ -203,13 +205,13 @@ const PROBLEM: &str = "application/problem+json";
     responses(
         (status = 201, description = "Received and assessed", body = ReferralView,
             headers(("location" = String, description = "The new referral"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Not your school, or a role that cannot refer", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The pupil already has an open referral or an active case; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid fields, or the pupil is not on the school's roll", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Not your school, or a role that cannot refer", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The pupil already has an open referral or an active case; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields, or the pupil is not on the school's roll", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -250,11 +252,11 @@ pub struct ReferralsQuery {
     params(ReferralsQuery),
     responses(
         (status = 200, description = "A page of referrals", body = Page<ReferralView>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read referrals", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "Another school's URN", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid filter", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -301,10 +303,10 @@ pub async fn list_referrals(
     params(("id" = i64, Path, description = "Referral id")),
     responses(
         (status = 200, description = "The referral", body = ReferralView),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not read referrals", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -327,14 +329,14 @@ pub async fn get_referral(
         example = json!({"consent": {"parental_consent_signed": true, "signed_on": "2026-11-20", "signatory": "Grace Okafor"}})),
     responses(
         (status = 200, description = "Patched and re-assessed", body = ReferralView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not change referrals", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "The patched request is invalid", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "The patched request is invalid", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -366,11 +368,11 @@ pub async fn patch_referral(
     params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
     responses(
         (status = 200, description = "Re-assessed", body = ReferralView),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not assess referrals", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -398,13 +400,13 @@ pub async fn reassess_referral(
         "risk_assessment_completed": false, "decided_by": "J. Smith, ESMA panel"})),
     responses(
         (status = 200, description = "Decided", body = ReferralView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such referral", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "The decision lacks what its outcome needs", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "The decision lacks what its outcome needs", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -435,13 +437,13 @@ pub struct WithdrawBody {
     request_body(content = Option<WithdrawBody>),
     responses(
         (status = 200, description = "Withdrawn", body = ReferralView),
-        (status = 400, description = "Malformed JSON or id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "Role may not withdraw referrals", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such referral that you can see", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid reason", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid reason", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

@@ -7,6 +7,9 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{media_type, read_bounded};
 use super::extract::{parse_push_json, BodyLimit};
+use super::problem::{
+    BadRequest, Forbidden, IdempotencyConflict, NotFound, Unauthorized, PROBLEM_JSON,
+};
 use crate::domain::school::check_urn;
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::imports::{Idempotency, ImportReport, PushMode, PushOutcome};
@@ -238,14 +241,14 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
     )),
     responses(
         (status = 200, description = "The import report (invalid rows listed)", body = ImportReport),
-        (status = 400, description = "Malformed body, CSV or gzip", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = "application/problem+json"),
-        (status = 409, description = "Idempotency-Key reused with another body, or a push with the same key still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body (after decompression) or row count over the limit", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON or CSV, or an unsupported Content-Encoding", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Body of the wrong shape, or mode=all_or_nothing with an invalid row (nothing stored)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "Malformed body, CSV or gzip", body = Problem, content_type = PROBLEM_JSON),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "Not a `school` client for this URN", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, description = "The LA has not registered this school", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, response = IdempotencyConflict),
+        (status = 413, description = "Body (after decompression) or row count over the limit", body = Problem, content_type = PROBLEM_JSON),
+        (status = 415, description = "Not JSON or CSV, or an unsupported Content-Encoding", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Body of the wrong shape, or mode=all_or_nothing with an invalid row (nothing stored)", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -318,10 +321,10 @@ pub async fn push_register(
     params(("import_id" = i64, Path, description = "From a push's report", minimum = 1)),
     responses(
         (status = 200, description = "The report", body = ImportReport),
-        (status = 400, description = "Malformed id", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read imports", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such import (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

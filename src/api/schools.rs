@@ -7,6 +7,10 @@ use utoipa::{IntoParams, ToSchema};
 use validator::{Validate, ValidationError};
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
+use super::problem::{
+    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, PayloadTooLarge, Unauthorized,
+    UnsupportedMediaType, PROBLEM_JSON,
+};
 use super::Page;
 use crate::domain::school::{check_urn, Phase};
 use crate::error::{ApiError, Problem};
@@ -97,12 +101,12 @@ fn path_urn(urn: i64) -> Result<i32, ApiError> {
     responses(
         (status = 200, description = "Updated (or unchanged)", body = SchoolView),
         (status = 201, description = "Created", body = SchoolView),
-        (status = 400, description = "Malformed request", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Not an `la` client", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "Body too large", body = Problem, content_type = "application/problem+json"),
-        (status = 415, description = "Not JSON", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = LaOnly),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Invalid fields", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -135,10 +139,10 @@ pub async fn put_school(
     params(("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999)),
     responses(
         (status = 200, description = "The school", body = SchoolView),
-        (status = 400, description = "Malformed URN", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read schools", body = Problem, content_type = "application/problem+json"),
-        (status = 404, description = "No such school (or not yours)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -158,10 +162,10 @@ pub async fn get_school(
     params(PageQuery),
     responses(
         (status = 200, description = "A page of schools", body = Page<SchoolView>),
-        (status = 400, description = "Malformed query", body = Problem, content_type = "application/problem+json"),
-        (status = 401, description = "No valid token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "Role may not read schools", body = Problem, content_type = "application/problem+json"),
-        (status = 422, description = "limit out of range", body = Problem, content_type = "application/problem+json"),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

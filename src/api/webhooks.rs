@@ -10,13 +10,16 @@ use validator::Validate;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
+use super::problem::{
+    BadRequest, Forbidden, IdempotencyConflict, InvalidQuery, NotFound, PayloadTooLarge,
+    Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
+};
 use super::Page;
 use crate::error::{ApiError, Problem};
 use crate::service::webhooks::{self, Subscription, SubscriptionRequest};
 use crate::service::{Actor, AppState};
 use crate::store::webhooks::{AttemptRow, DeliveryListing};
 
-const PROBLEM: &str = "application/problem+json";
 const ID: &str = "Subscription id";
 
 /// An event type (API.md "Webhooks"); for the spec, the service reads the names itself so an
@@ -184,13 +187,13 @@ fn delivery_view((d, attempts): (DeliveryListing, Vec<AttemptRow>)) -> DeliveryV
     responses(
         (status = 201, description = "Subscribed; the secret is shown only now", body = CreatedWebhookView,
             headers(("location" = String, description = "The new subscription"))),
-        (status = 400, description = "Malformed JSON", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 409, description = "The Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
-        (status = 413, description = "Body too large", body = Problem, content_type = PROBLEM),
-        (status = 415, description = "Not JSON", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Not an https URL, or an unknown event type", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = IdempotencyConflict),
+        (status = 403, response = Forbidden),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "Not an https URL, or an unknown event type", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -240,10 +243,10 @@ pub struct WebhooksQuery {
     params(WebhooksQuery),
     responses(
         (status = 200, description = "A page of subscriptions", body = Page<WebhookView>),
-        (status = 400, description = "Malformed query or cursor", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid limit", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -269,10 +272,10 @@ pub async fn list_webhooks(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The subscription", body = WebhookView),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -291,10 +294,10 @@ pub async fn get_webhook(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, description = "Malformed id", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -315,11 +318,11 @@ pub async fn delete_webhook(
     params(("id" = i64, Path, description = ID), WebhooksQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
-        (status = 400, description = "Malformed id, query or cursor", body = Problem, content_type = PROBLEM),
-        (status = 401, description = "No valid token", body = Problem, content_type = PROBLEM),
-        (status = 403, description = "A role that cannot subscribe", body = Problem, content_type = PROBLEM),
-        (status = 404, description = "No such subscription of yours", body = Problem, content_type = PROBLEM),
-        (status = 422, description = "Invalid limit", body = Problem, content_type = PROBLEM),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
