@@ -44,6 +44,11 @@ impl Clock {
         Utc::now()
     }
 
+    /// Monotonic time, for what counts seconds between events (the token throttle).
+    pub fn instant(&self) -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
     /// The time records are stamped with (UTC, microsecond precision on both backends). With a
     /// fixed today it is that day at the real time of day, so that what is received "today" is
     /// received on the day every statutory clock counts from (a referral received on the fixed

@@ -1,7 +1,5 @@
 //! OAuth2 client credentials (RFC 6749 section 4.4) and token introspection for the caller.
 
-use std::time::Instant;
-
 use actix_web::http::header;
 use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use base64::Engine;
@@ -11,7 +9,7 @@ use utoipa::ToSchema;
 use super::auth::Bearer;
 use super::problem::Unauthorized;
 use crate::domain::access::Role;
-use crate::service::clients::{self, ClientRefusal};
+use crate::service::grants::{self, BasicCredentials, GrantRefusal, GrantRequest};
 use crate::service::AppState;
 
 /// The token request (form-encoded). Credentials go in HTTP Basic or in these fields, not both.
@@ -72,7 +70,15 @@ fn oauth_error(status: u16, error: &str, description: impl Into<String>) -> Http
 }
 
 /// Basic credentials, with RFC 6749 section 2.3.1 form-decoding of id and secret.
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, &'static str> {
+fn basic_credentials(req: &HttpRequest) -> BasicCredentials {
+    match read_basic(req) {
+        Ok(None) => BasicCredentials::Absent,
+        Ok(Some((client_id, secret))) => BasicCredentials::Present { client_id, secret },
+        Err(why) => BasicCredentials::Unreadable(why),
+    }
+}
+
+fn read_basic(req: &HttpRequest) -> Result<Option<(String, String)>, &'static str> {
     let Some(value) = req.headers().get(header::AUTHORIZATION) else {
         return Ok(None);
     };
@@ -154,120 +160,51 @@ pub async fn token(
             )
         }
     };
-    match form.grant_type.as_deref() {
-        Some("client_credentials") => {}
-        None | Some("") => {
-            return oauth_error(
-                400,
-                "invalid_request",
-                "grant_type is required (client_credentials)",
-            )
-        }
-        Some(other) => {
-            return oauth_error(
-                400,
-                "unsupported_grant_type",
-                format!(
-                    "only client_credentials is supported, not '{}'",
-                    crate::domain::text::clip(other, crate::domain::text::ECHO_CHARS)
-                ),
-            )
-        }
+    let request = GrantRequest {
+        grant_type: form.grant_type,
+        basic: basic_credentials(&req),
+        client_id: form.client_id,
+        client_secret: form.client_secret,
+        scope: form.scope,
+        // The peer, never X-Forwarded-For: a header is the caller's to choose.
+        address: req.peer_addr().map(|a| a.ip()),
+    };
+    match grants::client_credentials(&state, request).await {
+        Ok(token) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .insert_header((header::PRAGMA, "no-cache"))
+            .json(TokenResponse {
+                access_token: token.access_token,
+                token_type: "Bearer".to_string(),
+                expires_in: token.expires_in,
+                scope: token.scope,
+            }),
+        Err(refusal) => refusal_response(refusal),
     }
-    let basic = match basic_credentials(&req) {
-        Ok(b) => b,
-        Err(msg) => return oauth_error(401, "invalid_client", msg),
-    };
-    let (client_id, secret) = match (basic, form.client_id, form.client_secret) {
-        (Some(_), Some(_), _) | (Some(_), _, Some(_)) => {
-            return oauth_error(
-                400,
-                "invalid_request",
-                "send the client credentials in HTTP Basic or in the form, not both",
-            )
-        }
-        (Some(pair), None, None) => pair,
-        (None, Some(id), Some(secret)) => (id, secret),
-        (None, _, _) => {
-            return oauth_error(
-                401,
-                "invalid_client",
-                "client authentication is required (HTTP Basic or client_id and client_secret)",
-            )
-        }
-    };
-    // The peer, never X-Forwarded-For: a header is the caller's to choose.
-    let address = req.peer_addr().map(|a| a.ip());
-    if let Some(wait) = state
-        .token_throttle
-        .wait(&client_id, address, Instant::now())
-    {
-        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-        let mut res = oauth_error(
-            429,
-            "slow_down",
-            format!("too many failed token requests for this client or from this address; retry after {seconds} s"),
-        );
-        if let Ok(value) = header::HeaderValue::from_str(&seconds.max(1).to_string()) {
-            res.headers_mut().insert(header::RETRY_AFTER, value);
-        }
-        return res;
-    }
-    let throttled_id = client_id.clone();
-    let failed = || {
-        state
-            .token_throttle
-            .failed(&throttled_id, address, Instant::now())
-    };
-    let client = match clients::authenticate(&state.db, client_id, secret).await {
-        Ok(c) => c,
-        Err(ClientRefusal::Unknown) => {
-            failed();
-            return oauth_error(401, "invalid_client", "unknown client or wrong secret");
-        }
-        Err(ClientRefusal::Revoked) => {
-            failed();
-            return oauth_error(401, "invalid_client", "this client has been revoked");
-        }
-        Err(ClientRefusal::Database(e)) => return actix_web::ResponseError::error_response(&e),
-    };
-    if let Some(scope) = form
-        .scope
-        .as_deref()
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-    {
-        if scope.split_whitespace().any(|s| s != client.role.as_str()) {
-            return oauth_error(
-                400,
-                "invalid_scope",
-                format!(
-                    "this client may only be granted the scope '{}'",
-                    client.role
-                ),
+}
+
+/// The RFC 6749 section 5.2 answer to a refused grant (a problem when it is not the client's doing).
+fn refusal_response(refusal: GrantRefusal) -> HttpResponse {
+    match refusal {
+        GrantRefusal::InvalidRequest(why) => oauth_error(400, "invalid_request", why),
+        GrantRefusal::UnsupportedGrantType(why) => oauth_error(400, "unsupported_grant_type", why),
+        GrantRefusal::InvalidScope(why) => oauth_error(400, "invalid_scope", why),
+        GrantRefusal::InvalidClient(why) => oauth_error(401, "invalid_client", why),
+        GrantRefusal::SlowDown {
+            retry_after_seconds: seconds,
+        } => {
+            let mut res = oauth_error(
+                429,
+                "slow_down",
+                format!("too many failed token requests for this client or from this address; retry after {seconds} s"),
             );
+            if let Ok(value) = header::HeaderValue::from_str(&seconds.max(1).to_string()) {
+                res.headers_mut().insert(header::RETRY_AFTER, value);
+            }
+            res
         }
+        GrantRefusal::Failed(e) => actix_web::ResponseError::error_response(&e),
     }
-    let now = chrono::Utc::now().timestamp();
-    let claims = state
-        .tokens
-        .claims_for(&client.client_id, client.role, &client.schools, now);
-    let access_token = match state.tokens.sign(&claims) {
-        Ok(t) => t,
-        Err(e) => {
-            return actix_web::ResponseError::error_response(&crate::error::ApiError::internal(e))
-        }
-    };
-    tracing::info!(client_id = %client.client_id, role = %client.role, "token issued");
-    HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((header::PRAGMA, "no-cache"))
-        .json(TokenResponse {
-            access_token,
-            token_type: "Bearer".to_string(),
-            expires_in: state.tokens.ttl_seconds,
-            scope: claims.scope,
-        })
 }
 
 /// Who am I? The caller's client, role, schools and token expiry.
@@ -280,7 +217,7 @@ pub async fn token(
     security(("oauth2" = []), ("bearer" = []))
 )]
 #[get("/oauth/token_info")]
-pub async fn token_info(bearer: Bearer) -> web::Json<TokenInfo> {
+pub async fn token_info(bearer: Bearer, state: web::Data<AppState>) -> web::Json<TokenInfo> {
     let fmt = |t: i64| {
         chrono::DateTime::from_timestamp(t, 0)
             .map(|d| d.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
@@ -294,6 +231,6 @@ pub async fn token_info(bearer: Bearer) -> web::Json<TokenInfo> {
         scope: c.scope,
         issued_at: fmt(c.iat),
         expires_at: fmt(c.exp),
-        expires_in: (c.exp - chrono::Utc::now().timestamp()).max(0),
+        expires_in: (c.exp - state.clock.now().timestamp()).max(0),
     })
 }

@@ -7,6 +7,7 @@ pub mod calendar;
 pub mod cases;
 pub mod changes;
 pub mod clients;
+pub mod grants;
 pub mod idempotency;
 pub mod imports;
 pub mod pupils;
