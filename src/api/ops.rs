@@ -6,6 +6,7 @@ use utoipa::ToSchema;
 
 use super::problem::PROBLEM_JSON;
 use crate::error::{ApiError, Problem};
+use crate::service::health::check_database;
 use crate::service::AppState;
 use crate::telemetry::Metrics;
 
@@ -31,14 +32,7 @@ pub struct Health {
 )]
 #[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> Result<web::Json<Health>, ApiError> {
-    use diesel::connection::SimpleConnection;
-    state
-        .db
-        .read(|conn| {
-            conn.batch_execute("SELECT 1")
-                .map_err(|e| ApiError::unavailable(format!("database check failed: {e}")))
-        })
-        .await?;
+    check_database(&state).await?;
     Ok(web::Json(Health {
         status: "ok".to_string(),
         database: "ok".to_string(),

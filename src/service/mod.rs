@@ -8,6 +8,7 @@ pub mod cases;
 pub mod changes;
 pub mod clients;
 pub mod grants;
+pub mod health;
 pub mod idempotency;
 pub mod imports;
 pub mod pupils;

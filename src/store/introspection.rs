@@ -1,11 +1,18 @@
-//! What the database actually contains, so a test can prove both backends' migrations agree.
+//! What the database actually is: whether it answers (the health check), and what it contains,
+//! so a test can prove both backends' migrations agree.
 
 use std::collections::BTreeSet;
 
+use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
 use super::DbConnection;
+
+/// Runs the smallest statement there is: Ok when the database answers.
+pub fn answers(conn: &mut DbConnection) -> QueryResult<()> {
+    conn.batch_execute("SELECT 1")
+}
 
 #[derive(QueryableByName)]
 struct ColumnInfo {
