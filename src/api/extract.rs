@@ -109,18 +109,7 @@ pub fn parse_push_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
             if inner.is_syntax() || inner.is_eof() || inner.is_io() {
                 Err(ApiError::bad_request(format!("malformed JSON: {inner}")))
             } else {
-                let message = echo_safe(&inner.to_string());
-                Err(ApiError::validation(
-                    format!(
-                        "{} {message}",
-                        if pointer.is_empty() {
-                            "the body:"
-                        } else {
-                            pointer.as_str()
-                        }
-                    ),
-                    vec![FieldProblem::new(pointer, message)],
-                ))
+                Err(misshapen(pointer, &inner.to_string()))
             }
         }
     }
@@ -131,26 +120,28 @@ pub fn parse_push_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError>
 pub fn valid_from_value<T: DeserializeOwned + Validate>(
     value: serde_json::Value,
 ) -> Result<T, ApiError> {
-    let parsed = serde_path_to_error::deserialize::<_, T>(&value).map_err(|err| {
-        let pointer = pointer_of(err.path());
-        let message = echo_safe(&err.into_inner().to_string());
-        ApiError::validation(
-            format!(
-                "{} {message}",
-                if pointer.is_empty() {
-                    "the body:"
-                } else {
-                    pointer.as_str()
-                }
-            ),
-            vec![FieldProblem::new(pointer, message)],
-        )
-    })?;
+    let parsed = serde_path_to_error::deserialize::<_, T>(&value)
+        .map_err(|err| misshapen(pointer_of(err.path()), &err.into_inner().to_string()))?;
     check_text(&value)?;
     parsed
         .validate()
         .map_err(|errors| validation_problem(&errors))?;
     Ok(parsed)
+}
+
+/// 422 for a body of the wrong shape: the place (`pointer`, empty for the whole body) and what
+/// serde said of it.
+fn misshapen(pointer: String, serde_message: &str) -> ApiError {
+    let message = echo_safe(serde_message);
+    let place = if pointer.is_empty() {
+        "the body:"
+    } else {
+        pointer.as_str()
+    };
+    ApiError::validation(
+        format!("{place} {message}"),
+        vec![FieldProblem::new(pointer, message)],
+    )
 }
 
 /// A serde message as echoed: without the position, with the input it quotes clipped.

@@ -11,7 +11,9 @@ use super::problem::{
     BadRequest, Forbidden, IdempotencyConflict, NotFound, Unauthorized, UnsupportedMediaType,
     PROBLEM_JSON,
 };
-use super::registers::{check_rows, receive_push, report_response, BulkPush, PushQuery};
+use super::registers::{
+    check_rows, parse_off_worker, receive_push, report_response, BulkPush, PushQuery,
+};
 use crate::domain::codes::{AttendanceCode, CodeCategory};
 use crate::error::{ApiError, Problem};
 use crate::service::imports::ImportReport;
@@ -108,9 +110,7 @@ pub async fn push_roll(
         "roll",
     )
     .await?;
-    let parsed: RollBody = web::block(move || parse_push_json(&body))
-        .await
-        .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;
+    let parsed: RollBody = parse_off_worker(move || parse_push_json(&body)).await?;
     check_rows(&req, parsed.pupils.len(), "pupils")?;
     let pupils = parsed
         .pupils

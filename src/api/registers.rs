@@ -98,6 +98,15 @@ pub fn idempotency(req: &HttpRequest, parts: &[&[u8]]) -> Result<Option<Idempote
     }
 }
 
+/// Parses a push's body on a blocking thread: a body of many MiB would hold an actix worker.
+pub async fn parse_off_worker<T: Send + 'static>(
+    parse: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    web::block(parse)
+        .await
+        .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))?
+}
+
 pub fn report_response(outcome: PushOutcome) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.insert_header((
@@ -277,7 +286,7 @@ pub async fn push_register(
         "register",
     )
     .await?;
-    let (marks, pointer_prefix) = web::block(move || -> Result<_, ApiError> {
+    let (marks, pointer_prefix) = parse_off_worker(move || {
         if media == "text/csv" {
             Ok((csv_marks(&body)?, None))
         } else {
@@ -297,8 +306,7 @@ pub async fn push_register(
             Ok((marks, Some("/marks")))
         }
     })
-    .await
-    .map_err(|e| ApiError::internal(format!("parse task failed: {e}")))??;
+    .await?;
     check_rows(&req, marks.len(), "marks")?;
     let outcome = registers::push(
         &state,
