@@ -10,6 +10,7 @@ pub mod clients;
 pub mod idempotency;
 pub mod imports;
 pub mod pupils;
+pub mod push;
 pub mod referrals;
 pub mod registers;
 pub mod retention;

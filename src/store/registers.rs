@@ -552,6 +552,14 @@ fn pg_update_stored(
     Ok(())
 }
 
+/// Whether a push is best worked out before its write transaction and stored only if the
+/// school's registers are still the [`version`] it read: on SQLite, where one writer at a time
+/// holds the database, so other schools' pushes write meanwhile. PostgreSQL writes schools in
+/// parallel, so there a push is worked out inside its transaction.
+pub fn plans_ahead(conn: &DbConnection) -> bool {
+    matches!(conn, DbConnection::Sqlite(_))
+}
+
 /// The version of a school's registers (0 before their first write; SQLite only, see
 /// [`lock_school`]).
 pub fn version(conn: &mut DbConnection, school_urn: i32) -> QueryResult<i64> {
