@@ -13,8 +13,8 @@ use super::identifiers::Upn;
 use super::push::Refusals;
 use super::text::{first_control, TextKind};
 
-/// The hasher of a push's per-row maps (as of the store's register maps): cheaper per row than
-/// the standard library's SipHash.
+/// The hasher of a push's per-row maps, as of the store's register maps: fast, and still seeded
+/// per process.
 type FastHash = foldhash::fast::RandomState;
 
 /// Why a row of a push was not stored.
@@ -83,8 +83,7 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, RowProbl
 }
 
 /// Exactly `YYYY-MM-DD` (ten characters, a real calendar date). Read directly rather than
-/// through chrono's format parser, which walks its format string for every one of a night's
-/// 380,000 marks (a few per cent of a push's CPU, perf).
+/// through chrono's format parser, which walks its format string for every mark of every push.
 pub fn iso_date(text: &str) -> Option<NaiveDate> {
     let b: &[u8; 10] = text.as_bytes().try_into().ok()?;
     if b[4] != b'-' || b[7] != b'-' {
@@ -104,7 +103,7 @@ fn clip(text: &str) -> String {
 }
 
 /// `invalid_text` for the first of `fields` (name, value) holding a control character: no field
-/// of a pushed row is free text (issue 20).
+/// of a pushed row is free text.
 pub fn control_problem<'t>(
     fields: impl IntoIterator<Item = (&'static str, &'t str)>,
 ) -> Option<RowProblem> {
@@ -121,10 +120,10 @@ pub fn control_problem<'t>(
 
 /// Checks a mark against the rules that need only the row and today:
 /// UPN (R6.1), date, session, code for that date (R1.1, R1.2), minutes late (R1.3), not in the
-/// future, not on a weekend. Being on the school's roll is checked by [`covers`].
+/// future, not on a weekend. Being on the school's roll is checked by [`check_marks`].
 pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
     // Every field of a mark is strict, so a control character always fails a check: it is looked
-    // for only then, and a valid mark (a night brings 380,000) pays nothing for it.
+    // for only then, and a valid mark pays nothing for it.
     check_mark_fields(row, today).map_err(|problem| {
         control_problem([
             ("upn", row.upn),

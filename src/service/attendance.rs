@@ -145,6 +145,7 @@ fn plan_marks(
     let alerts = maintain(&mut school, &counts.changes, policy, today)?;
     let maintained = started.elapsed();
     let registers = school.changed_rows()?;
+    // For tuning (RUST_LOG=esma_api::service::attendance=debug), as the store's timings below.
     tracing::debug!(
         school_urn,
         rows = rows.len(),

@@ -2,8 +2,8 @@
 //! A kind of push supplies its rows, a check and a writer ([`PushRows`]); [`take`] does the rest,
 //! the same for every kind:
 //!
-//! 1. the prologue: a `school` client writing to one of its own schools, and a reused
-//!    Idempotency-Key answered with the stored report (or 409);
+//! 1. the prologue: the client may push these rows for the school ([`PushRows::authorise`]), and
+//!    a reused Idempotency-Key is answered with the stored report (or 409);
 //! 2. the check, in a read transaction: the school exists, and every row is checked (a pure
 //!    `domain` function), refused rows collected for the report. On SQLite, where one writer
 //!    holds the database at a time, whatever can be worked out before the writer's lock is;
@@ -59,6 +59,12 @@ pub trait PushRows: Send + 'static {
     /// It is dropped after the write transaction, outside the writer's lock.
     type Checked: Send + 'static;
 
+    /// Who may push these rows for school `urn`: a `school` client for one of its own schools.
+    fn authorise(actor: &Actor, urn: i32) -> Result<(), ApiError> {
+        actor.require(&[Role::School])?;
+        actor.may_write_school(urn)
+    }
+
     /// How many rows were received.
     fn received(&self) -> usize;
 
@@ -101,8 +107,7 @@ pub async fn take<R: PushRows>(
     push: Push,
     rows: R,
 ) -> Result<PushOutcome, ApiError> {
-    actor.require(&[Role::School])?;
-    actor.may_write_school(push.urn)?;
+    R::authorise(actor, push.urn)?;
     if let Some(replayed) = find_replay(state, actor, &push.idempotency).await? {
         return replayed.into_result();
     }
@@ -115,59 +120,11 @@ pub async fn take<R: PushRows>(
         now: state.clock.now_naive(),
     };
     let check_started = Instant::now();
-    let (context, received, rejections, mut checked) = state
-        .db
-        .read(move |conn| {
-            let urn = context.urn;
-            schools::find(conn, urn)?.ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "no school with URN {urn}; the LA registers schools first"
-                ))
-            })?;
-            let received = rows.received();
-            let mut rejections = Rejections::new(rows.pointer_prefix());
-            let checked = rows.check(conn, &context, &mut rejections)?;
-            Ok((context, received, rejections, checked))
-        })
-        .await?;
+    let checked = check(state, context, rows).await?;
     let check_ms = ms_since(check_started);
-    let urn = context.urn;
-    let idempotency = push.idempotency;
-    let key = idempotency.clone();
+    let key = push.idempotency.clone();
     let write_started = Instant::now();
-    let written = state
-        .db
-        .write(move |conn| {
-            let locked_at = Instant::now();
-            let import_id = open_import(conn, &context, idempotency.as_ref())?;
-            let opened_ms = ms_since(locked_at);
-            let stored = if context.mode.refuses_all(rejections.count) {
-                Stored {
-                    unchanged: R::unchanged_when_refused(&checked),
-                    ..Stored::default()
-                }
-            } else {
-                R::write(&mut checked, conn, &context, import_id)?
-            };
-            let tally = Tally {
-                received,
-                inserted: stored.inserted,
-                updated: stored.updated,
-                unchanged: stored.unchanged,
-            };
-            let written_ms = ms_since(locked_at);
-            let concluded = conclude(conn, &context, import_id, tally, rejections);
-            let concluded_ms = ms_since(locked_at);
-            // What the push worked with goes back out, to be freed once the lock is released.
-            Ok((
-                concluded?,
-                locked_at,
-                [opened_ms, written_ms, concluded_ms],
-                checked,
-            ))
-        })
-        .await;
-    let (outcome, locked_at, [opened_ms, written_ms, concluded_ms], spent) = match written {
+    let (outcome, time, spent) = match write(state, checked, push.idempotency).await {
         Ok(done) => done,
         Err(e) => {
             return settle_key_race(state, actor, &key, Err(e))
@@ -182,16 +139,107 @@ pub async fn take<R: PushRows>(
     // the commit and the way back to the worker.
     tracing::debug!(
         kind = ?R::KIND,
-        school_urn = urn,
+        school_urn = push.urn,
         check_ms,
-        wait_ms = (locked_at - write_started).as_secs_f64() * 1e3,
-        opened_ms,
-        written_ms,
-        concluded_ms,
-        done_ms = ms_since(locked_at),
+        wait_ms = (time.locked_at - write_started).as_secs_f64() * 1e3,
+        opened_ms = time.opened_ms,
+        written_ms = time.written_ms,
+        concluded_ms = time.concluded_ms,
+        done_ms = ms_since(time.locked_at),
         "push"
     );
     outcome.into_result()
+}
+
+/// A push whose rows are checked, on its way to the writer.
+struct Checked<R: PushRows> {
+    context: PushContext,
+    received: usize,
+    rejections: Rejections,
+    rows: R::Checked,
+}
+
+/// When the write transaction got the lock, and the milliseconds from then to each step.
+struct WriteTimes {
+    locked_at: Instant,
+    opened_ms: f64,
+    written_ms: f64,
+    concluded_ms: f64,
+}
+
+/// The check, in a read transaction: the school exists, and every row is checked.
+async fn check<R: PushRows>(
+    state: &AppState,
+    context: PushContext,
+    rows: R,
+) -> Result<Checked<R>, ApiError> {
+    state
+        .db
+        .read(move |conn| {
+            let urn = context.urn;
+            schools::find(conn, urn)?.ok_or_else(|| {
+                ApiError::not_found(format!(
+                    "no school with URN {urn}; the LA registers schools first"
+                ))
+            })?;
+            let received = rows.received();
+            let mut rejections = Rejections::new(rows.pointer_prefix());
+            let rows = rows.check(conn, &context, &mut rejections)?;
+            Ok(Checked {
+                context,
+                received,
+                rejections,
+                rows,
+            })
+        })
+        .await
+}
+
+/// The write, in one transaction: the import opened, the accepted rows written (unless the push
+/// is refused whole), the report concluded. What the push worked with comes back out with the
+/// answer, to be freed once the writer's lock is released.
+async fn write<R: PushRows>(
+    state: &AppState,
+    checked: Checked<R>,
+    idempotency: Option<Idempotency>,
+) -> Result<(PushOutcome, WriteTimes, R::Checked), ApiError> {
+    let Checked {
+        context,
+        received,
+        rejections,
+        mut rows,
+    } = checked;
+    state
+        .db
+        .write(move |conn| {
+            let locked_at = Instant::now();
+            let import_id = open_import(conn, &context, idempotency.as_ref())?;
+            let opened_ms = ms_since(locked_at);
+            let stored = if context.mode.refuses_all(rejections.count) {
+                Stored {
+                    unchanged: R::unchanged_when_refused(&rows),
+                    ..Stored::default()
+                }
+            } else {
+                R::write(&mut rows, conn, &context, import_id)?
+            };
+            let tally = Tally {
+                received,
+                inserted: stored.inserted,
+                updated: stored.updated,
+                unchanged: stored.unchanged,
+            };
+            let written_ms = ms_since(locked_at);
+            let concluded = conclude(conn, &context, import_id, tally, rejections);
+            let time = WriteTimes {
+                locked_at,
+                opened_ms,
+                written_ms,
+                concluded_ms: ms_since(locked_at),
+            };
+            Ok((concluded?, time, rows))
+        })
+        .await
 }
 
 /// Opens the import of a push in the caller's write transaction. Two pushes with one key at the
