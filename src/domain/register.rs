@@ -228,7 +228,6 @@ pub fn check_marks(
     today: NaiveDate,
     refusals: &mut impl Refusals,
 ) -> CheckedMarks {
-    let urn = school_urn;
     let mut accepted: Vec<(usize, IncomingMark)> = Vec::with_capacity(rows.len());
     let mut position: HashMap<MarkKey, usize, FastHash> =
         HashMap::with_capacity_and_hasher(rows.len(), FastHash::default());
@@ -262,29 +261,8 @@ pub fn check_marks(
                 continue;
             }
         };
-        let off_roll = match roll(mark.upn) {
-            Some(e) if covers(e.on_roll_from, e.on_roll_until, mark.date) => None,
-            Some(e) => {
-                let until = e
-                    .on_roll_until
-                    .map(|u| format!(" until {u}"))
-                    .unwrap_or_default();
-                Some(format!(
-                    "{} is on the roll of {urn} from {}{until}, not on {}",
-                    mark.upn, e.on_roll_from, mark.date
-                ))
-            }
-            None => Some(format!(
-                "{} is not on the roll of {urn}; push the roll (PUT /api/v1/schools/{urn}/pupils) first",
-                mark.upn
-            )),
-        };
-        if let Some(message) = off_roll {
-            refusals.refuse(
-                index,
-                &raw.upn,
-                RowProblem::new("upn", "pupil_not_on_roll", message),
-            );
+        if let Some(problem) = off_roll(&mark, roll(mark.upn), school_urn) {
+            refusals.refuse(index, &raw.upn, problem);
             continue;
         }
         // `check_mark` accepts a UPN only exactly as written, so the row's text is the key.
@@ -319,24 +297,7 @@ pub fn check_marks(
     }
     // R1: a pupil has one mark per session; two different ones in a push cannot both be right.
     if !conflicted.is_empty() {
-        let mut refused: Vec<(usize, &str, NaiveDate, Session)> = Vec::new();
-        for (&(upn, date, session), rows) in &conflicted {
-            for &row in rows {
-                refused.push((row, upn, date, session));
-            }
-        }
-        refused.sort();
-        for (row, upn, date, session) in refused {
-            let message = format!(
-                "{upn} has different marks for {date} {session} in this push (this row: '{}'); send one",
-                rows[row].code
-            );
-            refusals.refuse(
-                row,
-                upn,
-                RowProblem::new("code", "duplicate_in_push", message),
-            );
-        }
+        refuse_conflicts(rows, &conflicted, refusals);
         dropped.sort_unstable();
         let mut position = 0;
         accepted.retain(|_| {
@@ -347,6 +308,56 @@ pub fn check_marks(
     CheckedMarks {
         marks: accepted.into_iter().map(|(_, m)| m).collect(),
         identical_repeats,
+    }
+}
+
+/// `pupil_not_on_roll` unless `period` (the pupil's time on the roll of school `urn`, if any)
+/// covers the mark's date.
+fn off_roll(mark: &Mark<'_>, period: Option<RollPeriod>, urn: i32) -> Option<RowProblem> {
+    let message = match period {
+        Some(e) if covers(e.on_roll_from, e.on_roll_until, mark.date) => return None,
+        Some(e) => {
+            let until = e
+                .on_roll_until
+                .map(|u| format!(" until {u}"))
+                .unwrap_or_default();
+            format!(
+                "{} is on the roll of {urn} from {}{until}, not on {}",
+                mark.upn, e.on_roll_from, mark.date
+            )
+        }
+        None => format!(
+            "{} is not on the roll of {urn}; push the roll (PUT /api/v1/schools/{urn}/pupils) first",
+            mark.upn
+        ),
+    };
+    Some(RowProblem::new("upn", "pupil_not_on_roll", message))
+}
+
+/// Refuses every row of each session sent with different marks (`conflicted`: the rows of
+/// each), in row order.
+fn refuse_conflicts(
+    rows: &[MarkIn],
+    conflicted: &HashMap<MarkKey, Vec<usize>, FastHash>,
+    refusals: &mut impl Refusals,
+) {
+    let mut refused: Vec<(usize, &str, NaiveDate, Session)> = Vec::new();
+    for (&(upn, date, session), at) in conflicted {
+        for &row in at {
+            refused.push((row, upn, date, session));
+        }
+    }
+    refused.sort();
+    for (row, upn, date, session) in refused {
+        let message = format!(
+            "{upn} has different marks for {date} {session} in this push (this row: '{}'); send one",
+            rows[row].code
+        );
+        refusals.refuse(
+            row,
+            upn,
+            RowProblem::new("code", "duplicate_in_push", message),
+        );
     }
 }
 
