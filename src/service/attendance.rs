@@ -77,10 +77,10 @@ pub fn write_marks(
     conn: &mut DbConnection,
     write: &MarkWrite,
     rows: &[IncomingMark],
-) -> diesel::QueryResult<WriteCounts> {
+) -> Result<WriteCounts, ApiError> {
     registers::lock_school(conn, write.school_urn)?;
     let mut planned = plan_marks(conn, write.school_urn, rows, write.today, write.policy)?;
-    store_marks(conn, &mut planned, write)
+    Ok(store_marks(conn, &mut planned, write)?)
 }
 
 /// A school's push worked out against its registers as read: everything its transaction stores.
@@ -218,7 +218,7 @@ pub fn plan_marks_ahead(
     rows: &[IncomingMark],
     today: NaiveDate,
     policy: &AttendancePolicy,
-) -> diesel::QueryResult<MarksAhead> {
+) -> Result<MarksAhead, ApiError> {
     conn.transaction(|conn| {
         let version = registers::version(conn, school_urn)?;
         let planned = plan_marks(conn, school_urn, rows, today, policy)?;
@@ -235,9 +235,9 @@ pub fn write_marks_planned(
     write: &MarkWrite,
     ahead: &mut MarksAhead,
     rows: &[IncomingMark],
-) -> diesel::QueryResult<WriteCounts> {
+) -> Result<WriteCounts, ApiError> {
     if registers::claim_version(conn, write.school_urn, ahead.version)? {
-        store_marks(conn, &mut ahead.planned, write)
+        Ok(store_marks(conn, &mut ahead.planned, write)?)
     } else {
         tracing::debug!(
             school_urn = write.school_urn,
