@@ -17,14 +17,15 @@ use crate::domain::identifiers::check_letter_for;
 use crate::domain::policy::Policy;
 use crate::domain::referral::ReferralForm;
 use crate::error::ApiError;
-use crate::service::attendance::write_marks;
+use crate::service::attendance::{write_marks, MarkWrite};
 use crate::service::clients::{self, NewClient};
-use crate::service::imports::{conclude, PushMode, Rejections, Tally};
+use crate::service::imports::{PushKind, PushMode, Rejections, Tally};
+use crate::service::push::{conclude, open_import, PushContext};
 use crate::service::referrals::{decide_now, submit_in};
 use crate::service::{Actor, AuditSubject};
 use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
-use crate::store::{audit, calendars, imports, schools, Db};
+use crate::store::{audit, calendars, schools, Db};
 
 pub const DEMO_SCHOOLS: [(i32, &str, &str, &str); 2] = [
     (117001, "Oakfield Primary School", "9192001", "primary"),
@@ -203,34 +204,30 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             }
             pupil_store::insert_pupils(conn, &new_pupils)?;
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
-            let import_id = imports::open(conn, "register", urn, &actor.client_id, now, None)?;
-            let written = write_marks(
-                conn,
+            let push = PushContext {
+                kind: PushKind::Register,
                 urn,
-                &new_marks,
+                mode: PushMode::Partial,
+                actor: actor.clone(),
+                now,
+                today,
+            };
+            let import_id = open_import(conn, &push, None)?;
+            let write = MarkWrite {
+                school_urn: urn,
                 import_id,
                 now,
                 today,
-                &policy.attendance,
-            )?;
+                policy: &policy.attendance,
+            };
+            let written = write_marks(conn, &write, &new_marks)?;
             let tally = Tally {
                 received: new_marks.len(),
                 inserted: written.inserted,
                 updated: written.updated,
                 unchanged: 0,
             };
-            conclude(
-                conn,
-                &actor,
-                now,
-                "register",
-                import_id,
-                urn,
-                PushMode::Partial,
-                false,
-                tally,
-                Rejections::new(None),
-            )?;
+            conclude(conn, &push, import_id, tally, Rejections::new(None))?;
             events.push(actor.audit(
                 now,
                 "import",

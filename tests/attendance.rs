@@ -400,7 +400,8 @@ on_both_backends!(
     a_push_worked_out_before_another_write_is_worked_out_again,
     |app| {
         use esma_api::domain::codes::{AttendanceCode, Session};
-        use esma_api::service::attendance::{plan_marks_ahead, write_marks_planned};
+        use esma_api::domain::push::PushKind;
+        use esma_api::service::attendance::{plan_marks_ahead, write_marks_planned, MarkWrite};
         use esma_api::store::imports;
         use esma_api::store::marks::{self, IncomingMark};
 
@@ -432,10 +433,15 @@ on_both_backends!(
         let written = app
             .db()
             .write_now(|conn| {
-                let import_id = imports::open(conn, "register", urn, "test", now, None)?;
-                Ok(write_marks_planned(
-                    conn, urn, &mut ahead, &ill, import_id, now, today, &policy,
-                )?)
+                let import_id = imports::open(conn, PushKind::Register, urn, "test", now, None)?;
+                let write = MarkWrite {
+                    school_urn: urn,
+                    import_id,
+                    now,
+                    today,
+                    policy: &policy,
+                };
+                Ok(write_marks_planned(conn, &write, &mut ahead, &ill)?)
             })
             .unwrap();
         assert_eq!((written.inserted, written.updated), (0, 10));

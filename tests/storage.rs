@@ -93,7 +93,7 @@ fn database_urls_are_understood_or_refused_clearly() {
 on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
     use esma_api::domain::attendance::AttendancePolicy;
     use esma_api::domain::codes::{AttendanceCode, Session};
-    use esma_api::service::attendance::write_marks;
+    use esma_api::service::attendance::{write_marks, MarkWrite};
     use esma_api::store::marks::{self, IncomingMark, StoredMark};
 
     let day = |d| chrono::NaiveDate::from_ymd_opt(2026, 11, d).unwrap();
@@ -102,15 +102,14 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
     let write = |urn: i32, rows: &[IncomingMark], import_id: i64| {
         app.db()
             .write_now(|conn| {
-                Ok(write_marks(
-                    conn,
-                    urn,
-                    rows,
+                let write = MarkWrite {
+                    school_urn: urn,
                     import_id,
                     now,
-                    day(23),
-                    &policy,
-                )?)
+                    today: day(23),
+                    policy: &policy,
+                };
+                Ok(write_marks(conn, &write, rows)?)
             })
             .unwrap()
     };

@@ -13,6 +13,7 @@ pub mod events;
 pub mod exit;
 pub mod identifiers;
 pub mod policy;
+pub mod push;
 pub mod referral;
 pub mod register;
 pub mod retention;

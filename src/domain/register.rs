@@ -1,11 +1,21 @@
-//! One row of a register push, checked (RULES.md R1 codes, R1.3 minutes late, R6.1 UPN). Every
-//! refusal names the field, a machine-readable reason (API.md "Registers") and a sentence.
+//! A register push, checked (RULES.md R1 codes, one mark per session, R1.3 minutes late, R6.1
+//! UPN): each row on its own ([`check_mark`]), then the push as a whole against the school's roll
+//! and itself ([`check_marks`]). Every refusal names the field, a machine-readable reason (API.md
+//! "Registers") and a sentence.
+
+use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, Weekday};
+use compact_str::CompactString;
 
 use super::codes::{check_code_for_date, check_minutes_late, AttendanceCode, Session};
 use super::identifiers::Upn;
+use super::push::Refusals;
 use super::text::{first_control, TextKind};
+
+/// The hasher of a push's per-row maps, as of the store's register maps: fast, and still seeded
+/// per process.
+type FastHash = foldhash::fast::RandomState;
 
 /// Why a row of a push was not stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -23,6 +33,19 @@ impl RowProblem {
             message: message.into(),
         }
     }
+}
+
+/// A mark as received (JSON or CSV), before any check. The text fields are compact strings: a
+/// valid mark's fit inline, so a night's marks are read without a heap allocation per field.
+#[derive(Debug, Clone)]
+pub struct MarkIn {
+    pub upn: CompactString,
+    pub date: CompactString,
+    pub session: CompactString,
+    pub code: CompactString,
+    pub minutes_late: Option<i64>,
+    /// A CSV `minutes_late` that is not a whole number, kept to report it.
+    pub minutes_late_text: Option<String>,
 }
 
 /// A mark as sent, before checking.
@@ -60,8 +83,7 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, RowProbl
 }
 
 /// Exactly `YYYY-MM-DD` (ten characters, a real calendar date). Read directly rather than
-/// through chrono's format parser, which walks its format string for every one of a night's
-/// 380,000 marks (a few per cent of a push's CPU, perf).
+/// through chrono's format parser, which walks its format string for every mark of every push.
 pub fn iso_date(text: &str) -> Option<NaiveDate> {
     let b: &[u8; 10] = text.as_bytes().try_into().ok()?;
     if b[4] != b'-' || b[7] != b'-' {
@@ -81,7 +103,7 @@ fn clip(text: &str) -> String {
 }
 
 /// `invalid_text` for the first of `fields` (name, value) holding a control character: no field
-/// of a pushed row is free text (issue 20).
+/// of a pushed row is free text.
 pub fn control_problem<'t>(
     fields: impl IntoIterator<Item = (&'static str, &'t str)>,
 ) -> Option<RowProblem> {
@@ -98,10 +120,10 @@ pub fn control_problem<'t>(
 
 /// Checks a mark against the rules that need only the row and today:
 /// UPN (R6.1), date, session, code for that date (R1.1, R1.2), minutes late (R1.3), not in the
-/// future, not on a weekend. Being on the school's roll is checked by [`covers`].
+/// future, not on a weekend. Being on the school's roll is checked by [`check_marks`].
 pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
     // Every field of a mark is strict, so a control character always fails a check: it is looked
-    // for only then, and a valid mark (a night brings 380,000) pays nothing for it.
+    // for only then, and a valid mark pays nothing for it.
     check_mark_fields(row, today).map_err(|problem| {
         control_problem([
             ("upn", row.upn),
@@ -163,6 +185,180 @@ fn check_mark_fields<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>
 /// Whether an enrolment from `from` until `until` (inclusive; open when None) covers `date`.
 pub fn covers(from: NaiveDate, until: Option<NaiveDate>, date: NaiveDate) -> bool {
     date >= from && until.is_none_or(|u| date <= u)
+}
+
+/// When a pupil is on a school's roll: all a register push checks its marks against.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollPeriod {
+    pub on_roll_from: NaiveDate,
+    /// Inclusive; None while the pupil is on the roll.
+    pub on_roll_until: Option<NaiveDate>,
+}
+
+/// A checked mark to write for one school.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IncomingMark {
+    pub upn: CompactString,
+    pub mark_date: NaiveDate,
+    pub session: Session,
+    pub code: AttendanceCode,
+    pub minutes_late: Option<i32>,
+}
+
+/// What [`check_marks`] lets through: the marks to write, each session once.
+#[derive(Debug, Default)]
+pub struct CheckedMarks {
+    pub marks: Vec<IncomingMark>,
+    /// Rows that repeat an accepted one exactly: written once, the repeats counted unchanged.
+    pub identical_repeats: usize,
+}
+
+/// A session of a pupil, borrowing the UPN from the row as received.
+type MarkKey<'a> = (&'a str, NaiveDate, Session);
+
+/// Checks a register push for school `school_urn`: each row ([`check_mark`]; a CSV
+/// `minutes_late` that is not a number first), the pupil on the school's roll on the mark's date
+/// (`roll`, by UPN as sent), and one mark per pupil and session (R1): an identical repeat is kept
+/// once, and two different marks for one session are both refused, since they cannot both be
+/// right. Refused rows go to `refusals`, in row order, the duplicates last.
+pub fn check_marks(
+    rows: &[MarkIn],
+    school_urn: i32,
+    roll: impl Fn(&str) -> Option<RollPeriod>,
+    today: NaiveDate,
+    refusals: &mut impl Refusals,
+) -> CheckedMarks {
+    let mut accepted: Vec<(usize, IncomingMark)> = Vec::with_capacity(rows.len());
+    let mut position: HashMap<MarkKey, usize, FastHash> =
+        HashMap::with_capacity_and_hasher(rows.len(), FastHash::default());
+    let mut conflicted: HashMap<MarkKey, Vec<usize>, FastHash> = HashMap::default();
+    let mut identical_repeats = 0usize;
+    let mut dropped: Vec<usize> = Vec::new();
+    for (index, raw) in rows.iter().enumerate() {
+        if let Some(text) = &raw.minutes_late_text {
+            refusals.refuse(
+                index,
+                &raw.upn,
+                RowProblem::new(
+                    "minutes_late",
+                    "invalid_minutes_late",
+                    format!("minutes_late should be a whole number of minutes, not '{text}'"),
+                ),
+            );
+            continue;
+        }
+        let row = MarkRow {
+            upn: &raw.upn,
+            date: &raw.date,
+            session: &raw.session,
+            code: &raw.code,
+            minutes_late: raw.minutes_late,
+        };
+        let mark = match check_mark(&row, today) {
+            Ok(m) => m,
+            Err(problem) => {
+                refusals.refuse(index, &raw.upn, problem);
+                continue;
+            }
+        };
+        if let Some(problem) = off_roll(&mark, roll(mark.upn), school_urn) {
+            refusals.refuse(index, &raw.upn, problem);
+            continue;
+        }
+        // `check_mark` accepts a UPN only exactly as written, so the row's text is the key.
+        let key = (raw.upn.as_str(), mark.date, mark.session);
+        let incoming = IncomingMark {
+            upn: raw.upn.clone(),
+            mark_date: mark.date,
+            session: mark.session,
+            code: mark.code,
+            minutes_late: mark.minutes_late,
+        };
+        if let Some(rows) = conflicted.get_mut(&key) {
+            rows.push(index);
+            continue;
+        }
+        match position.get(&key) {
+            None => {
+                position.insert(key, accepted.len());
+                accepted.push((index, incoming));
+            }
+            Some(&at)
+                if accepted[at].1.code == incoming.code
+                    && accepted[at].1.minutes_late == incoming.minutes_late =>
+            {
+                identical_repeats += 1;
+            }
+            Some(&at) => {
+                dropped.push(at);
+                conflicted.insert(key, vec![accepted[at].0, index]);
+            }
+        }
+    }
+    // R1: a pupil has one mark per session; two different ones in a push cannot both be right.
+    if !conflicted.is_empty() {
+        refuse_conflicts(rows, &conflicted, refusals);
+        dropped.sort_unstable();
+        let mut position = 0;
+        accepted.retain(|_| {
+            position += 1;
+            dropped.binary_search(&(position - 1)).is_err()
+        });
+    }
+    CheckedMarks {
+        marks: accepted.into_iter().map(|(_, m)| m).collect(),
+        identical_repeats,
+    }
+}
+
+/// `pupil_not_on_roll` unless `period` (the pupil's time on the roll of school `urn`, if any)
+/// covers the mark's date.
+fn off_roll(mark: &Mark<'_>, period: Option<RollPeriod>, urn: i32) -> Option<RowProblem> {
+    let message = match period {
+        Some(e) if covers(e.on_roll_from, e.on_roll_until, mark.date) => return None,
+        Some(e) => {
+            let until = e
+                .on_roll_until
+                .map(|u| format!(" until {u}"))
+                .unwrap_or_default();
+            format!(
+                "{} is on the roll of {urn} from {}{until}, not on {}",
+                mark.upn, e.on_roll_from, mark.date
+            )
+        }
+        None => format!(
+            "{} is not on the roll of {urn}; push the roll (PUT /api/v1/schools/{urn}/pupils) first",
+            mark.upn
+        ),
+    };
+    Some(RowProblem::new("upn", "pupil_not_on_roll", message))
+}
+
+/// Refuses every row of each session sent with different marks (`conflicted`: the rows of
+/// each), in row order.
+fn refuse_conflicts(
+    rows: &[MarkIn],
+    conflicted: &HashMap<MarkKey, Vec<usize>, FastHash>,
+    refusals: &mut impl Refusals,
+) {
+    let mut refused: Vec<(usize, &str, NaiveDate, Session)> = Vec::new();
+    for (&(upn, date, session), at) in conflicted {
+        for &row in at {
+            refused.push((row, upn, date, session));
+        }
+    }
+    refused.sort();
+    for (row, upn, date, session) in refused {
+        let message = format!(
+            "{upn} has different marks for {date} {session} in this push (this row: '{}'); send one",
+            rows[row].code
+        );
+        refusals.refuse(
+            row,
+            upn,
+            RowProblem::new("code", "duplicate_in_push", message),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -337,5 +533,176 @@ mod tests {
             day("2026-11-20")
         ));
         assert!(!covers(day("2026-11-21"), None, day("2026-11-20")));
+    }
+
+    fn sent(upn: &str, date: &str, session: &str, code: &str) -> MarkIn {
+        MarkIn {
+            upn: upn.into(),
+            date: date.into(),
+            session: session.into(),
+            code: code.into(),
+            minutes_late: None,
+            minutes_late_text: None,
+        }
+    }
+
+    /// A valid UPN, different for each `n`.
+    fn upn(n: u32) -> String {
+        let tail = format!("919{n:08}0");
+        let letter = crate::domain::identifiers::check_letter_for(&tail).unwrap();
+        format!("{letter}{tail}")
+    }
+
+    /// Pupil 1 on the roll since September, pupil 2 until 2026-11-13; nobody else.
+    fn roll(sent: &str) -> Option<RollPeriod> {
+        let on_roll_from = day("2026-09-03");
+        if sent == upn(1) {
+            Some(RollPeriod {
+                on_roll_from,
+                on_roll_until: None,
+            })
+        } else if sent == upn(2) {
+            Some(RollPeriod {
+                on_roll_from,
+                on_roll_until: Some(day("2026-11-13")),
+            })
+        } else {
+            None
+        }
+    }
+
+    fn check(rows: &[MarkIn]) -> (CheckedMarks, Vec<(usize, String, RowProblem)>) {
+        let mut refused = Vec::new();
+        let checked = check_marks(rows, 117001, roll, day(TODAY), &mut refused);
+        (checked, refused)
+    }
+
+    fn reasons(refused: &[(usize, String, RowProblem)]) -> Vec<(usize, &'static str)> {
+        refused.iter().map(|(i, _, p)| (*i, p.reason)).collect()
+    }
+
+    #[test]
+    fn good_marks_pass_as_checked_values() {
+        let (checked, refused) = check(&[
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+            sent(&upn(1), "2026-11-20", "PM", "\\"),
+        ]);
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(checked.identical_repeats, 0);
+        assert_eq!(
+            checked.marks[1],
+            IncomingMark {
+                upn: upn(1).into(),
+                mark_date: day("2026-11-20"),
+                session: Session::Pm,
+                code: AttendanceCode::PresentPm,
+                minutes_late: None,
+            }
+        );
+    }
+
+    #[test]
+    fn a_mark_outside_the_pupils_time_on_roll_is_refused_saying_when_it_was() {
+        let (checked, refused) = check(&[
+            sent(&upn(2), "2026-11-13", "AM", "/"),
+            sent(&upn(2), "2026-11-16", "AM", "/"),
+            sent(&upn(1), "2026-09-02", "AM", "/"),
+            sent(&upn(3), "2026-11-20", "AM", "/"),
+        ]);
+        assert_eq!(checked.marks.len(), 1);
+        assert_eq!(
+            reasons(&refused),
+            [
+                (1, "pupil_not_on_roll"),
+                (2, "pupil_not_on_roll"),
+                (3, "pupil_not_on_roll")
+            ]
+        );
+        assert_eq!(
+            refused[0].2.message,
+            format!(
+                "{} is on the roll of 117001 from 2026-09-03 until 2026-11-13, not on 2026-11-16",
+                upn(2)
+            )
+        );
+        assert_eq!(
+            refused[1].2.message,
+            format!(
+                "{} is on the roll of 117001 from 2026-09-03, not on 2026-09-02",
+                upn(1)
+            )
+        );
+        assert_eq!(
+            refused[2].2.message,
+            format!(
+                "{} is not on the roll of 117001; push the roll (PUT /api/v1/schools/117001/pupils) first",
+                upn(3)
+            )
+        );
+        assert_eq!(refused[2].1, upn(3));
+    }
+
+    #[test]
+    fn an_identical_repeat_is_kept_once_and_counted() {
+        let (checked, refused) = check(&[
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+        ]);
+        assert!(refused.is_empty());
+        assert_eq!((checked.marks.len(), checked.identical_repeats), (1, 2));
+    }
+
+    #[test]
+    fn two_different_marks_for_one_session_are_both_refused_after_the_other_refusals() {
+        // R1: the first of the pair was accepted when it was read; the second takes it back.
+        let (checked, refused) = check(&[
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+            sent(&upn(1), "2026-11-19", "AM", "/"),
+            sent(&upn(1), "2026-11-20", "AM", "I"),
+            sent(&upn(1), "2026-11-20", "PM", "i"),
+            sent(&upn(1), "2026-11-20", "AM", "/"),
+        ]);
+        assert_eq!(
+            reasons(&refused),
+            [
+                (3, "unknown_code"),
+                (0, "duplicate_in_push"),
+                (2, "duplicate_in_push"),
+                (4, "duplicate_in_push")
+            ]
+        );
+        assert_eq!(refused[1].2.field, "code");
+        assert_eq!(
+            refused[2].2.message,
+            format!(
+                "{} has different marks for 2026-11-20 AM in this push (this row: 'I'); send one",
+                upn(1)
+            )
+        );
+        let kept: Vec<NaiveDate> = checked.marks.iter().map(|m| m.mark_date).collect();
+        assert_eq!(kept, [day("2026-11-19")]);
+        assert_eq!(checked.identical_repeats, 0);
+    }
+
+    #[test]
+    fn minutes_late_that_is_not_a_number_is_refused_before_anything_else() {
+        let mut row = sent("not a upn", "2026-11-20", "AM", "L");
+        row.minutes_late_text = Some("ten".into());
+        let (checked, refused) = check(&[row]);
+        assert!(checked.marks.is_empty());
+        assert_eq!(refused[0].2.field, "minutes_late");
+        assert_eq!(refused[0].2.reason, "invalid_minutes_late");
+        assert_eq!(
+            refused[0].2.message,
+            "minutes_late should be a whole number of minutes, not 'ten'"
+        );
+    }
+
+    #[test]
+    fn a_control_character_is_named_as_such() {
+        let (_, refused) = check(&[sent(&upn(1), "2026-11-20", "A\u{7}M", "/")]);
+        assert_eq!(reasons(&refused), [(0, "invalid_text")]);
+        assert_eq!(refused[0].2.field, "session");
     }
 }

@@ -1,9 +1,29 @@
-//! One pupil of a roll push, checked (RULES.md R6; API.md "Pupils").
+//! A roll push, checked (RULES.md R6; API.md "Pupils"): each pupil on its own ([`check_pupil`]),
+//! then the push as a whole ([`check_roll`]).
+
+use std::collections::HashMap;
 
 use chrono::NaiveDate;
 
 use super::identifiers::{is_la_number, Upn};
+use super::push::Refusals;
 use super::register::{control_problem, parse_date, RowProblem};
+
+/// A pupil as received, before any check.
+#[derive(Debug, Clone)]
+pub struct PupilIn {
+    pub upn: String,
+    pub legal_forename: String,
+    pub legal_surname: String,
+    pub date_of_birth: String,
+    pub postcode: Option<String>,
+    pub home_la_code: Option<i64>,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
+    pub on_roll_from: String,
+    pub on_roll_until: Option<String>,
+}
 
 /// A pupil as sent, before checking.
 #[derive(Debug, Clone)]
@@ -149,6 +169,100 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
     })
 }
 
+/// A pupil of a roll push that passed every check, with the flags sent for it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AcceptedPupil {
+    pub pupil: CheckedPupil,
+    pub ehcp: bool,
+    pub sen_support: bool,
+    pub pupil_premium: bool,
+}
+
+/// What [`check_roll`] lets through: each pupil once.
+#[derive(Debug, Default)]
+pub struct CheckedRoll {
+    pub pupils: Vec<AcceptedPupil>,
+    /// Rows that repeat an accepted pupil exactly: stored once, the repeats counted unchanged.
+    pub identical_repeats: usize,
+}
+
+/// Checks a roll push: each pupil ([`check_pupil`]), and each pupil once: an identical repeat is
+/// kept once, and a pupil sent twice with different details is refused in every row that sends
+/// it (which one is right cannot be told). Refused rows go to `refusals`, in row order, the
+/// duplicates last.
+pub fn check_roll(rows: &[PupilIn], today: NaiveDate, refusals: &mut impl Refusals) -> CheckedRoll {
+    let mut accepted: Vec<(usize, AcceptedPupil)> = Vec::with_capacity(rows.len());
+    let mut position: HashMap<String, usize> = HashMap::new();
+    let mut conflicted: HashMap<String, Vec<usize>> = HashMap::new();
+    let mut identical_repeats = 0usize;
+    for (index, p) in rows.iter().enumerate() {
+        let row = PupilRow {
+            upn: &p.upn,
+            legal_forename: &p.legal_forename,
+            legal_surname: &p.legal_surname,
+            date_of_birth: &p.date_of_birth,
+            postcode: p.postcode.as_deref(),
+            home_la_code: p.home_la_code,
+            on_roll_from: &p.on_roll_from,
+            on_roll_until: p.on_roll_until.as_deref(),
+        };
+        let pupil = match check_pupil(&row, today) {
+            Ok(c) => c,
+            Err(problem) => {
+                refusals.refuse(index, &p.upn, problem);
+                continue;
+            }
+        };
+        let candidate = AcceptedPupil {
+            pupil,
+            ehcp: p.ehcp,
+            sen_support: p.sen_support,
+            pupil_premium: p.pupil_premium,
+        };
+        let upn = candidate.pupil.upn.clone();
+        if let Some(rows) = conflicted.get_mut(&upn) {
+            rows.push(index);
+            continue;
+        }
+        match position.get(&upn) {
+            None => {
+                position.insert(upn, accepted.len());
+                accepted.push((index, candidate));
+            }
+            Some(&at) if accepted[at].1 == candidate => identical_repeats += 1,
+            Some(&at) => {
+                conflicted.insert(upn, vec![accepted[at].0, index]);
+            }
+        }
+    }
+    let mut refused: Vec<(usize, &str)> = conflicted
+        .iter()
+        .flat_map(|(upn, rows)| rows.iter().map(move |r| (*r, upn.as_str())))
+        .collect();
+    refused.sort();
+    for (row, upn) in refused {
+        refusals.refuse(
+            row,
+            upn,
+            RowProblem::new(
+                "upn",
+                "duplicate_in_push",
+                format!(
+                    "{upn} appears more than once in this push with different details; send it once"
+                ),
+            ),
+        );
+    }
+    CheckedRoll {
+        pupils: accepted
+            .into_iter()
+            .filter(|(_, a)| !conflicted.contains_key(&a.pupil.upn))
+            .map(|(_, a)| a)
+            .collect(),
+        identical_repeats,
+    }
+}
+
 /// A pupil's personal details as one school's MIS gives them. Each school keeps its own (API.md
 /// "Pupils"): a dual-registered pupil has one per school, and one school's push never changes
 /// another's.
@@ -284,6 +398,88 @@ mod tests {
             }),
             "invalid_date"
         );
+    }
+
+    fn upn(n: u32) -> String {
+        let tail = format!("919{n:08}0");
+        let letter = crate::domain::identifiers::check_letter_for(&tail).unwrap();
+        format!("{letter}{tail}")
+    }
+
+    fn sent(upn: &str, surname: &str) -> PupilIn {
+        PupilIn {
+            upn: upn.into(),
+            legal_forename: "Amara".into(),
+            legal_surname: surname.into(),
+            date_of_birth: "2014-03-02".into(),
+            postcode: Some("sg1 2ab".into()),
+            home_la_code: Some(919),
+            ehcp: false,
+            sen_support: true,
+            pupil_premium: false,
+            on_roll_from: "2026-09-03".into(),
+            on_roll_until: None,
+        }
+    }
+
+    fn check(rows: &[PupilIn]) -> (CheckedRoll, Vec<(usize, &'static str, String)>) {
+        let mut refused: Vec<(usize, String, RowProblem)> = Vec::new();
+        let checked = check_roll(rows, today(), &mut refused);
+        let refused = refused
+            .into_iter()
+            .map(|(i, upn, p)| (i, p.reason, upn))
+            .collect();
+        (checked, refused)
+    }
+
+    #[test]
+    fn a_roll_of_good_pupils_passes_tidied_with_its_flags() {
+        let (checked, refused) = check(&[sent(&upn(1), "Okafor"), {
+            let mut p = sent(&upn(2), "Ng");
+            p.ehcp = true;
+            p
+        }]);
+        assert!(refused.is_empty(), "{refused:?}");
+        assert_eq!(checked.pupils.len(), 2);
+        assert_eq!(checked.pupils[0].pupil.postcode.as_deref(), Some("SG1 2AB"));
+        assert!(checked.pupils[1].ehcp && checked.pupils[1].sen_support);
+    }
+
+    #[test]
+    fn a_pupil_sent_twice_alike_is_kept_once_and_differently_is_refused_in_every_row() {
+        let (checked, refused) = check(&[
+            sent(&upn(1), "Okafor"),
+            sent(&upn(1), "Okafor"),
+            sent(&upn(2), "Ng"),
+            sent(&upn(2), "Nguyen"),
+            sent("Z801200001001", "Okafor"),
+            sent(&upn(2), "Ng"),
+        ]);
+        assert_eq!(
+            refused,
+            [
+                (4, "invalid_upn", "Z801200001001".to_string()),
+                (2, "duplicate_in_push", upn(2)),
+                (3, "duplicate_in_push", upn(2)),
+                (5, "duplicate_in_push", upn(2)),
+            ]
+        );
+        let kept: Vec<&str> = checked
+            .pupils
+            .iter()
+            .map(|p| p.pupil.upn.as_str())
+            .collect();
+        assert_eq!(kept, [upn(1)]);
+        assert_eq!(checked.identical_repeats, 1);
+    }
+
+    #[test]
+    fn a_different_flag_makes_a_different_pupil() {
+        let mut premium = sent(&upn(1), "Okafor");
+        premium.pupil_premium = true;
+        let (checked, refused) = check(&[sent(&upn(1), "Okafor"), premium]);
+        assert!(checked.pupils.is_empty());
+        assert_eq!(refused.len(), 2);
     }
 
     fn details(dob: &str) -> PupilDetails {

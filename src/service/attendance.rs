@@ -51,6 +51,18 @@ pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec
         .collect()
 }
 
+/// Where and when a school's checked marks are written: what every register write needs
+/// besides the marks.
+#[derive(Debug, Clone, Copy)]
+pub struct MarkWrite<'a> {
+    pub school_urn: i32,
+    /// The import the marks' history is recorded against.
+    pub import_id: i64,
+    pub now: NaiveDateTime,
+    pub today: NaiveDate,
+    pub policy: &'a AttendancePolicy,
+}
+
 /// Writes a school's checked marks and, in the same transaction, brings the tallies and alerts
 /// of every pupil they touch up to date. Every register write goes through here. The alerts it
 /// raised and resolved go on the change feed as its last write (the caller adds only its import
@@ -63,16 +75,12 @@ pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec
 /// unchanged re-push.
 pub fn write_marks(
     conn: &mut DbConnection,
-    school_urn: i32,
+    write: &MarkWrite,
     rows: &[IncomingMark],
-    import_id: i64,
-    now: NaiveDateTime,
-    today: NaiveDate,
-    policy: &AttendancePolicy,
-) -> diesel::QueryResult<WriteCounts> {
-    registers::lock_school(conn, school_urn)?;
-    let mut planned = plan_marks(conn, school_urn, rows, today, policy)?;
-    store_marks(conn, &mut planned, import_id, now, today)
+) -> Result<WriteCounts, ApiError> {
+    registers::lock_school(conn, write.school_urn)?;
+    let mut planned = plan_marks(conn, write.school_urn, rows, write.today, write.policy)?;
+    Ok(store_marks(conn, &mut planned, write)?)
 }
 
 /// A school's push worked out against its registers as read: everything its transaction stores.
@@ -110,7 +118,7 @@ fn plan_marks(
         .min()
         .unwrap_or_else(|| AcademicYear::containing(today));
     // Each pupil with the earliest session it is pushed in `first_year`, sorted and merged in
-    // place: a B-tree map of a push's ~760 rows cost more (perf).
+    // place (cheaper than a map for a push's few hundred pupils).
     let mut pushed: Vec<(&str, Option<i32>)> = rows
         .iter()
         .map(|r| {
@@ -137,7 +145,7 @@ fn plan_marks(
     let alerts = maintain(&mut school, &counts.changes, policy, today)?;
     let maintained = started.elapsed();
     let registers = school.changed_rows()?;
-    // What each step costs, for tuning (RUST_LOG=esma_api::service::attendance=debug).
+    // For tuning (RUST_LOG=esma_api::service::attendance=debug), as the store's timings below.
     tracing::debug!(
         school_urn,
         rows = rows.len(),
@@ -158,27 +166,31 @@ fn plan_marks(
     })
 }
 
-/// Stores a planned push: the register rows that changed, the mark history against
-/// `import_id`, the alerts, and, last, the alerts on the change feed (on PostgreSQL the feed's
-/// lock is held from there to the commit, so everything else is written before it is taken).
+/// Stores a planned push: the register rows that changed, the mark history against the import,
+/// the alerts, and, last, the alerts on the change feed (on PostgreSQL the feed's lock is held
+/// from there to the commit, so everything else is written before it is taken).
 ///
 /// The plan is left to the caller to drop: on SQLite that can happen after the writer's lock is
 /// released, and a push's plan is a few thousand allocations.
 fn store_marks(
     conn: &mut DbConnection,
     planned: &mut PlannedMarks,
-    import_id: i64,
-    now: NaiveDateTime,
-    today: NaiveDate,
+    write: &MarkWrite,
 ) -> diesel::QueryResult<WriteCounts> {
     let started = std::time::Instant::now();
     registers::save_rows(conn, &planned.registers)?;
     let saved = started.elapsed();
-    marks::record_history(conn, planned.school_urn, &planned.history, import_id, now)?;
+    marks::record_history(
+        conn,
+        planned.school_urn,
+        &planned.history,
+        write.import_id,
+        write.now,
+    )?;
     let histories = started.elapsed();
-    let alerts = std::mem::take(&mut planned.alerts).apply(conn, today)?;
+    let alerts = std::mem::take(&mut planned.alerts).apply(conn, write.today)?;
     let alerted = started.elapsed();
-    changes::record_at(conn, now, &alerts)?;
+    changes::record_at(conn, write.now, &alerts)?;
     tracing::debug!(
         save_ms = saved.as_secs_f64() * 1e3,
         history_ms = (histories - saved).as_secs_f64() * 1e3,
@@ -206,7 +218,7 @@ pub fn plan_marks_ahead(
     rows: &[IncomingMark],
     today: NaiveDate,
     policy: &AttendancePolicy,
-) -> diesel::QueryResult<MarksAhead> {
+) -> Result<MarksAhead, ApiError> {
     conn.transaction(|conn| {
         let version = registers::version(conn, school_urn)?;
         let planned = plan_marks(conn, school_urn, rows, today, policy)?;
@@ -218,22 +230,20 @@ pub fn plan_marks_ahead(
 /// still the version it was worked out against, and otherwise (another write came first, from
 /// this process or another) works it out again inside the transaction. The plan stays with the
 /// caller, to be dropped once the transaction is over.
-#[allow(clippy::too_many_arguments)]
 pub fn write_marks_planned(
     conn: &mut DbConnection,
-    school_urn: i32,
+    write: &MarkWrite,
     ahead: &mut MarksAhead,
     rows: &[IncomingMark],
-    import_id: i64,
-    now: NaiveDateTime,
-    today: NaiveDate,
-    policy: &AttendancePolicy,
-) -> diesel::QueryResult<WriteCounts> {
-    if registers::claim_version(conn, school_urn, ahead.version)? {
-        store_marks(conn, &mut ahead.planned, import_id, now, today)
+) -> Result<WriteCounts, ApiError> {
+    if registers::claim_version(conn, write.school_urn, ahead.version)? {
+        Ok(store_marks(conn, &mut ahead.planned, write)?)
     } else {
-        tracing::debug!(school_urn, "register plan outdated; worked out again");
-        write_marks(conn, school_urn, rows, import_id, now, today, policy)
+        tracing::debug!(
+            school_urn = write.school_urn,
+            "register plan outdated; worked out again"
+        );
+        write_marks(conn, write, rows)
     }
 }
 

@@ -1,5 +1,6 @@
-//! What roll and register pushes share: the per-row report, its storage, and Idempotency-Key
-//! replays (API.md "Conventions", "Registers").
+//! What roll and register pushes report: the per-row report and its storage, and the answer to
+//! a reused Idempotency-Key (API.md "Conventions", "Registers"). The push itself runs through
+//! `service::push`.
 
 use std::collections::BTreeMap;
 
@@ -8,12 +9,13 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use utoipa::ToSchema;
 
-use super::{Actor, AppState, AuditSubject};
+use super::{Actor, AppState};
 use crate::domain::access::Role;
+use crate::domain::push::Refusals;
+pub use crate::domain::push::{ImportOutcome, PushKind, PushMode};
 use crate::domain::register::RowProblem;
 use crate::error::{ApiError, FieldProblem};
-use crate::store::imports::{self, Counts, ImportRow};
-use crate::store::{audit, DbConnection};
+use crate::store::imports::{self, ImportRow};
 
 /// At most this many row errors are listed in a report (all are counted).
 pub const MAX_LISTED_ERRORS: usize = 1000;
@@ -46,14 +48,11 @@ pub struct RowError {
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 pub struct ImportReport {
     pub import_id: i64,
-    /// `roll` or `register`.
-    pub kind: String,
+    pub kind: PushKind,
     pub school_urn: i32,
     pub received_at: DateTime<Utc>,
-    /// `partial` (valid rows stored, invalid reported) or `all_or_nothing`.
-    pub mode: String,
-    /// `committed`, or `rejected` (all_or_nothing with an invalid row: nothing stored).
-    pub outcome: String,
+    pub mode: PushMode,
+    pub outcome: ImportOutcome,
     pub received: u32,
     pub inserted: u32,
     pub updated: u32,
@@ -65,21 +64,6 @@ pub struct ImportReport {
     pub errors: Vec<RowError>,
     /// True when more rows were refused than are listed.
     pub errors_truncated: bool,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PushMode {
-    Partial,
-    AllOrNothing,
-}
-
-impl PushMode {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            PushMode::Partial => "partial",
-            PushMode::AllOrNothing => "all_or_nothing",
-        }
-    }
 }
 
 /// Collects refused rows while a push is checked.
@@ -122,6 +106,12 @@ impl Rejections {
     }
 }
 
+impl Refusals for Rejections {
+    fn refuse(&mut self, index: usize, upn: &str, problem: RowProblem) {
+        self.reject(index, Some(upn), problem);
+    }
+}
+
 /// What a push did, for its report.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct Tally {
@@ -129,65 +119,6 @@ pub struct Tally {
     pub inserted: usize,
     pub updated: usize,
     pub unchanged: usize,
-}
-
-/// Writes the report of push `import_id` and its audit row, in the caller's transaction (the one
-/// that wrote the data), and returns the answer.
-#[allow(clippy::too_many_arguments)]
-pub fn conclude(
-    conn: &mut DbConnection,
-    actor: &Actor,
-    now: chrono::NaiveDateTime,
-    kind: &str,
-    import_id: i64,
-    school_urn: i32,
-    mode: PushMode,
-    refused_all: bool,
-    tally: Tally,
-    rejections: Rejections,
-) -> Result<PushOutcome, ApiError> {
-    let report = ImportReport {
-        import_id,
-        kind: kind.to_string(),
-        school_urn,
-        received_at: now.and_utc(),
-        mode: mode.as_str().to_string(),
-        outcome: if refused_all { "rejected" } else { "committed" }.to_string(),
-        received: tally.received as u32,
-        inserted: tally.inserted as u32,
-        updated: tally.updated as u32,
-        unchanged: tally.unchanged as u32,
-        rejected: rejections.count,
-        errors_truncated: rejections.errors.len() < rejections.count as usize,
-        rejected_by_reason: rejections.by_reason,
-        errors: rejections.errors,
-    };
-    let counts = Counts {
-        received: report.received as i32,
-        inserted: report.inserted as i32,
-        updated: report.updated as i32,
-        unchanged: report.unchanged as i32,
-        rejected: report.rejected as i32,
-    };
-    let json =
-        serde_json::to_string(&report).map_err(|e| ApiError::internal(format!("report: {e}")))?;
-    imports::finish(conn, import_id, &report.outcome, &counts, &json)?;
-    let resource = if kind == "roll" {
-        "roll_import"
-    } else {
-        "register_import"
-    };
-    let mut event = actor.audit(
-        now,
-        "import",
-        AuditSubject::new(resource, import_id.to_string()).school(school_urn),
-    );
-    event.outcome = report.outcome.clone();
-    audit::append(conn, &[event])?;
-    Ok(PushOutcome {
-        report,
-        replayed: false,
-    })
 }
 
 /// A retried write: the key the client sent and a hash of what it sent with it.
@@ -229,7 +160,7 @@ pub struct PushOutcome {
 impl PushOutcome {
     /// The HTTP answer: 200 with the report, or 422 when all_or_nothing refused the push.
     pub fn into_result(self) -> Result<PushOutcome, ApiError> {
-        if self.report.outcome != "rejected" {
+        if self.report.outcome != ImportOutcome::Rejected {
             return Ok(self);
         }
         let r = &self.report;
@@ -264,7 +195,7 @@ pub fn replay(row: &ImportRow, idem: &Idempotency) -> Result<PushOutcome, ApiErr
             idem.key, row.id
         )));
     }
-    if row.outcome == "pending" {
+    if row.outcome.is_none() {
         return Err(ApiError::idempotency_key_in_progress(&idem.key));
     }
     let report: ImportReport = serde_json::from_str(&row.report).map_err(|e| {
@@ -274,65 +205,6 @@ pub fn replay(row: &ImportRow, idem: &Idempotency) -> Result<PushOutcome, ApiErr
         report,
         replayed: true,
     })
-}
-
-pub async fn find_replay(
-    state: &AppState,
-    actor: &Actor,
-    idem: &Option<Idempotency>,
-) -> Result<Option<PushOutcome>, ApiError> {
-    let Some(idem) = idem.clone() else {
-        return Ok(None);
-    };
-    let client = actor.client_id.clone();
-    let key = idem.key.clone();
-    let row = state
-        .db
-        .read(move |conn| Ok(imports::find_by_key(conn, &client, &key)?))
-        .await?;
-    row.map(|row| replay(&row, &idem)).transpose()
-}
-
-/// Opens the import of a push in the caller's write transaction. Two pushes with one key at the
-/// same moment both pass [`find_replay`]; the second's insert then meets the first's key (on
-/// PostgreSQL after waiting for the first to commit) and is told the key is in progress, which
-/// [`settle_key_race`] turns into the first push's answer.
-pub fn open_import(
-    conn: &mut DbConnection,
-    kind: &str,
-    school_urn: i32,
-    client_id: &str,
-    now: chrono::NaiveDateTime,
-    idem: Option<&Idempotency>,
-) -> Result<i64, ApiError> {
-    use diesel::result::{DatabaseErrorKind, Error};
-    let pair = idem.map(|i| (i.key.as_str(), i.request_hash.as_str()));
-    match imports::open(conn, kind, school_urn, client_id, now, pair) {
-        Ok(id) => Ok(id),
-        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) if idem.is_some() => Err(
-            ApiError::idempotency_key_in_progress(&idem.map(|i| i.key.clone()).unwrap_or_default()),
-        ),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// A push that lost the race for its key answers with the winner's stored answer (or, should
-/// that not be readable yet, the in-progress 409 with Retry-After).
-pub async fn settle_key_race(
-    state: &AppState,
-    actor: &Actor,
-    idem: &Option<Idempotency>,
-    result: Result<PushOutcome, ApiError>,
-) -> Result<PushOutcome, ApiError> {
-    match result {
-        Err(e) if e.kind == crate::error::ProblemKind::IdempotencyKeyInProgress => {
-            match find_replay(state, actor, idem).await? {
-                Some(replayed) => Ok(replayed),
-                None => Err(e),
-            }
-        }
-        other => other,
-    }
 }
 
 /// `GET /api/v1/imports/{id}`: `la` any; `school` its own schools' (404 otherwise).
@@ -347,7 +219,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<ImportRepor
     actor
         .may_read_school(row.school_urn)
         .map_err(|_| not_found())?;
-    if row.outcome == "pending" {
+    if row.outcome.is_none() {
         return Err(not_found());
     }
     serde_json::from_str(&row.report)

@@ -12,6 +12,7 @@ pub mod health;
 pub mod idempotency;
 pub mod imports;
 pub mod pupils;
+pub mod push;
 pub mod referrals;
 pub mod registers;
 pub mod retention;

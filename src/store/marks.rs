@@ -4,7 +4,6 @@
 //! changed code goes into `mark_history`; only the rows that changed are written back.
 
 use chrono::{NaiveDate, NaiveDateTime};
-use compact_str::CompactString;
 use diesel::prelude::*;
 
 use super::registers::{self, SchoolRegisters, YearRegister};
@@ -24,15 +23,7 @@ pub struct StoredMark {
     pub minutes_late: Option<i32>,
 }
 
-/// A checked mark to write for one school.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IncomingMark {
-    pub upn: CompactString,
-    pub mark_date: NaiveDate,
-    pub session: Session,
-    pub code: AttendanceCode,
-    pub minutes_late: Option<i32>,
-}
+pub use crate::domain::register::IncomingMark;
 
 #[derive(Debug, Insertable)]
 #[diesel(table_name = mark_history)]

@@ -7,6 +7,7 @@ use diesel::prelude::*;
 
 use super::schema::{enrolments, pupils};
 use super::DbConnection;
+use crate::domain::register::RollPeriod;
 use crate::domain::roll::PupilDetails;
 
 /// A UPN the service knows: what every other table refers to. Personal details are per school,
@@ -98,29 +99,30 @@ pub fn roll_of(
     Ok(rows.into_iter().map(|e| (e.upn.clone(), e)).collect())
 }
 
-/// When a pupil is on a school's roll: all a register push checks its marks against.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Queryable)]
-pub struct RollPeriod {
-    pub on_roll_from: NaiveDate,
-    pub on_roll_until: Option<NaiveDate>,
-}
-
 /// A school's roll as [`RollPeriod`]s, keyed by UPN: [`roll_of`] without the columns a register
-/// push does not read. Read on every push; on SQLite, decoding `updated_at` (a timestamp tried
-/// against several formats) and a second copy of each UPN were ~40% of the read's server time
-/// (perf, bench-ingest first push: 14% of the server's CPU for `roll_of`, 8% for this).
+/// push does not read (it is read on every push; decoding `updated_at` and a second copy of each
+/// UPN are most of what [`roll_of`] would cost it).
 pub fn roll_periods_of(
     conn: &mut DbConnection,
     school_urn: i32,
 ) -> QueryResult<HashMap<String, RollPeriod, super::registers::FastHash>> {
-    let rows: Vec<(String, RollPeriod)> = enrolments::table
+    let rows: Vec<(String, (NaiveDate, Option<NaiveDate>))> = enrolments::table
         .filter(enrolments::school_urn.eq(school_urn))
         .select((
             enrolments::upn,
             (enrolments::on_roll_from, enrolments::on_roll_until),
         ))
         .load(conn)?;
-    Ok(rows.into_iter().collect())
+    Ok(rows
+        .into_iter()
+        .map(|(upn, (on_roll_from, on_roll_until))| {
+            let period = RollPeriod {
+                on_roll_from,
+                on_roll_until,
+            };
+            (upn, period)
+        })
+        .collect())
 }
 
 pub fn enrolments_of(conn: &mut DbConnection, upn: &str) -> QueryResult<Vec<EnrolmentRow>> {

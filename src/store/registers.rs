@@ -241,8 +241,7 @@ impl YearRegister {
 pub struct SchoolRegisters {
     pub school_urn: i32,
     /// By UPN. UPNs fit a compact string inline, and a school's few hundred keys are hashed
-    /// with foldhash rather than SipHash (neither hashing nor allocation per pupil shows in a
-    /// push's profile then).
+    /// with foldhash rather than SipHash, so a pupil costs neither an allocation nor a slow hash.
     pub pupils: HashMap<CompactString, Vec<YearRegister>, FastHash>,
 }
 
@@ -444,8 +443,8 @@ impl RunQueryDsl<diesel::PgConnection> for PgInsertRegisters<'_> {}
 
 /// Updates a school's stored rows of one academic year in one prepared statement, each row's
 /// sessions as the kept part of the stored text plus the rest sent. A nightly push so sends each
-/// pupil's new sessions, not the year's; the full rows cost more to copy and compare than all
-/// the rest of a push on PostgreSQL (pg_stat_statements, bench-ingest). The rows go as arrays
+/// pupil's new sessions, not the year's: copying and comparing full rows would outweigh the rest
+/// of the push on PostgreSQL. The rows go as arrays
 /// through `staged_register_tails` (its migration says why not a bare `unnest` or a staging
 /// table: the plan). The update stays HOT (`fillfactor`). The school's lock makes the stored
 /// text the one the push loaded.
@@ -550,6 +549,14 @@ fn pg_update_stored(
         }
     }
     Ok(())
+}
+
+/// Whether a push is best worked out before its write transaction and stored only if the
+/// school's registers are still the [`version`] it read: on SQLite, where one writer at a time
+/// holds the database, so other schools' pushes write meanwhile. PostgreSQL writes schools in
+/// parallel, so there a push is worked out inside its transaction.
+pub fn plans_ahead(conn: &DbConnection) -> bool {
+    matches!(conn, DbConnection::Sqlite(_))
 }
 
 /// The version of a school's registers (0 before their first write; SQLite only, see
@@ -772,8 +779,7 @@ fn upsert_batches_of<'r, const N: usize>(
 /// `INSERT INTO registers ... VALUES (..) x N ON CONFLICT DO UPDATE` for exactly `N` rows, as a
 /// query fragment of its own because diesel never caches an `ON CONFLICT ... DO UPDATE` (nor an
 /// `UPDATE`): its changeset could differ from call to call. This one's text depends on `N` alone,
-/// so it is prepared once per connection and then only rebound; preparing it every time cost a
-/// quarter of a first push's write (perf, bench-ingest on SQLite).
+/// so it is prepared once per connection and then only rebound, not prepared for every batch.
 struct SqliteRegisterUpsert<'r, const N: usize>(&'r [RegisterRow; N]);
 
 /// The statement's cache key: one per batch size.
