@@ -383,3 +383,73 @@ pub fn query_upn(upn: &str) -> Result<String, ApiError> {
         .map(crate::domain::identifiers::Upn::into_string)
         .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
 }
+
+/// A word of a fixed set in a query string (`?status=active`), read with the set's serde enum
+/// `T`, so the spec lists the words. A word outside the set is kept as given: the handler answers
+/// it with a 422 naming the set, in the order it checks its query (serde's own error would be a
+/// 400 for the whole query string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryWord<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T: DeserializeOwned> QueryWord<T> {
+    fn read(text: &str) -> Self {
+        use serde::de::IntoDeserializer;
+        let word: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            text.into_deserializer();
+        match T::deserialize(word) {
+            Ok(known) => QueryWord::Known(known),
+            Err(_) => QueryWord::Unknown(text.to_string()),
+        }
+    }
+
+    /// The word, or 422 at `/query/<name>`: "<name> should be <allowed>, not '<word>'".
+    pub fn known(self, name: &str, allowed: &str) -> Result<T, ApiError> {
+        match self {
+            QueryWord::Known(known) => Ok(known),
+            QueryWord::Unknown(word) => Err(ApiError::invalid_field(
+                format!("/query/{name}"),
+                format!(
+                    "{name} should be {allowed}, not '{}'",
+                    word.chars().take(60).collect::<String>()
+                ),
+            )),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWord<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(QueryWord::read(&text))
+    }
+}
+
+/// Comma-separated words of a fixed set (`?status=submitted,incomplete`), each read as a
+/// [`QueryWord`]; blanks between commas are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryWords<T>(Vec<QueryWord<T>>);
+
+impl<T: DeserializeOwned> QueryWords<T> {
+    /// The words, or 422 at `/query/<name>` for the first one outside the set: "<name> should
+    /// be one of <allowed, ...>, not '<word>'".
+    pub fn known(self, name: &str, allowed: &[&str]) -> Result<Vec<T>, ApiError> {
+        let one_of = format!("one of {}", allowed.join(", "));
+        self.0.into_iter().map(|w| w.known(name, &one_of)).collect()
+    }
+}
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWords<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(QueryWords(
+            text.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(QueryWord::read)
+                .collect(),
+        ))
+    }
+}
