@@ -453,3 +453,55 @@ impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWords<T> {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::case::CaseStatus;
+    use crate::domain::referral::ReferralStatus;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Query {
+        status: Option<QueryWord<CaseStatus>>,
+        statuses: Option<QueryWords<ReferralStatus>>,
+    }
+
+    fn read(query: &str) -> Query {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn a_word_of_the_set_reads_as_its_enum() {
+        let q = read("status=closed&statuses=submitted,%20incomplete,,");
+        assert_eq!(
+            q.status.unwrap().known("status", "x").unwrap(),
+            CaseStatus::Closed
+        );
+        assert_eq!(
+            q.statuses.unwrap().known("statuses", &[]).unwrap(),
+            [ReferralStatus::Submitted, ReferralStatus::Incomplete]
+        );
+        assert!(read("").status.is_none());
+    }
+
+    #[test]
+    fn a_word_outside_the_set_is_a_422_naming_the_set() {
+        let q = read("status=open&statuses=submitted,open");
+        let e = q
+            .status
+            .unwrap()
+            .known("status", "active or closed")
+            .unwrap_err();
+        assert_eq!(e.kind, ProblemKind::Validation);
+        assert_eq!(e.errors[0].pointer, "/query/status");
+        assert_eq!(e.detail, "status should be active or closed, not 'open'");
+        let all = ReferralStatus::ALL.map(ReferralStatus::as_str);
+        let e = q.statuses.unwrap().known("status", &all).unwrap_err();
+        assert_eq!(e.errors[0].pointer, "/query/status");
+        assert_eq!(
+            e.detail,
+            "status should be one of submitted, incomplete, accepted, declined, guidance_only, \
+             withdrawn, not 'open'"
+        );
+    }
+}
