@@ -13,6 +13,7 @@ use common::{
 use esma_api::clock::Clock;
 use esma_api::domain::access::Role;
 use esma_api::domain::changes::{Change, ChangeAction};
+use esma_api::domain::referral::ReferralId;
 use esma_api::store::{changes, DbConnection};
 use serde_json::{json, Value};
 
@@ -563,8 +564,8 @@ fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
     };
     let db = own.db.clone();
     let at = chrono::Utc::now().naive_utc();
-    let first = Change::referral(1, 117001, ChangeAction::Created);
-    let second = Change::referral(2, 117001, ChangeAction::Created);
+    let first = Change::referral(ReferralId::from(1), 117001, ChangeAction::Created);
+    let second = Change::referral(ReferralId::from(2), 117001, ChangeAction::Created);
 
     // Transaction A records its change and stays open.
     let mut a = db.conn().unwrap();

@@ -113,7 +113,6 @@ fn event_with_delivery(
         &[NewDelivery {
             subscription_id,
             event_id,
-            status: "pending".into(),
             attempts: 0,
             next_attempt_at: Some(at(day)),
             created_at: at(day),
@@ -163,7 +162,6 @@ on_both_backends!(webhook_events_and_attempts_go_once_over_and_old, |app| {
                     events: "[\"referral.decided\"]".into(),
                     description: None,
                     secret: "whsec_x".into(),
-                    status: "active".into(),
                     created_at: at("2026-01-05"),
                     updated_at: at("2026-01-05"),
                 },

@@ -10,8 +10,8 @@ use super::extract::{decode_cursor, encode_cursor, page_limit};
 use super::problem::{BadRequest, InvalidQuery, Unauthorized, PROBLEM_JSON};
 use super::Page;
 use crate::error::{ApiError, Problem};
-use crate::service::{audit, Actor, AppState};
-use crate::store::audit::{AuditFilter, AuditRow};
+use crate::service::audit::{self, AuditEvent, AuditFilter};
+use crate::service::{Actor, AppState};
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -56,11 +56,11 @@ pub struct AuditEventView {
     pub correlation_id: Option<String>,
 }
 
-impl From<AuditRow> for AuditEventView {
-    fn from(r: AuditRow) -> Self {
+impl From<AuditEvent> for AuditEventView {
+    fn from(r: AuditEvent) -> Self {
         AuditEventView {
             id: r.id,
-            occurred_at: r.occurred_at.and_utc(),
+            occurred_at: r.occurred_at,
             actor: r.actor,
             actor_role: r.actor_role,
             action: r.action,

@@ -8,65 +8,53 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 use validator::Validate;
 
-use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
+use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, QueryWord, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::problem::{
     BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, Unauthorized, UnsupportedMediaType,
     PROBLEM_JSON,
 };
 use super::Page;
+use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, ReviewStatus};
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
 use crate::domain::referral::EvidenceItem;
-use crate::domain::schedule::GateState;
+use crate::domain::schedule::{GateState, ReviewKind};
 use crate::error::{ApiError, Problem};
-use crate::service::cases::{
-    self, CaseQuery, CaseRecord, ReviewChange, ReviewOutcome, ReviewState,
-};
+use crate::service::cases::{self, CaseQuery, CaseRecord, ReviewChange, ReviewState};
 use crate::service::{Actor, AppState};
-use crate::store::cases::{CaseRow, ReviewRow};
 
 /// One review of a case (RULES.md R11).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewView {
     pub id: i64,
     pub case_id: i64,
-    /// `review_meeting`, `half_termly_review`, `medical_evidence_update`, `evidence_gate`.
-    #[schema(example = "review_meeting")]
-    pub kind: String,
+    pub kind: ReviewKind,
     #[schema(example = "review meeting 1")]
     pub label: String,
     pub due_on: NaiveDate,
     /// Equals `due_on` until rescheduled.
     pub scheduled_for: NaiveDate,
-    /// `scheduled`, `held` or `cancelled`.
-    #[schema(example = "scheduled")]
-    pub status: String,
+    pub status: ReviewStatus,
     pub held_on: Option<NaiveDate>,
     pub outcome: Option<ReviewOutcome>,
     /// Why it moved, was cancelled, or what satisfied it.
     pub note: Option<String>,
 }
 
-fn review_view(r: ReviewRow) -> Result<ReviewView, ApiError> {
-    let outcome = r
-        .outcome
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| ApiError::internal(format!("stored review {} cannot be read: {e}", r.id)))?;
-    Ok(ReviewView {
-        id: r.id,
-        case_id: r.case_id,
+fn review_view(r: Review) -> ReviewView {
+    ReviewView {
+        id: r.id.get(),
+        case_id: r.case_id.get(),
         kind: r.kind,
         label: r.label,
         due_on: r.due_on,
         scheduled_for: r.scheduled_for,
         status: r.status,
         held_on: r.held_on,
-        outcome,
+        outcome: r.outcome,
         note: r.note,
-    })
+    }
 }
 
 /// Medical evidence received during the case.
@@ -96,9 +84,7 @@ pub struct CaseView {
     #[schema(example = 117001)]
     pub school_urn: i32,
     pub upn: String,
-    /// `active` or `closed`.
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: CaseStatus,
     pub start_date: NaiveDate,
     pub provision: Vec<ProvisionItem>,
     pub opened_at: DateTime<Utc>,
@@ -119,32 +105,28 @@ pub struct CaseView {
     pub re_referral: Option<ReReferral>,
 }
 
-fn case_view(c: CaseRecord) -> Result<CaseView, ApiError> {
-    let row: CaseRow = c.row;
-    Ok(CaseView {
-        id: row.id,
-        referral_id: row.referral_id,
-        school_urn: row.school_urn,
-        upn: row.upn,
-        status: row.status,
-        start_date: row.start_date,
-        provision: c.provision,
-        opened_at: row.opened_at.and_utc(),
-        closed_at: row.closed_at.map(|t| t.and_utc()),
+fn case_view(c: CaseRecord) -> CaseView {
+    let case = c.case;
+    CaseView {
+        id: case.id.get(),
+        referral_id: case.referral_id.get(),
+        school_urn: case.school_urn,
+        upn: case.upn,
+        status: case.status,
+        start_date: case.start_date,
+        provision: case.provision,
+        opened_at: case.opened_at.and_utc(),
+        closed_at: case.closed_at.map(|t| t.and_utc()),
         register_code_now: c.register_code_now,
-        schedule: c
-            .reviews
-            .into_iter()
-            .map(review_view)
-            .collect::<Result<_, _>>()?,
+        schedule: c.reviews.into_iter().map(review_view).collect(),
         evidence_clock: c.evidence_clock,
         medical_evidence: c
             .evidence
             .into_iter()
-            .map(|(row, item)| CaseEvidenceView {
-                id: row.id,
-                received_at: row.received_at.and_utc(),
-                evidence: item,
+            .map(|e| CaseEvidenceView {
+                id: e.id,
+                received_at: e.received_at.and_utc(),
+                evidence: e.item,
             })
             .collect(),
         open_alerts: c
@@ -157,10 +139,10 @@ fn case_view(c: CaseRecord) -> Result<CaseView, ApiError> {
                 subject: a.subject,
             })
             .collect(),
-        exit: c.exit,
-        exit_register_facts: c.exit_register_facts,
+        exit: case.exit,
+        exit_register_facts: case.exit_register_facts,
         re_referral: c.re_referral,
-    })
+    }
 }
 
 const ID: &str = "Case id";
@@ -169,8 +151,8 @@ const ID: &str = "Case id";
 #[into_params(parameter_in = Query)]
 pub struct CasesQuery {
     /// `active` or `closed`.
-    #[param(example = "active")]
-    pub status: Option<String>,
+    #[param(value_type = Option<CaseStatus>)]
+    pub status: Option<QueryWord<CaseStatus>>,
     /// Only this school (a school client: one of its own).
     pub school_urn: Option<i32>,
     /// Only this pupil.
@@ -202,19 +184,10 @@ pub async fn list_cases(
 ) -> Result<web::Json<Page<CaseView>>, ApiError> {
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(s @ ("active" | "closed")) => Some(s.to_string()),
-        Some(other) => {
-            return Err(ApiError::invalid_field(
-                "/query/status",
-                format!(
-                    "status should be active or closed, not '{}'",
-                    other.chars().take(60).collect::<String>()
-                ),
-            ))
-        }
-    };
+    let status = q
+        .status
+        .map(|s| s.known("status", "active or closed"))
+        .transpose()?;
     let upn = q.upn.as_deref().map(query_upn).transpose()?;
     let page = cases::list(
         &state,
@@ -230,11 +203,7 @@ pub async fn list_cases(
     .await?;
     Ok(web::Json(Page {
         next_cursor: page.next_after_id.map(|id| encode_cursor("cases", id)),
-        items: page
-            .cases
-            .into_iter()
-            .map(case_view)
-            .collect::<Result<_, _>>()?,
+        items: page.cases.into_iter().map(case_view).collect(),
     }))
 }
 
@@ -258,9 +227,8 @@ pub async fn get_case(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<CaseView>, ApiError> {
-    Ok(web::Json(case_view(
-        cases::get(&state, &actor, *id).await?,
-    )?))
+    let case = cases::get(&state, &actor, CaseId::from(*id)).await?;
+    Ok(web::Json(case_view(case)))
 }
 
 /// The reviews of a case, by date. Audited.
@@ -282,13 +250,8 @@ pub async fn list_case_reviews(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<Vec<ReviewView>>, ApiError> {
-    let reviews = cases::reviews(&state, &actor, *id).await?;
-    Ok(web::Json(
-        reviews
-            .into_iter()
-            .map(review_view)
-            .collect::<Result<_, _>>()?,
-    ))
+    let reviews = cases::reviews(&state, &actor, CaseId::from(*id)).await?;
+    Ok(web::Json(reviews.into_iter().map(review_view).collect()))
 }
 
 /// An extra review meeting (`la`).
@@ -328,8 +291,9 @@ pub async fn add_case_review(
     body: ValidJson<NewReviewBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    let case = cases::add_review(&state, &actor, *id, body.scheduled_for, body.label).await?;
-    Ok(HttpResponse::Created().json(case_view(case)?))
+    let id = CaseId::from(*id);
+    let case = cases::add_review(&state, &actor, id, body.scheduled_for, body.label).await?;
+    Ok(HttpResponse::Created().json(case_view(case)))
 }
 
 /// Reschedule a review onto a school day inside the case (`la`), or record its outcome (`la`,
@@ -358,8 +322,9 @@ pub async fn change_case_review(
     body: ValidJson<ReviewChange>,
 ) -> Result<web::Json<ReviewView>, ApiError> {
     let (id, review_id) = path.into_inner();
+    let (id, review_id) = (CaseId::from(id), ReviewId::from(review_id));
     let review = cases::change_review(&state, &actor, id, review_id, body.0).await?;
-    Ok(web::Json(review_view(review)?))
+    Ok(web::Json(review_view(review)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -367,8 +332,8 @@ pub async fn change_case_review(
 pub struct ReviewsQuery {
     /// `scheduled` (default: every review not yet held), `due` (today or later) or `overdue`
     /// (before today, not held).
-    #[param(example = "overdue")]
-    pub state: Option<String>,
+    #[param(value_type = Option<ReviewState>, inline)]
+    pub state: Option<QueryWord<ReviewState>>,
     /// Only reviews scheduled for before this date.
     pub before: Option<NaiveDate>,
     /// Only this school (a school client: one of its own).
@@ -410,19 +375,9 @@ pub async fn list_reviews(
 ) -> Result<web::Json<Page<ReviewWorkItem>>, ApiError> {
     let q = query.into_inner();
     let limit = page_limit(q.limit)?;
-    let wanted = match q.state.as_deref() {
-        None | Some("scheduled") => ReviewState::Scheduled,
-        Some("due") => ReviewState::Due,
-        Some("overdue") => ReviewState::Overdue,
-        Some(other) => {
-            return Err(ApiError::invalid_field(
-                "/query/state",
-                format!(
-                    "state should be scheduled, due or overdue, not '{}'",
-                    other.chars().take(60).collect::<String>()
-                ),
-            ))
-        }
+    let wanted = match q.state {
+        None => ReviewState::Scheduled,
+        Some(s) => s.known("state", "scheduled, due or overdue")?,
     };
     let page = cases::worklist(
         &state,
@@ -439,15 +394,13 @@ pub async fn list_reviews(
         items: page
             .reviews
             .into_iter()
-            .map(|(review, case)| {
-                Ok(ReviewWorkItem {
-                    review: review_view(review)?,
-                    school_urn: case.school_urn,
-                    upn: case.upn,
-                    case_start_date: case.start_date,
-                })
+            .map(|(review, case)| ReviewWorkItem {
+                review: review_view(review),
+                school_urn: case.school_urn,
+                upn: case.upn,
+                case_start_date: case.start_date,
             })
-            .collect::<Result<_, ApiError>>()?,
+            .collect(),
     }))
 }
 
@@ -476,8 +429,8 @@ pub async fn add_case_evidence(
     id: web::Path<i64>,
     body: ValidJson<EvidenceItem>,
 ) -> Result<HttpResponse, ApiError> {
-    let case = cases::add_evidence(&state, &actor, *id, body.0).await?;
-    Ok(HttpResponse::Created().json(case_view(case)?))
+    let case = cases::add_evidence(&state, &actor, CaseId::from(*id), body.0).await?;
+    Ok(HttpResponse::Created().json(case_view(case)))
 }
 
 /// The exit and what follows from it.
@@ -519,13 +472,13 @@ pub async fn exit_case(
     id: web::Path<i64>,
     body: ValidJson<ExitRequest>,
 ) -> Result<web::Json<ExitView>, ApiError> {
-    let out = cases::exit(&state, &actor, *id, body.0).await?;
+    let out = cases::exit(&state, &actor, CaseId::from(*id), body.0).await?;
     let re_referral = out
         .case
         .re_referral
         .clone()
         .ok_or_else(|| ApiError::internal("a closed case without its exit"))?;
-    let case = case_view(out.case)?;
+    let case = case_view(out.case);
     Ok(web::Json(ExitView {
         register_code_guidance: case.register_code_now.clone(),
         register_facts: case.exit_register_facts.clone(),

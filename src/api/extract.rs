@@ -374,3 +374,125 @@ pub fn query_upn(upn: &str) -> Result<String, ApiError> {
         .map(crate::domain::identifiers::Upn::into_string)
         .map_err(|e| ApiError::invalid_field("/query/upn", e.to_string()))
 }
+
+/// A word of a fixed set in a query string (`?status=active`), read with the set's serde enum
+/// `T`, so the spec lists the words. A word outside the set is kept as given: the handler answers
+/// it with a 422 naming the set, in the order it checks its query (serde's own error would be a
+/// 400 for the whole query string).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum QueryWord<T> {
+    Known(T),
+    Unknown(String),
+}
+
+impl<T: DeserializeOwned> QueryWord<T> {
+    fn read(text: &str) -> Self {
+        use serde::de::IntoDeserializer;
+        let word: serde::de::value::StrDeserializer<'_, serde::de::value::Error> =
+            text.into_deserializer();
+        match T::deserialize(word) {
+            Ok(known) => QueryWord::Known(known),
+            Err(_) => QueryWord::Unknown(text.to_string()),
+        }
+    }
+
+    /// The word, or 422 at `/query/<name>`: "<name> should be <allowed>, not '<word>'".
+    pub fn known(self, name: &str, allowed: &str) -> Result<T, ApiError> {
+        match self {
+            QueryWord::Known(known) => Ok(known),
+            QueryWord::Unknown(word) => Err(ApiError::invalid_field(
+                format!("/query/{name}"),
+                format!(
+                    "{name} should be {allowed}, not '{}'",
+                    word.chars().take(60).collect::<String>()
+                ),
+            )),
+        }
+    }
+}
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWord<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(QueryWord::read(&text))
+    }
+}
+
+/// Comma-separated words of a fixed set (`?status=submitted,incomplete`), each read as a
+/// [`QueryWord`]; blanks between commas are skipped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryWords<T>(Vec<QueryWord<T>>);
+
+impl<T: DeserializeOwned> QueryWords<T> {
+    /// The words, or 422 at `/query/<name>` for the first one outside the set: "<name> should
+    /// be one of <allowed, ...>, not '<word>'".
+    pub fn known(self, name: &str, allowed: &[&str]) -> Result<Vec<T>, ApiError> {
+        let one_of = format!("one of {}", allowed.join(", "));
+        self.0.into_iter().map(|w| w.known(name, &one_of)).collect()
+    }
+}
+
+impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWords<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let text = <String as serde::Deserialize>::deserialize(deserializer)?;
+        Ok(QueryWords(
+            text.split(',')
+                .map(str::trim)
+                .filter(|w| !w.is_empty())
+                .map(QueryWord::read)
+                .collect(),
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::case::CaseStatus;
+    use crate::domain::referral::ReferralStatus;
+
+    #[derive(Debug, serde::Deserialize)]
+    struct Query {
+        status: Option<QueryWord<CaseStatus>>,
+        statuses: Option<QueryWords<ReferralStatus>>,
+    }
+
+    fn read(query: &str) -> Query {
+        serde_urlencoded::from_str(query).unwrap()
+    }
+
+    #[test]
+    fn a_word_of_the_set_reads_as_its_enum() {
+        let q = read("status=closed&statuses=submitted,%20incomplete,,");
+        assert_eq!(
+            q.status.unwrap().known("status", "x").unwrap(),
+            CaseStatus::Closed
+        );
+        assert_eq!(
+            q.statuses.unwrap().known("statuses", &[]).unwrap(),
+            [ReferralStatus::Submitted, ReferralStatus::Incomplete]
+        );
+        assert!(read("").status.is_none());
+    }
+
+    #[test]
+    fn a_word_outside_the_set_is_a_422_naming_the_set() {
+        let q = read("status=open&statuses=submitted,open");
+        let e = q
+            .status
+            .unwrap()
+            .known("status", "active or closed")
+            .unwrap_err();
+        assert_eq!(e.kind, ProblemKind::Validation);
+        assert_eq!(e.errors[0].pointer, "/query/status");
+        assert_eq!(e.detail, "status should be active or closed, not 'open'");
+        let all = ReferralStatus::ALL.map(ReferralStatus::as_str);
+        let e = q.statuses.unwrap().known("status", &all).unwrap_err();
+        assert_eq!(e.errors[0].pointer, "/query/status");
+        assert_eq!(
+            e.detail,
+            "status should be one of submitted, incomplete, accepted, declined, guidance_only, \
+             withdrawn, not 'open'"
+        );
+    }
+}

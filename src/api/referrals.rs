@@ -8,7 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{media_type, SmallBody};
 use super::extract::{
-    comma_list, decode_cursor, encode_cursor, page_limit, parse_json, query_upn, valid_from_value,
+    decode_cursor, encode_cursor, page_limit, parse_json, query_upn, valid_from_value, QueryWords,
     ValidJson,
 };
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
@@ -17,11 +17,12 @@ use super::problem::{
     UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
+use crate::domain::case::CaseStatus;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
 use crate::domain::eligibility::EligibilityAssessment;
-use crate::domain::referral::{ReferralForm, ReferralStatus};
+use crate::domain::referral::{ReferralForm, ReferralId, ReferralStatus, StoredAssessment};
 use crate::error::{ApiError, Problem, ProblemKind};
-use crate::service::referrals::{self, ReferralQuery, ReferralRecord, StoredAssessment};
+use crate::service::referrals::{self, ReferralQuery, ReferralRecord};
 use crate::service::{Actor, AppState};
 
 /// One assessment: the outcome, every criterion with its reason, the missing items and the
@@ -83,8 +84,7 @@ pub struct CaseSummary {
     pub referral_id: i64,
     pub school_urn: i32,
     pub upn: String,
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: CaseStatus,
     pub start_date: NaiveDate,
     pub provision: Vec<ProvisionItem>,
     pub opened_at: DateTime<Utc>,
@@ -119,27 +119,19 @@ pub struct ReferralView {
     pub request: ReferralForm,
 }
 
-fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
-    let case = match r.case {
-        Some(c) => Some(CaseSummary {
-            id: c.id,
-            referral_id: c.referral_id,
-            school_urn: c.school_urn,
-            upn: c.upn,
-            status: c.status,
-            start_date: c.start_date,
-            provision: serde_json::from_str(&c.provision).map_err(|e| {
-                ApiError::internal(format!(
-                    "stored provision of case {} cannot be read: {e}",
-                    c.id
-                ))
-            })?,
-            opened_at: c.opened_at.and_utc(),
-        }),
-        None => None,
-    };
-    Ok(ReferralView {
-        id: r.id,
+fn view(r: ReferralRecord) -> ReferralView {
+    let case = r.case.map(|c| CaseSummary {
+        id: c.id.get(),
+        referral_id: c.referral_id.get(),
+        school_urn: c.school_urn,
+        upn: c.upn,
+        status: c.status,
+        start_date: c.start_date,
+        provision: c.provision,
+        opened_at: c.opened_at.and_utc(),
+    });
+    ReferralView {
+        id: r.id.get(),
         status: r.status,
         school_urn: r.school_urn,
         upn: r.upn,
@@ -192,7 +184,7 @@ fn view(r: ReferralRecord) -> Result<ReferralView, ApiError> {
         withdrawn_at: r.withdrawn_at.map(|t| t.and_utc()),
         withdrawal_reason: r.withdrawal_reason,
         request: r.form,
-    })
+    }
 }
 
 /// Submit a service request (`school` for its own schools, `la` for any). The pupil must be on
@@ -225,7 +217,7 @@ pub async fn submit_referral(
     let location = format!("/api/v1/referrals/{}", created.id);
     Ok(HttpResponse::Created()
         .insert_header(("location", location))
-        .json(view(created)?))
+        .json(view(created)))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -233,8 +225,9 @@ pub async fn submit_referral(
 pub struct ReferralsQuery {
     /// Only these states, comma-separated: `submitted`, `incomplete`, `accepted`, `declined`,
     /// `guidance_only`, `withdrawn`.
-    #[param(example = "submitted,incomplete")]
-    pub status: Option<String>,
+    #[param(value_type = Option<Vec<ReferralStatus>>, style = Form, explode = false,
+            example = json!(["submitted", "incomplete"]))]
+    pub status: Option<QueryWords<ReferralStatus>>,
     /// Only this school (a school client: one of its own).
     pub school_urn: Option<i32>,
     /// Only this pupil.
@@ -270,8 +263,7 @@ pub async fn list_referrals(
     let limit = page_limit(q.limit)?;
     let statuses = q
         .status
-        .as_deref()
-        .map(|t| comma_list("status", t, &ReferralStatus::ALL, ReferralStatus::as_str))
+        .map(|s| s.known("status", &ReferralStatus::ALL.map(ReferralStatus::as_str)))
         .transpose()?;
     let upn = q.upn.as_deref().map(query_upn).transpose()?;
     let page = referrals::list(
@@ -289,11 +281,7 @@ pub async fn list_referrals(
     .await?;
     Ok(web::Json(Page {
         next_cursor: page.next_after_id.map(|id| encode_cursor("referrals", id)),
-        items: page
-            .referrals
-            .into_iter()
-            .map(view)
-            .collect::<Result<_, _>>()?,
+        items: page.referrals.into_iter().map(view).collect(),
     }))
 }
 
@@ -316,7 +304,8 @@ pub async fn get_referral(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<ReferralView>, ApiError> {
-    Ok(web::Json(view(referrals::get(&state, &actor, *id).await?)?))
+    let id = ReferralId::from(*id);
+    Ok(web::Json(view(referrals::get(&state, &actor, id).await?)))
 }
 
 /// Supply missing information while the referral is undecided: a JSON merge patch (RFC 7396)
@@ -356,9 +345,10 @@ pub async fn patch_referral(
         ));
     }
     let patch: serde_json::Value = parse_json(&body)?;
+    let id = ReferralId::from(*id);
     let patched =
-        referrals::patch(&state, &actor, *id, patch, valid_from_value::<ReferralForm>).await?;
-    Ok(web::Json(view(patched)?))
+        referrals::patch(&state, &actor, id, patch, valid_from_value::<ReferralForm>).await?;
+    Ok(web::Json(view(patched)))
 }
 
 /// Assess again on current data (new marks, a new calendar or policy); kept as a new
@@ -382,9 +372,10 @@ pub async fn reassess_referral(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<ReferralView>, ApiError> {
+    let id = ReferralId::from(*id);
     Ok(web::Json(view(
-        referrals::reassess(&state, &actor, *id).await?,
-    )?))
+        referrals::reassess(&state, &actor, id).await?,
+    )))
 }
 
 /// The LA's decision (`la`; RULES.md R10.2): accepting a referral that is not `eligible` needs
@@ -417,9 +408,10 @@ pub async fn decide_referral(
     id: web::Path<i64>,
     body: ValidJson<Decision>,
 ) -> Result<web::Json<ReferralView>, ApiError> {
+    let id = ReferralId::from(*id);
     Ok(web::Json(view(
-        referrals::decide(&state, &actor, *id, body.0).await?,
-    )?))
+        referrals::decide(&state, &actor, id, body.0).await?,
+    )))
 }
 
 /// Why a referral is withdrawn (optional).
@@ -477,9 +469,10 @@ pub async fn withdraw_referral(
             other => other,
         }
     };
+    let id = ReferralId::from(*id);
     Ok(web::Json(view(
-        referrals::withdraw(&state, &actor, *id, reason).await?,
-    )?))
+        referrals::withdraw(&state, &actor, id, reason).await?,
+    )))
 }
 
 /// The spec's examples for submitting a referral, made by the code they document: the demo's
@@ -490,7 +483,6 @@ pub fn add_examples(api: &mut utoipa::openapi::OpenApi) {
     use crate::domain::codes::{AttendanceCode, Session};
     use crate::domain::eligibility::{assess, assessment_due_by, RegisterEvidence};
     use crate::domain::policy::Policy;
-    use crate::service::referrals::{ReferralRecord, StoredAssessment};
     use utoipa::openapi::RefOr;
 
     let request = crate::demo::example_request();
@@ -533,7 +525,7 @@ pub fn add_examples(api: &mut utoipa::openapi::OpenApi) {
         assessment,
     };
     let record = ReferralRecord {
-        id: 1,
+        id: ReferralId::from(1),
         status: ReferralStatus::after_assessment(stored.assessment.outcome),
         school_urn: form.school_urn,
         upn: form.pupil.upn.clone(),
@@ -550,7 +542,7 @@ pub fn add_examples(api: &mut utoipa::openapi::OpenApi) {
         withdrawal_reason: None,
         case: None,
     };
-    let Ok(response) = view(record).map(|v| serde_json::to_value(v).unwrap_or_default()) else {
+    let Ok(response) = serde_json::to_value(view(record)) else {
         return;
     };
     let Some(post) = api

@@ -15,10 +15,10 @@ use super::problem::{
     Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
+use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
 use crate::error::{ApiError, Problem};
-use crate::service::webhooks::{self, Subscription, SubscriptionRequest};
+use crate::service::webhooks::{self, Delivery, Subscription, SubscriptionRequest};
 use crate::service::{Actor, AppState};
-use crate::store::webhooks::{AttemptRow, DeliveryListing};
 
 const ID: &str = "Subscription id";
 
@@ -82,8 +82,7 @@ pub struct WebhookView {
     pub events: Vec<String>,
     pub description: Option<String>,
     /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent).
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub status_reason: Option<String>,
     /// The schools whose events it receives; empty for an `la` client (every school).
     pub schools: Vec<i32>,
@@ -97,8 +96,7 @@ pub struct CreatedWebhookView {
     pub url: String,
     pub events: Vec<String>,
     pub description: Option<String>,
-    #[schema(example = "active")]
-    pub status: String,
+    pub status: SubscriptionStatus,
     pub schools: Vec<i32>,
     pub created_at: DateTime<Utc>,
     /// The Standard Webhooks secret: verify `webhook-signature` with it. Shown only here.
@@ -108,14 +106,14 @@ pub struct CreatedWebhookView {
 
 fn view(s: Subscription) -> WebhookView {
     WebhookView {
-        id: s.row.id,
-        url: s.row.url,
+        id: s.id,
+        url: s.url,
         events: s.events,
-        description: s.row.description,
-        status: s.row.status,
-        status_reason: s.row.status_reason,
+        description: s.description,
+        status: s.status,
+        status_reason: s.status_reason,
         schools: s.schools,
-        created_at: s.row.created_at.and_utc(),
+        created_at: s.created_at,
     }
 }
 
@@ -141,8 +139,7 @@ pub struct DeliveryView {
     pub occurred_at: DateTime<Utc>,
     /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about
     /// three days) or `cancelled` (the subscription was deleted or disabled).
-    #[schema(example = "delivered")]
-    pub status: String,
+    pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -151,22 +148,23 @@ pub struct DeliveryView {
     pub attempts: Vec<AttemptView>,
 }
 
-fn delivery_view((d, attempts): (DeliveryListing, Vec<AttemptRow>)) -> DeliveryView {
+fn delivery_view(d: Delivery) -> DeliveryView {
     DeliveryView {
-        id: d.delivery.id,
+        id: d.id,
         message_id: d.message_id,
         event_type: d.event_type,
-        occurred_at: d.occurred_at.and_utc(),
-        status: d.delivery.status,
-        attempt_count: d.delivery.attempts,
-        next_attempt_at: d.delivery.next_attempt_at.map(|t| t.and_utc()),
-        delivered_at: d.delivery.delivered_at.map(|t| t.and_utc()),
-        last_status_code: d.delivery.last_status_code,
-        last_error: d.delivery.last_error,
-        attempts: attempts
+        occurred_at: d.occurred_at,
+        status: d.status,
+        attempt_count: d.attempt_count,
+        next_attempt_at: d.next_attempt_at,
+        delivered_at: d.delivered_at,
+        last_status_code: d.last_status_code,
+        last_error: d.last_error,
+        attempts: d
+            .attempts
             .into_iter()
             .map(|a| AttemptView {
-                attempted_at: a.attempted_at.and_utc(),
+                attempted_at: a.attempted_at,
                 status_code: a.status_code,
                 latency_ms: a.latency_ms,
                 error: a.error,

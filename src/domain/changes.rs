@@ -5,6 +5,9 @@
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::case::{CaseId, ReviewId};
+use super::referral::ReferralId;
+
 /// The resources an LA system keeps in sync through the feed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -132,14 +135,14 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn referral(id: i64, school_urn: i32, action: ChangeAction) -> Change {
-        Change::of(ChangedResource::Referral, id, school_urn, action)
+    pub fn referral(id: ReferralId, school_urn: i32, action: ChangeAction) -> Change {
+        Change::of(ChangedResource::Referral, id.get(), school_urn, action)
     }
-    pub fn case(id: i64, school_urn: i32, action: ChangeAction) -> Change {
-        Change::of(ChangedResource::Case, id, school_urn, action)
+    pub fn case(id: CaseId, school_urn: i32, action: ChangeAction) -> Change {
+        Change::of(ChangedResource::Case, id.get(), school_urn, action)
     }
-    pub fn review(id: i64, school_urn: i32, action: ChangeAction) -> Change {
-        Change::of(ChangedResource::Review, id, school_urn, action)
+    pub fn review(id: ReviewId, school_urn: i32, action: ChangeAction) -> Change {
+        Change::of(ChangedResource::Review, id.get(), school_urn, action)
     }
     pub fn alert(id: i64, school_urn: i32, action: ChangeAction) -> Change {
         Change::of(ChangedResource::Alert, id, school_urn, action)

@@ -2,6 +2,9 @@
 //! Pure: which event types exist, which alert raises which event, and whether a subscription
 //! receives an event about a school.
 
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 
@@ -92,6 +95,69 @@ impl EventType {
     }
 }
 
+/// A subscription receives events while `active`; a 410 Gone from its receiver makes it
+/// `disabled`, its owner's delete `deleted` (kept for the deliveries' history, never shown).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SubscriptionStatus {
+    Active,
+    Disabled,
+    Deleted,
+}
+
+impl SubscriptionStatus {
+    pub const ALL: [SubscriptionStatus; 3] = [
+        SubscriptionStatus::Active,
+        SubscriptionStatus::Disabled,
+        SubscriptionStatus::Deleted,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SubscriptionStatus::Active => "active",
+            SubscriptionStatus::Disabled => "disabled",
+            SubscriptionStatus::Deleted => "deleted",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<SubscriptionStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
+/// One event for one subscription: `pending` (due at its next attempt) until it is `delivered`,
+/// `failed` (retries exhausted) or `cancelled` (the subscription was deleted or disabled).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryStatus {
+    Pending,
+    Delivered,
+    Failed,
+    Cancelled,
+}
+
+impl DeliveryStatus {
+    pub const ALL: [DeliveryStatus; 4] = [
+        DeliveryStatus::Pending,
+        DeliveryStatus::Delivered,
+        DeliveryStatus::Failed,
+        DeliveryStatus::Cancelled,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Delivered => "delivered",
+            DeliveryStatus::Failed => "failed",
+            DeliveryStatus::Cancelled => "cancelled",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<DeliveryStatus> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+}
+
 /// Whether a subscription hears of an event about `school_urn`: an `la` client hears of every
 /// school, a school client only of the schools it acted for when it subscribed (API.md: "school
 /// for their own events"), and only of the types it asked for.
@@ -155,6 +221,18 @@ pub fn url_problem(url: &str, allow_insecure_loopback: bool) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn delivery_and_subscription_states_read_back_as_on_the_wire() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(DeliveryStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+        for s in SubscriptionStatus::ALL {
+            assert_eq!(SubscriptionStatus::parse(s.as_str()), Some(s));
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
+        }
+    }
 
     #[test]
     fn every_event_type_reads_back_from_its_name() {

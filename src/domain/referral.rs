@@ -7,11 +7,13 @@
 
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::{Validate, ValidationError};
 
+use super::decision::Decision;
+use super::eligibility::EligibilityAssessment;
 use super::identifiers::Upn;
 
 /// Free text about a child's health, support or views. Never printed by `Debug`, so it cannot
@@ -386,6 +388,39 @@ impl ReferralForm {
 // Lifecycle (RULES.md R10.1)
 // ---------------------------------------------------------------------------------------------
 
+record_id!(
+    /// A referral id.
+    ReferralId
+);
+
+/// A referral as the service keeps it: the request as it stands, its state and the LA's decision.
+#[derive(Debug, Clone)]
+pub struct Referral {
+    pub id: ReferralId,
+    pub school_urn: i32,
+    pub upn: String,
+    pub status: ReferralStatus,
+    pub form: ReferralForm,
+    pub received_at: NaiveDateTime,
+    pub assessment_due_by: NaiveDate,
+    pub created_by: String,
+    pub updated_at: NaiveDateTime,
+    pub decision: Option<Decision>,
+    pub decided_at: Option<NaiveDateTime>,
+    pub withdrawn_at: Option<NaiveDateTime>,
+    pub withdrawal_reason: Option<String>,
+}
+
+/// One assessment of a referral as kept (R8, R9): when, why, and the whole result.
+#[derive(Debug, Clone)]
+pub struct StoredAssessment {
+    pub id: i64,
+    pub evaluated_at: NaiveDateTime,
+    /// `submitted`, `patched` or `requested`.
+    pub trigger: String,
+    pub assessment: EligibilityAssessment,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferralStatus {
@@ -407,7 +442,7 @@ impl ReferralStatus {
         ReferralStatus::Withdrawn,
     ];
 
-    pub fn as_str(self) -> &'static str {
+    pub const fn as_str(self) -> &'static str {
         match self {
             ReferralStatus::Submitted => "submitted",
             ReferralStatus::Incomplete => "incomplete",

@@ -25,12 +25,13 @@ use crate::domain::attendance::{
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::codes::{AttendanceCode, Session};
+use crate::domain::referral::{Referral, ReferralId};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow, NewAlert};
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
-use crate::store::referrals::{self as referral_store, ReferralRow};
+use crate::store::referrals as referral_store;
 use crate::store::registers::{self, SchoolRegisters, YearRegister};
 use crate::store::{audit, calendars, changes, DbConnection};
 
@@ -772,7 +773,7 @@ pub struct AlertPage {
 
 fn view(
     page_tallies: &HashMap<(i32, i32, String), YearTally>,
-    page_referrals: &HashMap<i64, ReferralRow>,
+    page_referrals: &HashMap<ReferralId, Referral>,
     page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
     row: AlertRow,
     policy: &AttendancePolicy,
@@ -822,7 +823,8 @@ fn view(
             )
         }
         AlertKind::AssessmentOverdue => {
-            let referral = referral_subject(&row.subject).and_then(|id| page_referrals.get(&id));
+            let referral = referral_subject(&row.subject)
+                .and_then(|id| page_referrals.get(&ReferralId::from(id)));
             let due_by = referral.map(|r| r.assessment_due_by);
             (
                 due_by,
@@ -935,10 +937,11 @@ pub async fn list(
                 .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
                 .collect();
             let page_tallies = tallies::of_keys(conn, &keys)?;
-            let referral_ids: Vec<i64> = rows
+            let referral_ids: Vec<ReferralId> = rows
                 .iter()
                 .filter(|r| r.kind == AlertKind::AssessmentOverdue.as_str())
                 .filter_map(|r| referral_subject(&r.subject))
+                .map(ReferralId::from)
                 .collect();
             let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
             let page_c_sessions = super::cases::mismatch_sessions(conn, &rows, today)?;

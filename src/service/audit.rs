@@ -1,27 +1,89 @@
 //! Reading the audit trail (`admin`).
 
+use chrono::{DateTime, NaiveDateTime, Utc};
+
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::error::ApiError;
-use crate::store::audit::{self, AuditFilter, AuditRow};
+use crate::store::audit::{self, AuditRow};
 
 /// The outcome of a write refused with 403.
 pub const FORBIDDEN: &str = "forbidden";
 
+/// Which audit events a page asks for.
+#[derive(Debug, Clone, Default)]
+pub struct AuditFilter {
+    pub upn: Option<String>,
+    pub actor: Option<String>,
+    pub school_urn: Option<i32>,
+    pub action: Option<String>,
+    pub from: Option<NaiveDateTime>,
+    /// Before this time.
+    pub to: Option<NaiveDateTime>,
+    /// Cursor: only events with a smaller id (newest first).
+    pub before_id: Option<i64>,
+}
+
+/// One audit event: who read or changed which pupil's data, when, how, with what outcome.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    pub actor: String,
+    pub actor_role: String,
+    pub action: String,
+    pub resource_type: String,
+    pub resource_id: String,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    pub endpoint: String,
+    pub outcome: String,
+    pub correlation_id: Option<String>,
+}
+
+impl From<AuditRow> for AuditEvent {
+    fn from(r: AuditRow) -> Self {
+        AuditEvent {
+            id: r.id,
+            occurred_at: r.occurred_at.and_utc(),
+            actor: r.actor,
+            actor_role: r.actor_role,
+            action: r.action,
+            resource_type: r.resource_type,
+            resource_id: r.resource_id,
+            school_urn: r.school_urn,
+            upn: r.upn,
+            endpoint: r.endpoint,
+            outcome: r.outcome,
+            correlation_id: r.correlation_id,
+        }
+    }
+}
+
+/// A page of the trail, newest first, and whether there is more.
 pub async fn page(
     state: &AppState,
     actor: &Actor,
     filter: AuditFilter,
     limit: i64,
-) -> Result<(Vec<AuditRow>, bool), ApiError> {
+) -> Result<(Vec<AuditEvent>, bool), ApiError> {
     actor.require(&[Role::Admin])?;
+    let filter = audit::AuditFilter {
+        upn: filter.upn,
+        actor: filter.actor,
+        school_urn: filter.school_urn,
+        action: filter.action,
+        from: filter.from,
+        to: filter.to,
+        before_id: filter.before_id,
+    };
     let mut rows = state
         .db
         .read(move |conn| Ok(audit::page(conn, &filter, limit + 1)?))
         .await?;
     let more = rows.len() as i64 > limit;
     rows.truncate(limit as usize);
-    Ok((rows, more))
+    Ok((rows.into_iter().map(AuditEvent::from).collect(), more))
 }
 
 /// Records a write refused with 403 (`forbidden`), in a transaction of its own: the refused use

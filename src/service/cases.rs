@@ -16,8 +16,10 @@ use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::case::{
+    Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
+};
 use crate::domain::changes::{Change, ChangeAction};
-use crate::domain::decision::ProvisionItem;
 use crate::domain::eligibility::long_date;
 use crate::domain::events::EventType;
 use crate::domain::exit::{
@@ -25,58 +27,28 @@ use crate::domain::exit::{
     register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
 };
 use crate::domain::policy::Policy;
-use crate::domain::referral::{Confidential, EvidenceItem, ReferralForm};
+use crate::domain::referral::{EvidenceItem, ReferralId};
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertKey, AlertRow, NewAlert};
-use crate::store::cases::{
-    self as store, CaseFilter, CaseRow, EvidenceRow, NewEvidence, NewReview, ReviewFilter,
-    ReviewRow,
-};
+use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
 use crate::store::marks::StoredMark;
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
-/// What a review meeting recorded (API.md "Cases").
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ReviewOutcome {
-    #[schema(example = "2026-12-14")]
-    pub held_on: NaiveDate,
-    #[serde(default)]
-    #[validate(length(max = 30, message = "give at most 30 attendees"))]
-    #[schema(max_items = 30, example = json!(["Parent", "SENDCo", "ESMA teacher"]))]
-    pub attendees: Vec<String>,
-    #[schema(value_type = Option<String>, max_length = 10000)]
-    pub pupil_voice: Option<Confidential>,
-    #[schema(value_type = Option<String>, max_length = 10000)]
-    pub targets: Option<Confidential>,
-    #[schema(value_type = Option<String>, max_length = 10000)]
-    pub actions: Option<Confidential>,
-    #[schema(value_type = Option<String>, max_length = 10000)]
-    pub next_steps: Option<Confidential>,
-}
-
-/// A case as the API shows it.
+/// A case as the API shows it: the case with its schedule, evidence, evidence clock, the
+/// register code to use now and its open alerts.
 #[derive(Debug, Clone)]
 pub struct CaseRecord {
-    pub row: CaseRow,
-    pub provision: Vec<ProvisionItem>,
-    pub reviews: Vec<ReviewRow>,
-    pub evidence: Vec<(EvidenceRow, EvidenceItem)>,
+    pub case: Case,
+    pub reviews: Vec<Review>,
+    pub evidence: Vec<Evidence>,
     pub evidence_clock: Vec<GateState>,
     pub register_code_now: String,
     pub open_alerts: Vec<AlertRow>,
-    pub exit: Option<ExitRequest>,
-    /// What the register showed when a non_attendance exit was decided (R13).
-    pub exit_register_facts: Option<RegisterFacts>,
     pub re_referral: Option<ReReferral>,
 }
 
-fn corrupt(what: &str, id: i64, e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("stored {what} {id} cannot be read: {e}"))
-}
-
-fn not_found(id: i64) -> ApiError {
+fn not_found(id: CaseId) -> ApiError {
     ApiError::not_found(format!("no case {id} that you can see"))
 }
 
@@ -84,21 +56,19 @@ fn not_found(id: i64) -> ApiError {
 /// returns their ids.
 pub(crate) fn plan_reviews(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     start: NaiveDate,
     policy: &Policy,
     now: NaiveDateTime,
-) -> Result<Vec<i64>, ApiError> {
+) -> Result<Vec<ReviewId>, ApiError> {
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let rows: Vec<NewReview> = plan(start, &calendar, &policy.schedule)
         .into_iter()
         .map(|r| NewReview {
             case_id,
-            kind: r.kind.as_str().to_string(),
+            kind: r.kind,
             label: r.label,
             due_on: r.due_on,
-            scheduled_for: r.due_on,
-            status: "scheduled".to_string(),
             updated_at: now,
         })
         .collect();
@@ -108,19 +78,19 @@ pub(crate) fn plan_reviews(
 /// Every date of medical evidence known for a case: the referral's and what came after.
 fn evidence_dates(
     conn: &mut DbConnection,
-    case: &CaseRow,
-    received: &[(EvidenceRow, EvidenceItem)],
+    case: &Case,
+    received: &[Evidence],
 ) -> Result<Vec<NaiveDate>, ApiError> {
     let mut dates: Vec<NaiveDate> = received
         .iter()
-        .filter(|(_, item)| item.states_unable_to_attend)
-        .map(|(row, _)| row.issued_on)
+        .filter(|e| e.item.states_unable_to_attend)
+        .map(|e| e.issued_on)
         .collect();
     if let Some(referral) = referrals::find(conn, case.referral_id)? {
-        let form: ReferralForm = serde_json::from_str(&referral.form)
-            .map_err(|e| corrupt("referral", referral.id, e))?;
         dates.extend(
-            form.medical
+            referral
+                .form
+                .medical
                 .evidence
                 .iter()
                 .filter(|e| e.states_unable_to_attend)
@@ -132,43 +102,22 @@ fn evidence_dates(
 
 fn load(
     conn: &mut DbConnection,
-    id: i64,
+    id: CaseId,
     policy: &Policy,
     today: NaiveDate,
 ) -> Result<Option<CaseRecord>, ApiError> {
-    let Some(row) = store::find(conn, id)? else {
+    let Some(case) = store::find(conn, id)? else {
         return Ok(None);
     };
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let provision: Vec<ProvisionItem> =
-        serde_json::from_str(&row.provision).map_err(|e| corrupt("case", id, e))?;
-    let evidence = store::evidence_of(conn, id)?
-        .into_iter()
-        .map(|e| {
-            let item: EvidenceItem =
-                serde_json::from_str(&e.item).map_err(|err| corrupt("evidence", e.id, err))?;
-            Ok((e, item))
-        })
-        .collect::<Result<Vec<_>, ApiError>>()?;
-    let active = row.status == "active";
-    let dates = evidence_dates(conn, &row, &evidence)?;
+    let evidence = store::evidence_of(conn, id)?;
+    let active = case.is_active();
+    let dates = evidence_dates(conn, &case, &evidence)?;
     let clock = if active {
-        evidence_clock(row.start_date, &dates, &calendar, &policy.schedule, today)
+        evidence_clock(case.start_date, &dates, &calendar, &policy.schedule, today)
     } else {
         Vec::new()
     };
-    let exit: Option<ExitRequest> = row
-        .exit_decision
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt("exit of case", id, e))?;
-    let exit_register_facts: Option<RegisterFacts> = row
-        .exit_register_facts
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt("register facts of case", id, e))?;
     let support_code = policy
         .support
         .register_codes
@@ -176,26 +125,24 @@ fn load(
         .map_or("C2", |c| c.as_str());
     // The pupil's open alerts at the case's school: this case's and the register's, not those
     // of an earlier case.
-    let own = case_subject(id, "");
-    let open_alerts: Vec<AlertRow> = alert_store::open_of_pupil_at(conn, row.school_urn, &row.upn)?
-        .into_iter()
-        .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, &own))
-        .collect();
+    let own = case_subject(id.get(), "");
+    let open_alerts: Vec<AlertRow> =
+        alert_store::open_of_pupil_at(conn, case.school_urn, &case.upn)?
+            .into_iter()
+            .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, &own))
+            .collect();
     Ok(Some(CaseRecord {
         register_code_now: register_code_guidance(
             active,
             support_code,
-            row.exit_effective_date.unwrap_or(today),
+            case.exit_effective_date.unwrap_or(today),
         ),
-        re_referral: exit.as_ref().map(|e| re_referral(e.reason)),
+        re_referral: case.exit.as_ref().map(|e| re_referral(e.reason)),
         reviews: store::reviews_of(conn, id)?,
         evidence,
         evidence_clock: clock,
         open_alerts,
-        exit,
-        exit_register_facts,
-        provision,
-        row,
+        case,
     }))
 }
 
@@ -203,15 +150,15 @@ fn load(
 fn visible(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: i64,
+    id: CaseId,
     policy: &Policy,
     today: NaiveDate,
 ) -> Result<Option<CaseRecord>, ApiError> {
     Ok(load(conn, id, policy, today)?
-        .filter(|c| actor.role == Role::La || actor.schools.contains(&c.row.school_urn)))
+        .filter(|c| actor.role == Role::La || actor.schools.contains(&c.case.school_urn)))
 }
 
-fn subject(case: &CaseRow) -> AuditSubject {
+fn subject(case: &Case) -> AuditSubject {
     AuditSubject::new("case", case.id.to_string())
         .school(case.school_urn)
         .pupil(case.upn.clone())
@@ -222,7 +169,7 @@ fn subject(case: &CaseRow) -> AuditSubject {
 async fn with_case<T, F>(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: CaseId,
     action: &'static str,
     work: F,
 ) -> Result<T, ApiError>
@@ -253,7 +200,7 @@ where
                 audit::append(conn, &[event])?;
                 return Ok(Err(not_found(id)));
             };
-            let event = actor.audit(now, action, subject(&found.row));
+            let event = actor.audit(now, action, subject(&found.case));
             let mut changed = Vec::new();
             let result = work(conn, &actor, found, &policy, today, now, &mut changed)?;
             audit::append(conn, &[event])?;
@@ -264,7 +211,7 @@ where
 }
 
 /// `GET /api/v1/cases/{id}`.
-pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord, ApiError> {
+pub async fn get(state: &AppState, actor: &Actor, id: CaseId) -> Result<CaseRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     with_case(
         state,
@@ -274,7 +221,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord,
         move |conn, _, found, policy, today, _, changed| {
             // Its alerts as of today, not as of the last time someone read the alert list.
             changed.extend(reconcile_case_alerts(conn, policy, today, Some(id))?);
-            if found.row.status == "active" {
+            if found.case.is_active() {
                 return load(conn, id, policy, today)?.ok_or_else(|| not_found(id));
             }
             Ok(found)
@@ -285,7 +232,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<CaseRecord,
 
 #[derive(Debug, Clone, Default)]
 pub struct CaseQuery {
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     pub school_urn: Option<i32>,
     pub upn: Option<String>,
     pub after_id: Option<i64>,
@@ -309,7 +256,7 @@ pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<C
         .db
         .write(move |conn| {
             let filter = CaseFilter {
-                status: query.status.clone(),
+                status: query.status,
                 schools,
                 upn: query.upn.clone(),
                 after_id: query.after_id,
@@ -317,7 +264,7 @@ pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<C
             let mut rows = store::page(conn, &filter, query.limit + 1)?;
             let more = rows.len() as i64 > query.limit;
             rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            let next_after_id = more.then(|| rows.last().map(|r| r.id.get())).flatten();
             let mut cases = Vec::with_capacity(rows.len());
             for row in rows {
                 if let Some(found) = load(conn, row.id, &policy, today)? {
@@ -337,14 +284,14 @@ pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<C
 }
 
 fn active_or_conflict(found: &CaseRecord, wanted: &str) -> Result<(), ApiError> {
-    if found.row.status == "active" {
+    if found.case.is_active() {
         Ok(())
     } else {
         Err(ApiError::conflict(format!(
             "case {} is closed (exit on {}), so it cannot be {wanted}",
-            found.row.id,
+            found.case.id,
             found
-                .row
+                .case
                 .exit_effective_date
                 .map_or_else(|| "an earlier date".to_string(), |d| d.to_string())
         )))
@@ -381,7 +328,7 @@ fn check_review_date(
 pub async fn add_review(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: CaseId,
     scheduled_for: NaiveDate,
     label: Option<String>,
 ) -> Result<CaseRecord, ApiError> {
@@ -396,7 +343,7 @@ pub async fn add_review(
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             check_review_date(
                 &calendar,
-                found.row.start_date,
+                found.case.start_date,
                 scheduled_for,
                 "/scheduled_for",
             )?;
@@ -404,17 +351,15 @@ pub async fn add_review(
                 conn,
                 &[NewReview {
                     case_id: id,
-                    kind: ReviewKind::ReviewMeeting.as_str().to_string(),
+                    kind: ReviewKind::ReviewMeeting,
                     label: label
                         .filter(|l| !l.trim().is_empty())
                         .unwrap_or_else(|| "extra review meeting".to_string()),
                     due_on: scheduled_for,
-                    scheduled_for,
-                    status: "scheduled".to_string(),
                     updated_at: now,
                 }],
             )?;
-            let urn = found.row.school_urn;
+            let urn = found.case.school_urn;
             changed.extend(
                 added
                     .into_iter()
@@ -441,10 +386,10 @@ pub struct ReviewChange {
 pub async fn change_review(
     state: &AppState,
     actor: &Actor,
-    id: i64,
-    review_id: i64,
+    id: CaseId,
+    review_id: ReviewId,
     change: ReviewChange,
-) -> Result<ReviewRow, ApiError> {
+) -> Result<Review, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     if change.scheduled_for.is_some() && actor.role != Role::La {
         return Err(ApiError::forbidden(
@@ -469,7 +414,7 @@ pub async fn change_review(
                     "case {id} has no review {review_id}"
                 )));
             };
-            if review.status != "scheduled" {
+            if review.status != ReviewStatus::Scheduled {
                 return Err(ApiError::conflict(format!(
                     "review {review_id} is {}, so it cannot be changed",
                     review.status
@@ -477,7 +422,7 @@ pub async fn change_review(
             }
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             if let Some(to) = change.scheduled_for {
-                check_review_date(&calendar, found.row.start_date, to, "/scheduled_for")?;
+                check_review_date(&calendar, found.case.start_date, to, "/scheduled_for")?;
                 store::reschedule(
                     conn,
                     review_id,
@@ -487,7 +432,7 @@ pub async fn change_review(
                 )?;
                 changed.push(Change::review(
                     review_id,
-                    found.row.school_urn,
+                    found.case.school_urn,
                     ChangeAction::Rescheduled,
                 ));
             }
@@ -501,21 +446,19 @@ pub async fn change_review(
                         ),
                     ));
                 }
-                if outcome.held_on < found.row.start_date {
+                if outcome.held_on < found.case.start_date {
                     return Err(ApiError::invalid_field(
                         "/outcome/held_on",
                         format!(
                             "{} is before the case started ({})",
-                            outcome.held_on, found.row.start_date
+                            outcome.held_on, found.case.start_date
                         ),
                     ));
                 }
-                let body = serde_json::to_string(outcome)
-                    .map_err(|e| ApiError::internal(format!("outcome not serialisable: {e}")))?;
-                store::hold(conn, review_id, outcome.held_on, Some(&body), None, now)?;
+                store::hold(conn, review_id, outcome.held_on, Some(outcome), None, now)?;
                 changed.push(Change::review(
                     review_id,
-                    found.row.school_urn,
+                    found.case.school_urn,
                     ChangeAction::Held,
                 ));
             }
@@ -527,7 +470,7 @@ pub async fn change_review(
 }
 
 /// `GET /api/v1/cases/{id}/reviews`.
-pub async fn reviews(state: &AppState, actor: &Actor, id: i64) -> Result<Vec<ReviewRow>, ApiError> {
+pub async fn reviews(state: &AppState, actor: &Actor, id: CaseId) -> Result<Vec<Review>, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     with_case(state, actor, id, "read", |_, _, found, _, _, _, _| {
         Ok(found.reviews)
@@ -540,7 +483,7 @@ pub async fn reviews(state: &AppState, actor: &Actor, id: i64) -> Result<Vec<Rev
 pub async fn add_evidence(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: CaseId,
     item: EvidenceItem,
 ) -> Result<CaseRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
@@ -557,19 +500,21 @@ pub async fn add_evidence(
                     format!("{} is in the future", item.issued_on),
                 ));
             }
-            let body = serde_json::to_string(&item)
-                .map_err(|e| ApiError::internal(format!("evidence not serialisable: {e}")))?;
+            let note = format!(
+                "satisfied by medical evidence ({}) issued on {}",
+                item.source.as_str(),
+                item.issued_on
+            );
             store::insert_evidence(
                 conn,
                 &NewEvidence {
                     case_id: id,
-                    issued_on: item.issued_on,
+                    item,
                     received_at: now,
-                    item: body,
                     recorded_by: actor.client_id.clone(),
                 },
             )?;
-            let urn = found.row.school_urn;
+            let urn = found.case.school_urn;
             changed.push(Change::case(id, urn, ChangeAction::EvidenceAdded));
             // R11.3: evidence received during a term satisfies that term's update.
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
@@ -578,15 +523,10 @@ pub async fn add_evidence(
                 .and_then(|c| c.terms.iter().find(|t| t.contains(today)).cloned())
             {
                 for review in found.reviews.iter().filter(|r| {
-                    r.status == "scheduled"
-                        && r.kind == ReviewKind::MedicalEvidenceUpdate.as_str()
+                    r.status == ReviewStatus::Scheduled
+                        && r.kind == ReviewKind::MedicalEvidenceUpdate
                         && term.contains(r.due_on)
                 }) {
-                    let note = format!(
-                        "satisfied by medical evidence ({}) issued on {}",
-                        item.source.as_str(),
-                        item.issued_on
-                    );
                     store::hold(conn, review.id, today, None, Some(&note), now)?;
                     changed.push(Change::review(review.id, urn, ChangeAction::Held));
                 }
@@ -607,7 +547,7 @@ pub struct ExitOutcome {
 pub async fn exit(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: CaseId,
     request: ExitRequest,
 ) -> Result<ExitOutcome, ApiError> {
     actor.require(&[Role::La])?;
@@ -619,7 +559,7 @@ pub async fn exit(
         move |conn, _, found, policy, today, now, changed| {
             active_or_conflict(&found, "exited again")?;
             // The case's school's record of the pupil (details are held per school).
-            let dob = pupils::record_at(conn, found.row.school_urn, &found.row.upn)?
+            let dob = pupils::record_at(conn, found.case.school_urn, &found.case.upn)?
                 .map(|p| p.date_of_birth)
                 .ok_or_else(|| {
                     ApiError::internal("the case's pupil is not on its school's roll")
@@ -627,8 +567,8 @@ pub async fn exit(
             let mut problems = exit_problems(
                 &request,
                 &CaseFacts {
-                    start_date: found.row.start_date,
-                    school_urn: found.row.school_urn,
+                    start_date: found.case.start_date,
+                    school_urn: found.case.school_urn,
                     date_of_birth: dob,
                     la_code: policy.la_code,
                 },
@@ -637,32 +577,25 @@ pub async fn exit(
             if problems.is_empty() && request.reason == ExitReason::NonAttendance {
                 // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
                 let facts =
-                    register_during_case(conn, &found.row, request.effective_date.min(today))?;
+                    register_during_case(conn, &found.case, request.effective_date.min(today))?;
                 problems.extend(non_attendance_problem(&facts));
                 register_facts = Some(facts);
             }
             if !problems.is_empty() {
                 return Err(ApiError::from_problems(problems));
             }
-            let body = serde_json::to_string(&request)
-                .map_err(|e| ApiError::internal(format!("exit not serialisable: {e}")))?;
-            let facts = register_facts
-                .as_ref()
-                .map(serde_json::to_string)
-                .transpose()
-                .map_err(|e| ApiError::internal(format!("register facts not serialisable: {e}")))?;
             if store::close(
                 conn,
                 id,
-                &body,
-                facts.as_deref(),
+                &request,
+                register_facts.as_ref(),
                 request.effective_date,
                 now,
             )? == 0
             {
                 return Err(ApiError::conflict("the case was closed meanwhile"));
             }
-            let urn = found.row.school_urn;
+            let urn = found.case.school_urn;
             changed.push(Change::case(id, urn, ChangeAction::Closed));
             let cancelled = store::cancel_after(
                 conn,
@@ -677,7 +610,7 @@ pub async fn exit(
                     .map(|review| Change::review(*review, urn, ChangeAction::Cancelled)),
             );
             // The case's own open alerts end with it; the pupil's attendance alerts do not.
-            let own = case_subject(id, "");
+            let own = case_subject(id.get(), "");
             for alert in found
                 .open_alerts
                 .iter()
@@ -692,7 +625,7 @@ pub async fn exit(
             super::webhooks::emit(
                 conn,
                 now,
-                &[closed_event(&found.row, &request, cancelled.len())],
+                &[closed_event(&found.case, &request, cancelled.len())],
             )?;
             Ok(ExitOutcome {
                 case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
@@ -704,7 +637,7 @@ pub async fn exit(
 }
 
 /// `case.closed` for the outbox (issue 7): what ended and why, not the notes.
-fn closed_event(case: &CaseRow, request: &ExitRequest, reviews_cancelled: usize) -> Outgoing {
+fn closed_event(case: &Case, request: &ExitRequest, reviews_cancelled: usize) -> Outgoing {
     Outgoing::new(
         EventType::CaseClosed,
         case.school_urn,
@@ -726,8 +659,9 @@ fn key_of(alert: &AlertRow) -> AlertKey {
     }
 }
 
-/// The reviews worklist (`la`: every school; `school`: its own).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// Which scheduled reviews the worklist shows (`la`: every school's; `school`: its own).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
 pub enum ReviewState {
     /// Every scheduled review.
     Scheduled,
@@ -738,7 +672,7 @@ pub enum ReviewState {
 }
 
 pub struct ReviewPage {
-    pub reviews: Vec<(ReviewRow, CaseRow)>,
+    pub reviews: Vec<(Review, Case)>,
     pub next_after_id: Option<i64>,
 }
 
@@ -774,7 +708,7 @@ pub async fn worklist(
             let mut rows = store::scheduled_page(conn, &filter, limit + 1)?;
             let more = rows.len() as i64 > limit;
             rows.truncate(usize::try_from(limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.0.id)).flatten();
+            let next_after_id = more.then(|| rows.last().map(|r| r.0.id.get())).flatten();
             let mut subject = AuditSubject::new("reviews", "worklist");
             subject.school_urn = school_urn;
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
@@ -793,7 +727,7 @@ pub async fn worklist(
 /// R13: what the case's school's register shows from the case start up to `to`.
 fn register_during_case(
     conn: &mut DbConnection,
-    case: &CaseRow,
+    case: &Case,
     to: NaiveDate,
 ) -> Result<RegisterFacts, ApiError> {
     let stored = marks::of_pupil(conn, &case.upn, &[case.school_urn], case.start_date, to)?;
@@ -830,16 +764,16 @@ pub(crate) fn mismatch_sessions(
     alerts: &[AlertRow],
     today: NaiveDate,
 ) -> Result<HashMap<i64, Vec<(NaiveDate, String)>>, ApiError> {
-    let mismatches: Vec<(&AlertRow, i64)> = alerts
+    let mismatches: Vec<(&AlertRow, CaseId)> = alerts
         .iter()
         .filter(|a| a.kind == AlertKind::RegisterCodeMismatch.as_str())
         .filter_map(|a| {
             let id = a.subject.strip_prefix("case ")?.parse::<i64>().ok()?;
-            Some((a, id))
+            Some((a, CaseId::from(id)))
         })
         .collect();
-    let case_ids: Vec<i64> = mismatches.iter().map(|(_, id)| *id).collect();
-    let starts: HashMap<i64, NaiveDate> = store::of_ids(conn, &case_ids)?
+    let case_ids: Vec<CaseId> = mismatches.iter().map(|(_, id)| *id).collect();
+    let starts: HashMap<CaseId, NaiveDate> = store::of_ids(conn, &case_ids)?
         .into_iter()
         .map(|c| (c.id, c.start_date))
         .collect();
@@ -915,7 +849,7 @@ pub(crate) fn reconcile_case_alerts(
     conn: &mut DbConnection,
     policy: &Policy,
     today: NaiveDate,
-    only: Option<i64>,
+    only: Option<CaseId>,
 ) -> Result<Vec<Change>, ApiError> {
     let kinds = [
         AlertKind::ReviewOverdue,
@@ -924,30 +858,28 @@ pub(crate) fn reconcile_case_alerts(
         AlertKind::SupportNonEngagement,
     ];
     let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
-    let cases: Vec<CaseRow> = match only {
+    let cases: Vec<Case> = match only {
         None => store::active(conn)?,
         Some(id) => store::find(conn, id)?
             .into_iter()
-            .filter(|c| c.status == "active")
+            .filter(|c| c.status == CaseStatus::Active)
             .collect(),
     };
     // A fixed number of queries for every active case together, not a few per case: this runs
     // before each read of the alert worklist.
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
-    let mut overdue: HashMap<i64, Vec<ReviewRow>> = HashMap::new();
+    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+    let mut overdue: HashMap<CaseId, Vec<Review>> = HashMap::new();
     for review in store::scheduled_before(conn, &ids, today)? {
         overdue.entry(review.case_id).or_default().push(review);
     }
-    let mut evidence: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+    let mut evidence: HashMap<CaseId, Vec<NaiveDate>> = HashMap::new();
     for row in store::evidence_of_cases(conn, &ids)? {
-        let item: EvidenceItem =
-            serde_json::from_str(&row.item).map_err(|e| corrupt("evidence", row.id, e))?;
-        if item.states_unable_to_attend {
+        if row.item.states_unable_to_attend {
             evidence.entry(row.case_id).or_default().push(row.issued_on);
         }
     }
-    let referral_ids: Vec<i64> = cases.iter().map(|c| c.referral_id).collect();
+    let referral_ids: Vec<ReferralId> = cases.iter().map(|c| c.referral_id).collect();
     let referral_rows = referrals::of_ids(conn, &referral_ids)?;
     let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
     let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
@@ -970,7 +902,7 @@ pub(crate) fn reconcile_case_alerts(
                     kind: kind.as_str().to_string(),
                     school_urn: case.school_urn,
                     upn: case.upn.clone(),
-                    subject: case_subject(case.id, &rest),
+                    subject: case_subject(case.id.get(), &rest),
                 },
                 (AcademicYear::containing(since).start_year(), since),
             );
@@ -989,10 +921,10 @@ pub(crate) fn reconcile_case_alerts(
         // R11.4: the referral's evidence and what came after.
         let mut dates = evidence.remove(&case.id).unwrap_or_default();
         if let Some(referral) = referral_rows.get(&case.referral_id) {
-            let form: ReferralForm = serde_json::from_str(&referral.form)
-                .map_err(|e| corrupt("referral", referral.id, e))?;
             dates.extend(
-                form.medical
+                referral
+                    .form
+                    .medical
                     .evidence
                     .iter()
                     .filter(|e| e.states_unable_to_attend)
@@ -1038,7 +970,7 @@ pub(crate) fn reconcile_case_alerts(
         }
     }
     let kind_names = kinds.map(AlertKind::as_str);
-    let this_case = only.map(|id| case_subject(id, ""));
+    let this_case = only.map(|id| case_subject(id.get(), ""));
     let mut changed = Vec::new();
     for open in alert_store::open_of_kinds(conn, &kind_names)? {
         if let Some(prefix) = &this_case {

@@ -10,22 +10,21 @@ use super::{webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{referral_subject_of, AlertKind};
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::case::Case;
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
-use crate::domain::eligibility::{
-    assess, assessment_due_by, EligibilityAssessment, RegisterEvidence,
-};
+use crate::domain::eligibility::{assess, assessment_due_by, RegisterEvidence};
 use crate::domain::events::EventType;
-use crate::domain::exit::{ExitReason, ExitRequest};
+use crate::domain::exit::ExitReason;
 use crate::domain::policy::Policy;
-use crate::domain::referral::{ReferralForm, ReferralStatus};
+use crate::domain::referral::{Referral, ReferralForm, ReferralId, ReferralStatus};
 use crate::domain::register::covers;
 use crate::error::ApiError;
 use crate::store::alerts::{self as alert_store, AlertKey, NewAlert};
-use crate::store::cases::{self as case_store, CaseRow, NewCase};
-use crate::store::referrals::{
-    self as store, AssessmentRow, NewAssessment, NewReferral, ReferralFilter, ReferralRow,
-};
+use crate::store::cases::{self as case_store, NewCase};
+use crate::store::referrals::{self as store, NewAssessment, NewReferral, ReferralFilter};
+
+pub use crate::domain::referral::StoredAssessment;
 use crate::store::{audit, calendars, changes, marks, pupils, DbConnection};
 
 /// Why an assessment was made.
@@ -37,7 +36,7 @@ pub enum AssessmentTrigger {
 }
 
 impl AssessmentTrigger {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             AssessmentTrigger::Submitted => "submitted",
             AssessmentTrigger::Patched => "patched",
@@ -46,19 +45,10 @@ impl AssessmentTrigger {
     }
 }
 
-/// One stored assessment.
-#[derive(Debug, Clone)]
-pub struct StoredAssessment {
-    pub id: i64,
-    pub evaluated_at: NaiveDateTime,
-    pub trigger: String,
-    pub assessment: EligibilityAssessment,
-}
-
 /// A referral as the API shows it.
 #[derive(Debug, Clone)]
 pub struct ReferralRecord {
-    pub id: i64,
+    pub id: ReferralId,
     pub status: ReferralStatus,
     pub school_urn: i32,
     pub upn: String,
@@ -74,82 +64,57 @@ pub struct ReferralRecord {
     pub decided_at: Option<NaiveDateTime>,
     pub withdrawn_at: Option<NaiveDateTime>,
     pub withdrawal_reason: Option<String>,
-    pub case: Option<CaseRow>,
+    pub case: Option<Case>,
 }
 
-fn corrupt(what: &str, id: i64, e: impl std::fmt::Display) -> ApiError {
-    ApiError::internal(format!("stored {what} {id} cannot be read: {e}"))
-}
-
-fn stored_assessment(row: AssessmentRow) -> Result<StoredAssessment, ApiError> {
-    let assessment =
-        serde_json::from_str(&row.body).map_err(|e| corrupt("assessment", row.id, e))?;
-    Ok(StoredAssessment {
-        id: row.id,
-        evaluated_at: row.evaluated_at,
-        trigger: row.trigger,
-        assessment,
-    })
+fn corrupt(id: ReferralId, e: impl std::fmt::Display) -> ApiError {
+    ApiError::internal(format!("stored referral {id} cannot be read: {e}"))
 }
 
 fn record(
-    row: ReferralRow,
-    latest: AssessmentRow,
-    history: Vec<AssessmentRow>,
-    case: Option<CaseRow>,
+    row: Referral,
+    assessment: StoredAssessment,
+    history: Vec<StoredAssessment>,
+    case: Option<Case>,
     today: NaiveDate,
-) -> Result<ReferralRecord, ApiError> {
-    let status = ReferralStatus::parse(&row.status)
-        .ok_or_else(|| corrupt("referral", row.id, format!("status {}", row.status)))?;
-    let form: ReferralForm =
-        serde_json::from_str(&row.form).map_err(|e| corrupt("referral", row.id, e))?;
-    let decision: Option<Decision> = row
-        .decision
-        .as_deref()
-        .map(serde_json::from_str)
-        .transpose()
-        .map_err(|e| corrupt("decision of referral", row.id, e))?;
-    Ok(ReferralRecord {
+) -> ReferralRecord {
+    ReferralRecord {
         id: row.id,
-        status,
+        status: row.status,
         school_urn: row.school_urn,
         upn: row.upn,
         received_at: row.received_at,
         updated_at: row.updated_at,
         assessment_due_by: row.assessment_due_by,
-        assessment_overdue: status.is_undecided() && row.assessment_due_by < today,
-        form,
-        assessment: stored_assessment(latest)?,
-        history: history
-            .into_iter()
-            .map(stored_assessment)
-            .collect::<Result<_, _>>()?,
-        decision,
+        assessment_overdue: row.status.is_undecided() && row.assessment_due_by < today,
+        form: row.form,
+        assessment,
+        history,
+        decision: row.decision,
         decided_at: row.decided_at,
         withdrawn_at: row.withdrawn_at,
         withdrawal_reason: row.withdrawal_reason,
         case,
-    })
+    }
 }
 
 /// The referral with its whole history, or None.
 fn load(
     conn: &mut DbConnection,
-    id: i64,
+    id: ReferralId,
     today: NaiveDate,
 ) -> Result<Option<ReferralRecord>, ApiError> {
     let Some(row) = store::find(conn, id)? else {
         return Ok(None);
     };
-    let mut history = store::assessments_of(conn, id)?;
+    let history = store::assessments_of(conn, id)?;
+    // The latest is shown in full as `assessment`; the history stays complete all the same.
     let latest = history
         .last()
         .cloned()
-        .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
+        .ok_or_else(|| corrupt(id, "it has no assessment"))?;
     let case = case_store::of_referral(conn, id)?;
-    // The latest is shown in full as `assessment`; keep the history complete all the same.
-    history.shrink_to_fit();
-    Ok(Some(record(row, latest, history, case, today)?))
+    Ok(Some(record(row, latest, history, case, today)))
 }
 
 /// What the register says about the pupil, at every school whose register holds them (R4, R8.3).
@@ -193,7 +158,7 @@ fn register_evidence(
 #[allow(clippy::too_many_arguments)]
 fn assess_and_store(
     conn: &mut DbConnection,
-    referral_id: i64,
+    referral_id: ReferralId,
     form: &ReferralForm,
     policy: &Policy,
     trigger: AssessmentTrigger,
@@ -211,21 +176,20 @@ fn assess_and_store(
         &calendar,
     )?;
     let assessment = assess(form, &evidence, policy, &calendar, today);
+    let status = ReferralStatus::after_assessment(assessment.outcome);
     store::insert_assessment(
         conn,
         &NewAssessment {
             referral_id,
             evaluated_at: now,
-            trigger: trigger.as_str().to_string(),
+            trigger: trigger.as_str(),
             requested_by: actor.client_id.clone(),
-            outcome: assessment.outcome.as_str().to_string(),
             policy_name: policy.name.clone(),
             policy_version: policy.version.clone(),
-            body: serde_json::to_string(&assessment)
-                .map_err(|e| ApiError::internal(format!("assessment not serialisable: {e}")))?,
+            assessment,
         },
     )?;
-    Ok(ReferralStatus::after_assessment(assessment.outcome))
+    Ok(status)
 }
 
 /// Shape checks that need the date or the roll, beyond the form's own rules.
@@ -275,7 +239,7 @@ fn check_against_roll(
     Ok(())
 }
 
-fn subject(id: i64, urn: i32, upn: &str) -> AuditSubject {
+fn subject(id: ReferralId, urn: i32, upn: &str) -> AuditSubject {
     AuditSubject::new("referral", id.to_string())
         .school(urn)
         .pupil(upn)
@@ -320,12 +284,7 @@ fn refuse_duplicate(
         } else {
             "an ESMA case through another school".to_string()
         };
-        let reason = closed
-            .exit_decision
-            .as_deref()
-            .and_then(|e| serde_json::from_str::<ExitRequest>(e).ok())
-            .map(|e| e.reason);
-        match reason {
+        match closed.exit.as_ref().map(|e| e.reason) {
             Some(ExitReason::NoLongerCompulsorySchoolAge) => {
                 return Err(ApiError::conflict(format!(
                     "pupil {upn} left {case} as no longer of compulsory school age; there is no re-referral"
@@ -374,19 +333,15 @@ pub(crate) fn submit_in(
     refuse_duplicate(conn, actor, &form, policy)?;
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let due_by = assessment_due_by(today, policy, &calendar);
-    let body = serde_json::to_string(&form)
-        .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
     let id = store::insert(
         conn,
         &NewReferral {
             school_urn: form.school_urn,
             upn: form.pupil.upn.clone(),
-            status: ReferralStatus::Submitted.as_str().to_string(),
-            form: body,
+            form: &form,
             received_at: now,
             assessment_due_by: due_by,
             created_by: actor.client_id.clone(),
-            updated_at: now,
         },
     )
     .map_err(|e| {
@@ -409,7 +364,7 @@ pub(crate) fn submit_in(
         today,
         now,
     )?;
-    store::set_status(conn, id, status.as_str(), now)?;
+    store::set_status(conn, id, status, now)?;
     audit::append(
         conn,
         &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
@@ -457,14 +412,14 @@ fn announce(
 fn visible(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     today: NaiveDate,
 ) -> Result<Option<ReferralRecord>, ApiError> {
     let found = load(conn, id, today)?;
     Ok(found.filter(|r| actor.role == Role::La || actor.schools.contains(&r.school_urn)))
 }
 
-fn not_found(id: i64) -> ApiError {
+fn not_found(id: ReferralId) -> ApiError {
     ApiError::not_found(format!("no referral {id} that you can see"))
 }
 
@@ -473,7 +428,7 @@ fn audit_refusal(
     conn: &mut DbConnection,
     actor: &Actor,
     action: &str,
-    id: i64,
+    id: ReferralId,
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let mut event = actor.audit(now, action, AuditSubject::new("referral", id.to_string()));
@@ -483,7 +438,11 @@ fn audit_refusal(
 }
 
 /// `GET /api/v1/referrals/{id}`.
-pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<ReferralRecord, ApiError> {
+pub async fn get(
+    state: &AppState,
+    actor: &Actor,
+    id: ReferralId,
+) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let today = state.clock.today();
     let now = state.clock.now_naive();
@@ -538,10 +497,7 @@ pub async fn list(
         .db
         .write(move |conn| {
             let filter = ReferralFilter {
-                statuses: query
-                    .statuses
-                    .as_ref()
-                    .map(|s| s.iter().map(|s| s.as_str().to_string()).collect()),
+                statuses: query.statuses.clone(),
                 schools,
                 upn: query.upn.clone(),
                 due_before: query.overdue.then_some(today),
@@ -550,17 +506,17 @@ pub async fn list(
             let mut rows = store::page(conn, &filter, query.limit + 1)?;
             let more = rows.len() as i64 > query.limit;
             rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
-            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let next_after_id = more.then(|| rows.last().map(|r| r.id.get())).flatten();
+            let ids: Vec<ReferralId> = rows.iter().map(|r| r.id).collect();
             let mut latest = store::latest_assessments(conn, &ids)?;
             let mut referrals = Vec::with_capacity(rows.len());
             for row in rows {
                 let id = row.id;
                 let assessment = latest
                     .remove(&id)
-                    .ok_or_else(|| corrupt("referral", id, "it has no assessment"))?;
+                    .ok_or_else(|| corrupt(id, "it has no assessment"))?;
                 let case = case_store::of_referral(conn, id)?;
-                referrals.push(record(row, assessment, Vec::new(), case, today)?);
+                referrals.push(record(row, assessment, Vec::new(), case, today));
             }
             let mut subject = AuditSubject::new("referrals", "list");
             subject.school_urn = query.school_urn;
@@ -580,7 +536,7 @@ pub async fn list(
 async fn change_undecided<F>(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     action: &'static str,
     wanted: &'static str,
     change: F,
@@ -634,7 +590,7 @@ where
 pub async fn patch(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     patch: Value,
     parse: fn(Value) -> Result<ReferralForm, ApiError>,
 ) -> Result<ReferralRecord, ApiError> {
@@ -666,9 +622,7 @@ pub async fn patch(
         }
         check_against_roll(conn, &form, today)?;
         let status = assess_and_store(conn, id, &form, &policy, AssessmentTrigger::Patched, actor, today, now)?;
-        let body = serde_json::to_string(&form)
-            .map_err(|e| ApiError::internal(format!("form not serialisable: {e}")))?;
-        store::update_form(conn, id, &body, status.as_str(), now)?;
+        store::update_form(conn, id, &form, status, now)?;
         Ok(vec![Change::referral(id, found.school_urn, ChangeAction::Updated)])
     })
     .await
@@ -679,7 +633,7 @@ pub async fn patch(
 pub async fn reassess(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let policy = state.policy.clone();
@@ -700,7 +654,7 @@ pub async fn reassess(
                 today,
                 now,
             )?;
-            store::set_status(conn, id, status.as_str(), now)?;
+            store::set_status(conn, id, status, now)?;
             Ok(vec![Change::referral(
                 id,
                 found.school_urn,
@@ -724,7 +678,7 @@ fn resolve_overdue(
             kind: AlertKind::AssessmentOverdue.as_str().to_string(),
             school_urn: found.school_urn,
             upn: found.upn.clone(),
-            subject: referral_subject_of(found.id),
+            subject: referral_subject_of(found.id.get()),
         },
         today,
         resolution,
@@ -736,7 +690,7 @@ fn resolve_overdue(
 pub async fn decide(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     decision: Decision,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La])?;
@@ -787,9 +741,7 @@ pub(crate) fn decide_in(
         DecisionOutcome::Declined => ReferralStatus::Declined,
         DecisionOutcome::GuidanceOnly => ReferralStatus::GuidanceOnly,
     };
-    let body = serde_json::to_string(&decision)
-        .map_err(|e| ApiError::internal(format!("decision not serialisable: {e}")))?;
-    if store::decide(conn, id, status.as_str(), &body, now)? == 0 {
+    if store::decide(conn, id, status, decision, now)? == 0 {
         return Err(ApiError::conflict(
             "the referral was decided or withdrawn meanwhile",
         ));
@@ -802,8 +754,6 @@ pub(crate) fn decide_in(
                 found.upn
             )));
         }
-        let provision = serde_json::to_string(&decision.provision)
-            .map_err(|e| ApiError::internal(format!("provision not serialisable: {e}")))?;
         // decision_problems made sure there is one.
         let start = decision.start_date.unwrap_or(today);
         let case_id = case_store::insert(
@@ -812,9 +762,8 @@ pub(crate) fn decide_in(
                 referral_id: id,
                 school_urn: found.school_urn,
                 upn: found.upn.clone(),
-                status: "active".to_string(),
                 start_date: start,
-                provision,
+                provision: decision.provision.clone(),
                 opened_at: now,
                 opened_by: actor.client_id.clone(),
             },
@@ -840,7 +789,7 @@ pub(crate) fn decide_in(
 pub(crate) fn decide_now(
     conn: &mut DbConnection,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     decision: &Decision,
     policy: &Policy,
     today: NaiveDate,
@@ -860,7 +809,7 @@ pub(crate) fn decide_now(
 pub async fn withdraw(
     state: &AppState,
     actor: &Actor,
-    id: i64,
+    id: ReferralId,
     reason: Option<String>,
 ) -> Result<ReferralRecord, ApiError> {
     actor.require(&[Role::La, Role::School])?;
@@ -902,7 +851,7 @@ pub(crate) fn raise_overdue_assessments(
             school_urn: r.school_urn,
             upn: r.upn,
             academic_year: AcademicYear::containing(r.received_at.date()).start_year(),
-            subject: referral_subject_of(r.id),
+            subject: referral_subject_of(r.id.get()),
             // Overdue from the day after the deadline.
             since: r
                 .assessment_due_by

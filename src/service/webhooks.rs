@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -14,7 +14,8 @@ use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{unexplained_overdue_before, AlertKind};
 use crate::domain::calendar::SchoolCalendar;
-use crate::domain::events::{receives, url_problem, EventType};
+use crate::domain::events::{receives, url_problem, DeliveryStatus, EventType, SubscriptionStatus};
+use crate::domain::referral::ReferralId;
 use crate::error::ApiError;
 use crate::notify::sealing::WebhookKeys;
 use crate::notify::signature::WebhookSecret;
@@ -113,7 +114,6 @@ pub fn emit(
                 deliveries.push(NewDelivery {
                     subscription_id: sub.id,
                     event_id,
-                    status: "pending".to_string(),
                     attempts: 0,
                     next_attempt_at: Some(wall),
                     created_at: wall,
@@ -241,23 +241,82 @@ fn announcement(
 /// A subscription as its owner sees it (never with the secret, which is shown once).
 #[derive(Debug, Clone)]
 pub struct Subscription {
-    pub row: SubscriptionRow,
+    pub id: i64,
+    pub url: String,
     pub events: Vec<String>,
+    pub description: Option<String>,
+    pub status: SubscriptionStatus,
+    pub status_reason: Option<String>,
+    /// The schools whose events it receives; empty for an `la` client (every school).
     pub schools: Vec<i32>,
+    pub created_at: DateTime<Utc>,
 }
 
 fn subscription(row: SubscriptionRow) -> Result<Subscription, ApiError> {
-    let events = serde_json::from_str(&row.events).map_err(|e| {
+    let unreadable = |e: serde_json::Error| {
         ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id))
-    })?;
-    let schools = serde_json::from_str(&row.schools).map_err(|e| {
-        ApiError::internal(format!("stored subscription {} unreadable: {e}", row.id))
-    })?;
+    };
     Ok(Subscription {
-        row,
-        events,
-        schools,
+        events: serde_json::from_str(&row.events).map_err(unreadable)?,
+        schools: serde_json::from_str(&row.schools).map_err(unreadable)?,
+        id: row.id,
+        url: row.url,
+        description: row.description,
+        status: row.status,
+        status_reason: row.status_reason,
+        created_at: row.created_at.and_utc(),
     })
+}
+
+/// One event for a subscription, and what became of it.
+#[derive(Debug, Clone)]
+pub struct Delivery {
+    pub id: i64,
+    pub message_id: String,
+    pub event_type: String,
+    pub occurred_at: DateTime<Utc>,
+    pub status: DeliveryStatus,
+    pub attempt_count: i32,
+    pub next_attempt_at: Option<DateTime<Utc>>,
+    pub delivered_at: Option<DateTime<Utc>>,
+    pub last_status_code: Option<i32>,
+    pub last_error: Option<String>,
+    pub attempts: Vec<Attempt>,
+}
+
+/// One attempt to deliver.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    pub attempted_at: DateTime<Utc>,
+    /// The receiver's HTTP status; none when no answer came (refused, timed out).
+    pub status_code: Option<i32>,
+    pub latency_ms: i32,
+    pub error: Option<String>,
+}
+
+fn delivery(listed: DeliveryListing, attempts: Vec<AttemptRow>) -> Delivery {
+    let d = listed.delivery;
+    Delivery {
+        id: d.id,
+        message_id: listed.message_id,
+        event_type: listed.event_type,
+        occurred_at: listed.occurred_at.and_utc(),
+        status: d.status,
+        attempt_count: d.attempts,
+        next_attempt_at: d.next_attempt_at.map(|t| t.and_utc()),
+        delivered_at: d.delivered_at.map(|t| t.and_utc()),
+        last_status_code: d.last_status_code,
+        last_error: d.last_error,
+        attempts: attempts
+            .into_iter()
+            .map(|a| Attempt {
+                attempted_at: a.attempted_at.and_utc(),
+                status_code: a.status_code,
+                latency_ms: a.latency_ms,
+                error: a.error,
+            })
+            .collect(),
+    }
 }
 
 /// What a client asks to be told.
@@ -319,7 +378,6 @@ pub async fn create(
         events: json!(names).to_string(),
         description: request.description,
         secret: state.webhook_keys.seal(secret.expose()),
-        status: "active".to_string(),
         created_at: now,
         updated_at: now,
     };
@@ -397,7 +455,13 @@ pub async fn delete(state: &AppState, actor: &Actor, id: i64) -> Result<(), ApiE
         .db
         .write(move |conn| {
             own(conn, &actor, id)?;
-            store::end_subscription(conn, id, "deleted", "deleted by its owner", now)?;
+            store::end_subscription(
+                conn,
+                id,
+                SubscriptionStatus::Deleted,
+                "deleted by its owner",
+                now,
+            )?;
             audit::append(
                 conn,
                 &[actor.audit(now, "delete", AuditSubject::new("webhook", id.to_string()))],
@@ -414,7 +478,7 @@ pub async fn deliveries(
     id: i64,
     before_id: Option<i64>,
     limit: i64,
-) -> Result<(Vec<(DeliveryListing, Vec<AttemptRow>)>, Option<i64>), ApiError> {
+) -> Result<(Vec<Delivery>, Option<i64>), ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let actor = actor.clone();
     state
@@ -437,7 +501,7 @@ pub async fn deliveries(
                 .into_iter()
                 .map(|r| {
                     let of_this = attempts.remove(&r.delivery.id).unwrap_or_default();
-                    (r, of_this)
+                    delivery(r, of_this)
                 })
                 .collect();
             Ok((listed, next))
@@ -449,7 +513,7 @@ pub async fn deliveries(
 /// details (those are read, audited, through the API).
 pub fn referral_event(
     event_type: EventType,
-    referral_id: i64,
+    referral_id: ReferralId,
     school_urn: i32,
     upn: &str,
     extra: Value,

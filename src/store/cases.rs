@@ -1,148 +1,244 @@
 //! Support episodes, their reviews and the medical evidence received during them (`cases`,
-//! `reviews`, `case_evidence`). The rules are in `domain/schedule.rs` and `domain/exit.rs`.
+//! `reviews`, `case_evidence`). The rules are in `domain/schedule.rs` and `domain/exit.rs`; the
+//! rows are read into the domain's [`Case`], [`Review`] and [`Evidence`] here.
 
 use chrono::{NaiveDate, NaiveDateTime};
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromStaticSqlRow, Queryable};
 use diesel::prelude::*;
 
+use super::columns::{json, json_opt, to_json, word};
 use super::schema::{case_evidence, cases, reviews};
 use super::DbConnection;
+use crate::domain::case::{
+    Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
+};
+use crate::domain::decision::ProvisionItem;
+use crate::domain::exit::{ExitRequest, RegisterFacts};
+use crate::domain::referral::{EvidenceItem, ReferralId};
+use crate::domain::schedule::ReviewKind;
 
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = cases)]
+/// The columns of `cases`, in the schema's order.
+type CaseColumns = (
+    i64,
+    i64,
+    i32,
+    String,
+    String,
+    NaiveDate,
+    String,
+    NaiveDateTime,
+    String,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<NaiveDate>,
+    Option<String>,
+);
+
+impl<ST, DB> Queryable<ST, DB> for Case
+where
+    DB: Backend,
+    CaseColumns: FromStaticSqlRow<ST, DB>,
+{
+    type Row = CaseColumns;
+
+    fn build(
+        (
+            id,
+            referral_id,
+            school_urn,
+            upn,
+            status,
+            start_date,
+            provision,
+            opened_at,
+            opened_by,
+            closed_at,
+            exit,
+            exit_effective_date,
+            facts,
+        ): CaseColumns,
+    ) -> deserialize::Result<Case> {
+        Ok(Case {
+            id: CaseId::from(id),
+            referral_id: ReferralId::from(referral_id),
+            school_urn,
+            upn,
+            status: word(&status)?,
+            start_date,
+            provision: json("provision of case", id, &provision)?,
+            opened_at,
+            opened_by,
+            closed_at,
+            exit: json_opt("exit of case", id, exit.as_deref())?,
+            exit_effective_date,
+            exit_register_facts: json_opt("register facts of case", id, facts.as_deref())?,
+        })
+    }
+}
+
+/// The columns of `reviews`, in the schema's order.
+type ReviewColumns = (
+    i64,
+    i64,
+    String,
+    String,
+    NaiveDate,
+    NaiveDate,
+    String,
+    Option<NaiveDate>,
+    Option<String>,
+    Option<String>,
+    NaiveDateTime,
+);
+
+impl<ST, DB> Queryable<ST, DB> for Review
+where
+    DB: Backend,
+    ReviewColumns: FromStaticSqlRow<ST, DB>,
+{
+    type Row = ReviewColumns;
+
+    fn build(
+        (
+            id,
+            case_id,
+            kind,
+            label,
+            due_on,
+            scheduled_for,
+            status,
+            held_on,
+            outcome,
+            note,
+            updated_at,
+        ): ReviewColumns,
+    ) -> deserialize::Result<Review> {
+        Ok(Review {
+            id: ReviewId::from(id),
+            case_id: CaseId::from(case_id),
+            kind: word(&kind)?,
+            label,
+            due_on,
+            scheduled_for,
+            status: word(&status)?,
+            held_on,
+            outcome: json_opt("review", id, outcome.as_deref())?,
+            note,
+            updated_at,
+        })
+    }
+}
+
+/// The columns of `case_evidence`, in the schema's order.
+type EvidenceColumns = (i64, i64, NaiveDate, NaiveDateTime, String, String);
+
+impl<ST, DB> Queryable<ST, DB> for Evidence
+where
+    DB: Backend,
+    EvidenceColumns: FromStaticSqlRow<ST, DB>,
+{
+    type Row = EvidenceColumns;
+
+    fn build(
+        (id, case_id, issued_on, received_at, item, recorded_by): EvidenceColumns,
+    ) -> deserialize::Result<Evidence> {
+        Ok(Evidence {
+            id,
+            case_id: CaseId::from(case_id),
+            issued_on,
+            received_at,
+            item: json("evidence", id, &item)?,
+            recorded_by,
+        })
+    }
+}
+
+fn raw<T: Copy + Into<i64>>(ids: &[T]) -> Vec<i64> {
+    ids.iter().map(|&id| id.into()).collect()
+}
+
+/// A case to open (R10.2): it is active from the start.
+#[derive(Debug, Clone)]
 pub struct NewCase {
-    pub referral_id: i64,
+    pub referral_id: ReferralId,
     pub school_urn: i32,
     pub upn: String,
-    pub status: String,
     pub start_date: NaiveDate,
-    pub provision: String,
+    pub provision: Vec<ProvisionItem>,
     pub opened_at: NaiveDateTime,
     pub opened_by: String,
 }
 
-#[derive(Debug, Clone, Queryable)]
-pub struct CaseRow {
-    pub id: i64,
-    pub referral_id: i64,
-    pub school_urn: i32,
-    pub upn: String,
-    pub status: String,
-    pub start_date: NaiveDate,
-    pub provision: String,
-    pub opened_at: NaiveDateTime,
-    pub opened_by: String,
-    pub closed_at: Option<NaiveDateTime>,
-    pub exit_decision: Option<String>,
-    pub exit_effective_date: Option<NaiveDate>,
-    /// JSON: the register facts a non_attendance exit was decided on (RULES.md R13).
-    pub exit_register_facts: Option<String>,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = reviews)]
-pub struct NewReview {
-    pub case_id: i64,
-    pub kind: String,
-    pub label: String,
-    pub due_on: NaiveDate,
-    pub scheduled_for: NaiveDate,
-    pub status: String,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable)]
-pub struct ReviewRow {
-    pub id: i64,
-    pub case_id: i64,
-    pub kind: String,
-    pub label: String,
-    pub due_on: NaiveDate,
-    pub scheduled_for: NaiveDate,
-    pub status: String,
-    pub held_on: Option<NaiveDate>,
-    pub outcome: Option<String>,
-    pub note: Option<String>,
-    pub updated_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = case_evidence)]
-pub struct NewEvidence {
-    pub case_id: i64,
-    pub issued_on: NaiveDate,
-    pub received_at: NaiveDateTime,
-    pub item: String,
-    pub recorded_by: String,
-}
-
-#[derive(Debug, Clone, Queryable)]
-pub struct EvidenceRow {
-    pub id: i64,
-    pub case_id: i64,
-    pub issued_on: NaiveDate,
-    pub received_at: NaiveDateTime,
-    pub item: String,
-    pub recorded_by: String,
-}
-
-pub fn insert(conn: &mut DbConnection, new: &NewCase) -> QueryResult<i64> {
+pub fn insert(conn: &mut DbConnection, new: &NewCase) -> QueryResult<CaseId> {
     diesel::insert_into(cases::table)
-        .values(new)
+        .values((
+            cases::referral_id.eq(new.referral_id.get()),
+            cases::school_urn.eq(new.school_urn),
+            cases::upn.eq(&new.upn),
+            cases::status.eq(CaseStatus::Active.as_str()),
+            cases::start_date.eq(new.start_date),
+            cases::provision.eq(to_json(&new.provision)?),
+            cases::opened_at.eq(new.opened_at),
+            cases::opened_by.eq(&new.opened_by),
+        ))
         .returning(cases::id)
-        .get_result(conn)
+        .get_result::<i64>(conn)
+        .map(CaseId::from)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<CaseRow>> {
+pub fn find(conn: &mut DbConnection, id: CaseId) -> QueryResult<Option<Case>> {
     cases::table
-        .filter(cases::id.eq(id))
+        .filter(cases::id.eq(id.get()))
         .select(cases::all_columns)
         .first(conn)
         .optional()
 }
 
 /// The cases with these ids (one query for a page of alerts).
-pub fn of_ids(conn: &mut DbConnection, ids: &[i64]) -> QueryResult<Vec<CaseRow>> {
+pub fn of_ids(conn: &mut DbConnection, ids: &[CaseId]) -> QueryResult<Vec<Case>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
     cases::table
-        .filter(cases::id.eq_any(ids))
+        .filter(cases::id.eq_any(raw(ids)))
         .select(cases::all_columns)
         .load(conn)
 }
 
-pub fn of_referral(conn: &mut DbConnection, referral_id: i64) -> QueryResult<Option<CaseRow>> {
+pub fn of_referral(conn: &mut DbConnection, referral_id: ReferralId) -> QueryResult<Option<Case>> {
     cases::table
-        .filter(cases::referral_id.eq(referral_id))
+        .filter(cases::referral_id.eq(referral_id.get()))
         .select(cases::all_columns)
         .first(conn)
         .optional()
 }
 
 /// The pupil's active case, if any (R10.4): its id and the school's URN.
-pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(i64, i32)>> {
-    cases::table
+pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(CaseId, i32)>> {
+    let found: Option<(i64, i32)> = cases::table
         .filter(cases::upn.eq(upn))
-        .filter(cases::status.eq("active"))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
         .select((cases::id, cases::school_urn))
         .first(conn)
-        .optional()
+        .optional()?;
+    Ok(found.map(|(id, urn)| (CaseId::from(id), urn)))
 }
 
 /// The pupil's most recently closed case, if any (re-referral rules, R13).
-pub fn last_closed_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<CaseRow>> {
+pub fn last_closed_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<Case>> {
     cases::table
         .filter(cases::upn.eq(upn))
-        .filter(cases::status.eq("closed"))
+        .filter(cases::status.eq(CaseStatus::Closed.as_str()))
         .order(cases::id.desc())
         .select(cases::all_columns)
         .first(conn)
         .optional()
 }
 
-pub fn active(conn: &mut DbConnection) -> QueryResult<Vec<CaseRow>> {
+pub fn active(conn: &mut DbConnection) -> QueryResult<Vec<Case>> {
     cases::table
-        .filter(cases::status.eq("active"))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
         .order(cases::id)
         .select(cases::all_columns)
         .load(conn)
@@ -150,20 +246,20 @@ pub fn active(conn: &mut DbConnection) -> QueryResult<Vec<CaseRow>> {
 
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
-    pub status: Option<String>,
+    pub status: Option<CaseStatus>,
     /// `None`: every school (the LA).
     pub schools: Option<Vec<i32>>,
     pub upn: Option<String>,
     pub after_id: Option<i64>,
 }
 
-pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryResult<Vec<CaseRow>> {
+pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryResult<Vec<Case>> {
     let mut query = cases::table
         .select(cases::all_columns)
         .order(cases::id)
         .into_boxed();
-    if let Some(status) = &filter.status {
-        query = query.filter(cases::status.eq(status.clone()));
+    if let Some(status) = filter.status {
+        query = query.filter(cases::status.eq(status.as_str()));
     }
     if let Some(schools) = &filter.schools {
         query = query.filter(cases::school_urn.eq_any(schools.clone()));
@@ -181,65 +277,89 @@ pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryRe
 /// the decision and any register facts it was based on.
 pub fn close(
     conn: &mut DbConnection,
-    id: i64,
-    exit: &str,
-    register_facts: Option<&str>,
+    id: CaseId,
+    exit: &ExitRequest,
+    register_facts: Option<&RegisterFacts>,
     effective: NaiveDate,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
+    let facts = register_facts.map(to_json).transpose()?;
     diesel::update(
         cases::table
-            .filter(cases::id.eq(id))
-            .filter(cases::status.eq("active")),
+            .filter(cases::id.eq(id.get()))
+            .filter(cases::status.eq(CaseStatus::Active.as_str())),
     )
     .set((
-        cases::status.eq("closed"),
+        cases::status.eq(CaseStatus::Closed.as_str()),
         cases::closed_at.eq(Some(now)),
-        cases::exit_decision.eq(Some(exit)),
+        cases::exit_decision.eq(Some(to_json(exit)?)),
         cases::exit_effective_date.eq(Some(effective)),
-        cases::exit_register_facts.eq(register_facts),
+        cases::exit_register_facts.eq(facts),
     ))
     .execute(conn)
 }
 
-/// Inserts reviews; returns their ids in the order given.
-pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult<Vec<i64>> {
+/// A review to plan: scheduled for its due day.
+#[derive(Debug, Clone)]
+pub struct NewReview {
+    pub case_id: CaseId,
+    pub kind: ReviewKind,
+    pub label: String,
+    pub due_on: NaiveDate,
+    pub updated_at: NaiveDateTime,
+}
+
+/// Inserts reviews, scheduled for their due day; returns their ids in the order given.
+pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult<Vec<ReviewId>> {
     // A case has a few dozen reviews at most: one statement each is fine (a multi-row insert
     // does not go through a MultiConnection).
     new.iter()
         .map(|row| {
             diesel::insert_into(reviews::table)
-                .values(row)
+                .values((
+                    reviews::case_id.eq(row.case_id.get()),
+                    reviews::kind.eq(row.kind.as_str()),
+                    reviews::label.eq(&row.label),
+                    reviews::due_on.eq(row.due_on),
+                    reviews::scheduled_for.eq(row.due_on),
+                    reviews::status.eq(ReviewStatus::Scheduled.as_str()),
+                    reviews::updated_at.eq(row.updated_at),
+                ))
                 .returning(reviews::id)
-                .get_result(conn)
+                .get_result::<i64>(conn)
+                .map(ReviewId::from)
         })
         .collect()
 }
 
 /// The reviews of a case in the order they are scheduled.
-pub fn reviews_of(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<ReviewRow>> {
+pub fn reviews_of(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<Review>> {
     reviews::table
-        .filter(reviews::case_id.eq(case_id))
+        .filter(reviews::case_id.eq(case_id.get()))
         .order((reviews::scheduled_for, reviews::id))
         .load(conn)
 }
 
-pub fn review(conn: &mut DbConnection, case_id: i64, id: i64) -> QueryResult<Option<ReviewRow>> {
+pub fn review(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+    id: ReviewId,
+) -> QueryResult<Option<Review>> {
     reviews::table
-        .filter(reviews::case_id.eq(case_id))
-        .filter(reviews::id.eq(id))
+        .filter(reviews::case_id.eq(case_id.get()))
+        .filter(reviews::id.eq(id.get()))
         .first(conn)
         .optional()
 }
 
 pub fn reschedule(
     conn: &mut DbConnection,
-    id: i64,
+    id: ReviewId,
     to: NaiveDate,
     note: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(reviews::table.filter(reviews::id.eq(id)))
+    diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
         .set((
             reviews::scheduled_for.eq(to),
             reviews::note.eq(Some(note)),
@@ -248,18 +368,19 @@ pub fn reschedule(
         .execute(conn)
 }
 
-/// Marks a review held: with the meeting's outcome (JSON), or a note saying what satisfied it.
+/// Marks a review held: with the meeting's outcome, or a note saying what satisfied it.
 pub fn hold(
     conn: &mut DbConnection,
-    id: i64,
+    id: ReviewId,
     held_on: NaiveDate,
-    outcome: Option<&str>,
+    outcome: Option<&ReviewOutcome>,
     note: Option<&str>,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
-    diesel::update(reviews::table.filter(reviews::id.eq(id)))
+    let outcome = outcome.map(to_json).transpose()?;
+    diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
         .set((
-            reviews::status.eq("held"),
+            reviews::status.eq(ReviewStatus::Held.as_str()),
             reviews::held_on.eq(Some(held_on)),
             reviews::outcome.eq(outcome),
             reviews::note.eq(note),
@@ -271,36 +392,34 @@ pub fn hold(
 /// Cancels the scheduled reviews of a case after `after` (an exit, R11.5); returns their ids.
 pub fn cancel_after(
     conn: &mut DbConnection,
-    case_id: i64,
+    case_id: CaseId,
     after: NaiveDate,
     note: &str,
     now: NaiveDateTime,
-) -> QueryResult<Vec<i64>> {
-    diesel::update(
+) -> QueryResult<Vec<ReviewId>> {
+    let cancelled: Vec<i64> = diesel::update(
         reviews::table
-            .filter(reviews::case_id.eq(case_id))
-            .filter(reviews::status.eq("scheduled"))
+            .filter(reviews::case_id.eq(case_id.get()))
+            .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
             .filter(reviews::scheduled_for.gt(after)),
     )
     .set((
-        reviews::status.eq("cancelled"),
+        reviews::status.eq(ReviewStatus::Cancelled.as_str()),
         reviews::note.eq(Some(note)),
         reviews::updated_at.eq(now),
     ))
     .returning(reviews::id)
-    .get_results(conn)
+    .get_results(conn)?;
+    Ok(cancelled.into_iter().map(ReviewId::from).collect())
 }
 
 /// Scheduled reviews of active cases on or after `from` (a calendar change may move them),
 /// with their case's school.
-pub fn scheduled_from(
-    conn: &mut DbConnection,
-    from: NaiveDate,
-) -> QueryResult<Vec<(ReviewRow, i32)>> {
+pub fn scheduled_from(conn: &mut DbConnection, from: NaiveDate) -> QueryResult<Vec<(Review, i32)>> {
     reviews::table
         .inner_join(cases::table)
-        .filter(cases::status.eq("active"))
-        .filter(reviews::status.eq("scheduled"))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
+        .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.ge(from))
         .select((reviews::all_columns, cases::school_urn))
         .order(reviews::id)
@@ -323,11 +442,11 @@ pub fn scheduled_page(
     conn: &mut DbConnection,
     filter: &ReviewFilter,
     limit: i64,
-) -> QueryResult<Vec<(ReviewRow, CaseRow)>> {
+) -> QueryResult<Vec<(Review, Case)>> {
     let mut query = reviews::table
         .inner_join(cases::table)
-        .filter(cases::status.eq("active"))
-        .filter(reviews::status.eq("scheduled"))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
+        .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .select((reviews::all_columns, cases::all_columns))
         .order(reviews::id)
         .into_boxed();
@@ -346,16 +465,31 @@ pub fn scheduled_page(
     query.limit(limit).load(conn)
 }
 
+/// Medical evidence received for a case, kept as issued (its JSON) with when and by whom.
+#[derive(Debug, Clone)]
+pub struct NewEvidence {
+    pub case_id: CaseId,
+    pub item: EvidenceItem,
+    pub received_at: NaiveDateTime,
+    pub recorded_by: String,
+}
+
 pub fn insert_evidence(conn: &mut DbConnection, new: &NewEvidence) -> QueryResult<i64> {
     diesel::insert_into(case_evidence::table)
-        .values(new)
+        .values((
+            case_evidence::case_id.eq(new.case_id.get()),
+            case_evidence::issued_on.eq(new.item.issued_on),
+            case_evidence::received_at.eq(new.received_at),
+            case_evidence::item.eq(to_json(&new.item)?),
+            case_evidence::recorded_by.eq(&new.recorded_by),
+        ))
         .returning(case_evidence::id)
         .get_result(conn)
 }
 
-pub fn evidence_of(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<EvidenceRow>> {
+pub fn evidence_of(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<Evidence>> {
     case_evidence::table
-        .filter(case_evidence::case_id.eq(case_id))
+        .filter(case_evidence::case_id.eq(case_id.get()))
         .order(case_evidence::id)
         .load(conn)
 }
@@ -363,15 +497,15 @@ pub fn evidence_of(conn: &mut DbConnection, case_id: i64) -> QueryResult<Vec<Evi
 /// Scheduled reviews of these cases dated before `before` (R11.5), oldest first.
 pub fn scheduled_before(
     conn: &mut DbConnection,
-    case_ids: &[i64],
+    case_ids: &[CaseId],
     before: NaiveDate,
-) -> QueryResult<Vec<ReviewRow>> {
+) -> QueryResult<Vec<Review>> {
     if case_ids.is_empty() {
         return Ok(Vec::new());
     }
     reviews::table
-        .filter(reviews::case_id.eq_any(case_ids))
-        .filter(reviews::status.eq("scheduled"))
+        .filter(reviews::case_id.eq_any(raw(case_ids)))
+        .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.lt(before))
         .order((reviews::scheduled_for, reviews::id))
         .load(conn)
@@ -380,18 +514,18 @@ pub fn scheduled_before(
 /// The evidence received for these cases.
 pub fn evidence_of_cases(
     conn: &mut DbConnection,
-    case_ids: &[i64],
-) -> QueryResult<Vec<EvidenceRow>> {
+    case_ids: &[CaseId],
+) -> QueryResult<Vec<Evidence>> {
     if case_ids.is_empty() {
         return Ok(Vec::new());
     }
     case_evidence::table
-        .filter(case_evidence::case_id.eq_any(case_ids))
+        .filter(case_evidence::case_id.eq_any(raw(case_ids)))
         .order(case_evidence::id)
         .load(conn)
 }
 
-/// The case of each of these reviews, for the change feed's links.
+/// The case of each of these reviews, for the change feed's links (the feed's ids are plain).
 pub fn cases_of_reviews(
     conn: &mut DbConnection,
     review_ids: &[i64],

@@ -8,6 +8,7 @@ pub mod calendars;
 pub mod cases;
 pub mod changes;
 pub mod clients;
+pub mod columns;
 pub mod idempotency;
 pub mod imports;
 pub mod introspection;

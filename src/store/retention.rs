@@ -10,6 +10,7 @@ use super::schema::{
     alerts, audit_events, changes, events, retention_horizons, webhook_attempts, webhook_deliveries,
 };
 use super::DbConnection;
+use crate::domain::events::DeliveryStatus;
 
 /// The horizon row of the change feed.
 const CHANGES: &str = "changes";
@@ -42,7 +43,7 @@ pub fn prune_attempts(
 ) -> QueryResult<usize> {
     let ids: Vec<i64> = webhook_attempts::table
         .inner_join(webhook_deliveries::table)
-        .filter(webhook_deliveries::status.ne("pending"))
+        .filter(webhook_deliveries::status.ne(DeliveryStatus::Pending.as_str()))
         .filter(webhook_deliveries::last_attempt_at.lt(cutoff))
         .order(webhook_attempts::id)
         .select(webhook_attempts::id)
@@ -70,7 +71,7 @@ pub fn prune_events(
                 .filter(webhook_deliveries::event_id.eq(events::id))
                 .filter(
                     webhook_deliveries::status
-                        .eq("pending")
+                        .eq(DeliveryStatus::Pending.as_str())
                         .or(webhook_deliveries::last_attempt_at.ge(cutoff)),
                 ),
         )))

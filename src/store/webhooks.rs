@@ -6,12 +6,16 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::alerts::AlertRow;
+use super::columns::StoredWord;
 use super::schema::{
     alerts, api_clients, cases, events, reviews, webhook_attempts, webhook_deliveries,
     webhook_subscriptions,
 };
 use super::DbConnection;
+use crate::domain::case::{CaseStatus, ReviewStatus};
+use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
 
+/// A subscription to make: active from the start.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = webhook_subscriptions)]
 pub struct NewSubscription {
@@ -22,7 +26,6 @@ pub struct NewSubscription {
     pub events: String,
     pub description: Option<String>,
     pub secret: String,
-    pub status: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }
@@ -37,7 +40,8 @@ pub struct SubscriptionRow {
     pub events: String,
     pub description: Option<String>,
     pub secret: String,
-    pub status: String,
+    #[diesel(deserialize_as = StoredWord)]
+    pub status: SubscriptionStatus,
     pub status_reason: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
@@ -56,12 +60,12 @@ pub struct NewEvent {
     pub alert_id: Option<i64>,
 }
 
+/// One event to deliver to one subscription: pending from the start.
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = webhook_deliveries)]
 pub struct NewDelivery {
     pub subscription_id: i64,
     pub event_id: i64,
-    pub status: String,
     pub attempts: i32,
     pub next_attempt_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
@@ -72,7 +76,8 @@ pub struct DeliveryRow {
     pub id: i64,
     pub subscription_id: i64,
     pub event_id: i64,
-    pub status: String,
+    #[diesel(deserialize_as = StoredWord)]
+    pub status: DeliveryStatus,
     pub attempts: i32,
     pub next_attempt_at: Option<NaiveDateTime>,
     pub last_attempt_at: Option<NaiveDateTime>,
@@ -124,8 +129,9 @@ pub struct DeliveryListing {
 }
 
 pub fn insert_subscription(conn: &mut DbConnection, new: &NewSubscription) -> QueryResult<i64> {
+    let active = webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str());
     diesel::insert_into(webhook_subscriptions::table)
-        .values(new)
+        .values((new, active))
         .returning(webhook_subscriptions::id)
         .get_result(conn)
 }
@@ -133,7 +139,7 @@ pub fn insert_subscription(conn: &mut DbConnection, new: &NewSubscription) -> Qu
 pub fn find_subscription(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SubscriptionRow>> {
     webhook_subscriptions::table
         .find(id)
-        .filter(webhook_subscriptions::status.ne("deleted"))
+        .filter(webhook_subscriptions::status.ne(SubscriptionStatus::Deleted.as_str()))
         .first(conn)
         .optional()
 }
@@ -146,7 +152,7 @@ pub fn list_subscriptions(
     limit: i64,
 ) -> QueryResult<Vec<SubscriptionRow>> {
     let mut query = webhook_subscriptions::table
-        .filter(webhook_subscriptions::status.ne("deleted"))
+        .filter(webhook_subscriptions::status.ne(SubscriptionStatus::Deleted.as_str()))
         .order(webhook_subscriptions::id)
         .into_boxed();
     if let Some(client) = client_id {
@@ -162,7 +168,7 @@ pub fn list_subscriptions(
 pub fn receiving_subscriptions(conn: &mut DbConnection) -> QueryResult<Vec<SubscriptionRow>> {
     webhook_subscriptions::table
         .inner_join(api_clients::table)
-        .filter(webhook_subscriptions::status.eq("active"))
+        .filter(webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str()))
         .filter(api_clients::revoked_at.is_null())
         .select(webhook_subscriptions::all_columns)
         .order(webhook_subscriptions::id)
@@ -173,21 +179,21 @@ pub fn receiving_subscriptions(conn: &mut DbConnection) -> QueryResult<Vec<Subsc
 pub fn end_subscription(
     conn: &mut DbConnection,
     id: i64,
-    status: &str,
+    status: SubscriptionStatus,
     reason: &str,
     now: NaiveDateTime,
 ) -> QueryResult<usize> {
     let values = (
-        webhook_subscriptions::status.eq(status),
+        webhook_subscriptions::status.eq(status.as_str()),
         webhook_subscriptions::status_reason.eq(Some(reason)),
         webhook_subscriptions::updated_at.eq(now),
     );
     // Deleting ends an active or disabled subscription; disabling only an active one.
-    let changed = if status == "deleted" {
+    let changed = if status == SubscriptionStatus::Deleted {
         diesel::update(
             webhook_subscriptions::table
                 .find(id)
-                .filter(webhook_subscriptions::status.ne("deleted")),
+                .filter(webhook_subscriptions::status.ne(SubscriptionStatus::Deleted.as_str())),
         )
         .set(values)
         .execute(conn)?
@@ -195,7 +201,7 @@ pub fn end_subscription(
         diesel::update(
             webhook_subscriptions::table
                 .find(id)
-                .filter(webhook_subscriptions::status.eq("active")),
+                .filter(webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str())),
         )
         .set(values)
         .execute(conn)?
@@ -203,10 +209,10 @@ pub fn end_subscription(
     diesel::update(
         webhook_deliveries::table
             .filter(webhook_deliveries::subscription_id.eq(id))
-            .filter(webhook_deliveries::status.eq("pending")),
+            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str())),
     )
     .set((
-        webhook_deliveries::status.eq("cancelled"),
+        webhook_deliveries::status.eq(DeliveryStatus::Cancelled.as_str()),
         webhook_deliveries::next_attempt_at.eq(None::<NaiveDateTime>),
         webhook_deliveries::last_error.eq(Some(reason)),
     ))
@@ -242,6 +248,8 @@ pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> QueryR
     let mut n = 0;
     // Multi-row inserts go through the backend's own connection (not the MultiConnection).
     for chunk in new.chunks(500) {
+        let pending = webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str());
+        let chunk: Vec<_> = chunk.iter().map(|d| (d, pending)).collect();
         n += match conn {
             DbConnection::Postgresql(pg) => diesel::insert_into(webhook_deliveries::table)
                 .values(chunk)
@@ -269,7 +277,7 @@ pub fn claim_due(
         .filter(api_clients::revoked_at.is_null())
         .select(webhook_subscriptions::id);
     let due = webhook_deliveries::table
-        .filter(webhook_deliveries::status.eq("pending"))
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .filter(webhook_deliveries::next_attempt_at.le(now))
         .filter(webhook_deliveries::subscription_id.eq_any(receiving))
         .order(webhook_deliveries::next_attempt_at)
@@ -342,18 +350,18 @@ pub fn record_attempt(
         .values(attempt)
         .execute(conn)?;
     let (status, next, delivered) = match result {
-        AttemptResult::Delivered => ("delivered", None, Some(attempt.attempted_at)),
-        AttemptResult::Retry(at) => ("pending", Some(*at), None),
-        AttemptResult::Failed | AttemptResult::Gone => ("failed", None, None),
+        AttemptResult::Delivered => (DeliveryStatus::Delivered, None, Some(attempt.attempted_at)),
+        AttemptResult::Retry(at) => (DeliveryStatus::Pending, Some(*at), None),
+        AttemptResult::Failed | AttemptResult::Gone => (DeliveryStatus::Failed, None, None),
     };
     diesel::update(
         webhook_deliveries::table
             .find(job.delivery_id)
             // A delivery cancelled meanwhile (the subscription deleted) stays cancelled.
-            .filter(webhook_deliveries::status.eq("pending")),
+            .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str())),
     )
     .set((
-        webhook_deliveries::status.eq(status),
+        webhook_deliveries::status.eq(status.as_str()),
         webhook_deliveries::attempts.eq(job.attempts + 1),
         webhook_deliveries::next_attempt_at.eq(next),
         webhook_deliveries::last_attempt_at.eq(Some(attempt.attempted_at)),
@@ -366,7 +374,7 @@ pub fn record_attempt(
         end_subscription(
             conn,
             job.subscription_id,
-            "disabled",
+            SubscriptionStatus::Disabled,
             "the receiver answered 410 Gone",
             attempt.attempted_at,
         )?;
@@ -448,9 +456,9 @@ pub fn reviews_due_on(
 ) -> QueryResult<Vec<(i64, i64, i32, String, String, String)>> {
     reviews::table
         .inner_join(cases::table)
-        .filter(reviews::status.eq("scheduled"))
+        .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.eq(day))
-        .filter(cases::status.eq("active"))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
         .order(reviews::id)
         .select((
             reviews::id,
@@ -487,7 +495,7 @@ pub fn set_secret(conn: &mut DbConnection, id: i64, stored: &str) -> QueryResult
 /// Pending deliveries (for tools and tests).
 pub fn pending_count(conn: &mut DbConnection) -> QueryResult<i64> {
     webhook_deliveries::table
-        .filter(webhook_deliveries::status.eq("pending"))
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .count()
         .get_result(conn)
 }
