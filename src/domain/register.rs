@@ -60,8 +60,8 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, RowProbl
 }
 
 /// Exactly `YYYY-MM-DD` (ten characters, a real calendar date). Read directly rather than
-/// through chrono's format parser, which walks its format string for every one of a night's
-/// 380,000 marks (a few per cent of a push's CPU, perf).
+/// through chrono's format parser, which walks its format string again for every mark of a
+/// push.
 pub fn iso_date(text: &str) -> Option<NaiveDate> {
     let b: &[u8; 10] = text.as_bytes().try_into().ok()?;
     if b[4] != b'-' || b[7] != b'-' {
@@ -101,7 +101,7 @@ pub fn control_problem<'t>(
 /// future, not on a weekend. Being on the school's roll is checked by [`covers`].
 pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
     // Every field of a mark is strict, so a control character always fails a check: it is looked
-    // for only then, and a valid mark (a night brings 380,000) pays nothing for it.
+    // for only then, and a valid mark (a night brings hundreds of thousands) pays nothing for it.
     check_mark_fields(row, today).map_err(|problem| {
         control_problem([
             ("upn", row.upn),

@@ -106,9 +106,9 @@ pub struct RollPeriod {
 }
 
 /// A school's roll as [`RollPeriod`]s, keyed by UPN: [`roll_of`] without the columns a register
-/// push does not read. Read on every push; on SQLite, decoding `updated_at` (a timestamp tried
-/// against several formats) and a second copy of each UPN were ~40% of the read's server time
-/// (perf, bench-ingest first push: 14% of the server's CPU for `roll_of`, 8% for this).
+/// push does not read. Read on every push, so it leaves out what costs most to decode:
+/// `updated_at` (on SQLite a timestamp tried against several formats) and a second copy of each
+/// UPN.
 pub fn roll_periods_of(
     conn: &mut DbConnection,
     school_urn: i32,

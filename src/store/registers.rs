@@ -241,8 +241,7 @@ impl YearRegister {
 pub struct SchoolRegisters {
     pub school_urn: i32,
     /// By UPN. UPNs fit a compact string inline, and a school's few hundred keys are hashed
-    /// with foldhash rather than SipHash (neither hashing nor allocation per pupil shows in a
-    /// push's profile then).
+    /// with foldhash rather than SipHash, so a push pays little per pupil for either.
     pub pupils: HashMap<CompactString, Vec<YearRegister>, FastHash>,
 }
 
@@ -444,8 +443,8 @@ impl RunQueryDsl<diesel::PgConnection> for PgInsertRegisters<'_> {}
 
 /// Updates a school's stored rows of one academic year in one prepared statement, each row's
 /// sessions as the kept part of the stored text plus the rest sent. A nightly push so sends each
-/// pupil's new sessions, not the year's; the full rows cost more to copy and compare than all
-/// the rest of a push on PostgreSQL (pg_stat_statements, bench-ingest). The rows go as arrays
+/// pupil's new sessions, not the year's: copying and comparing the full rows would be the
+/// largest cost of a push on PostgreSQL. The rows go as arrays
 /// through `staged_register_tails` (its migration says why not a bare `unnest` or a staging
 /// table: the plan). The update stays HOT (`fillfactor`). The school's lock makes the stored
 /// text the one the push loaded.
@@ -772,8 +771,8 @@ fn upsert_batches_of<'r, const N: usize>(
 /// `INSERT INTO registers ... VALUES (..) x N ON CONFLICT DO UPDATE` for exactly `N` rows, as a
 /// query fragment of its own because diesel never caches an `ON CONFLICT ... DO UPDATE` (nor an
 /// `UPDATE`): its changeset could differ from call to call. This one's text depends on `N` alone,
-/// so it is prepared once per connection and then only rebound; preparing it every time cost a
-/// quarter of a first push's write (perf, bench-ingest on SQLite).
+/// so it is prepared once per connection and then only rebound, where preparing it again for
+/// every batch would be a large part of the write.
 struct SqliteRegisterUpsert<'r, const N: usize>(&'r [RegisterRow; N]);
 
 /// The statement's cache key: one per batch size.
