@@ -168,7 +168,6 @@ pub struct ServeArgs {
     pub retain_changes_days: u32,
     #[command(flatten)]
     pub webhook_keys: WebhookKeyArgs,
-    /// Write the demo credentials as JSON to this file too (for scripts).
     /// Failed /oauth/token requests a client id may have per minute before it is refused with
     /// 429 (0: no limit).
     #[arg(long, env = "ESMA_TOKEN_FAILURES_PER_CLIENT", default_value_t = 10)]
@@ -177,6 +176,7 @@ pub struct ServeArgs {
     /// peer address is used, never X-Forwarded-For).
     #[arg(long, env = "ESMA_TOKEN_FAILURES_PER_ADDRESS", default_value_t = 50)]
     pub token_failures_per_address: u32,
+    /// Write the demo credentials as JSON to this file too (for scripts).
     #[arg(long, hide = true)]
     pub demo_credentials_file: Option<PathBuf>,
 }

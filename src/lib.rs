@@ -1,5 +1,5 @@
 //! esma-api: the integration hub between English schools' MIS platforms and the local
-//! authority's medical-needs teaching service (ESMA). See README.md and ../shared/design/.
+//! authority's medical-needs teaching service (ESMA). See README.md and docs/.
 
 pub mod api;
 pub mod cli;

@@ -8,8 +8,8 @@ use esma_api::service::{attendance, clients, webhooks, Actor};
 use esma_api::{api, demo, server, telemetry};
 
 /// jemalloc rather than glibc's allocator: a register push makes thousands of small allocations
-/// on the checking threads and frees them on others, where glibc's malloc and free took about a
-/// sixth of the server's CPU (perf, bench-ingest).
+/// on the checking threads and frees them on others, the pattern glibc's malloc handles worst
+/// (docs/performance.md).
 #[cfg(all(unix, not(target_env = "msvc")))]
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;

@@ -1,7 +1,7 @@
 //! Request bodies, read under three bounds: a size limit (the bulk pushes' large one, or the small
 //! one of every other endpoint), a time limit (a body that stalls or trickles is answered 408), and,
 //! for gzip, a budget of memory that all the requests inflating at once share, so that concurrent
-//! gzip bombs cannot add up (issue 20: 16 bombs reached 3.6 GB before it).
+//! gzip bombs cannot add up to more than that budget (docs/performance.md, "Gzip bombs").
 
 use std::io::Read;
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -128,7 +128,7 @@ pub fn problem_response(err: &ApiError, trace: Option<&RequestTrace>) -> HttpRes
         err.detail.clone()
     };
     // Whatever built the error, what it echoes of the request is bounded here, so an answer is
-    // never much larger than a few sentences (issue 20: a 60 MiB key came back four times).
+    // never much larger than a few sentences, however large the input it quotes.
     let body = Problem {
         problem_type: err.kind.type_uri().to_string(),
         title: err.kind.title().to_string(),

@@ -17,8 +17,8 @@ use crate::service::registers::{self, MarkIn, RegisterPush};
 use crate::service::{imports, Actor, AppState};
 
 /// One AM or PM mark.
-// The text fields are compact strings: a valid mark's fit inline, so a night's 380,000 marks
-// are read without a heap allocation per field.
+// The text fields are compact strings: a valid mark's fit inline, so a night's marks are read
+// without a heap allocation per field.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkBody {

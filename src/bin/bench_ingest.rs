@@ -102,8 +102,8 @@ struct Args {
     seed: u64,
     /// How often the server runs its clock-driven event scan (`ESMA_EVENT_SCAN_SECS`). The
     /// benchmark pushes 17 school days in half a minute; at the server's default of 60 s its
-    /// first scan then announced every alert of those days at once (about 30,000 events, 0.7-1.0
-    /// s of the server's CPU), charged to whichever timed round it fell in. Every 5 s, each scan
+    /// first scan then announces every alert of those days at once, charged to whichever timed
+    /// round it falls in (docs/performance.md). Every 5 s, each scan
     /// announces the alerts of the last few seconds' pushes, as a production night's scans each
     /// announce the last minute's. 0 turns the scan off.
     #[arg(long, default_value_t = 5)]

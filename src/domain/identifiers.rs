@@ -116,8 +116,8 @@ impl Upn {
         Upn::check(upn).map(|()| Upn(upn.to_owned()))
     }
 
-    /// [`Upn::parse`] without keeping the UPN: for a register push, which checks 380,000 rows a
-    /// night and already holds each one's text.
+    /// [`Upn::parse`] without keeping the UPN: for a register push, which checks every row of a
+    /// night's pushes and already holds each one's text.
     pub fn check(upn: &str) -> Result<(), UpnProblem> {
         // Count characters, not bytes, so multi-byte input gets an honest length and can't
         // split a character.

@@ -100,7 +100,7 @@ pub fn emit(
         });
     }
     // Written in a few multi-row statements: a scan after a night of pushes announces thousands
-    // of alerts, one round trip each before (about 60,000 single-row inserts in bench-ingest).
+    // of alerts, and a statement each would hold SQLite's writer for as many round trips.
     let written: HashMap<String, i64> = store::insert_events(conn, &rows)?.into_iter().collect();
     let mut deliveries = Vec::new();
     // Deliveries are paced by the real time, whatever day the statutory clock says it is.

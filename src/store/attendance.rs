@@ -20,8 +20,8 @@ use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 /// The `tally` column: everything of a [`YearTally`] that SQL does not need, kept small and
 /// quick to read and write because a push decodes and rewrites every pupil's tally every night.
 /// Written as [`PACKED`] and then [`PackedTally`] in postcard's binary form, base64url (about 50
-/// characters in November). Tallies written before 2026-12-06 are a JSON array ([`TallyState`]);
-/// they are still read, and replaced by the packed form when next written.
+/// characters in November). Tallies in the earlier form, a JSON array ([`TallyState`]), are
+/// still read, and replaced by the packed form when next written.
 ///
 /// Sessions are slots in both: 2 x days since 1 September of the tally's year, +1 for the
 /// afternoon (a run carried in from July has negative ones).
@@ -44,7 +44,7 @@ const PACKED: char = '~';
 /// Room for the largest packed tally (every code counted, every day marked: about 330 bytes).
 const PACKED_BYTES_AT_MOST: usize = 512;
 
-/// The JSON form of the `tally` column before 2026-12-06: the code counts as pairs, the marked
+/// The earlier, JSON form of the `tally` column: the code counts as pairs, the marked
 /// days as base64 bytes, then the runs and the sickness-return slot.
 #[derive(Deserialize)]
 struct TallyState<'a>(
@@ -404,7 +404,7 @@ mod tests {
 
     #[test]
     fn a_tally_written_as_json_before_the_packed_form_still_reads() {
-        // As written until 2026-12-06: 3 `/`, 2 `I`, days 0-2 marked ("Bw" = 0b111), a run of 2
+        // In the earlier JSON form: 3 `/`, 2 `I`, days 0-2 marked ("Bw" = 0b111), a run of 2
         // sessions from slot 4 to 5, the longest the same, no sickness return.
         let year = AcademicYear::new(2026);
         let json = r#"[[["/",3],["I",2]],"Bw",[4,5,2],[4,5,2],null]"#;

@@ -108,8 +108,8 @@ pub fn redact(url: &str) -> String {
     url.to_string()
 }
 
-/// How long the database may keep a request waiting (issue 20: a black-holed database hung every
-/// request, `/health` too, for over a minute).
+/// How long the database may keep a request waiting: unbounded, a database that stops answering
+/// would hang every request, `/health` too.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DbTimeouts {
     /// Opening a connection (PostgreSQL's `connect_timeout`), and waiting for one from the pool;
@@ -198,9 +198,9 @@ impl ManageConnection for ConnectionOpener {
                     diesel::SqliteConnection::establish(path).map_err(Error::ConnectionError)?;
                 // WAL lets readers run beside the writer; busy_timeout makes a second process wait
                 // instead of failing; foreign keys are off by default in SQLite. The automatic
-                // checkpoint is only the backstop of the checkpoint thread below: during a night's
-                // burst the readers keep the log from restarting, and at 10,000 pages every commit
-                // past the mark checkpointed under the writer's lock (1.7% of a push's CPU, perf).
+                // checkpoint is only the backstop of the checkpoint thread below, so its mark is
+                // high: during a night's burst the readers keep the log from restarting, and every
+                // commit past a low mark would checkpoint under the writer's lock.
                 // journal_size_limit shrinks the log file again once it has been reset.
                 // busy_timeout comes first: setting journal_mode takes a lock, and without the
                 // timeout a second connection opening at that moment failed at once with
@@ -237,8 +237,8 @@ impl ManageConnection for ConnectionOpener {
 /// time here (a pool checkout, the writer behind its lock, the checkpoint thread's own), so the
 /// per-connection mutex the default serialized mode takes on every call (each bound value and each
 /// column read) is pure cost; with the allocation statistics off, nor does every allocation take
-/// the global memory mutex. Together they were about 5% of the server's CPU in a night's pushes
-/// (perf, bench-ingest).
+/// the global memory mutex. A push binds and reads hundreds of thousands of values, each paying
+/// both.
 fn configure_sqlite_library() {
     static CONFIGURED: std::sync::Once = std::sync::Once::new();
     CONFIGURED.call_once(|| {
@@ -268,8 +268,8 @@ const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 /// Copies SQLite's write-ahead log back into the database on a thread of its own, as long as a
 /// [`Db`] of it is open (`alive`). Otherwise the commit that crosses `wal_autocheckpoint` does it,
-/// holding the writer's lock meanwhile: a night of pushes paid about 1 s of lock time for ~20
-/// such commits (bench-ingest). A passive checkpoint waits for nobody and nobody waits for it;
+/// holding the writer's lock meanwhile, so every push waiting for the lock waits for the
+/// checkpoint too. A passive checkpoint waits for nobody and nobody waits for it;
 /// the autocheckpoint stays as the backstop should this thread fall behind.
 fn spawn_checkpointer<T: Send + Sync + 'static>(path: String, alive: std::sync::Weak<T>) {
     if path == ":memory:" {
