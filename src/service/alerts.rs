@@ -127,26 +127,7 @@ fn reconcile(
             }
         }
     }
-    let mut raise: Vec<(usize, NewAlert)> = pending
-        .into_iter()
-        .map(|(key, (position, year, since))| {
-            (
-                position,
-                NewAlert {
-                    kind: key.kind,
-                    school_urn: key.school_urn,
-                    upn: key.upn,
-                    academic_year: year.start_year(),
-                    subject: key.subject,
-                    since,
-                    raised_on: today,
-                },
-            )
-        })
-        .collect();
-    raise.sort_unstable_by_key(|(position, _)| *position);
-    let raise: Vec<NewAlert> = raise.into_iter().map(|(_, alert)| alert).collect();
-    let raised = store::raise(conn, &raise)?;
+    let raised = store::raise(conn, &in_order(pending, today))?;
     done.raised = raised.len();
     done.changes.extend(
         raised
@@ -154,6 +135,30 @@ fn reconcile(
             .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
     );
     Ok(done)
+}
+
+/// The wanted alerts left to raise, back in the order they were wanted.
+fn in_order(
+    pending: HashMap<AlertKey, (usize, AcademicYear, NaiveDate)>,
+    today: NaiveDate,
+) -> Vec<NewAlert> {
+    let mut raise: Vec<(usize, NewAlert)> = pending
+        .into_iter()
+        .map(|(key, (position, year, since))| {
+            let alert = NewAlert {
+                kind: key.kind,
+                school_urn: key.school_urn,
+                upn: key.upn,
+                academic_year: year.start_year(),
+                subject: key.subject,
+                since,
+                raised_on: today,
+            };
+            (position, alert)
+        })
+        .collect();
+    raise.sort_unstable_by_key(|(position, _)| *position);
+    raise.into_iter().map(|(_, alert)| alert).collect()
 }
 
 /// The kinds of alert of one scope.
@@ -330,6 +335,76 @@ fn session_mark(stored: &StoredMark) -> Result<SessionMark, ApiError> {
     Ok(SessionMark::new(stored.mark_date, session, code))
 }
 
+/// What the case rules read of a set of cases, in a fixed number of queries for them all, not
+/// a few per case: the clock reads every active case before each read of the worklist.
+struct CasesRead {
+    reviews_past: HashMap<i64, Vec<(i64, NaiveDate)>>,
+    /// Medical evidence received for each case: dates of the items stating inability to attend.
+    evidence: HashMap<i64, Vec<NaiveDate>>,
+    referrals: HashMap<i64, ReferralRow>,
+    /// Each pupil's sessions coded with a `CASE_REGISTER_CODES` code, by pupil and school.
+    register: HashMap<String, HashMap<i32, Vec<SessionMark>>>,
+}
+
+impl CasesRead {
+    fn of(conn: &mut DbConnection, cases: &[CaseRow], today: NaiveDate) -> Result<Self, ApiError> {
+        let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
+        let mut reviews_past: HashMap<i64, Vec<(i64, NaiveDate)>> = HashMap::new();
+        for review in case_store::scheduled_before(conn, &ids, today)? {
+            reviews_past
+                .entry(review.case_id)
+                .or_default()
+                .push((review.id, review.scheduled_for));
+        }
+        let mut evidence: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
+        for row in case_store::evidence_of_cases(conn, &ids)? {
+            let item: EvidenceItem =
+                serde_json::from_str(&row.item).map_err(|e| corrupt("evidence", row.id, e))?;
+            if item.states_unable_to_attend {
+                evidence.entry(row.case_id).or_default().push(row.issued_on);
+            }
+        }
+        let referral_ids: Vec<i64> = cases.iter().map(|c| c.referral_id).collect();
+        let referrals = referral_store::of_ids(conn, &referral_ids)?;
+        let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
+        let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
+        let watched = CASE_REGISTER_CODES.map(AttendanceCode::as_str);
+        let mut register: HashMap<String, HashMap<i32, Vec<SessionMark>>> = HashMap::new();
+        for mark in marks::with_codes_of_pupils(conn, &upns, &watched, earliest, today)? {
+            let session = session_mark(&mark)?;
+            register
+                .entry(mark.upn)
+                .or_default()
+                .entry(mark.school_urn)
+                .or_default()
+                .push(session);
+        }
+        Ok(CasesRead {
+            reviews_past,
+            evidence,
+            referrals,
+            register,
+        })
+    }
+
+    /// R11.4: the dates of the case's medical evidence, the referral's and what came after.
+    fn evidence_dates(&mut self, case: &CaseRow) -> Result<Vec<NaiveDate>, ApiError> {
+        let mut dates = self.evidence.remove(&case.id).unwrap_or_default();
+        if let Some(referral) = self.referrals.get(&case.referral_id) {
+            let form: ReferralForm = serde_json::from_str(&referral.form)
+                .map_err(|e| corrupt("referral", referral.id, e))?;
+            dates.extend(
+                form.medical
+                    .evidence
+                    .iter()
+                    .filter(|e| e.states_unable_to_attend)
+                    .map(|e| e.issued_on),
+            );
+        }
+        Ok(dates)
+    }
+}
+
 /// The case alerts of the active cases (`only`: that case, if active) as of `today`.
 fn reconcile_cases(
     conn: &mut DbConnection,
@@ -352,63 +427,23 @@ fn reconcile_cases(
             .filter(|c| c.status == "active")
             .collect(),
     };
-    // A fixed number of queries for every active case together, not a few per case: this runs
-    // before each read of the alert worklist.
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let ids: Vec<i64> = cases.iter().map(|c| c.id).collect();
-    let mut reviews_past: HashMap<i64, Vec<(i64, NaiveDate)>> = HashMap::new();
-    for review in case_store::scheduled_before(conn, &ids, today)? {
-        reviews_past
-            .entry(review.case_id)
-            .or_default()
-            .push((review.id, review.scheduled_for));
-    }
-    let mut evidence: HashMap<i64, Vec<NaiveDate>> = HashMap::new();
-    for row in case_store::evidence_of_cases(conn, &ids)? {
-        let item: EvidenceItem =
-            serde_json::from_str(&row.item).map_err(|e| corrupt("evidence", row.id, e))?;
-        if item.states_unable_to_attend {
-            evidence.entry(row.case_id).or_default().push(row.issued_on);
-        }
-    }
-    let referral_ids: Vec<i64> = cases.iter().map(|c| c.referral_id).collect();
-    let referral_rows = referral_store::of_ids(conn, &referral_ids)?;
-    let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
-    let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
-    let watched = CASE_REGISTER_CODES.map(AttendanceCode::as_str);
-    let mut register: HashMap<(i32, &str), Vec<SessionMark>> = HashMap::new();
-    let stored = marks::with_codes_of_pupils(conn, &upns, &watched, earliest, today)?;
-    for mark in &stored {
-        register
-            .entry((mark.school_urn, mark.upn.as_str()))
-            .or_default()
-            .push(session_mark(mark)?);
-    }
     let clock = CaseClock::new(today, &calendar, policy);
+    let mut read = CasesRead::of(conn, &cases, today)?;
     let mut wanted = Vec::new();
     for case in &cases {
-        // R11.4: the referral's evidence and what came after.
-        let mut dates = evidence.remove(&case.id).unwrap_or_default();
-        if let Some(referral) = referral_rows.get(&case.referral_id) {
-            let form: ReferralForm = serde_json::from_str(&referral.form)
-                .map_err(|e| corrupt("referral", referral.id, e))?;
-            dates.extend(
-                form.medical
-                    .evidence
-                    .iter()
-                    .filter(|e| e.states_unable_to_attend)
-                    .map(|e| e.issued_on),
-            );
-        }
+        let evidence_dates = read.evidence_dates(case)?;
         let facts = CaseFacts {
             case_id: case.id,
             school_urn: case.school_urn,
             upn: &case.upn,
             start_date: case.start_date,
-            reviews_past: reviews_past.get(&case.id).map_or(&[], Vec::as_slice),
-            evidence_dates: &dates,
-            marks: register
-                .get(&(case.school_urn, case.upn.as_str()))
+            reviews_past: read.reviews_past.get(&case.id).map_or(&[], Vec::as_slice),
+            evidence_dates: &evidence_dates,
+            marks: read
+                .register
+                .get(case.upn.as_str())
+                .and_then(|at| at.get(&case.school_urn))
                 .map_or(&[], Vec::as_slice),
         };
         for rule in &rules {
