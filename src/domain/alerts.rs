@@ -291,16 +291,6 @@ pub fn is_about_case(subject: &str, case_id: i64) -> bool {
             .is_some_and(|rest| rest.starts_with(' '))
 }
 
-/// The case a case alert's subject names.
-pub fn subject_case_id(subject: &str) -> Option<i64> {
-    subject
-        .strip_prefix("case ")?
-        .split(' ')
-        .next()?
-        .parse()
-        .ok()
-}
-
 /// The R2.2 and R4.4 alerts that follow from a pupil's tally for one year going from `before` to
 /// `after` (either may be missing: no marks that year).
 pub fn year_alert_changes(
@@ -552,9 +542,6 @@ mod tests {
         assert!(is_about_case("case 7 review 31 2026-12-01", 7));
         assert!(!is_about_case("case 70", 7));
         assert!(!is_about_case("case 70 gate 12 2027-02-09", 7));
-        assert_eq!(subject_case_id("case 7 gate 12 2027-02-09"), Some(7));
-        assert_eq!(subject_case_id("case 70"), Some(70));
-        assert_eq!(subject_case_id("referral 7"), None);
     }
 
     #[test]
