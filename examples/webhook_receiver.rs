@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use std::sync::Mutex;
 
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use esma_api::notify::signature::WebhookSecret;
+use esma_api::signing::WebhookSecret;
 
 struct Receiver {
     secret: WebhookSecret,

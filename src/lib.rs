@@ -10,5 +10,6 @@ pub mod error;
 pub mod notify;
 pub mod server;
 pub mod service;
+pub mod signing;
 pub mod store;
 pub mod telemetry;

@@ -3,8 +3,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use esma_api::cli::{Cli, ClientsCommand, Command, WebhooksCommand};
 use esma_api::clock::Clock;
-use esma_api::notify::sealing::WebhookKeys;
 use esma_api::service::{attendance, clients, webhooks, Actor};
+use esma_api::signing::WebhookKeys;
 use esma_api::{api, demo, server, telemetry};
 
 /// jemalloc rather than glibc's allocator: a register push makes thousands of small allocations

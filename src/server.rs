@@ -11,11 +11,11 @@ use crate::cli::ServeArgs;
 use crate::clock::Clock;
 use crate::domain::policy::Policy;
 use crate::domain::retention::RetentionPolicy;
-use crate::notify::sealing::WebhookKeys;
 use crate::notify::{self, DispatchSettings, Dispatcher};
 use crate::service::throttle::{ThrottleSettings, TokenThrottle};
 use crate::service::tokens::TokenKeys;
 use crate::service::AppState;
+use crate::signing::WebhookKeys;
 use crate::store::{DatabaseUrl, Db, DbTimeouts};
 use crate::telemetry::Metrics;
 
@@ -133,18 +133,10 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
 pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
     let mut settings = DispatchSettings {
         poll_every: Duration::from_millis(args.webhook_poll_ms.clamp(10, 60_000)),
-        scan_every: Duration::from_secs(args.event_scan_secs),
         timeout: Duration::from_secs(args.webhook_timeout_secs.clamp(1, 120)),
         send: args.webhook_dispatch,
-        retention: RetentionPolicy {
-            audit_days: args.retain_audit_days,
-            events_days: args.retain_events_days,
-            attempts_days: args.retain_attempts_days,
-            changes_days: args.retain_changes_days,
-        },
         ..DispatchSettings::default()
     };
-    settings.retention.check()?;
     if !args.webhook_retry_secs.is_empty() {
         if args.webhook_retry_secs.len() > 50 {
             return Err("ESMA_WEBHOOK_RETRY_SECS lists more than 50 waits".to_string());
@@ -158,6 +150,65 @@ pub fn dispatch_settings(args: &ServeArgs) -> Result<DispatchSettings, String> {
     Ok(settings)
 }
 
+/// The clock-driven upkeep the server runs beside it: the event scan (clock-driven alerts and
+/// events) and the pruning of what is kept no longer.
+#[derive(Debug, Clone)]
+pub struct UpkeepSettings {
+    /// How often (zero: never).
+    pub every: Duration,
+    /// How long each kind of record is kept; the upkeep prunes what is older.
+    pub retention: RetentionPolicy,
+}
+
+/// The upkeep's pacing and retention from the command line.
+pub fn upkeep_settings(args: &ServeArgs) -> Result<UpkeepSettings, String> {
+    let settings = UpkeepSettings {
+        every: Duration::from_secs(args.event_scan_secs),
+        retention: RetentionPolicy {
+            audit_days: args.retain_audit_days,
+            events_days: args.retain_events_days,
+            attempts_days: args.retain_attempts_days,
+            changes_days: args.retain_changes_days,
+        },
+    };
+    settings.retention.check()?;
+    Ok(settings)
+}
+
+/// Runs the upkeep every `settings.every`, the first time at once, until the task is dropped. A
+/// failing step is logged and tried again next time.
+pub async fn run_upkeep(state: AppState, settings: UpkeepSettings) {
+    if settings.every.is_zero() {
+        return;
+    }
+    loop {
+        let started = std::time::Instant::now();
+        match crate::service::webhooks::scan(&state).await {
+            Ok(report) if report.events > 0 => {
+                tracing::info!(events = report.events, "clock-driven events emitted")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "event scan failed; trying again later"),
+        }
+        // Stored Idempotency-Key answers are kept for their retention period only.
+        match crate::service::idempotency::prune(&state).await {
+            Ok(0) => {}
+            Ok(pruned) => tracing::info!(pruned, "expired Idempotency-Key answers forgotten"),
+            Err(e) => {
+                tracing::warn!(error = %e, "Idempotency-Key pruning failed; trying again later")
+            }
+        }
+        match crate::service::retention::prune(&state, &settings.retention).await {
+            Ok(report) if report.total() > 0 => {
+                tracing::info!(pruned = ?report, "records past their retention removed")
+            }
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e, "pruning failed; trying again later"),
+        }
+        actix_web::rt::time::sleep(settings.every.saturating_sub(started.elapsed())).await;
+    }
+}
+
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     // Secrets stored in clear (before sealing) or under a previous key are sealed under the
     // current key before anything is sent.
@@ -169,9 +220,15 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     }
     let dispatcher = Dispatcher::new(dispatch_settings(args).map_err(std::io::Error::other)?)
         .map_err(std::io::Error::other)?;
+    let upkeep = upkeep_settings(args).map_err(std::io::Error::other)?;
     // The outbox is sent beside the server; stopping it mid-attempt loses nothing (the lease
     // makes the delivery due again).
-    let outbox = actix_web::rt::spawn(notify::run(state.clone(), dispatcher));
+    let outbox = actix_web::rt::spawn(notify::run(
+        state.db.clone(),
+        state.webhook_keys.clone(),
+        dispatcher,
+    ));
+    let upkeep = actix_web::rt::spawn(run_upkeep(state.clone(), upkeep));
     let metrics = web::Data::new(Metrics::new());
     let settings = http_settings(args);
     let listener = std::net::TcpListener::bind(&args.bind)?;
@@ -197,6 +254,9 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     // leased in the database and is made again after the lease.
     outbox.abort();
     let _ = outbox.await;
+    // The upkeep's steps are transactions: one stopped mid-way is rolled back and done next time.
+    upkeep.abort();
+    let _ = upkeep.await;
     tracing::info!("stopped");
     served
 }

@@ -7,6 +7,7 @@ mod common;
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 use esma_api::domain::access::Role;
+use esma_api::domain::alerts::AlertKind;
 use esma_api::domain::retention::RetentionPolicy;
 use esma_api::service::retention;
 use esma_api::store::alerts::{self, NewAlert};
@@ -169,7 +170,7 @@ on_both_backends!(webhook_events_and_attempts_go_once_over_and_old, |app| {
             let open_alert = alerts::raise(
                 conn,
                 &[NewAlert {
-                    kind: "sickness_return_due".into(),
+                    kind: AlertKind::SicknessReturnDue,
                     school_urn: 117001,
                     upn: common::upn(1),
                     academic_year: 2025,

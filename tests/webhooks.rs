@@ -63,14 +63,20 @@ fn quick(retry_ms: &[u64]) -> Dispatcher {
 
 /// One round: what is due now, sent once.
 async fn round(app: &TestApp, dispatcher: &Dispatcher) -> RoundReport {
-    dispatcher.deliver_due(&app.state).await.expect("a round")
+    dispatcher
+        .deliver_due(&app.state.db, &app.state.webhook_keys)
+        .await
+        .expect("a round")
 }
 
 /// Rounds until nothing is due now; the reports added up.
 async fn deliver(app: &TestApp, dispatcher: &Dispatcher) -> RoundReport {
     let mut total = RoundReport::default();
     for _ in 0..20 {
-        let r = dispatcher.deliver_due(&app.state).await.expect("a round");
+        let r = dispatcher
+            .deliver_due(&app.state.db, &app.state.webhook_keys)
+            .await
+            .expect("a round");
         if r.attempted == 0 {
             break;
         }
@@ -168,7 +174,7 @@ on_both_backends!(events_are_signed_scoped_and_delivered, |app| {
                 .unwrap_or_else(|e| panic!("signature: {e}"));
             assert!(r.header("webhook-id").starts_with("msg_"));
             assert_eq!(r.header("content-type"), "application/json");
-            let ours = esma_api::notify::signature::WebhookSecret::parse(secret).unwrap();
+            let ours = esma_api::signing::WebhookSecret::parse(secret).unwrap();
             let now = chrono::Utc::now().timestamp();
             ours.verify(
                 r.header("webhook-id"),
@@ -703,7 +709,7 @@ on_both_backends!(secrets_are_stored_sealed_and_still_sign, |app| {
     let rx = Receiver::start(200);
     let (id, secret) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
     let stored = stored_secret(&app, id).await;
-    let key = esma_api::notify::sealing::WebhookKeys::new(&common::WEBHOOK_KEY, &[]);
+    let key = esma_api::signing::WebhookKeys::new(&common::WEBHOOK_KEY, &[]);
     assert!(
         stored.starts_with(&format!("v1:{}:", key.current_id())),
         "sealed under the current key: {stored}"
@@ -724,7 +730,7 @@ on_both_backends!(secrets_are_stored_sealed_and_still_sign, |app| {
 on_both_backends!(
     rekey_seals_clear_and_old_secrets_under_the_current_key,
     |app| {
-        use esma_api::notify::sealing::WebhookKeys;
+        use esma_api::signing::WebhookKeys;
         use std::sync::Arc;
         let mut app = app;
         let s = base(&app).await;

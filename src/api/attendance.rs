@@ -11,10 +11,11 @@ use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query
 use super::problem::{BadRequest, Forbidden, InvalidQuery, NotFound, Unauthorized, PROBLEM_JSON};
 use super::pupils::RangeQuery;
 use super::Page;
-use crate::domain::alerts::AlertKind;
+use crate::domain::alerts::{AlertKind, AlertState};
 use crate::domain::attendance::IllnessRun;
 use crate::error::{ApiError, Problem};
-use crate::service::attendance::{self, AlertQuery, AlertView, PupilAttendance, SummarySource};
+use crate::service::alerts::{self, AlertQuery, AlertView};
+use crate::service::attendance::{self, PupilAttendance, SummarySource};
 use crate::service::{Actor, AppState};
 
 /// Illness days (RULES.md R4): half days count.
@@ -191,7 +192,9 @@ pub struct AlertsQuery {
     /// Only this pupil.
     pub upn: Option<String>,
     /// `open` (default), `resolved` or `all`.
-    #[param(example = "open")]
+    // Read as text and parsed by `AlertStateFilter::parse`: a value it does not know is a 422
+    // naming the field, as it always was.
+    #[param(value_type = Option<AlertStateFilter>, inline, example = "open")]
     pub state: Option<String>,
     /// Only alerts whose `since` is on or after this date.
     pub from: Option<NaiveDate>,
@@ -200,6 +203,46 @@ pub struct AlertsQuery {
     #[param(minimum = 1, maximum = 500)]
     pub limit: Option<i64>,
     pub cursor: Option<String>,
+}
+
+/// Which alerts the worklist lists by their state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertStateFilter {
+    /// Those whose cause still holds.
+    #[default]
+    Open,
+    Resolved,
+    All,
+}
+
+impl AlertStateFilter {
+    /// The `state` of a query (default `open`). The answer to a value it does not know is the
+    /// worklist's own 422 on `/query/state`, not the 400 a query that fails to deserialize gets.
+    fn parse(text: Option<&str>) -> Result<AlertStateFilter, ApiError> {
+        use serde::de::value::{Error, StrDeserializer};
+        let Some(text) = text else {
+            return Ok(AlertStateFilter::default());
+        };
+        AlertStateFilter::deserialize(StrDeserializer::<Error>::new(text)).map_err(|_| {
+            ApiError::invalid_field(
+                "/query/state",
+                format!(
+                    "state should be open, resolved or all, not '{}'",
+                    text.chars().take(60).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    /// The alerts in which state; `None`: both.
+    fn state(self) -> Option<AlertState> {
+        match self {
+            AlertStateFilter::Open => Some(AlertState::Open),
+            AlertStateFilter::Resolved => Some(AlertState::Resolved),
+            AlertStateFilter::All => None,
+        }
+    }
 }
 
 /// A duty someone must act on: computed from the register, a referral's deadline or a case.
@@ -219,8 +262,7 @@ pub struct AlertItem {
     /// due at once (`since`); null where no rule sets a deadline (persistent and severe absence).
     pub due_by: Option<NaiveDate>,
     /// `open` or `resolved`.
-    #[schema(example = "open")]
-    pub state: String,
+    pub state: AlertState,
     pub raised_on: NaiveDate,
     pub resolved_on: Option<NaiveDate>,
     /// Why it was resolved.
@@ -240,12 +282,7 @@ impl From<AlertView> for AlertItem {
             academic_year: a.academic_year.to_string(),
             since: a.since,
             due_by: a.due_by,
-            state: if a.resolved_on.is_some() {
-                "resolved"
-            } else {
-                "open"
-            }
-            .to_string(),
+            state: a.state,
             raised_on: a.raised_on,
             resolved_on: a.resolved_on,
             resolution: a.resolution,
@@ -284,20 +321,7 @@ pub async fn list_alerts(
         .as_deref()
         .map(|k| comma_list("kind", k, &AlertKind::ALL, AlertKind::as_str))
         .transpose()?;
-    let open = match q.state.as_deref() {
-        None | Some("open") => Some(true),
-        Some("resolved") => Some(false),
-        Some("all") => None,
-        Some(other) => {
-            return Err(ApiError::invalid_field(
-                "/query/state",
-                format!(
-                    "state should be open, resolved or all, not '{}'",
-                    other.chars().take(60).collect::<String>()
-                ),
-            ))
-        }
-    };
+    let state_filter = AlertStateFilter::parse(q.state.as_deref())?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if from > to {
             return Err(ApiError::invalid_field(
@@ -307,14 +331,14 @@ pub async fn list_alerts(
         }
     }
     let upn = q.upn.as_deref().map(query_upn).transpose()?;
-    let page = attendance::list(
+    let page = alerts::list(
         &state,
         &actor,
         AlertQuery {
             kinds,
             school_urn: q.school_urn,
             upn,
-            open,
+            state: state_filter.state(),
             since_from: q.from,
             since_to: q.to,
             after_id: decode_cursor("alerts", q.cursor.as_deref())?,

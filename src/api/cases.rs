@@ -134,7 +134,7 @@ fn case_view(c: CaseRecord) -> CaseView {
             .into_iter()
             .map(|a| CaseAlertView {
                 id: a.id,
-                kind: a.kind,
+                kind: a.kind.as_str().to_string(),
                 since: a.since,
                 subject: a.subject,
             })

@@ -1,20 +1,37 @@
-//! Which statutory alerts a change to the register raises or resolves (RULES.md R2.2, R4.4,
-//! R5.1; API.md "Attendance" `GET /alerts`). Pure: the caller stores the result.
+//! Which alerts should be open (RULES.md R2.2, R4.4, R5.1, R10.3, R11.4, R11.5, R12.1, R12.2;
+//! API.md "Attendance" `GET /alerts`). Pure: `service::alerts` compares what the rules want with
+//! the stored alerts and writes the difference.
 //!
 //! An alert is identified by its kind, school, pupil and `subject` (the academic year for the
-//! yearly kinds, the session for an `N`), so the same duty is never raised twice while it is
-//! open; when its cause goes (the `N` was replaced, a correction took illness below the
-//! threshold) it is resolved, with the date and the reason.
+//! yearly kinds, the session for an `N`, the referral, the case and its review or gate), so the
+//! same duty is never raised twice while it is open; when its cause goes (the `N` was replaced, a
+//! correction took illness below the threshold, the review was held) it is resolved, with the
+//! date and the reason.
+//!
+//! Every kind has one entry in the registry ([`AlertKind::rule`]): where its facts come from
+//! ([`AlertScope`]) and its rule. A new kind is a variant, its rule over the facts of its scope,
+//! and its line in the registry.
 
+use std::cmp::Ordering;
 use std::fmt;
 
 use chrono::NaiveDate;
 use serde::Serialize;
+use utoipa::ToSchema;
 
-use super::attendance::AttendancePolicy;
+use super::attendance::{AttendancePolicy, SessionMark};
 use super::calendar::{AcademicYear, SchoolCalendar};
 use super::codes::{AttendanceCode, Session};
-use super::tally::YearTally;
+use super::tally::{PupilTally, YearTally};
+
+mod case;
+mod referral;
+
+pub use case::{
+    medical_evidence_due, register_code_mismatch, review_overdue, support_non_engagement,
+    CaseClock, CaseFacts, CASE_REGISTER_CODES,
+};
+pub use referral::{assessment_overdue, ReferralFacts};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -81,10 +98,127 @@ impl AlertKind {
     }
 }
 
+/// Whose facts a kind of alert follows from, and so what keeps it up to date.
+#[derive(Debug, Clone, Copy)]
+pub enum AlertScope {
+    /// A pupil's register at a school: every push applies the change its tally went through
+    /// ([`pupil_alert_changes`], [`unexplained_change`]), per pupil, without reading the year
+    /// again; `esma-api recompute` reconciles a school with [`register_alerts`].
+    Register,
+    /// An undecided referral: reconciled by the clock; its decision or withdrawal resolves it.
+    Referral(fn(&ReferralFacts<'_>, NaiveDate) -> Option<WantedAlert>),
+    /// An active case: reconciled by the clock and whenever the case is read; its exit
+    /// resolves what is open.
+    Case(fn(&CaseFacts<'_>, &CaseClock<'_>) -> Vec<WantedAlert>),
+}
+
+/// How one kind of alert is kept.
+#[derive(Debug, Clone, Copy)]
+pub struct AlertRule {
+    pub scope: AlertScope,
+    /// When the cause is found to have begun on another day (a corrected older mark), the open
+    /// alert's `since` moves with it; otherwise it stays as raised.
+    pub since_follows_cause: bool,
+    /// What a reconciliation records when the rule no longer wants an open alert; `None`: only
+    /// the writes of its scope resolve it.
+    pub when_gone: Option<&'static str>,
+}
+
+impl AlertKind {
+    /// The registry: each kind's scope and rule.
+    pub fn rule(self) -> AlertRule {
+        const RECOMPUTED: &str = "not supported by the register when recomputed";
+        let register = |since_follows_cause| AlertRule {
+            scope: AlertScope::Register,
+            since_follows_cause,
+            when_gone: Some(RECOMPUTED),
+        };
+        let case = |rule, when_gone| AlertRule {
+            scope: AlertScope::Case(rule),
+            since_follows_cause: false,
+            when_gone: Some(when_gone),
+        };
+        match self {
+            AlertKind::SicknessReturnDue => register(true),
+            AlertKind::UnexplainedAbsenceOverdue => register(false),
+            AlertKind::PersistentAbsence => register(false),
+            AlertKind::SevereAbsence => register(false),
+            AlertKind::AssessmentOverdue => AlertRule {
+                scope: AlertScope::Referral(assessment_overdue),
+                since_follows_cause: false,
+                when_gone: None,
+            },
+            AlertKind::ReviewOverdue => {
+                case(review_overdue, "the review was held, moved or cancelled")
+            }
+            AlertKind::MedicalEvidenceDue => {
+                case(medical_evidence_due, "medical evidence was received")
+            }
+            AlertKind::RegisterCodeMismatch => {
+                case(register_code_mismatch, "the C marks were corrected")
+            }
+            AlertKind::SupportNonEngagement => case(
+                support_non_engagement,
+                "fewer unauthorised sessions in the recent school days",
+            ),
+        }
+    }
+}
+
 impl fmt::Display for AlertKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
     }
+}
+
+/// Whether an alert's cause still holds, as the worklist shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AlertState {
+    Open,
+    Resolved,
+}
+
+/// Which alert: at most one is open for each key.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct AlertKey {
+    pub kind: AlertKind,
+    pub school_urn: i32,
+    pub upn: String,
+    pub subject: String,
+}
+
+/// By the kind's name, then school, pupil and subject: the order alerts are raised in when a
+/// reconciliation raises several, so their ids and the change feed follow it.
+impl Ord for AlertKey {
+    fn cmp(&self, other: &Self) -> Ordering {
+        (
+            self.kind.as_str(),
+            self.school_urn,
+            &self.upn,
+            &self.subject,
+        )
+            .cmp(&(
+                other.kind.as_str(),
+                other.school_urn,
+                &other.upn,
+                &other.subject,
+            ))
+    }
+}
+
+impl PartialOrd for AlertKey {
+    fn partial_cmp(&self, other: &Self) -> Option<Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// An alert a rule wants open, with what it is raised with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WantedAlert {
+    pub key: AlertKey,
+    pub year: AcademicYear,
+    pub since: NaiveDate,
 }
 
 /// What to do to the stored alerts of one pupil at one school.
@@ -136,6 +270,25 @@ pub fn referral_subject_of(referral_id: i64) -> String {
 /// Parses a referral subject back.
 pub fn referral_subject(subject: &str) -> Option<i64> {
     subject.strip_prefix("referral ")?.parse().ok()
+}
+
+/// The subjects of case alerts: "case 7", "case 7 review 31", "case 7 gate 12 2027-02-09".
+pub fn case_subject(case_id: i64, rest: &str) -> String {
+    if rest.is_empty() {
+        format!("case {case_id}")
+    } else {
+        format!("case {case_id} {rest}")
+    }
+}
+
+/// Whether an alert subject is about case `case_id` ("case 7" covers "case 7" and
+/// "case 7 review 31", not "case 70").
+pub fn is_about_case(subject: &str, case_id: i64) -> bool {
+    let case = case_subject(case_id, "");
+    subject == case
+        || subject
+            .strip_prefix(&case)
+            .is_some_and(|rest| rest.starts_with(' '))
 }
 
 /// The R2.2 and R4.4 alerts that follow from a pupil's tally for one year going from `before` to
@@ -216,6 +369,70 @@ pub fn year_alert_changes(
     changes
 }
 
+/// The alert changes of a pupil whose tallies (every year of them) went from `before` to
+/// `after`.
+pub fn pupil_alert_changes(
+    before: &PupilTally,
+    after: &PupilTally,
+    policy: &AttendancePolicy,
+) -> Vec<AlertChange> {
+    let years: std::collections::BTreeSet<AcademicYear> = before
+        .years
+        .iter()
+        .chain(&after.years)
+        .map(|t| t.year)
+        .collect();
+    years
+        .into_iter()
+        .flat_map(|year| year_alert_changes(year, before.year(year), after.year(year), policy))
+        .collect()
+}
+
+/// The register alerts that should be open for a pupil at a school, from scratch: what the
+/// changes from no marks at all to `tally` raise, and an `N` alert for each `N` in `marks` (it
+/// is listed from the day it is overdue, R5.1). What a push keeps incrementally equals this.
+pub fn register_alerts(
+    school_urn: i32,
+    upn: &str,
+    tally: &PupilTally,
+    marks: &[SessionMark],
+    policy: &AttendancePolicy,
+) -> Vec<WantedAlert> {
+    let key = |kind, subject| AlertKey {
+        kind,
+        school_urn,
+        upn: upn.to_owned(),
+        subject,
+    };
+    let mut wanted = Vec::new();
+    for change in pupil_alert_changes(&PupilTally::default(), tally, policy) {
+        if let AlertChange::Raise {
+            kind,
+            year,
+            subject,
+            since,
+        } = change
+        {
+            wanted.push(WantedAlert {
+                key: key(kind, subject),
+                year,
+                since,
+            });
+        }
+    }
+    for mark in marks.iter().filter(|m| m.code == AttendanceCode::N) {
+        wanted.push(WantedAlert {
+            key: key(
+                AlertKind::UnexplainedAbsenceOverdue,
+                session_subject(mark.date, mark.session),
+            ),
+            year: AcademicYear::containing(mark.date),
+            since: mark.date,
+        });
+    }
+    wanted
+}
+
 /// R5.1: the alert change for one mark going from `old` (none: a new session) to `new`. An `N`
 /// is recorded at once and listed from the day it is overdue; replacing it resolves it.
 pub fn unexplained_change(
@@ -264,6 +481,96 @@ mod tests {
 
     fn date(text: &str) -> NaiveDate {
         NaiveDate::parse_from_str(text, "%Y-%m-%d").unwrap()
+    }
+
+    #[test]
+    fn every_kind_has_its_rule_and_the_register_kinds_are_those_recompute_reconciles() {
+        for kind in AlertKind::ALL {
+            let rule = kind.rule();
+            let from_register = matches!(rule.scope, AlertScope::Register);
+            assert_eq!(
+                from_register,
+                AlertKind::FROM_REGISTER.contains(&kind),
+                "{kind}"
+            );
+            // Only an alert whose writes resolve it may go without a resolution of its own.
+            assert_eq!(
+                rule.when_gone.is_none(),
+                matches!(rule.scope, AlertScope::Referral(_)),
+                "{kind}"
+            );
+        }
+        assert!(AlertKind::SicknessReturnDue.rule().since_follows_cause);
+        assert!(!AlertKind::PersistentAbsence.rule().since_follows_cause);
+    }
+
+    #[test]
+    fn keys_order_by_the_kind_name_as_alerts_have_always_been_raised() {
+        let key = |kind| AlertKey {
+            kind,
+            school_urn: 1,
+            upn: "A".into(),
+            subject: "case 1".into(),
+        };
+        let mut keys = vec![
+            key(AlertKind::ReviewOverdue),
+            key(AlertKind::SupportNonEngagement),
+            key(AlertKind::MedicalEvidenceDue),
+            key(AlertKind::RegisterCodeMismatch),
+        ];
+        keys.sort();
+        let names: Vec<&str> = keys.iter().map(|k| k.kind.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "medical_evidence_due",
+                "register_code_mismatch",
+                "review_overdue",
+                "support_non_engagement"
+            ]
+        );
+    }
+
+    #[test]
+    fn case_subjects_name_their_case_and_no_other() {
+        assert_eq!(case_subject(7, ""), "case 7");
+        assert_eq!(
+            case_subject(7, "review 31 2026-12-01"),
+            "case 7 review 31 2026-12-01"
+        );
+        assert!(is_about_case("case 7", 7));
+        assert!(is_about_case("case 7 review 31 2026-12-01", 7));
+        assert!(!is_about_case("case 70", 7));
+        assert!(!is_about_case("case 70 gate 12 2027-02-09", 7));
+    }
+
+    #[test]
+    fn register_alerts_are_what_the_changes_from_nothing_raise_plus_each_n() {
+        let policy = AttendancePolicy::default();
+        let mut codes = vec!["/"; 18];
+        codes.extend(["O", "N"]);
+        let tally = tally_of(&codes);
+        let marks = vec![
+            SessionMark::new(date("2026-10-02"), Session::Pm, AttendanceCode::N),
+            SessionMark::new(date("2026-10-02"), Session::Am, AttendanceCode::O),
+        ];
+        let pupil = PupilTally {
+            years: vec![tally.clone()],
+        };
+        let wanted = register_alerts(117001, "A", &pupil, &marks, &policy);
+        let kinds: Vec<(AlertKind, &str)> = wanted
+            .iter()
+            .map(|w| (w.key.kind, w.key.subject.as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                (AlertKind::PersistentAbsence, "2026-27"),
+                (AlertKind::UnexplainedAbsenceOverdue, "2026-10-02 PM"),
+            ]
+        );
+        assert_eq!(wanted[0].since, tally.latest.unwrap().0);
+        assert_eq!(wanted[1].since, date("2026-10-02"));
     }
 
     #[test]

@@ -2,32 +2,26 @@
 //! `reqwest`, signed (Standard Webhooks), retried with exponential backoff and jitter for about
 //! three days; a 410 from the receiver disables the subscription. Every attempt is recorded.
 //! At least once: a delivery is claimed with a lease, so a crash mid-attempt sends it again.
-//! It also runs the clock-driven scan (`service::webhooks::scan`) every `scan_every`, and with it
-//! the pruning of records past their retention (`service::retention`).
+//! It reads the outbox the services write and nothing else of theirs: the clock-driven scan that
+//! fills it is scheduled by the server (`server::run_upkeep`).
 
-pub mod sealing;
-pub mod signature;
-
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use rand::Rng;
 use serde::Serialize;
 
-use crate::domain::retention::RetentionPolicy;
 use crate::error::ApiError;
-use crate::service::{idempotency, retention, webhooks, AppState};
+use crate::signing::{WebhookKeys, WebhookSecret};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
-use sealing::WebhookKeys;
-use signature::WebhookSecret;
+use crate::store::Db;
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
 pub struct DispatchSettings {
     /// How often to look for due deliveries when the last round found none.
     pub poll_every: Duration,
-    /// How often to emit clock-driven events (zero: never).
-    pub scan_every: Duration,
     /// One attempt's time limit (connect and answer).
     pub timeout: Duration,
     /// The wait after the 1st, 2nd, ... failed attempt; when it runs out the delivery fails.
@@ -39,10 +33,8 @@ pub struct DispatchSettings {
     pub batch: i64,
     /// Attempts under way at once.
     pub concurrency: usize,
-    /// Whether deliveries are sent at all (off: they wait in the outbox; the scan still runs).
+    /// Whether deliveries are sent at all (off: they wait in the outbox).
     pub send: bool,
-    /// How long each kind of record is kept; the scan prunes what is older.
-    pub retention: RetentionPolicy,
 }
 
 /// The default retry waits: 5 s, 1 min, 5 min, 30 min, 2 h, 5 h, 10 h, 12 h (four times) and
@@ -60,14 +52,12 @@ impl Default for DispatchSettings {
     fn default() -> Self {
         DispatchSettings {
             poll_every: Duration::from_secs(1),
-            scan_every: Duration::from_secs(60),
             timeout: Duration::from_secs(10),
             retry_delays: default_retry_delays(),
             jitter: 0.2,
             batch: 100,
             concurrency: 8,
             send: true,
-            retention: RetentionPolicy::default(),
         }
     }
 }
@@ -130,23 +120,21 @@ impl Dispatcher {
     }
 
     /// Claims the deliveries due now, sends them, and records every attempt.
-    pub async fn deliver_due(&self, state: &AppState) -> Result<RoundReport, ApiError> {
+    pub async fn deliver_due(&self, db: &Db, keys: &WebhookKeys) -> Result<RoundReport, ApiError> {
         let now = crate::clock::wall_naive();
         let lease_until = now
             + chrono::Duration::from_std(self.settings.lease())
                 .unwrap_or_else(|_| chrono::Duration::seconds(60));
         let batch = self.settings.batch;
-        let jobs = state
-            .db
+        let jobs = db
             .write(move |conn| Ok(store::claim_due(conn, now, lease_until, batch)?))
             .await?;
         if jobs.is_empty() {
             return Ok(RoundReport::default());
         }
-        let keys = state.webhook_keys.clone();
         let outcomes: Vec<(DeliveryJob, NewAttempt, AttemptResult)> =
             futures_util::stream::iter(jobs)
-                .map(|job| self.attempt(job, &keys))
+                .map(|job| self.attempt(job, keys))
                 .buffer_unordered(self.settings.concurrency.max(1))
                 .collect()
                 .await;
@@ -162,15 +150,13 @@ impl Dispatcher {
                 AttemptResult::Gone => report.disabled += 1,
             }
         }
-        state
-            .db
-            .write(move |conn| {
-                for (job, attempt, result) in &outcomes {
-                    store::record_attempt(conn, job, attempt, result)?;
-                }
-                Ok(())
-            })
-            .await?;
+        db.write(move |conn| {
+            for (job, attempt, result) in &outcomes {
+                store::record_attempt(conn, job, attempt, result)?;
+            }
+            Ok(())
+        })
+        .await?;
         Ok(report)
     }
 
@@ -261,44 +247,16 @@ fn describe(e: reqwest::Error) -> String {
     }
 }
 
-/// Runs the dispatcher and the clock-driven scan until the task is dropped. A failing round is
-/// logged and tried again at the next tick; nothing is lost, since the outbox is in the database.
-pub async fn run(state: AppState, dispatcher: Dispatcher) {
+/// Runs the dispatcher until the task is dropped (at once when sending is off: deliveries wait
+/// in the outbox). A failing round is logged and tried again at the next tick; nothing is lost,
+/// since the outbox is in the database.
+pub async fn run(db: Db, keys: Arc<WebhookKeys>, dispatcher: Dispatcher) {
     let settings = dispatcher.settings().clone();
-    let mut last_scan: Option<Instant> = None;
+    if !settings.send {
+        return;
+    }
     loop {
-        if !settings.scan_every.is_zero()
-            && last_scan.is_none_or(|at| at.elapsed() >= settings.scan_every)
-        {
-            last_scan = Some(Instant::now());
-            match webhooks::scan(&state).await {
-                Ok(report) if report.events > 0 => {
-                    tracing::info!(events = report.events, "clock-driven events emitted")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "event scan failed; trying again later"),
-            }
-            // Stored Idempotency-Key answers are kept for their retention period only.
-            match idempotency::prune(&state).await {
-                Ok(0) => {}
-                Ok(pruned) => tracing::info!(pruned, "expired Idempotency-Key answers forgotten"),
-                Err(e) => {
-                    tracing::warn!(error = %e, "Idempotency-Key pruning failed; trying again later")
-                }
-            }
-            match retention::prune(&state, &settings.retention).await {
-                Ok(report) if report.total() > 0 => {
-                    tracing::info!(pruned = ?report, "records past their retention removed")
-                }
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "pruning failed; trying again later"),
-            }
-        }
-        if !settings.send {
-            actix_web::rt::time::sleep(settings.poll_every).await;
-            continue;
-        }
-        let busy = match dispatcher.deliver_due(&state).await {
+        let busy = match dispatcher.deliver_due(&db, &keys).await {
             Ok(report) => report.attempted as i64 >= settings.batch,
             Err(e) => {
                 tracing::warn!(error = %e, "webhook round failed; trying again later");

@@ -8,32 +8,23 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
 use diesel::Connection;
-use serde_json::json;
 
+use super::alerts::{self, AlertWork};
 use super::pupils::{audited_read, date_range, parse_upn, visible};
-use super::{Actor, AppState, AuditSubject};
+use super::{Actor, AppState};
 use crate::domain::access::Role;
-use crate::domain::alerts::referral_subject;
-use crate::domain::alerts::{
-    parse_session_subject, session_subject, unexplained_change, unexplained_overdue_before,
-    year_alert_changes, AlertChange, AlertKind,
-};
+use crate::domain::alerts::{pupil_alert_changes, register_alerts, unexplained_change, AlertKey};
 use crate::domain::attendance::{
-    unexplained_due_by, unexplained_overdue_from, AttendanceMeasures, AttendancePolicy, IllnessRun,
-    MeasureCounts, SessionMark,
+    AttendanceMeasures, AttendancePolicy, IllnessRun, MeasureCounts, SessionMark,
 };
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
-use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::codes::{AttendanceCode, Session};
-use crate::domain::referral::{Referral, ReferralId};
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 use crate::error::ApiError;
-use crate::store::alerts::{self as alert_store, AlertFilter, AlertKey, AlertRow, NewAlert};
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
-use crate::store::referrals as referral_store;
 use crate::store::registers::{self, SchoolRegisters, YearRegister};
-use crate::store::{audit, calendars, changes, DbConnection};
+use crate::store::{calendars, changes, DbConnection};
 
 fn unreadable(what: String) -> diesel::result::Error {
     diesel::result::Error::DeserializationError(what.into())
@@ -248,92 +239,6 @@ pub fn write_marks_planned(
     }
 }
 
-/// What the alerts of one school need to change, gathered before writing.
-#[derive(Default)]
-struct AlertWork {
-    raise: Vec<NewAlert>,
-    resolve: Vec<(AlertKey, String)>,
-    move_since: Vec<(AlertKey, NaiveDate)>,
-}
-
-impl AlertWork {
-    fn add(&mut self, school_urn: i32, upn: &str, change: AlertChange, today: NaiveDate) {
-        let key = |kind: AlertKind, subject: String| AlertKey {
-            kind: kind.as_str().to_owned(),
-            school_urn,
-            upn: upn.to_owned(),
-            subject,
-        };
-        match change {
-            AlertChange::Raise {
-                kind,
-                year,
-                subject,
-                since,
-            } => self.raise.push(NewAlert {
-                kind: kind.as_str().to_owned(),
-                school_urn,
-                upn: upn.to_owned(),
-                academic_year: year.start_year(),
-                subject,
-                since,
-                raised_on: today,
-            }),
-            AlertChange::Resolve {
-                kind,
-                subject,
-                resolution,
-            } => self.resolve.push((key(kind, subject), resolution)),
-            AlertChange::MoveSince {
-                kind,
-                subject,
-                since,
-            } => self.move_since.push((key(kind, subject), since)),
-        }
-    }
-
-    /// Writes the changes; returns them as the change feed says them.
-    fn apply(self, conn: &mut DbConnection, today: NaiveDate) -> diesel::QueryResult<Vec<Change>> {
-        let mut changed = Vec::new();
-        // Resolutions first: an alert resolved and raised again in one push (a flag that went
-        // and came back) leaves one closed and one open row.
-        changed.extend(
-            alert_store::resolve_all(conn, &self.resolve, today)?
-                .into_iter()
-                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Resolved)),
-        );
-        for (key, since) in &self.move_since {
-            if let Some(id) = alert_store::move_since(conn, key, *since)? {
-                changed.push(Change::alert(id, key.school_urn, ChangeAction::SinceMoved));
-            }
-        }
-        changed.extend(
-            alert_store::raise(conn, &self.raise)?
-                .into_iter()
-                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
-        );
-        Ok(changed)
-    }
-}
-
-/// The alert changes of a pupil whose tallies went from `before` to `after`.
-fn tally_alert_changes(
-    before: &PupilTally,
-    after: &PupilTally,
-    policy: &AttendancePolicy,
-) -> Vec<AlertChange> {
-    let years: BTreeSet<AcademicYear> = before
-        .years
-        .iter()
-        .chain(&after.years)
-        .map(|t| t.year)
-        .collect();
-    years
-        .into_iter()
-        .flat_map(|year| year_alert_changes(year, before.year(year), after.year(year), policy))
-        .collect()
-}
-
 /// Brings the tallies and alerts of the pupils in `changes` up to date (issue 4 item 4) in
 /// `school`, the registers the changes were applied to (their tallies still as loaded); the
 /// caller saves the registers.
@@ -395,7 +300,7 @@ fn maintain(
                 policy,
             )
         };
-        for change in tally_alert_changes(&before, &after, policy) {
+        for change in pupil_alert_changes(&before, &after, policy) {
             work.add(school_urn, upn, change, today);
         }
         for tally in after.years {
@@ -466,36 +371,10 @@ pub fn recompute_school(
         .collect();
     let mut counts = RecomputeCounts::default();
     // The open alerts the register supports, with their `since`.
-    let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
-    let key = |kind: AlertKind, upn: &str, subject: String| AlertKey {
-        kind: kind.as_str().to_owned(),
-        school_urn,
-        upn: upn.to_owned(),
-        subject,
-    };
+    let mut wanted = Vec::new();
     for (upn, marks) in &by_pupil {
         let tally = PupilTally::from_register(marks, policy);
-        for change in tally_alert_changes(&PupilTally::default(), &tally, policy) {
-            if let AlertChange::Raise {
-                kind,
-                year,
-                subject,
-                since,
-            } = change
-            {
-                wanted.insert(key(kind, upn, subject), (year.start_year(), since));
-            }
-        }
-        for mark in marks.iter().filter(|m| m.code == AttendanceCode::N) {
-            wanted.insert(
-                key(
-                    AlertKind::UnexplainedAbsenceOverdue,
-                    upn,
-                    session_subject(mark.date, mark.session),
-                ),
-                (AcademicYear::containing(mark.date).start_year(), mark.date),
-            );
-        }
+        wanted.extend(register_alerts(school_urn, upn, &tally, marks, policy));
         counts.pupils += 1;
         counts.tallies += tally.years.len();
         if let Some(years) = school.pupils.get_mut(upn.as_str()) {
@@ -508,57 +387,10 @@ pub fn recompute_school(
     }
     // Only the tallies that differed from the recomputation are written.
     registers::save(conn, &school)?;
-    let register_kinds = AlertKind::FROM_REGISTER.map(AlertKind::as_str);
-    let mut changed = Vec::new();
-    for open in alert_store::open_of_school(conn, school_urn, &register_kinds)? {
-        let open_key = AlertKey {
-            kind: open.kind.clone(),
-            school_urn,
-            upn: open.upn.clone(),
-            subject: open.subject.clone(),
-        };
-        match wanted.remove(&open_key) {
-            Some((_, since))
-                if since != open.since && open.kind == AlertKind::SicknessReturnDue.as_str() =>
-            {
-                if let Some(id) = alert_store::move_since(conn, &open_key, since)? {
-                    changed.push(Change::alert(id, school_urn, ChangeAction::SinceMoved));
-                }
-            }
-            Some(_) => {}
-            None => {
-                if let Some(id) = alert_store::resolve(
-                    conn,
-                    &open_key,
-                    today,
-                    "not supported by the register when recomputed",
-                )? {
-                    counts.alerts_resolved += 1;
-                    changed.push(Change::alert(id, school_urn, ChangeAction::Resolved));
-                }
-            }
-        }
-    }
-    let raise: Vec<NewAlert> = wanted
-        .into_iter()
-        .map(|(key, (year, since))| NewAlert {
-            kind: key.kind,
-            school_urn,
-            upn: key.upn,
-            academic_year: year,
-            subject: key.subject,
-            since,
-            raised_on: today,
-        })
-        .collect();
-    let raised = alert_store::raise(conn, &raise)?;
-    counts.alerts_raised = raised.len();
-    changed.extend(
-        raised
-            .into_iter()
-            .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
-    );
-    changes::record_at(conn, now, &changed)?;
+    let reconciled = alerts::reconcile_register(conn, school_urn, wanted, today)?;
+    counts.alerts_raised = reconciled.raised;
+    counts.alerts_resolved = reconciled.resolved;
+    changes::record_at(conn, now, &reconciled.changes)?;
     Ok(counts)
 }
 
@@ -732,246 +564,6 @@ pub async fn summary(
     .await
 }
 
-// ---------------------------------------------------------------------------------------------
-// GET /api/v1/alerts
-// ---------------------------------------------------------------------------------------------
-
-/// What the caller asked the worklist for (already parsed).
-#[derive(Debug, Clone, Default)]
-pub struct AlertQuery {
-    pub kinds: Option<Vec<AlertKind>>,
-    pub school_urn: Option<i32>,
-    pub upn: Option<String>,
-    pub open: Option<bool>,
-    pub since_from: Option<NaiveDate>,
-    pub since_to: Option<NaiveDate>,
-    pub after_id: Option<i64>,
-    pub limit: i64,
-}
-
-/// One alert as the worklist shows it.
-#[derive(Debug, Clone)]
-pub struct AlertView {
-    pub id: i64,
-    pub kind: AlertKind,
-    pub upn: String,
-    pub school_urn: i32,
-    pub academic_year: AcademicYear,
-    pub since: NaiveDate,
-    pub due_by: Option<NaiveDate>,
-    pub raised_on: NaiveDate,
-    pub resolved_on: Option<NaiveDate>,
-    pub resolution: Option<String>,
-    pub facts: serde_json::Value,
-}
-
-pub struct AlertPage {
-    pub alerts: Vec<AlertView>,
-    /// Set when there may be more: pass it as `cursor`.
-    pub next_after_id: Option<i64>,
-}
-
-fn view(
-    page_tallies: &HashMap<(i32, i32, String), YearTally>,
-    page_referrals: &HashMap<ReferralId, Referral>,
-    page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
-    row: AlertRow,
-    policy: &AttendancePolicy,
-    calendar: &SchoolCalendar,
-    today: NaiveDate,
-) -> Result<AlertView, ApiError> {
-    let kind = AlertKind::parse(&row.kind).ok_or_else(|| {
-        ApiError::internal(format!("stored alert {} has kind {}", row.id, row.kind))
-    })?;
-    let year = AcademicYear::new(row.academic_year);
-    let (due_by, facts) = match kind {
-        AlertKind::UnexplainedAbsenceOverdue => {
-            let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
-                ApiError::internal(format!(
-                    "stored alert {} has subject {}",
-                    row.id, row.subject
-                ))
-            })?;
-            let after = policy.unexplained_after_school_days;
-            let due_by = unexplained_due_by(date, calendar, after);
-            (
-                Some(due_by),
-                json!({
-                    "mark_date": date,
-                    "session": session,
-                    "code": "N",
-                    "school_days_since": calendar.school_days_between(date, today),
-                    "school_days_allowed": after,
-                    "overdue_from": unexplained_overdue_from(date, calendar, after),
-                }),
-            )
-        }
-        AlertKind::SicknessReturnDue => {
-            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
-            let reached = tally.as_ref().and_then(|t| t.sickness_return_reached);
-            (
-                // Due from the session that reached the threshold: no later deadline is set.
-                Some(row.since),
-                json!({
-                    "illness_days_cumulative": tally.as_ref().map(|t| t.illness_days(policy)),
-                    "threshold_days": policy.sickness_return_days,
-                    "reached_on": reached.map(|r| r.0),
-                    "reached_session": reached.map(|r| r.1),
-                    "current_streak_days": tally.map(|t| t.current_streak_days()),
-                    "longest_streak_days": tally.map(|t| t.longest_streak_days()),
-                }),
-            )
-        }
-        AlertKind::AssessmentOverdue => {
-            let referral = referral_subject(&row.subject)
-                .and_then(|id| page_referrals.get(&ReferralId::from(id)));
-            let due_by = referral.map(|r| r.assessment_due_by);
-            (
-                due_by,
-                json!({
-                    "referral_id": referral.map(|r| r.id),
-                    "status": referral.map(|r| r.status.clone()),
-                    "received_on": referral.map(|r| r.received_at.date()),
-                    "assessment_due_by": due_by,
-                    "school_days_overdue": due_by.map(|d| calendar.school_days_between(d, today)),
-                }),
-            )
-        }
-        AlertKind::ReviewOverdue
-        | AlertKind::MedicalEvidenceDue
-        | AlertKind::RegisterCodeMismatch
-        | AlertKind::SupportNonEngagement => super::cases::case_alert_facts(
-            kind,
-            &row.subject,
-            row.since,
-            page_c_sessions.get(&row.id),
-        ),
-        AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
-            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
-            let measures = tally.as_ref().map(|t| t.measures(policy));
-            (
-                None,
-                json!({
-                    "possible_sessions": measures.as_ref().map(|m| m.possible_sessions),
-                    "absence_sessions": measures.as_ref().map(|m| m.authorised_absence + m.unauthorised_absence),
-                    "authorised_absence": measures.as_ref().map(|m| m.authorised_absence),
-                    "unauthorised_absence": measures.as_ref().map(|m| m.unauthorised_absence),
-                    "absence_rate": measures.as_ref().map(|m| m.absence_rate),
-                    "threshold_percent": if kind == AlertKind::SevereAbsence { 50 } else { 10 },
-                    "latest_session_date": tally.as_ref().and_then(|t| t.latest).map(|l| l.0),
-                }),
-            )
-        }
-    };
-    Ok(AlertView {
-        id: row.id,
-        kind,
-        upn: row.upn,
-        school_urn: row.school_urn,
-        academic_year: year,
-        since: row.since,
-        due_by,
-        raised_on: row.raised_on,
-        resolved_on: row.resolved_on,
-        resolution: row.resolution,
-        facts,
-    })
-}
-
-/// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
-/// school's URN, as for any read of another school's data). One audit row per page read.
-pub async fn list(
-    state: &AppState,
-    actor: &Actor,
-    query: AlertQuery,
-) -> Result<AlertPage, ApiError> {
-    actor.require(&[Role::La, Role::School])?;
-    let schools = actor.schools_to_list(query.school_urn)?;
-    let today = state.clock.today();
-    let now = state.clock.now_naive();
-    let policy = state.attendance.clone();
-    let case_policy = state.policy.clone();
-    let actor = actor.clone();
-    state
-        .db
-        .write(move |conn| {
-            let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            // Clock-driven (R10.3): raised when first looked at after the deadline.
-            let mut changed = super::referrals::raise_overdue_assessments(conn, today)?;
-            changed.extend(super::cases::reconcile_case_alerts(
-                conn,
-                &case_policy,
-                today,
-                None,
-            )?);
-            let filter = AlertFilter {
-                kinds: query
-                    .kinds
-                    .as_ref()
-                    .map(|kinds| kinds.iter().map(|k| k.as_str().to_owned()).collect()),
-                schools,
-                upn: query.upn.clone(),
-                open: query.open,
-                since_from: query.since_from,
-                since_to: query.since_to,
-                unexplained_before: unexplained_overdue_before(
-                    today,
-                    &calendar,
-                    policy.unexplained_after_school_days,
-                ),
-                after_id: query.after_id,
-            };
-            let mut rows = alert_store::page(
-                conn,
-                &filter,
-                AlertKind::UnexplainedAbsenceOverdue.as_str(),
-                query.limit + 1,
-            )?;
-            let more = rows.len() as i64 > query.limit;
-            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
-            // The tallies behind the page's facts, in one query rather than one per alert.
-            let keys: Vec<(i32, i32, &str)> = rows
-                .iter()
-                .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue.as_str())
-                .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
-                .collect();
-            let page_tallies = tallies::of_keys(conn, &keys)?;
-            let referral_ids: Vec<ReferralId> = rows
-                .iter()
-                .filter(|r| r.kind == AlertKind::AssessmentOverdue.as_str())
-                .filter_map(|r| referral_subject(&r.subject))
-                .map(ReferralId::from)
-                .collect();
-            let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
-            let page_c_sessions = super::cases::mismatch_sessions(conn, &rows, today)?;
-            let alerts = rows
-                .into_iter()
-                .map(|row| {
-                    view(
-                        &page_tallies,
-                        &page_referrals,
-                        &page_c_sessions,
-                        row,
-                        &policy,
-                        &calendar,
-                        today,
-                    )
-                })
-                .collect::<Result<Vec<_>, _>>()?;
-            let mut subject = AuditSubject::new("alerts", "worklist");
-            subject.school_urn = query.school_urn;
-            subject.upn = query.upn.clone();
-            audit::append(conn, &[actor.audit(now, "read", subject)])?;
-            changes::record_at(conn, now, &changed)?;
-            Ok(AlertPage {
-                alerts,
-                next_after_id,
-            })
-        })
-        .await
-}
-
 /// The counts behind the tallies, for `esma-api recompute --check` and the consistency test:
 /// every stored tally keyed by school, pupil and year, in its stored form.
 pub fn stored_state(
@@ -981,17 +573,7 @@ pub fn stored_state(
         .into_iter()
         .map(|(urn, upn, tally)| ((urn, upn, tally.year.start_year()), tally))
         .collect();
-    let open = alert_store::all(conn)?
-        .into_iter()
-        .filter(|row| row.resolved_on.is_none())
-        .map(|row| AlertKey {
-            kind: row.kind,
-            school_urn: row.school_urn,
-            upn: row.upn,
-            subject: row.subject,
-        })
-        .collect();
-    Ok((tallies, open))
+    Ok((tallies, alerts::open_keys(conn)?))
 }
 
 /// What `esma-api recompute` did.

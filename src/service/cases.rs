@@ -3,18 +3,16 @@
 //! writes; a school reads its own cases and records review outcomes for them (404 for another
 //! school's, as for any of its data). Every read and write is audited.
 
-use std::collections::{BTreeMap, HashMap};
-
-use chrono::{Days, NaiveDate, NaiveDateTime};
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::alerts;
 use super::attendance::to_session_marks;
 use super::webhooks::Outgoing;
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
-use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::{
     Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
@@ -27,12 +25,11 @@ use crate::domain::exit::{
     register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
 };
 use crate::domain::policy::Policy;
-use crate::domain::referral::{EvidenceItem, ReferralId};
+use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
-use crate::store::alerts::{self as alert_store, AlertKey, AlertRow, NewAlert};
+use crate::store::alerts::AlertRow;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
-use crate::store::marks::StoredMark;
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// A case as the API shows it: the case with its schedule, evidence, evidence clock, the
@@ -123,14 +120,7 @@ fn load(
         .register_codes
         .first()
         .map_or("C2", |c| c.as_str());
-    // The pupil's open alerts at the case's school: this case's and the register's, not those
-    // of an earlier case.
-    let own = case_subject(id.get(), "");
-    let open_alerts: Vec<AlertRow> =
-        alert_store::open_of_pupil_at(conn, case.school_urn, &case.upn)?
-            .into_iter()
-            .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, &own))
-            .collect();
+    let open_alerts = alerts::open_of_case(conn, id, case.school_urn, &case.upn)?;
     Ok(Some(CaseRecord {
         register_code_now: register_code_guidance(
             active,
@@ -220,7 +210,7 @@ pub async fn get(state: &AppState, actor: &Actor, id: CaseId) -> Result<CaseReco
         "read",
         move |conn, _, found, policy, today, _, changed| {
             // Its alerts as of today, not as of the last time someone read the alert list.
-            changed.extend(reconcile_case_alerts(conn, policy, today, Some(id))?);
+            changed.extend(alerts::reconcile_case(conn, policy, today, id)?);
             if found.case.is_active() {
                 return load(conn, id, policy, today)?.ok_or_else(|| not_found(id));
             }
@@ -610,18 +600,7 @@ pub async fn exit(
                     .map(|review| Change::review(*review, urn, ChangeAction::Cancelled)),
             );
             // The case's own open alerts end with it; the pupil's attendance alerts do not.
-            let own = case_subject(id.get(), "");
-            for alert in found
-                .open_alerts
-                .iter()
-                .filter(|a| is_about_case(&a.subject, &own))
-            {
-                let resolved =
-                    alert_store::resolve(conn, &key_of(alert), today, "the case closed")?;
-                changed.extend(
-                    resolved.map(|id| Change::alert(id, alert.school_urn, ChangeAction::Resolved)),
-                );
-            }
+            changed.extend(alerts::close_case(conn, id, &found.open_alerts, today)?);
             super::webhooks::emit(
                 conn,
                 now,
@@ -648,15 +627,6 @@ fn closed_event(case: &Case, request: &ExitRequest, reviews_cancelled: usize) ->
             "href": format!("/api/v1/cases/{}", case.id),
         }),
     )
-}
-
-fn key_of(alert: &AlertRow) -> AlertKey {
-    AlertKey {
-        kind: alert.kind.clone(),
-        school_urn: alert.school_urn,
-        upn: alert.upn.clone(),
-        subject: alert.subject.clone(),
-    }
 }
 
 /// Which scheduled reviews the worklist shows (`la`: every school's; `school`: its own).
@@ -721,7 +691,7 @@ pub async fn worklist(
 }
 
 // ---------------------------------------------------------------------------------------------
-// Alerts of active cases (issue 6 item 3) and calendar changes (item 5)
+// Register facts of an exit (R13) and calendar changes (issue 6 item 5)
 // ---------------------------------------------------------------------------------------------
 
 /// R13: what the case's school's register shows from the case start up to `to`.
@@ -736,286 +706,6 @@ fn register_during_case(
         case.start_date,
         to,
     ))
-}
-
-/// Whether an alert subject is about the case whose subject is `case` ("case 7" covers
-/// "case 7" and "case 7 review 31", not "case 70").
-fn is_about_case(subject: &str, case: &str) -> bool {
-    subject == case
-        || subject
-            .strip_prefix(case)
-            .is_some_and(|rest| rest.starts_with(' '))
-}
-
-/// The subjects of case alerts: "case 7", "case 7 review 31", "case 7 gate 12 2027-02-09".
-pub fn case_subject(case_id: i64, rest: &str) -> String {
-    if rest.is_empty() {
-        format!("case {case_id}")
-    } else {
-        format!("case {case_id} {rest}")
-    }
-}
-
-/// R12.1 "with the dates": for each `register_code_mismatch` alert among `alerts`, the sessions
-/// at its school still coded `C` from its case's start (to its resolution, or today), by alert
-/// id. Two queries for the whole page.
-pub(crate) fn mismatch_sessions(
-    conn: &mut DbConnection,
-    alerts: &[AlertRow],
-    today: NaiveDate,
-) -> Result<HashMap<i64, Vec<(NaiveDate, String)>>, ApiError> {
-    let mismatches: Vec<(&AlertRow, CaseId)> = alerts
-        .iter()
-        .filter(|a| a.kind == AlertKind::RegisterCodeMismatch.as_str())
-        .filter_map(|a| {
-            let id = a.subject.strip_prefix("case ")?.parse::<i64>().ok()?;
-            Some((a, CaseId::from(id)))
-        })
-        .collect();
-    let case_ids: Vec<CaseId> = mismatches.iter().map(|(_, id)| *id).collect();
-    let starts: HashMap<CaseId, NaiveDate> = store::of_ids(conn, &case_ids)?
-        .into_iter()
-        .map(|c| (c.id, c.start_date))
-        .collect();
-    let upns: Vec<&str> = mismatches.iter().map(|(a, _)| a.upn.as_str()).collect();
-    let earliest = starts.values().min().copied().unwrap_or(today);
-    let stored = marks::with_codes_of_pupils(conn, &upns, &["C"], earliest, today)?;
-    let mut out = HashMap::new();
-    for (alert, case_id) in mismatches {
-        let Some(start) = starts.get(&case_id) else {
-            continue;
-        };
-        let until = alert.resolved_on.unwrap_or(today);
-        let sessions: Vec<(NaiveDate, String)> = stored
-            .iter()
-            .filter(|m| m.school_urn == alert.school_urn && m.upn == alert.upn)
-            .filter(|m| *start <= m.mark_date && m.mark_date <= until)
-            .map(|m| (m.mark_date, m.session.clone()))
-            .collect();
-        out.insert(alert.id, sessions);
-    }
-    Ok(out)
-}
-
-/// The deadline and facts of a case alert, read back from its subject (see [`case_subject`]);
-/// `c_sessions`: a register_code_mismatch alert's sessions coded C (see [`mismatch_sessions`]).
-pub fn case_alert_facts(
-    kind: AlertKind,
-    subject: &str,
-    since: NaiveDate,
-    c_sessions: Option<&Vec<(NaiveDate, String)>>,
-) -> (Option<NaiveDate>, serde_json::Value) {
-    let parts: Vec<&str> = subject.split(' ').collect();
-    let case_id = parts.get(1).and_then(|p| p.parse::<i64>().ok());
-    let date_at = |i: usize| parts.get(i).and_then(|p| p.parse::<NaiveDate>().ok());
-    match kind {
-        AlertKind::ReviewOverdue => (
-            date_at(4),
-            serde_json::json!({"case_id": case_id, "review_id": parts.get(3).and_then(|p| p.parse::<i64>().ok()),
-                               "scheduled_for": date_at(4)}),
-        ),
-        AlertKind::MedicalEvidenceDue => (
-            date_at(4),
-            serde_json::json!({"case_id": case_id, "gate_school_weeks": parts.get(3).and_then(|p| p.parse::<u32>().ok()),
-                               "gate_on": date_at(4), "due_from": since}),
-        ),
-        AlertKind::RegisterCodeMismatch => {
-            // R12.1 "with the dates": every date coded C since the start, not only the first.
-            let sessions = c_sessions.map(Vec::as_slice).unwrap_or_default();
-            let mut dates: Vec<NaiveDate> = sessions.iter().map(|(d, _)| *d).collect();
-            dates.dedup();
-            let listed: Vec<serde_json::Value> = sessions
-                .iter()
-                .map(|(d, s)| serde_json::json!({"date": d, "session": s}))
-                .collect();
-            (
-                None,
-                serde_json::json!({"case_id": case_id, "first_date": since, "dates": dates,
-                                   "sessions": listed}),
-            )
-        }
-        _ => (
-            None,
-            serde_json::json!({"case_id": case_id, "first_date": since}),
-        ),
-    }
-}
-
-/// Reconciles the alerts of active cases with what the reviews, the evidence clock and the
-/// register say as of `today` (R11.4, R11.5, R12.1, R12.2): raised once, resolved when the
-/// cause has gone. Run before the alert list is read (every case) and before a case is read
-/// (`only`: that case). Returns what it raised and resolved, for the change feed.
-pub(crate) fn reconcile_case_alerts(
-    conn: &mut DbConnection,
-    policy: &Policy,
-    today: NaiveDate,
-    only: Option<CaseId>,
-) -> Result<Vec<Change>, ApiError> {
-    let kinds = [
-        AlertKind::ReviewOverdue,
-        AlertKind::MedicalEvidenceDue,
-        AlertKind::RegisterCodeMismatch,
-        AlertKind::SupportNonEngagement,
-    ];
-    let mut wanted: BTreeMap<AlertKey, (i32, NaiveDate)> = BTreeMap::new();
-    let cases: Vec<Case> = match only {
-        None => store::active(conn)?,
-        Some(id) => store::find(conn, id)?
-            .into_iter()
-            .filter(|c| c.status == CaseStatus::Active)
-            .collect(),
-    };
-    // A fixed number of queries for every active case together, not a few per case: this runs
-    // before each read of the alert worklist.
-    let calendar = SchoolCalendar::new(calendars::all(conn)?);
-    let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
-    let mut overdue: HashMap<CaseId, Vec<Review>> = HashMap::new();
-    for review in store::scheduled_before(conn, &ids, today)? {
-        overdue.entry(review.case_id).or_default().push(review);
-    }
-    let mut evidence: HashMap<CaseId, Vec<NaiveDate>> = HashMap::new();
-    for row in store::evidence_of_cases(conn, &ids)? {
-        if row.item.states_unable_to_attend {
-            evidence.entry(row.case_id).or_default().push(row.issued_on);
-        }
-    }
-    let referral_ids: Vec<ReferralId> = cases.iter().map(|c| c.referral_id).collect();
-    let referral_rows = referrals::of_ids(conn, &referral_ids)?;
-    let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
-    let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
-    let watched = ["C", "G", "N", "O", "U"];
-    let mut register: HashMap<(i32, &str), Vec<StoredMark>> = HashMap::new();
-    let stored = marks::with_codes_of_pupils(conn, &upns, &watched, earliest, today)?;
-    for mark in &stored {
-        register
-            .entry((mark.school_urn, mark.upn.as_str()))
-            .or_default()
-            .push(mark.clone());
-    }
-    let tomorrow = today.checked_add_days(Days::new(1)).unwrap_or(today);
-    let window_from =
-        calendar.school_day_before(tomorrow, policy.support.non_engagement_school_days);
-    for case in &cases {
-        let mut want = |kind: AlertKind, rest: String, since: NaiveDate| {
-            wanted.insert(
-                AlertKey {
-                    kind: kind.as_str().to_string(),
-                    school_urn: case.school_urn,
-                    upn: case.upn.clone(),
-                    subject: case_subject(case.id.get(), &rest),
-                },
-                (AcademicYear::containing(since).start_year(), since),
-            );
-        };
-        // R11.5.
-        for review in overdue.get(&case.id).into_iter().flatten() {
-            want(
-                AlertKind::ReviewOverdue,
-                format!("review {} {}", review.id, review.scheduled_for),
-                review
-                    .scheduled_for
-                    .succ_opt()
-                    .unwrap_or(review.scheduled_for),
-            );
-        }
-        // R11.4: the referral's evidence and what came after.
-        let mut dates = evidence.remove(&case.id).unwrap_or_default();
-        if let Some(referral) = referral_rows.get(&case.referral_id) {
-            dates.extend(
-                referral
-                    .form
-                    .medical
-                    .evidence
-                    .iter()
-                    .filter(|e| e.states_unable_to_attend)
-                    .map(|e| e.issued_on),
-            );
-        }
-        for gate in evidence_clock(case.start_date, &dates, &calendar, &policy.schedule, today)
-            .iter()
-            .filter(|g| g.evidence_due)
-        {
-            want(
-                AlertKind::MedicalEvidenceDue,
-                format!("gate {} {}", gate.school_weeks, gate.gate_on),
-                gate.evidence_due_from,
-            );
-        }
-        // R12.1 and R12.2, from the case's school's register since the start.
-        let marks_here: Vec<&StoredMark> = register
-            .get(&(case.school_urn, case.upn.as_str()))
-            .into_iter()
-            .flatten()
-            .filter(|m| m.mark_date >= case.start_date)
-            .collect();
-        if let Some(first) = marks_here.iter().find(|m| m.code == "C") {
-            want(
-                AlertKind::RegisterCodeMismatch,
-                String::new(),
-                first.mark_date,
-            );
-        }
-        let unauthorised: Vec<&&StoredMark> = marks_here
-            .iter()
-            .filter(|m| m.code != "C" && m.mark_date >= window_from)
-            .collect();
-        if unauthorised.len()
-            >= usize::try_from(policy.support.non_engagement_sessions).unwrap_or(usize::MAX)
-        {
-            want(
-                AlertKind::SupportNonEngagement,
-                String::new(),
-                unauthorised[0].mark_date,
-            );
-        }
-    }
-    let kind_names = kinds.map(AlertKind::as_str);
-    let this_case = only.map(|id| case_subject(id.get(), ""));
-    let mut changed = Vec::new();
-    for open in alert_store::open_of_kinds(conn, &kind_names)? {
-        if let Some(prefix) = &this_case {
-            if !is_about_case(&open.subject, prefix) {
-                continue;
-            }
-        }
-        let key = key_of(&open);
-        if wanted.remove(&key).is_none() {
-            let why = match AlertKind::parse(&open.kind) {
-                Some(AlertKind::ReviewOverdue) => "the review was held, moved or cancelled",
-                Some(AlertKind::MedicalEvidenceDue) => "medical evidence was received",
-                Some(AlertKind::RegisterCodeMismatch) => "the C marks were corrected",
-                Some(AlertKind::SupportNonEngagement) => {
-                    "fewer unauthorised sessions in the recent school days"
-                }
-                _ => "the cause has gone",
-            };
-            if let Some(resolved) = alert_store::resolve(conn, &key, today, why)? {
-                changed.push(Change::alert(
-                    resolved,
-                    key.school_urn,
-                    ChangeAction::Resolved,
-                ));
-            }
-        }
-    }
-    let raise: Vec<NewAlert> = wanted
-        .into_iter()
-        .map(|(key, (year, since))| NewAlert {
-            kind: key.kind,
-            school_urn: key.school_urn,
-            upn: key.upn,
-            academic_year: year,
-            subject: key.subject,
-            since,
-            raised_on: today,
-        })
-        .collect();
-    changed.extend(
-        alert_store::raise(conn, &raise)?
-            .into_iter()
-            .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
-    );
-    Ok(changed)
 }
 
 /// Issue 6 item 5: after the LA changes a calendar, future scheduled reviews that no longer fall

@@ -1,6 +1,7 @@
 //! Use cases: one function per thing a user does. Each owns its transaction and writes its audit
 //! row in that same transaction.
 
+pub mod alerts;
 pub mod attendance;
 pub mod audit;
 pub mod calendar;
@@ -52,7 +53,7 @@ pub struct AppState {
     /// Failed `/oauth/token` attempts per client id and per address (429 over the limit).
     pub token_throttle: Arc<throttle::TokenThrottle>,
     /// Seals webhook secrets at rest (`ESMA_WEBHOOK_KEY`) and opens them to sign.
-    pub webhook_keys: Arc<crate::notify::sealing::WebhookKeys>,
+    pub webhook_keys: Arc<crate::signing::WebhookKeys>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

@@ -6,10 +6,9 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
 use super::attendance::{to_session_marks, year_to_date};
-use super::{webhooks, Actor, AppState, AuditSubject};
+use super::{alerts, webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
-use crate::domain::alerts::{referral_subject_of, AlertKind};
-use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::calendar::SchoolCalendar;
 use crate::domain::case::Case;
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
@@ -20,7 +19,6 @@ use crate::domain::policy::Policy;
 use crate::domain::referral::{Referral, ReferralForm, ReferralId, ReferralStatus};
 use crate::domain::register::covers;
 use crate::error::ApiError;
-use crate::store::alerts::{self as alert_store, AlertKey, NewAlert};
 use crate::store::cases::{self as case_store, NewCase};
 use crate::store::referrals::{self as store, NewAssessment, NewReferral, ReferralFilter};
 
@@ -672,18 +670,14 @@ fn resolve_overdue(
     today: NaiveDate,
     resolution: &str,
 ) -> Result<Option<Change>, ApiError> {
-    let resolved = alert_store::resolve(
+    Ok(alerts::resolve_assessment_overdue(
         conn,
-        &AlertKey {
-            kind: AlertKind::AssessmentOverdue.as_str().to_string(),
-            school_urn: found.school_urn,
-            upn: found.upn.clone(),
-            subject: referral_subject_of(found.id.get()),
-        },
+        found.id,
+        found.school_urn,
+        &found.upn,
         today,
         resolution,
-    )?;
-    Ok(resolved.map(|alert| Change::alert(alert, found.school_urn, ChangeAction::Resolved)))
+    )?)
 }
 
 /// `POST /api/v1/referrals/{id}/decision` (`la`; RULES.md R10.2). Accepting opens a case.
@@ -835,33 +829,4 @@ pub async fn withdraw(
         },
     )
     .await
-}
-
-/// R10.3: raises `assessment_overdue` for every undecided referral past its deadline (once:
-/// the open-alert index keeps it single). Called before the alert list is read. Returns the
-/// alerts raised, for the change feed.
-pub(crate) fn raise_overdue_assessments(
-    conn: &mut DbConnection,
-    today: NaiveDate,
-) -> diesel::QueryResult<Vec<Change>> {
-    let overdue: Vec<NewAlert> = store::overdue(conn, today)?
-        .into_iter()
-        .map(|r| NewAlert {
-            kind: AlertKind::AssessmentOverdue.as_str().to_string(),
-            school_urn: r.school_urn,
-            upn: r.upn,
-            academic_year: AcademicYear::containing(r.received_at.date()).start_year(),
-            subject: referral_subject_of(r.id.get()),
-            // Overdue from the day after the deadline.
-            since: r
-                .assessment_due_by
-                .succ_opt()
-                .unwrap_or(r.assessment_due_by),
-            raised_on: today,
-        })
-        .collect();
-    Ok(alert_store::raise(conn, &overdue)?
-        .into_iter()
-        .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised))
-        .collect())
 }

@@ -1,4 +1,4 @@
-//! Pruning what is kept no longer (issue 20), run by the clock-driven scan (`notify::run`).
+//! Pruning what is kept no longer (issue 20), run by the clock-driven upkeep (`server::run_upkeep`).
 //! Each batch is its own short transaction, so pushes are not kept waiting on SQLite's writer;
 //! a round stops after `MAX_BATCHES` per kind and the next scan goes on.
 

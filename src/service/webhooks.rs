@@ -10,15 +10,14 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{Actor, AppState, AuditSubject};
+use super::{alerts, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
-use crate::domain::alerts::{unexplained_overdue_before, AlertKind};
+use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::events::{receives, url_problem, DeliveryStatus, EventType, SubscriptionStatus};
 use crate::domain::referral::ReferralId;
 use crate::error::ApiError;
-use crate::notify::sealing::WebhookKeys;
-use crate::notify::signature::WebhookSecret;
+use crate::signing::{WebhookKeys, WebhookSecret};
 use crate::store::alerts::AlertRow;
 use crate::store::webhooks::{
     self as store, AttemptRow, DeliveryListing, NewDelivery, NewEvent, NewSubscription,
@@ -143,16 +142,8 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
     state
         .db
         .write(move |conn| {
-            let mut changed = super::referrals::raise_overdue_assessments(conn, today)?;
-            changed.extend(super::cases::reconcile_case_alerts(
-                conn, &policy, today, None,
-            )?);
+            let changed = alerts::follow_clock(conn, &policy, today)?;
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            let before = unexplained_overdue_before(
-                today,
-                &calendar,
-                attendance.unexplained_after_school_days,
-            );
             let mut due = Vec::new();
             for (review_id, case_id, school_urn, upn, kind, label) in
                 store::reviews_due_on(conn, today)?
@@ -170,17 +161,7 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
                 event.dedupe_key = Some(format!("review_due:{review_id}:{today}"));
                 due.push(event);
             }
-            let kinds: Vec<&str> = AlertKind::ALL
-                .into_iter()
-                .filter(|k| EventType::announcing(*k).is_some())
-                .map(AlertKind::as_str)
-                .collect();
-            for alert in store::alerts_to_announce(
-                conn,
-                &kinds,
-                AlertKind::UnexplainedAbsenceOverdue.as_str(),
-                before,
-            )? {
+            for alert in alerts::to_announce(conn, today, &calendar, &attendance)? {
                 if let Some(event) = announcement(&alert, &calendar, &attendance) {
                     due.push(event);
                 }
@@ -200,7 +181,7 @@ fn announcement(
     calendar: &SchoolCalendar,
     attendance: &crate::domain::attendance::AttendancePolicy,
 ) -> Option<Outgoing> {
-    let kind = AlertKind::parse(&alert.kind)?;
+    let kind = alert.kind;
     let event_type = EventType::announcing(kind)?;
     let mut data = json!({
         "alert_id": alert.id, "kind": alert.kind, "school_urn": alert.school_urn,
@@ -217,8 +198,7 @@ fn announcement(
         }
         AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
         AlertKind::ReviewOverdue | AlertKind::MedicalEvidenceDue => {
-            let (due_by, facts) =
-                super::cases::case_alert_facts(kind, &alert.subject, alert.since, None);
+            let (due_by, facts) = alerts::case_alert_facts(kind, &alert.subject, alert.since, None);
             data["due_by"] = json!(due_by);
             if let Some(case_id) = facts.get("case_id").and_then(Value::as_i64) {
                 data["href"] = json!(format!("/api/v1/cases/{case_id}"));

@@ -1,15 +1,31 @@
-//! Statutory alerts as raised and resolved (`alerts`; the rules are in `domain/alerts.rs`).
+//! Statutory alerts as raised and resolved (`alerts`; the rules are in `domain/alerts.rs`, their
+//! upkeep in `service/alerts.rs`). The kind is stored as its name and the state as whether
+//! `resolved_on` is set; both are typed everywhere above this module.
 
 use chrono::NaiveDate;
+use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::schema::alerts;
+use super::schema::{alerts, events};
 use super::DbConnection;
+use crate::domain::alerts::{AlertKey, AlertKind, AlertState};
 
-#[derive(Debug, Clone, PartialEq, Eq, Insertable)]
-#[diesel(table_name = alerts)]
+/// A kind read back from its stored name.
+impl TryFrom<String> for AlertKind {
+    type Error = String;
+
+    fn try_from(name: String) -> Result<AlertKind, String> {
+        AlertKind::parse(&name).ok_or_else(|| format!("unknown alert kind '{name}'"))
+    }
+}
+
+fn names(kinds: &[AlertKind]) -> Vec<&'static str> {
+    kinds.iter().map(|k| k.as_str()).collect()
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewAlert {
-    pub kind: String,
+    pub kind: AlertKind,
     pub school_urn: i32,
     pub upn: String,
     pub academic_year: i32,
@@ -21,7 +37,8 @@ pub struct NewAlert {
 #[derive(Debug, Clone, PartialEq, Eq, Queryable)]
 pub struct AlertRow {
     pub id: i64,
-    pub kind: String,
+    #[diesel(deserialize_as = String)]
+    pub kind: AlertKind,
     pub school_urn: i32,
     pub upn: String,
     pub academic_year: i32,
@@ -32,13 +49,23 @@ pub struct AlertRow {
     pub resolution: Option<String>,
 }
 
-/// Which open alert an action is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct AlertKey {
-    pub kind: String,
-    pub school_urn: i32,
-    pub upn: String,
-    pub subject: String,
+impl AlertRow {
+    pub fn state(&self) -> AlertState {
+        match self.resolved_on {
+            None => AlertState::Open,
+            Some(_) => AlertState::Resolved,
+        }
+    }
+
+    /// Which alert it is.
+    pub fn key(&self) -> AlertKey {
+        AlertKey {
+            kind: self.kind,
+            school_urn: self.school_urn,
+            upn: self.upn.clone(),
+            subject: self.subject.clone(),
+        }
+    }
 }
 
 /// An alert a write raised or changed, for the change feed.
@@ -63,7 +90,15 @@ pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<Vec<Chang
                     // An ignored row returns nothing.
                     raised.extend(
                         diesel::insert_or_ignore_into(alerts::table)
-                            .values(row)
+                            .values((
+                                alerts::kind.eq(row.kind.as_str()),
+                                alerts::school_urn.eq(row.school_urn),
+                                alerts::upn.eq(&row.upn),
+                                alerts::academic_year.eq(row.academic_year),
+                                alerts::subject.eq(&row.subject),
+                                alerts::since.eq(row.since),
+                                alerts::raised_on.eq(row.raised_on),
+                            ))
                             .returning((alerts::id, alerts::school_urn))
                             .get_result::<ChangedAlert>(c)
                             .optional()?,
@@ -150,13 +185,14 @@ pub fn resolve(
     if let DbConnection::Sqlite(lite) = conn {
         let update = SqliteOpenAlertUpdate {
             key,
+            kind: key.kind.as_str(),
             set: OpenAlertChange::Resolve { today, resolution },
         };
         return update.get_result(lite).optional();
     }
     diesel::update(
         alerts::table
-            .filter(alerts::kind.eq(&key.kind))
+            .filter(alerts::kind.eq(key.kind.as_str()))
             .filter(alerts::school_urn.eq(key.school_urn))
             .filter(alerts::upn.eq(&key.upn))
             .filter(alerts::subject.eq(&key.subject))
@@ -282,13 +318,14 @@ pub fn move_since(
     if let DbConnection::Sqlite(lite) = conn {
         let update = SqliteOpenAlertUpdate {
             key,
+            kind: key.kind.as_str(),
             set: OpenAlertChange::MoveSince(since),
         };
         return update.get_result(lite).optional();
     }
     diesel::update(
         alerts::table
-            .filter(alerts::kind.eq(&key.kind))
+            .filter(alerts::kind.eq(key.kind.as_str()))
             .filter(alerts::school_urn.eq(key.school_urn))
             .filter(alerts::upn.eq(&key.upn))
             .filter(alerts::subject.eq(&key.subject))
@@ -304,20 +341,20 @@ pub fn move_since(
 pub fn open_of_school(
     conn: &mut DbConnection,
     school_urn: i32,
-    kinds: &[&str],
+    kinds: &[AlertKind],
 ) -> QueryResult<Vec<AlertRow>> {
     alerts::table
         .filter(alerts::school_urn.eq(school_urn))
-        .filter(alerts::kind.eq_any(kinds))
+        .filter(alerts::kind.eq_any(names(kinds)))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
         .load(conn)
 }
 
 /// The open alerts of these kinds, everywhere.
-pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[&str]) -> QueryResult<Vec<AlertRow>> {
+pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> QueryResult<Vec<AlertRow>> {
     alerts::table
-        .filter(alerts::kind.eq_any(kinds))
+        .filter(alerts::kind.eq_any(names(kinds)))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
         .load(conn)
@@ -340,12 +377,12 @@ pub fn open_of_pupil_at(
 /// Which alerts a list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
-    pub kinds: Option<Vec<String>>,
+    pub kinds: Option<Vec<AlertKind>>,
     /// `None`: every school (the LA); otherwise only these.
     pub schools: Option<Vec<i32>>,
     pub upn: Option<String>,
-    /// `Some(true)` open only, `Some(false)` resolved only, `None` both.
-    pub open: Option<bool>,
+    /// Only those in this state; `None`: both.
+    pub state: Option<AlertState>,
     pub since_from: Option<NaiveDate>,
     pub since_to: Option<NaiveDate>,
     /// An `N` mark dated on or after this day is not overdue yet (R5.1) and is not listed while
@@ -359,7 +396,7 @@ pub struct AlertFilter {
 pub fn page(
     conn: &mut DbConnection,
     filter: &AlertFilter,
-    unexplained_kind: &str,
+    unexplained: AlertKind,
     limit: i64,
 ) -> QueryResult<Vec<AlertRow>> {
     let mut query = alerts::table
@@ -367,7 +404,7 @@ pub fn page(
         .order(alerts::id)
         .into_boxed();
     if let Some(kinds) = &filter.kinds {
-        query = query.filter(alerts::kind.eq_any(kinds.clone()));
+        query = query.filter(alerts::kind.eq_any(names(kinds)));
     }
     if let Some(schools) = &filter.schools {
         query = query.filter(alerts::school_urn.eq_any(schools.clone()));
@@ -375,15 +412,15 @@ pub fn page(
     if let Some(upn) = &filter.upn {
         query = query.filter(alerts::upn.eq(upn.clone()));
     }
-    match filter.open {
-        Some(true) => query = query.filter(alerts::resolved_on.is_null()),
-        Some(false) => query = query.filter(alerts::resolved_on.is_not_null()),
+    match filter.state {
+        Some(AlertState::Open) => query = query.filter(alerts::resolved_on.is_null()),
+        Some(AlertState::Resolved) => query = query.filter(alerts::resolved_on.is_not_null()),
         None => {}
     }
     // An open N alert is listed from the day it is overdue; a resolved one always.
     query = query.filter(
         alerts::kind
-            .ne(unexplained_kind.to_owned())
+            .ne(unexplained.as_str())
             .or(alerts::resolved_on.is_not_null())
             .or(alerts::since.lt(filter.unexplained_before)),
     );
@@ -397,6 +434,31 @@ pub fn page(
         query = query.filter(alerts::id.gt(after));
     }
     query.limit(limit).load(conn)
+}
+
+/// Open alerts of these kinds that no event has announced yet (the scan's work list). An
+/// `unexplained` alert counts only once it is overdue: `since` before `unexplained_before`
+/// (R5.1).
+pub fn to_announce(
+    conn: &mut DbConnection,
+    kinds: &[AlertKind],
+    unexplained: AlertKind,
+    unexplained_before: NaiveDate,
+) -> QueryResult<Vec<AlertRow>> {
+    alerts::table
+        .filter(alerts::resolved_on.is_null())
+        .filter(alerts::kind.eq_any(names(kinds)))
+        .filter(
+            alerts::kind
+                .ne(unexplained.as_str())
+                .or(alerts::since.lt(unexplained_before)),
+        )
+        .filter(not(exists(
+            events::table.filter(events::alert_id.eq(alerts::id.nullable())),
+        )))
+        .order(alerts::id)
+        .select(alerts::all_columns)
+        .load(conn)
 }
 
 /// Every alert (for the consistency test and tools), oldest first.
@@ -436,6 +498,8 @@ enum OpenAlertChange<'a> {
 /// pushes resolve and move thousands of alerts inside the writer's lock.
 struct SqliteOpenAlertUpdate<'a> {
     key: &'a AlertKey,
+    /// The key's kind as stored.
+    kind: &'static str,
     set: OpenAlertChange<'a>,
 }
 
@@ -464,7 +528,7 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteOpen
             }
         }
         out.push_sql(" WHERE kind = ");
-        out.push_bind_param::<Text, _>(&self.key.kind)?;
+        out.push_bind_param::<Text, _>(&self.kind)?;
         out.push_sql(" AND school_urn = ");
         out.push_bind_param::<Integer, _>(&self.key.school_urn)?;
         out.push_sql(" AND upn = ");

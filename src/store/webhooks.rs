@@ -2,13 +2,11 @@
 //! `events`, `webhook_deliveries`, `webhook_attempts`; issue 7).
 
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
-use super::alerts::AlertRow;
 use super::columns::StoredWord;
 use super::schema::{
-    alerts, api_clients, cases, events, reviews, webhook_attempts, webhook_deliveries,
+    api_clients, cases, events, reviews, webhook_attempts, webhook_deliveries,
     webhook_subscriptions,
 };
 use super::DbConnection;
@@ -421,30 +419,6 @@ pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> QueryResult
     webhook_attempts::table
         .filter(webhook_attempts::delivery_id.eq_any(delivery_ids))
         .order(webhook_attempts::id)
-        .load(conn)
-}
-
-/// Open alerts of these kinds that no event has announced yet (the scan's work list). An `N`
-/// alert counts only once it is overdue: `since` before `unexplained_before` (R5.1).
-pub fn alerts_to_announce(
-    conn: &mut DbConnection,
-    kinds: &[&str],
-    unexplained_kind: &str,
-    unexplained_before: NaiveDate,
-) -> QueryResult<Vec<AlertRow>> {
-    alerts::table
-        .filter(alerts::resolved_on.is_null())
-        .filter(alerts::kind.eq_any(kinds))
-        .filter(
-            alerts::kind
-                .ne(unexplained_kind)
-                .or(alerts::since.lt(unexplained_before)),
-        )
-        .filter(not(exists(
-            events::table.filter(events::alert_id.eq(alerts::id.nullable())),
-        )))
-        .order(alerts::id)
-        .select(alerts::all_columns)
         .load(conn)
 }
 

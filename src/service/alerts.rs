@@ -1,0 +1,857 @@
+//! Alert upkeep in one place (ARCHITECTURE.md "One alert engine"). The rules in
+//! `domain::alerts` say which alerts should be open given the facts; this module gathers the
+//! facts, compares what the rules want with the stored alerts and writes the difference (raise,
+//! resolve, move `since`), returning the changes for the change feed, which the caller records
+//! last in its transaction. The clock-driven event scan (`service::webhooks::scan`) announces
+//! the open alerts on the outbox.
+//!
+//! Who keeps what, by the scope of each kind (`AlertKind::rule`):
+//! - register kinds: every push applies the changes of each pupil's tallies ([`AlertWork`]);
+//!   `esma-api recompute` reconciles a school from scratch ([`reconcile_register`]);
+//! - referral and case kinds: the clock ([`follow_clock`], before the worklist is read and in
+//!   the event scan), a case read ([`reconcile_case`]), a case exit ([`close_case`]) and a
+//!   referral's decision or withdrawal ([`resolve_assessment_overdue`]).
+//!
+//! It imports no other use case: cases, referrals, attendance and webhooks call it.
+
+use std::collections::HashMap;
+
+use chrono::NaiveDate;
+use serde_json::json;
+
+use super::{Actor, AppState, AuditSubject};
+use crate::domain::access::Role;
+use crate::domain::alerts::{
+    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before,
+    AlertChange, AlertKey, AlertKind, AlertScope, AlertState, CaseClock, CaseFacts, ReferralFacts,
+    WantedAlert, CASE_REGISTER_CODES,
+};
+use crate::domain::attendance::{
+    unexplained_due_by, unexplained_overdue_from, AttendancePolicy, SessionMark,
+};
+use crate::domain::calendar::{AcademicYear, SchoolCalendar};
+use crate::domain::case::{Case, CaseId, CaseStatus};
+use crate::domain::changes::{Change, ChangeAction};
+use crate::domain::codes::{AttendanceCode, Session};
+use crate::domain::events::EventType;
+use crate::domain::policy::Policy;
+use crate::domain::referral::{Referral, ReferralId};
+use crate::domain::tally::YearTally;
+use crate::error::ApiError;
+use crate::store::alerts::{self as store, AlertFilter, AlertRow, NewAlert};
+use crate::store::cases as case_store;
+use crate::store::marks::{self, StoredMark};
+use crate::store::referrals as referral_store;
+use crate::store::{attendance as tallies, audit, calendars, changes, DbConnection};
+
+// ---------------------------------------------------------------------------------------------
+// The engine: wanted against stored
+// ---------------------------------------------------------------------------------------------
+
+/// Which stored alerts a reconciliation compares with what the rules want.
+#[derive(Debug, Clone, Copy)]
+enum Stored {
+    /// The open alerts of the kinds everywhere.
+    Everywhere,
+    /// Those at one school.
+    AtSchool(i32),
+    /// Those about one case.
+    OfCase(i64),
+}
+
+/// What a reconciliation wrote.
+#[derive(Debug, Default)]
+pub(crate) struct Reconciled {
+    /// For the change feed, in the order written.
+    pub changes: Vec<Change>,
+    pub raised: usize,
+    pub resolved: usize,
+}
+
+/// Compares `wanted` (alerts of `kinds`) with the open alerts of `kinds` in `stored` and writes
+/// the difference: an open alert no longer wanted is resolved with its kind's `when_gone` (one
+/// without it stays), one whose cause moved has its `since` moved (kinds whose `since` follows
+/// the cause), and the wanted alerts not open are raised, in the order given (the order of
+/// their ids and of the change feed).
+fn reconcile(
+    conn: &mut DbConnection,
+    kinds: &[AlertKind],
+    stored: Stored,
+    wanted: Vec<WantedAlert>,
+    today: NaiveDate,
+) -> diesel::QueryResult<Reconciled> {
+    let mut done = Reconciled::default();
+    let mut pending: HashMap<AlertKey, (usize, AcademicYear, NaiveDate)> = wanted
+        .into_iter()
+        .enumerate()
+        .map(|(position, w)| (w.key, (position, w.year, w.since)))
+        .collect();
+    // Kinds that are only ever raised here need not be compared: raising skips an open one.
+    let compared = kinds.iter().any(|k| {
+        let rule = k.rule();
+        rule.when_gone.is_some() || rule.since_follows_cause
+    });
+    let open = match (compared, stored) {
+        (false, _) => Vec::new(),
+        (true, Stored::AtSchool(urn)) => store::open_of_school(conn, urn, kinds)?,
+        (true, Stored::Everywhere | Stored::OfCase(_)) => store::open_of_kinds(conn, kinds)?,
+    };
+    for open in open {
+        if let Stored::OfCase(case_id) = stored {
+            if !is_about_case(&open.subject, case_id) {
+                continue;
+            }
+        }
+        let rule = open.kind.rule();
+        let key = open.key();
+        match pending.remove(&key) {
+            Some((_, _, since)) if rule.since_follows_cause && since != open.since => {
+                if let Some(id) = store::move_since(conn, &key, since)? {
+                    done.changes
+                        .push(Change::alert(id, key.school_urn, ChangeAction::SinceMoved));
+                }
+            }
+            Some(_) => {}
+            None => {
+                let Some(why) = rule.when_gone else {
+                    continue;
+                };
+                if let Some(id) = store::resolve(conn, &key, today, why)? {
+                    done.resolved += 1;
+                    done.changes
+                        .push(Change::alert(id, key.school_urn, ChangeAction::Resolved));
+                }
+            }
+        }
+    }
+    let raised = store::raise(conn, &in_order(pending, today))?;
+    done.raised = raised.len();
+    done.changes.extend(
+        raised
+            .into_iter()
+            .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
+    );
+    Ok(done)
+}
+
+/// The wanted alerts left to raise, back in the order they were wanted.
+fn in_order(
+    pending: HashMap<AlertKey, (usize, AcademicYear, NaiveDate)>,
+    today: NaiveDate,
+) -> Vec<NewAlert> {
+    let mut raise: Vec<(usize, NewAlert)> = pending
+        .into_iter()
+        .map(|(key, (position, year, since))| {
+            let alert = NewAlert {
+                kind: key.kind,
+                school_urn: key.school_urn,
+                upn: key.upn,
+                academic_year: year.start_year(),
+                subject: key.subject,
+                since,
+                raised_on: today,
+            };
+            (position, alert)
+        })
+        .collect();
+    raise.sort_unstable_by_key(|(position, _)| *position);
+    raise.into_iter().map(|(_, alert)| alert).collect()
+}
+
+/// The kinds of alert of one scope.
+fn kinds_where(scope: impl Fn(AlertScope) -> bool) -> Vec<AlertKind> {
+    AlertKind::ALL
+        .into_iter()
+        .filter(|k| scope(k.rule().scope))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Register kinds (R2.2, R4.4, R5.1)
+// ---------------------------------------------------------------------------------------------
+
+/// What the register alerts of one school need to change after a push, gathered while the
+/// tallies are brought up to date and written with the push (no alert is read: each change
+/// follows from a pupil's tally before and after, `domain::alerts::pupil_alert_changes`).
+#[derive(Default)]
+pub struct AlertWork {
+    raise: Vec<NewAlert>,
+    resolve: Vec<(AlertKey, String)>,
+    move_since: Vec<(AlertKey, NaiveDate)>,
+}
+
+impl AlertWork {
+    pub(crate) fn add(
+        &mut self,
+        school_urn: i32,
+        upn: &str,
+        change: AlertChange,
+        today: NaiveDate,
+    ) {
+        let key = |kind: AlertKind, subject: String| AlertKey {
+            kind,
+            school_urn,
+            upn: upn.to_owned(),
+            subject,
+        };
+        match change {
+            AlertChange::Raise {
+                kind,
+                year,
+                subject,
+                since,
+            } => self.raise.push(NewAlert {
+                kind,
+                school_urn,
+                upn: upn.to_owned(),
+                academic_year: year.start_year(),
+                subject,
+                since,
+                raised_on: today,
+            }),
+            AlertChange::Resolve {
+                kind,
+                subject,
+                resolution,
+            } => self.resolve.push((key(kind, subject), resolution)),
+            AlertChange::MoveSince {
+                kind,
+                subject,
+                since,
+            } => self.move_since.push((key(kind, subject), since)),
+        }
+    }
+
+    /// Writes the changes; returns them as the change feed says them.
+    pub(crate) fn apply(
+        self,
+        conn: &mut DbConnection,
+        today: NaiveDate,
+    ) -> diesel::QueryResult<Vec<Change>> {
+        let mut changed = Vec::new();
+        // Resolutions first: an alert resolved and raised again in one push (a flag that went
+        // and came back) leaves one closed and one open row.
+        changed.extend(
+            store::resolve_all(conn, &self.resolve, today)?
+                .into_iter()
+                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Resolved)),
+        );
+        for (key, since) in &self.move_since {
+            if let Some(id) = store::move_since(conn, key, *since)? {
+                changed.push(Change::alert(id, key.school_urn, ChangeAction::SinceMoved));
+            }
+        }
+        changed.extend(
+            store::raise(conn, &self.raise)?
+                .into_iter()
+                .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
+        );
+        Ok(changed)
+    }
+}
+
+/// `esma-api recompute`: reconciles the open register alerts of a school with `wanted`, what
+/// its register supports (`domain::alerts::register_alerts` of each pupil).
+pub(crate) fn reconcile_register(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    mut wanted: Vec<WantedAlert>,
+    today: NaiveDate,
+) -> diesel::QueryResult<Reconciled> {
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    reconcile(
+        conn,
+        &AlertKind::FROM_REGISTER,
+        Stored::AtSchool(school_urn),
+        wanted,
+        today,
+    )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Referral kinds (R10.3)
+// ---------------------------------------------------------------------------------------------
+
+/// The referral alerts every undecided referral past its deadline wants.
+fn reconcile_referrals(
+    conn: &mut DbConnection,
+    today: NaiveDate,
+) -> diesel::QueryResult<Reconciled> {
+    let kinds = kinds_where(|s| matches!(s, AlertScope::Referral(_)));
+    let rules: Vec<_> = kinds
+        .iter()
+        .filter_map(|k| match k.rule().scope {
+            AlertScope::Referral(rule) => Some(rule),
+            _ => None,
+        })
+        .collect();
+    let mut wanted = Vec::new();
+    // Raised in the order of the referrals.
+    for referral in referral_store::overdue(conn, today)? {
+        let facts = ReferralFacts {
+            referral_id: referral.id.get(),
+            school_urn: referral.school_urn,
+            upn: &referral.upn,
+            received_on: referral.received_at.date(),
+            assessment_due_by: referral.assessment_due_by,
+        };
+        wanted.extend(rules.iter().filter_map(|rule| rule(&facts, today)));
+    }
+    reconcile(conn, &kinds, Stored::Everywhere, wanted, today)
+}
+
+/// A referral was decided or withdrawn: its `assessment_overdue`, if open, is resolved with
+/// `resolution`.
+pub(crate) fn resolve_assessment_overdue(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    school_urn: i32,
+    upn: &str,
+    today: NaiveDate,
+    resolution: &str,
+) -> diesel::QueryResult<Option<Change>> {
+    let key = AlertKey {
+        kind: AlertKind::AssessmentOverdue,
+        school_urn,
+        upn: upn.to_owned(),
+        subject: crate::domain::alerts::referral_subject_of(referral_id.get()),
+    };
+    let resolved = store::resolve(conn, &key, today, resolution)?;
+    Ok(resolved.map(|alert| Change::alert(alert, school_urn, ChangeAction::Resolved)))
+}
+
+// ---------------------------------------------------------------------------------------------
+// Case kinds (R11.4, R11.5, R12.1, R12.2)
+// ---------------------------------------------------------------------------------------------
+
+fn session_mark(stored: &StoredMark) -> Result<SessionMark, ApiError> {
+    let session = Session::parse(&stored.session)
+        .map_err(|e| ApiError::internal(format!("stored mark cannot be read: {e}")))?;
+    let code = AttendanceCode::parse(&stored.code)
+        .map_err(|e| ApiError::internal(format!("stored mark cannot be read: {e}")))?;
+    Ok(SessionMark::new(stored.mark_date, session, code))
+}
+
+/// What the case rules read of a set of cases, in a fixed number of queries for them all, not
+/// a few per case: the clock reads every active case before each read of the worklist.
+struct CasesRead {
+    reviews_past: HashMap<CaseId, Vec<(i64, NaiveDate)>>,
+    /// Medical evidence received for each case: dates of the items stating inability to attend.
+    evidence: HashMap<CaseId, Vec<NaiveDate>>,
+    referrals: HashMap<ReferralId, Referral>,
+    /// Each pupil's sessions coded with a `CASE_REGISTER_CODES` code, by pupil and school.
+    register: HashMap<String, HashMap<i32, Vec<SessionMark>>>,
+}
+
+impl CasesRead {
+    fn of(conn: &mut DbConnection, cases: &[Case], today: NaiveDate) -> Result<Self, ApiError> {
+        let ids: Vec<CaseId> = cases.iter().map(|c| c.id).collect();
+        let mut reviews_past: HashMap<CaseId, Vec<(i64, NaiveDate)>> = HashMap::new();
+        for review in case_store::scheduled_before(conn, &ids, today)? {
+            reviews_past
+                .entry(review.case_id)
+                .or_default()
+                .push((review.id.get(), review.scheduled_for));
+        }
+        let mut evidence: HashMap<CaseId, Vec<NaiveDate>> = HashMap::new();
+        for row in case_store::evidence_of_cases(conn, &ids)? {
+            if row.item.states_unable_to_attend {
+                evidence.entry(row.case_id).or_default().push(row.issued_on);
+            }
+        }
+        let referral_ids: Vec<ReferralId> = cases.iter().map(|c| c.referral_id).collect();
+        let referrals = referral_store::of_ids(conn, &referral_ids)?;
+        let upns: Vec<&str> = cases.iter().map(|c| c.upn.as_str()).collect();
+        let earliest = cases.iter().map(|c| c.start_date).min().unwrap_or(today);
+        let watched = CASE_REGISTER_CODES.map(AttendanceCode::as_str);
+        let mut register: HashMap<String, HashMap<i32, Vec<SessionMark>>> = HashMap::new();
+        for mark in marks::with_codes_of_pupils(conn, &upns, &watched, earliest, today)? {
+            let session = session_mark(&mark)?;
+            register
+                .entry(mark.upn)
+                .or_default()
+                .entry(mark.school_urn)
+                .or_default()
+                .push(session);
+        }
+        Ok(CasesRead {
+            reviews_past,
+            evidence,
+            referrals,
+            register,
+        })
+    }
+
+    /// R11.4: the dates of the case's medical evidence, the referral's and what came after.
+    fn evidence_dates(&mut self, case: &Case) -> Result<Vec<NaiveDate>, ApiError> {
+        let mut dates = self.evidence.remove(&case.id).unwrap_or_default();
+        if let Some(referral) = self.referrals.get(&case.referral_id) {
+            dates.extend(
+                referral
+                    .form
+                    .medical
+                    .evidence
+                    .iter()
+                    .filter(|e| e.states_unable_to_attend)
+                    .map(|e| e.issued_on),
+            );
+        }
+        Ok(dates)
+    }
+}
+
+/// The case alerts of the active cases (`only`: that case, if active) as of `today`.
+fn reconcile_cases(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+    only: Option<CaseId>,
+) -> Result<Reconciled, ApiError> {
+    let kinds = kinds_where(|s| matches!(s, AlertScope::Case(_)));
+    let rules: Vec<_> = kinds
+        .iter()
+        .filter_map(|k| match k.rule().scope {
+            AlertScope::Case(rule) => Some(rule),
+            _ => None,
+        })
+        .collect();
+    let cases: Vec<Case> = match only {
+        None => case_store::active(conn)?,
+        Some(id) => case_store::find(conn, id)?
+            .into_iter()
+            .filter(|c| c.status == CaseStatus::Active)
+            .collect(),
+    };
+    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let clock = CaseClock::new(today, &calendar, policy);
+    let mut read = CasesRead::of(conn, &cases, today)?;
+    let mut wanted = Vec::new();
+    for case in &cases {
+        let evidence_dates = read.evidence_dates(case)?;
+        let facts = CaseFacts {
+            case_id: case.id.get(),
+            school_urn: case.school_urn,
+            upn: &case.upn,
+            start_date: case.start_date,
+            reviews_past: read.reviews_past.get(&case.id).map_or(&[], Vec::as_slice),
+            evidence_dates: &evidence_dates,
+            marks: read
+                .register
+                .get(case.upn.as_str())
+                .and_then(|at| at.get(&case.school_urn))
+                .map_or(&[], Vec::as_slice),
+        };
+        for rule in &rules {
+            wanted.extend(rule(&facts, &clock));
+        }
+    }
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    let stored = match only {
+        None => Stored::Everywhere,
+        Some(id) => Stored::OfCase(id.get()),
+    };
+    Ok(reconcile(conn, &kinds, stored, wanted, today)?)
+}
+
+/// The alerts of case `case_id` as of today, before the case is read (not as of the last time
+/// someone read the alert list). Returns what changed, for the change feed.
+pub(crate) fn reconcile_case(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+    case_id: CaseId,
+) -> Result<Vec<Change>, ApiError> {
+    Ok(reconcile_cases(conn, policy, today, Some(case_id))?.changes)
+}
+
+/// The open alerts a case shows: its pupil's at its school, the case's own and the register's,
+/// not those of an earlier case.
+pub(crate) fn open_of_case(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+    school_urn: i32,
+    upn: &str,
+) -> diesel::QueryResult<Vec<AlertRow>> {
+    Ok(store::open_of_pupil_at(conn, school_urn, upn)?
+        .into_iter()
+        .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, case_id.get()))
+        .collect())
+}
+
+/// A case closed: its own open alerts (among `open`) end with it; the pupil's register alerts
+/// do not. Returns what changed, for the change feed.
+pub(crate) fn close_case(
+    conn: &mut DbConnection,
+    case_id: CaseId,
+    open: &[AlertRow],
+    today: NaiveDate,
+) -> diesel::QueryResult<Vec<Change>> {
+    let mut changed = Vec::new();
+    for alert in open
+        .iter()
+        .filter(|a| is_about_case(&a.subject, case_id.get()))
+    {
+        let resolved = store::resolve(conn, &alert.key(), today, "the case closed")?;
+        changed
+            .extend(resolved.map(|id| Change::alert(id, alert.school_urn, ChangeAction::Resolved)));
+    }
+    Ok(changed)
+}
+
+/// R12.1 "with the dates": for each `register_code_mismatch` alert among `alerts`, the sessions
+/// at its school still coded `C` from its case's start (to its resolution, or today), by alert
+/// id. Two queries for the whole page.
+fn mismatch_sessions(
+    conn: &mut DbConnection,
+    alerts: &[AlertRow],
+    today: NaiveDate,
+) -> Result<HashMap<i64, Vec<(NaiveDate, String)>>, ApiError> {
+    let mismatches: Vec<(&AlertRow, CaseId)> = alerts
+        .iter()
+        .filter(|a| a.kind == AlertKind::RegisterCodeMismatch)
+        .filter_map(|a| {
+            let id = a.subject.strip_prefix("case ")?.parse::<i64>().ok()?;
+            Some((a, CaseId::from(id)))
+        })
+        .collect();
+    let case_ids: Vec<CaseId> = mismatches.iter().map(|(_, id)| *id).collect();
+    let starts: HashMap<CaseId, NaiveDate> = case_store::of_ids(conn, &case_ids)?
+        .into_iter()
+        .map(|c| (c.id, c.start_date))
+        .collect();
+    let upns: Vec<&str> = mismatches.iter().map(|(a, _)| a.upn.as_str()).collect();
+    let earliest = starts.values().min().copied().unwrap_or(today);
+    let stored = marks::with_codes_of_pupils(conn, &upns, &["C"], earliest, today)?;
+    let mut out = HashMap::new();
+    for (alert, case_id) in mismatches {
+        let Some(start) = starts.get(&case_id) else {
+            continue;
+        };
+        let until = alert.resolved_on.unwrap_or(today);
+        let sessions: Vec<(NaiveDate, String)> = stored
+            .iter()
+            .filter(|m| m.school_urn == alert.school_urn && m.upn == alert.upn)
+            .filter(|m| *start <= m.mark_date && m.mark_date <= until)
+            .map(|m| (m.mark_date, m.session.clone()))
+            .collect();
+        out.insert(alert.id, sessions);
+    }
+    Ok(out)
+}
+
+/// The deadline and facts of a case alert, read back from its subject
+/// (`domain::alerts::case_subject`); `c_sessions`: a register_code_mismatch alert's sessions
+/// coded C (see [`mismatch_sessions`]).
+pub fn case_alert_facts(
+    kind: AlertKind,
+    subject: &str,
+    since: NaiveDate,
+    c_sessions: Option<&Vec<(NaiveDate, String)>>,
+) -> (Option<NaiveDate>, serde_json::Value) {
+    let parts: Vec<&str> = subject.split(' ').collect();
+    let case_id = parts.get(1).and_then(|p| p.parse::<i64>().ok());
+    let date_at = |i: usize| parts.get(i).and_then(|p| p.parse::<NaiveDate>().ok());
+    match kind {
+        AlertKind::ReviewOverdue => (
+            date_at(4),
+            json!({"case_id": case_id, "review_id": parts.get(3).and_then(|p| p.parse::<i64>().ok()),
+                   "scheduled_for": date_at(4)}),
+        ),
+        AlertKind::MedicalEvidenceDue => (
+            date_at(4),
+            json!({"case_id": case_id, "gate_school_weeks": parts.get(3).and_then(|p| p.parse::<u32>().ok()),
+                   "gate_on": date_at(4), "due_from": since}),
+        ),
+        AlertKind::RegisterCodeMismatch => {
+            // R12.1 "with the dates": every date coded C since the start, not only the first.
+            let sessions = c_sessions.map(Vec::as_slice).unwrap_or_default();
+            let mut dates: Vec<NaiveDate> = sessions.iter().map(|(d, _)| *d).collect();
+            dates.dedup();
+            let listed: Vec<serde_json::Value> = sessions
+                .iter()
+                .map(|(d, s)| json!({"date": d, "session": s}))
+                .collect();
+            (
+                None,
+                json!({"case_id": case_id, "first_date": since, "dates": dates,
+                       "sessions": listed}),
+            )
+        }
+        _ => (None, json!({"case_id": case_id, "first_date": since})),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The clock
+// ---------------------------------------------------------------------------------------------
+
+/// Brings the clock-driven alerts up to date as of `today`: overdue referral assessments
+/// (R10.3), then the alerts of every active case (R11.4, R11.5, R12.1, R12.2). Run before the
+/// worklist is read and by the event scan, so nobody has to look for them to be raised.
+/// Returns what changed, for the change feed.
+pub(crate) fn follow_clock(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Vec<Change>, ApiError> {
+    let mut changed = reconcile_referrals(conn, today)?.changes;
+    changed.extend(reconcile_cases(conn, policy, today, None)?.changes);
+    Ok(changed)
+}
+
+/// The open alerts that announce an event (`EventType::announcing`) and have not yet: an `N`
+/// once it is overdue as of `today` (R5.1).
+pub(crate) fn to_announce(
+    conn: &mut DbConnection,
+    today: NaiveDate,
+    calendar: &SchoolCalendar,
+    attendance: &AttendancePolicy,
+) -> diesel::QueryResult<Vec<AlertRow>> {
+    let kinds: Vec<AlertKind> = AlertKind::ALL
+        .into_iter()
+        .filter(|k| EventType::announcing(*k).is_some())
+        .collect();
+    let before =
+        unexplained_overdue_before(today, calendar, attendance.unexplained_after_school_days);
+    store::to_announce(conn, &kinds, AlertKind::UnexplainedAbsenceOverdue, before)
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /api/v1/alerts
+// ---------------------------------------------------------------------------------------------
+
+/// What the caller asked the worklist for (already parsed).
+#[derive(Debug, Clone, Default)]
+pub struct AlertQuery {
+    pub kinds: Option<Vec<AlertKind>>,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    /// Only alerts in this state; `None`: both.
+    pub state: Option<AlertState>,
+    pub since_from: Option<NaiveDate>,
+    pub since_to: Option<NaiveDate>,
+    pub after_id: Option<i64>,
+    pub limit: i64,
+}
+
+/// One alert as the worklist shows it.
+#[derive(Debug, Clone)]
+pub struct AlertView {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub upn: String,
+    pub school_urn: i32,
+    pub academic_year: AcademicYear,
+    pub since: NaiveDate,
+    pub due_by: Option<NaiveDate>,
+    pub state: AlertState,
+    pub raised_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+    pub resolution: Option<String>,
+    pub facts: serde_json::Value,
+}
+
+pub struct AlertPage {
+    pub alerts: Vec<AlertView>,
+    /// Set when there may be more: pass it as `cursor`.
+    pub next_after_id: Option<i64>,
+}
+
+fn view(
+    page_tallies: &HashMap<(i32, i32, String), YearTally>,
+    page_referrals: &HashMap<ReferralId, Referral>,
+    page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
+    row: AlertRow,
+    policy: &AttendancePolicy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+) -> Result<AlertView, ApiError> {
+    let kind = row.kind;
+    let year = AcademicYear::new(row.academic_year);
+    let (due_by, facts) = match kind {
+        AlertKind::UnexplainedAbsenceOverdue => {
+            let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
+                ApiError::internal(format!(
+                    "stored alert {} has subject {}",
+                    row.id, row.subject
+                ))
+            })?;
+            let after = policy.unexplained_after_school_days;
+            let due_by = unexplained_due_by(date, calendar, after);
+            (
+                Some(due_by),
+                json!({
+                    "mark_date": date,
+                    "session": session,
+                    "code": "N",
+                    "school_days_since": calendar.school_days_between(date, today),
+                    "school_days_allowed": after,
+                    "overdue_from": unexplained_overdue_from(date, calendar, after),
+                }),
+            )
+        }
+        AlertKind::SicknessReturnDue => {
+            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
+            let reached = tally.as_ref().and_then(|t| t.sickness_return_reached);
+            (
+                // Due from the session that reached the threshold: no later deadline is set.
+                Some(row.since),
+                json!({
+                    "illness_days_cumulative": tally.as_ref().map(|t| t.illness_days(policy)),
+                    "threshold_days": policy.sickness_return_days,
+                    "reached_on": reached.map(|r| r.0),
+                    "reached_session": reached.map(|r| r.1),
+                    "current_streak_days": tally.map(|t| t.current_streak_days()),
+                    "longest_streak_days": tally.map(|t| t.longest_streak_days()),
+                }),
+            )
+        }
+        AlertKind::AssessmentOverdue => {
+            let referral = referral_subject(&row.subject)
+                .and_then(|id| page_referrals.get(&ReferralId::from(id)));
+            let due_by = referral.map(|r| r.assessment_due_by);
+            (
+                due_by,
+                json!({
+                    "referral_id": referral.map(|r| r.id),
+                    "status": referral.map(|r| r.status.clone()),
+                    "received_on": referral.map(|r| r.received_at.date()),
+                    "assessment_due_by": due_by,
+                    "school_days_overdue": due_by.map(|d| calendar.school_days_between(d, today)),
+                }),
+            )
+        }
+        AlertKind::ReviewOverdue
+        | AlertKind::MedicalEvidenceDue
+        | AlertKind::RegisterCodeMismatch
+        | AlertKind::SupportNonEngagement => {
+            case_alert_facts(kind, &row.subject, row.since, page_c_sessions.get(&row.id))
+        }
+        AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
+            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
+            let measures = tally.as_ref().map(|t| t.measures(policy));
+            (
+                None,
+                json!({
+                    "possible_sessions": measures.as_ref().map(|m| m.possible_sessions),
+                    "absence_sessions": measures.as_ref().map(|m| m.authorised_absence + m.unauthorised_absence),
+                    "authorised_absence": measures.as_ref().map(|m| m.authorised_absence),
+                    "unauthorised_absence": measures.as_ref().map(|m| m.unauthorised_absence),
+                    "absence_rate": measures.as_ref().map(|m| m.absence_rate),
+                    "threshold_percent": if kind == AlertKind::SevereAbsence { 50 } else { 10 },
+                    "latest_session_date": tally.as_ref().and_then(|t| t.latest).map(|l| l.0),
+                }),
+            )
+        }
+    };
+    Ok(AlertView {
+        id: row.id,
+        kind,
+        state: row.state(),
+        upn: row.upn,
+        school_urn: row.school_urn,
+        academic_year: year,
+        since: row.since,
+        due_by,
+        raised_on: row.raised_on,
+        resolved_on: row.resolved_on,
+        resolution: row.resolution,
+        facts,
+    })
+}
+
+/// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
+/// school's URN, as for any read of another school's data). One audit row per page read.
+pub async fn list(
+    state: &AppState,
+    actor: &Actor,
+    query: AlertQuery,
+) -> Result<AlertPage, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let schools = actor.schools_to_list(query.school_urn)?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.attendance.clone();
+    let case_policy = state.policy.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            // Clock-driven (R10.3, R11, R12): raised when first looked at after the day comes.
+            let changed = follow_clock(conn, &case_policy, today)?;
+            let filter = AlertFilter {
+                kinds: query.kinds.clone(),
+                schools,
+                upn: query.upn.clone(),
+                state: query.state,
+                since_from: query.since_from,
+                since_to: query.since_to,
+                unexplained_before: unexplained_overdue_before(
+                    today,
+                    &calendar,
+                    policy.unexplained_after_school_days,
+                ),
+                after_id: query.after_id,
+            };
+            let mut rows = store::page(
+                conn,
+                &filter,
+                AlertKind::UnexplainedAbsenceOverdue,
+                query.limit + 1,
+            )?;
+            let more = rows.len() as i64 > query.limit;
+            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
+            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            // The tallies behind the page's facts, in one query rather than one per alert.
+            let keys: Vec<(i32, i32, &str)> = rows
+                .iter()
+                .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue)
+                .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
+                .collect();
+            let page_tallies = tallies::of_keys(conn, &keys)?;
+            let referral_ids: Vec<ReferralId> = rows
+                .iter()
+                .filter(|r| r.kind == AlertKind::AssessmentOverdue)
+                .filter_map(|r| referral_subject(&r.subject))
+                .map(ReferralId::from)
+                .collect();
+            let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
+            let page_c_sessions = mismatch_sessions(conn, &rows, today)?;
+            let alerts = rows
+                .into_iter()
+                .map(|row| {
+                    view(
+                        &page_tallies,
+                        &page_referrals,
+                        &page_c_sessions,
+                        row,
+                        &policy,
+                        &calendar,
+                        today,
+                    )
+                })
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut subject = AuditSubject::new("alerts", "worklist");
+            subject.school_urn = query.school_urn;
+            subject.upn = query.upn.clone();
+            audit::append(conn, &[actor.audit(now, "read", subject)])?;
+            changes::record_at(conn, now, &changed)?;
+            Ok(AlertPage {
+                alerts,
+                next_after_id,
+            })
+        })
+        .await
+}
+
+/// The open alerts, keyed, for `esma-api recompute --check` and the consistency test.
+pub(crate) fn open_keys(
+    conn: &mut DbConnection,
+) -> diesel::QueryResult<std::collections::BTreeSet<AlertKey>> {
+    Ok(store::all(conn)?
+        .into_iter()
+        .filter(|row| row.resolved_on.is_none())
+        .map(|row| row.key())
+        .collect())
+}
