@@ -16,7 +16,7 @@ pub const HERTFORDSHIRE_LA: u16 = 919;
 
 /// The LA numbers that may appear in UPN characters 2-4 (RULES.md R6.1), compiled in so the
 /// service never reads it at run time. Path relative to `src/domain/` of the crate.
-const LA_NUMBERS_FILE: &str = include_str!("../../../shared/data/la-numbers.txt");
+const LA_NUMBERS_FILE: &str = include_str!("la-numbers.txt");
 
 static LA_NUMBERS: LazyLock<Vec<u16>> = LazyLock::new(|| parse_la_numbers(LA_NUMBERS_FILE));
 
