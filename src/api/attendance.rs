@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query_upn};
-use super::problem::{BadRequest, Forbidden, InvalidQuery, NotFound, Unauthorized, PROBLEM_JSON};
+use super::problem::{ListFailures, ReadFailures, PROBLEM_JSON};
 use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::{AlertKind, AlertState};
@@ -159,10 +159,7 @@ impl From<PupilAttendance> for AttendanceView {
     params(("upn" = String, Path, description = "The pupil's UPN", example = "H801200001001"), RangeQuery),
     responses(
         (status = 200, description = "The pupil's attendance", body = AttendanceView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 422, description = "from after to", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
@@ -300,11 +297,7 @@ impl From<AlertView> for AlertItem {
     params(AlertsQuery),
     responses(
         (status = 200, description = "A page of alerts", body = Page<AlertItem>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = InvalidQuery),
+        ListFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, QueryWord, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::problem::{
-    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, Unauthorized, UnsupportedMediaType,
+    BadRequest, LaOnly, ListFailures, NotFound, ReadFailures, Unauthorized, UnsupportedMediaType,
     PROBLEM_JSON,
 };
 use super::Page;
@@ -168,11 +168,7 @@ pub struct CasesQuery {
     params(CasesQuery),
     responses(
         (status = 200, description = "A page of cases", body = Page<CaseView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = InvalidQuery),
+        ListFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -214,10 +210,7 @@ pub async fn list_cases(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The case", body = CaseView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -237,10 +230,7 @@ pub async fn get_case(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The reviews", body = Vec<ReviewView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -359,11 +349,7 @@ pub struct ReviewWorkItem {
     params(ReviewsQuery),
     responses(
         (status = 200, description = "A page of reviews", body = Page<ReviewWorkItem>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = InvalidQuery),
+        ListFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -412,10 +398,7 @@ pub async fn list_reviews(
     request_body = EvidenceItem,
     responses(
         (status = 201, description = "Recorded; the case with its evidence clock", body = CaseView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 409, description = "The case is closed; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Invalid evidence", body = Problem, content_type = PROBLEM_JSON),

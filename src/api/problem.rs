@@ -63,6 +63,34 @@ problem_responses! {
         took longer than ESMA_BODY_TIMEOUT_SECS (120 s) in all",
 }
 
+/// Sets of shared problem responses that every operation of one shape answers with: an operation
+/// lists its own rows and names the set, `responses((status = 200, ...), ListFailures)`. Each
+/// status references the shared response of the same name, in status order.
+macro_rules! failure_sets {
+    ($($(#[$doc:meta])* $set:ident: [$(($status:literal, $response:ident)),* $(,)?],)*) => {$(
+        $(#[$doc])*
+        pub struct $set;
+
+        impl utoipa::IntoResponses for $set {
+            fn responses() -> std::collections::BTreeMap<String, RefOr<Response>> {
+                [$(($status.to_string(), RefOr::Ref(Ref::from_response_name(stringify!($response))))),*]
+                    .into_iter()
+                    .collect()
+            }
+        }
+    )*};
+}
+
+failure_sets! {
+    /// A read of one resource the caller may or may not see.
+    ReadFailures: [("400", BadRequest), ("401", Unauthorized), ("403", Forbidden), ("404", NotFound)],
+    /// A page of a list, with filters and `limit`.
+    ListFailures: [
+        ("400", BadRequest), ("401", Unauthorized), ("403", Forbidden), ("404", NotFound),
+        ("422", InvalidQuery),
+    ],
+}
+
 /// The request being served, visible to `ApiError::error_response` (which has no request).
 #[derive(Debug, Clone)]
 pub struct RequestTrace {

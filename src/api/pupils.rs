@@ -8,8 +8,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::extract::parse_push_json;
 use super::problem::{
-    BadRequest, Forbidden, IdempotencyConflict, NotFound, Unauthorized, UnsupportedMediaType,
-    PROBLEM_JSON,
+    IdempotencyConflict, ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::registers::{
     check_rows, parse_off_worker, receive_push, report_response, BulkPush, PushQuery,
@@ -212,10 +211,7 @@ const UPN_PARAM: &str = "The pupil's UPN";
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
     responses(
         (status = 200, description = "The pupil", body = PupilView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -326,10 +322,7 @@ pub struct PupilMarksView {
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001"), RangeQuery),
     responses(
         (status = 200, description = "Marks in date and session order, with their changes", body = PupilMarksView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 422, description = "from after to", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))

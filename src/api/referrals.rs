@@ -13,7 +13,7 @@ use super::extract::{
 };
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::problem::{
-    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, PayloadTooLarge, Unauthorized,
+    BadRequest, LaOnly, ListFailures, NotFound, PayloadTooLarge, ReadFailures, Unauthorized,
     UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
@@ -245,11 +245,7 @@ pub struct ReferralsQuery {
     params(ReferralsQuery),
     responses(
         (status = 200, description = "A page of referrals", body = Page<ReferralView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = InvalidQuery),
+        ListFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -291,10 +287,7 @@ pub async fn list_referrals(
     params(("id" = i64, Path, description = "Referral id")),
     responses(
         (status = 200, description = "The referral", body = ReferralView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -318,10 +311,7 @@ pub async fn get_referral(
         example = json!({"consent": {"parental_consent_signed": true, "signed_on": "2026-11-20", "signatory": "Grace Okafor"}})),
     responses(
         (status = 200, description = "Patched and re-assessed", body = ReferralView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 409, description = "Already decided or withdrawn", body = Problem, content_type = PROBLEM_JSON),
         (status = 413, response = PayloadTooLarge),
         (status = 415, response = UnsupportedMediaType),
@@ -358,10 +348,7 @@ pub async fn patch_referral(
     params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
     responses(
         (status = 200, description = "Re-assessed", body = ReferralView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
@@ -429,10 +416,7 @@ pub struct WithdrawBody {
     request_body(content = Option<WithdrawBody>),
     responses(
         (status = 200, description = "Withdrawn", body = ReferralView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
         (status = 409, description = "Already decided or withdrawn; or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, response = UnsupportedMediaType),
         (status = 422, description = "Invalid reason", body = Problem, content_type = PROBLEM_JSON),

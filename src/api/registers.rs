@@ -7,9 +7,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::body::{media_type, read_bounded};
 use super::extract::{parse_push_json, BodyLimit};
-use super::problem::{
-    BadRequest, Forbidden, IdempotencyConflict, NotFound, Unauthorized, PROBLEM_JSON,
-};
+use super::problem::{IdempotencyConflict, ReadFailures, Unauthorized, PROBLEM_JSON};
 use crate::domain::school::check_urn;
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::imports::{Idempotency, ImportReport, PushMode, PushOutcome};
@@ -329,10 +327,7 @@ pub async fn push_register(
     params(("import_id" = i64, Path, description = "From a push's report", minimum = 1)),
     responses(
         (status = 200, description = "The report", body = ImportReport),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

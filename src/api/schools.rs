@@ -8,7 +8,7 @@ use validator::{Validate, ValidationError};
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
 use super::problem::{
-    BadRequest, Forbidden, InvalidQuery, LaOnly, NotFound, PayloadTooLarge, Unauthorized,
+    BadRequest, Forbidden, InvalidQuery, LaOnly, PayloadTooLarge, ReadFailures, Unauthorized,
     UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
@@ -139,10 +139,7 @@ pub async fn put_school(
     params(("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999)),
     responses(
         (status = 200, description = "The school", body = SchoolView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

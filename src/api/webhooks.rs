@@ -11,8 +11,8 @@ use validator::Validate;
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::problem::{
-    BadRequest, Forbidden, IdempotencyConflict, InvalidQuery, NotFound, PayloadTooLarge,
-    Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
+    BadRequest, Forbidden, IdempotencyConflict, InvalidQuery, ListFailures, PayloadTooLarge,
+    ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
 use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
@@ -270,10 +270,7 @@ pub async fn list_webhooks(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 200, description = "The subscription", body = WebhookView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -292,10 +289,7 @@ pub async fn get_webhook(
     params(("id" = i64, Path, description = ID)),
     responses(
         (status = 204, description = "Deleted"),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
+        ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -316,11 +310,7 @@ pub async fn delete_webhook(
     params(("id" = i64, Path, description = ID), WebhooksQuery),
     responses(
         (status = 200, description = "A page of deliveries", body = Page<DeliveryView>),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 422, response = InvalidQuery),
+        ListFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]

@@ -51,6 +51,7 @@ pub mod access;
 pub mod age;
 pub mod alerts;
 pub mod attendance;
+pub mod audit;
 pub mod calendar;
 pub mod case;
 pub mod changes;

@@ -357,6 +357,15 @@ pub struct ReferralForm {
 }
 
 impl ReferralForm {
+    /// R11.4: when the form's medical evidence stating that the pupil cannot attend was issued
+    /// (the evidence clocks of the case start from these).
+    pub fn dates_unable_to_attend(&self) -> impl Iterator<Item = NaiveDate> + '_ {
+        self.medical
+            .evidence
+            .iter()
+            .filter(|e| e.states_unable_to_attend)
+            .map(|e| e.issued_on)
+    }
     pub fn condition_missing(&self) -> bool {
         self.medical.condition_category.is_none() || blank(&self.medical.condition)
     }

@@ -19,7 +19,7 @@ use std::collections::HashMap;
 use chrono::NaiveDate;
 use serde_json::json;
 
-use super::{Actor, AppState, AuditSubject};
+use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
     is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before,
@@ -386,15 +386,7 @@ impl CasesRead {
     fn evidence_dates(&mut self, case: &Case) -> Result<Vec<NaiveDate>, ApiError> {
         let mut dates = self.evidence.remove(&case.id).unwrap_or_default();
         if let Some(referral) = self.referrals.get(&case.referral_id) {
-            dates.extend(
-                referral
-                    .form
-                    .medical
-                    .evidence
-                    .iter()
-                    .filter(|e| e.states_unable_to_attend)
-                    .map(|e| e.issued_on),
-            );
+            dates.extend(referral.form.dates_unable_to_attend());
         }
         Ok(dates)
     }
@@ -794,15 +786,13 @@ pub async fn list(
                 ),
                 after_id: query.after_id,
             };
-            let mut rows = store::page(
+            let rows = store::page(
                 conn,
                 &filter,
                 AlertKind::UnexplainedAbsenceOverdue,
                 query.limit + 1,
             )?;
-            let more = rows.len() as i64 > query.limit;
-            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id)).flatten();
+            let (rows, next_after_id) = page_of(rows, query.limit, |r| r.id);
             // The tallies behind the page's facts, in one query rather than one per alert.
             let keys: Vec<(i32, i32, &str)> = rows
                 .iter()
@@ -832,9 +822,7 @@ pub async fn list(
                     )
                 })
                 .collect::<Result<Vec<_>, _>>()?;
-            let mut subject = AuditSubject::new("alerts", "worklist");
-            subject.school_urn = query.school_urn;
-            subject.upn = query.upn.clone();
+            let subject = AuditSubject::list("alerts", "worklist", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             changes::record_at(conn, now, &changed)?;
             Ok(AlertPage {

@@ -1,6 +1,6 @@
 //! Reading the audit trail (`admin`).
 
-use chrono::{DateTime, NaiveDateTime, Utc};
+use chrono::{DateTime, Utc};
 
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
@@ -10,19 +10,7 @@ use crate::store::audit::{self, AuditRow};
 /// The outcome of a write refused with 403.
 pub const FORBIDDEN: &str = "forbidden";
 
-/// Which audit events a page asks for.
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub upn: Option<String>,
-    pub actor: Option<String>,
-    pub school_urn: Option<i32>,
-    pub action: Option<String>,
-    pub from: Option<NaiveDateTime>,
-    /// Before this time.
-    pub to: Option<NaiveDateTime>,
-    /// Cursor: only events with a smaller id (newest first).
-    pub before_id: Option<i64>,
-}
+pub use crate::domain::audit::AuditFilter;
 
 /// One audit event: who read or changed which pupil's data, when, how, with what outcome.
 #[derive(Debug, Clone)]
@@ -68,15 +56,6 @@ pub async fn page(
     limit: i64,
 ) -> Result<(Vec<AuditEvent>, bool), ApiError> {
     actor.require(&[Role::Admin])?;
-    let filter = audit::AuditFilter {
-        upn: filter.upn,
-        actor: filter.actor,
-        school_urn: filter.school_urn,
-        action: filter.action,
-        from: filter.from,
-        to: filter.to,
-        before_id: filter.before_id,
-    };
     let mut rows = state
         .db
         .read(move |conn| Ok(audit::page(conn, &filter, limit + 1)?))

@@ -11,7 +11,7 @@ use validator::Validate;
 use super::alerts;
 use super::attendance::to_session_marks;
 use super::webhooks::Outgoing;
-use super::{Actor, AppState, AuditSubject};
+use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::{
@@ -84,15 +84,7 @@ fn evidence_dates(
         .map(|e| e.issued_on)
         .collect();
     if let Some(referral) = referrals::find(conn, case.referral_id)? {
-        dates.extend(
-            referral
-                .form
-                .medical
-                .evidence
-                .iter()
-                .filter(|e| e.states_unable_to_attend)
-                .map(|e| e.issued_on),
-        );
+        dates.extend(referral.form.dates_unable_to_attend());
     }
     Ok(dates)
 }
@@ -251,19 +243,15 @@ pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<C
                 upn: query.upn.clone(),
                 after_id: query.after_id,
             };
-            let mut rows = store::page(conn, &filter, query.limit + 1)?;
-            let more = rows.len() as i64 > query.limit;
-            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id.get())).flatten();
+            let rows = store::page(conn, &filter, query.limit + 1)?;
+            let (rows, next_after_id) = page_of(rows, query.limit, |r| r.id.get());
             let mut cases = Vec::with_capacity(rows.len());
             for row in rows {
                 if let Some(found) = load(conn, row.id, &policy, today)? {
                     cases.push(found);
                 }
             }
-            let mut subject = AuditSubject::new("cases", "list");
-            subject.school_urn = query.school_urn;
-            subject.upn = query.upn.clone();
+            let subject = AuditSubject::list("cases", "list", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             Ok(CasePage {
                 cases,
@@ -675,12 +663,9 @@ pub async fn worklist(
                 schools,
                 after_id,
             };
-            let mut rows = store::scheduled_page(conn, &filter, limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(usize::try_from(limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.0.id.get())).flatten();
-            let mut subject = AuditSubject::new("reviews", "worklist");
-            subject.school_urn = school_urn;
+            let rows = store::scheduled_page(conn, &filter, limit + 1)?;
+            let (rows, next_after_id) = page_of(rows, limit, |r| r.0.id.get());
+            let subject = AuditSubject::list("reviews", "worklist", school_urn, None);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             Ok(ReviewPage {
                 reviews: rows,

@@ -188,4 +188,31 @@ impl AuditSubject {
         self.upn = Some(upn.into());
         self
     }
+    /// A read of a list (`resource_id` names it: "list", "worklist"), and the school and pupil
+    /// it was narrowed to, if any.
+    pub fn list(
+        resource_type: &'static str,
+        list: &str,
+        school_urn: Option<i32>,
+        upn: Option<String>,
+    ) -> Self {
+        AuditSubject {
+            school_urn,
+            upn,
+            ..AuditSubject::new(resource_type, list)
+        }
+    }
+}
+
+/// A page read with `limit + 1` rows: the first `limit` of them and, when there were more, the
+/// id of the last one kept (the cursor to continue after).
+pub(crate) fn page_of<T>(
+    mut rows: Vec<T>,
+    limit: i64,
+    id_of: impl Fn(&T) -> i64,
+) -> (Vec<T>, Option<i64>) {
+    let more = rows.len() as i64 > limit;
+    rows.truncate(usize::try_from(limit).unwrap_or(0));
+    let next = if more { rows.last().map(id_of) } else { None };
+    (rows, next)
 }

@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use serde_json::Value;
 
 use super::attendance::{to_session_marks, year_to_date};
-use super::{alerts, webhooks, Actor, AppState, AuditSubject};
+use super::{alerts, page_of, webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::case::Case;
@@ -501,10 +501,8 @@ pub async fn list(
                 due_before: query.overdue.then_some(today),
                 after_id: query.after_id,
             };
-            let mut rows = store::page(conn, &filter, query.limit + 1)?;
-            let more = rows.len() as i64 > query.limit;
-            rows.truncate(usize::try_from(query.limit).unwrap_or(0));
-            let next_after_id = more.then(|| rows.last().map(|r| r.id.get())).flatten();
+            let rows = store::page(conn, &filter, query.limit + 1)?;
+            let (rows, next_after_id) = page_of(rows, query.limit, |r| r.id.get());
             let ids: Vec<ReferralId> = rows.iter().map(|r| r.id).collect();
             let mut latest = store::latest_assessments(conn, &ids)?;
             let mut referrals = Vec::with_capacity(rows.len());
@@ -516,9 +514,7 @@ pub async fn list(
                 let case = case_store::of_referral(conn, id)?;
                 referrals.push(record(row, assessment, Vec::new(), case, today));
             }
-            let mut subject = AuditSubject::new("referrals", "list");
-            subject.school_urn = query.school_urn;
-            subject.upn = query.upn.clone();
+            let subject = AuditSubject::list("referrals", "list", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             Ok(ReferralPage {
                 referrals,

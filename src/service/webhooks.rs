@@ -10,7 +10,7 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use super::{alerts, Actor, AppState, AuditSubject};
+use super::{alerts, page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::SchoolCalendar;
@@ -397,7 +397,7 @@ pub async fn list(
 ) -> Result<(Vec<Subscription>, Option<i64>), ApiError> {
     actor.require(&[Role::La, Role::School])?;
     let client = actor.client_id.clone();
-    let mut rows = state
+    let rows = state
         .db
         .read(move |conn| {
             Ok(store::list_subscriptions(
@@ -408,9 +408,7 @@ pub async fn list(
             )?)
         })
         .await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(usize::try_from(limit).unwrap_or(0));
-    let next = more.then(|| rows.last().map(|r| r.id)).flatten();
+    let (rows, next) = page_of(rows, limit, |r| r.id);
     Ok((
         rows.into_iter()
             .map(subscription)
@@ -465,10 +463,8 @@ pub async fn deliveries(
         .db
         .read(move |conn| {
             own(conn, &actor, id)?;
-            let mut rows = store::deliveries_of(conn, id, before_id, limit + 1)?;
-            let more = rows.len() as i64 > limit;
-            rows.truncate(usize::try_from(limit).unwrap_or(0));
-            let next = more.then(|| rows.last().map(|r| r.delivery.id)).flatten();
+            let rows = store::deliveries_of(conn, id, before_id, limit + 1)?;
+            let (rows, next) = page_of(rows, limit, |r| r.delivery.id);
             let ids: Vec<i64> = rows.iter().map(|r| r.delivery.id).collect();
             let mut attempts: HashMap<i64, Vec<AttemptRow>> = HashMap::new();
             for attempt in store::attempts_of(conn, &ids)? {

@@ -55,22 +55,10 @@ pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryResult<
     Ok(())
 }
 
-#[derive(Debug, Clone, Default)]
-pub struct AuditFilter {
-    pub upn: Option<String>,
-    pub actor: Option<String>,
-    pub school_urn: Option<i32>,
-    pub action: Option<String>,
-    pub from: Option<NaiveDateTime>,
-    pub to: Option<NaiveDateTime>,
-    /// Cursor: only rows with a smaller id (newest first).
-    pub before_id: Option<i64>,
-}
-
 /// Newest first.
 pub fn page(
     conn: &mut DbConnection,
-    filter: &AuditFilter,
+    filter: &crate::domain::audit::AuditFilter,
     limit: i64,
 ) -> QueryResult<Vec<AuditRow>> {
     let mut query = audit_events::table
