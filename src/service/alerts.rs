@@ -42,7 +42,7 @@ use crate::store::alerts::{self as store, AlertFilter, AlertRow, NewAlert};
 use crate::store::cases as case_store;
 use crate::store::marks::{self, StoredMark};
 use crate::store::referrals as referral_store;
-use crate::store::{attendance as tallies, audit, calendars, changes, DbConnection};
+use crate::store::{attendance as tallies, audit, calendars, changes, DbConnection, StoreResult};
 
 // ---------------------------------------------------------------------------------------------
 // The engine: wanted against stored
@@ -79,7 +79,7 @@ fn reconcile(
     stored: Stored,
     wanted: Vec<WantedAlert>,
     today: NaiveDate,
-) -> diesel::QueryResult<Reconciled> {
+) -> StoreResult<Reconciled> {
     let mut done = Reconciled::default();
     let mut pending: HashMap<AlertKey, (usize, AcademicYear, NaiveDate)> = wanted
         .into_iter()
@@ -227,7 +227,7 @@ impl AlertWork {
         self,
         conn: &mut DbConnection,
         today: NaiveDate,
-    ) -> diesel::QueryResult<Vec<Change>> {
+    ) -> StoreResult<Vec<Change>> {
         let mut changed = Vec::new();
         // Resolutions first: an alert resolved and raised again in one push (a flag that went
         // and came back) leaves one closed and one open row.
@@ -257,7 +257,7 @@ pub(crate) fn reconcile_register(
     school_urn: i32,
     mut wanted: Vec<WantedAlert>,
     today: NaiveDate,
-) -> diesel::QueryResult<Reconciled> {
+) -> StoreResult<Reconciled> {
     wanted.sort_by(|a, b| a.key.cmp(&b.key));
     reconcile(
         conn,
@@ -273,10 +273,7 @@ pub(crate) fn reconcile_register(
 // ---------------------------------------------------------------------------------------------
 
 /// The referral alerts every undecided referral past its deadline wants.
-fn reconcile_referrals(
-    conn: &mut DbConnection,
-    today: NaiveDate,
-) -> diesel::QueryResult<Reconciled> {
+fn reconcile_referrals(conn: &mut DbConnection, today: NaiveDate) -> StoreResult<Reconciled> {
     let kinds = kinds_where(|s| matches!(s, AlertScope::Referral(_)));
     let rules: Vec<_> = kinds
         .iter()
@@ -309,7 +306,7 @@ pub(crate) fn resolve_assessment_overdue(
     upn: &str,
     today: NaiveDate,
     resolution: &str,
-) -> diesel::QueryResult<Option<Change>> {
+) -> StoreResult<Option<Change>> {
     let key = AlertKey {
         kind: AlertKind::AssessmentOverdue,
         school_urn,
@@ -463,7 +460,7 @@ pub(crate) fn open_of_case(
     case_id: CaseId,
     school_urn: i32,
     upn: &str,
-) -> diesel::QueryResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<AlertRow>> {
     Ok(store::open_of_pupil_at(conn, school_urn, upn)?
         .into_iter()
         .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, case_id.get()))
@@ -477,7 +474,7 @@ pub(crate) fn close_case(
     case_id: CaseId,
     open: &[AlertRow],
     today: NaiveDate,
-) -> diesel::QueryResult<Vec<Change>> {
+) -> StoreResult<Vec<Change>> {
     let mut changed = Vec::new();
     for alert in open
         .iter()
@@ -598,7 +595,7 @@ pub(crate) fn to_announce(
     today: NaiveDate,
     calendar: &SchoolCalendar,
     attendance: &AttendancePolicy,
-) -> diesel::QueryResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<AlertRow>> {
     let kinds: Vec<AlertKind> = AlertKind::ALL
         .into_iter()
         .filter(|k| EventType::announcing(*k).is_some())
@@ -836,7 +833,7 @@ pub async fn list(
 /// The open alerts, keyed, for `esma-api recompute --check` and the consistency test.
 pub(crate) fn open_keys(
     conn: &mut DbConnection,
-) -> diesel::QueryResult<std::collections::BTreeSet<AlertKey>> {
+) -> StoreResult<std::collections::BTreeSet<AlertKey>> {
     Ok(store::all(conn)?
         .into_iter()
         .filter(|row| row.resolved_on.is_none())

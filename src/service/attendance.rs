@@ -7,7 +7,6 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use chrono::{NaiveDate, NaiveDateTime};
-use diesel::Connection;
 
 use super::alerts::{self, AlertWork};
 use super::pupils::{audited_read, date_range, parse_upn, visible};
@@ -24,19 +23,15 @@ use crate::error::ApiError;
 use crate::store::attendance as tallies;
 use crate::store::marks::{self, IncomingMark, MarkChange, StoredMark, WriteCounts};
 use crate::store::registers::{self, SchoolRegisters, YearRegister};
-use crate::store::{calendars, changes, DbConnection};
+use crate::store::{calendars, changes, read_transaction, DbConnection, StoreError, StoreResult};
 
-fn unreadable(what: String) -> diesel::result::Error {
-    diesel::result::Error::DeserializationError(what.into())
-}
-
-fn session_mark(date: NaiveDate, session: &str, code: &str) -> diesel::QueryResult<SessionMark> {
-    let session = Session::parse(session).map_err(|e| unreadable(e.to_string()))?;
-    let code = AttendanceCode::parse(code).map_err(|e| unreadable(e.to_string()))?;
+fn session_mark(date: NaiveDate, session: &str, code: &str) -> StoreResult<SessionMark> {
+    let session = Session::parse(session).map_err(|e| StoreError::unreadable(e.to_string()))?;
+    let code = AttendanceCode::parse(code).map_err(|e| StoreError::unreadable(e.to_string()))?;
     Ok(SessionMark::new(date, session, code))
 }
 
-pub(crate) fn to_session_marks(stored: &[StoredMark]) -> diesel::QueryResult<Vec<SessionMark>> {
+pub(crate) fn to_session_marks(stored: &[StoredMark]) -> StoreResult<Vec<SessionMark>> {
     stored
         .iter()
         .map(|m| session_mark(m.mark_date, &m.session, &m.code))
@@ -93,7 +88,7 @@ fn plan_marks(
     rows: &[IncomingMark],
     today: NaiveDate,
     policy: &AttendancePolicy,
-) -> diesel::QueryResult<PlannedMarks> {
+) -> StoreResult<PlannedMarks> {
     if rows.is_empty() {
         return Ok(PlannedMarks {
             school_urn,
@@ -168,7 +163,7 @@ fn store_marks(
     conn: &mut DbConnection,
     planned: &mut PlannedMarks,
     write: &MarkWrite,
-) -> diesel::QueryResult<WriteCounts> {
+) -> StoreResult<WriteCounts> {
     let started = std::time::Instant::now();
     registers::save_rows(conn, &planned.registers)?;
     let saved = started.elapsed();
@@ -211,11 +206,11 @@ pub fn plan_marks_ahead(
     today: NaiveDate,
     policy: &AttendancePolicy,
 ) -> Result<MarksAhead, ApiError> {
-    conn.transaction(|conn| {
+    Ok(read_transaction(conn, |conn| {
         let version = registers::version(conn, school_urn)?;
         let planned = plan_marks(conn, school_urn, rows, today, policy)?;
         Ok(MarksAhead { version, planned })
-    })
+    })?)
 }
 
 /// [`write_marks`] for a push planned ahead: stores the plan if the school's registers are
@@ -253,7 +248,7 @@ fn maintain(
     changes: &[MarkChange],
     policy: &AttendancePolicy,
     today: NaiveDate,
-) -> diesel::QueryResult<AlertWork> {
+) -> StoreResult<AlertWork> {
     let mut work = AlertWork::default();
     if changes.is_empty() {
         return Ok(work);
@@ -354,7 +349,7 @@ pub fn recompute_school(
     policy: &AttendancePolicy,
     today: NaiveDate,
     now: NaiveDateTime,
-) -> diesel::QueryResult<RecomputeCounts> {
+) -> Result<RecomputeCounts, ApiError> {
     registers::lock_school(conn, school_urn)?;
     let mut school = registers::of_school(conn, school_urn)?;
     let by_pupil: BTreeMap<String, Vec<SessionMark>> = school
@@ -499,7 +494,7 @@ pub(crate) fn year_to_date(
     today: NaiveDate,
     policy: &AttendancePolicy,
     calendar: &SchoolCalendar,
-) -> diesel::QueryResult<PupilAttendance> {
+) -> StoreResult<PupilAttendance> {
     let year = AcademicYear::containing(today);
     let mut parts = Vec::new();
     for urn in &schools {
@@ -568,7 +563,7 @@ pub async fn summary(
 /// every stored tally keyed by school, pupil and year, in its stored form.
 pub fn stored_state(
     conn: &mut DbConnection,
-) -> diesel::QueryResult<(HashMap<(i32, String, i32), YearTally>, BTreeSet<AlertKey>)> {
+) -> Result<(HashMap<(i32, String, i32), YearTally>, BTreeSet<AlertKey>), ApiError> {
     let tallies = tallies::all(conn)?
         .into_iter()
         .map(|(urn, upn, tally)| ((urn, upn, tally.year.start_year()), tally))

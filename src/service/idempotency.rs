@@ -81,7 +81,6 @@ pub async fn claim(state: &AppState, req: &KeyedRequest) -> Result<Claim, ApiErr
 }
 
 async fn try_claim(state: &AppState, req: KeyedRequest) -> Result<Attempt, ApiError> {
-    use diesel::result::{DatabaseErrorKind, Error};
     let attempt = state
         .db
         .write(move |conn| {
@@ -103,7 +102,7 @@ async fn try_claim(state: &AppState, req: KeyedRequest) -> Result<Attempt, ApiEr
                         Ok(()) => Ok(Attempt::Claimed),
                         // PostgreSQL: another request claimed the key after our look-up (this
                         // insert waited for it to commit); it is being served.
-                        Err(Error::DatabaseError(DatabaseErrorKind::UniqueViolation, _)) => {
+                        Err(e) if e.is_unique_violation() => {
                             Err(ApiError::idempotency_key_in_progress(key))
                         }
                         Err(e) => Err(e.into()),

@@ -243,13 +243,6 @@ fn subject(id: ReferralId, urn: i32, upn: &str) -> AuditSubject {
         .pupil(upn)
 }
 
-fn is_unique_violation(e: &diesel::result::Error) -> bool {
-    matches!(
-        e,
-        diesel::result::Error::DatabaseError(diesel::result::DatabaseErrorKind::UniqueViolation, _)
-    )
-}
-
 /// R10.4: 409 while the pupil has an undecided referral or an active case.
 ///
 /// A message never names another school's referral or case (issue 20): a dual-registered
@@ -343,7 +336,7 @@ pub(crate) fn submit_in(
         },
     )
     .map_err(|e| {
-        if is_unique_violation(&e) {
+        if e.is_unique_violation() {
             ApiError::conflict(format!(
                 "pupil {} already has an open referral",
                 form.pupil.upn

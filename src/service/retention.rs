@@ -8,7 +8,7 @@ use serde::Serialize;
 use super::AppState;
 use crate::domain::retention::RetentionPolicy;
 use crate::error::ApiError;
-use crate::store::{retention as store, DbConnection};
+use crate::store::{retention as store, DbConnection, StoreResult};
 
 /// Rows removed per statement.
 pub const BATCH: i64 = 1_000;
@@ -30,7 +30,7 @@ impl PruneReport {
     }
 }
 
-type Prune = fn(&mut DbConnection, NaiveDateTime, i64) -> diesel::QueryResult<usize>;
+type Prune = fn(&mut DbConnection, NaiveDateTime, i64) -> StoreResult<usize>;
 
 /// Prunes every kind older than its retention, as of the service's clock.
 pub async fn prune(state: &AppState, policy: &RetentionPolicy) -> Result<PruneReport, ApiError> {

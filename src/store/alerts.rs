@@ -7,7 +7,7 @@ use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{alerts, events};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::alerts::{AlertKey, AlertKind, AlertState};
 
 /// A kind read back from its stored name.
@@ -78,7 +78,7 @@ pub struct ChangedAlert {
 /// Raises alerts; one already open for the same kind, school, pupil and subject stays as it is
 /// (the partial unique index `alerts_open_subject`), so an alert is never raised twice. Returns
 /// the alerts actually raised.
-pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> QueryResult<Vec<ChangedAlert>> {
+pub fn raise(conn: &mut DbConnection, new: &[NewAlert]) -> StoreResult<Vec<ChangedAlert>> {
     let mut raised = Vec::new();
     for chunk in new.chunks(500) {
         match conn {
@@ -181,16 +181,16 @@ pub fn resolve(
     key: &AlertKey,
     today: NaiveDate,
     resolution: &str,
-) -> QueryResult<Option<i64>> {
+) -> StoreResult<Option<i64>> {
     if let DbConnection::Sqlite(lite) = conn {
         let update = SqliteOpenAlertUpdate {
             key,
             kind: key.kind.as_str(),
             set: OpenAlertChange::Resolve { today, resolution },
         };
-        return update.get_result(lite).optional();
+        return Ok(update.get_result(lite).optional()?);
     }
-    diesel::update(
+    Ok(diesel::update(
         alerts::table
             .filter(alerts::kind.eq(key.kind.as_str()))
             .filter(alerts::school_urn.eq(key.school_urn))
@@ -204,7 +204,7 @@ pub fn resolve(
     ))
     .returning(alerts::id)
     .get_result(conn)
-    .optional()
+    .optional()?)
 }
 
 /// Resolves open alerts on `today`, each with its reason, as [`resolve`] does one by one; returns
@@ -215,7 +215,7 @@ pub fn resolve_all(
     conn: &mut DbConnection,
     alerts: &[(AlertKey, String)],
     today: NaiveDate,
-) -> QueryResult<Vec<ChangedAlert>> {
+) -> StoreResult<Vec<ChangedAlert>> {
     let mut resolved = Vec::new();
     match conn {
         DbConnection::Postgresql(pg) if !alerts.is_empty() => {
@@ -314,16 +314,16 @@ pub fn move_since(
     conn: &mut DbConnection,
     key: &AlertKey,
     since: NaiveDate,
-) -> QueryResult<Option<i64>> {
+) -> StoreResult<Option<i64>> {
     if let DbConnection::Sqlite(lite) = conn {
         let update = SqliteOpenAlertUpdate {
             key,
             kind: key.kind.as_str(),
             set: OpenAlertChange::MoveSince(since),
         };
-        return update.get_result(lite).optional();
+        return Ok(update.get_result(lite).optional()?);
     }
-    diesel::update(
+    Ok(diesel::update(
         alerts::table
             .filter(alerts::kind.eq(key.kind.as_str()))
             .filter(alerts::school_urn.eq(key.school_urn))
@@ -334,7 +334,7 @@ pub fn move_since(
     .set(alerts::since.eq(since))
     .returning(alerts::id)
     .get_result(conn)
-    .optional()
+    .optional()?)
 }
 
 /// The open alerts of these kinds at a school (for `esma-api recompute` to reconcile).
@@ -342,22 +342,22 @@ pub fn open_of_school(
     conn: &mut DbConnection,
     school_urn: i32,
     kinds: &[AlertKind],
-) -> QueryResult<Vec<AlertRow>> {
-    alerts::table
+) -> StoreResult<Vec<AlertRow>> {
+    Ok(alerts::table
         .filter(alerts::school_urn.eq(school_urn))
         .filter(alerts::kind.eq_any(names(kinds)))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The open alerts of these kinds, everywhere.
-pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> QueryResult<Vec<AlertRow>> {
-    alerts::table
+pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> StoreResult<Vec<AlertRow>> {
+    Ok(alerts::table
         .filter(alerts::kind.eq_any(names(kinds)))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The open alerts of a pupil at a school.
@@ -365,13 +365,13 @@ pub fn open_of_pupil_at(
     conn: &mut DbConnection,
     school_urn: i32,
     upn: &str,
-) -> QueryResult<Vec<AlertRow>> {
-    alerts::table
+) -> StoreResult<Vec<AlertRow>> {
+    Ok(alerts::table
         .filter(alerts::school_urn.eq(school_urn))
         .filter(alerts::upn.eq(upn))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Which alerts a list asks for.
@@ -398,7 +398,7 @@ pub fn page(
     filter: &AlertFilter,
     unexplained: AlertKind,
     limit: i64,
-) -> QueryResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<AlertRow>> {
     let mut query = alerts::table
         .select(alerts::all_columns)
         .order(alerts::id)
@@ -433,7 +433,7 @@ pub fn page(
     if let Some(after) = filter.after_id {
         query = query.filter(alerts::id.gt(after));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// Open alerts of these kinds that no event has announced yet (the scan's work list). An
@@ -444,8 +444,8 @@ pub fn to_announce(
     kinds: &[AlertKind],
     unexplained: AlertKind,
     unexplained_before: NaiveDate,
-) -> QueryResult<Vec<AlertRow>> {
-    alerts::table
+) -> StoreResult<Vec<AlertRow>> {
+    Ok(alerts::table
         .filter(alerts::resolved_on.is_null())
         .filter(alerts::kind.eq_any(names(kinds)))
         .filter(
@@ -458,19 +458,19 @@ pub fn to_announce(
         )))
         .order(alerts::id)
         .select(alerts::all_columns)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Every alert (for the consistency test and tools), oldest first.
-pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<AlertRow>> {
-    alerts::table.order(alerts::id).load(conn)
+pub fn all(conn: &mut DbConnection) -> StoreResult<Vec<AlertRow>> {
+    Ok(alerts::table.order(alerts::id).load(conn)?)
 }
 
 /// Where each of these alerts is (its pupil, school and kind), for the change feed's links.
 pub fn locations(
     conn: &mut DbConnection,
     ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, (String, i32, String)>> {
+) -> StoreResult<std::collections::HashMap<i64, (String, i32, String)>> {
     if ids.is_empty() {
         return Ok(Default::default());
     }

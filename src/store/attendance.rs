@@ -11,7 +11,7 @@ use diesel::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::schema::registers as register_rows;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::attendance::{IllnessRun, MeasureCounts};
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
@@ -67,7 +67,7 @@ fn run_out(year: AcademicYear, run: Option<IllnessRun>) -> Option<(i32, i32, u32
     })
 }
 
-fn run_in(year: AcademicYear, run: Option<(i32, i32, u32)>) -> QueryResult<Option<IllnessRun>> {
+fn run_in(year: AcademicYear, run: Option<(i32, i32, u32)>) -> StoreResult<Option<IllnessRun>> {
     run.map(|(first, last, sessions)| {
         Ok(IllnessRun {
             first: slot_of(year, first)?,
@@ -95,7 +95,7 @@ pub(crate) fn tally_to_parts(
     school_urn: i32,
     upn: &str,
     tally: &YearTally,
-) -> QueryResult<(i32, String)> {
+) -> StoreResult<(i32, String)> {
     let year = tally.year;
     let marked_days = tally.marked_days.to_bytes();
     let state = PackedTally {
@@ -126,7 +126,7 @@ pub(crate) fn tally_to_parts(
     Ok((slot_number(year, latest), text))
 }
 
-fn from_row(row: &TallyRow) -> QueryResult<YearTally> {
+fn from_row(row: &TallyRow) -> StoreResult<YearTally> {
     tally_from_parts(
         row.school_urn,
         &row.upn,
@@ -143,7 +143,7 @@ pub(crate) fn tally_from_parts(
     year: AcademicYear,
     latest_slot: i32,
     state: &str,
-) -> QueryResult<YearTally> {
+) -> StoreResult<YearTally> {
     let unreadable = |e: String| {
         diesel::result::Error::DeserializationError(
             format!(
@@ -208,7 +208,7 @@ pub fn latest_sessions_since(
     conn: &mut DbConnection,
     school_urn: i32,
     from_year: AcademicYear,
-) -> QueryResult<HashMap<String, (NaiveDate, Session)>> {
+) -> StoreResult<HashMap<String, (NaiveDate, Session)>> {
     let rows: Vec<(String, i32, i32)> = register_rows::table
         .filter(register_rows::school_urn.eq(school_urn))
         .filter(register_rows::academic_year.ge(from_year.start_year()))
@@ -234,7 +234,7 @@ pub fn of_school_since(
     conn: &mut DbConnection,
     school_urn: i32,
     from_year: AcademicYear,
-) -> QueryResult<HashMap<String, PupilTally>> {
+) -> StoreResult<HashMap<String, PupilTally>> {
     let rows: Vec<TallyRow> = register_rows::table
         .filter(register_rows::school_urn.eq(school_urn))
         .filter(register_rows::academic_year.ge(from_year.start_year()))
@@ -249,7 +249,7 @@ pub fn of_pupils(
     conn: &mut DbConnection,
     school_urn: i32,
     upns: &[&str],
-) -> QueryResult<HashMap<String, PupilTally>> {
+) -> StoreResult<HashMap<String, PupilTally>> {
     let mut rows: Vec<TallyRow> = Vec::new();
     for chunk in upns.chunks(500) {
         rows.extend(
@@ -265,7 +265,7 @@ pub fn of_pupils(
     collect(&rows)
 }
 
-fn collect(rows: &[TallyRow]) -> QueryResult<HashMap<String, PupilTally>> {
+fn collect(rows: &[TallyRow]) -> StoreResult<HashMap<String, PupilTally>> {
     let mut by_pupil: HashMap<String, PupilTally> = HashMap::new();
     for row in rows {
         by_pupil
@@ -283,7 +283,7 @@ pub fn of_pupil_year(
     school_urn: i32,
     upn: &str,
     year: AcademicYear,
-) -> QueryResult<Option<YearTally>> {
+) -> StoreResult<Option<YearTally>> {
     let row: Option<TallyRow> = register_rows::table
         .find((school_urn, year.start_year(), upn))
         .select(TallyRow::as_select())
@@ -296,7 +296,7 @@ pub fn of_pupil_year(
 pub fn of_keys(
     conn: &mut DbConnection,
     keys: &[(i32, i32, &str)],
-) -> QueryResult<HashMap<(i32, i32, String), YearTally>> {
+) -> StoreResult<HashMap<(i32, i32, String), YearTally>> {
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
         let upns: Vec<&str> = chunk.iter().map(|k| k.2).collect();
@@ -320,7 +320,7 @@ pub fn of_keys(
 }
 
 /// Every stored tally, ordered by school, year and pupil (for the consistency test and tools).
-pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>> {
+pub fn all(conn: &mut DbConnection) -> StoreResult<Vec<(i32, String, YearTally)>> {
     let rows: Vec<TallyRow> = register_rows::table
         .order((
             register_rows::school_urn,
@@ -335,12 +335,12 @@ pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<(i32, String, YearTally)>
 }
 
 /// Whether any tally is stored (every register row has one).
-pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
-    register_rows::table
+pub fn any(conn: &mut DbConnection) -> StoreResult<bool> {
+    Ok(register_rows::table
         .select(register_rows::school_urn)
         .first::<i32>(conn)
         .optional()
-        .map(|found| found.is_some())
+        .map(|found| found.is_some())?)
 }
 
 #[cfg(test)]

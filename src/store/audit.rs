@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::audit_events;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -39,7 +39,7 @@ pub struct AuditRow {
     pub correlation_id: Option<String>,
 }
 
-pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> QueryResult<()> {
+pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> StoreResult<()> {
     // One statement per chunk: reads of many pupils may log many rows at once.
     // Multi-row inserts are per backend: diesel's MultiBackend has no batch insert.
     for chunk in events.chunks(500) {
@@ -60,7 +60,7 @@ pub fn page(
     conn: &mut DbConnection,
     filter: &crate::domain::audit::AuditFilter,
     limit: i64,
-) -> QueryResult<Vec<AuditRow>> {
+) -> StoreResult<Vec<AuditRow>> {
     let mut query = audit_events::table
         .select(audit_events::all_columns)
         .order(audit_events::id.desc())
@@ -86,5 +86,5 @@ pub fn page(
     if let Some(before) = filter.before_id {
         query = query.filter(audit_events::id.lt(before));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }

@@ -4,7 +4,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{calendar_closures, calendar_terms, calendars};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::calendar::{AcademicYear, HalfTerm, LaCalendar, Term};
 
 type TermRow = (
@@ -22,7 +22,7 @@ pub fn replace(
     conn: &mut DbConnection,
     calendar: &LaCalendar,
     now: NaiveDateTime,
-) -> QueryResult<bool> {
+) -> StoreResult<bool> {
     let year = calendar.academic_year.to_string();
     let existed = calendars::table
         .find(&year)
@@ -77,7 +77,7 @@ pub fn replace(
 pub fn find(
     conn: &mut DbConnection,
     year: AcademicYear,
-) -> QueryResult<Option<(LaCalendar, NaiveDateTime)>> {
+) -> StoreResult<Option<(LaCalendar, NaiveDateTime)>> {
     let key = year.to_string();
     let Some(updated_at) = calendars::table
         .find(&key)
@@ -101,7 +101,7 @@ pub fn find(
 }
 
 /// Every calendar loaded, for school-day counting across years.
-pub fn all(conn: &mut DbConnection) -> QueryResult<Vec<LaCalendar>> {
+pub fn all(conn: &mut DbConnection) -> StoreResult<Vec<LaCalendar>> {
     let terms: Vec<TermRow> = calendar_terms::table
         .select(calendar_terms::all_columns)
         .order((calendar_terms::academic_year, calendar_terms::position))

@@ -9,7 +9,7 @@ use diesel::prelude::*;
 
 use super::columns::{json, json_opt, to_json, word};
 use super::schema::{case_evidence, cases, reviews};
-use super::DbConnection;
+use super::{DbConnection, StoreError, StoreResult};
 use crate::domain::case::{
     Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
 };
@@ -170,8 +170,8 @@ pub struct NewCase {
     pub opened_by: String,
 }
 
-pub fn insert(conn: &mut DbConnection, new: &NewCase) -> QueryResult<CaseId> {
-    diesel::insert_into(cases::table)
+pub fn insert(conn: &mut DbConnection, new: &NewCase) -> StoreResult<CaseId> {
+    Ok(diesel::insert_into(cases::table)
         .values((
             cases::referral_id.eq(new.referral_id.get()),
             cases::school_urn.eq(new.school_urn),
@@ -184,38 +184,38 @@ pub fn insert(conn: &mut DbConnection, new: &NewCase) -> QueryResult<CaseId> {
         ))
         .returning(cases::id)
         .get_result::<i64>(conn)
-        .map(CaseId::from)
+        .map(CaseId::from)?)
 }
 
-pub fn find(conn: &mut DbConnection, id: CaseId) -> QueryResult<Option<Case>> {
-    cases::table
+pub fn find(conn: &mut DbConnection, id: CaseId) -> StoreResult<Option<Case>> {
+    Ok(cases::table
         .filter(cases::id.eq(id.get()))
         .select(cases::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// The cases with these ids (one query for a page of alerts).
-pub fn of_ids(conn: &mut DbConnection, ids: &[CaseId]) -> QueryResult<Vec<Case>> {
+pub fn of_ids(conn: &mut DbConnection, ids: &[CaseId]) -> StoreResult<Vec<Case>> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
-    cases::table
+    Ok(cases::table
         .filter(cases::id.eq_any(raw(ids)))
         .select(cases::all_columns)
-        .load(conn)
+        .load(conn)?)
 }
 
-pub fn of_referral(conn: &mut DbConnection, referral_id: ReferralId) -> QueryResult<Option<Case>> {
-    cases::table
+pub fn of_referral(conn: &mut DbConnection, referral_id: ReferralId) -> StoreResult<Option<Case>> {
+    Ok(cases::table
         .filter(cases::referral_id.eq(referral_id.get()))
         .select(cases::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// The pupil's active case, if any (R10.4): its id and the school's URN.
-pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(CaseId, i32)>> {
+pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> StoreResult<Option<(CaseId, i32)>> {
     let found: Option<(i64, i32)> = cases::table
         .filter(cases::upn.eq(upn))
         .filter(cases::status.eq(CaseStatus::Active.as_str()))
@@ -226,22 +226,22 @@ pub fn active_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option
 }
 
 /// The pupil's most recently closed case, if any (re-referral rules, R13).
-pub fn last_closed_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<Case>> {
-    cases::table
+pub fn last_closed_of_pupil(conn: &mut DbConnection, upn: &str) -> StoreResult<Option<Case>> {
+    Ok(cases::table
         .filter(cases::upn.eq(upn))
         .filter(cases::status.eq(CaseStatus::Closed.as_str()))
         .order(cases::id.desc())
         .select(cases::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
-pub fn active(conn: &mut DbConnection) -> QueryResult<Vec<Case>> {
-    cases::table
+pub fn active(conn: &mut DbConnection) -> StoreResult<Vec<Case>> {
+    Ok(cases::table
         .filter(cases::status.eq(CaseStatus::Active.as_str()))
         .order(cases::id)
         .select(cases::all_columns)
-        .load(conn)
+        .load(conn)?)
 }
 
 #[derive(Debug, Clone, Default)]
@@ -253,7 +253,7 @@ pub struct CaseFilter {
     pub after_id: Option<i64>,
 }
 
-pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryResult<Vec<Case>> {
+pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> StoreResult<Vec<Case>> {
     let mut query = cases::table
         .select(cases::all_columns)
         .order(cases::id)
@@ -270,7 +270,7 @@ pub fn page(conn: &mut DbConnection, filter: &CaseFilter, limit: i64) -> QueryRe
     if let Some(after) = filter.after_id {
         query = query.filter(cases::id.gt(after));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// Closes an active case (the caller checked; this guards against a concurrent exit), storing
@@ -282,9 +282,9 @@ pub fn close(
     register_facts: Option<&RegisterFacts>,
     effective: NaiveDate,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let facts = register_facts.map(to_json).transpose()?;
-    diesel::update(
+    Ok(diesel::update(
         cases::table
             .filter(cases::id.eq(id.get()))
             .filter(cases::status.eq(CaseStatus::Active.as_str())),
@@ -296,7 +296,7 @@ pub fn close(
         cases::exit_effective_date.eq(Some(effective)),
         cases::exit_register_facts.eq(facts),
     ))
-    .execute(conn)
+    .execute(conn)?)
 }
 
 /// A review to plan: scheduled for its due day.
@@ -310,7 +310,7 @@ pub struct NewReview {
 }
 
 /// Inserts reviews, scheduled for their due day; returns their ids in the order given.
-pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult<Vec<ReviewId>> {
+pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> StoreResult<Vec<ReviewId>> {
     // A case has a few dozen reviews at most: one statement each is fine (a multi-row insert
     // does not go through a MultiConnection).
     new.iter()
@@ -328,28 +328,29 @@ pub fn insert_reviews(conn: &mut DbConnection, new: &[NewReview]) -> QueryResult
                 .returning(reviews::id)
                 .get_result::<i64>(conn)
                 .map(ReviewId::from)
+                .map_err(StoreError::from)
         })
         .collect()
 }
 
 /// The reviews of a case in the order they are scheduled.
-pub fn reviews_of(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<Review>> {
-    reviews::table
+pub fn reviews_of(conn: &mut DbConnection, case_id: CaseId) -> StoreResult<Vec<Review>> {
+    Ok(reviews::table
         .filter(reviews::case_id.eq(case_id.get()))
         .order((reviews::scheduled_for, reviews::id))
-        .load(conn)
+        .load(conn)?)
 }
 
 pub fn review(
     conn: &mut DbConnection,
     case_id: CaseId,
     id: ReviewId,
-) -> QueryResult<Option<Review>> {
-    reviews::table
+) -> StoreResult<Option<Review>> {
+    Ok(reviews::table
         .filter(reviews::case_id.eq(case_id.get()))
         .filter(reviews::id.eq(id.get()))
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 pub fn reschedule(
@@ -358,14 +359,16 @@ pub fn reschedule(
     to: NaiveDate,
     note: &str,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
-        .set((
-            reviews::scheduled_for.eq(to),
-            reviews::note.eq(Some(note)),
-            reviews::updated_at.eq(now),
-        ))
-        .execute(conn)
+) -> StoreResult<usize> {
+    Ok(
+        diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
+            .set((
+                reviews::scheduled_for.eq(to),
+                reviews::note.eq(Some(note)),
+                reviews::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
 }
 
 /// Marks a review held: with the meeting's outcome, or a note saying what satisfied it.
@@ -376,17 +379,19 @@ pub fn hold(
     outcome: Option<&ReviewOutcome>,
     note: Option<&str>,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let outcome = outcome.map(to_json).transpose()?;
-    diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
-        .set((
-            reviews::status.eq(ReviewStatus::Held.as_str()),
-            reviews::held_on.eq(Some(held_on)),
-            reviews::outcome.eq(outcome),
-            reviews::note.eq(note),
-            reviews::updated_at.eq(now),
-        ))
-        .execute(conn)
+    Ok(
+        diesel::update(reviews::table.filter(reviews::id.eq(id.get())))
+            .set((
+                reviews::status.eq(ReviewStatus::Held.as_str()),
+                reviews::held_on.eq(Some(held_on)),
+                reviews::outcome.eq(outcome),
+                reviews::note.eq(note),
+                reviews::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
 }
 
 /// Cancels the scheduled reviews of a case after `after` (an exit, R11.5); returns their ids.
@@ -396,7 +401,7 @@ pub fn cancel_after(
     after: NaiveDate,
     note: &str,
     now: NaiveDateTime,
-) -> QueryResult<Vec<ReviewId>> {
+) -> StoreResult<Vec<ReviewId>> {
     let cancelled: Vec<i64> = diesel::update(
         reviews::table
             .filter(reviews::case_id.eq(case_id.get()))
@@ -415,15 +420,15 @@ pub fn cancel_after(
 
 /// Scheduled reviews of active cases on or after `from` (a calendar change may move them),
 /// with their case's school.
-pub fn scheduled_from(conn: &mut DbConnection, from: NaiveDate) -> QueryResult<Vec<(Review, i32)>> {
-    reviews::table
+pub fn scheduled_from(conn: &mut DbConnection, from: NaiveDate) -> StoreResult<Vec<(Review, i32)>> {
+    Ok(reviews::table
         .inner_join(cases::table)
         .filter(cases::status.eq(CaseStatus::Active.as_str()))
         .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.ge(from))
         .select((reviews::all_columns, cases::school_urn))
         .order(reviews::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Which reviews the LA worklist asks for.
@@ -442,7 +447,7 @@ pub fn scheduled_page(
     conn: &mut DbConnection,
     filter: &ReviewFilter,
     limit: i64,
-) -> QueryResult<Vec<(Review, Case)>> {
+) -> StoreResult<Vec<(Review, Case)>> {
     let mut query = reviews::table
         .inner_join(cases::table)
         .filter(cases::status.eq(CaseStatus::Active.as_str()))
@@ -462,7 +467,7 @@ pub fn scheduled_page(
     if let Some(after) = filter.after_id {
         query = query.filter(reviews::id.gt(after));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// Medical evidence received for a case, kept as issued (its JSON) with when and by whom.
@@ -474,8 +479,8 @@ pub struct NewEvidence {
     pub recorded_by: String,
 }
 
-pub fn insert_evidence(conn: &mut DbConnection, new: &NewEvidence) -> QueryResult<i64> {
-    diesel::insert_into(case_evidence::table)
+pub fn insert_evidence(conn: &mut DbConnection, new: &NewEvidence) -> StoreResult<i64> {
+    Ok(diesel::insert_into(case_evidence::table)
         .values((
             case_evidence::case_id.eq(new.case_id.get()),
             case_evidence::issued_on.eq(new.item.issued_on),
@@ -484,14 +489,14 @@ pub fn insert_evidence(conn: &mut DbConnection, new: &NewEvidence) -> QueryResul
             case_evidence::recorded_by.eq(&new.recorded_by),
         ))
         .returning(case_evidence::id)
-        .get_result(conn)
+        .get_result(conn)?)
 }
 
-pub fn evidence_of(conn: &mut DbConnection, case_id: CaseId) -> QueryResult<Vec<Evidence>> {
-    case_evidence::table
+pub fn evidence_of(conn: &mut DbConnection, case_id: CaseId) -> StoreResult<Vec<Evidence>> {
+    Ok(case_evidence::table
         .filter(case_evidence::case_id.eq(case_id.get()))
         .order(case_evidence::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Scheduled reviews of these cases dated before `before` (R11.5), oldest first.
@@ -499,37 +504,37 @@ pub fn scheduled_before(
     conn: &mut DbConnection,
     case_ids: &[CaseId],
     before: NaiveDate,
-) -> QueryResult<Vec<Review>> {
+) -> StoreResult<Vec<Review>> {
     if case_ids.is_empty() {
         return Ok(Vec::new());
     }
-    reviews::table
+    Ok(reviews::table
         .filter(reviews::case_id.eq_any(raw(case_ids)))
         .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.lt(before))
         .order((reviews::scheduled_for, reviews::id))
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The evidence received for these cases.
 pub fn evidence_of_cases(
     conn: &mut DbConnection,
     case_ids: &[CaseId],
-) -> QueryResult<Vec<Evidence>> {
+) -> StoreResult<Vec<Evidence>> {
     if case_ids.is_empty() {
         return Ok(Vec::new());
     }
-    case_evidence::table
+    Ok(case_evidence::table
         .filter(case_evidence::case_id.eq_any(raw(case_ids)))
         .order(case_evidence::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The case of each of these reviews, for the change feed's links (the feed's ids are plain).
 pub fn cases_of_reviews(
     conn: &mut DbConnection,
     review_ids: &[i64],
-) -> QueryResult<std::collections::HashMap<i64, i64>> {
+) -> StoreResult<std::collections::HashMap<i64, i64>> {
     if review_ids.is_empty() {
         return Ok(Default::default());
     }

@@ -24,7 +24,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::changes;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::changes::Change;
 
 /// The advisory lock key that orders the feed's versions ("ESMA-CHG" in ASCII).
@@ -65,7 +65,7 @@ pub struct ChangeRow {
 /// Appends changes to the feed, in the order given, in the caller's transaction. Call it once,
 /// at the end of the transaction (see the module comment); nothing to record takes no lock.
 /// On PostgreSQL it holds the feed's lock shared until the caller commits.
-pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> QueryResult<usize> {
+pub fn record(conn: &mut DbConnection, new: &[NewChange]) -> StoreResult<usize> {
     if new.is_empty() {
         return Ok(0);
     }
@@ -147,7 +147,7 @@ pub fn record_at(
     conn: &mut DbConnection,
     changed_at: NaiveDateTime,
     changes: &[Change],
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let rows: Vec<NewChange> = changes
         .iter()
         .map(|c| NewChange::of(c, changed_at))
@@ -158,7 +158,7 @@ pub fn record_at(
 /// Up to `limit` changes after version `since`, oldest first. On PostgreSQL it first waits for
 /// the feed's lock exclusively (see the module comment), held until the caller's transaction
 /// (or, outside one, its own) ends.
-pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> QueryResult<Vec<ChangeRow>> {
+pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> StoreResult<Vec<ChangeRow>> {
     let read = |conn: &mut DbConnection| {
         changes::table
             .filter(changes::version.gt(since))
@@ -166,7 +166,7 @@ pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> QueryResult<Vec<
             .limit(limit)
             .load(conn)
     };
-    match conn {
+    let page = match conn {
         DbConnection::Postgresql(_) => conn.transaction(|conn| {
             if let DbConnection::Postgresql(pg) = conn {
                 diesel::sql_query(format!("SELECT pg_advisory_xact_lock({FEED_LOCK})"))
@@ -175,5 +175,6 @@ pub fn page(conn: &mut DbConnection, since: i64, limit: i64) -> QueryResult<Vec<
             read(conn)
         }),
         DbConnection::Sqlite(_) => read(conn),
-    }
+    };
+    Ok(page?)
 }

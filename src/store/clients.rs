@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::{api_client_schools, api_clients};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct ClientRow {
@@ -16,7 +16,7 @@ pub struct ClientRow {
     pub revoked_at: Option<NaiveDateTime>,
 }
 
-pub fn insert(conn: &mut DbConnection, row: &ClientRow, schools: &[i32]) -> QueryResult<()> {
+pub fn insert(conn: &mut DbConnection, row: &ClientRow, schools: &[i32]) -> StoreResult<()> {
     diesel::insert_into(api_clients::table)
         .values((
             api_clients::client_id.eq(&row.client_id),
@@ -38,23 +38,23 @@ pub fn insert(conn: &mut DbConnection, row: &ClientRow, schools: &[i32]) -> Quer
     Ok(())
 }
 
-pub fn find(conn: &mut DbConnection, client_id: &str) -> QueryResult<Option<ClientRow>> {
-    api_clients::table
+pub fn find(conn: &mut DbConnection, client_id: &str) -> StoreResult<Option<ClientRow>> {
+    Ok(api_clients::table
         .find(client_id)
         .select(api_clients::all_columns)
         .first::<ClientRow>(conn)
-        .optional()
+        .optional()?)
 }
 
-pub fn schools_of(conn: &mut DbConnection, client_id: &str) -> QueryResult<Vec<i32>> {
-    api_client_schools::table
+pub fn schools_of(conn: &mut DbConnection, client_id: &str) -> StoreResult<Vec<i32>> {
+    Ok(api_client_schools::table
         .filter(api_client_schools::client_id.eq(client_id))
         .select(api_client_schools::school_urn)
         .order(api_client_schools::school_urn)
-        .load(conn)
+        .load(conn)?)
 }
 
-pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<(ClientRow, Vec<i32>)>> {
+pub fn list(conn: &mut DbConnection) -> StoreResult<Vec<(ClientRow, Vec<i32>)>> {
     let clients = api_clients::table
         .select(api_clients::all_columns)
         .order((api_clients::created_at, api_clients::client_id))
@@ -83,7 +83,7 @@ pub fn list(conn: &mut DbConnection) -> QueryResult<Vec<(ClientRow, Vec<i32>)>> 
 }
 
 /// Marks the client revoked; returns false when it does not exist or was already revoked.
-pub fn revoke(conn: &mut DbConnection, client_id: &str, at: NaiveDateTime) -> QueryResult<bool> {
+pub fn revoke(conn: &mut DbConnection, client_id: &str, at: NaiveDateTime) -> StoreResult<bool> {
     let changed = diesel::update(
         api_clients::table
             .filter(api_clients::client_id.eq(client_id))
@@ -95,7 +95,7 @@ pub fn revoke(conn: &mut DbConnection, client_id: &str, at: NaiveDateTime) -> Qu
 }
 
 /// Whether the client exists and is not revoked (checked on every authenticated request).
-pub fn is_active(conn: &mut DbConnection, client_id: &str) -> QueryResult<bool> {
+pub fn is_active(conn: &mut DbConnection, client_id: &str) -> StoreResult<bool> {
     let revoked: Option<Option<NaiveDateTime>> = api_clients::table
         .find(client_id)
         .select(api_clients::revoked_at)

@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::idempotent_responses as t;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct StoredResponse {
@@ -25,12 +25,12 @@ pub fn find(
     conn: &mut DbConnection,
     client_id: &str,
     key: &str,
-) -> QueryResult<Option<StoredResponse>> {
-    t::table
+) -> StoreResult<Option<StoredResponse>> {
+    Ok(t::table
         .find((client_id, key))
         .select(t::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Claims the key for a request about to be served.
@@ -42,8 +42,8 @@ pub fn claim(
     path: &str,
     request_hash: &str,
     now: NaiveDateTime,
-) -> QueryResult<()> {
-    diesel::insert_into(t::table)
+) -> StoreResult<()> {
+    Ok(diesel::insert_into(t::table)
         .values((
             t::client_id.eq(client_id),
             t::idempotency_key.eq(key),
@@ -53,7 +53,7 @@ pub fn claim(
             t::created_at.eq(now),
         ))
         .execute(conn)
-        .map(|_| ())
+        .map(|_| ())?)
 }
 
 /// Takes over a claim whose request never finished (claimed before `stale_before`); true when
@@ -64,8 +64,8 @@ pub fn reclaim(
     key: &str,
     stale_before: NaiveDateTime,
     now: NaiveDateTime,
-) -> QueryResult<bool> {
-    diesel::update(
+) -> StoreResult<bool> {
+    Ok(diesel::update(
         t::table
             .filter(t::client_id.eq(client_id))
             .filter(t::idempotency_key.eq(key))
@@ -74,7 +74,7 @@ pub fn reclaim(
     )
     .set(t::created_at.eq(now))
     .execute(conn)
-    .map(|n| n == 1)
+    .map(|n| n == 1)?)
 }
 
 /// Completes a claim with the answer that was sent.
@@ -86,8 +86,8 @@ pub fn complete(
     content_type: Option<&str>,
     location: Option<&str>,
     body: &str,
-) -> QueryResult<()> {
-    diesel::update(t::table.find((client_id, key)))
+) -> StoreResult<()> {
+    Ok(diesel::update(t::table.find((client_id, key)))
         .set((
             t::status.eq(Some(status)),
             t::content_type.eq(content_type),
@@ -95,22 +95,22 @@ pub fn complete(
             t::body.eq(Some(body)),
         ))
         .execute(conn)
-        .map(|_| ())
+        .map(|_| ())?)
 }
 
 /// Gives up a claim (the request was refused, so its retry should be served afresh).
-pub fn release(conn: &mut DbConnection, client_id: &str, key: &str) -> QueryResult<()> {
-    diesel::delete(
+pub fn release(conn: &mut DbConnection, client_id: &str, key: &str) -> StoreResult<()> {
+    Ok(diesel::delete(
         t::table
             .filter(t::client_id.eq(client_id))
             .filter(t::idempotency_key.eq(key))
             .filter(t::status.is_null()),
     )
     .execute(conn)
-    .map(|_| ())
+    .map(|_| ())?)
 }
 
 /// Forgets answers (and abandoned claims) made before `before`; returns how many.
-pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> QueryResult<usize> {
-    diesel::delete(t::table.filter(t::created_at.lt(before))).execute(conn)
+pub fn prune(conn: &mut DbConnection, before: NaiveDateTime) -> StoreResult<usize> {
+    Ok(diesel::delete(t::table.filter(t::created_at.lt(before))).execute(conn)?)
 }

@@ -5,7 +5,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::imports;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::push::{ImportOutcome, PushKind};
 use crate::error::ApiError;
 
@@ -182,8 +182,8 @@ pub fn finish(
     outcome: ImportOutcome,
     counts: &Counts,
     report: &str,
-) -> QueryResult<()> {
-    diesel::update(imports::table.find(id))
+) -> StoreResult<()> {
+    Ok(diesel::update(imports::table.find(id))
         .set((
             imports::outcome.eq(outcome_text(outcome)),
             imports::received.eq(counts.received),
@@ -194,28 +194,28 @@ pub fn finish(
             imports::report.eq(report),
         ))
         .execute(conn)
-        .map(|_| ())
+        .map(|_| ())?)
 }
 
-pub fn find(conn: &mut DbConnection, id: i64) -> QueryResult<Option<ImportRow>> {
+pub fn find(conn: &mut DbConnection, id: i64) -> StoreResult<Option<ImportRow>> {
     let row: Option<StoredImport> = imports::table
         .find(id)
         .select(imports::all_columns)
         .first(conn)
         .optional()?;
-    row.map(ImportRow::try_from).transpose()
+    Ok(row.map(ImportRow::try_from).transpose()?)
 }
 
 pub fn find_by_key(
     conn: &mut DbConnection,
     client_id: &str,
     key: &str,
-) -> QueryResult<Option<ImportRow>> {
+) -> StoreResult<Option<ImportRow>> {
     let row: Option<StoredImport> = imports::table
         .filter(imports::client_id.eq(client_id))
         .filter(imports::idempotency_key.eq(key))
         .select(imports::all_columns)
         .first(conn)
         .optional()?;
-    row.map(ImportRow::try_from).transpose()
+    Ok(row.map(ImportRow::try_from).transpose()?)
 }

@@ -7,11 +7,11 @@ use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
 use diesel::sql_types::{Bool, Text};
 
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 
 /// Runs the smallest statement there is: Ok when the database answers.
-pub fn answers(conn: &mut DbConnection) -> QueryResult<()> {
-    conn.batch_execute("SELECT 1")
+pub fn answers(conn: &mut DbConnection) -> StoreResult<()> {
+    Ok(conn.batch_execute("SELECT 1")?)
 }
 
 #[derive(QueryableByName)]
@@ -25,7 +25,7 @@ struct ColumnInfo {
 }
 
 /// (table, column, nullable) for every application table (migration bookkeeping excluded).
-pub fn columns(conn: &mut DbConnection) -> QueryResult<BTreeSet<(String, String, bool)>> {
+pub fn columns(conn: &mut DbConnection) -> StoreResult<BTreeSet<(String, String, bool)>> {
     let rows: Vec<ColumnInfo> = match conn {
         DbConnection::Sqlite(c) => diesel::sql_query(
             "SELECT m.name AS table_name, p.name AS column_name, (p.\"notnull\" = 0) AS nullable \

@@ -8,7 +8,7 @@ use diesel::prelude::*;
 
 use super::registers::{self, SchoolRegisters, YearRegister};
 use super::schema::{attendance_tallies, mark_history, marks};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session};
 
@@ -81,7 +81,7 @@ pub struct PendingHistory {
 pub fn apply(
     registers: &mut SchoolRegisters,
     rows: &[IncomingMark],
-) -> QueryResult<(WriteCounts, Vec<PendingHistory>)> {
+) -> StoreResult<(WriteCounts, Vec<PendingHistory>)> {
     let mut counts = WriteCounts::default();
     let mut history: Vec<PendingHistory> = Vec::new();
     for r in rows {
@@ -135,7 +135,7 @@ pub fn record_history(
     history: &[PendingHistory],
     import_id: i64,
     now: NaiveDateTime,
-) -> QueryResult<()> {
+) -> StoreResult<()> {
     let rows: Vec<NewHistory> = history
         .iter()
         .map(|h| NewHistory {
@@ -189,7 +189,7 @@ pub fn of_pupil(
     schools: &[i32],
     from: NaiveDate,
     to: NaiveDate,
-) -> QueryResult<Vec<StoredMark>> {
+) -> StoreResult<Vec<StoredMark>> {
     if from > to {
         return Ok(Vec::new());
     }
@@ -219,7 +219,7 @@ pub fn with_codes_of_pupils(
     codes: &[&str],
     from: NaiveDate,
     to: NaiveDate,
-) -> QueryResult<Vec<StoredMark>> {
+) -> StoreResult<Vec<StoredMark>> {
     if upns.is_empty() || from > to {
         return Ok(Vec::new());
     }
@@ -246,7 +246,7 @@ pub fn with_codes_of_pupils(
 }
 
 /// Every mark of a school, by pupil, date and session.
-pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<StoredMark>> {
+pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<Vec<StoredMark>> {
     let school = registers::of_school(conn, school_urn)?;
     let mut all: Vec<StoredMark> = school
         .pupils
@@ -283,52 +283,52 @@ pub fn history_of_pupil(
     schools: &[i32],
     from: NaiveDate,
     to: NaiveDate,
-) -> QueryResult<Vec<HistoryRow>> {
-    mark_history::table
+) -> StoreResult<Vec<HistoryRow>> {
+    Ok(mark_history::table
         .filter(mark_history::upn.eq(upn))
         .filter(mark_history::school_urn.eq_any(schools.to_vec()))
         .filter(mark_history::mark_date.between(from, to))
         .select(mark_history::all_columns)
         .order(mark_history::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Whether any mark is stored.
-pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
+pub fn any(conn: &mut DbConnection) -> StoreResult<bool> {
     registers::any(conn)
 }
 
 /// Whether the `marks` table of the layout before `registers` still holds rows (converted on
 /// start-up, service/attendance.rs `convert_old_marks`).
-pub fn old_any(conn: &mut DbConnection) -> QueryResult<bool> {
-    marks::table
+pub fn old_any(conn: &mut DbConnection) -> StoreResult<bool> {
+    Ok(marks::table
         .select(marks::school_urn)
         .first::<i32>(conn)
         .optional()
-        .map(|found| found.is_some())
+        .map(|found| found.is_some())?)
 }
 
 /// The schools with rows in the old `marks` table.
-pub fn old_schools(conn: &mut DbConnection) -> QueryResult<Vec<i32>> {
-    marks::table
+pub fn old_schools(conn: &mut DbConnection) -> StoreResult<Vec<i32>> {
+    Ok(marks::table
         .select(marks::school_urn)
         .distinct()
         .order(marks::school_urn)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// One school's rows of the old `marks` table, by pupil, date and session (a school at a time,
 /// so converting an LA's year of marks never holds more than one school's in memory).
-pub fn old_of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<Vec<StoredMark>> {
-    marks::table
+pub fn old_of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<Vec<StoredMark>> {
+    Ok(marks::table
         .filter(marks::school_urn.eq(school_urn))
         .select(marks::all_columns)
         .order((marks::upn, marks::mark_date, marks::session))
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Empties the old `marks` and `attendance_tallies` tables once their rows are registers.
-pub fn old_clear(conn: &mut DbConnection) -> QueryResult<usize> {
+pub fn old_clear(conn: &mut DbConnection) -> StoreResult<usize> {
     Ok(diesel::delete(marks::table).execute(conn)?
         + diesel::delete(attendance_tallies::table).execute(conn)?)
 }

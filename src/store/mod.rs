@@ -9,6 +9,7 @@ pub mod cases;
 pub mod changes;
 pub mod clients;
 pub mod columns;
+mod error;
 pub mod idempotency;
 pub mod imports;
 pub mod introspection;
@@ -30,6 +31,7 @@ use diesel::r2d2::{ManageConnection, Pool, PooledConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 
 use crate::error::ApiError;
+pub use error::{read_transaction, StoreError, StoreResult};
 
 /// A connection to whichever backend the URL names.
 #[derive(diesel::MultiConnection)]
@@ -552,43 +554,4 @@ pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
             .map(|v| v.len()),
     };
     applied.map_err(|e| e.to_string())
-}
-
-impl From<diesel::result::Error> for ApiError {
-    fn from(e: diesel::result::Error) -> Self {
-        use diesel::result::{DatabaseErrorKind, Error};
-        match e {
-            Error::NotFound => ApiError::not_found("the resource does not exist"),
-            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, info) => {
-                ApiError::conflict(format!("conflicts with existing data: {}", info.message()))
-            }
-            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
-                ApiError::unavailable("the database was busy; retry the request".to_string())
-            }
-            // The server went away mid-request (restarted, pg_terminate_backend, the network):
-            // the connection is discarded at its next checkout, so a retry gets a fresh one.
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, info) => {
-                unreachable(&info.message())
-            }
-            Error::BrokenTransactionManager => unreachable(&"the connection broke mid-transaction"),
-            Error::RollbackErrorOnCommit { commit_error, .. } => ApiError::from(*commit_error),
-            // PostgreSQL's statement_timeout and lock_timeout; SQLite's busy_timeout.
-            Error::DatabaseError(_, info) if is_timeout(info.message()) => {
-                tracing::warn!(error = info.message(), "database statement timed out");
-                ApiError::unavailable("the database took too long to answer; retry shortly")
-            }
-            other => ApiError::internal(format!("database error: {other}")),
-        }
-    }
-}
-
-fn is_timeout(message: &str) -> bool {
-    [
-        "statement timeout",
-        "lock timeout",
-        "database is locked",
-        "database is busy",
-    ]
-    .iter()
-    .any(|m| message.contains(m))
 }

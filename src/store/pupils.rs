@@ -6,7 +6,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use diesel::prelude::*;
 
 use super::schema::{enrolments, pupils};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::register::RollPeriod;
 use crate::domain::roll::PupilDetails;
 
@@ -62,7 +62,7 @@ impl EnrolmentRow {
 }
 
 /// Which of these UPNs the service already knows (one query per 500).
-pub fn known(conn: &mut DbConnection, upns: &[&str]) -> QueryResult<HashSet<String>> {
+pub fn known(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<HashSet<String>> {
     let mut found = HashSet::with_capacity(upns.len());
     for chunk in upns.chunks(500) {
         let rows: Vec<String> = pupils::table
@@ -79,19 +79,19 @@ pub fn record_at(
     conn: &mut DbConnection,
     school_urn: i32,
     upn: &str,
-) -> QueryResult<Option<EnrolmentRow>> {
-    enrolments::table
+) -> StoreResult<Option<EnrolmentRow>> {
+    Ok(enrolments::table
         .find((school_urn, upn))
         .select(enrolments::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// A school's roll, keyed by UPN.
 pub fn roll_of(
     conn: &mut DbConnection,
     school_urn: i32,
-) -> QueryResult<HashMap<String, EnrolmentRow>> {
+) -> StoreResult<HashMap<String, EnrolmentRow>> {
     let rows: Vec<EnrolmentRow> = enrolments::table
         .filter(enrolments::school_urn.eq(school_urn))
         .select(enrolments::all_columns)
@@ -105,7 +105,7 @@ pub fn roll_of(
 pub fn roll_periods_of(
     conn: &mut DbConnection,
     school_urn: i32,
-) -> QueryResult<HashMap<String, RollPeriod, super::registers::FastHash>> {
+) -> StoreResult<HashMap<String, RollPeriod, super::registers::FastHash>> {
     let rows: Vec<(String, (NaiveDate, Option<NaiveDate>))> = enrolments::table
         .filter(enrolments::school_urn.eq(school_urn))
         .select((
@@ -125,15 +125,15 @@ pub fn roll_periods_of(
         .collect())
 }
 
-pub fn enrolments_of(conn: &mut DbConnection, upn: &str) -> QueryResult<Vec<EnrolmentRow>> {
-    enrolments::table
+pub fn enrolments_of(conn: &mut DbConnection, upn: &str) -> StoreResult<Vec<EnrolmentRow>> {
+    Ok(enrolments::table
         .filter(enrolments::upn.eq(upn))
         .select(enrolments::all_columns)
         .order(enrolments::school_urn)
-        .load(conn)
+        .load(conn)?)
 }
 
-pub fn insert_pupils(conn: &mut DbConnection, rows: &[PupilRow]) -> QueryResult<()> {
+pub fn insert_pupils(conn: &mut DbConnection, rows: &[PupilRow]) -> StoreResult<()> {
     // Multi-row inserts are per backend: diesel's MultiBackend has no batch insert.
     for chunk in rows.chunks(500) {
         match conn {
@@ -148,7 +148,7 @@ pub fn insert_pupils(conn: &mut DbConnection, rows: &[PupilRow]) -> QueryResult<
     Ok(())
 }
 
-pub fn insert_enrolments(conn: &mut DbConnection, rows: &[EnrolmentRow]) -> QueryResult<()> {
+pub fn insert_enrolments(conn: &mut DbConnection, rows: &[EnrolmentRow]) -> StoreResult<()> {
     for chunk in rows.chunks(500) {
         match conn {
             DbConnection::Sqlite(c) => diesel::insert_into(enrolments::table)
@@ -162,7 +162,7 @@ pub fn insert_enrolments(conn: &mut DbConnection, rows: &[EnrolmentRow]) -> Quer
     Ok(())
 }
 
-pub fn update_enrolment(conn: &mut DbConnection, row: &EnrolmentRow) -> QueryResult<()> {
+pub fn update_enrolment(conn: &mut DbConnection, row: &EnrolmentRow) -> StoreResult<()> {
     diesel::update(enrolments::table.find((row.school_urn, &row.upn)))
         .set((
             enrolments::on_roll_from.eq(row.on_roll_from),
@@ -177,6 +177,6 @@ pub fn update_enrolment(conn: &mut DbConnection, row: &EnrolmentRow) -> QueryRes
             enrolments::sen_support.eq(row.sen_support),
             enrolments::pupil_premium.eq(row.pupil_premium),
         ))
-        .execute(conn)
-        .map(|_| ())
+        .execute(conn)?;
+    Ok(())
 }

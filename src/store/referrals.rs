@@ -11,7 +11,7 @@ use diesel::prelude::*;
 
 use super::columns::{json, json_opt, to_json, word};
 use super::schema::{referral_assessments, referrals};
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::decision::Decision;
 use crate::domain::eligibility::EligibilityAssessment;
 use crate::domain::referral::{
@@ -128,8 +128,8 @@ pub struct NewReferral<'a> {
     pub created_by: String,
 }
 
-pub fn insert(conn: &mut DbConnection, new: &NewReferral<'_>) -> QueryResult<ReferralId> {
-    diesel::insert_into(referrals::table)
+pub fn insert(conn: &mut DbConnection, new: &NewReferral<'_>) -> StoreResult<ReferralId> {
+    Ok(diesel::insert_into(referrals::table)
         .values((
             referrals::school_urn.eq(new.school_urn),
             referrals::upn.eq(&new.upn),
@@ -142,19 +142,19 @@ pub fn insert(conn: &mut DbConnection, new: &NewReferral<'_>) -> QueryResult<Ref
         ))
         .returning(referrals::id)
         .get_result::<i64>(conn)
-        .map(ReferralId::from)
+        .map(ReferralId::from)?)
 }
 
-pub fn find(conn: &mut DbConnection, id: ReferralId) -> QueryResult<Option<Referral>> {
-    referrals::table
+pub fn find(conn: &mut DbConnection, id: ReferralId) -> StoreResult<Option<Referral>> {
+    Ok(referrals::table
         .filter(referrals::id.eq(id.get()))
         .select(referrals::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// The pupil's undecided referral, if any (R10.4): its id and the referring school's URN.
-pub fn open_of_pupil(conn: &mut DbConnection, upn: &str) -> QueryResult<Option<(ReferralId, i32)>> {
+pub fn open_of_pupil(conn: &mut DbConnection, upn: &str) -> StoreResult<Option<(ReferralId, i32)>> {
     let found: Option<(i64, i32)> = referrals::table
         .filter(referrals::upn.eq(upn))
         .filter(referrals::status.eq_any(UNDECIDED))
@@ -171,14 +171,16 @@ pub fn update_form(
     form: &ReferralForm,
     status: ReferralStatus,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(referrals::table.filter(referrals::id.eq(id.get())))
-        .set((
-            referrals::form.eq(to_json(form)?),
-            referrals::status.eq(status.as_str()),
-            referrals::updated_at.eq(now),
-        ))
-        .execute(conn)
+) -> StoreResult<usize> {
+    Ok(
+        diesel::update(referrals::table.filter(referrals::id.eq(id.get())))
+            .set((
+                referrals::form.eq(to_json(form)?),
+                referrals::status.eq(status.as_str()),
+                referrals::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
 }
 
 pub fn set_status(
@@ -186,13 +188,15 @@ pub fn set_status(
     id: ReferralId,
     status: ReferralStatus,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(referrals::table.filter(referrals::id.eq(id.get())))
-        .set((
-            referrals::status.eq(status.as_str()),
-            referrals::updated_at.eq(now),
-        ))
-        .execute(conn)
+) -> StoreResult<usize> {
+    Ok(
+        diesel::update(referrals::table.filter(referrals::id.eq(id.get())))
+            .set((
+                referrals::status.eq(status.as_str()),
+                referrals::updated_at.eq(now),
+            ))
+            .execute(conn)?,
+    )
 }
 
 /// Records the LA's decision; only an undecided referral changes (the caller checked, this
@@ -203,8 +207,8 @@ pub fn decide(
     status: ReferralStatus,
     decision: &Decision,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
+) -> StoreResult<usize> {
+    Ok(diesel::update(
         referrals::table
             .filter(referrals::id.eq(id.get()))
             .filter(referrals::status.eq_any(UNDECIDED)),
@@ -215,7 +219,7 @@ pub fn decide(
         referrals::decided_at.eq(Some(now)),
         referrals::updated_at.eq(now),
     ))
-    .execute(conn)
+    .execute(conn)?)
 }
 
 pub fn withdraw(
@@ -223,8 +227,8 @@ pub fn withdraw(
     id: ReferralId,
     reason: Option<&str>,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
-    diesel::update(
+) -> StoreResult<usize> {
+    Ok(diesel::update(
         referrals::table
             .filter(referrals::id.eq(id.get()))
             .filter(referrals::status.eq_any(UNDECIDED)),
@@ -235,7 +239,7 @@ pub fn withdraw(
         referrals::withdrawal_reason.eq(reason),
         referrals::updated_at.eq(now),
     ))
-    .execute(conn)
+    .execute(conn)?)
 }
 
 /// Which referrals a list asks for.
@@ -255,7 +259,7 @@ pub fn page(
     conn: &mut DbConnection,
     filter: &ReferralFilter,
     limit: i64,
-) -> QueryResult<Vec<Referral>> {
+) -> StoreResult<Vec<Referral>> {
     let mut query = referrals::table
         .select(referrals::all_columns)
         .order(referrals::id)
@@ -278,24 +282,24 @@ pub fn page(
     if let Some(after) = filter.after_id {
         query = query.filter(referrals::id.gt(after));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// Undecided referrals whose assessment deadline has passed by `today` (R10.3).
-pub fn overdue(conn: &mut DbConnection, today: NaiveDate) -> QueryResult<Vec<Referral>> {
-    referrals::table
+pub fn overdue(conn: &mut DbConnection, today: NaiveDate) -> StoreResult<Vec<Referral>> {
+    Ok(referrals::table
         .filter(referrals::status.eq_any(UNDECIDED))
         .filter(referrals::assessment_due_by.lt(today))
         .select(referrals::all_columns)
         .order(referrals::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The referrals with these ids (for an alert page's facts).
 pub fn of_ids(
     conn: &mut DbConnection,
     ids: &[ReferralId],
-) -> QueryResult<HashMap<ReferralId, Referral>> {
+) -> StoreResult<HashMap<ReferralId, Referral>> {
     if ids.is_empty() {
         return Ok(HashMap::new());
     }
@@ -319,8 +323,8 @@ pub struct NewAssessment {
     pub assessment: EligibilityAssessment,
 }
 
-pub fn insert_assessment(conn: &mut DbConnection, new: &NewAssessment) -> QueryResult<i64> {
-    diesel::insert_into(referral_assessments::table)
+pub fn insert_assessment(conn: &mut DbConnection, new: &NewAssessment) -> StoreResult<i64> {
+    Ok(diesel::insert_into(referral_assessments::table)
         .values((
             referral_assessments::referral_id.eq(new.referral_id.get()),
             referral_assessments::evaluated_at.eq(new.evaluated_at),
@@ -332,26 +336,26 @@ pub fn insert_assessment(conn: &mut DbConnection, new: &NewAssessment) -> QueryR
             referral_assessments::body.eq(to_json(&new.assessment)?),
         ))
         .returning(referral_assessments::id)
-        .get_result(conn)
+        .get_result(conn)?)
 }
 
 /// Every assessment of a referral, oldest first.
 pub fn assessments_of(
     conn: &mut DbConnection,
     referral_id: ReferralId,
-) -> QueryResult<Vec<StoredAssessment>> {
-    referral_assessments::table
+) -> StoreResult<Vec<StoredAssessment>> {
+    Ok(referral_assessments::table
         .filter(referral_assessments::referral_id.eq(referral_id.get()))
         .order(referral_assessments::id)
         .select(assessment_columns!())
-        .load(conn)
+        .load(conn)?)
 }
 
 /// The latest assessment of each of these referrals.
 pub fn latest_assessments(
     conn: &mut DbConnection,
     referral_ids: &[ReferralId],
-) -> QueryResult<HashMap<ReferralId, StoredAssessment>> {
+) -> StoreResult<HashMap<ReferralId, StoredAssessment>> {
     if referral_ids.is_empty() {
         return Ok(HashMap::new());
     }

@@ -12,7 +12,7 @@ use diesel::prelude::*;
 
 use super::attendance::{tally_from_parts, tally_to_parts};
 use super::schema::{register_versions, registers};
-use super::DbConnection;
+use super::{DbConnection, StoreError, StoreResult};
 use crate::domain::calendar::AcademicYear;
 use crate::domain::codes::{AttendanceCode, Session, NO_MARK_CHAR};
 use crate::domain::tally::YearTally;
@@ -26,7 +26,7 @@ pub(crate) fn slot_number(year: AcademicYear, (date, session): (NaiveDate, Sessi
 }
 
 /// The session at a slot of `year`'s register.
-pub(crate) fn slot_of(year: AcademicYear, number: i32) -> QueryResult<(NaiveDate, Session)> {
+pub(crate) fn slot_of(year: AcademicYear, number: i32) -> StoreResult<(NaiveDate, Session)> {
     let session = if number.rem_euclid(2) == 1 {
         Session::Pm
     } else {
@@ -35,11 +35,7 @@ pub(crate) fn slot_of(year: AcademicYear, number: i32) -> QueryResult<(NaiveDate
     year.first_day()
         .checked_add_signed(chrono::Duration::days(i64::from(number.div_euclid(2))))
         .map(|date| (date, session))
-        .ok_or_else(|| {
-            diesel::result::Error::DeserializationError(
-                format!("session slot {number} is out of range").into(),
-            )
-        })
+        .ok_or_else(|| StoreError::unreadable(format!("session slot {number} is out of range")))
 }
 
 fn broken(what: String) -> diesel::result::Error {
@@ -100,7 +96,7 @@ impl YearRegister {
         }
     }
 
-    fn from_row(row: RegisterRow) -> QueryResult<YearRegister> {
+    fn from_row(row: RegisterRow) -> StoreResult<YearRegister> {
         let year = AcademicYear::new(row.academic_year);
         let minutes_late = match &row.minutes_late {
             None => BTreeMap::new(),
@@ -160,7 +156,7 @@ impl YearRegister {
     }
 
     /// The maintained tally (`None` for a year a push has just started).
-    pub fn tally(&mut self) -> QueryResult<Option<&YearTally>> {
+    pub fn tally(&mut self) -> StoreResult<Option<&YearTally>> {
         if self.tally.is_none() {
             if let Some((latest_slot, text)) = &self.stored_tally {
                 self.tally = Some(tally_from_parts(
@@ -176,7 +172,7 @@ impl YearRegister {
     }
 
     /// Replaces the maintained tally (marked changed only when it differs).
-    pub fn set_tally(&mut self, tally: YearTally) -> QueryResult<()> {
+    pub fn set_tally(&mut self, tally: YearTally) -> StoreResult<()> {
         if self.tally()? != Some(&tally) {
             self.tally = Some(tally);
             self.changed = true;
@@ -208,14 +204,15 @@ impl YearRegister {
         self.stored_len.min(self.first_set)
     }
 
-    fn to_row(&self, school_urn: i32, upn: &str) -> QueryResult<RegisterRow> {
+    fn to_row(&self, school_urn: i32, upn: &str) -> StoreResult<RegisterRow> {
         let (latest_slot, tally) = match (&self.tally, &self.stored_tally) {
             (Some(tally), _) => tally_to_parts(school_urn, upn, tally)?,
             (None, Some(stored)) => stored.clone(),
             (None, None) => {
                 return Err(diesel::result::Error::SerializationError(
                     format!("register of {upn} at {school_urn} has no tally").into(),
-                ))
+                )
+                .into())
             }
         };
         let minutes_late = (!self.minutes_late.is_empty())
@@ -250,7 +247,7 @@ pub struct SchoolRegisters {
 pub type FastHash = foldhash::fast::RandomState;
 
 impl SchoolRegisters {
-    fn from_rows(school_urn: i32, rows: Vec<RegisterRow>) -> QueryResult<SchoolRegisters> {
+    fn from_rows(school_urn: i32, rows: Vec<RegisterRow>) -> StoreResult<SchoolRegisters> {
         let mut pupils: HashMap<CompactString, Vec<YearRegister>, FastHash> =
             HashMap::with_capacity_and_hasher(rows.len(), FastHash::default());
         for row in rows {
@@ -297,7 +294,7 @@ impl SchoolRegisters {
     }
 
     /// The rows to write back: those that changed, the stored ones first.
-    pub fn changed_rows(&self) -> QueryResult<ChangedRows> {
+    pub fn changed_rows(&self) -> StoreResult<ChangedRows> {
         let mut stored = Vec::new();
         let mut kept = Vec::new();
         let mut new = Vec::new();
@@ -344,8 +341,8 @@ impl ChangedRows {
 
 /// Keeps other writers of a school's register out until the transaction ends, so what a push
 /// loads is what it writes back over (PostgreSQL; SQLite writes are serialised anyway).
-pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> {
-    match conn {
+pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<()> {
+    Ok(match conn {
         DbConnection::Postgresql(pg) => PgLockSchool(school_urn).execute(pg).map(drop),
         // One writer at a time already; what other writers need to know is that this one wrote
         // (a push planned ahead against the old version is worked out again).
@@ -359,7 +356,7 @@ pub fn lock_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<()> 
             .set(register_versions::version.eq(register_versions::version + 1i64))
             .execute(lite)
             .map(drop),
-    }
+    }?)
 }
 
 /// `SELECT pg_advisory_xact_lock(7001, urn)`: a prepared statement, unlike `sql_query`, which
@@ -561,7 +558,7 @@ pub fn plans_ahead(conn: &DbConnection) -> bool {
 
 /// The version of a school's registers (0 before their first write; SQLite only, see
 /// [`lock_school`]).
-pub fn version(conn: &mut DbConnection, school_urn: i32) -> QueryResult<i64> {
+pub fn version(conn: &mut DbConnection, school_urn: i32) -> StoreResult<i64> {
     Ok(register_versions::table
         .find(school_urn)
         .select(register_versions::version)
@@ -574,7 +571,7 @@ pub fn version(conn: &mut DbConnection, school_urn: i32) -> QueryResult<i64> {
 /// write transaction: true when nothing was written since `seen` was read (and, from here to the
 /// commit, nothing else can be: SQLite has one writer), false when another write came first.
 /// Always false on PostgreSQL, which keeps no versions.
-pub fn claim_version(conn: &mut DbConnection, school_urn: i32, seen: i64) -> QueryResult<bool> {
+pub fn claim_version(conn: &mut DbConnection, school_urn: i32, seen: i64) -> StoreResult<bool> {
     if matches!(conn, DbConnection::Postgresql(_)) || version(conn, school_urn)? != seen {
         return Ok(false);
     }
@@ -597,7 +594,7 @@ pub fn of_school_since(
     school_urn: i32,
     from_year: AcademicYear,
     pushed: &[(&str, Option<i32>)],
-) -> QueryResult<SchoolRegisters> {
+) -> StoreResult<SchoolRegisters> {
     let mut rows: Vec<RegisterRow> = registers::table
         .filter(registers::school_urn.eq(school_urn))
         .filter(registers::academic_year.ge(from_year.start_year()))
@@ -662,7 +659,7 @@ pub fn of_school_since(
 }
 
 /// Every register of a school (for `esma-api recompute`).
-pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> QueryResult<SchoolRegisters> {
+pub fn of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<SchoolRegisters> {
     let rows: Vec<RegisterRow> = registers::table
         .filter(registers::school_urn.eq(school_urn))
         .select(RegisterRow::as_select())
@@ -677,7 +674,7 @@ pub fn of_pupils(
     upns: &[&str],
     from: AcademicYear,
     to: AcademicYear,
-) -> QueryResult<Vec<(i32, String, YearRegister)>> {
+) -> StoreResult<Vec<(i32, String, YearRegister)>> {
     let mut found = Vec::new();
     for chunk in upns.chunks(500) {
         let rows: Vec<RegisterRow> = registers::table
@@ -704,14 +701,14 @@ const SQLITE_UPSERT_BATCH: usize = 64;
 /// multi-row upserts, PostgreSQL as arrays in one statement per academic year for the stored
 /// rows (only the sessions after the unchanged start) and one for the new ones. Returns the rows
 /// written.
-pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> QueryResult<usize> {
+pub fn save(conn: &mut DbConnection, registers: &SchoolRegisters) -> StoreResult<usize> {
     let rows = registers.changed_rows()?;
     save_rows(conn, &rows)?;
     Ok(rows.len())
 }
 
 /// Writes register rows (new or changed), as [`save`] does.
-pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> QueryResult<()> {
+pub fn save_rows(conn: &mut DbConnection, changed: &ChangedRows) -> StoreResult<()> {
     let rows = changed.rows.as_slice();
     if rows.is_empty() {
         return Ok(());
@@ -867,10 +864,10 @@ impl diesel::query_builder::QueryFragment<diesel::sqlite::Sqlite> for SqliteRegi
 impl RunQueryDsl<diesel::SqliteConnection> for SqliteRegisterUpdate<'_> {}
 
 /// Whether any register row is stored.
-pub fn any(conn: &mut DbConnection) -> QueryResult<bool> {
-    registers::table
+pub fn any(conn: &mut DbConnection) -> StoreResult<bool> {
+    Ok(registers::table
         .select(registers::school_urn)
         .first::<i32>(conn)
         .optional()
-        .map(|found| found.is_some())
+        .map(|found| found.is_some())?)
 }

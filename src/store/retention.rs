@@ -9,7 +9,7 @@ use diesel::prelude::*;
 use super::schema::{
     alerts, audit_events, changes, events, retention_horizons, webhook_attempts, webhook_deliveries,
 };
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::events::DeliveryStatus;
 
 /// The horizon row of the change feed.
@@ -21,7 +21,7 @@ pub fn prune_audit(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     batch: i64,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let ids: Vec<i64> = audit_events::table
         .filter(audit_events::occurred_at.lt(cutoff))
         .order(audit_events::id)
@@ -31,7 +31,7 @@ pub fn prune_audit(
     if ids.is_empty() {
         return Ok(0);
     }
-    diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)
+    Ok(diesel::delete(audit_events::table.filter(audit_events::id.eq_any(&ids))).execute(conn)?)
 }
 
 /// Removes up to `batch` webhook attempts of deliveries that are over (delivered, failed or
@@ -40,7 +40,7 @@ pub fn prune_attempts(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     batch: i64,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let ids: Vec<i64> = webhook_attempts::table
         .inner_join(webhook_deliveries::table)
         .filter(webhook_deliveries::status.ne(DeliveryStatus::Pending.as_str()))
@@ -52,7 +52,10 @@ pub fn prune_attempts(
     if ids.is_empty() {
         return Ok(0);
     }
-    diesel::delete(webhook_attempts::table.filter(webhook_attempts::id.eq_any(&ids))).execute(conn)
+    Ok(
+        diesel::delete(webhook_attempts::table.filter(webhook_attempts::id.eq_any(&ids)))
+            .execute(conn)?,
+    )
 }
 
 /// Removes up to `batch` events that occurred before `cutoff`, with their deliveries and
@@ -63,7 +66,7 @@ pub fn prune_events(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     batch: i64,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let ids: Vec<i64> = events::table
         .filter(events::occurred_at.lt(cutoff))
         .filter(not(exists(
@@ -96,7 +99,7 @@ pub fn prune_events(
     .execute(conn)?;
     diesel::delete(webhook_deliveries::table.filter(webhook_deliveries::event_id.eq_any(&ids)))
         .execute(conn)?;
-    diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)
+    Ok(diesel::delete(events::table.filter(events::id.eq_any(&ids))).execute(conn)?)
 }
 
 /// Removes up to `batch` of the oldest changes, as long as each was made before `cutoff`: the
@@ -106,7 +109,7 @@ pub fn prune_changes(
     conn: &mut DbConnection,
     cutoff: NaiveDateTime,
     batch: i64,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let oldest: Vec<(i64, NaiveDateTime)> = changes::table
         .order(changes::version)
         .select((changes::version, changes::changed_at))
@@ -132,7 +135,7 @@ pub fn prune_changes(
 }
 
 /// The last version removed from the change feed (0: none).
-pub fn changes_pruned_through(conn: &mut DbConnection) -> QueryResult<i64> {
+pub fn changes_pruned_through(conn: &mut DbConnection) -> StoreResult<i64> {
     Ok(retention_horizons::table
         .find(CHANGES)
         .select(retention_horizons::pruned_through)

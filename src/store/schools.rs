@@ -4,7 +4,7 @@ use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use super::schema::schools;
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 
 #[derive(Debug, Clone, Queryable)]
 pub struct SchoolRow {
@@ -16,12 +16,12 @@ pub struct SchoolRow {
     pub updated_at: NaiveDateTime,
 }
 
-pub fn find(conn: &mut DbConnection, urn: i32) -> QueryResult<Option<SchoolRow>> {
-    schools::table
+pub fn find(conn: &mut DbConnection, urn: i32) -> StoreResult<Option<SchoolRow>> {
+    Ok(schools::table
         .find(urn)
         .select(schools::all_columns)
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Inserts or updates the school; returns the stored row and whether it was created. An
@@ -33,7 +33,7 @@ pub fn upsert(
     laestab: &str,
     phase: &str,
     now: NaiveDateTime,
-) -> QueryResult<(SchoolRow, bool)> {
+) -> StoreResult<(SchoolRow, bool)> {
     match find(conn, urn)? {
         None => {
             diesel::insert_into(schools::table)
@@ -79,7 +79,7 @@ pub fn page(
     after_urn: Option<i32>,
     only: Option<&[i32]>,
     limit: i64,
-) -> QueryResult<Vec<SchoolRow>> {
+) -> StoreResult<Vec<SchoolRow>> {
     let mut query = schools::table
         .select(schools::all_columns)
         .order(schools::urn)
@@ -90,13 +90,13 @@ pub fn page(
     if let Some(urns) = only {
         query = query.filter(schools::urn.eq_any(urns.to_vec()));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// Every school's URN, in order.
-pub fn all_urns(conn: &mut DbConnection) -> QueryResult<Vec<i32>> {
-    schools::table
+pub fn all_urns(conn: &mut DbConnection) -> StoreResult<Vec<i32>> {
+    Ok(schools::table
         .select(schools::urn)
         .order(schools::urn)
-        .load(conn)
+        .load(conn)?)
 }

@@ -9,7 +9,7 @@ use super::schema::{
     api_clients, cases, events, reviews, webhook_attempts, webhook_deliveries,
     webhook_subscriptions,
 };
-use super::DbConnection;
+use super::{DbConnection, StoreResult};
 use crate::domain::case::{CaseStatus, ReviewStatus};
 use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
 
@@ -126,20 +126,20 @@ pub struct DeliveryListing {
     pub occurred_at: NaiveDateTime,
 }
 
-pub fn insert_subscription(conn: &mut DbConnection, new: &NewSubscription) -> QueryResult<i64> {
+pub fn insert_subscription(conn: &mut DbConnection, new: &NewSubscription) -> StoreResult<i64> {
     let active = webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str());
-    diesel::insert_into(webhook_subscriptions::table)
+    Ok(diesel::insert_into(webhook_subscriptions::table)
         .values((new, active))
         .returning(webhook_subscriptions::id)
-        .get_result(conn)
+        .get_result(conn)?)
 }
 
-pub fn find_subscription(conn: &mut DbConnection, id: i64) -> QueryResult<Option<SubscriptionRow>> {
-    webhook_subscriptions::table
+pub fn find_subscription(conn: &mut DbConnection, id: i64) -> StoreResult<Option<SubscriptionRow>> {
+    Ok(webhook_subscriptions::table
         .find(id)
         .filter(webhook_subscriptions::status.ne(SubscriptionStatus::Deleted.as_str()))
         .first(conn)
-        .optional()
+        .optional()?)
 }
 
 /// Subscriptions not deleted, oldest first: a client's own, or (`None`) everyone's.
@@ -148,7 +148,7 @@ pub fn list_subscriptions(
     client_id: Option<&str>,
     after_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<SubscriptionRow>> {
+) -> StoreResult<Vec<SubscriptionRow>> {
     let mut query = webhook_subscriptions::table
         .filter(webhook_subscriptions::status.ne(SubscriptionStatus::Deleted.as_str()))
         .order(webhook_subscriptions::id)
@@ -159,18 +159,18 @@ pub fn list_subscriptions(
     if let Some(after) = after_id {
         query = query.filter(webhook_subscriptions::id.gt(after));
     }
-    query.limit(limit).load(conn)
+    Ok(query.limit(limit).load(conn)?)
 }
 
 /// The subscriptions that receive events now: active, of a client that is not revoked.
-pub fn receiving_subscriptions(conn: &mut DbConnection) -> QueryResult<Vec<SubscriptionRow>> {
-    webhook_subscriptions::table
+pub fn receiving_subscriptions(conn: &mut DbConnection) -> StoreResult<Vec<SubscriptionRow>> {
+    Ok(webhook_subscriptions::table
         .inner_join(api_clients::table)
         .filter(webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str()))
         .filter(api_clients::revoked_at.is_null())
         .select(webhook_subscriptions::all_columns)
         .order(webhook_subscriptions::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Disables or deletes a subscription and cancels what it still had pending.
@@ -180,7 +180,7 @@ pub fn end_subscription(
     status: SubscriptionStatus,
     reason: &str,
     now: NaiveDateTime,
-) -> QueryResult<usize> {
+) -> StoreResult<usize> {
     let values = (
         webhook_subscriptions::status.eq(status.as_str()),
         webhook_subscriptions::status_reason.eq(Some(reason)),
@@ -221,7 +221,7 @@ pub fn end_subscription(
 /// Writes events, skipping any with the same `dedupe_key` (or for the same alert) as one written
 /// before or earlier in `new`, so a clock-driven event is emitted once however often the scan
 /// runs. Returns the message id and event id of each one written.
-pub fn insert_events(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<Vec<(String, i64)>> {
+pub fn insert_events(conn: &mut DbConnection, new: &[NewEvent]) -> StoreResult<Vec<(String, i64)>> {
     let mut written = Vec::with_capacity(new.len());
     // 7 values a row: 500 rows stay far below either backend's limit on bound values.
     for chunk in new.chunks(500) {
@@ -242,7 +242,7 @@ pub fn insert_events(conn: &mut DbConnection, new: &[NewEvent]) -> QueryResult<V
     Ok(written)
 }
 
-pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> QueryResult<usize> {
+pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> StoreResult<usize> {
     let mut n = 0;
     // Multi-row inserts go through the backend's own connection (not the MultiConnection).
     for chunk in new.chunks(500) {
@@ -268,7 +268,7 @@ pub fn claim_due(
     now: NaiveDateTime,
     lease_until: NaiveDateTime,
     limit: i64,
-) -> QueryResult<Vec<DeliveryJob>> {
+) -> StoreResult<Vec<DeliveryJob>> {
     // A revoked client's subscriptions receive nothing more, whatever was already queued.
     let receiving = webhook_subscriptions::table
         .inner_join(api_clients::table)
@@ -343,7 +343,7 @@ pub fn record_attempt(
     job: &DeliveryJob,
     attempt: &NewAttempt,
     result: &AttemptResult,
-) -> QueryResult<()> {
+) -> StoreResult<()> {
     diesel::insert_into(webhook_attempts::table)
         .values(attempt)
         .execute(conn)?;
@@ -386,7 +386,7 @@ pub fn deliveries_of(
     subscription_id: i64,
     before_id: Option<i64>,
     limit: i64,
-) -> QueryResult<Vec<DeliveryListing>> {
+) -> StoreResult<Vec<DeliveryListing>> {
     let mut query = webhook_deliveries::table
         .inner_join(events::table)
         .filter(webhook_deliveries::subscription_id.eq(subscription_id))
@@ -415,11 +415,11 @@ pub fn deliveries_of(
         .collect())
 }
 
-pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> QueryResult<Vec<AttemptRow>> {
-    webhook_attempts::table
+pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> StoreResult<Vec<AttemptRow>> {
+    Ok(webhook_attempts::table
         .filter(webhook_attempts::delivery_id.eq_any(delivery_ids))
         .order(webhook_attempts::id)
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Scheduled reviews of active cases whose day is `day`: (review id, case id, school, pupil,
@@ -427,8 +427,8 @@ pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> QueryResult
 pub fn reviews_due_on(
     conn: &mut DbConnection,
     day: NaiveDate,
-) -> QueryResult<Vec<(i64, i64, i32, String, String, String)>> {
-    reviews::table
+) -> StoreResult<Vec<(i64, i64, i32, String, String, String)>> {
+    Ok(reviews::table
         .inner_join(cases::table)
         .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
         .filter(reviews::scheduled_for.eq(day))
@@ -442,7 +442,7 @@ pub fn reviews_due_on(
             reviews::kind,
             reviews::label,
         ))
-        .load(conn)
+        .load(conn)?)
 }
 
 /// Stored secrets (sealed, or in clear from before sealing) of subscriptions after `after_id`,
@@ -451,25 +451,25 @@ pub fn secrets_after(
     conn: &mut DbConnection,
     after_id: i64,
     limit: i64,
-) -> QueryResult<Vec<(i64, String)>> {
-    webhook_subscriptions::table
+) -> StoreResult<Vec<(i64, String)>> {
+    Ok(webhook_subscriptions::table
         .filter(webhook_subscriptions::id.gt(after_id))
         .order(webhook_subscriptions::id)
         .select((webhook_subscriptions::id, webhook_subscriptions::secret))
         .limit(limit)
-        .load(conn)
+        .load(conn)?)
 }
 
-pub fn set_secret(conn: &mut DbConnection, id: i64, stored: &str) -> QueryResult<usize> {
-    diesel::update(webhook_subscriptions::table.find(id))
+pub fn set_secret(conn: &mut DbConnection, id: i64, stored: &str) -> StoreResult<usize> {
+    Ok(diesel::update(webhook_subscriptions::table.find(id))
         .set(webhook_subscriptions::secret.eq(stored))
-        .execute(conn)
+        .execute(conn)?)
 }
 
 /// Pending deliveries (for tools and tests).
-pub fn pending_count(conn: &mut DbConnection) -> QueryResult<i64> {
-    webhook_deliveries::table
+pub fn pending_count(conn: &mut DbConnection) -> StoreResult<i64> {
+    Ok(webhook_deliveries::table
         .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .count()
-        .get_result(conn)
+        .get_result(conn)?)
 }
