@@ -2,15 +2,15 @@
 //! outcome.
 
 use actix_web::{get, web};
-use chrono::{DateTime, NaiveDate, Utc};
-use serde::{Deserialize, Serialize};
-use utoipa::{IntoParams, ToSchema};
+use chrono::NaiveDate;
+use serde::Deserialize;
+use utoipa::IntoParams;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit};
 use super::problem::{BadRequest, InvalidQuery, Unauthorized, PROBLEM_JSON};
 use super::Page;
 use crate::error::{ApiError, Problem};
-use crate::service::audit::{self, AuditEvent, AuditFilter};
+use crate::service::audit::{self, AuditFilter};
 use crate::service::{Actor, AppState};
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -33,47 +33,8 @@ pub struct AuditQuery {
     pub cursor: Option<String>,
 }
 
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AuditEventView {
-    pub id: i64,
-    pub occurred_at: DateTime<Utc>,
-    /// Client id (or `cli:<user>` for an operator at the command line).
-    pub actor: String,
-    pub actor_role: String,
-    #[schema(example = "update")]
-    pub action: String,
-    #[schema(example = "school")]
-    pub resource_type: String,
-    pub resource_id: String,
-    pub school_urn: Option<i32>,
-    pub upn: Option<String>,
-    #[schema(example = "PUT /api/v1/schools/{urn}")]
-    pub endpoint: String,
-    /// `success`; `not_found` for a read or write of something the caller may not see (answered
-    /// 404); `forbidden` for a write refused with 403.
-    #[schema(example = "success")]
-    pub outcome: String,
-    pub correlation_id: Option<String>,
-}
-
-impl From<AuditEvent> for AuditEventView {
-    fn from(r: AuditEvent) -> Self {
-        AuditEventView {
-            id: r.id,
-            occurred_at: r.occurred_at,
-            actor: r.actor,
-            actor_role: r.actor_role,
-            action: r.action,
-            resource_type: r.resource_type,
-            resource_id: r.resource_id,
-            school_urn: r.school_urn,
-            upn: r.upn,
-            endpoint: r.endpoint,
-            outcome: r.outcome,
-            correlation_id: r.correlation_id,
-        }
-    }
-}
+/// One audit event as the API shows it.
+pub use crate::service::audit::AuditEvent as AuditEventView;
 
 /// The audit trail, newest first (`admin`).
 #[utoipa::path(
@@ -123,7 +84,7 @@ pub async fn list_audit(
         None
     };
     Ok(web::Json(Page {
-        items: rows.into_iter().map(AuditEventView::from).collect(),
+        items: rows,
         next_cursor,
     }))
 }

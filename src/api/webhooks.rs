@@ -15,9 +15,9 @@ use super::problem::{
     ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
-use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
+use crate::domain::events::SubscriptionStatus;
 use crate::error::{ApiError, Problem};
-use crate::service::webhooks::{self, Delivery, Subscription, SubscriptionRequest};
+use crate::service::webhooks::{self, SubscriptionRequest};
 use crate::service::{Actor, AppState};
 
 const ID: &str = "Subscription id";
@@ -73,21 +73,10 @@ pub struct NewWebhookBody {
     pub description: Option<String>,
 }
 
-/// A subscription (the secret is shown only when it is created).
-#[derive(Debug, Serialize, ToSchema)]
-pub struct WebhookView {
-    pub id: i64,
-    pub url: String,
-    #[schema(example = json!(["referral.decided", "case.closed"]))]
-    pub events: Vec<String>,
-    pub description: Option<String>,
-    /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent).
-    pub status: SubscriptionStatus,
-    pub status_reason: Option<String>,
-    /// The schools whose events it receives; empty for an `la` client (every school).
-    pub schools: Vec<i32>,
-    pub created_at: DateTime<Utc>,
-}
+/// Subscriptions, deliveries and attempts as the API shows them.
+pub use crate::service::webhooks::{
+    Attempt as AttemptView, Delivery as DeliveryView, Subscription as WebhookView,
+};
 
 /// A new subscription with its signing secret, shown this once.
 #[derive(Debug, Serialize, ToSchema)]
@@ -102,75 +91,6 @@ pub struct CreatedWebhookView {
     /// The Standard Webhooks secret: verify `webhook-signature` with it. Shown only here.
     #[schema(example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw")]
     pub secret: String,
-}
-
-fn view(s: Subscription) -> WebhookView {
-    WebhookView {
-        id: s.id,
-        url: s.url,
-        events: s.events,
-        description: s.description,
-        status: s.status,
-        status_reason: s.status_reason,
-        schools: s.schools,
-        created_at: s.created_at,
-    }
-}
-
-/// One attempt to deliver.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct AttemptView {
-    pub attempted_at: DateTime<Utc>,
-    /// The receiver's HTTP status; null when no answer came (refused, timed out).
-    pub status_code: Option<i32>,
-    pub latency_ms: i32,
-    pub error: Option<String>,
-}
-
-/// One event for this subscription, and what became of it.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct DeliveryView {
-    pub id: i64,
-    /// The `webhook-id` header: the same on every retry, so receivers can deduplicate.
-    #[schema(example = "msg_5b1f0c8e2d6a4f4f9c3e8a7b6d5c4b3a")]
-    pub message_id: String,
-    #[schema(example = "referral.decided")]
-    pub event_type: String,
-    pub occurred_at: DateTime<Utc>,
-    /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about
-    /// three days) or `cancelled` (the subscription was deleted or disabled).
-    pub status: DeliveryStatus,
-    pub attempt_count: i32,
-    pub next_attempt_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    pub last_status_code: Option<i32>,
-    pub last_error: Option<String>,
-    pub attempts: Vec<AttemptView>,
-}
-
-fn delivery_view(d: Delivery) -> DeliveryView {
-    DeliveryView {
-        id: d.id,
-        message_id: d.message_id,
-        event_type: d.event_type,
-        occurred_at: d.occurred_at,
-        status: d.status,
-        attempt_count: d.attempt_count,
-        next_attempt_at: d.next_attempt_at,
-        delivered_at: d.delivered_at,
-        last_status_code: d.last_status_code,
-        last_error: d.last_error,
-        attempts: d
-            .attempts
-            .into_iter()
-            .map(|a| AttemptView {
-                attempted_at: a.attempted_at,
-                status_code: a.status_code,
-                latency_ms: a.latency_ms,
-                error: a.error,
-            })
-            .collect(),
-    }
 }
 
 /// Subscribe to events (`la`: every school's; `school`: its own schools'). Each event is POSTed
@@ -202,7 +122,7 @@ pub async fn create_webhook(
     body: ValidJson<NewWebhookBody>,
 ) -> Result<HttpResponse, ApiError> {
     let body = body.0;
-    let (created, secret) = webhooks::create(
+    let (v, secret) = webhooks::create(
         &state,
         &actor,
         SubscriptionRequest {
@@ -212,7 +132,6 @@ pub async fn create_webhook(
         },
     )
     .await?;
-    let v = view(created);
     Ok(HttpResponse::Created()
         .insert_header(("location", format!("/api/v1/webhooks/{}", v.id)))
         .json(CreatedWebhookView {
@@ -259,7 +178,7 @@ pub async fn list_webhooks(
     let after = decode_cursor("webhooks", q.cursor.as_deref())?;
     let (items, next) = webhooks::list(&state, &actor, after, limit).await?;
     Ok(web::Json(Page {
-        items: items.into_iter().map(view).collect(),
+        items,
         next_cursor: next.map(|id| encode_cursor("webhooks", id)),
     }))
 }
@@ -280,7 +199,7 @@ pub async fn get_webhook(
     actor: Actor,
     id: web::Path<i64>,
 ) -> Result<web::Json<WebhookView>, ApiError> {
-    Ok(web::Json(view(webhooks::get(&state, &actor, *id).await?)))
+    Ok(web::Json(webhooks::get(&state, &actor, *id).await?))
 }
 
 /// Unsubscribe: nothing more is sent, and deliveries still pending are cancelled.
@@ -326,7 +245,7 @@ pub async fn list_webhook_deliveries(
     let before = decode_cursor("deliveries", q.cursor.as_deref())?;
     let (items, next) = webhooks::deliveries(&state, &actor, *id, before, limit).await?;
     Ok(web::Json(Page {
-        items: items.into_iter().map(delivery_view).collect(),
+        items,
         next_cursor: next.map(|id| encode_cursor("deliveries", id)),
     }))
 }

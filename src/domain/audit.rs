@@ -1,6 +1,8 @@
 //! The audit trail's words: which events a reader asks for (API.md "Audit").
 
-use chrono::NaiveDateTime;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use serde::Serialize;
+use utoipa::ToSchema;
 
 /// Which audit events a page asks for.
 #[derive(Debug, Clone, Default)]
@@ -14,4 +16,30 @@ pub struct AuditFilter {
     pub to: Option<NaiveDateTime>,
     /// Cursor: only events with a smaller id (newest first).
     pub before_id: Option<i64>,
+}
+
+// One audit event: who read or changed which pupil's data, when, how, with what outcome. (A plain
+// comment: as `AuditEventView` the spec has always shown it without a description.)
+#[derive(Debug, Clone, Serialize, ToSchema)]
+#[schema(as = AuditEventView)]
+pub struct AuditEvent {
+    pub id: i64,
+    pub occurred_at: DateTime<Utc>,
+    /// Client id (or `cli:<user>` for an operator at the command line).
+    pub actor: String,
+    pub actor_role: String,
+    #[schema(example = "update")]
+    pub action: String,
+    #[schema(example = "school")]
+    pub resource_type: String,
+    pub resource_id: String,
+    pub school_urn: Option<i32>,
+    pub upn: Option<String>,
+    #[schema(example = "PUT /api/v1/schools/{urn}")]
+    pub endpoint: String,
+    /// `success`; `not_found` for a read or write of something the caller may not see (answered
+    /// 404); `forbidden` for a write refused with 403.
+    #[schema(example = "success")]
+    pub outcome: String,
+    pub correlation_id: Option<String>,
 }

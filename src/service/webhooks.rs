@@ -218,13 +218,16 @@ fn announcement(
 
 // ------------------------------------------------------------------------ subscriptions
 
-/// A subscription as its owner sees it (never with the secret, which is shown once).
-#[derive(Debug, Clone)]
+/// A subscription (the secret is shown only when it is created).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = WebhookView)]
 pub struct Subscription {
     pub id: i64,
     pub url: String,
+    #[schema(example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     pub description: Option<String>,
+    /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent).
     pub status: SubscriptionStatus,
     pub status_reason: Option<String>,
     /// The schools whose events it receives; empty for an `la` client (every school).
@@ -248,13 +251,19 @@ fn subscription(row: SubscriptionRow) -> Result<Subscription, ApiError> {
     })
 }
 
-/// One event for a subscription, and what became of it.
-#[derive(Debug, Clone)]
+/// One event for this subscription, and what became of it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = DeliveryView)]
 pub struct Delivery {
     pub id: i64,
+    /// The `webhook-id` header: the same on every retry, so receivers can deduplicate.
+    #[schema(example = "msg_5b1f0c8e2d6a4f4f9c3e8a7b6d5c4b3a")]
     pub message_id: String,
+    #[schema(example = "referral.decided")]
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
+    /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about
+    /// three days) or `cancelled` (the subscription was deleted or disabled).
     pub status: DeliveryStatus,
     pub attempt_count: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
@@ -265,10 +274,11 @@ pub struct Delivery {
 }
 
 /// One attempt to deliver.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = AttemptView)]
 pub struct Attempt {
     pub attempted_at: DateTime<Utc>,
-    /// The receiver's HTTP status; none when no answer came (refused, timed out).
+    /// The receiver's HTTP status; null when no answer came (refused, timed out).
     pub status_code: Option<i32>,
     pub latency_ms: i32,
     pub error: Option<String>,

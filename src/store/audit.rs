@@ -6,6 +6,7 @@ use diesel::prelude::*;
 
 use super::schema::audit_events;
 use super::{DbConnection, StoreResult};
+use crate::domain::audit::{AuditEvent, AuditFilter};
 
 #[derive(Debug, Clone, Insertable)]
 #[diesel(table_name = audit_events)]
@@ -24,7 +25,7 @@ pub struct NewAuditEvent {
 }
 
 #[derive(Debug, Clone, Queryable)]
-pub struct AuditRow {
+struct AuditRow {
     pub id: i64,
     pub occurred_at: NaiveDateTime,
     pub actor: String,
@@ -37,6 +38,25 @@ pub struct AuditRow {
     pub endpoint: String,
     pub outcome: String,
     pub correlation_id: Option<String>,
+}
+
+impl AuditRow {
+    fn into_event(self) -> AuditEvent {
+        AuditEvent {
+            id: self.id,
+            occurred_at: self.occurred_at.and_utc(),
+            actor: self.actor,
+            actor_role: self.actor_role,
+            action: self.action,
+            resource_type: self.resource_type,
+            resource_id: self.resource_id,
+            school_urn: self.school_urn,
+            upn: self.upn,
+            endpoint: self.endpoint,
+            outcome: self.outcome,
+            correlation_id: self.correlation_id,
+        }
+    }
 }
 
 pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> StoreResult<()> {
@@ -58,9 +78,9 @@ pub fn append(conn: &mut DbConnection, events: &[NewAuditEvent]) -> StoreResult<
 /// Newest first.
 pub fn page(
     conn: &mut DbConnection,
-    filter: &crate::domain::audit::AuditFilter,
+    filter: &AuditFilter,
     limit: i64,
-) -> StoreResult<Vec<AuditRow>> {
+) -> StoreResult<Vec<AuditEvent>> {
     let mut query = audit_events::table
         .select(audit_events::all_columns)
         .order(audit_events::id.desc())
@@ -86,5 +106,6 @@ pub fn page(
     if let Some(before) = filter.before_id {
         query = query.filter(audit_events::id.lt(before));
     }
-    Ok(query.limit(limit).load(conn)?)
+    let rows: Vec<AuditRow> = query.limit(limit).load(conn)?;
+    Ok(rows.into_iter().map(AuditRow::into_event).collect())
 }
