@@ -533,6 +533,12 @@ on_both_backends!(the_la_decides_by_r10_2_and_acceptance_opens_a_case, |app| {
         ids,
         [other["id"].as_i64().unwrap(), third["id"].as_i64().unwrap()]
     );
+    // A blank status is not "every status": the filter the caller meant is never dropped.
+    for query in ["status=", "status=declined,"] {
+        let r = app.get(&s.la, &format!("/api/v1/referrals?{query}")).await;
+        assert_eq!(r.status, 422, "{query}: {}", r.text());
+        assert_eq!(r.json()["errors"][0]["pointer"], "/query/status", "{query}");
+    }
 });
 
 on_both_backends!(withdrawal_duplicates_and_re_referral, |app| {

@@ -419,7 +419,8 @@ impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWord<T> {
 }
 
 /// Comma-separated words of a fixed set (`?status=submitted,incomplete`), each read as a
-/// [`QueryWord`]; blanks between commas are skipped.
+/// [`QueryWord`]. A blank (`?status=`, `a,,b`) is a word outside the set, not "no filter": the
+/// spec lists the set for every item, and a filter the caller meant to set is never dropped.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct QueryWords<T>(Vec<QueryWord<T>>);
 
@@ -438,7 +439,6 @@ impl<'de, T: DeserializeOwned> serde::Deserialize<'de> for QueryWords<T> {
         Ok(QueryWords(
             text.split(',')
                 .map(str::trim)
-                .filter(|w| !w.is_empty())
                 .map(QueryWord::read)
                 .collect(),
         ))
@@ -463,7 +463,7 @@ mod tests {
 
     #[test]
     fn a_word_of_the_set_reads_as_its_enum() {
-        let q = read("status=closed&statuses=submitted,%20incomplete,,");
+        let q = read("status=closed&statuses=submitted,%20incomplete");
         assert_eq!(
             q.status.unwrap().known("status", "x").unwrap(),
             CaseStatus::Closed
@@ -473,6 +473,24 @@ mod tests {
             [ReferralStatus::Submitted, ReferralStatus::Incomplete]
         );
         assert!(read("").status.is_none());
+    }
+
+    #[test]
+    fn a_blank_in_a_list_is_refused_not_skipped() {
+        let all = ReferralStatus::ALL.map(ReferralStatus::as_str);
+        for query in [
+            "statuses=",
+            "statuses=submitted,,incomplete",
+            "statuses=submitted,",
+        ] {
+            let e = read(query)
+                .statuses
+                .unwrap()
+                .known("status", &all)
+                .unwrap_err();
+            assert_eq!(e.errors[0].pointer, "/query/status", "{query}");
+            assert!(e.detail.ends_with("not ''"), "{query}: {}", e.detail);
+        }
     }
 
     #[test]
