@@ -179,6 +179,40 @@ pub enum AlertState {
     Resolved,
 }
 
+/// An alert as raised, and resolved if it has been.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Alert {
+    pub id: i64,
+    pub kind: AlertKind,
+    pub school_urn: i32,
+    pub upn: String,
+    pub academic_year: i32,
+    pub subject: String,
+    pub since: NaiveDate,
+    pub raised_on: NaiveDate,
+    pub resolved_on: Option<NaiveDate>,
+    pub resolution: Option<String>,
+}
+
+impl Alert {
+    pub fn state(&self) -> AlertState {
+        match self.resolved_on {
+            None => AlertState::Open,
+            Some(_) => AlertState::Resolved,
+        }
+    }
+
+    /// Which alert it is.
+    pub fn key(&self) -> AlertKey {
+        AlertKey {
+            kind: self.kind,
+            school_urn: self.school_urn,
+            upn: self.upn.clone(),
+            subject: self.subject.clone(),
+        }
+    }
+}
+
 /// Which alert: at most one is open for each key.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct AlertKey {

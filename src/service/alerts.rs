@@ -22,7 +22,7 @@ use serde_json::json;
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
-    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before,
+    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before, Alert,
     AlertChange, AlertKey, AlertKind, AlertScope, AlertState, CaseClock, CaseFacts, ReferralFacts,
     WantedAlert, CASE_REGISTER_CODES,
 };
@@ -38,7 +38,7 @@ use crate::domain::policy::Policy;
 use crate::domain::referral::{Referral, ReferralId};
 use crate::domain::tally::YearTally;
 use crate::error::ApiError;
-use crate::store::alerts::{self as store, AlertFilter, AlertRow, NewAlert};
+use crate::store::alerts::{self as store, AlertFilter, NewAlert};
 use crate::store::cases as case_store;
 use crate::store::marks::{self, StoredMark};
 use crate::store::referrals as referral_store;
@@ -460,7 +460,7 @@ pub(crate) fn open_of_case(
     case_id: CaseId,
     school_urn: i32,
     upn: &str,
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     Ok(store::open_of_pupil_at(conn, school_urn, upn)?
         .into_iter()
         .filter(|a| !a.subject.starts_with("case ") || is_about_case(&a.subject, case_id.get()))
@@ -472,7 +472,7 @@ pub(crate) fn open_of_case(
 pub(crate) fn close_case(
     conn: &mut DbConnection,
     case_id: CaseId,
-    open: &[AlertRow],
+    open: &[Alert],
     today: NaiveDate,
 ) -> StoreResult<Vec<Change>> {
     let mut changed = Vec::new();
@@ -492,10 +492,10 @@ pub(crate) fn close_case(
 /// id. Two queries for the whole page.
 fn mismatch_sessions(
     conn: &mut DbConnection,
-    alerts: &[AlertRow],
+    alerts: &[Alert],
     today: NaiveDate,
 ) -> Result<HashMap<i64, Vec<(NaiveDate, String)>>, ApiError> {
-    let mismatches: Vec<(&AlertRow, CaseId)> = alerts
+    let mismatches: Vec<(&Alert, CaseId)> = alerts
         .iter()
         .filter(|a| a.kind == AlertKind::RegisterCodeMismatch)
         .filter_map(|a| {
@@ -595,7 +595,7 @@ pub(crate) fn to_announce(
     today: NaiveDate,
     calendar: &SchoolCalendar,
     attendance: &AttendancePolicy,
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     let kinds: Vec<AlertKind> = AlertKind::ALL
         .into_iter()
         .filter(|k| EventType::announcing(*k).is_some())
@@ -650,7 +650,7 @@ fn view(
     page_tallies: &HashMap<(i32, i32, String), YearTally>,
     page_referrals: &HashMap<ReferralId, Referral>,
     page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
-    row: AlertRow,
+    row: Alert,
     policy: &AttendancePolicy,
     calendar: &SchoolCalendar,
     today: NaiveDate,

@@ -13,6 +13,7 @@ use super::attendance::to_session_marks;
 use super::webhooks::Outgoing;
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::alerts::Alert;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::{
     Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
@@ -28,7 +29,6 @@ use crate::domain::policy::Policy;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
-use crate::store::alerts::AlertRow;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
@@ -41,7 +41,7 @@ pub struct CaseRecord {
     pub evidence: Vec<Evidence>,
     pub evidence_clock: Vec<GateState>,
     pub register_code_now: String,
-    pub open_alerts: Vec<AlertRow>,
+    pub open_alerts: Vec<Alert>,
     pub re_referral: Option<ReReferral>,
 }
 

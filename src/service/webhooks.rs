@@ -12,13 +12,13 @@ use serde_json::{json, Value};
 
 use super::{alerts, page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::alerts::Alert;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::events::{receives, url_problem, DeliveryStatus, EventType, SubscriptionStatus};
 use crate::domain::referral::ReferralId;
 use crate::error::ApiError;
 use crate::signing::{WebhookKeys, WebhookSecret};
-use crate::store::alerts::AlertRow;
 use crate::store::webhooks::{
     self as store, AttemptRow, DeliveryListing, NewDelivery, NewEvent, NewSubscription,
     SubscriptionRow,
@@ -177,7 +177,7 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
 
 /// The event an open alert announces, with the facts a receiver needs to act.
 fn announcement(
-    alert: &AlertRow,
+    alert: &Alert,
     calendar: &SchoolCalendar,
     attendance: &crate::domain::attendance::AttendancePolicy,
 ) -> Option<Outgoing> {

@@ -3,12 +3,14 @@
 //! `resolved_on` is set; both are typed everywhere above this module.
 
 use chrono::NaiveDate;
+use diesel::backend::Backend;
+use diesel::deserialize::{self, FromStaticSqlRow, Queryable};
 use diesel::dsl::{exists, not};
 use diesel::prelude::*;
 
 use super::schema::{alerts, events};
 use super::{DbConnection, StoreResult};
-use crate::domain::alerts::{AlertKey, AlertKind, AlertState};
+use crate::domain::alerts::{Alert, AlertKey, AlertKind, AlertState};
 
 /// A kind read back from its stored name.
 impl TryFrom<String> for AlertKind {
@@ -34,37 +36,53 @@ pub struct NewAlert {
     pub raised_on: NaiveDate,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Queryable)]
-pub struct AlertRow {
-    pub id: i64,
-    #[diesel(deserialize_as = String)]
-    pub kind: AlertKind,
-    pub school_urn: i32,
-    pub upn: String,
-    pub academic_year: i32,
-    pub subject: String,
-    pub since: NaiveDate,
-    pub raised_on: NaiveDate,
-    pub resolved_on: Option<NaiveDate>,
-    pub resolution: Option<String>,
-}
+/// The columns of `alerts`, in table order, as read into an [`Alert`].
+type AlertColumns = (
+    i64,
+    String,
+    i32,
+    String,
+    i32,
+    String,
+    NaiveDate,
+    NaiveDate,
+    Option<NaiveDate>,
+    Option<String>,
+);
 
-impl AlertRow {
-    pub fn state(&self) -> AlertState {
-        match self.resolved_on {
-            None => AlertState::Open,
-            Some(_) => AlertState::Resolved,
-        }
-    }
+impl<ST, DB> Queryable<ST, DB> for Alert
+where
+    DB: Backend,
+    AlertColumns: FromStaticSqlRow<ST, DB>,
+{
+    type Row = AlertColumns;
 
-    /// Which alert it is.
-    pub fn key(&self) -> AlertKey {
-        AlertKey {
-            kind: self.kind,
-            school_urn: self.school_urn,
-            upn: self.upn.clone(),
-            subject: self.subject.clone(),
-        }
+    fn build(
+        (
+            id,
+            kind,
+            school_urn,
+            upn,
+            academic_year,
+            subject,
+            since,
+            raised_on,
+            resolved_on,
+            resolution,
+        ): AlertColumns,
+    ) -> deserialize::Result<Self> {
+        Ok(Alert {
+            id,
+            kind: AlertKind::try_from(kind)?,
+            school_urn,
+            upn,
+            academic_year,
+            subject,
+            since,
+            raised_on,
+            resolved_on,
+            resolution,
+        })
     }
 }
 
@@ -342,7 +360,7 @@ pub fn open_of_school(
     conn: &mut DbConnection,
     school_urn: i32,
     kinds: &[AlertKind],
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     Ok(alerts::table
         .filter(alerts::school_urn.eq(school_urn))
         .filter(alerts::kind.eq_any(names(kinds)))
@@ -352,7 +370,7 @@ pub fn open_of_school(
 }
 
 /// The open alerts of these kinds, everywhere.
-pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> StoreResult<Vec<AlertRow>> {
+pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> StoreResult<Vec<Alert>> {
     Ok(alerts::table
         .filter(alerts::kind.eq_any(names(kinds)))
         .filter(alerts::resolved_on.is_null())
@@ -365,7 +383,7 @@ pub fn open_of_pupil_at(
     conn: &mut DbConnection,
     school_urn: i32,
     upn: &str,
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     Ok(alerts::table
         .filter(alerts::school_urn.eq(school_urn))
         .filter(alerts::upn.eq(upn))
@@ -398,7 +416,7 @@ pub fn page(
     filter: &AlertFilter,
     unexplained: AlertKind,
     limit: i64,
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     let mut query = alerts::table
         .select(alerts::all_columns)
         .order(alerts::id)
@@ -444,7 +462,7 @@ pub fn to_announce(
     kinds: &[AlertKind],
     unexplained: AlertKind,
     unexplained_before: NaiveDate,
-) -> StoreResult<Vec<AlertRow>> {
+) -> StoreResult<Vec<Alert>> {
     Ok(alerts::table
         .filter(alerts::resolved_on.is_null())
         .filter(alerts::kind.eq_any(names(kinds)))
@@ -462,7 +480,7 @@ pub fn to_announce(
 }
 
 /// Every alert (for the consistency test and tools), oldest first.
-pub fn all(conn: &mut DbConnection) -> StoreResult<Vec<AlertRow>> {
+pub fn all(conn: &mut DbConnection) -> StoreResult<Vec<Alert>> {
     Ok(alerts::table.order(alerts::id).load(conn)?)
 }
 
