@@ -17,7 +17,7 @@
 use std::collections::HashMap;
 
 use chrono::NaiveDate;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
@@ -646,107 +646,130 @@ pub struct AlertPage {
     pub next_after_id: Option<i64>,
 }
 
-fn view(
-    page_tallies: &HashMap<(i32, i32, String), YearTally>,
-    page_referrals: &HashMap<ReferralId, Referral>,
-    page_c_sessions: &HashMap<i64, Vec<(NaiveDate, String)>>,
-    row: Alert,
-    policy: &AttendancePolicy,
-    calendar: &SchoolCalendar,
+/// What a worklist page's facts are read from, in a fixed number of queries for the page.
+struct PageFacts<'a> {
+    tallies: HashMap<(i32, i32, String), YearTally>,
+    referrals: HashMap<ReferralId, Referral>,
+    c_sessions: HashMap<i64, Vec<(NaiveDate, String)>>,
+    policy: &'a AttendancePolicy,
+    calendar: &'a SchoolCalendar,
     today: NaiveDate,
-) -> Result<AlertView, ApiError> {
-    let kind = row.kind;
-    let year = AcademicYear::new(row.academic_year);
-    let (due_by, facts) = match kind {
-        AlertKind::UnexplainedAbsenceOverdue => {
-            let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
-                ApiError::internal(format!(
-                    "stored alert {} has subject {}",
-                    row.id, row.subject
-                ))
-            })?;
-            let after = policy.unexplained_after_school_days;
-            let due_by = unexplained_due_by(date, calendar, after);
-            (
-                Some(due_by),
-                json!({
-                    "mark_date": date,
-                    "session": session,
-                    "code": "N",
-                    "school_days_since": calendar.school_days_between(date, today),
-                    "school_days_allowed": after,
-                    "overdue_from": unexplained_overdue_from(date, calendar, after),
-                }),
-            )
-        }
-        AlertKind::SicknessReturnDue => {
-            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
-            let reached = tally.as_ref().and_then(|t| t.sickness_return_reached);
-            (
-                // Due from the session that reached the threshold: no later deadline is set.
-                Some(row.since),
-                json!({
-                    "illness_days_cumulative": tally.as_ref().map(|t| t.illness_days(policy)),
-                    "threshold_days": policy.sickness_return_days,
-                    "reached_on": reached.map(|r| r.0),
-                    "reached_session": reached.map(|r| r.1),
-                    "current_streak_days": tally.map(|t| t.current_streak_days()),
-                    "longest_streak_days": tally.map(|t| t.longest_streak_days()),
-                }),
-            )
-        }
-        AlertKind::AssessmentOverdue => {
-            let referral = referral_subject(&row.subject)
-                .and_then(|id| page_referrals.get(&ReferralId::from(id)));
-            let due_by = referral.map(|r| r.assessment_due_by);
-            (
-                due_by,
-                json!({
-                    "referral_id": referral.map(|r| r.id),
-                    "status": referral.map(|r| r.status.clone()),
-                    "received_on": referral.map(|r| r.received_at.date()),
-                    "assessment_due_by": due_by,
-                    "school_days_overdue": due_by.map(|d| calendar.school_days_between(d, today)),
-                }),
-            )
-        }
-        AlertKind::ReviewOverdue
-        | AlertKind::MedicalEvidenceDue
-        | AlertKind::RegisterCodeMismatch
-        | AlertKind::SupportNonEngagement => {
-            case_alert_facts(kind, &row.subject, row.since, page_c_sessions.get(&row.id))
-        }
-        AlertKind::PersistentAbsence | AlertKind::SevereAbsence => {
-            let tally = page_tallies.get(&(row.school_urn, row.academic_year, row.upn.clone()));
-            let measures = tally.as_ref().map(|t| t.measures(policy));
-            (
-                None,
-                json!({
-                    "possible_sessions": measures.as_ref().map(|m| m.possible_sessions),
-                    "absence_sessions": measures.as_ref().map(|m| m.authorised_absence + m.unauthorised_absence),
-                    "authorised_absence": measures.as_ref().map(|m| m.authorised_absence),
-                    "unauthorised_absence": measures.as_ref().map(|m| m.unauthorised_absence),
-                    "absence_rate": measures.as_ref().map(|m| m.absence_rate),
-                    "threshold_percent": if kind == AlertKind::SevereAbsence { 50 } else { 10 },
-                    "latest_session_date": tally.as_ref().and_then(|t| t.latest).map(|l| l.0),
-                }),
-            )
-        }
-    };
-    Ok(AlertView {
-        id: row.id,
-        kind,
-        state: row.state(),
-        upn: row.upn,
-        school_urn: row.school_urn,
-        academic_year: year,
-        since: row.since,
-        due_by,
-        raised_on: row.raised_on,
-        resolved_on: row.resolved_on,
-        resolution: row.resolution,
-        facts,
-    })
+}
+
+impl PageFacts<'_> {
+    fn view(&self, row: Alert) -> Result<AlertView, ApiError> {
+        let (due_by, facts) = match row.kind {
+            AlertKind::UnexplainedAbsenceOverdue => self.unexplained(&row)?,
+            AlertKind::SicknessReturnDue => self.sickness_return(&row),
+            AlertKind::AssessmentOverdue => self.assessment(&row),
+            AlertKind::ReviewOverdue
+            | AlertKind::MedicalEvidenceDue
+            | AlertKind::RegisterCodeMismatch
+            | AlertKind::SupportNonEngagement => case_alert_facts(
+                row.kind,
+                &row.subject,
+                row.since,
+                self.c_sessions.get(&row.id),
+            ),
+            AlertKind::PersistentAbsence | AlertKind::SevereAbsence => self.absence(&row),
+        };
+        Ok(AlertView {
+            id: row.id,
+            kind: row.kind,
+            state: row.state(),
+            upn: row.upn,
+            school_urn: row.school_urn,
+            academic_year: AcademicYear::new(row.academic_year),
+            since: row.since,
+            due_by,
+            raised_on: row.raised_on,
+            resolved_on: row.resolved_on,
+            resolution: row.resolution,
+            facts,
+        })
+    }
+
+    fn tally(&self, row: &Alert) -> Option<&YearTally> {
+        self.tallies
+            .get(&(row.school_urn, row.academic_year, row.upn.clone()))
+    }
+
+    /// R5.1: the `N` and its deadline, read back from the subject.
+    fn unexplained(&self, row: &Alert) -> Result<(Option<NaiveDate>, Value), ApiError> {
+        let (date, session) = parse_session_subject(&row.subject).ok_or_else(|| {
+            ApiError::internal(format!(
+                "stored alert {} has subject {}",
+                row.id, row.subject
+            ))
+        })?;
+        let (calendar, after) = (self.calendar, self.policy.unexplained_after_school_days);
+        let due_by = unexplained_due_by(date, calendar, after);
+        Ok((
+            Some(due_by),
+            json!({
+                "mark_date": date,
+                "session": session,
+                "code": "N",
+                "school_days_since": calendar.school_days_between(date, self.today),
+                "school_days_allowed": after,
+                "overdue_from": unexplained_overdue_from(date, calendar, after),
+            }),
+        ))
+    }
+
+    /// R4: the illness days behind a sickness return, as they are now.
+    fn sickness_return(&self, row: &Alert) -> (Option<NaiveDate>, Value) {
+        let policy = self.policy;
+        let tally = self.tally(row);
+        let reached = tally.and_then(|t| t.sickness_return_reached);
+        (
+            // Due from the session that reached the threshold: no later deadline is set.
+            Some(row.since),
+            json!({
+                "illness_days_cumulative": tally.map(|t| t.illness_days(policy)),
+                "threshold_days": policy.sickness_return_days,
+                "reached_on": reached.map(|r| r.0),
+                "reached_session": reached.map(|r| r.1),
+                "current_streak_days": tally.map(|t| t.current_streak_days()),
+                "longest_streak_days": tally.map(|t| t.longest_streak_days()),
+            }),
+        )
+    }
+
+    /// R10.3: the referral whose assessment is overdue.
+    fn assessment(&self, row: &Alert) -> (Option<NaiveDate>, Value) {
+        let referral =
+            referral_subject(&row.subject).and_then(|id| self.referrals.get(&ReferralId::from(id)));
+        let due_by = referral.map(|r| r.assessment_due_by);
+        (
+            due_by,
+            json!({
+                "referral_id": referral.map(|r| r.id),
+                "status": referral.map(|r| r.status.clone()),
+                "received_on": referral.map(|r| r.received_at.date()),
+                "assessment_due_by": due_by,
+                "school_days_overdue": due_by.map(|d| self.calendar.school_days_between(d, self.today)),
+            }),
+        )
+    }
+
+    /// R2.2: the measures behind persistent or severe absence.
+    fn absence(&self, row: &Alert) -> (Option<NaiveDate>, Value) {
+        let tally = self.tally(row);
+        let measures = tally.map(|t| t.measures(self.policy));
+        (
+            None,
+            json!({
+                "possible_sessions": measures.as_ref().map(|m| m.possible_sessions),
+                "absence_sessions": measures.as_ref().map(|m| m.authorised_absence + m.unauthorised_absence),
+                "authorised_absence": measures.as_ref().map(|m| m.authorised_absence),
+                "unauthorised_absence": measures.as_ref().map(|m| m.unauthorised_absence),
+                "absence_rate": measures.as_ref().map(|m| m.absence_rate),
+                "threshold_percent": if row.kind == AlertKind::SevereAbsence { 50 } else { 10 },
+                "latest_session_date": tally.and_then(|t| t.latest).map(|l| l.0),
+            }),
+        )
+    }
 }
 
 /// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
@@ -796,28 +819,23 @@ pub async fn list(
                 .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue)
                 .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
                 .collect();
-            let page_tallies = tallies::of_keys(conn, &keys)?;
             let referral_ids: Vec<ReferralId> = rows
                 .iter()
                 .filter(|r| r.kind == AlertKind::AssessmentOverdue)
                 .filter_map(|r| referral_subject(&r.subject))
                 .map(ReferralId::from)
                 .collect();
-            let page_referrals = referral_store::of_ids(conn, &referral_ids)?;
-            let page_c_sessions = mismatch_sessions(conn, &rows, today)?;
+            let facts = PageFacts {
+                tallies: tallies::of_keys(conn, &keys)?,
+                referrals: referral_store::of_ids(conn, &referral_ids)?,
+                c_sessions: mismatch_sessions(conn, &rows, today)?,
+                policy: &policy,
+                calendar: &calendar,
+                today,
+            };
             let alerts = rows
                 .into_iter()
-                .map(|row| {
-                    view(
-                        &page_tallies,
-                        &page_referrals,
-                        &page_c_sessions,
-                        row,
-                        &policy,
-                        &calendar,
-                        today,
-                    )
-                })
+                .map(|row| facts.view(row))
                 .collect::<Result<Vec<_>, _>>()?;
             let subject = AuditSubject::list("alerts", "worklist", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
