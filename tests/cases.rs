@@ -117,7 +117,14 @@ on_both_backends!(accepting_a_referral_opens_a_case_with_its_schedule, |app| {
         reviews_of_kind(&case, "medical_evidence_update")[0]["due_on"],
         "2026-12-18"
     );
-    assert!(case["register_code_now"].as_str().unwrap().contains("C2"));
+    // R12.3: the code as data, and a sentence that gives C2 its DfE meaning (not K's).
+    assert_eq!(case["support_register_code"], "C2");
+    let sentence = case["register_code_now"].as_str().unwrap();
+    assert!(
+        sentence.contains("as C2 (part-time timetable)"),
+        "{sentence}"
+    );
+    assert!(!sentence.contains("off site"), "{sentence}");
     assert_eq!(case["provision"][0]["kind"], "one_to_one_tuition");
     let id = case["id"].as_i64().unwrap();
 
@@ -622,6 +629,7 @@ on_both_backends!(
         assert_eq!(r.status, 200, "{}", r.text());
         let out = r.json();
         assert_eq!(out["case"]["status"], "closed");
+        assert_eq!(out["case"]["support_register_code"], Value::Null);
         assert_eq!(out["re_referral"]["open"], true);
         assert!(out["register_code_guidance"]
             .as_str()

@@ -16,6 +16,7 @@ use super::problem::{
 };
 use super::Page;
 use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, ReviewStatus};
+use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
 use crate::domain::referral::EvidenceItem;
@@ -89,7 +90,12 @@ pub struct CaseView {
     pub provision: Vec<ProvisionItem>,
     pub opened_at: DateTime<Utc>,
     pub closed_at: Option<DateTime<Utc>>,
-    /// The register code the school should use now (RULES.md R12.1, R13.1).
+    /// While the case is active, the register code the school records the sessions ESMA provides
+    /// with (the policy's first support code; RULES.md R12.1, R12.3); `null` once the case is
+    /// closed. As data, so an MIS can set it without reading `register_code_now`.
+    #[schema(value_type = Option<String>, example = "C2")]
+    pub support_register_code: Option<AttendanceCode>,
+    /// The register code the school should use now, in a sentence (RULES.md R12.1, R12.3, R13.1).
     pub register_code_now: String,
     /// The review schedule, by date (RULES.md R11).
     pub schedule: Vec<ReviewView>,
@@ -117,6 +123,7 @@ fn case_view(c: CaseRecord) -> CaseView {
         provision: case.provision,
         opened_at: case.opened_at.and_utc(),
         closed_at: case.closed_at.map(|t| t.and_utc()),
+        support_register_code: c.support_register_code,
         register_code_now: c.register_code_now,
         schedule: c.reviews.into_iter().map(review_view).collect(),
         evidence_clock: c.evidence_clock,

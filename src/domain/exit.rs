@@ -265,16 +265,23 @@ pub fn re_referral(reason: ExitReason) -> ReReferral {
     }
 }
 
-/// The register code guidance from a date (R12.1): during support, the policy's support code;
-/// after an exit, the normal codes again.
-pub fn register_code_guidance(active: bool, support_code: &str, from: NaiveDate) -> String {
+/// The register code guidance from a date (R12.1, R12.3): during support, the policy's support
+/// code with its DfE meaning (`C2` is leave for a part-time timetable, not education off site:
+/// that is `K`); after an exit, the normal codes again.
+pub fn register_code_guidance(
+    active: bool,
+    support_code: AttendanceCode,
+    from: NaiveDate,
+) -> String {
+    let code = support_code.as_str();
     if active {
         format!(
-            "Record the sessions ESMA provides as {support_code} (education off site arranged by the LA); do not use C."
+            "Record the sessions ESMA provides as {code} ({}), not C: the school amends C to {code} for the time ESMA supports the pupil's education.",
+            support_code.description()
         )
     } else {
         format!(
-            "From {} record the pupil's sessions with the normal codes again (present, or the reason for absence); {support_code} no longer applies.",
+            "From {} record the pupil's sessions with the normal codes again (present, or the reason for absence); {code} no longer applies.",
             long_date(from)
         )
     }
@@ -441,5 +448,20 @@ mod tests {
         assert!(!re_referral(ExitReason::NoLongerCompulsorySchoolAge).open);
         assert_eq!(ExitReason::parse("too_unwell"), Some(ExitReason::TooUnwell));
         assert_eq!(ExitReason::parse("bored"), None);
+    }
+
+    #[test]
+    fn the_support_code_is_named_with_its_own_meaning() {
+        // R12.3: C2 is leave for a part-time timetable; K is LA-arranged education.
+        let c2 = register_code_guidance(true, AttendanceCode::C2, d("2026-11-30"));
+        assert!(c2.contains("as C2 (part-time timetable), not C"), "{c2}");
+        assert!(!c2.contains("off site"), "{c2}");
+        let k = register_code_guidance(true, AttendanceCode::K, d("2026-11-30"));
+        assert!(
+            k.contains("as K (education arranged by the local authority)"),
+            "{k}"
+        );
+        let after = register_code_guidance(false, AttendanceCode::C2, d("2027-02-12"));
+        assert!(after.starts_with("From 12 February 2027"), "{after}");
     }
 }

@@ -19,6 +19,7 @@ use crate::domain::case::{
     Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
 };
 use crate::domain::changes::{Change, ChangeAction};
+use crate::domain::codes::AttendanceCode;
 use crate::domain::eligibility::long_date;
 use crate::domain::events::EventType;
 use crate::domain::exit::{
@@ -40,6 +41,8 @@ pub struct CaseRecord {
     pub reviews: Vec<Review>,
     pub evidence: Vec<Evidence>,
     pub evidence_clock: Vec<GateState>,
+    /// While the case is active, the code the school records supported sessions with (R12.3).
+    pub support_register_code: Option<AttendanceCode>,
     pub register_code_now: String,
     pub open_alerts: Vec<Alert>,
     pub re_referral: Option<ReReferral>,
@@ -107,13 +110,16 @@ fn load(
     } else {
         Vec::new()
     };
+    // R12.3: the first of the policy's support codes is the one to use (validated non-empty).
     let support_code = policy
         .support
         .register_codes
         .first()
-        .map_or("C2", |c| c.as_str());
+        .copied()
+        .unwrap_or(AttendanceCode::C2);
     let open_alerts = alerts::open_of_case(conn, id, case.school_urn, &case.upn)?;
     Ok(Some(CaseRecord {
+        support_register_code: active.then_some(support_code),
         register_code_now: register_code_guidance(
             active,
             support_code,
