@@ -36,7 +36,13 @@ fn the_referral_examples_are_a_real_request_and_its_real_assessment() {
     let request = &post["requestBody"]["content"]["application/json"]["example"];
     let form: esma_api::domain::referral::ReferralForm =
         serde_json::from_value(request.clone()).expect("the request example is a valid request");
-    assert_eq!(form.school_urn, 117001);
+    // Hillside's pupil 1, whom the demo leaves free to refer; on the reference day the example
+    // is the file the README sends.
+    assert_eq!(form.school_urn, 117002);
+    assert_eq!(form.pupil.upn, esma_api::demo::demo_upn(1, 1));
+    let file: serde_json::Value = serde_json::from_str(include_str!("../examples/referral.json"))
+        .expect("examples/referral.json is JSON");
+    assert_eq!(request, &file);
     let response = &post["responses"]["201"]["content"]["application/json"]["example"];
     assert_eq!(response["request"], serde_json::to_value(&form).unwrap());
     let criteria = response["assessment"]["criteria"].as_array().unwrap();
@@ -44,9 +50,41 @@ fn the_referral_examples_are_a_real_request_and_its_real_assessment() {
     assert!(criteria
         .iter()
         .all(|c| c["reason"].as_str().unwrap().ends_with('.')));
-    assert_eq!(response["assessment"]["outcome"], "eligible");
-    assert_eq!(response["assessment"]["missing"], serde_json::json!([]));
+    // No APDR record: incomplete, which the patch example supplies.
+    assert_eq!(response["assessment"]["outcome"], "incomplete");
+    assert_eq!(response["assessment"]["missing"][0]["item"], "apdr");
+    let patch = &spec["paths"]["/api/v1/referrals/{id}"]["patch"]["requestBody"]["content"]
+        ["application/merge-patch+json"]["example"];
+    assert_eq!(patch["support"]["apdr_attached"], true);
     assert_eq!(response["assessment_due_by"], "2026-12-14");
+}
+
+#[test]
+fn every_request_body_and_path_parameter_of_the_spec_has_an_example() {
+    let spec: serde_json::Value = serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (media, content) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                if content.get("example").is_none() {
+                    missing.push(format!("{method} {path} {media}"));
+                }
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" && param.get("example").is_none() {
+                    missing.push(format!(
+                        "{method} {path} {{{}}}",
+                        param["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no example: {missing:#?}");
 }
 
 #[actix_web::test]
