@@ -133,3 +133,49 @@ async fn swagger_ui_is_served_from_the_service_itself() {
         .await;
     assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
 }
+
+/// The served spec's examples follow the server's today and its calendar: on Saturday 13
+/// February 2027, before the February half term, the register is Friday's, evidence is dated
+/// that Saturday, and a case may start only after half term (22 February); the committed file
+/// keeps the reference day.
+#[actix_web::test]
+async fn the_served_examples_are_dated_from_the_servers_today_and_calendar() {
+    let mut app = TestApp::sqlite();
+    app.state.clock = esma_api::clock::Clock::fixed(common::date("2027-02-13"));
+    let la = app.token(esma_api::domain::access::Role::La, &[]).await;
+    let r = app
+        .put_json(&la, "/api/v1/calendar/2026-27", &common::calendar(&[]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let served = app
+        .send(TestRequest::get().uri("/api-docs/openapi.json"))
+        .await
+        .json();
+    let example = |path: &str, method: &str| {
+        served["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
+            .clone()
+    };
+    assert_eq!(
+        example("/api/v1/referrals/{id}/decision", "post")["start_date"],
+        "2027-02-22"
+    );
+    assert_eq!(
+        example("/api/v1/schools/{urn}/registers", "post")["marks"][0]["date"],
+        "2027-02-12"
+    );
+    assert_eq!(
+        example("/api/v1/cases/{id}/medical-evidence", "post")["issued_on"],
+        "2027-02-13"
+    );
+    assert!(served["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("2027-02-13"));
+    let committed: serde_json::Value =
+        serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    assert_eq!(
+        committed["paths"]["/api/v1/referrals/{id}/decision"]["post"]["requestBody"]["content"]
+            ["application/json"]["example"]["start_date"],
+        "2026-11-24"
+    );
+}
