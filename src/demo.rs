@@ -1,5 +1,10 @@
-//! `serve --demo`: a 2026-27 Hertfordshire-style calendar, two schools with pupils and their
-//! registers from the start of the autumn term to today, and ready credentials.
+//! `serve --demo`: a 2026-27 Hertfordshire-style calendar; two schools (Oakfield Primary,
+//! 117001, and Hillside Academy, 117002) of 24 pupils each with their registers from the start
+//! of the autumn term to today (pupil 1 of each off ill for the last 16 school days, pupil 2
+//! with scattered unexplained absences, pupil 3 often late); two referrals (Oakfield's pupil 1,
+//! accepted: an active case from the next school day; Hillside's pupil 2, ineligible, awaiting
+//! the LA), Hillside's pupil 1 left free to refer; and ready credentials (`la`, `school` for
+//! Oakfield, `admin`). [`facts`] says which ids and dates that made.
 //!
 //! Every date the demo invents (the illness, the referrals' evidence and consent) is counted
 //! back from today, so it can be seeded on any day of the 2026-27 demo calendar (3 September
@@ -10,7 +15,8 @@ use chrono::{Days, NaiveDate};
 use serde::Serialize;
 
 use crate::domain::access::Role;
-use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
+use crate::domain::calendar::{hertfordshire_2026_27, AcademicYear, SchoolCalendar};
+use crate::domain::case::ReviewStatus;
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::decision::Decision;
 use crate::domain::identifiers::check_letter_for;
@@ -23,8 +29,10 @@ use crate::service::imports::{PushKind, PushMode, Rejections, Tally};
 use crate::service::push::{conclude, open_import, PushContext};
 use crate::service::referrals::{decide_now, submit_in};
 use crate::service::{Actor, AuditSubject};
+use crate::store::cases as case_store;
 use crate::store::marks::IncomingMark;
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
+use crate::store::referrals as referral_store;
 use crate::store::{audit, calendars, schools, Db};
 
 pub const DEMO_SCHOOLS: [(i32, &str, &str, &str); 2] = [
@@ -52,19 +60,33 @@ pub fn demo_upn(school_index: usize, n: usize) -> String {
 
 /// How many school days, up to today, pupil 1 of each school has been off ill: enough to reach
 /// the 15-day sickness return (RULES.md R4.4).
-const ILL_SCHOOL_DAYS: usize = 16;
+pub const ILL_SCHOOL_DAYS: usize = 16;
 
-/// The demo's dates, counted back from today over the school days so far.
+/// The demo's dates, counted back from today over the school days so far (also what the spec's
+/// examples are dated from: `api::examples`).
 #[derive(Debug, Clone, Copy)]
-struct DemoDates {
-    today: NaiveDate,
+pub struct DemoDates {
+    pub today: NaiveDate,
     /// Pupil 1's illness began (the last `ILL_SCHOOL_DAYS` school days, or since term began).
-    ill_since: NaiveDate,
+    pub ill_since: NaiveDate,
     /// Hillside's pupil 2's absence began (the 8th school day, or the latest so far).
-    hillside_absence_from: NaiveDate,
+    pub hillside_absence_from: NaiveDate,
 }
 
 impl DemoDates {
+    /// The dates for `today` under `calendar`: its school days from the start of today's
+    /// academic year (at most to the end of the year) up to today.
+    pub fn on(today: NaiveDate, calendar: &SchoolCalendar) -> DemoDates {
+        let year = AcademicYear::containing(today);
+        let school_days: Vec<NaiveDate> = year
+            .first_day()
+            .iter_days()
+            .take_while(|d| *d <= today.min(year.last_day()))
+            .filter(|d| calendar.is_school_day(*d))
+            .collect();
+        DemoDates::new(today, &school_days)
+    }
+
     fn new(today: NaiveDate, school_days: &[NaiveDate]) -> DemoDates {
         let ill_since = school_days
             .len()
@@ -86,7 +108,7 @@ impl DemoDates {
     }
 
     /// `days` after `from`, but never after today (evidence cannot be future-dated).
-    fn after(&self, from: NaiveDate, days: u64) -> NaiveDate {
+    pub fn after(&self, from: NaiveDate, days: u64) -> NaiveDate {
         from.checked_add_days(Days::new(days))
             .unwrap_or(from)
             .min(self.today)
@@ -103,7 +125,7 @@ impl DemoDates {
 }
 
 /// A register pattern that gives the demo something to show: pupil 1 of each school has been
-/// off ill for the last weeks (a long illness run), pupil 2 has scattered unexplained absences,
+/// off ill (`I`) for the last `ILL_SCHOOL_DAYS` (16) school days (a long illness run), pupil 2 has scattered unexplained absences,
 /// pupil 3 is often late; everyone else is present.
 fn demo_code(
     n: usize,
@@ -251,7 +273,73 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
     })
 }
 
-/// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill for weeks,
+/// The demo's facts an integrator needs to try the API, printed by `serve --demo` beside the
+/// credentials (and what the spec's examples rely on: `api::examples`).
+#[derive(Debug, Clone, Serialize)]
+pub struct DemoFacts {
+    pub today: NaiveDate,
+    /// Pupil 1 of each school has been off ill (`I`) since this day ...
+    pub ill_since: NaiveDate,
+    /// ... for this many school days up to today.
+    pub ill_school_days: usize,
+    /// Hillside's pupil 1: off ill, no referral, no case (`examples/referral.json`, the spec's
+    /// referral example).
+    pub free_to_refer: String,
+    /// Oakfield's pupil 1, referred and accepted: an active case.
+    pub case_pupil: String,
+    pub case_id: Option<i64>,
+    pub case_referral_id: Option<i64>,
+    /// Hillside's pupil 2, referred, `ineligible`, awaiting the LA's decision.
+    pub awaiting_pupil: String,
+    pub awaiting_referral_id: Option<i64>,
+    /// The first day a case accepted today may start: the next school day (RULES.md R10.2).
+    pub decision_start_date: NaiveDate,
+    /// The case's next scheduled review: id, label and the day it is scheduled for.
+    pub next_review: Option<(i64, String, NaiveDate)>,
+}
+
+/// Reads the demo's facts for `today` (after [`seed`]).
+pub fn facts(db: &Db, today: NaiveDate) -> Result<DemoFacts, ApiError> {
+    db.write_now(|conn| {
+        let calendar = SchoolCalendar::new(calendars::all(conn)?);
+        let dates = DemoDates::on(today, &calendar);
+        let ill_school_days = calendar
+            .school_days_between(dates.ill_since.pred_opt().unwrap_or(dates.ill_since), today)
+            as usize;
+        let case_pupil = demo_upn(0, 1);
+        let awaiting_pupil = demo_upn(1, 2);
+        let case = case_store::active_of_pupil(conn, &case_pupil)?.map(|(id, _)| id);
+        let (case_referral_id, next_review) = match case {
+            Some(id) => {
+                let referral = case_store::find(conn, id)?.map(|c| c.referral_id.get());
+                let next = case_store::reviews_of(conn, id)?
+                    .into_iter()
+                    .find(|r| r.status == ReviewStatus::Scheduled && r.scheduled_for >= today)
+                    .map(|r| (r.id.get(), r.label, r.scheduled_for));
+                (referral, next)
+            }
+            None => (None, None),
+        };
+        let awaiting_referral_id =
+            referral_store::open_of_pupil(conn, &awaiting_pupil)?.map(|(id, _)| id.get());
+        Ok(DemoFacts {
+            today,
+            ill_since: dates.ill_since,
+            ill_school_days,
+            free_to_refer: demo_upn(1, 1),
+            case_pupil,
+            case_id: case.map(|id| id.get()),
+            case_referral_id,
+            awaiting_pupil,
+            awaiting_referral_id,
+            decision_start_date: calendar
+                .next_school_day_on_or_after(today.succ_opt().unwrap_or(today)),
+            next_review,
+        })
+    })
+}
+
+/// Two referrals for the Swagger UI to show: Oakfield's pupil 1 (off ill for 16 school days,
 /// consultant's evidence: `eligible`, accepted, an active case) and Hillside's pupil 2
 /// (unexplained and unauthorised absences, GP evidence only: `ineligible`, with reasons, awaiting
 /// the LA). Skipped when the pupil already has a referral, so a restart changes nothing.
@@ -262,8 +350,8 @@ fn seed_referrals(
     dates: DemoDates,
 ) -> Result<(), ApiError> {
     let today = dates.today;
-    // Oakfield's: the spec's example, dated from the illness.
-    let mut oakfield = example_request();
+    // Oakfield's, dated from the illness.
+    let mut oakfield = oakfield_referral();
     let issued = dates.after(dates.ill_since, 2);
     oakfield["absence"]["first_day"] = serde_json::json!(dates.ill_since);
     oakfield["medical"]["evidence"][0]["issued_on"] = serde_json::json!(issued);
@@ -322,9 +410,9 @@ fn seed_referrals(
     })
 }
 
-/// Oakfield's pupil 1: the spec's request example, and the demo's first referral (its dates
-/// moved relative to the day of seeding).
-pub fn example_request() -> serde_json::Value {
+/// Oakfield's pupil 1's referral, the demo's first (its dates are moved relative to the day of
+/// seeding).
+fn oakfield_referral() -> serde_json::Value {
     serde_json::json!({
         "school_urn": 117001,
         "pupil": {"upn": demo_upn(0, 1), "legal_forename": FORENAMES[1], "legal_surname": SURNAMES[1],

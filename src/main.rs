@@ -100,7 +100,8 @@ fn run(cli: Cli) -> Result<(), String> {
             if args.demo {
                 let creds =
                     demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
-                print_demo_banner(&args.bind, &cli.database_url, &creds, state.clock.today());
+                let facts = demo::facts(&db, state.clock.today()).map_err(|e| e.detail)?;
+                print_demo_banner(&args.bind, &cli.database_url, &creds, &facts);
                 if let Some(path) = &args.demo_credentials_file {
                     std::fs::write(
                         path,
@@ -136,22 +137,41 @@ fn print_demo_banner(
     bind: &str,
     database_url: &str,
     creds: &demo::DemoCredentials,
-    today: chrono::NaiveDate,
+    facts: &demo::DemoFacts,
 ) {
     let base = format!("http://{bind}");
+    let today = facts.today;
     println!(
         "esma-api demo on {} (today is {today})",
         esma_api::store::redact(database_url)
     );
     println!();
     println!("  Swagger UI   {base}/swagger-ui/   (Authorize with a client id and secret below)");
-    println!("  OpenAPI      {base}/api-docs/openapi.json");
+    println!("  OpenAPI      {base}/api-docs/openapi.json   (its examples are dated {today})");
     println!("  Health       {base}/health");
+    println!();
     println!(
-        "  A pupil      {base}/api/v1/pupils/{}/marks   (Oakfield, off ill since half term)",
-        demo::demo_upn(0, 1)
+        "  Pupils       {} (Oakfield) and {} (Hillside): off ill since {}, {} school days",
+        facts.case_pupil, facts.free_to_refer, facts.ill_since, facts.ill_school_days
     );
-    println!("  Referrals    {base}/api/v1/referrals   (as la: one accepted, one ineligible awaiting a decision)");
+    let id = |id: Option<i64>| id.map_or("-".to_string(), |id| id.to_string());
+    println!(
+        "  Referrals    {} (Oakfield's, accepted: case {})   {} ({}, ineligible, awaiting the LA)",
+        id(facts.case_referral_id),
+        id(facts.case_id),
+        id(facts.awaiting_referral_id),
+        facts.awaiting_pupil
+    );
+    println!(
+        "  To refer     {} (Hillside, free: examples/referral.json); a decision today may start {}",
+        facts.free_to_refer, facts.decision_start_date
+    );
+    if let Some((review, label, on)) = &facts.next_review {
+        println!(
+            "  Next review  {review} of case {} ({label}), scheduled for {on}",
+            id(facts.case_id)
+        );
+    }
     println!("  Worklists    {base}/api/v1/cases   {base}/api/v1/reviews   {base}/api/v1/alerts");
     println!();
     for (label, c) in [
@@ -171,7 +191,7 @@ fn print_demo_banner(
     }
     println!();
     println!(
-        "  Token:  curl -s -u {}:{} -d grant_type=client_credentials {base}/oauth/token",
+        "  Token:  curl -s -u {}:{} -d grant_type=client_credentials {base}/oauth/token | jq -r .access_token",
         creds.la.client_id, creds.la.client_secret
     );
     println!();

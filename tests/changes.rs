@@ -558,6 +558,10 @@ on_both_backends!(
 /// version and commit, but no reader may see it yet, or it would ask for "after" it and skip the
 /// first's for ever: the reader waits until the first has committed, then sees both in order.
 #[test]
+#[cfg_attr(
+    esma_no_postgres,
+    ignore = "set ESMA_TEST_DATABASE_URL to run on PostgreSQL"
+)]
 fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
     let Some(own) = OwnDatabase::create() else {
         return;

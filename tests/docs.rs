@@ -36,7 +36,13 @@ fn the_referral_examples_are_a_real_request_and_its_real_assessment() {
     let request = &post["requestBody"]["content"]["application/json"]["example"];
     let form: esma_api::domain::referral::ReferralForm =
         serde_json::from_value(request.clone()).expect("the request example is a valid request");
-    assert_eq!(form.school_urn, 117001);
+    // Hillside's pupil 1, whom the demo leaves free to refer; on the reference day the example
+    // is the file the README sends.
+    assert_eq!(form.school_urn, 117002);
+    assert_eq!(form.pupil.upn, esma_api::demo::demo_upn(1, 1));
+    let file: serde_json::Value = serde_json::from_str(include_str!("../examples/referral.json"))
+        .expect("examples/referral.json is JSON");
+    assert_eq!(request, &file);
     let response = &post["responses"]["201"]["content"]["application/json"]["example"];
     assert_eq!(response["request"], serde_json::to_value(&form).unwrap());
     let criteria = response["assessment"]["criteria"].as_array().unwrap();
@@ -44,9 +50,41 @@ fn the_referral_examples_are_a_real_request_and_its_real_assessment() {
     assert!(criteria
         .iter()
         .all(|c| c["reason"].as_str().unwrap().ends_with('.')));
-    assert_eq!(response["assessment"]["outcome"], "eligible");
-    assert_eq!(response["assessment"]["missing"], serde_json::json!([]));
+    // No APDR record: incomplete, which the patch example supplies.
+    assert_eq!(response["assessment"]["outcome"], "incomplete");
+    assert_eq!(response["assessment"]["missing"][0]["item"], "apdr");
+    let patch = &spec["paths"]["/api/v1/referrals/{id}"]["patch"]["requestBody"]["content"]
+        ["application/merge-patch+json"]["example"];
+    assert_eq!(patch["support"]["apdr_attached"], true);
     assert_eq!(response["assessment_due_by"], "2026-12-14");
+}
+
+#[test]
+fn every_request_body_and_path_parameter_of_the_spec_has_an_example() {
+    let spec: serde_json::Value = serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    let mut missing = Vec::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            for (media, content) in op["requestBody"]["content"]
+                .as_object()
+                .into_iter()
+                .flatten()
+            {
+                if content.get("example").is_none() {
+                    missing.push(format!("{method} {path} {media}"));
+                }
+            }
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                if param["in"] == "path" && param.get("example").is_none() {
+                    missing.push(format!(
+                        "{method} {path} {{{}}}",
+                        param["name"].as_str().unwrap()
+                    ));
+                }
+            }
+        }
+    }
+    assert!(missing.is_empty(), "no example: {missing:#?}");
 }
 
 #[actix_web::test]
@@ -94,4 +132,50 @@ async fn swagger_ui_is_served_from_the_service_itself() {
         )
         .await;
     assert_eq!(gz.header("content-encoding").as_deref(), Some("gzip"));
+}
+
+/// The served spec's examples follow the server's today and its calendar: on Saturday 13
+/// February 2027, before the February half term, the register is Friday's, evidence is dated
+/// that Saturday, and a case may start only after half term (22 February); the committed file
+/// keeps the reference day.
+#[actix_web::test]
+async fn the_served_examples_are_dated_from_the_servers_today_and_calendar() {
+    let mut app = TestApp::sqlite();
+    app.state.clock = esma_api::clock::Clock::fixed(common::date("2027-02-13"));
+    let la = app.token(esma_api::domain::access::Role::La, &[]).await;
+    let r = app
+        .put_json(&la, "/api/v1/calendar/2026-27", &common::calendar(&[]))
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    let served = app
+        .send(TestRequest::get().uri("/api-docs/openapi.json"))
+        .await
+        .json();
+    let example = |path: &str, method: &str| {
+        served["paths"][path][method]["requestBody"]["content"]["application/json"]["example"]
+            .clone()
+    };
+    assert_eq!(
+        example("/api/v1/referrals/{id}/decision", "post")["start_date"],
+        "2027-02-22"
+    );
+    assert_eq!(
+        example("/api/v1/schools/{urn}/registers", "post")["marks"][0]["date"],
+        "2027-02-12"
+    );
+    assert_eq!(
+        example("/api/v1/cases/{id}/medical-evidence", "post")["issued_on"],
+        "2027-02-13"
+    );
+    assert!(served["info"]["description"]
+        .as_str()
+        .unwrap()
+        .contains("2027-02-13"));
+    let committed: serde_json::Value =
+        serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    assert_eq!(
+        committed["paths"]["/api/v1/referrals/{id}/decision"]["post"]["requestBody"]["content"]
+            ["application/json"]["example"]["start_date"],
+        "2026-11-24"
+    );
 }

@@ -465,6 +465,10 @@ mod a_database_that_does_not_answer_is_a_quick_503 {
     /// seconds, saying nothing of the host, port or database; once the proxy forwards again the
     /// service recovers by itself.
     #[actix_web::test]
+    #[cfg_attr(
+        esma_no_postgres,
+        ignore = "set ESMA_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
     async fn postgres() {
         let Some(admin) = common::postgres_url() else {
             return;
@@ -535,6 +539,10 @@ mod a_connection_killed_mid_request_is_a_503_and_then_replaced {
     use super::*;
 
     #[actix_web::test]
+    #[cfg_attr(
+        esma_no_postgres,
+        ignore = "set ESMA_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
     async fn postgres() {
         use diesel::connection::SimpleConnection;
         use diesel::{Connection, RunQueryDsl};

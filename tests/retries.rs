@@ -693,6 +693,10 @@ mod interrupt {
     }
 
     #[test]
+    #[cfg_attr(
+        esma_no_postgres,
+        ignore = "set ESMA_TEST_DATABASE_URL to run on PostgreSQL"
+    )]
     fn sigint_lets_a_request_in_flight_finish_postgres() {
         let Some(admin) = common::postgres_url() else {
             return;

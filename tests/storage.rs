@@ -7,6 +7,10 @@ use diesel::connection::SimpleConnection;
 use esma_api::store::{introspection, run_migrations, DatabaseUrl, Db};
 
 #[test]
+#[cfg_attr(
+    esma_no_postgres,
+    ignore = "set ESMA_TEST_DATABASE_URL to run on PostgreSQL"
+)]
 fn sqlite_and_postgres_migrations_give_the_same_tables_and_columns() {
     let lite = TestApp::sqlite();
     let sqlite_columns = introspection::columns(&mut lite.db().conn().unwrap()).unwrap();

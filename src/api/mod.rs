@@ -8,6 +8,7 @@ pub mod calendar;
 pub mod cases;
 pub mod changes;
 pub mod docs;
+pub mod examples;
 pub mod extract;
 pub mod idempotency;
 pub mod oauth;
@@ -101,7 +102,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .configure(routes)
             .split_for_parts();
         let mut api = api;
-        referrals::add_examples(&mut api);
+        examples::apply(&mut api, &examples::ExampleDay::reference(), false);
         docs::add_common_failures(&mut api);
         api
     })
@@ -194,6 +195,12 @@ pub fn app(
         .configure(routes)
         .into_app()
         .service(swagger_redirect)
+        // Before `swagger`, which registers the same path for the document as generated: this
+        // one serves it with the examples of the server's today (api::examples).
+        .route(
+            "/api-docs/openapi.json",
+            web::get().to(examples::served_spec),
+        )
         .service(swagger)
         .default_service(web::to(problem::unmatched))
         .wrap(from_fn(refusals::audit_refused_writes))

@@ -119,7 +119,7 @@ pub struct ReferralView {
     pub request: ReferralForm,
 }
 
-fn view(r: ReferralRecord) -> ReferralView {
+pub(crate) fn view(r: ReferralRecord) -> ReferralView {
     let case = r.case.map(|c| CaseSummary {
         id: c.id.get(),
         referral_id: c.referral_id.get(),
@@ -457,94 +457,4 @@ pub async fn withdraw_referral(
     Ok(web::Json(view(
         referrals::withdraw(&state, &actor, id, reason).await?,
     )))
-}
-
-/// The spec's examples for submitting a referral, made by the code they document: the demo's
-/// request, assessed as of 2026-11-23 on a register with illness since half term.
-pub fn add_examples(api: &mut utoipa::openapi::OpenApi) {
-    use crate::domain::attendance::{IllnessRun, SessionMark};
-    use crate::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
-    use crate::domain::codes::{AttendanceCode, Session};
-    use crate::domain::eligibility::{assess, assessment_due_by, RegisterEvidence};
-    use crate::domain::policy::Policy;
-    use utoipa::openapi::RefOr;
-
-    let request = crate::demo::example_request();
-    let Ok(form) = serde_json::from_value::<ReferralForm>(request.clone()) else {
-        return; // a test checks that the example parses
-    };
-    let today = NaiveDate::from_ymd_opt(2026, 11, 23).unwrap_or_default();
-    let half_term_over = NaiveDate::from_ymd_opt(2026, 11, 2).unwrap_or_default();
-    let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
-    let days: Vec<NaiveDate> = half_term_over
-        .iter_days()
-        .take_while(|d| *d <= today)
-        .filter(|d| calendar.is_school_day(*d))
-        .collect();
-    let marks: Vec<SessionMark> = days
-        .iter()
-        .flat_map(|d| {
-            [Session::Am, Session::Pm].map(|s| SessionMark::new(*d, s, AttendanceCode::I))
-        })
-        .collect();
-    let run = IllnessRun {
-        first: (half_term_over, Session::Am),
-        last: (today, Session::Pm),
-        sessions: u32::try_from(marks.len()).unwrap_or(0),
-    };
-    let policy = Policy::hertfordshire();
-    let evidence = RegisterEvidence {
-        schools: vec![form.school_urn],
-        illness_days_cumulative: run.days(),
-        longest_run: Some(run),
-        current_run: Some(run),
-        absence_period_marks: marks,
-    };
-    let at = today.and_hms_opt(16, 5, 0).unwrap_or_default();
-    let assessment = assess(&form, &evidence, &policy, &calendar, today);
-    let stored = StoredAssessment {
-        id: 1,
-        evaluated_at: at,
-        trigger: "submitted".to_string(),
-        assessment,
-    };
-    let record = ReferralRecord {
-        id: ReferralId::from(1),
-        status: ReferralStatus::after_assessment(stored.assessment.outcome),
-        school_urn: form.school_urn,
-        upn: form.pupil.upn.clone(),
-        received_at: at,
-        updated_at: at,
-        assessment_due_by: assessment_due_by(today, &policy, &calendar),
-        assessment_overdue: false,
-        form,
-        assessment: stored.clone(),
-        history: vec![stored],
-        decision: None,
-        decided_at: None,
-        withdrawn_at: None,
-        withdrawal_reason: None,
-        case: None,
-    };
-    let Ok(response) = serde_json::to_value(view(record)) else {
-        return;
-    };
-    let Some(post) = api
-        .paths
-        .paths
-        .get_mut("/api/v1/referrals")
-        .and_then(|item| item.post.as_mut())
-    else {
-        return;
-    };
-    if let Some(RefOr::T(body)) = post.request_body.as_mut() {
-        if let Some(RefOr::T(content)) = body.content.get_mut("application/json") {
-            content.example = Some(request);
-        }
-    }
-    if let Some(RefOr::T(created)) = post.responses.responses.get_mut("201") {
-        if let Some(RefOr::T(content)) = created.content.get_mut("application/json") {
-            content.example = Some(response);
-        }
-    }
 }
