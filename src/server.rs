@@ -218,8 +218,10 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     if rekeyed.resealed > 0 || rekeyed.unreadable > 0 {
         tracing::info!(report = ?rekeyed, "webhook secrets sealed under the current key");
     }
+    let metrics = web::Data::new(Metrics::new());
     let dispatcher = Dispatcher::new(dispatch_settings(args).map_err(std::io::Error::other)?)
-        .map_err(std::io::Error::other)?;
+        .map_err(std::io::Error::other)?
+        .counting(metrics.webhook_counters());
     let upkeep = upkeep_settings(args).map_err(std::io::Error::other)?;
     // The outbox is sent beside the server; stopping it mid-attempt loses nothing (the lease
     // makes the delivery due again).
@@ -229,7 +231,6 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         dispatcher,
     ));
     let upkeep = actix_web::rt::spawn(run_upkeep(state.clone(), upkeep));
-    let metrics = web::Data::new(Metrics::new());
     let settings = http_settings(args);
     let listener = std::net::TcpListener::bind(&args.bind)?;
     let limits = ServerLimits {

@@ -129,6 +129,7 @@ fn event_with_delivery(
         let job = DeliveryJob {
             delivery_id,
             attempts: 0,
+            retry_schedule_from: 0,
             subscription_id,
             url: String::new(),
             secret: String::new(),

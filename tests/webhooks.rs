@@ -795,3 +795,398 @@ on_both_backends!(
             .all(|r| r.verify(&old_secret).is_ok() || r.verify(&clear_secret).is_ok()));
     }
 );
+
+// ------------------------------------------------ operating them (issue 22 items 14-17)
+
+/// The deliveries of subscription `id`, newest first, as its owner lists them.
+async fn deliveries_of(app: &TestApp, token: &str, id: i64) -> Vec<Value> {
+    let r = app
+        .get(token, &format!("/api/v1/webhooks/{id}/deliveries"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+async fn post(app: &TestApp, token: &str, uri: &str, body: Option<&Value>) -> common::Reply {
+    app.call("POST", token, uri, body).await
+}
+
+/// The audit rows of this action, as an admin reads them.
+async fn audited(app: &TestApp, action: &str) -> Vec<Value> {
+    let admin = app.token(Role::Admin, &[]).await;
+    let r = app
+        .get(&admin, &format!("/api/v1/audit?action={action}"))
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["items"].as_array().unwrap().clone()
+}
+
+on_both_backends!(a_failed_delivery_is_retried_on_a_fresh_schedule, |app| {
+    let s = base(&app).await;
+    let rx = Receiver::start(500);
+    let (id, secret) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    // One retry 50 ms on, then failed.
+    let dispatcher = quick(&[50]);
+    assert_eq!(round(&app, &dispatcher).await.retrying, 1);
+    actix_web::rt::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(round(&app, &dispatcher).await.failed, 1);
+    let failed = deliveries_of(&app, &s.oakfield, id).await[0].clone();
+    assert_eq!(failed["status"], "failed");
+    assert_eq!(failed["attempt_count"], 2);
+    let delivery = failed["id"].as_i64().unwrap();
+    let retry = format!("/api/v1/webhooks/{id}/deliveries/{delivery}/retry");
+
+    // Another school's client, a delivery of no subscription of its, an unknown one: 404.
+    post(&app, &s.hillside, &retry, None).await.problem(404);
+    post(
+        &app,
+        &s.oakfield,
+        &format!("/api/v1/webhooks/{id}/deliveries/{}/retry", delivery + 1000),
+        None,
+    )
+    .await
+    .problem(404);
+    let (other, _) = subscribe(&app, &s.oakfield, &rx.url(), &["case.closed"]).await;
+    post(
+        &app,
+        &s.oakfield,
+        &format!("/api/v1/webhooks/{other}/deliveries/{delivery}/retry"),
+        None,
+    )
+    .await
+    .problem(404);
+
+    let r = post(&app, &s.oakfield, &retry, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    let view = r.json();
+    assert_eq!(view["id"], delivery);
+    assert_eq!(view["status"], "pending");
+    assert_eq!(view["attempt_count"], 2, "the attempts so far are kept");
+    assert_eq!(view["attempts"].as_array().unwrap().len(), 2);
+    assert!(view["next_attempt_at"].is_string());
+    // Pending now: retrying it again is refused, saying why.
+    let p = post(&app, &s.oakfield, &retry, None).await.problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("pending"), "{p}");
+
+    // Still failing, it is retried on the whole schedule again, not failed at once.
+    let again = round(&app, &dispatcher).await;
+    assert_eq!((again.attempted, again.retrying), (1, 1), "{again:?}");
+    rx.answer(200);
+    actix_web::rt::time::sleep(Duration::from_millis(80)).await;
+    assert_eq!(round(&app, &dispatcher).await.delivered, 1);
+    let done = deliveries_of(&app, &s.oakfield, id).await[0].clone();
+    assert_eq!(done["status"], "delivered");
+    assert_eq!(done["attempt_count"], 4, "the count continues");
+    let codes: Vec<Value> = done["attempts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["status_code"].clone())
+        .collect();
+    assert_eq!(codes, [json!(500), json!(500), json!(500), json!(200)]);
+    // The same message each time, signed.
+    let got = rx.received();
+    assert_eq!(got.len(), 4);
+    assert!(got
+        .iter()
+        .all(|r| r.header("webhook-id") == done["message_id"].as_str().unwrap()));
+    got[3].verify(&secret).unwrap();
+
+    let p = post(&app, &s.oakfield, &retry, None).await.problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("delivered"), "{p}");
+    let rows = audited(&app, "retry_delivery").await;
+    assert_eq!(rows.len(), 1, "one audit row per retry done: {rows:#?}");
+    assert_eq!(rows[0]["resource_type"], "webhook");
+    assert_eq!(rows[0]["resource_id"], id.to_string());
+    assert_eq!(rows[0]["outcome"], "success");
+});
+
+on_both_backends!(a_replay_requeues_what_failed_since_the_outage, |app| {
+    let s = base(&app).await;
+    let rx = Receiver::start(503);
+    let (id, _) = subscribe(&app, &s.la, &rx.url(), &["referral.received"]).await;
+    let no_retries = quick(&[]);
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    assert_eq!(round(&app, &no_retries).await.failed, 1);
+    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    let outage = chrono::Utc::now();
+    actix_web::rt::time::sleep(Duration::from_millis(20)).await;
+    for n in 2..=4 {
+        refer(&app, &s.oakfield, n, OAKFIELD).await;
+    }
+    assert_eq!(round(&app, &no_retries).await.failed, 3);
+    let replay = format!("/api/v1/webhooks/{id}/deliveries/retry");
+    let since = json!({"since": outage.to_rfc3339()});
+
+    // Another client's subscription is not found; a body without a time is refused.
+    post(&app, &s.oakfield, &replay, Some(&since))
+        .await
+        .problem(404);
+    let r = post(
+        &app,
+        &s.la,
+        &replay,
+        Some(&json!({"since": "last Tuesday"})),
+    )
+    .await;
+    assert_eq!(r.status, 422, "{}", r.text());
+    let r = post(&app, &s.la, &replay, Some(&json!({}))).await;
+    assert_eq!(r.status, 422, "{}", r.text());
+
+    // With an Idempotency-Key a retried replay gets the first answer and requeues nothing more.
+    let keyed = || {
+        actix_web::test::TestRequest::post()
+            .uri(&replay)
+            .insert_header(("authorization", format!("Bearer {}", s.la)))
+            .insert_header(("idempotency-key", "replay-after-outage-1"))
+            .set_json(&since)
+    };
+    let r = app.send(keyed()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(
+        r.json()["requeued"],
+        3,
+        "the three that failed since the outage"
+    );
+    rx.answer(200);
+    assert_eq!(deliver(&app, &no_retries).await.delivered, 3);
+    let r = app.send(keyed()).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.header("idempotent-replayed").as_deref(), Some("true"));
+    assert_eq!(r.json()["requeued"], 3);
+    assert_eq!(deliver(&app, &no_retries).await.attempted, 0);
+
+    let listed = deliveries_of(&app, &s.la, id).await;
+    let statuses: Vec<&str> = listed
+        .iter()
+        .map(|d| d["status"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        statuses,
+        ["delivered", "delivered", "delivered", "failed"],
+        "the one that failed before the outage is left"
+    );
+    // Nothing failed since: none requeued; from further back: the one left.
+    let r = post(&app, &s.la, &replay, Some(&since)).await;
+    assert_eq!(r.json()["requeued"], 0, "{}", r.text());
+    let r = post(
+        &app,
+        &s.la,
+        &replay,
+        Some(&json!({"since": "2020-01-01T00:00:00Z"})),
+    )
+    .await;
+    assert_eq!(r.json()["requeued"], 1, "{}", r.text());
+    assert_eq!(deliver(&app, &no_retries).await.delivered, 1);
+    assert_eq!(audited(&app, "replay_deliveries").await.len(), 3);
+});
+
+on_both_backends!(a_subscription_disabled_by_gone_is_enabled_again, |app| {
+    let s = base(&app).await;
+    let rx = Receiver::start(503);
+    let (id, secret) = subscribe(&app, &s.oakfield, &rx.url(), &["referral.received"]).await;
+    // The first event waits a minute for its retry; the second meets a 410.
+    let dispatcher = quick(&[60_000]);
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    assert_eq!(round(&app, &dispatcher).await.retrying, 1);
+    rx.answer(410);
+    refer(&app, &s.oakfield, 2, OAKFIELD).await;
+    assert_eq!(round(&app, &dispatcher).await.disabled, 1);
+    let listed = deliveries_of(&app, &s.oakfield, id).await;
+    assert_eq!(listed[0]["status"], "failed", "the one answered 410");
+    assert_eq!(listed[1]["status"], "cancelled", "the one still pending");
+    let (gone, cancelled) = (listed[0]["id"].clone(), listed[1]["id"].clone());
+
+    // Nothing of a disabled subscription is requeued: it would not be sent.
+    let retry = |d: &Value| format!("/api/v1/webhooks/{id}/deliveries/{d}/retry");
+    let p = post(&app, &s.oakfield, &retry(&gone), None)
+        .await
+        .problem(409);
+    assert!(p["detail"].as_str().unwrap().contains("enable"), "{p}");
+    let replay = format!("/api/v1/webhooks/{id}/deliveries/retry");
+    post(
+        &app,
+        &s.oakfield,
+        &replay,
+        Some(&json!({"since": "2020-01-01T00:00:00Z"})),
+    )
+    .await
+    .problem(409);
+
+    let enable = format!("/api/v1/webhooks/{id}/enable");
+    post(&app, &s.hillside, &enable, None).await.problem(404);
+    let r = post(&app, &s.oakfield, &enable, None).await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert_eq!(r.json()["status"], "active");
+    assert_eq!(r.json()["status_reason"], Value::Null);
+    assert_eq!(r.json()["id"], id, "the same subscription");
+    // Enabling an active one changes nothing (and is not audited again).
+    let r = post(&app, &s.oakfield, &enable, None).await;
+    assert_eq!(r.json()["status"], "active", "{}", r.text());
+    let rows = audited(&app, "enable").await;
+    assert_eq!(rows.len(), 1, "{rows:#?}");
+    assert_eq!(rows[0]["resource_id"], id.to_string());
+
+    // Its history is kept; new events are sent, with the same secret.
+    rx.answer(200);
+    assert_eq!(deliveries_of(&app, &s.oakfield, id).await.len(), 2);
+    assert_eq!(deliver(&app, &dispatcher).await.attempted, 0);
+    refer(&app, &s.oakfield, 3, OAKFIELD).await;
+    assert_eq!(deliver(&app, &dispatcher).await.delivered, 1);
+    rx.received().last().unwrap().verify(&secret).unwrap();
+    // What failed or was cancelled when it was disabled is sent when its owner retries it.
+    for d in [&gone, &cancelled] {
+        let r = post(&app, &s.oakfield, &retry(d), None).await;
+        assert_eq!(r.status, 200, "{}", r.text());
+    }
+    assert_eq!(deliver(&app, &dispatcher).await.delivered, 2);
+    let listed = deliveries_of(&app, &s.oakfield, id).await;
+    assert!(
+        listed.iter().all(|d| d["status"] == "delivered"),
+        "{listed:#?}"
+    );
+
+    // A deleted subscription cannot be enabled.
+    let r = app
+        .call(
+            "DELETE",
+            &s.oakfield,
+            &format!("/api/v1/webhooks/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(r.status, 204);
+    post(&app, &s.oakfield, &enable, None).await.problem(404);
+});
+
+/// The value of one sample in a Prometheus text exposition (`name` with its labels, if any).
+fn sample(text: &str, name: &str) -> f64 {
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {name} in\n{text}"))
+        .trim()
+        .parse()
+        .unwrap()
+}
+
+async fn scrape(app: &TestApp) -> String {
+    let r = app
+        .send(actix_web::test::TestRequest::get().uri("/metrics"))
+        .await;
+    assert_eq!(r.status, 200);
+    r.text()
+}
+
+on_both_backends!(metrics_show_webhook_attempts_and_the_queue, |app| {
+    let mut app = app;
+    let s = base(&app).await;
+    let ok = Receiver::start(200);
+    let gone = Receiver::start(410);
+    let down = format!("http://127.0.0.1:{}/", free_port());
+    for url in [ok.url(), gone.url(), down] {
+        subscribe(&app, &s.la, &url, &["referral.received"]).await;
+    }
+    let text = scrape(&app).await;
+    for name in [
+        "esma_webhook_attempts_total",
+        "esma_webhook_queue_depth",
+        "esma_webhook_queue_oldest_due_age_seconds",
+    ] {
+        assert!(text.contains(&format!("# HELP {name} ")), "{text}");
+        assert!(text.contains(&format!("# TYPE {name} ")), "{text}");
+    }
+    assert_eq!(sample(&text, "esma_webhook_queue_depth"), 0.0);
+    assert_eq!(
+        sample(&text, "esma_webhook_queue_oldest_due_age_seconds"),
+        0.0
+    );
+    assert_eq!(
+        sample(&text, r#"esma_webhook_attempts_total{outcome="delivered"}"#),
+        0.0
+    );
+
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    actix_web::rt::time::sleep(Duration::from_millis(300)).await;
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, "esma_webhook_queue_depth"), 3.0);
+    let waited = sample(&text, "esma_webhook_queue_oldest_due_age_seconds");
+    assert!((0.3..60.0).contains(&waited), "due for {waited} s");
+
+    // Delivered, gone, and one to retry in a second (then failed: the retries run out).
+    let dispatcher = quick(&[1_000]).counting(app.metrics.webhook_counters());
+    round(&app, &dispatcher).await;
+    let text = scrape(&app).await;
+    let count = |text: &str, outcome: &str| {
+        sample(
+            text,
+            &format!("esma_webhook_attempts_total{{outcome=\"{outcome}\"}}"),
+        )
+    };
+    assert_eq!(
+        ["delivered", "retrying", "failed", "gone"].map(|o| count(&text, o)),
+        [1.0, 1.0, 0.0, 1.0]
+    );
+    assert_eq!(sample(&text, "esma_webhook_queue_depth"), 1.0);
+    assert_eq!(
+        sample(&text, "esma_webhook_queue_oldest_due_age_seconds"),
+        0.0,
+        "waiting for its retry is not overdue"
+    );
+    actix_web::rt::time::sleep(Duration::from_millis(1_300)).await;
+    let waited = sample(
+        &scrape(&app).await,
+        "esma_webhook_queue_oldest_due_age_seconds",
+    );
+    assert!(waited >= 0.2, "due since its retry time: {waited} s");
+
+    // Another instance on the same database shows the same queue (its own attempts: none).
+    let mine = app.metrics.clone();
+    app.metrics = actix_web::web::Data::new(esma_api::telemetry::Metrics::new());
+    let text = scrape(&app).await;
+    assert_eq!(sample(&text, "esma_webhook_queue_depth"), 1.0);
+    assert_eq!(count(&text, "retrying"), 0.0);
+    app.metrics = mine;
+
+    round(&app, &dispatcher).await;
+    let text = scrape(&app).await;
+    assert_eq!(
+        ["delivered", "retrying", "failed", "gone"].map(|o| count(&text, o)),
+        [1.0, 1.0, 1.0, 1.0]
+    );
+    assert_eq!(sample(&text, "esma_webhook_queue_depth"), 0.0);
+    assert_eq!(
+        sample(&text, "esma_webhook_queue_oldest_due_age_seconds"),
+        0.0
+    );
+});
+
+on_both_backends!(the_payload_and_the_header_keep_one_clock, |app| {
+    // The app's statutory clock is fixed at 2026-11-23, whatever the real day is.
+    let s = base(&app).await;
+    let rx = Receiver::start(200);
+    let (id, secret) = subscribe(&app, &s.la, &rx.url(), &["referral.received"]).await;
+    refer(&app, &s.oakfield, 1, OAKFIELD).await;
+    assert_eq!(deliver(&app, &quick(&[50])).await.delivered, 1);
+    let got = &rx.received()[0];
+    got.verify(&secret).unwrap();
+    let header: i64 = got.header("webhook-timestamp").parse().unwrap();
+    let payload = chrono::DateTime::parse_from_rfc3339(got.json()["timestamp"].as_str().unwrap())
+        .unwrap()
+        .timestamp();
+    let now = chrono::Utc::now().timestamp();
+    assert!(
+        (payload - header).abs() <= 60,
+        "payload {payload}, header {header}"
+    );
+    assert!((now - header).abs() <= 60, "header {header}, now {now}");
+    // The record keeps the statutory day the event happened on.
+    let listed = deliveries_of(&app, &s.la, id).await;
+    assert!(
+        listed[0]["occurred_at"]
+            .as_str()
+            .unwrap()
+            .starts_with("2026-11-23"),
+        "{listed:#?}"
+    );
+});

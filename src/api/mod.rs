@@ -88,6 +88,9 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(webhooks::get_webhook)
                 .service(webhooks::delete_webhook)
                 .service(webhooks::list_webhook_deliveries)
+                .service(webhooks::retry_webhook_delivery)
+                .service(webhooks::replay_webhook_deliveries)
+                .service(webhooks::enable_webhook)
                 .service(audit::list_audit),
         );
 }

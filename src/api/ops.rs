@@ -41,15 +41,25 @@ pub async fn health(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
     }))
 }
 
-/// Prometheus metrics: requests by route pattern and status, latency histogram.
+/// Prometheus metrics (no token needed): requests by route pattern and status, the latency
+/// histogram, webhook attempts by outcome (counted by this instance), and the webhook queue's
+/// depth and the age of its oldest due delivery (read from the database at each scrape, so any
+/// instance shows the whole queue; left out when the database does not answer).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),
     security(())
 )]
 #[get("/metrics")]
-pub async fn metrics(metrics: web::Data<Metrics>) -> HttpResponse {
+pub async fn metrics(state: web::Data<AppState>, metrics: web::Data<Metrics>) -> HttpResponse {
+    let queue = match crate::service::webhooks::queue(&state).await {
+        Ok(queue) => Some(queue),
+        Err(e) => {
+            tracing::warn!(error = %e, "webhook queue not read for /metrics");
+            None
+        }
+    };
     HttpResponse::Ok()
         .content_type("text/plain; version=0.0.4; charset=utf-8")
-        .body(metrics.render())
+        .body(metrics.render(queue))
 }

@@ -11,8 +11,8 @@ use validator::Validate;
 use super::extract::{decode_cursor, encode_cursor, page_limit, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
 use super::problem::{
-    BadRequest, Forbidden, IdempotencyConflict, InvalidQuery, ListFailures, PayloadTooLarge,
-    ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
+    BadRequest, Forbidden, IdempotencyConflict, InvalidQuery, ListFailures, NotFound,
+    PayloadTooLarge, ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
 use crate::domain::events::SubscriptionStatus;
@@ -21,6 +21,7 @@ use crate::service::webhooks::{self, SubscriptionRequest};
 use crate::service::{Actor, AppState};
 
 const ID: &str = "Subscription id";
+const DELIVERY_ID: &str = "Delivery id (from the subscription's deliveries)";
 
 /// An event type (API.md "Webhooks"); for the spec, the service reads the names itself so an
 /// unknown one gets a 422 naming the known ones.
@@ -75,7 +76,8 @@ pub struct NewWebhookBody {
 
 /// Subscriptions, deliveries and attempts as the API shows them.
 pub use crate::service::webhooks::{
-    Attempt as AttemptView, Delivery as DeliveryView, Subscription as WebhookView,
+    Attempt as AttemptView, Delivery as DeliveryView, Replay as ReplayView,
+    Subscription as WebhookView,
 };
 
 /// A new subscription with its signing secret, shown this once.
@@ -97,7 +99,8 @@ pub struct CreatedWebhookView {
 /// as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks (`webhook-id`,
 /// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least once: retried
 /// with backoff for about three days until the receiver answers 2xx. A 410 disables the
-/// subscription.
+/// subscription (its owner can enable it again). The payload's `timestamp` is when the event
+/// happened and `webhook-timestamp` when the attempt was made, both by the real clock.
 #[utoipa::path(
     tag = "webhooks",
     params(IdempotencyKeyHeader),
@@ -248,4 +251,109 @@ pub async fn list_webhook_deliveries(
         items,
         next_cursor: next.map(|id| encode_cursor("deliveries", id)),
     }))
+}
+
+/// Put one delivery back in the queue (the subscription's owner: `la` or `school`). A delivery
+/// that is over without being delivered (`failed`: retries exhausted; `cancelled`: pending when
+/// the subscription was disabled) becomes `pending`, due now. Its attempts are kept and the next
+/// one continues their count; it is retried on the whole schedule again (about three days).
+/// Audited (`retry_delivery`). The subscription must be active: enable a disabled one first.
+#[utoipa::path(
+    tag = "webhooks",
+    params(
+        ("id" = i64, Path, description = ID),
+        ("delivery_id" = i64, Path, description = DELIVERY_ID),
+        IdempotencyKeyHeader,
+    ),
+    responses(
+        (status = 200, description = "Requeued: the delivery, pending and due now, with its attempts so far", body = DeliveryView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, description = "No such subscription of yours, or no such delivery of it", body = Problem, content_type = PROBLEM_JSON),
+        (status = 409, description = "The delivery is `pending` (still being tried) or `delivered`; or the subscription is disabled (enable it first); or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post(
+    "/webhooks/{id}/deliveries/{delivery_id}/retry",
+    wrap = "from_fn(retry_safe)"
+)]
+pub async fn retry_webhook_delivery(
+    state: web::Data<AppState>,
+    actor: Actor,
+    path: web::Path<(i64, i64)>,
+) -> Result<web::Json<DeliveryView>, ApiError> {
+    let (id, delivery_id) = path.into_inner();
+    Ok(web::Json(
+        webhooks::retry(&state, &actor, id, delivery_id).await?,
+    ))
+}
+
+/// Which deliveries to requeue after an outage.
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+#[schema(example = json!({"since": "2026-12-01T08:00:00Z"}))]
+pub struct ReplayBody {
+    /// The start of the receiver's outage (RFC 3339): every delivery that is over without being
+    /// delivered and whose last attempt (or, never attempted, its creation) is at or after this
+    /// time is requeued.
+    pub since: DateTime<Utc>,
+}
+
+/// Replay after a receiver's outage (the subscription's owner: `la` or `school`): every `failed`
+/// or `cancelled` delivery of the subscription whose last attempt (or, never attempted, its
+/// creation) is at or after `since` is requeued as by the single retry, due now, its attempts
+/// kept. Done in batches of 500, each its own transaction; answers how many were requeued.
+/// Audited (`replay_deliveries`). The subscription must be active: enable a disabled one first.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
+    request_body = ReplayBody,
+    responses(
+        (status = 200, description = "Requeued; how many", body = ReplayView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The subscription is disabled (enable it first); or the Idempotency-Key was used for another request, or its first request is still being served (`urn:esma:problem:idempotency-key-in-progress`, with Retry-After)", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "`since` is missing or not an RFC 3339 time", body = Problem, content_type = PROBLEM_JSON),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/webhooks/{id}/deliveries/retry", wrap = "from_fn(retry_safe)")]
+pub async fn replay_webhook_deliveries(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<ReplayBody>,
+) -> Result<web::Json<ReplayView>, ApiError> {
+    Ok(web::Json(
+        webhooks::replay(&state, &actor, *id, body.0.since).await?,
+    ))
+}
+
+/// Enable a subscription again (its owner: `la` or `school`): one `disabled` (its receiver
+/// answered 410 Gone) becomes `active` and receives events from now on, keeping its id, secret
+/// and history. Deliveries that failed or were cancelled when it was disabled stay so; requeue
+/// them with the retry operations. Audited (`enable`); enabling an active one changes nothing.
+#[utoipa::path(
+    tag = "webhooks",
+    params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
+    responses(
+        (status = 200, description = "Active", body = WebhookView),
+        ReadFailures,
+        (status = 409, response = IdempotencyConflict),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/webhooks/{id}/enable", wrap = "from_fn(retry_safe)")]
+pub async fn enable_webhook(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+) -> Result<web::Json<WebhookView>, ApiError> {
+    Ok(web::Json(webhooks::enable(&state, &actor, *id).await?))
 }

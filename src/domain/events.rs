@@ -96,7 +96,8 @@ impl EventType {
 }
 
 /// A subscription receives events while `active`; a 410 Gone from its receiver makes it
-/// `disabled`, its owner's delete `deleted` (kept for the deliveries' history, never shown).
+/// `disabled` (until its owner enables it again), its owner's delete `deleted` (kept for the
+/// deliveries' history, never shown).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SubscriptionStatus {
@@ -155,6 +156,24 @@ impl DeliveryStatus {
 
     pub fn parse(text: &str) -> Option<DeliveryStatus> {
         Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    /// Over without being delivered, so its owner may put it back in the queue (issue 22): failed
+    /// (retries exhausted), or cancelled when its subscription was disabled. A pending one is
+    /// still being retried, a delivered one needs nothing.
+    pub fn may_be_requeued(self) -> bool {
+        matches!(self, DeliveryStatus::Failed | DeliveryStatus::Cancelled)
+    }
+}
+
+/// Why a subscription's deliveries may not be requeued, or `None` when they may: only an active
+/// subscription's are sent, so a disabled one must be enabled first (a 410 Gone said the
+/// receiver wanted nothing more; its owner says when that has changed).
+pub fn requeue_refusal(status: SubscriptionStatus) -> Option<&'static str> {
+    match status {
+        SubscriptionStatus::Active => None,
+        SubscriptionStatus::Disabled => Some("is disabled"),
+        SubscriptionStatus::Deleted => Some("is deleted"),
     }
 }
 
@@ -232,6 +251,21 @@ mod tests {
             assert_eq!(SubscriptionStatus::parse(s.as_str()), Some(s));
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+    }
+
+    #[test]
+    fn only_undelivered_deliveries_of_active_subscriptions_are_requeued() {
+        let requeued: Vec<DeliveryStatus> = DeliveryStatus::ALL
+            .into_iter()
+            .filter(|s| s.may_be_requeued())
+            .collect();
+        assert_eq!(
+            requeued,
+            [DeliveryStatus::Failed, DeliveryStatus::Cancelled]
+        );
+        assert_eq!(requeue_refusal(SubscriptionStatus::Active), None);
+        assert!(requeue_refusal(SubscriptionStatus::Disabled).is_some());
+        assert!(requeue_refusal(SubscriptionStatus::Deleted).is_some());
     }
 
     #[test]

@@ -16,6 +16,7 @@ use crate::error::ApiError;
 use crate::signing::{WebhookKeys, WebhookSecret};
 use crate::store::webhooks::{self as store, AttemptResult, DeliveryJob, NewAttempt};
 use crate::store::Db;
+use crate::telemetry::WebhookCounters;
 
 /// How the dispatcher paces itself.
 #[derive(Debug, Clone)]
@@ -100,6 +101,7 @@ pub struct RoundReport {
 pub struct Dispatcher {
     client: reqwest::Client,
     settings: DispatchSettings,
+    counters: Option<WebhookCounters>,
 }
 
 impl Dispatcher {
@@ -112,7 +114,17 @@ impl Dispatcher {
             .user_agent(concat!("esma-api-webhooks/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the webhook HTTP client: {e}"))?;
-        Ok(Dispatcher { client, settings })
+        Ok(Dispatcher {
+            client,
+            settings,
+            counters: None,
+        })
+    }
+
+    /// Counts every attempt by outcome on `/metrics` (`esma_webhook_attempts_total`).
+    pub fn counting(mut self, counters: WebhookCounters) -> Dispatcher {
+        self.counters = Some(counters);
+        self
     }
 
     pub fn settings(&self) -> &DispatchSettings {
@@ -157,6 +169,15 @@ impl Dispatcher {
             Ok(())
         })
         .await?;
+        // Counted once recorded: a round whose record failed is attempted again after the lease.
+        if let Some(counters) = &self.counters {
+            counters.count(
+                report.delivered,
+                report.retrying,
+                report.failed,
+                report.disabled,
+            );
+        }
         Ok(report)
     }
 
@@ -191,7 +212,9 @@ impl Dispatcher {
             }
         };
         let latency_ms = i32::try_from(started.elapsed().as_millis()).unwrap_or(i32::MAX);
-        let failed_attempts = usize::try_from(job.attempts).unwrap_or(0) + 1;
+        // Failures since the schedule began: a requeued delivery gets every retry again.
+        let failed_attempts =
+            usize::try_from(job.attempts - job.retry_schedule_from).unwrap_or(0) + 1;
         let retry = || match self.settings.retry_after(failed_attempts) {
             Some(wait) => AttemptResult::Retry(
                 crate::clock::wall_naive()

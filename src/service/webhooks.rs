@@ -15,7 +15,9 @@ use crate::domain::access::Role;
 use crate::domain::alerts::Alert;
 use crate::domain::alerts::AlertKind;
 use crate::domain::calendar::SchoolCalendar;
-use crate::domain::events::{receives, url_problem, DeliveryStatus, EventType, SubscriptionStatus};
+use crate::domain::events::{
+    receives, requeue_refusal, url_problem, DeliveryStatus, EventType, SubscriptionStatus,
+};
 use crate::domain::referral::ReferralId;
 use crate::error::ApiError;
 use crate::signing::{WebhookKeys, WebhookSecret};
@@ -24,6 +26,7 @@ use crate::store::webhooks::{
     SubscriptionRow,
 };
 use crate::store::{audit, calendars, changes, Db, DbConnection};
+use crate::telemetry::WebhookQueue;
 
 /// An event about to be written to the outbox.
 #[derive(Debug, Clone)]
@@ -78,13 +81,19 @@ pub fn emit(
                 Some((s, role, schools, wanted))
             })
             .collect();
+    // The payload's `timestamp` is when the event happened by the real clock, the clock of the
+    // `webhook-timestamp` header (the time of each attempt, which receivers check against their
+    // own clock): with a fixed ESMA_TODAY the two would otherwise be days apart. The statutory
+    // day stays in the records (`occurred_at`) and in the data's dates.
+    let wall = crate::clock::wall_naive();
+    let timestamp = wall
+        .and_utc()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     let mut rows = Vec::with_capacity(events.len());
     for event in events {
         let body = serde_json::to_string(&Payload {
             event_type: event.event_type.as_str(),
-            timestamp: now
-                .and_utc()
-                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            timestamp: timestamp.clone(),
             data: &event.data,
         })
         .map_err(|e| ApiError::internal(format!("event not serialisable: {e}")))?;
@@ -103,7 +112,6 @@ pub fn emit(
     let written: HashMap<String, i64> = store::insert_events(conn, &rows)?.into_iter().collect();
     let mut deliveries = Vec::new();
     // Deliveries are paced by the real time, whatever day the statutory clock says it is.
-    let wall = crate::clock::wall_naive();
     for (event, row) in events.iter().zip(&rows) {
         let Some(&event_id) = written.get(&row.message_id) else {
             continue;
@@ -227,7 +235,8 @@ pub struct Subscription {
     #[schema(example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     pub description: Option<String>,
-    /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent).
+    /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent until its
+    /// owner enables it again: `POST /api/v1/webhooks/{id}/enable`).
     pub status: SubscriptionStatus,
     pub status_reason: Option<String>,
     /// The schools whose events it receives; empty for an `la` client (every school).
@@ -263,8 +272,10 @@ pub struct Delivery {
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about
-    /// three days) or `cancelled` (the subscription was deleted or disabled).
+    /// three days) or `cancelled` (the subscription was deleted or disabled). A failed or
+    /// cancelled one can be put back in the queue (`.../deliveries/{delivery_id}/retry`).
     pub status: DeliveryStatus,
+    /// Attempts made, all told (a retried delivery's count continues).
     pub attempt_count: i32,
     pub next_attempt_at: Option<DateTime<Utc>>,
     pub delivered_at: Option<DateTime<Utc>>,
@@ -493,6 +504,183 @@ pub async fn deliveries(
             Ok((listed, next))
         })
         .await
+}
+
+// ------------------------------------------------------------------------ operating them
+
+/// A subscription whose deliveries may be requeued: active (409 naming why not otherwise).
+fn sending(sub: &SubscriptionRow) -> Result<(), ApiError> {
+    match requeue_refusal(sub.status) {
+        None => Ok(()),
+        Some(why) => Err(ApiError::conflict(format!(
+            "webhook subscription {} {why}{}: nothing of it is sent, so nothing can be requeued; \
+             enable it first (POST /api/v1/webhooks/{}/enable)",
+            sub.id,
+            sub.status_reason
+                .as_deref()
+                .map(|r| format!(" ({r})"))
+                .unwrap_or_default(),
+            sub.id
+        ))),
+    }
+}
+
+fn one_delivery(
+    conn: &mut DbConnection,
+    id: i64,
+    delivery_id: i64,
+) -> Result<DeliveryListing, ApiError> {
+    store::delivery_of(conn, id, delivery_id)?.ok_or_else(|| {
+        ApiError::not_found(format!(
+            "no delivery {delivery_id} of webhook subscription {id}"
+        ))
+    })
+}
+
+/// `POST /api/v1/webhooks/{id}/deliveries/{delivery_id}/retry`: a delivery that is over without
+/// being delivered (failed, or cancelled when the subscription was disabled) goes back in the
+/// queue, due now; its attempts are kept, the next one continues their count, and it gets the
+/// whole retry schedule again.
+pub async fn retry(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    delivery_id: i64,
+) -> Result<Delivery, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let sub = own(conn, &actor, id)?;
+            sending(&sub)?;
+            let listed = one_delivery(conn, id, delivery_id)?;
+            let status = listed.delivery.status;
+            if !status.may_be_requeued() {
+                let why = match status {
+                    DeliveryStatus::Delivered => "was delivered: there is nothing to retry",
+                    _ => "is pending: it is still being tried (see next_attempt_at)",
+                };
+                return Err(ApiError::conflict(format!(
+                    "delivery {delivery_id} {why}; only a failed or cancelled delivery is retried"
+                )));
+            }
+            store::requeue(conn, &[delivery_id], crate::clock::wall_naive())?;
+            audit::append(
+                conn,
+                &[actor.audit(
+                    now,
+                    "retry_delivery",
+                    AuditSubject::new("webhook", id.to_string()),
+                )],
+            )?;
+            let listed = one_delivery(conn, id, delivery_id)?;
+            let attempts = store::attempts_of(conn, &[delivery_id])?;
+            Ok(delivery(listed, attempts))
+        })
+        .await
+}
+
+/// What a replay put back in the queue.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+#[schema(as = ReplayView)]
+pub struct Replay {
+    /// The deliveries requeued, due now.
+    #[schema(example = 42)]
+    pub requeued: usize,
+    pub since: DateTime<Utc>,
+}
+
+/// `POST /api/v1/webhooks/{id}/deliveries/retry`: after a receiver's outage, every delivery of
+/// the subscription that is over without being delivered and whose last attempt (or, never
+/// attempted, its creation) is at or after `since` is requeued as by [`retry`]. In batches, each
+/// its own transaction, in one pass (a delivery that fails again meanwhile is not taken twice).
+pub async fn replay(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    since: DateTime<Utc>,
+) -> Result<Replay, ApiError> {
+    const BATCH: i64 = 500;
+    actor.require(&[Role::La, Role::School])?;
+    let now = state.clock.now_naive();
+    let mut requeued = 0;
+    let mut after = 0;
+    let mut first = true;
+    loop {
+        let actor = actor.clone();
+        let (taken, last) = state
+            .db
+            .write(move |conn| {
+                let sub = own(conn, &actor, id)?;
+                if first {
+                    sending(&sub)?;
+                    // Audited once, with the first batch: who replayed which subscription.
+                    audit::append(
+                        conn,
+                        &[actor.audit(
+                            now,
+                            "replay_deliveries",
+                            AuditSubject::new("webhook", id.to_string()),
+                        )],
+                    )?;
+                } else if sending(&sub).is_err() {
+                    // Disabled meanwhile (a 410 again): what was requeued has been cancelled.
+                    return Ok((0, None));
+                }
+                let ids = store::undelivered_since(conn, id, since.naive_utc(), after, BATCH)?;
+                let taken = store::requeue(conn, &ids, crate::clock::wall_naive())?;
+                let last = (ids.len() as i64 == BATCH)
+                    .then(|| ids.last().copied())
+                    .flatten();
+                Ok((taken, last))
+            })
+            .await?;
+        first = false;
+        requeued += taken;
+        match last {
+            Some(id) => after = id,
+            None => return Ok(Replay { requeued, since }),
+        }
+    }
+}
+
+/// `POST /api/v1/webhooks/{id}/enable`: a disabled subscription (its receiver answered 410 Gone)
+/// receives events again from now, its history kept. What was failed or cancelled when it was
+/// disabled stays so until its owner retries it. Enabling an active one changes nothing.
+pub async fn enable(state: &AppState, actor: &Actor, id: i64) -> Result<Subscription, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let now = state.clock.now_naive();
+    let actor = actor.clone();
+    let row = state
+        .db
+        .write(move |conn| {
+            let sub = own(conn, &actor, id)?;
+            if sub.status == SubscriptionStatus::Active {
+                return Ok(sub);
+            }
+            store::enable_subscription(conn, id, now)?;
+            audit::append(
+                conn,
+                &[actor.audit(now, "enable", AuditSubject::new("webhook", id.to_string()))],
+            )?;
+            own(conn, &actor, id)
+        })
+        .await?;
+    subscription(row)
+}
+
+/// The queue as `/metrics` shows it: read from the database, so every instance on one database
+/// shows the same figures.
+pub async fn queue(state: &AppState) -> Result<WebhookQueue, ApiError> {
+    let (depth, earliest) = state.db.read(|conn| Ok(store::queue_state(conn)?)).await?;
+    let now = crate::clock::wall_naive();
+    let waited = earliest.map_or(0, |due| (now - due).num_milliseconds().max(0));
+    Ok(WebhookQueue {
+        depth,
+        oldest_due_age_seconds: waited as f64 / 1000.0,
+    })
 }
 
 /// An event for the referral's school: the ids and outcome a receiver needs, never the health

@@ -346,6 +346,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         delivered_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
+        retry_schedule_from -> Integer,
     }
 }
 

@@ -83,6 +83,8 @@ pub struct DeliveryRow {
     pub last_error: Option<String>,
     pub delivered_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
+    /// The attempt count when the current retry schedule began: 0, or where a requeue found it.
+    pub retry_schedule_from: i32,
 }
 
 #[derive(Debug, Clone, Insertable, Queryable)]
@@ -110,6 +112,7 @@ pub struct AttemptRow {
 pub struct DeliveryJob {
     pub delivery_id: i64,
     pub attempts: i32,
+    pub retry_schedule_from: i32,
     pub subscription_id: i64,
     pub url: String,
     pub secret: String,
@@ -260,6 +263,20 @@ pub fn insert_deliveries(conn: &mut DbConnection, new: &[NewDelivery]) -> StoreR
     Ok(n)
 }
 
+/// The subscriptions whose pending deliveries are sent: active ones of a client not revoked (a
+/// revoked client's receive nothing more, whatever was already queued; a disabled one's pending
+/// deliveries were cancelled, and one requeued as it was being disabled waits for it to be
+/// enabled again).
+#[diesel::dsl::auto_type]
+fn sending_subscriptions() -> _ {
+    let active: &'static str = SubscriptionStatus::Active.as_str();
+    webhook_subscriptions::table
+        .inner_join(api_clients::table)
+        .filter(api_clients::revoked_at.is_null())
+        .filter(webhook_subscriptions::status.eq(active))
+        .select(webhook_subscriptions::id)
+}
+
 /// Claims up to `limit` pending deliveries due by `now`: their `next_attempt_at` moves to
 /// `lease_until`, so a crash mid-attempt leaves them due again once the lease runs out (at
 /// least once), and a second dispatcher does not take them meanwhile.
@@ -269,15 +286,10 @@ pub fn claim_due(
     lease_until: NaiveDateTime,
     limit: i64,
 ) -> StoreResult<Vec<DeliveryJob>> {
-    // A revoked client's subscriptions receive nothing more, whatever was already queued.
-    let receiving = webhook_subscriptions::table
-        .inner_join(api_clients::table)
-        .filter(api_clients::revoked_at.is_null())
-        .select(webhook_subscriptions::id);
     let due = webhook_deliveries::table
         .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .filter(webhook_deliveries::next_attempt_at.le(now))
-        .filter(webhook_deliveries::subscription_id.eq_any(receiving))
+        .filter(webhook_deliveries::subscription_id.eq_any(sending_subscriptions()))
         .order(webhook_deliveries::next_attempt_at)
         .select(webhook_deliveries::id)
         .limit(limit);
@@ -292,7 +304,8 @@ pub fn claim_due(
     diesel::update(webhook_deliveries::table.filter(webhook_deliveries::id.eq_any(&ids)))
         .set(webhook_deliveries::next_attempt_at.eq(Some(lease_until)))
         .execute(conn)?;
-    let rows: Vec<(i64, i32, i64, String, String, String, String)> = webhook_deliveries::table
+    type Job = (i64, i32, i32, i64, String, String, String, String);
+    let rows: Vec<Job> = webhook_deliveries::table
         .inner_join(webhook_subscriptions::table)
         .inner_join(events::table)
         .filter(webhook_deliveries::id.eq_any(&ids))
@@ -300,6 +313,7 @@ pub fn claim_due(
         .select((
             webhook_deliveries::id,
             webhook_deliveries::attempts,
+            webhook_deliveries::retry_schedule_from,
             webhook_subscriptions::id,
             webhook_subscriptions::url,
             webhook_subscriptions::secret,
@@ -310,10 +324,20 @@ pub fn claim_due(
     Ok(rows
         .into_iter()
         .map(
-            |(delivery_id, attempts, subscription_id, url, secret, message_id, payload)| {
+            |(
+                delivery_id,
+                attempts,
+                retry_schedule_from,
+                subscription_id,
+                url,
+                secret,
+                message_id,
+                payload,
+            )| {
                 DeliveryJob {
                     delivery_id,
                     attempts,
+                    retry_schedule_from,
                     subscription_id,
                     url,
                     secret,
@@ -472,4 +496,119 @@ pub fn pending_count(conn: &mut DbConnection) -> StoreResult<i64> {
         .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
         .count()
         .get_result(conn)?)
+}
+
+/// One delivery of a subscription, as its subscriber lists it.
+pub fn delivery_of(
+    conn: &mut DbConnection,
+    subscription_id: i64,
+    delivery_id: i64,
+) -> StoreResult<Option<DeliveryListing>> {
+    let row: Option<(DeliveryRow, String, String, NaiveDateTime)> = webhook_deliveries::table
+        .inner_join(events::table)
+        .filter(webhook_deliveries::id.eq(delivery_id))
+        .filter(webhook_deliveries::subscription_id.eq(subscription_id))
+        .select((
+            webhook_deliveries::all_columns,
+            events::message_id,
+            events::event_type,
+            events::occurred_at,
+        ))
+        .first(conn)
+        .optional()?;
+    Ok(row.map(
+        |(delivery, message_id, event_type, occurred_at)| DeliveryListing {
+            delivery,
+            message_id,
+            event_type,
+            occurred_at,
+        },
+    ))
+}
+
+/// The delivery states a requeue takes (`DeliveryStatus::may_be_requeued`).
+fn requeueable() -> Vec<&'static str> {
+    DeliveryStatus::ALL
+        .into_iter()
+        .filter(|s| s.may_be_requeued())
+        .map(DeliveryStatus::as_str)
+        .collect()
+}
+
+/// Puts these deliveries back in the queue, due at `now`, if they are still failed or cancelled:
+/// their attempts so far are kept and the retry schedule starts again from here. Returns how
+/// many were requeued.
+pub fn requeue(conn: &mut DbConnection, ids: &[i64], now: NaiveDateTime) -> StoreResult<usize> {
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    Ok(diesel::update(
+        webhook_deliveries::table
+            .filter(webhook_deliveries::id.eq_any(ids))
+            .filter(webhook_deliveries::status.eq_any(requeueable())),
+    )
+    .set((
+        webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()),
+        webhook_deliveries::next_attempt_at.eq(Some(now)),
+        webhook_deliveries::retry_schedule_from.eq(webhook_deliveries::attempts),
+    ))
+    .execute(conn)?)
+}
+
+/// Up to `limit` of a subscription's failed or cancelled deliveries after `after_id` whose last
+/// attempt (or, never attempted, whose creation) is at or after `since`, oldest first.
+pub fn undelivered_since(
+    conn: &mut DbConnection,
+    subscription_id: i64,
+    since: NaiveDateTime,
+    after_id: i64,
+    limit: i64,
+) -> StoreResult<Vec<i64>> {
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::subscription_id.eq(subscription_id))
+        .filter(webhook_deliveries::id.gt(after_id))
+        .filter(webhook_deliveries::status.eq_any(requeueable()))
+        .filter(
+            webhook_deliveries::last_attempt_at
+                .ge(since)
+                .or(webhook_deliveries::last_attempt_at
+                    .is_null()
+                    .and(webhook_deliveries::created_at.ge(since))),
+        )
+        .order(webhook_deliveries::id)
+        .select(webhook_deliveries::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Makes a disabled subscription active again; false when it was not disabled.
+pub fn enable_subscription(
+    conn: &mut DbConnection,
+    id: i64,
+    now: NaiveDateTime,
+) -> StoreResult<bool> {
+    let changed = diesel::update(
+        webhook_subscriptions::table
+            .find(id)
+            .filter(webhook_subscriptions::status.eq(SubscriptionStatus::Disabled.as_str())),
+    )
+    .set((
+        webhook_subscriptions::status.eq(SubscriptionStatus::Active.as_str()),
+        webhook_subscriptions::status_reason.eq(None::<String>),
+        webhook_subscriptions::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(changed == 1)
+}
+
+/// The queue the dispatcher works through: how many deliveries are pending (due now, waiting for
+/// a retry, or under way) and the earliest time one of them is due. One query over the partial
+/// index of pending deliveries (`webhook_deliveries_due`), counting only what would be sent.
+pub fn queue_state(conn: &mut DbConnection) -> StoreResult<(i64, Option<NaiveDateTime>)> {
+    use diesel::dsl::{count_star, min};
+    Ok(webhook_deliveries::table
+        .filter(webhook_deliveries::status.eq(DeliveryStatus::Pending.as_str()))
+        .filter(webhook_deliveries::subscription_id.eq_any(sending_subscriptions()))
+        .select((count_star(), min(webhook_deliveries::next_attempt_at)))
+        .first(conn)?)
 }

@@ -1,0 +1,1 @@
+ALTER TABLE webhook_deliveries DROP COLUMN retry_schedule_from;
