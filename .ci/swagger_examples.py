@@ -33,6 +33,8 @@ ORDER = [
     ("post", "/api/v1/cases/{id}/exit", "la"),
     ("post", "/api/v1/referrals/{id}/withdraw", "la"),
     ("post", "/api/v1/webhooks", "la"),
+    ("post", "/api/v1/webhooks/{id}/deliveries/retry", "la"),
+    ("post", "/api/v1/webhooks/{id}/enable", "la"),
     ("put", "/api/v1/calendar/{academic_year}", "la"),
     ("put", "/api/v1/schools/{urn}", "la"),
     ("post", "/oauth/token", "la"),

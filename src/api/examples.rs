@@ -184,6 +184,12 @@ pub fn webhook() -> Value {
            "events": ["referral.decided", "case.closed"], "description": "LA portal"})
 }
 
+/// `POST /webhooks/{id}/deliveries/retry`: requeue what failed since the start of today (on a
+/// fresh demo nothing has failed, so it answers `requeued: 0`).
+pub fn replay(day: &ExampleDay) -> Value {
+    json!({"since": day.today.and_hms_opt(0, 0, 0).unwrap_or_default().and_utc()})
+}
+
 /// `PUT /calendar/{academic_year}`: this year's calendar as loaded (a no-op, safe to try).
 pub fn calendar(day: &ExampleDay) -> (String, Value) {
     let calendar = day.calendar_of_year();
@@ -301,8 +307,8 @@ fn info_text(day: &ExampleDay, served: bool) -> String {
          fresh `esma-api serve --demo` (the `school` token for roll and register pushes, `la` for \
          the rest). Try them in order: roll, register, referral (referral 3), its patch, \
          assessment and decision, then case 1's reviews, evidence and exit, the withdrawal of \
-         referral 2, a webhook, the calendar and a school. The demo prints the UPNs, ids and \
-         dates to use."
+         referral 2, a webhook (then its replay of what failed since today, and enabling it), \
+         the calendar and a school. The demo prints the UPNs, ids and dates to use."
     )
 }
 
@@ -387,6 +393,12 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             "application/json",
             calendar,
         ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/deliveries/retry",
+            "application/json",
+            replay(day),
+        ),
         ("put", "/api/v1/schools/{urn}", "application/json", school()),
         (
             "post",
@@ -407,7 +419,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
     }
     // Path parameters: the ids the examples act on (per operation: the withdrawal is of
     // another referral than the decision), and demo pupils and schools for every read.
-    let ids: [(&str, &str, i64); 14] = [
+    let ids: [(&str, &str, i64); 17] = [
         ("get", "/api/v1/referrals/{id}", DEMO_ACCEPTED_REFERRAL),
         ("patch", "/api/v1/referrals/{id}", EXAMPLE_REFERRAL),
         (
@@ -430,6 +442,17 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ("get", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("delete", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("get", "/api/v1/webhooks/{id}/deliveries", EXAMPLE_WEBHOOK),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/deliveries/retry",
+            EXAMPLE_WEBHOOK,
+        ),
+        (
+            "post",
+            "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+            EXAMPLE_WEBHOOK,
+        ),
+        ("post", "/api/v1/webhooks/{id}/enable", EXAMPLE_WEBHOOK),
     ];
     for (method, path, id) in ids {
         set_path_example(api, path, method, "id", json!(id));
@@ -440,6 +463,15 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         "patch",
         "review_id",
         json!(DEMO_CASE_REVIEW),
+    );
+    // A fresh demo has no failed delivery to retry (its deliveries wait to be sent): the id is
+    // the example subscription's first, which answers 409 until it has failed.
+    set_path_example(
+        api,
+        "/api/v1/webhooks/{id}/deliveries/{delivery_id}/retry",
+        "post",
+        "delivery_id",
+        json!(1),
     );
     set_path_example(
         api,
