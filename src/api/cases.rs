@@ -15,6 +15,7 @@ use super::problem::{
     PROBLEM_JSON,
 };
 use super::Page;
+use crate::domain::alerts::AlertKind;
 use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, ReviewStatus};
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
@@ -69,8 +70,7 @@ pub struct CaseEvidenceView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseAlertView {
     pub id: i64,
-    #[schema(example = "review_overdue")]
-    pub kind: String,
+    pub kind: AlertKind,
     pub since: NaiveDate,
     #[schema(example = "case 1 review 3 2026-12-14")]
     pub subject: String,
@@ -134,7 +134,7 @@ fn case_view(c: CaseRecord) -> CaseView {
             .into_iter()
             .map(|a| CaseAlertView {
                 id: a.id,
-                kind: a.kind.as_str().to_string(),
+                kind: a.kind,
                 since: a.since,
                 subject: a.subject,
             })

@@ -19,8 +19,10 @@ use super::problem::{
 use super::Page;
 use crate::domain::case::CaseStatus;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
-use crate::domain::eligibility::EligibilityAssessment;
-use crate::domain::referral::{ReferralForm, ReferralId, ReferralStatus, StoredAssessment};
+use crate::domain::eligibility::{EligibilityAssessment, Outcome};
+use crate::domain::referral::{
+    AssessmentTrigger, ReferralForm, ReferralId, ReferralStatus, StoredAssessment,
+};
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::referrals::{self, ReferralQuery, ReferralRecord};
 use crate::service::{Actor, AppState};
@@ -31,9 +33,7 @@ use crate::service::{Actor, AppState};
 pub struct AssessmentView {
     pub id: i64,
     pub evaluated_at: DateTime<Utc>,
-    /// `submitted`, `patched` or `requested`.
-    #[schema(example = "submitted")]
-    pub trigger: String,
+    pub trigger: AssessmentTrigger,
     #[serde(flatten)]
     pub result: EligibilityAssessment,
 }
@@ -54,10 +54,8 @@ impl From<StoredAssessment> for AssessmentView {
 pub struct AssessmentSummary {
     pub id: i64,
     pub evaluated_at: DateTime<Utc>,
-    #[schema(example = "patched")]
-    pub trigger: String,
-    #[schema(example = "incomplete")]
-    pub outcome: String,
+    pub trigger: AssessmentTrigger,
+    pub outcome: Outcome,
     #[schema(example = "Hertfordshire ESMA 2026-09")]
     pub policy: String,
     /// The missing items then.
@@ -152,7 +150,7 @@ fn view(r: ReferralRecord) -> ReferralView {
                 id: a.id,
                 evaluated_at: a.evaluated_at.and_utc(),
                 trigger: a.trigger,
-                outcome: a.assessment.outcome.as_str().to_string(),
+                outcome: a.assessment.outcome,
                 policy: format!(
                     "{} {}",
                     a.assessment.policy.name, a.assessment.policy.version
@@ -505,7 +503,7 @@ pub fn add_examples(api: &mut utoipa::openapi::OpenApi) {
     let stored = StoredAssessment {
         id: 1,
         evaluated_at: at,
-        trigger: "submitted".to_string(),
+        trigger: AssessmentTrigger::Submitted,
         assessment,
     };
     let record = ReferralRecord {

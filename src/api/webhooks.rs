@@ -15,37 +15,12 @@ use super::problem::{
     ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
-use crate::domain::events::SubscriptionStatus;
+use crate::domain::events::{EventType, SubscriptionStatus};
 use crate::error::{ApiError, Problem};
 use crate::service::webhooks::{self, SubscriptionRequest};
 use crate::service::{Actor, AppState};
 
 const ID: &str = "Subscription id";
-
-/// An event type (API.md "Webhooks"); for the spec, the service reads the names itself so an
-/// unknown one gets a 422 naming the known ones.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub enum EventName {
-    #[serde(rename = "referral.received")]
-    ReferralReceived,
-    #[serde(rename = "referral.assessed")]
-    ReferralAssessed,
-    #[serde(rename = "referral.decided")]
-    ReferralDecided,
-    #[serde(rename = "case.review_due")]
-    CaseReviewDue,
-    #[serde(rename = "case.review_overdue")]
-    CaseReviewOverdue,
-    #[serde(rename = "case.medical_evidence_due")]
-    CaseMedicalEvidenceDue,
-    #[serde(rename = "case.closed")]
-    CaseClosed,
-    #[serde(rename = "attendance.sickness_return_due")]
-    AttendanceSicknessReturnDue,
-    #[serde(rename = "attendance.unexplained_absence_overdue")]
-    AttendanceUnexplainedAbsenceOverdue,
-}
 
 /// What to be told, and where.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -65,7 +40,7 @@ pub struct NewWebhookBody {
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
     /// `attendance.sickness_return_due`, `attendance.unexplained_absence_overdue`.
     #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
-    #[schema(value_type = Vec<EventName>, min_items = 1, max_items = 20,
+    #[schema(value_type = Vec<EventType>, min_items = 1, max_items = 20,
              example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     #[validate(length(max = 200, message = "should be at most 200 characters"))]
@@ -83,6 +58,7 @@ pub use crate::service::webhooks::{
 pub struct CreatedWebhookView {
     pub id: i64,
     pub url: String,
+    #[schema(value_type = Vec<EventType>)]
     pub events: Vec<String>,
     pub description: Option<String>,
     pub status: SubscriptionStatus,
