@@ -44,31 +44,42 @@ pub struct AuditEvent {
 }
 
 /// What became of an audited request: `success`; `not_found` for a read or write of something
-/// the caller may not see (answered 404); `forbidden` for a write refused with 403.
+/// the caller may not see (answered 404); `forbidden` for a write refused with 403; for a roll
+/// or register push (`import`) its outcome, `committed` or `rejected`; `gone` for a change-feed
+/// read from a position already pruned (410).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditOutcome {
     Success,
     NotFound,
     Forbidden,
+    Committed,
+    Rejected,
+    Gone,
 }
 
 impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 6] = [
+        AuditOutcome::Success,
+        AuditOutcome::NotFound,
+        AuditOutcome::Forbidden,
+        AuditOutcome::Committed,
+        AuditOutcome::Rejected,
+        AuditOutcome::Gone,
+    ];
+
     pub const fn as_str(self) -> &'static str {
         match self {
             AuditOutcome::Success => "success",
             AuditOutcome::NotFound => "not_found",
             AuditOutcome::Forbidden => "forbidden",
+            AuditOutcome::Committed => "committed",
+            AuditOutcome::Rejected => "rejected",
+            AuditOutcome::Gone => "gone",
         }
     }
 
     pub fn parse(text: &str) -> Option<AuditOutcome> {
-        [
-            AuditOutcome::Success,
-            AuditOutcome::NotFound,
-            AuditOutcome::Forbidden,
-        ]
-        .into_iter()
-        .find(|o| o.as_str() == text)
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
     }
 }
