@@ -66,6 +66,28 @@ fn spec_has_one_relative_server_and_list_items_reference_their_schemas() {
     }
 }
 
+#[test]
+fn every_operation_says_who_may_call_it() {
+    let spec: serde_json::Value = serde_json::from_str(&esma_api::api::openapi_json()).unwrap();
+    let mut operations = 0;
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            operations += 1;
+            let summary = op["summary"].as_str().unwrap_or_default();
+            let description = op["description"].as_str().unwrap_or_default();
+            assert!(
+                !summary.is_empty() && !summary.contains('\n'),
+                "{method} {path}: one summary line, not {summary:?}"
+            );
+            assert!(
+                description.contains("Who: "),
+                "{method} {path}: the description should say who may call it: {description:?}"
+            );
+        }
+    }
+    assert!(operations >= 38, "{operations}");
+}
+
 #[actix_web::test]
 async fn swagger_ui_is_served_from_the_service_itself() {
     let app = TestApp::sqlite();

@@ -145,9 +145,11 @@ impl From<PupilAttendance> for AttendanceView {
     }
 }
 
-/// A pupil's attendance measures and illness facts (`la`: all schools; `school`: its own
-/// register). Without `from`/`to`, the academic year to date from the tallies maintained on
-/// ingest; with either, counted from the marks of that range. Audited.
+/// A pupil's attendance measures and illness facts.
+///
+/// Who: `la` (all schools' registers) or `school` (its own register).
+/// Without `from`/`to`, the academic year to date from the tallies maintained on ingest; with
+/// either, counted from the marks of that range. Changes nothing; the read is audited.
 #[utoipa::path(
     tag = "attendance",
     params(("upn" = String, Path, description = "The pupil's UPN", example = "H801200001001"), RangeQuery),
@@ -281,10 +283,13 @@ impl From<AlertView> for AlertItem {
     }
 }
 
-/// The worklist of alerts (`la`: every school; `school`: its own), oldest first: the statutory
-/// ones computed from the register, overdue referral assessments and the alerts of active cases
-/// (brought up to date as the list is read). An `N` is listed from the day it is overdue;
-/// resolved alerts with `state=resolved` or `all`. Audited.
+/// The worklist of alerts, oldest first.
+///
+/// Who: `la` (every school) or `school` (its own schools). It lists the statutory alerts computed
+/// from the register, overdue referral assessments and the alerts of active cases; an `N` is listed
+/// from the day it is overdue; resolved alerts with `state=resolved` or `all`.
+/// What it changes: the alerts of active cases are brought up to date as the list is read, and any
+/// alert raised or resolved so appears on the change feed. The read is audited (one row per page).
 #[utoipa::path(
     tag = "attendance",
     params(AlertsQuery),

@@ -21,7 +21,9 @@ pub struct Health {
     pub version: String,
 }
 
-/// Process and database health (no token needed).
+/// Process and database health.
+///
+/// Who: anyone; no token needed. Changes nothing.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -42,6 +44,8 @@ pub async fn health(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
 }
 
 /// Prometheus metrics: requests by route pattern and status, latency histogram.
+///
+/// Who: anyone; no token needed. Changes nothing.
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),

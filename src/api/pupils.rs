@@ -74,6 +74,11 @@ pub struct RollBody {
 /// school's MIS said of a dual-registered pupil. Invalid rows are reported, valid ones committed in one
 /// transaction; `?mode=all_or_nothing` and `Idempotency-Key` work as for registers. JSON, optionally
 /// gzip-encoded.
+///
+/// Who: `school`, for its own URNs (`la` and other schools get 403). What it changes: the
+/// school's record of each valid pupil, and the stored import report. Audited (`import`, outcome
+/// `committed` or `rejected`). Per-row checks are reported in the report (`errors[]`,
+/// `rejected_by_reason`), not refused with 422.
 #[utoipa::path(
     tag = "pupils",
     params(
@@ -217,6 +222,9 @@ const UPN_PARAM: &str = "The pupil's UPN";
 /// A school reads only its own record of the pupil. The LA reads every school's record in
 /// `enrolments`, and `conflicts` lists the fields the schools' records disagree on (two dates of
 /// birth, say), with each school's value.
+///
+/// Who: `la`, or a `school` for pupils on its roll. Changes nothing; the read is audited, and
+/// so is a 404.
 #[utoipa::path(
     tag = "pupils",
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
@@ -329,7 +337,9 @@ pub struct PupilMarksView {
     pub changes: Vec<MarkChangeView>,
 }
 
-/// A pupil's marks (`la`: all schools; `school`: its own register). Audited.
+/// A pupil's marks and their changes.
+///
+/// Who: `la` (all schools) or `school` (its own register). Changes nothing; the read is audited.
 #[utoipa::path(
     tag = "pupils",
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001"), RangeQuery),

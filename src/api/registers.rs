@@ -28,7 +28,7 @@ pub struct MarkBody {
     /// letter); otherwise the row is refused (`invalid_upn`).
     #[schema(value_type = String, example = "H801200001001")]
     pub upn: CompactString,
-    /// An ISO date (`invalid_date`), not after today (`date_in_future`), a school day
+    /// An ISO date (`invalid_date`), not after today (`date_in_future`), a weekday
     /// (`not_a_school_day`).
     #[schema(value_type = String, example = "2026-11-20", format = Date)]
     pub date: CompactString,
@@ -243,6 +243,12 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
 /// a push of a school's whole year takes a few seconds at most. The report is also stored at
 /// `/api/v1/imports/{import_id}`. With `Idempotency-Key`, a retry with the same body returns the
 /// stored report (header `idempotent-replayed: true`); the same key with another body is 409.
+///
+/// Who: `school`, for its own URNs (`la` and other schools get 403). What it changes: the
+/// marks and their history, the pupils' attendance tallies, and the register alerts (raised or
+/// resolved, shown on the change feed); the stored import report. Audited (`import`, outcome
+/// `committed` or `rejected`). Per-row checks are reported in the report (`errors[]`,
+/// `rejected_by_reason`), not refused with 422 (except with `?mode=all_or_nothing`).
 #[utoipa::path(
     tag = "registers",
     params(
@@ -329,7 +335,9 @@ pub async fn push_register(
     Ok(report_response(outcome))
 }
 
-/// The stored report of a roll or register push (`la`; `school` for its own schools).
+/// The stored report of a roll or register push.
+///
+/// Who: `la`, or a `school` for its own schools (another school's report is 404). Changes nothing.
 #[utoipa::path(
     tag = "registers",
     params(("import_id" = i64, Path, description = "From a push's report", minimum = 1)),

@@ -69,11 +69,16 @@ pub struct CreatedWebhookView {
     pub secret: String,
 }
 
-/// Subscribe to events (`la`: every school's; `school`: its own schools'). Each event is POSTed
-/// as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks (`webhook-id`,
-/// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least once: retried
-/// with backoff for about three days until the receiver answers 2xx. A 410 disables the
-/// subscription.
+/// Subscribe to events.
+///
+/// Each event is POSTed as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least
+/// once: retried with backoff for about three days until the receiver answers 2xx. A 410 disables
+/// the subscription.
+///
+/// Who: `la` (events of every school) or `school` (events of its own schools). What it changes:
+/// stores the subscription with a new signing secret (shown only in this answer, kept encrypted).
+/// Audited (`create`).
 #[utoipa::path(
     tag = "webhooks",
     params(IdempotencyKeyHeader),
@@ -131,6 +136,8 @@ pub struct WebhooksQuery {
 }
 
 /// Your subscriptions, oldest first.
+///
+/// Who: `la` or `school`; a client sees only the subscriptions it created. Changes nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(WebhooksQuery),
@@ -160,6 +167,9 @@ pub async fn list_webhooks(
 }
 
 /// One of your subscriptions.
+///
+/// Who: the `la` or `school` client that created it (any other subscription is 404). Changes
+/// nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID)),
@@ -179,6 +189,10 @@ pub async fn get_webhook(
 }
 
 /// Unsubscribe: nothing more is sent, and deliveries still pending are cancelled.
+///
+/// Who: the `la` or `school` client that created it (any other subscription is 404). What it
+/// changes: the subscription is deleted (kept only for its deliveries' history) and its pending
+/// deliveries become `cancelled`. Audited (`delete`).
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID)),
@@ -198,8 +212,12 @@ pub async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// What was sent to a subscription, newest first, each delivery with every attempt (status,
-/// latency, error).
+/// What was sent to a subscription, newest first, with every attempt.
+///
+/// Each delivery lists its attempts (status, latency, error).
+///
+/// Who: the `la` or `school` client that created the subscription (any other is 404). Changes
+/// nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID), WebhooksQuery),

@@ -44,9 +44,9 @@ pub enum RowReason {
     PupilNotOnRoll,
     /// A date after today.
     DateInFuture,
-    /// A weekend or a day the calendar closes.
+    /// A Saturday or Sunday (a school's own term dates may differ from the LA's).
     NotASchoolDay,
-    /// The same pupil (roll) or session (register) twice in one push with different values.
+    /// A pupil (roll) or a pupil's session (register) sent more than once in one push, differently.
     DuplicateInPush,
     /// A session other than `AM` or `PM`.
     InvalidSession,
