@@ -616,6 +616,20 @@ on_both_backends!(schools_see_only_their_own, |app| {
         .unwrap()
         .iter()
         .all(|e| e["action"] == "read"));
+
+    // A push is audited with its own outcome, and the trail reads it back (the outcome is a
+    // closed set in the spec: `committed` is one of its words).
+    let imports = app
+        .get(
+            &admin,
+            &format!("/api/v1/audit?action=import&school_urn={HILLSIDE}"),
+        )
+        .await
+        .json();
+    let pushed = &imports["items"][0];
+    assert_eq!(pushed["resource_type"], "register_import", "{imports}");
+    assert_eq!(pushed["outcome"], "committed");
+    assert_eq!(pushed["actor_role"], "school");
 });
 
 on_both_backends!(roll_sync_counts_and_updates, |app| {

@@ -13,6 +13,7 @@ use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::{AlertKind, AlertState};
 use crate::domain::attendance::IllnessRun;
+use crate::domain::codes::Session;
 use crate::error::{ApiError, Problem};
 use crate::service::alerts::{self, AlertQuery, AlertView};
 use crate::service::attendance::{self, PupilAttendance, SummarySource};
@@ -37,11 +38,9 @@ pub struct IllnessView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct IllnessRunView {
     pub first_date: NaiveDate,
-    #[schema(example = "AM")]
-    pub first_session: String,
+    pub first_session: Session,
     pub last_date: NaiveDate,
-    #[schema(example = "PM")]
-    pub last_session: String,
+    pub last_session: Session,
     pub sessions: u32,
     pub days: f64,
 }
@@ -50,9 +49,9 @@ impl From<IllnessRun> for IllnessRunView {
     fn from(run: IllnessRun) -> Self {
         IllnessRunView {
             first_date: run.first.0,
-            first_session: run.first.1.to_string(),
+            first_session: run.first.1,
             last_date: run.last.0,
-            last_session: run.last.1.to_string(),
+            last_session: run.last.1,
             sessions: run.sessions,
             days: run.days(),
         }
@@ -64,8 +63,7 @@ impl From<IllnessRun> for IllnessRunView {
 pub struct AttendanceFactsView {
     /// `maintained`: the tallies kept up to date on every register push (the default range);
     /// `register`: the marks of the range asked for, counted when asked.
-    #[schema(example = "maintained")]
-    pub source: String,
+    pub source: SummarySource,
     /// The schools whose registers are counted (a school client: its own).
     pub schools: Vec<i32>,
     pub first_marked_day: Option<NaiveDate>,
@@ -134,11 +132,7 @@ impl From<PupilAttendance> for AttendanceView {
             },
             by_code: m.by_code,
             facts: AttendanceFactsView {
-                source: match a.source {
-                    SummarySource::Maintained => "maintained",
-                    SummarySource::Register => "register",
-                }
-                .to_string(),
+                source: a.source,
                 schools: a.schools,
                 first_marked_day: a.first_marked_day,
                 last_marked_day: a.last_marked_day,
@@ -151,9 +145,11 @@ impl From<PupilAttendance> for AttendanceView {
     }
 }
 
-/// A pupil's attendance measures and illness facts (`la`: all schools; `school`: its own
-/// register). Without `from`/`to`, the academic year to date from the tallies maintained on
-/// ingest; with either, counted from the marks of that range. Audited.
+/// A pupil's attendance measures and illness facts.
+///
+/// Who: `la` (all schools' registers) or `school` (its own register).
+/// Without `from`/`to`, the academic year to date from the tallies maintained on ingest; with
+/// either, counted from the marks of that range. Changes nothing; the read is audited.
 #[utoipa::path(
     tag = "attendance",
     params(("upn" = String, Path, description = "The pupil's UPN", example = "H801200001001"), RangeQuery),
@@ -246,8 +242,7 @@ impl AlertStateFilter {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertItem {
     pub id: i64,
-    #[schema(example = "sickness_return_due")]
-    pub kind: String,
+    pub kind: AlertKind,
     pub upn: String,
     pub school_urn: i32,
     #[schema(example = "2026-27")]
@@ -273,7 +268,7 @@ impl From<AlertView> for AlertItem {
     fn from(a: AlertView) -> Self {
         AlertItem {
             id: a.id,
-            kind: a.kind.as_str().to_string(),
+            kind: a.kind,
             upn: a.upn,
             school_urn: a.school_urn,
             academic_year: a.academic_year.to_string(),
@@ -288,10 +283,13 @@ impl From<AlertView> for AlertItem {
     }
 }
 
-/// The worklist of alerts (`la`: every school; `school`: its own), oldest first: the statutory
-/// ones computed from the register, overdue referral assessments and the alerts of active cases
-/// (brought up to date as the list is read). An `N` is listed from the day it is overdue;
-/// resolved alerts with `state=resolved` or `all`. Audited.
+/// The worklist of alerts, oldest first.
+///
+/// Who: `la` (every school) or `school` (its own schools). It lists the statutory alerts computed
+/// from the register, overdue referral assessments and the alerts of active cases; an `N` is listed
+/// from the day it is overdue; resolved alerts with `state=resolved` or `all`.
+/// What it changes: the alerts of active cases are brought up to date as the list is read, and any
+/// alert raised or resolved so appears on the change feed. The read is audited (one row per page).
 #[utoipa::path(
     tag = "attendance",
     params(AlertsQuery),

@@ -36,7 +36,9 @@ pub struct AuditQuery {
 /// One audit event as the API shows it.
 pub use crate::service::audit::AuditEvent as AuditEventView;
 
-/// The audit trail, newest first (`admin`).
+/// The audit trail, newest first.
+///
+/// Who: `admin` only. Changes nothing (reading the trail is not itself audited).
 #[utoipa::path(
     tag = "governance",
     params(AuditQuery),

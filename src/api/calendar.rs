@@ -109,7 +109,12 @@ fn path_year(text: &str) -> Result<AcademicYear, ApiError> {
     AcademicYear::parse(text).map_err(ApiError::bad_request)
 }
 
-/// Load or replace the LA calendar of an academic year (`la`).
+/// Load or replace the LA calendar of an academic year.
+///
+/// Who: `la` only. What it changes: stores the year's terms, half terms and closures (every
+/// statutory clock counts these school days); reviews of active cases that no longer fall on a
+/// school day move to the next one (each audited as `reschedule`, and on the change feed as
+/// `rescheduled`). Audited (`create` or `update`).
 #[utoipa::path(
     tag = "calendar",
     params(("academic_year" = String, Path, description = "Academic year, e.g. 2026-27", pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-27")),
@@ -161,7 +166,9 @@ pub async fn put_calendar(
     Ok(res.json(view(calendar, updated_at)))
 }
 
-/// The LA calendar of an academic year (`la`, `school`).
+/// The LA calendar of an academic year.
+///
+/// Who: `la` and `school`. Changes nothing.
 #[utoipa::path(
     tag = "calendar",
     params(("academic_year" = String, Path, description = "Academic year, e.g. 2026-27", pattern = "^[0-9]{4}-[0-9]{2}$", example = "2026-27")),

@@ -15,6 +15,7 @@ use super::problem::{
     PROBLEM_JSON,
 };
 use super::Page;
+use crate::domain::alerts::AlertKind;
 use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, ReviewStatus};
 use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
@@ -70,8 +71,7 @@ pub struct CaseEvidenceView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CaseAlertView {
     pub id: i64,
-    #[schema(example = "review_overdue")]
-    pub kind: String,
+    pub kind: AlertKind,
     pub since: NaiveDate,
     #[schema(example = "case 1 review 3 2026-12-14")]
     pub subject: String,
@@ -141,7 +141,7 @@ fn case_view(c: CaseRecord) -> CaseView {
             .into_iter()
             .map(|a| CaseAlertView {
                 id: a.id,
-                kind: a.kind.as_str().to_string(),
+                kind: a.kind,
                 since: a.since,
                 subject: a.subject,
             })
@@ -169,7 +169,10 @@ pub struct CasesQuery {
     pub cursor: Option<String>,
 }
 
-/// Support episodes, oldest first (`la`: every school; `school`: its own). Audited.
+/// Support episodes, oldest first.
+///
+/// Who: `la` (every school) or `school` (its own schools' cases). Changes nothing; the read is
+/// audited (one row per page).
 #[utoipa::path(
     tag = "cases",
     params(CasesQuery),
@@ -210,8 +213,11 @@ pub async fn list_cases(
     }))
 }
 
-/// One case: provision, the review schedule, the evidence clock, the register code the school
-/// should use now and the open alerts. Audited.
+/// One case: provision, review schedule, evidence clock, register code guidance, open alerts.
+///
+/// Who: `la`, or the case's school (another school's case is 404). What it changes: the case's
+/// alerts are brought up to date as it is read (any raised or resolved appears on the change feed).
+/// The read is audited, and so is a 404.
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID)),
@@ -231,7 +237,9 @@ pub async fn get_case(
     Ok(web::Json(case_view(case)))
 }
 
-/// The reviews of a case, by date. Audited.
+/// The reviews of a case, by date.
+///
+/// Who: `la`, or the case's school. Changes nothing; the read is audited.
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID)),
@@ -263,7 +271,10 @@ pub struct NewReviewBody {
     pub label: Option<String>,
 }
 
-/// Add a review meeting to an active case (`la`).
+/// Add a review meeting to an active case.
+///
+/// Who: `la` only. What it changes: stores the review on a school day inside the case. Audited;
+/// the change feed shows the review `added`.
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
@@ -293,8 +304,11 @@ pub async fn add_case_review(
     Ok(HttpResponse::Created().json(case_view(case)))
 }
 
-/// Reschedule a review onto a school day inside the case (`la`), or record its outcome (`la`,
-/// or the case's school).
+/// Reschedule a review, or record its outcome.
+///
+/// Who: rescheduling onto a school day inside the case is `la` only (a school gets 403); recording
+/// the outcome is `la` or the case's school. What it changes: the review's date or its outcome
+/// (held). Audited; the change feed shows the review `rescheduled` or `held`.
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID), ("review_id" = i64, Path, description = "Review id")),
@@ -350,7 +364,10 @@ pub struct ReviewWorkItem {
     pub case_start_date: NaiveDate,
 }
 
-/// The reviews worklist across active cases (`la`: every school; `school`: its own). Audited.
+/// The reviews worklist across active cases.
+///
+/// Who: `la` (every school) or `school` (its own schools' cases). Changes nothing; the read is
+/// audited (one row per page).
 #[utoipa::path(
     tag = "cases",
     params(ReviewsQuery),
@@ -397,8 +414,11 @@ pub async fn list_reviews(
     }))
 }
 
-/// Record an updated piece of medical evidence (`la`, or the case's school): it restarts the
-/// evidence clocks (RULES.md R11.4) and satisfies this term's evidence update (R11.3).
+/// Record an updated piece of medical evidence for a case.
+///
+/// Who: `la`, or the case's school. What it changes: stores the evidence, which restarts the
+/// evidence clocks (RULES.md R11.4) and satisfies this term's evidence update (R11.3). Audited; the
+/// change feed shows the case `evidence_added` (and a review it satisfies as `held`).
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
@@ -437,8 +457,12 @@ pub struct ExitView {
     pub reviews_cancelled: usize,
 }
 
-/// Record the exit decision (`la`; RULES.md R13): closes the case, cancels reviews after the
-/// effective date, and says which register code to use and whether re-referral is open.
+/// Record the exit decision and close the case (RULES.md R13).
+///
+/// Who: `la` only. What it changes: closes the case, cancels its reviews after the effective date,
+/// stores the decision with the register code to use and whether re-referral is open (for
+/// `non_attendance`, the register facts). Audited (`exit`); the change feed shows the case
+/// `closed` and each cancelled review; webhook `case.closed`.
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),

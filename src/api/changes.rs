@@ -101,6 +101,9 @@ fn item(entry: FeedEntry) -> ChangeItem {
 /// oldest change still kept is answered 410 Gone, never a page with changes silently missing:
 /// resync from the lists, then continue with the version in the `esma-resume-since` header (also
 /// in the problem's `detail`).
+///
+/// Who: `la` only. Changes nothing; the read is audited (a read from a pruned position too,
+/// with outcome `gone`).
 #[utoipa::path(
     tag = "changes",
     params(ChangesQuery),

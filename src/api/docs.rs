@@ -37,8 +37,10 @@ key is a 422 for the push, like any unknown key.\n\n\
 database is unreachable or slow, or the server is inflating too many gzip bodies at once, the \
 answer is 503 with `Retry-After` (seconds): retry then. Operators can change every figure \
 (README, Configuration).",
-        license(name = "MIT"),
+        license(name = "MIT", identifier = "MIT"),
     ),
+    // One relative server: generators and Swagger UI then call the host that served the spec.
+    servers((url = "/")),
     components(responses(
         problem::BadRequest,
         problem::Unauthorized,
@@ -143,6 +145,34 @@ pub fn add_common_failures(api: &mut utoipa::openapi::OpenApi) {
                 .responses
                 .entry("503".to_string())
                 .or_insert_with(|| unavailable.clone().into());
+        }
+    }
+}
+
+/// utoipa composes a generic schema with its argument inlined, so `Page<ReferralView>` would
+/// repeat `ReferralView` and a generated client would name its items `PageReferralViewItemsItem`.
+/// Point each `Page_X`'s items at the component `X` instead (issue 22).
+pub fn reference_page_items(api: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::schema::{ArrayItems, Schema};
+    use utoipa::openapi::{Ref, RefOr};
+    let Some(components) = api.components.as_mut() else {
+        return;
+    };
+    let known: Vec<String> = components.schemas.keys().cloned().collect();
+    for (name, schema) in components.schemas.iter_mut() {
+        let Some(item) = name.strip_prefix("Page_") else {
+            continue;
+        };
+        assert!(
+            known.iter().any(|k| k == item),
+            "{name}: its item schema {item} is not a component"
+        );
+        let RefOr::T(Schema::Object(page)) = schema else {
+            continue;
+        };
+        if let Some(RefOr::T(Schema::Array(items))) = page.properties.get_mut("items") {
+            items.items =
+                ArrayItems::RefOrSchema(Box::new(Ref::from_schema_name(item.to_string()).into()));
         }
     }
 }

@@ -21,7 +21,7 @@ use utoipa::openapi::{OpenApi, RefOr};
 
 use crate::demo::{demo_upn, DemoDates, DEMO_SCHOOLS};
 use crate::domain::calendar::{hertfordshire_2026_27, AcademicYear, LaCalendar, SchoolCalendar};
-use crate::domain::referral::ReferralForm;
+use crate::domain::referral::{AssessmentTrigger, ReferralForm};
 use crate::service::AppState;
 
 /// A fresh demo's ids, as seeded by `demo::seed`: Oakfield's pupil 1's referral (1, accepted)
@@ -263,7 +263,7 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
     let stored = StoredAssessment {
         id: 3,
         evaluated_at: at,
-        trigger: "submitted".to_string(),
+        trigger: AssessmentTrigger::Submitted,
         assessment,
     };
     let record = ReferralRecord {

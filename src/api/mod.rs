@@ -106,6 +106,7 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
             .split_for_parts();
         let mut api = api;
         examples::apply(&mut api, &examples::ExampleDay::reference(), false);
+        docs::reference_page_items(&mut api);
         docs::add_common_failures(&mut api);
         api
     })
@@ -137,6 +138,11 @@ impl Default for HttpSettings {
     }
 }
 
+/// Swagger UI's settings: no outside validator (`validatorUrl: "none"`).
+fn swagger_ui_config() -> utoipa_swagger_ui::Config<'static> {
+    utoipa_swagger_ui::Config::default().validator_url("none")
+}
+
 #[get("/swagger-ui")]
 async fn swagger_redirect() -> HttpResponse {
     HttpResponse::PermanentRedirect()
@@ -166,6 +172,9 @@ pub fn app(
     let small_limit = bodies.small_limit;
     let swagger = SwaggerUi::new("/swagger-ui/{_:.*}")
         .url("/api-docs/openapi.json", spec)
+        // Swagger UI would otherwise send the spec's URL to validator.swagger.io whenever it is
+        // served under a host name: a leak, and a broken badge offline (issue 22).
+        .config(swagger_ui_config())
         .oauth(
             swagger_oauth::Config::new()
                 .app_name("esma-api")

@@ -118,6 +118,9 @@ fn read_basic(req: &HttpRequest) -> Result<Option<(String, String)>, &'static st
 /// body (`invalid_request`, `invalid_client`, `unsupported_grant_type`, `invalid_scope`, and
 /// `slow_down` with 429 and `Retry-After` after too many failed attempts for one client id or
 /// from one address).
+///
+/// Who: any registered, active client; no token needed. Changes nothing stored: the token is a
+/// signed JWT whose scope is the client's role (a failed attempt counts towards `slow_down`).
 #[utoipa::path(
     tag = "auth",
     request_body(content = TokenRequest, content_type = "application/x-www-form-urlencoded"),
@@ -208,6 +211,8 @@ fn refusal_response(refusal: GrantRefusal) -> HttpResponse {
 }
 
 /// Who am I? The caller's client, role, schools and token expiry.
+///
+/// Who: any valid token. Changes nothing.
 #[utoipa::path(
     tag = "auth",
     responses(

@@ -21,7 +21,9 @@ pub struct Health {
     pub version: String,
 }
 
-/// Process and database health (no token needed).
+/// Process and database health.
+///
+/// Who: anyone; no token needed. Changes nothing.
 #[utoipa::path(
     tag = "operations",
     responses(
@@ -41,10 +43,14 @@ pub async fn health(state: web::Data<AppState>) -> Result<web::Json<Health>, Api
     }))
 }
 
-/// Prometheus metrics (no token needed): requests by route pattern and status, the latency
-/// histogram, webhook attempts by outcome (counted by this instance), and the webhook queue's
-/// depth and the age of its oldest due delivery (read from the database at each scrape, so any
-/// instance shows the whole queue; left out when the database does not answer).
+/// Prometheus metrics: requests, latency and the webhook queue.
+///
+/// Who: anyone; no token needed. Changes nothing.
+///
+/// Requests by route pattern and status, the latency histogram, webhook attempts by outcome
+/// (counted by this instance), and the webhook queue's depth and the age of its oldest due
+/// delivery (read from the database at each scrape, so any instance shows the whole queue; left
+/// out when the database does not answer).
 #[utoipa::path(
     tag = "operations",
     responses((status = 200, description = "Prometheus text format", body = String, content_type = "text/plain")),

@@ -13,27 +13,38 @@ use super::problem::{
 use super::registers::{
     check_rows, parse_off_worker, receive_push, report_response, BulkPush, PushQuery,
 };
-use crate::domain::codes::{AttendanceCode, CodeCategory};
+use crate::domain::codes::{AttendanceCode, CodeCategory, Session};
 use crate::error::{ApiError, Problem};
 use crate::service::imports::ImportReport;
 use crate::service::roll::{self, PupilIn, RollPush};
 use crate::service::{pupils, Actor, AppState};
 
-/// One pupil on the school's roll.
+/// One pupil on the school's roll. Each field's value is checked per row: a row that fails is
+/// refused and reported in the import report (`errors[]` with its `reason`, counted in
+/// `rejected_by_reason`) while the other rows are stored; the push is not refused with 422
+/// (except with `?mode=all_or_nothing`). So the rules below are written here, not as schema
+/// constraints.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PupilBody {
-    #[schema(example = "H801200001001", pattern = "^[A-Z][0-9]{11}[0-9A-Z]$")]
+    /// A UPN (13 characters: a letter, 11 digits, a digit or letter, with a valid check
+    /// letter); otherwise the row is refused (`invalid_upn`).
+    #[schema(example = "H801200001001")]
     pub upn: String,
-    #[schema(example = "Amara", min_length = 1, max_length = 100)]
+    /// 1 to 100 printable characters (`invalid_name`).
+    #[schema(example = "Amara")]
     pub legal_forename: String,
-    #[schema(example = "Okafor", min_length = 1, max_length = 100)]
+    /// 1 to 100 printable characters (`invalid_name`).
+    #[schema(example = "Okafor")]
     pub legal_surname: String,
+    /// An ISO date (`invalid_date`), not after today (`date_in_future`) nor before 1990
+    /// (`invalid_date`).
     #[schema(example = "2014-03-02", format = Date)]
     pub date_of_birth: String,
+    /// A UK postcode (`invalid_postcode`).
     #[schema(example = "SG1 2AB")]
     pub postcode: Option<String>,
-    /// The LA of the pupil's home (3-digit LA number).
+    /// The LA of the pupil's home: a 3-digit English LA number (`invalid_la_code`).
     #[schema(example = 919)]
     pub home_la_code: Option<i64>,
     #[serde(default)]
@@ -44,7 +55,7 @@ pub struct PupilBody {
     pub pupil_premium: bool,
     #[schema(example = "2026-09-03", format = Date)]
     pub on_roll_from: String,
-    /// Last day on the roll, for a leaver.
+    /// Last day on the roll, for a leaver: not before `on_roll_from` (`invalid_date`).
     #[schema(format = Date)]
     pub on_roll_until: Option<String>,
 }
@@ -63,6 +74,11 @@ pub struct RollBody {
 /// school's MIS said of a dual-registered pupil. Invalid rows are reported, valid ones committed in one
 /// transaction; `?mode=all_or_nothing` and `Idempotency-Key` work as for registers. JSON, optionally
 /// gzip-encoded.
+///
+/// Who: `school`, for its own URNs (`la` and other schools get 403). What it changes: the
+/// school's record of each valid pupil, and the stored import report. Audited (`import`, outcome
+/// `committed` or `rejected`). Per-row checks are reported in the report (`errors[]`,
+/// `rejected_by_reason`), not refused with 422.
 #[utoipa::path(
     tag = "pupils",
     params(
@@ -206,6 +222,9 @@ const UPN_PARAM: &str = "The pupil's UPN";
 /// A school reads only its own record of the pupil. The LA reads every school's record in
 /// `enrolments`, and `conflicts` lists the fields the schools' records disagree on (two dates of
 /// birth, say), with each school's value.
+///
+/// Who: `la`, or a `school` for pupils on its roll. Changes nothing; the read is audited, and
+/// so is a 404.
 #[utoipa::path(
     tag = "pupils",
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001")),
@@ -282,7 +301,8 @@ pub struct RangeQuery {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarkView {
     pub date: NaiveDate,
-    #[schema(example = "AM")]
+    // The stored text, written from a `Session`: always `AM` or `PM`.
+    #[schema(value_type = Session)]
     pub session: String,
     #[schema(example = "I")]
     pub code: String,
@@ -296,6 +316,7 @@ pub struct MarkView {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct MarkChangeView {
     pub date: NaiveDate,
+    #[schema(value_type = Session)]
     pub session: String,
     pub school_urn: i32,
     pub old_code: String,
@@ -316,7 +337,9 @@ pub struct PupilMarksView {
     pub changes: Vec<MarkChangeView>,
 }
 
-/// A pupil's marks (`la`: all schools; `school`: its own register). Audited.
+/// A pupil's marks and their changes.
+///
+/// Who: `la` (all schools) or `school` (its own register). Changes nothing; the read is audited.
 #[utoipa::path(
     tag = "pupils",
     params(("upn" = String, Path, description = UPN_PARAM, example = "H801200001001"), RangeQuery),

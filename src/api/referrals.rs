@@ -19,8 +19,10 @@ use super::problem::{
 use super::Page;
 use crate::domain::case::CaseStatus;
 use crate::domain::decision::{Decision, DecisionOutcome, ProvisionItem};
-use crate::domain::eligibility::EligibilityAssessment;
-use crate::domain::referral::{ReferralForm, ReferralId, ReferralStatus, StoredAssessment};
+use crate::domain::eligibility::{EligibilityAssessment, Outcome};
+use crate::domain::referral::{
+    AssessmentTrigger, ReferralForm, ReferralId, ReferralStatus, StoredAssessment,
+};
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::referrals::{self, ReferralQuery, ReferralRecord};
 use crate::service::{Actor, AppState};
@@ -31,9 +33,7 @@ use crate::service::{Actor, AppState};
 pub struct AssessmentView {
     pub id: i64,
     pub evaluated_at: DateTime<Utc>,
-    /// `submitted`, `patched` or `requested`.
-    #[schema(example = "submitted")]
-    pub trigger: String,
+    pub trigger: AssessmentTrigger,
     #[serde(flatten)]
     pub result: EligibilityAssessment,
 }
@@ -54,10 +54,8 @@ impl From<StoredAssessment> for AssessmentView {
 pub struct AssessmentSummary {
     pub id: i64,
     pub evaluated_at: DateTime<Utc>,
-    #[schema(example = "patched")]
-    pub trigger: String,
-    #[schema(example = "incomplete")]
-    pub outcome: String,
+    pub trigger: AssessmentTrigger,
+    pub outcome: Outcome,
     #[schema(example = "Hertfordshire ESMA 2026-09")]
     pub policy: String,
     /// The missing items then.
@@ -152,7 +150,7 @@ pub(crate) fn view(r: ReferralRecord) -> ReferralView {
                 id: a.id,
                 evaluated_at: a.evaluated_at.and_utc(),
                 trigger: a.trigger,
-                outcome: a.assessment.outcome.as_str().to_string(),
+                outcome: a.assessment.outcome,
                 policy: format!(
                     "{} {}",
                     a.assessment.policy.name, a.assessment.policy.version
@@ -187,9 +185,12 @@ pub(crate) fn view(r: ReferralRecord) -> ReferralView {
     }
 }
 
-/// Submit a service request (`school` for its own schools, `la` for any). The pupil must be on
-/// the referring school's roll. It is assessed at once against the entry criteria and the
-/// checklist, using the register as evidence; the answer explains every outcome.
+/// Submit a service request; it is assessed at once.
+///
+/// Who: `school` for its own schools, `la` for any. The pupil must be on the referring school's
+/// roll. What it changes: stores the referral and its first assessment against the entry criteria
+/// and the checklist (the register is the evidence; the answer explains every outcome). Audited
+/// (`create`); the change feed shows the referral `created`; webhook `referral.received`.
 #[utoipa::path(
     tag = "referrals",
     params(IdempotencyKeyHeader),
@@ -239,7 +240,10 @@ pub struct ReferralsQuery {
     pub cursor: Option<String>,
 }
 
-/// Referrals, oldest first (`la`: every school; `school`: its own). Audited.
+/// Referrals, oldest first.
+///
+/// Who: `la` (every school) or `school` (its own schools' referrals). Changes nothing; the read is
+/// audited (one row per page).
 #[utoipa::path(
     tag = "referrals",
     params(ReferralsQuery),
@@ -281,7 +285,10 @@ pub async fn list_referrals(
     }))
 }
 
-/// One referral with its latest assessment in full and the history of assessments. Audited.
+/// One referral: its latest assessment in full and the history of assessments.
+///
+/// Who: `la`, or the referring school (another school's referral is 404). Changes nothing; the
+/// read is audited, and so is a 404.
 #[utoipa::path(
     tag = "referrals",
     params(("id" = i64, Path, description = "Referral id")),
@@ -301,9 +308,15 @@ pub async fn get_referral(
     Ok(web::Json(view(referrals::get(&state, &actor, id).await?)))
 }
 
-/// Supply missing information while the referral is undecided: a JSON merge patch (RFC 7396)
-/// of the service request, e.g. `{"consent": {"parental_consent_signed": true}}`; `null`
-/// removes an optional field. Re-assessed at once; the school and the pupil cannot change.
+/// Supply missing information while the referral is undecided (JSON merge patch).
+///
+/// The body is a JSON merge patch (RFC 7396) of the service request, e.g.
+/// `{"consent": {"parental_consent_signed": true}}`; `null` removes an optional field; the school
+/// and the pupil cannot change.
+///
+/// Who: `la`, or the referring school. What it changes: the stored request, assessed again at once
+/// (a new assessment in the history). Audited (`update`); the change feed shows the referral
+/// `updated`; webhook `referral.assessed`. A decided or withdrawn referral is 409.
 #[utoipa::path(
     tag = "referrals",
     params(("id" = i64, Path, description = "Referral id")),
@@ -341,8 +354,11 @@ pub async fn patch_referral(
     Ok(web::Json(view(patched)))
 }
 
-/// Assess again on current data (new marks, a new calendar or policy); kept as a new
-/// assessment, the earlier ones stay in the history.
+/// Assess again on current data (new marks, a new calendar or policy).
+///
+/// Who: `la`, or the referring school. What it changes: stores a new assessment (the earlier ones
+/// stay in the history) and the status it implies. Audited (`assess`); the change feed shows the
+/// referral `assessed`; webhook `referral.assessed`. A decided or withdrawn referral is 409.
 #[utoipa::path(
     tag = "referrals",
     params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
@@ -365,10 +381,16 @@ pub async fn reassess_referral(
     )))
 }
 
-/// The LA's decision (`la`; RULES.md R10.2): accepting a referral that is not `eligible` needs
-/// an `override_reason`; declining needs reasons (the failed criteria are offered in
-/// `decline_reasons_offered`); accepting needs provision and a start date on a school day, and
-/// teaching at home a completed risk assessment. Accepting opens a case.
+/// The LA's decision on a referral (RULES.md R10.2).
+///
+/// Accepting a referral that is not `eligible` needs an `override_reason`; declining needs reasons
+/// (the failed criteria are offered in `decline_reasons_offered`); accepting needs provision and a
+/// start date on a school day, and teaching at home a completed risk assessment.
+///
+/// Who: `la` only. What it changes: stores the decision; accepting opens a case with its review
+/// schedule; an `assessment_overdue` alert is resolved. Audited (`decide`); the change feed shows
+/// the referral `decided` (and the case `opened`, its reviews `planned`); webhook
+/// `referral.decided`.
 #[utoipa::path(
     tag = "referrals",
     params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),
@@ -409,7 +431,11 @@ pub struct WithdrawBody {
     pub reason: Option<String>,
 }
 
-/// Withdraw an undecided referral (the referring school or the LA). The body is optional.
+/// Withdraw an undecided referral. The body is optional.
+///
+/// Who: `la`, or the referring school. What it changes: the referral becomes `withdrawn` with the
+/// reason given; an `assessment_overdue` alert is resolved. Audited (`withdraw`); the change feed
+/// shows the referral `withdrawn`. A decided or withdrawn referral is 409.
 #[utoipa::path(
     tag = "referrals",
     params(("id" = i64, Path, description = "Referral id"), IdempotencyKeyHeader),

@@ -14,24 +14,32 @@ use crate::service::imports::{Idempotency, ImportReport, PushMode, PushOutcome};
 use crate::service::registers::{self, MarkIn, RegisterPush};
 use crate::service::{imports, Actor, AppState};
 
-/// One AM or PM mark.
+/// One AM or PM mark. Each field's value is checked per row: a row that fails is refused and
+/// reported in the import report (`errors[]` with its `reason`, counted in
+/// `rejected_by_reason`) while the other rows are stored; the push is not refused with 422
+/// (except with `?mode=all_or_nothing`). So the rules below are written here, not as schema
+/// constraints.
 // The text fields are compact strings: a valid mark's fit inline, so a night's marks are read
 // without a heap allocation per field.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct MarkBody {
-    #[schema(value_type = String, example = "H801200001001", pattern = "^[A-Z][0-9]{11}[0-9A-Z]$")]
+    /// A UPN (13 characters: a letter, 11 digits, a digit or letter, with a valid check
+    /// letter); otherwise the row is refused (`invalid_upn`).
+    #[schema(value_type = String, example = "H801200001001")]
     pub upn: CompactString,
+    /// An ISO date (`invalid_date`), not after today (`date_in_future`), a weekday
+    /// (`not_a_school_day`).
     #[schema(value_type = String, example = "2026-11-20", format = Date)]
     pub date: CompactString,
-    /// `AM` or `PM`.
-    #[schema(value_type = String, example = "AM", pattern = "^(AM|PM)$")]
+    /// `AM` or `PM`, upper case; anything else refuses the row (`invalid_session`).
+    #[schema(value_type = String, example = "AM")]
     pub session: CompactString,
-    /// A DfE register code (2024 set; the 2006 set for dates before 2024-08-19), case-sensitive.
-    #[schema(value_type = String, example = "I", min_length = 1, max_length = 2)]
+    /// A DfE register code (2024 set; the 2006 set for dates before 2024-08-19), case-sensitive;
+    /// otherwise the row is refused (`unknown_code`, `legacy_code`).
+    #[schema(value_type = String, example = "I")]
     pub code: CompactString,
-    /// Only with `L` or `U`: 0 to 300.
-    #[schema(minimum = 0, maximum = 300)]
+    /// Only with `L` or `U`: 0 to 300; otherwise the row is refused (`invalid_minutes_late`).
     pub minutes_late: Option<i64>,
 }
 
@@ -235,6 +243,12 @@ fn csv_marks(body: &[u8]) -> Result<Vec<MarkIn>, ApiError> {
 /// a push of a school's whole year takes a few seconds at most. The report is also stored at
 /// `/api/v1/imports/{import_id}`. With `Idempotency-Key`, a retry with the same body returns the
 /// stored report (header `idempotent-replayed: true`); the same key with another body is 409.
+///
+/// Who: `school`, for its own URNs (`la` and other schools get 403). What it changes: the
+/// marks and their history, the pupils' attendance tallies, and the register alerts (raised or
+/// resolved, shown on the change feed); the stored import report. Audited (`import`, outcome
+/// `committed` or `rejected`). Per-row checks are reported in the report (`errors[]`,
+/// `rejected_by_reason`), not refused with 422 (except with `?mode=all_or_nothing`).
 #[utoipa::path(
     tag = "registers",
     params(
@@ -321,7 +335,9 @@ pub async fn push_register(
     Ok(report_response(outcome))
 }
 
-/// The stored report of a roll or register push (`la`; `school` for its own schools).
+/// The stored report of a roll or register push.
+///
+/// Who: `la`, or a `school` for its own schools (another school's report is 404). Changes nothing.
 #[utoipa::path(
     tag = "registers",
     params(("import_id" = i64, Path, description = "From a push's report", minimum = 1)),

@@ -93,7 +93,10 @@ fn path_urn(urn: i64) -> Result<i32, ApiError> {
     check_urn(urn).map_err(ApiError::bad_request)
 }
 
-/// Create or replace a school (`la`).
+/// Create or replace a school.
+///
+/// Who: `la` only. What it changes: stores the school (name, LAESTAB, phase ...). Audited
+/// (`create` or `update`).
 #[utoipa::path(
     tag = "schools",
     params(("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999)),
@@ -133,7 +136,9 @@ pub async fn put_school(
     Ok(res.json(SchoolView::from(school)))
 }
 
-/// One school (`la`; `school` for its own, 404 for others).
+/// One school.
+///
+/// Who: `la`, or a `school` for its own (another school is 404). Changes nothing.
 #[utoipa::path(
     tag = "schools",
     params(("urn" = i64, Path, description = "The school's URN (6 digits)", minimum = 100000, maximum = 999999)),
@@ -153,7 +158,9 @@ pub async fn get_school(
     Ok(web::Json(schools::get(&state, &actor, urn).await?.into()))
 }
 
-/// Schools in URN order (`la`: all; `school`: its own), cursor-paginated.
+/// Schools in URN order, cursor-paginated.
+///
+/// Who: `la` (all schools) or `school` (its own). Changes nothing.
 #[utoipa::path(
     tag = "schools",
     params(PageQuery),

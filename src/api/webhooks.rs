@@ -15,38 +15,13 @@ use super::problem::{
     PayloadTooLarge, ReadFailures, Unauthorized, UnsupportedMediaType, PROBLEM_JSON,
 };
 use super::Page;
-use crate::domain::events::SubscriptionStatus;
+use crate::domain::events::{EventType, SubscriptionStatus};
 use crate::error::{ApiError, Problem};
 use crate::service::webhooks::{self, SubscriptionRequest};
 use crate::service::{Actor, AppState};
 
 const ID: &str = "Subscription id";
 const DELIVERY_ID: &str = "Delivery id (from the subscription's deliveries)";
-
-/// An event type (API.md "Webhooks"); for the spec, the service reads the names itself so an
-/// unknown one gets a 422 naming the known ones.
-#[derive(Debug, Serialize, ToSchema)]
-#[allow(dead_code)]
-pub enum EventName {
-    #[serde(rename = "referral.received")]
-    ReferralReceived,
-    #[serde(rename = "referral.assessed")]
-    ReferralAssessed,
-    #[serde(rename = "referral.decided")]
-    ReferralDecided,
-    #[serde(rename = "case.review_due")]
-    CaseReviewDue,
-    #[serde(rename = "case.review_overdue")]
-    CaseReviewOverdue,
-    #[serde(rename = "case.medical_evidence_due")]
-    CaseMedicalEvidenceDue,
-    #[serde(rename = "case.closed")]
-    CaseClosed,
-    #[serde(rename = "attendance.sickness_return_due")]
-    AttendanceSicknessReturnDue,
-    #[serde(rename = "attendance.unexplained_absence_overdue")]
-    AttendanceUnexplainedAbsenceOverdue,
-}
 
 /// What to be told, and where.
 #[derive(Debug, Deserialize, Validate, ToSchema)]
@@ -66,7 +41,7 @@ pub struct NewWebhookBody {
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
     /// `attendance.sickness_return_due`, `attendance.unexplained_absence_overdue`.
     #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
-    #[schema(value_type = Vec<EventName>, min_items = 1, max_items = 20,
+    #[schema(value_type = Vec<EventType>, min_items = 1, max_items = 20,
              example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     #[validate(length(max = 200, message = "should be at most 200 characters"))]
@@ -85,6 +60,7 @@ pub use crate::service::webhooks::{
 pub struct CreatedWebhookView {
     pub id: i64,
     pub url: String,
+    #[schema(value_type = Vec<EventType>)]
     pub events: Vec<String>,
     pub description: Option<String>,
     pub status: SubscriptionStatus,
@@ -95,12 +71,17 @@ pub struct CreatedWebhookView {
     pub secret: String,
 }
 
-/// Subscribe to events (`la`: every school's; `school`: its own schools'). Each event is POSTed
-/// as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks (`webhook-id`,
-/// `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least once: retried
-/// with backoff for about three days until the receiver answers 2xx. A 410 disables the
-/// subscription (its owner can enable it again). The payload's `timestamp` is when the event
+/// Subscribe to events.
+///
+/// Each event is POSTed as JSON `{ "type", "timestamp", "data" }`, signed per Standard Webhooks
+/// (`webhook-id`, `webhook-timestamp`, `webhook-signature: v1,<base64 HMAC-SHA256>`), at least
+/// once: retried with backoff for about three days until the receiver answers 2xx. A 410 disables
+/// the subscription (its owner can enable it again). The payload's `timestamp` is when the event
 /// happened and `webhook-timestamp` when the attempt was made, both by the real clock.
+///
+/// Who: `la` (events of every school) or `school` (events of its own schools). What it changes:
+/// stores the subscription with a new signing secret (shown only in this answer, kept encrypted).
+/// Audited (`create`).
 #[utoipa::path(
     tag = "webhooks",
     params(IdempotencyKeyHeader),
@@ -158,6 +139,8 @@ pub struct WebhooksQuery {
 }
 
 /// Your subscriptions, oldest first.
+///
+/// Who: `la` or `school`; a client sees only the subscriptions it created. Changes nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(WebhooksQuery),
@@ -187,6 +170,9 @@ pub async fn list_webhooks(
 }
 
 /// One of your subscriptions.
+///
+/// Who: the `la` or `school` client that created it (any other subscription is 404). Changes
+/// nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID)),
@@ -206,6 +192,10 @@ pub async fn get_webhook(
 }
 
 /// Unsubscribe: nothing more is sent, and deliveries still pending are cancelled.
+///
+/// Who: the `la` or `school` client that created it (any other subscription is 404). What it
+/// changes: the subscription is deleted (kept only for its deliveries' history) and its pending
+/// deliveries become `cancelled`. Audited (`delete`).
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID)),
@@ -225,8 +215,12 @@ pub async fn delete_webhook(
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// What was sent to a subscription, newest first, each delivery with every attempt (status,
-/// latency, error).
+/// What was sent to a subscription, newest first, with every attempt.
+///
+/// Each delivery lists its attempts (status, latency, error).
+///
+/// Who: the `la` or `school` client that created the subscription (any other is 404). Changes
+/// nothing.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID), WebhooksQuery),
@@ -253,11 +247,16 @@ pub async fn list_webhook_deliveries(
     }))
 }
 
-/// Put one delivery back in the queue (the subscription's owner: `la` or `school`). A delivery
-/// that is over without being delivered (`failed`: retries exhausted; `cancelled`: pending when
-/// the subscription was disabled) becomes `pending`, due now. Its attempts are kept and the next
-/// one continues their count; it is retried on the whole schedule again (about three days).
-/// Audited (`retry_delivery`). The subscription must be active: enable a disabled one first.
+/// Put one failed or cancelled delivery back in the queue.
+///
+/// A delivery that is over without being delivered (`failed`: retries exhausted; `cancelled`:
+/// pending when the subscription was disabled) becomes `pending`, due now. Its attempts are kept
+/// and the next one continues their count; it is retried on the whole schedule again (about
+/// three days). A `pending` or `delivered` one is 409. The subscription must be active: enable a
+/// disabled one first (409 until then).
+///
+/// Who: the `la` or `school` client that created the subscription (any other is 404). What it
+/// changes: the delivery's status and due time. Audited (`retry_delivery`).
 #[utoipa::path(
     tag = "webhooks",
     params(
@@ -301,11 +300,15 @@ pub struct ReplayBody {
     pub since: DateTime<Utc>,
 }
 
-/// Replay after a receiver's outage (the subscription's owner: `la` or `school`): every `failed`
-/// or `cancelled` delivery of the subscription whose last attempt (or, never attempted, its
-/// creation) is at or after `since` is requeued as by the single retry, due now, its attempts
-/// kept. Done in batches of 500, each its own transaction; answers how many were requeued.
-/// Audited (`replay_deliveries`). The subscription must be active: enable a disabled one first.
+/// Requeue everything that failed since a time, after a receiver's outage.
+///
+/// Every `failed` or `cancelled` delivery of the subscription whose last attempt (or, never
+/// attempted, its creation) is at or after `since` is requeued as by the single retry, due now,
+/// its attempts kept. Done in batches of 500, each its own transaction; answers how many were
+/// requeued. The subscription must be active: enable a disabled one first (409 until then).
+///
+/// Who: the `la` or `school` client that created the subscription (any other is 404). What it
+/// changes: those deliveries' status and due time. Audited (`replay_deliveries`).
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),
@@ -335,10 +338,15 @@ pub async fn replay_webhook_deliveries(
     ))
 }
 
-/// Enable a subscription again (its owner: `la` or `school`): one `disabled` (its receiver
-/// answered 410 Gone) becomes `active` and receives events from now on, keeping its id, secret
-/// and history. Deliveries that failed or were cancelled when it was disabled stay so; requeue
-/// them with the retry operations. Audited (`enable`); enabling an active one changes nothing.
+/// Enable a disabled subscription again.
+///
+/// A `disabled` subscription (its receiver answered 410 Gone) becomes `active` and receives
+/// events from now on, keeping its id, secret and history. Deliveries that failed or were
+/// cancelled when it was disabled stay so; requeue them with the retry operations.
+///
+/// Who: the `la` or `school` client that created the subscription (any other is 404). What it
+/// changes: the subscription's status. Audited (`enable`); enabling an active one changes
+/// nothing and is not audited.
 #[utoipa::path(
     tag = "webhooks",
     params(("id" = i64, Path, description = ID), IdempotencyKeyHeader),

@@ -26,6 +26,12 @@ impl Role {
             Role::Admin => "admin",
         }
     }
+
+    pub fn parse(text: &str) -> Option<Role> {
+        [Role::School, Role::La, Role::Admin]
+            .into_iter()
+            .find(|r| r.as_str() == text)
+    }
 }
 
 impl fmt::Display for Role {

@@ -33,7 +33,7 @@ pub use case::{
 };
 pub use referral::{assessment_overdue, ReferralFacts};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AlertKind {
     /// R4.4: cumulative illness in the year reached the sickness-return threshold (15 days).

@@ -4,6 +4,8 @@ use chrono::{DateTime, NaiveDateTime, Utc};
 use serde::Serialize;
 use utoipa::ToSchema;
 
+use super::access::Role;
+
 /// Which audit events a page asks for.
 #[derive(Debug, Clone, Default)]
 pub struct AuditFilter {
@@ -27,7 +29,7 @@ pub struct AuditEvent {
     pub occurred_at: DateTime<Utc>,
     /// Client id (or `cli:<user>` for an operator at the command line).
     pub actor: String,
-    pub actor_role: String,
+    pub actor_role: Role,
     #[schema(example = "update")]
     pub action: String,
     #[schema(example = "school")]
@@ -37,9 +39,47 @@ pub struct AuditEvent {
     pub upn: Option<String>,
     #[schema(example = "PUT /api/v1/schools/{urn}")]
     pub endpoint: String,
-    /// `success`; `not_found` for a read or write of something the caller may not see (answered
-    /// 404); `forbidden` for a write refused with 403.
-    #[schema(example = "success")]
-    pub outcome: String,
+    pub outcome: AuditOutcome,
     pub correlation_id: Option<String>,
+}
+
+/// What became of an audited request: `success`; `not_found` for a read or write of something
+/// the caller may not see (answered 404); `forbidden` for a write refused with 403; for a roll
+/// or register push (`import`) its outcome, `committed` or `rejected`; `gone` for a change-feed
+/// read from a position already pruned (410).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuditOutcome {
+    Success,
+    NotFound,
+    Forbidden,
+    Committed,
+    Rejected,
+    Gone,
+}
+
+impl AuditOutcome {
+    pub const ALL: [AuditOutcome; 6] = [
+        AuditOutcome::Success,
+        AuditOutcome::NotFound,
+        AuditOutcome::Forbidden,
+        AuditOutcome::Committed,
+        AuditOutcome::Rejected,
+        AuditOutcome::Gone,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AuditOutcome::Success => "success",
+            AuditOutcome::NotFound => "not_found",
+            AuditOutcome::Forbidden => "forbidden",
+            AuditOutcome::Committed => "committed",
+            AuditOutcome::Rejected => "rejected",
+            AuditOutcome::Gone => "gone",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AuditOutcome> {
+        Self::ALL.into_iter().find(|o| o.as_str() == text)
+    }
 }

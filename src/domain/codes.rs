@@ -682,7 +682,11 @@ pub fn check_minutes_late(code: AttendanceCode, minutes: Option<i32>) -> Result<
 ///
 /// Written `AM` / `PM`, upper case only: registers and MIS exports use upper case, and accepting
 /// variants would let two spellings of one session into stored data.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, utoipa::ToSchema)]
+#[schema(
+    rename_all = "UPPERCASE",
+    description = "A register session: `AM` or `PM`, upper case."
+)]
 pub enum Session {
     Am,
     Pm,

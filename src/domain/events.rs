@@ -10,25 +10,35 @@ use crate::domain::alerts::AlertKind;
 
 /// An event type a webhook subscription can ask for (API.md "Webhooks": the names are the
 /// contract).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, ToSchema)]
+#[schema(description = "An event type a webhook subscription can ask for (API.md \"Webhooks\").")]
 pub enum EventType {
     /// A referral arrived (already assessed: its outcome is in the data).
+    #[schema(rename = "referral.received")]
     ReferralReceived,
     /// A referral was assessed again (a patch supplied missing information, or a re-run).
+    #[schema(rename = "referral.assessed")]
     ReferralAssessed,
     /// The LA accepted, declined or gave guidance only (RULES.md R10.2).
+    #[schema(rename = "referral.decided")]
     ReferralDecided,
     /// A review's scheduled day has come (RULES.md R11).
+    #[schema(rename = "case.review_due")]
     CaseReviewDue,
     /// A review is past its day and not held (RULES.md R11.5).
+    #[schema(rename = "case.review_overdue")]
     CaseReviewOverdue,
     /// An evidence gate is near with no evidence that counts for it (RULES.md R11.4).
+    #[schema(rename = "case.medical_evidence_due")]
     CaseMedicalEvidenceDue,
     /// The LA recorded an exit (RULES.md R13).
+    #[schema(rename = "case.closed")]
     CaseClosed,
     /// Cumulative illness reached 15 days: the sickness return is due (RULES.md R4.4).
+    #[schema(rename = "attendance.sickness_return_due")]
     AttendanceSicknessReturnDue,
     /// An `N` is unresolved more than 5 school days on (RULES.md R5.1).
+    #[schema(rename = "attendance.unexplained_absence_overdue")]
     AttendanceUnexplainedAbsenceOverdue,
 }
 

@@ -8,7 +8,7 @@ use validator::Validate;
 
 use super::age::CompulsorySchoolAge;
 use super::attendance::SessionMark;
-use super::codes::AttendanceCode;
+use super::codes::{AttendanceCode, Session};
 use super::eligibility::long_date;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -180,8 +180,7 @@ pub const UNAUTHORISED_DURING_SUPPORT: [AttendanceCode; 4] = [
 pub struct RegisterSession {
     #[schema(example = "2027-02-08")]
     pub date: NaiveDate,
-    #[schema(example = "AM")]
-    pub session: String,
+    pub session: Session,
     #[schema(example = "O")]
     pub code: String,
 }
@@ -217,7 +216,7 @@ pub fn non_attendance_facts(
         .filter(|m| UNAUTHORISED_DURING_SUPPORT.contains(&m.code))
         .map(|m| RegisterSession {
             date: m.date,
-            session: m.session.as_str().to_string(),
+            session: m.session,
             code: m.code.as_str().to_string(),
         })
         .collect();

@@ -425,9 +425,38 @@ pub struct Referral {
 pub struct StoredAssessment {
     pub id: i64,
     pub evaluated_at: NaiveDateTime,
-    /// `submitted`, `patched` or `requested`.
-    pub trigger: String,
+    pub trigger: AssessmentTrigger,
     pub assessment: EligibilityAssessment,
+}
+
+/// Why an assessment was made: the referral arrived, a patch changed it, or someone asked for
+/// it again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AssessmentTrigger {
+    Submitted,
+    Patched,
+    Requested,
+}
+
+impl AssessmentTrigger {
+    pub const ALL: [AssessmentTrigger; 3] = [
+        AssessmentTrigger::Submitted,
+        AssessmentTrigger::Patched,
+        AssessmentTrigger::Requested,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AssessmentTrigger::Submitted => "submitted",
+            AssessmentTrigger::Patched => "patched",
+            AssessmentTrigger::Requested => "requested",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<AssessmentTrigger> {
+        Self::ALL.into_iter().find(|t| t.as_str() == text)
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]

@@ -7,8 +7,10 @@ use std::collections::HashMap;
 
 use chrono::{Datelike, NaiveDate, Weekday};
 use compact_str::CompactString;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
-use super::codes::{check_code_for_date, check_minutes_late, AttendanceCode, Session};
+use super::codes::{check_code_for_date, check_minutes_late, AttendanceCode, CodeProblem, Session};
 use super::identifiers::Upn;
 use super::push::Refusals;
 use super::text::{first_control, TextKind};
@@ -21,12 +23,79 @@ type FastHash = foldhash::fast::RandomState;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RowProblem {
     pub field: &'static str,
-    pub reason: &'static str,
+    pub reason: RowReason,
     pub message: String,
 }
 
+/// The machine-readable reason a row was refused (API.md "Registers"): the import report's
+/// `errors[].reason` and the keys of `rejected_by_reason`.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, ToSchema,
+)]
+#[serde(rename_all = "snake_case")]
+pub enum RowReason {
+    /// Not a DfE register code (codes are case-sensitive).
+    UnknownCode,
+    /// A code of the other code set than the date's (2006 set before 2024-08-19, 2024 set after).
+    LegacyCode,
+    /// Not a valid UPN (R6.1).
+    InvalidUpn,
+    /// The pupil is not on the school's roll on that date.
+    PupilNotOnRoll,
+    /// A date after today.
+    DateInFuture,
+    /// A Saturday or Sunday (a school's own term dates may differ from the LA's).
+    NotASchoolDay,
+    /// A pupil (roll) or a pupil's session (register) sent more than once in one push, differently.
+    DuplicateInPush,
+    /// A session other than `AM` or `PM`.
+    InvalidSession,
+    /// minutes_late out of range, not a whole number, or given for a code that is not late.
+    InvalidMinutesLate,
+    /// Not an ISO date, or a date that cannot be right.
+    InvalidDate,
+    /// A name that is empty, too long or not printable.
+    InvalidName,
+    /// Not a UK postcode.
+    InvalidPostcode,
+    /// Not an English LA number.
+    InvalidLaCode,
+    /// A control character in a field.
+    InvalidText,
+}
+
+impl RowReason {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            RowReason::UnknownCode => "unknown_code",
+            RowReason::LegacyCode => "legacy_code",
+            RowReason::InvalidUpn => "invalid_upn",
+            RowReason::PupilNotOnRoll => "pupil_not_on_roll",
+            RowReason::DateInFuture => "date_in_future",
+            RowReason::NotASchoolDay => "not_a_school_day",
+            RowReason::DuplicateInPush => "duplicate_in_push",
+            RowReason::InvalidSession => "invalid_session",
+            RowReason::InvalidMinutesLate => "invalid_minutes_late",
+            RowReason::InvalidDate => "invalid_date",
+            RowReason::InvalidName => "invalid_name",
+            RowReason::InvalidPostcode => "invalid_postcode",
+            RowReason::InvalidLaCode => "invalid_la_code",
+            RowReason::InvalidText => "invalid_text",
+        }
+    }
+}
+
+impl From<&CodeProblem> for RowReason {
+    fn from(problem: &CodeProblem) -> Self {
+        match problem {
+            CodeProblem::Unknown { .. } => RowReason::UnknownCode,
+            CodeProblem::Legacy { .. } => RowReason::LegacyCode,
+        }
+    }
+}
+
 impl RowProblem {
-    pub fn new(field: &'static str, reason: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(field: &'static str, reason: RowReason, message: impl Into<String>) -> Self {
         RowProblem {
             field,
             reason,
@@ -73,7 +142,7 @@ pub fn parse_date(field: &'static str, text: &str) -> Result<NaiveDate, RowProbl
     iso_date(text).ok_or_else(|| {
         RowProblem::new(
             field,
-            "invalid_date",
+            RowReason::InvalidDate,
             format!(
                 "{field} should be a date like 2026-11-20, not '{}'",
                 clip(text)
@@ -111,7 +180,7 @@ pub fn control_problem<'t>(
         first_control(value, TextKind::SingleLine).map(|found| {
             RowProblem::new(
                 field,
-                "invalid_text",
+                RowReason::InvalidText,
                 format!("{field} {}", found.message(TextKind::SingleLine)),
             )
         })
@@ -136,28 +205,29 @@ pub fn check_mark<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, R
 }
 
 fn check_mark_fields<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>, RowProblem> {
-    Upn::check(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
+    Upn::check(row.upn)
+        .map_err(|e| RowProblem::new("upn", RowReason::InvalidUpn, e.to_string()))?;
     let date = parse_date("date", row.date)?;
     let session = Session::parse(row.session)
-        .map_err(|e| RowProblem::new("session", "invalid_session", e.to_string()))?;
+        .map_err(|e| RowProblem::new("session", RowReason::InvalidSession, e.to_string()))?;
     let code = check_code_for_date(row.code, date)
-        .map_err(|e| RowProblem::new("code", e.reason(), e.to_string()))?;
+        .map_err(|e| RowProblem::new("code", RowReason::from(&e), e.to_string()))?;
     let minutes_late = match row.minutes_late {
         None => None,
         Some(m) => Some(i32::try_from(m).map_err(|_| {
             RowProblem::new(
                 "minutes_late",
-                "invalid_minutes_late",
+                RowReason::InvalidMinutesLate,
                 format!("minutes_late should be 0 to 300, not {m}"),
             )
         })?),
     };
     check_minutes_late(code, minutes_late)
-        .map_err(|m| RowProblem::new("minutes_late", "invalid_minutes_late", m))?;
+        .map_err(|m| RowProblem::new("minutes_late", RowReason::InvalidMinutesLate, m))?;
     if date > today {
         return Err(RowProblem::new(
             "date",
-            "date_in_future",
+            RowReason::DateInFuture,
             format!("{date} is after today ({today}); registers record what happened"),
         ));
     }
@@ -166,7 +236,7 @@ fn check_mark_fields<'a>(row: &MarkRow<'a>, today: NaiveDate) -> Result<Mark<'a>
     if matches!(date.weekday(), Weekday::Sat | Weekday::Sun) {
         return Err(RowProblem::new(
             "date",
-            "not_a_school_day",
+            RowReason::NotASchoolDay,
             format!(
                 "{date} is a {}; registers are taken on school days",
                 date.weekday()
@@ -241,7 +311,7 @@ pub fn check_marks(
                 &raw.upn,
                 RowProblem::new(
                     "minutes_late",
-                    "invalid_minutes_late",
+                    RowReason::InvalidMinutesLate,
                     format!("minutes_late should be a whole number of minutes, not '{text}'"),
                 ),
             );
@@ -331,7 +401,7 @@ fn off_roll(mark: &Mark<'_>, period: Option<RollPeriod>, urn: i32) -> Option<Row
             mark.upn
         ),
     };
-    Some(RowProblem::new("upn", "pupil_not_on_roll", message))
+    Some(RowProblem::new("upn", RowReason::PupilNotOnRoll, message))
 }
 
 /// Refuses every row of each session sent with different marks (`conflicted`: the rows of
@@ -356,7 +426,7 @@ fn refuse_conflicts(
         refusals.refuse(
             row,
             upn,
-            RowProblem::new("code", "duplicate_in_push", message),
+            RowProblem::new("code", RowReason::DuplicateInPush, message),
         );
     }
 }
@@ -388,7 +458,7 @@ mod tests {
     const TODAY: &str = "2026-11-23";
 
     fn reason(r: MarkRow<'_>) -> &'static str {
-        check_mark(&r, day(TODAY)).unwrap_err().reason
+        check_mark(&r, day(TODAY)).unwrap_err().reason.as_str()
     }
 
     #[test]
@@ -418,7 +488,7 @@ mod tests {
                 check_mark(&row("H801200001001", bad, "AM", "/", None), day(TODAY))
                     .unwrap_err()
                     .reason,
-                "invalid_date"
+                RowReason::InvalidDate
             );
         }
     }
@@ -577,7 +647,7 @@ mod tests {
         (checked, refused)
     }
 
-    fn reasons(refused: &[(usize, String, RowProblem)]) -> Vec<(usize, &'static str)> {
+    fn reasons(refused: &[(usize, String, RowProblem)]) -> Vec<(usize, RowReason)> {
         refused.iter().map(|(i, _, p)| (*i, p.reason)).collect()
     }
 
@@ -613,9 +683,9 @@ mod tests {
         assert_eq!(
             reasons(&refused),
             [
-                (1, "pupil_not_on_roll"),
-                (2, "pupil_not_on_roll"),
-                (3, "pupil_not_on_roll")
+                (1, RowReason::PupilNotOnRoll),
+                (2, RowReason::PupilNotOnRoll),
+                (3, RowReason::PupilNotOnRoll)
             ]
         );
         assert_eq!(
@@ -666,10 +736,10 @@ mod tests {
         assert_eq!(
             reasons(&refused),
             [
-                (3, "unknown_code"),
-                (0, "duplicate_in_push"),
-                (2, "duplicate_in_push"),
-                (4, "duplicate_in_push")
+                (3, RowReason::UnknownCode),
+                (0, RowReason::DuplicateInPush),
+                (2, RowReason::DuplicateInPush),
+                (4, RowReason::DuplicateInPush)
             ]
         );
         assert_eq!(refused[1].2.field, "code");
@@ -692,7 +762,7 @@ mod tests {
         let (checked, refused) = check(&[row]);
         assert!(checked.marks.is_empty());
         assert_eq!(refused[0].2.field, "minutes_late");
-        assert_eq!(refused[0].2.reason, "invalid_minutes_late");
+        assert_eq!(refused[0].2.reason, RowReason::InvalidMinutesLate);
         assert_eq!(
             refused[0].2.message,
             "minutes_late should be a whole number of minutes, not 'ten'"
@@ -702,7 +772,7 @@ mod tests {
     #[test]
     fn a_control_character_is_named_as_such() {
         let (_, refused) = check(&[sent(&upn(1), "2026-11-20", "A\u{7}M", "/")]);
-        assert_eq!(reasons(&refused), [(0, "invalid_text")]);
+        assert_eq!(reasons(&refused), [(0, RowReason::InvalidText)]);
         assert_eq!(refused[0].2.field, "session");
     }
 }

@@ -7,7 +7,7 @@ use chrono::NaiveDate;
 
 use super::identifiers::{is_la_number, Upn};
 use super::push::Refusals;
-use super::register::{control_problem, parse_date, RowProblem};
+use super::register::{control_problem, parse_date, RowProblem, RowReason};
 
 /// A pupil as received, before any check.
 #[derive(Debug, Clone)]
@@ -57,7 +57,7 @@ fn name(field: &'static str, value: &str) -> Result<String, RowProblem> {
     if len == 0 || len > 100 || trimmed.chars().any(char::is_control) {
         return Err(RowProblem::new(
             field,
-            "invalid_name",
+            RowReason::InvalidName,
             format!("{field} should be 1 to 100 printable characters"),
         ));
     }
@@ -98,22 +98,22 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
     if let Some(problem) = control_problem(text) {
         return Err(problem);
     }
-    let upn =
-        Upn::parse(row.upn).map_err(|e| RowProblem::new("upn", "invalid_upn", e.to_string()))?;
+    let upn = Upn::parse(row.upn)
+        .map_err(|e| RowProblem::new("upn", RowReason::InvalidUpn, e.to_string()))?;
     let legal_forename = name("legal_forename", row.legal_forename)?;
     let legal_surname = name("legal_surname", row.legal_surname)?;
     let date_of_birth = parse_date("date_of_birth", row.date_of_birth)?;
     if date_of_birth > today {
         return Err(RowProblem::new(
             "date_of_birth",
-            "date_in_future",
+            RowReason::DateInFuture,
             format!("date_of_birth {date_of_birth} is after today ({today})"),
         ));
     }
     if date_of_birth < NaiveDate::from_ymd_opt(1990, 1, 1).unwrap_or(date_of_birth) {
         return Err(RowProblem::new(
             "date_of_birth",
-            "invalid_date",
+            RowReason::InvalidDate,
             format!("date_of_birth {date_of_birth} is not a school pupil's"),
         ));
     }
@@ -122,7 +122,7 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
         Some(p) => Some(normalise_postcode(p).ok_or_else(|| {
             RowProblem::new(
                 "postcode",
-                "invalid_postcode",
+                RowReason::InvalidPostcode,
                 format!(
                     "postcode '{}' is not a UK postcode",
                     p.chars().take(12).collect::<String>()
@@ -137,7 +137,7 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
             Some(ok.ok_or_else(|| {
                 RowProblem::new(
                     "home_la_code",
-                    "invalid_la_code",
+                    RowReason::InvalidLaCode,
                     format!("home_la_code {code} is not an English LA number"),
                 )
             })? as i32)
@@ -152,7 +152,7 @@ pub fn check_pupil(row: &PupilRow<'_>, today: NaiveDate) -> Result<CheckedPupil,
         if until < on_roll_from {
             return Err(RowProblem::new(
                 "on_roll_until",
-                "invalid_date",
+                RowReason::InvalidDate,
                 format!("on_roll_until {until} is before on_roll_from {on_roll_from}"),
             ));
         }
@@ -246,7 +246,7 @@ pub fn check_roll(rows: &[PupilIn], today: NaiveDate, refusals: &mut impl Refusa
             upn,
             RowProblem::new(
                 "upn",
-                "duplicate_in_push",
+                RowReason::DuplicateInPush,
                 format!(
                     "{upn} appears more than once in this push with different details; send it once"
                 ),
@@ -348,7 +348,8 @@ mod tests {
 
     #[test]
     fn each_rejection_has_its_reason() {
-        let reason = |row: PupilRow<'static>| check_pupil(&row, today()).unwrap_err().reason;
+        let reason =
+            |row: PupilRow<'static>| check_pupil(&row, today()).unwrap_err().reason.as_str();
         assert_eq!(
             reason(PupilRow {
                 upn: "Z801200001001",
@@ -422,7 +423,7 @@ mod tests {
         }
     }
 
-    fn check(rows: &[PupilIn]) -> (CheckedRoll, Vec<(usize, &'static str, String)>) {
+    fn check(rows: &[PupilIn]) -> (CheckedRoll, Vec<(usize, RowReason, String)>) {
         let mut refused: Vec<(usize, String, RowProblem)> = Vec::new();
         let checked = check_roll(rows, today(), &mut refused);
         let refused = refused
@@ -458,10 +459,10 @@ mod tests {
         assert_eq!(
             refused,
             [
-                (4, "invalid_upn", "Z801200001001".to_string()),
-                (2, "duplicate_in_push", upn(2)),
-                (3, "duplicate_in_push", upn(2)),
-                (5, "duplicate_in_push", upn(2)),
+                (4, RowReason::InvalidUpn, "Z801200001001".to_string()),
+                (2, RowReason::DuplicateInPush, upn(2)),
+                (3, RowReason::DuplicateInPush, upn(2)),
+                (5, RowReason::DuplicateInPush, upn(2)),
             ]
         );
         let kept: Vec<&str> = checked

@@ -394,7 +394,7 @@ pub fn recompute_school(
 // ---------------------------------------------------------------------------------------------
 
 /// Where a summary's numbers come from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SummarySource {
     /// The tallies maintained on ingest (the academic year to date).

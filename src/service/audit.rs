@@ -2,11 +2,9 @@
 
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::error::ApiError;
 use crate::store::audit;
-
-/// The outcome of a write refused with 403.
-pub const FORBIDDEN: &str = "forbidden";
 
 pub use crate::domain::audit::{AuditEvent, AuditFilter};
 
@@ -35,7 +33,7 @@ pub async fn record_refusal(
     subject: AuditSubject,
 ) -> Result<(), ApiError> {
     let mut event = actor.audit(state.clock.now_naive(), action, subject);
-    event.outcome = FORBIDDEN.to_string();
+    event.outcome = AuditOutcome::Forbidden.as_str().to_string();
     state
         .db
         .write(move |conn| Ok(audit::append(conn, &[event])?))

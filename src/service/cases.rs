@@ -14,6 +14,7 @@ use super::webhooks::Outgoing;
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::Alert;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::{
     Case, CaseId, CaseStatus, Evidence, Review, ReviewId, ReviewOutcome, ReviewStatus,
@@ -184,7 +185,7 @@ where
         .write(move |conn| {
             let Some(found) = visible(conn, &actor, id, &policy, today)? else {
                 let mut event = actor.audit(now, action, AuditSubject::new("case", id.to_string()));
-                event.outcome = "not_found".to_string();
+                event.outcome = AuditOutcome::NotFound.as_str().to_string();
                 audit::append(conn, &[event])?;
                 return Ok(Err(not_found(id)));
             };

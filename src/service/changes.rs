@@ -6,6 +6,7 @@ use chrono::NaiveDateTime;
 
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::changes::{ChangeAction, ChangedResource};
 use crate::error::{ApiError, ProblemKind};
 use crate::store::changes::{self as store, ChangeRow};
@@ -72,7 +73,7 @@ pub async fn page(
             let pruned_through = retention::changes_pruned_through(conn)?;
             if since < pruned_through {
                 let mut event = actor.audit(now, "read", AuditSubject::new("changes", "feed"));
-                event.outcome = "gone".to_string();
+                event.outcome = AuditOutcome::Gone.as_str().to_string();
                 audit::append(conn, &[event])?;
                 return Ok(Err(feed_pruned(since, pruned_through)));
             }

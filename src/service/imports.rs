@@ -13,7 +13,7 @@ use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::push::Refusals;
 pub use crate::domain::push::{ImportOutcome, PushKind, PushMode};
-use crate::domain::register::RowProblem;
+use crate::domain::register::{RowProblem, RowReason};
 use crate::error::{ApiError, FieldProblem};
 use crate::store::imports::{self, ImportRow};
 
@@ -34,12 +34,9 @@ pub struct RowError {
     pub upn: Option<String>,
     #[schema(example = "code")]
     pub field: String,
-    /// Machine-readable: `unknown_code`, `legacy_code`, `invalid_upn`, `pupil_not_on_roll`,
-    /// `date_in_future`, `not_a_school_day`, `duplicate_in_push`, `invalid_session`,
-    /// `invalid_minutes_late`, `invalid_date`, `invalid_name`, `invalid_postcode`, `invalid_la_code`,
-    /// `invalid_text` (a control character in any field: the row is refused, not the push).
-    #[schema(example = "unknown_code")]
-    pub reason: String,
+    /// Machine-readable (`invalid_text`: a control character in any field refuses the row, not
+    /// the push).
+    pub reason: RowReason,
     #[schema(example = "'i' is not a register code (codes are case-sensitive; did you mean 'I'?)")]
     pub message: String,
 }
@@ -89,7 +86,7 @@ impl Rejections {
         self.count += 1;
         *self
             .by_reason
-            .entry(problem.reason.to_string())
+            .entry(problem.reason.as_str().to_string())
             .or_default() += 1;
         if self.errors.len() < MAX_LISTED_ERRORS {
             self.errors.push(RowError {
@@ -99,7 +96,7 @@ impl Rejections {
                     .map(|p| format!("{p}/{index}/{}", problem.field)),
                 upn: upn.map(|u| u.chars().take(20).collect()),
                 field: problem.field.to_string(),
-                reason: problem.reason.to_string(),
+                reason: problem.reason,
                 message: problem.message,
             });
         }
@@ -172,7 +169,7 @@ impl PushOutcome {
                     e.pointer
                         .clone()
                         .unwrap_or_else(|| format!("/rows/{}/{}", e.row, e.field)),
-                    format!("[{}] {}", e.reason, e.message),
+                    format!("[{}] {}", e.reason.as_str(), e.message),
                 )
             })
             .collect();

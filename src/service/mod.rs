@@ -30,6 +30,7 @@ use chrono::NaiveDateTime;
 use crate::clock::Clock;
 use crate::domain::access::{school_access, Role, SchoolAccess};
 use crate::domain::attendance::AttendancePolicy;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::policy::Policy;
 use crate::error::ApiError;
 use crate::store::audit::NewAuditEvent;
@@ -156,7 +157,7 @@ impl Actor {
             school_urn: subject.school_urn,
             upn: subject.upn,
             endpoint: self.endpoint.clone(),
-            outcome: "success".to_string(),
+            outcome: AuditOutcome::Success.as_str().to_string(),
             correlation_id: self.correlation_id.clone(),
         }
     }

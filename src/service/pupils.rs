@@ -5,6 +5,7 @@ use chrono::NaiveDate;
 
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::calendar::AcademicYear;
 use crate::domain::identifiers::Upn;
 use crate::domain::register::covers;
@@ -113,10 +114,11 @@ where
             );
             event.school_urn = found.as_ref().and_then(|(_, school)| *school);
             event.outcome = if found.is_some() {
-                "success"
+                AuditOutcome::Success
             } else {
-                "not_found"
+                AuditOutcome::NotFound
             }
+            .as_str()
             .to_string();
             audit::append(conn, &[event])?;
             Ok(found)

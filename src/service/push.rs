@@ -18,6 +18,7 @@ use chrono::{NaiveDate, NaiveDateTime};
 use super::imports::{replay, Idempotency, PushOutcome, Rejections, Tally};
 use super::{Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::push::{ImportOutcome, PushKind, PushMode};
 use crate::error::{ApiError, ProblemKind};
 use crate::store::imports::{self, Counts, OpenError};
@@ -311,7 +312,12 @@ pub fn conclude(
         "import",
         AuditSubject::new(resource, import_id.to_string()).school(push.urn),
     );
-    event.outcome = imports::outcome_text(outcome).to_string();
+    event.outcome = match outcome {
+        ImportOutcome::Committed => AuditOutcome::Committed,
+        ImportOutcome::Rejected => AuditOutcome::Rejected,
+    }
+    .as_str()
+    .to_string();
     audit::append(conn, &[event])?;
     Ok(PushOutcome {
         report,

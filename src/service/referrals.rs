@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::attendance::{to_session_marks, year_to_date};
 use super::{alerts, page_of, webhooks, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::case::Case;
 use crate::domain::changes::{Change, ChangeAction};
@@ -25,23 +26,7 @@ use crate::store::referrals::{self as store, NewAssessment, NewReferral, Referra
 pub use crate::domain::referral::StoredAssessment;
 use crate::store::{audit, calendars, changes, marks, pupils, DbConnection};
 
-/// Why an assessment was made.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum AssessmentTrigger {
-    Submitted,
-    Patched,
-    Requested,
-}
-
-impl AssessmentTrigger {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AssessmentTrigger::Submitted => "submitted",
-            AssessmentTrigger::Patched => "patched",
-            AssessmentTrigger::Requested => "requested",
-        }
-    }
-}
+pub use crate::domain::referral::AssessmentTrigger;
 
 /// A referral as the API shows it.
 #[derive(Debug, Clone)]
@@ -423,7 +408,7 @@ fn audit_refusal(
     now: NaiveDateTime,
 ) -> Result<(), ApiError> {
     let mut event = actor.audit(now, action, AuditSubject::new("referral", id.to_string()));
-    event.outcome = "not_found".to_string();
+    event.outcome = AuditOutcome::NotFound.as_str().to_string();
     audit::append(conn, &[event])?;
     Ok(())
 }

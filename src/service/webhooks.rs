@@ -232,7 +232,8 @@ fn announcement(
 pub struct Subscription {
     pub id: i64,
     pub url: String,
-    #[schema(example = json!(["referral.decided", "case.closed"]))]
+    // Stored as the names the subscriber sent, each checked against `EventType` on the way in.
+    #[schema(value_type = Vec<EventType>, example = json!(["referral.decided", "case.closed"]))]
     pub events: Vec<String>,
     pub description: Option<String>,
     /// `active`, or `disabled` (the receiver answered 410 Gone; nothing more is sent until its
@@ -268,7 +269,7 @@ pub struct Delivery {
     /// The `webhook-id` header: the same on every retry, so receivers can deduplicate.
     #[schema(example = "msg_5b1f0c8e2d6a4f4f9c3e8a7b6d5c4b3a")]
     pub message_id: String,
-    #[schema(example = "referral.decided")]
+    #[schema(value_type = EventType, example = "referral.decided")]
     pub event_type: String,
     pub occurred_at: DateTime<Utc>,
     /// `pending` (sent at `next_attempt_at`), `delivered`, `failed` (retries exhausted, about

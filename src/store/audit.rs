@@ -4,8 +4,9 @@
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
+use super::columns::word;
 use super::schema::audit_events;
-use super::{DbConnection, StoreResult};
+use super::{DbConnection, StoreError, StoreResult};
 use crate::domain::audit::{AuditEvent, AuditFilter};
 
 #[derive(Debug, Clone, Insertable)]
@@ -41,21 +42,24 @@ struct AuditRow {
 }
 
 impl AuditRow {
-    fn into_event(self) -> AuditEvent {
-        AuditEvent {
+    fn into_event(self) -> StoreResult<AuditEvent> {
+        let unreadable = |e: Box<dyn std::error::Error + Send + Sync>| {
+            StoreError::unreadable(format!("audit event {}: {e}", self.id))
+        };
+        Ok(AuditEvent {
             id: self.id,
             occurred_at: self.occurred_at.and_utc(),
             actor: self.actor,
-            actor_role: self.actor_role,
+            actor_role: word(&self.actor_role).map_err(unreadable)?,
             action: self.action,
             resource_type: self.resource_type,
             resource_id: self.resource_id,
             school_urn: self.school_urn,
             upn: self.upn,
             endpoint: self.endpoint,
-            outcome: self.outcome,
+            outcome: word(&self.outcome).map_err(unreadable)?,
             correlation_id: self.correlation_id,
-        }
+        })
     }
 }
 
@@ -107,5 +111,5 @@ pub fn page(
         query = query.filter(audit_events::id.lt(before));
     }
     let rows: Vec<AuditRow> = query.limit(limit).load(conn)?;
-    Ok(rows.into_iter().map(AuditRow::into_event).collect())
+    rows.into_iter().map(AuditRow::into_event).collect()
 }

@@ -11,9 +11,11 @@ use diesel::sql_types::Text;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+use crate::domain::access::Role;
+use crate::domain::audit::AuditOutcome;
 use crate::domain::case::{CaseStatus, ReviewStatus};
 use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
-use crate::domain::referral::ReferralStatus;
+use crate::domain::referral::{AssessmentTrigger, ReferralStatus};
 use crate::domain::schedule::ReviewKind;
 
 /// A state (or kind) stored as its word.
@@ -45,6 +47,9 @@ words! {
     ReferralStatus => "referral status",
     SubscriptionStatus => "subscription status",
     DeliveryStatus => "delivery status",
+    AssessmentTrigger => "assessment trigger",
+    Role => "role",
+    AuditOutcome => "audit outcome",
 }
 
 /// The state a stored word names.

@@ -93,7 +93,7 @@ where
         Ok(StoredAssessment {
             id,
             evaluated_at,
-            trigger,
+            trigger: word(&trigger)?,
             assessment: json("assessment", id, &body)?,
         })
     }
