@@ -37,9 +37,10 @@ pub struct PupilBody {
     /// 1 to 100 printable characters (`invalid_name`).
     #[schema(example = "Okafor")]
     pub legal_surname: String,
-    /// An ISO date (`invalid_date`), not after today (`date_in_future`) nor before 1990
-    /// (`invalid_date`).
-    #[schema(example = "2014-03-02", format = Date)]
+    /// An ISO date, `YYYY-MM-DD` (`invalid_date`), not after today (`date_in_future`) nor
+    /// before 1990 (`invalid_date`). Not typed `format: date` in this spec: a row with another
+    /// date is reported, not refused.
+    #[schema(example = "2014-03-02")]
     pub date_of_birth: String,
     /// A UK postcode (`invalid_postcode`).
     #[schema(example = "SG1 2AB")]
@@ -53,10 +54,11 @@ pub struct PupilBody {
     pub sen_support: bool,
     #[serde(default)]
     pub pupil_premium: bool,
-    #[schema(example = "2026-09-03", format = Date)]
+    /// First day on the roll: an ISO date, `YYYY-MM-DD` (`invalid_date`).
+    #[schema(example = "2026-09-03")]
     pub on_roll_from: String,
-    /// Last day on the roll, for a leaver: not before `on_roll_from` (`invalid_date`).
-    #[schema(format = Date)]
+    /// Last day on the roll, for a leaver: an ISO date not before `on_roll_from`
+    /// (`invalid_date`).
     pub on_roll_until: Option<String>,
 }
 

@@ -28,9 +28,10 @@ pub struct MarkBody {
     /// letter); otherwise the row is refused (`invalid_upn`).
     #[schema(value_type = String, example = "H801200001001")]
     pub upn: CompactString,
-    /// An ISO date (`invalid_date`), not after today (`date_in_future`), a weekday
-    /// (`not_a_school_day`).
-    #[schema(value_type = String, example = "2026-11-20", format = Date)]
+    /// An ISO date, `YYYY-MM-DD` (`invalid_date`), not after today (`date_in_future`), a
+    /// weekday (`not_a_school_day`). Not typed `format: date` in this spec: a row with another
+    /// date is reported, not refused.
+    #[schema(value_type = String, example = "2026-11-20")]
     pub date: CompactString,
     /// `AM` or `PM`, upper case; anything else refuses the row (`invalid_session`).
     #[schema(value_type = String, example = "AM")]
