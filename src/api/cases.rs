@@ -44,7 +44,7 @@ pub struct ReviewView {
     pub note: Option<String>,
 }
 
-fn review_view(r: Review) -> ReviewView {
+pub(crate) fn review_view(r: Review) -> ReviewView {
     ReviewView {
         id: r.id.get(),
         case_id: r.case_id.get(),
@@ -111,7 +111,7 @@ pub struct CaseView {
     pub re_referral: Option<ReReferral>,
 }
 
-fn case_view(c: CaseRecord) -> CaseView {
+pub(crate) fn case_view(c: CaseRecord) -> CaseView {
     let case = c.case;
     CaseView {
         id: case.id.get(),

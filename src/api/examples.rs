@@ -419,7 +419,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
     }
     // Path parameters: the ids the examples act on (per operation: the withdrawal is of
     // another referral than the decision), and demo pupils and schools for every read.
-    let ids: [(&str, &str, i64); 17] = [
+    let ids: [(&str, &str, i64); 18] = [
         ("get", "/api/v1/referrals/{id}", DEMO_ACCEPTED_REFERRAL),
         ("patch", "/api/v1/referrals/{id}", EXAMPLE_REFERRAL),
         (
@@ -435,6 +435,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ),
         ("get", "/api/v1/cases/{id}", DEMO_CASE),
         ("get", "/api/v1/cases/{id}/reviews", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/report", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/reviews", DEMO_CASE),
         ("patch", "/api/v1/cases/{id}/reviews/{review_id}", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/medical-evidence", DEMO_CASE),

@@ -18,6 +18,8 @@ pub mod pupils;
 pub mod referrals;
 pub mod refusals;
 pub mod registers;
+mod report_page;
+pub mod reports;
 pub mod schools;
 pub mod webhooks;
 
@@ -78,6 +80,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(cases::list_reviews)
                 .service(cases::add_case_evidence)
                 .service(cases::exit_case)
+                .service(reports::get_case_report)
                 .service(changes::list_changes)
                 .service(registers::push_register)
                 .service(registers::get_import)

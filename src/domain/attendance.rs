@@ -86,7 +86,7 @@ impl Default for AttendancePolicy {
 // ---------------------------------------------------------------------------------------------
 
 /// The attendance measures of a set of sessions (RULES.md R2; API.md "Attendance").
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 pub struct AttendanceMeasures {
     /// Sessions in the first four categories of the R1 table (R2.1).
     pub possible_sessions: u32,

@@ -65,6 +65,7 @@ pub mod policy;
 pub mod push;
 pub mod referral;
 pub mod register;
+pub mod report;
 pub mod retention;
 pub mod roll;
 pub mod schedule;

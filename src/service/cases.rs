@@ -155,7 +155,7 @@ fn subject(case: &Case) -> AuditSubject {
 
 /// Runs `work` on a case the actor may see (404 otherwise, audited as refused) and audits it;
 /// what `work` changed goes on the change feed last, once its other writes are done.
-async fn with_case<T, F>(
+pub(crate) async fn with_case<T, F>(
     state: &AppState,
     actor: &Actor,
     id: CaseId,

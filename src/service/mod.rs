@@ -16,6 +16,7 @@ pub mod pupils;
 pub mod push;
 pub mod referrals;
 pub mod registers;
+pub mod reports;
 pub mod retention;
 pub mod roll;
 pub mod schools;
