@@ -108,7 +108,11 @@ fn register_chart(weeks: &[RegisterWeek]) -> String {
     let label_every = ((n / 10.0).ceil() as usize).max(1);
     for (i, week) in weeks.iter().enumerate() {
         let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
-        let h = plot_h * (week.attendance_rate / 100.0).clamp(0.0, 1.0);
+        // A week with sessions but none attended keeps a sliver, so it reads as 0%, not as no data.
+        let mut h = plot_h * (week.attendance_rate / 100.0).clamp(0.0, 1.0);
+        if week.possible_sessions > 0 {
+            h = h.max(1.5);
+        }
         let y = TOP + plot_h - h;
         let colour = if week.during_support {
             "var(--during)"
@@ -182,7 +186,7 @@ pub fn render(report: &CaseReportView) -> String {
     let mut page = String::with_capacity(16 * 1024);
     let _ = write!(
         page,
-        r#"<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><title>Progress report: {} ({})</title><style>{STYLE}</style></head><body>"#,
+        r#"<!doctype html><html lang="en-GB"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1"><link rel="icon" href="data:,"><title>Progress report: {} ({})</title><style>{STYLE}</style></head><body>"#,
         esc(&who),
         esc(&report.subject.upn)
     );
@@ -206,7 +210,12 @@ pub fn render(report: &CaseReportView) -> String {
     };
     let _ = write!(
         page,
-        r#"<section><h2>The support so far</h2><dl class="facts"><dt>Started</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd><dt>School days of support</dt><dd>{}</dd><dt>Provision</dt><dd>"#,
+        r#"<section><h2>The support so far</h2><dl class="facts"><dt>{}</dt><dd>{}</dd><dt>Status</dt><dd>{}</dd><dt>School days of support</dt><dd>{}</dd><dt>Provision</dt><dd>"#,
+        if case.start_date > report.generated_on {
+            "Starts"
+        } else {
+            "Started"
+        },
         esc(&long_date(case.start_date)),
         esc(&status),
         report.school_days_of_support
