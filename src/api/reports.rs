@@ -70,7 +70,7 @@ pub enum ReportFormat {
 #[into_params(parameter_in = Query)]
 pub struct ReportQuery {
     /// `json` or `html`; without it the `Accept` header decides (`text/html` for the page).
-    #[param(value_type = Option<ReportFormat>)]
+    #[param(value_type = Option<ReportFormat>, inline)]
     pub format: Option<QueryWord<ReportFormat>>,
 }
 
