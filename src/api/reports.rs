@@ -9,7 +9,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::{case_view, review_view, CaseView, ReviewView};
 use super::extract::QueryWord;
-use super::problem::ReadFailures;
+use super::problem::{InvalidQuery, ReadFailures};
 use super::report_page;
 use crate::domain::case::{CaseId, ReviewStatus};
 use crate::domain::report::{RegisterBeforeAndDuring, RegisterWeek};
@@ -152,6 +152,7 @@ fn wants_html(req: &HttpRequest, format: Option<ReportFormat>) -> bool {
             (String = "text/html"),
         )),
         ReadFailures,
+        (status = 422, response = InvalidQuery),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
