@@ -428,6 +428,24 @@ on_both_backends!(
             meetings[1]["id"]
         );
 
+        // The review shows the progress it recorded.
+        let listed = app
+            .get(&s.oakfield, &format!("/api/v1/cases/{case}/reviews"))
+            .await
+            .json();
+        let listed = listed
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == meetings[1]["id"])
+            .unwrap()
+            .clone();
+        assert_eq!(
+            listed["target_progress"][0]["progress"], "achieved",
+            "{listed:#}"
+        );
+        assert_eq!(listed["target_progress"][1]["target_id"], 2);
+
         // The next review needs progress on the revised plan's targets, 2 and 3.
         let next = app
             .call(

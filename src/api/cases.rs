@@ -245,7 +245,7 @@ pub async fn get_case(
     tag = "cases",
     params(("id" = i64, Path, description = ID)),
     responses(
-        (status = 200, description = "The reviews", body = Vec<ReviewView>),
+        (status = 200, description = "The reviews, each with the progress it recorded on the plan's targets", body = Vec<ReviewChangedView>),
         ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
@@ -255,9 +255,22 @@ pub async fn list_case_reviews(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<i64>,
-) -> Result<web::Json<Vec<ReviewView>>, ApiError> {
-    let reviews = cases::reviews(&state, &actor, CaseId::from(*id)).await?;
-    Ok(web::Json(reviews.into_iter().map(review_view).collect()))
+) -> Result<web::Json<Vec<ReviewChangedView>>, ApiError> {
+    let (reviews, progress) = cases::reviews(&state, &actor, CaseId::from(*id)).await?;
+    Ok(web::Json(
+        reviews
+            .into_iter()
+            .map(|r| ReviewChangedView {
+                target_progress: progress
+                    .iter()
+                    .filter(|p| p.review_id == r.id)
+                    .map(progress_view)
+                    .collect(),
+                review: review_view(r),
+                plan: None,
+            })
+            .collect(),
+    ))
 }
 
 /// An extra review meeting (`la`).
@@ -345,14 +358,16 @@ pub async fn change_case_review(
     }))
 }
 
-/// A review after a PATCH: with an outcome, the progress it recorded on the plan's targets and
-/// the plan as it now stands (RULES.md R14.2).
+/// A review with the progress it recorded on the plan's targets; after a PATCH, with the plan as
+/// it now stands (RULES.md R14.2).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ReviewChangedView {
     #[serde(flatten)]
     pub review: ReviewView,
     pub target_progress: Vec<ProgressView>,
-    /// The plan in force after the review (`null` when the case has none).
+    /// In a PATCH answer, the plan in force after it (`null` when the case has none; left out
+    /// of the list of a case's reviews).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanView>,
 }
 

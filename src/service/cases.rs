@@ -33,6 +33,7 @@ use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
+use crate::store::plans::{self, RecordedProgress};
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// A case as the API shows it: the case with its schedule, evidence, evidence clock, the
@@ -498,11 +499,20 @@ pub async fn change_review(
 }
 
 /// `GET /api/v1/cases/{id}/reviews`.
-pub async fn reviews(state: &AppState, actor: &Actor, id: CaseId) -> Result<Vec<Review>, ApiError> {
+/// With the progress each recorded on the plan's targets (R14.2).
+pub async fn reviews(
+    state: &AppState,
+    actor: &Actor,
+    id: CaseId,
+) -> Result<(Vec<Review>, Vec<RecordedProgress>), ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    with_case(state, actor, id, "read", |_, _, found, _, _, _, _| {
-        Ok(found.reviews)
-    })
+    with_case(
+        state,
+        actor,
+        id,
+        "read",
+        move |conn, _, found, _, _, _, _| Ok((found.reviews, plans::progress_of_case(conn, id)?)),
+    )
     .await
 }
 

@@ -132,7 +132,11 @@ pub fn progress_of_case(
 ) -> StoreResult<Vec<RecordedProgress>> {
     let rows: Vec<ProgressRow> = target_progress::table
         .filter(target_progress::case_id.eq(case_id.get()))
-        .order((target_progress::held_on, target_progress::review_id))
+        .order((
+            target_progress::held_on,
+            target_progress::review_id,
+            target_progress::target_id,
+        ))
         .select(target_progress::all_columns)
         .load(conn)?;
     rows.into_iter()
