@@ -365,8 +365,8 @@ pub struct ReviewChangedView {
     #[serde(flatten)]
     pub review: ReviewView,
     pub target_progress: Vec<ProgressView>,
-    /// In a PATCH answer, the plan in force after it (`null` when the case has none; left out
-    /// of the list of a case's reviews).
+    /// In a PATCH answer, the plan in force after it (left out when the case has none, and in
+    /// the list of a case's reviews).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<PlanView>,
 }
