@@ -27,6 +27,7 @@ ORDER = [
     ("patch", "/api/v1/referrals/{id}", "la"),
     ("post", "/api/v1/referrals/{id}/assessment", "la"),
     ("post", "/api/v1/referrals/{id}/decision", "la"),
+    ("put", "/api/v1/cases/{id}/plan", "la"),
     ("post", "/api/v1/cases/{id}/reviews", "la"),
     ("patch", "/api/v1/cases/{id}/reviews/{review_id}", "la"),
     ("post", "/api/v1/cases/{id}/medical-evidence", "la"),

@@ -10,6 +10,7 @@ use validator::Validate;
 
 use super::extract::{decode_cursor, encode_cursor, page_limit, query_upn, QueryWord, ValidJson};
 use super::idempotency::{retry_safe, IdempotencyKeyHeader};
+use super::plans::{progress_view, record_view, PlanView, ProgressView};
 use super::problem::{
     BadRequest, LaOnly, ListFailures, NotFound, ReadFailures, Unauthorized, UnsupportedMediaType,
     PROBLEM_JSON,
@@ -244,7 +245,7 @@ pub async fn get_case(
     tag = "cases",
     params(("id" = i64, Path, description = ID)),
     responses(
-        (status = 200, description = "The reviews", body = Vec<ReviewView>),
+        (status = 200, description = "The reviews, each with the progress it recorded on the plan's targets", body = Vec<ReviewChangedView>),
         ReadFailures,
     ),
     security(("oauth2" = []), ("bearer" = []))
@@ -254,9 +255,22 @@ pub async fn list_case_reviews(
     state: web::Data<AppState>,
     actor: Actor,
     id: web::Path<i64>,
-) -> Result<web::Json<Vec<ReviewView>>, ApiError> {
-    let reviews = cases::reviews(&state, &actor, CaseId::from(*id)).await?;
-    Ok(web::Json(reviews.into_iter().map(review_view).collect()))
+) -> Result<web::Json<Vec<ReviewChangedView>>, ApiError> {
+    let (reviews, progress) = cases::reviews(&state, &actor, CaseId::from(*id)).await?;
+    Ok(web::Json(
+        reviews
+            .into_iter()
+            .map(|r| ReviewChangedView {
+                target_progress: progress
+                    .iter()
+                    .filter(|p| p.review_id == r.id)
+                    .map(progress_view)
+                    .collect(),
+                review: review_view(r),
+                plan: None,
+            })
+            .collect(),
+    ))
 }
 
 /// An extra review meeting (`la`).
@@ -308,20 +322,22 @@ pub async fn add_case_review(
 ///
 /// Who: rescheduling onto a school day inside the case is `la` only (a school gets 403); recording
 /// the outcome is `la` or the case's school. What it changes: the review's date or its outcome
-/// (held). Audited; the change feed shows the review `rescheduled` or `held`.
+/// (held); with the outcome, progress on every target of the agreed plan (RULES.md R14.2) and a
+/// `revised_plan` as a new plan version linked to the review. Audited; the change feed shows the
+/// review `rescheduled` or `held` (and the case `plan_updated` for a revised plan).
 #[utoipa::path(
     tag = "cases",
     params(("id" = i64, Path, description = ID), ("review_id" = i64, Path, description = "Review id")),
     request_body = ReviewChange,
     responses(
-        (status = 200, description = "The review as it is now", body = ReviewView),
+        (status = 200, description = "The review as it is now, with the progress it recorded and the plan as it now stands", body = ReviewChangedView),
         (status = 400, response = BadRequest),
         (status = 401, response = Unauthorized),
         (status = 403, description = "A school rescheduling, or a role that may not", body = Problem, content_type = PROBLEM_JSON),
         (status = 404, response = NotFound),
         (status = 409, description = "The case is closed or the review already held or cancelled", body = Problem, content_type = PROBLEM_JSON),
         (status = 415, response = UnsupportedMediaType),
-        (status = 422, description = "Not a school day in the case, or held in the future", body = Problem, content_type = PROBLEM_JSON),
+        (status = 422, description = "Not a school day in the case, or held in the future; progress missing for targets of the agreed plan (named), for an unknown target, or revised/dropped without a note; a revised plan R14.1 refuses", body = Problem, content_type = PROBLEM_JSON),
     ),
     security(("oauth2" = []), ("bearer" = []))
 )]
@@ -331,11 +347,28 @@ pub async fn change_case_review(
     actor: Actor,
     path: web::Path<(i64, i64)>,
     body: ValidJson<ReviewChange>,
-) -> Result<web::Json<ReviewView>, ApiError> {
+) -> Result<web::Json<ReviewChangedView>, ApiError> {
     let (id, review_id) = path.into_inner();
     let (id, review_id) = (CaseId::from(id), ReviewId::from(review_id));
-    let review = cases::change_review(&state, &actor, id, review_id, body.0).await?;
-    Ok(web::Json(review_view(review)))
+    let done = cases::change_review(&state, &actor, id, review_id, body.0).await?;
+    Ok(web::Json(ReviewChangedView {
+        review: review_view(done.review),
+        target_progress: done.at_review.progress.iter().map(progress_view).collect(),
+        plan: done.at_review.plan.map(record_view),
+    }))
+}
+
+/// A review with the progress it recorded on the plan's targets; after a PATCH, with the plan as
+/// it now stands (RULES.md R14.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReviewChangedView {
+    #[serde(flatten)]
+    pub review: ReviewView,
+    pub target_progress: Vec<ProgressView>,
+    /// In a PATCH answer, the plan in force after it (left out when the case has none, and in
+    /// the list of a case's reviews).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub plan: Option<PlanView>,
 }
 
 #[derive(Debug, Deserialize, IntoParams)]

@@ -38,7 +38,7 @@ pub struct ChangeItem {
     #[schema(example = 117001)]
     pub school_urn: i32,
     /// Referrals: `created`, `updated`, `assessed`, `decided`, `withdrawn`; cases: `opened`,
-    /// `evidence_added`, `closed`; reviews: `planned`, `added`, `rescheduled`, `held`,
+    /// `evidence_added`, `closed`, `plan_updated`; reviews: `planned`, `added`, `rescheduled`, `held`,
     /// `cancelled`; alerts: `raised`, `resolved`, `since_moved`.
     pub action: ChangeAction,
     pub changed_at: DateTime<Utc>,

@@ -163,6 +163,29 @@ pub fn review_change(day: &ExampleDay) -> Value {
     json!({"scheduled_for": day.school_day_from(14)})
 }
 
+/// `PUT /cases/{id}/plan`: an agreed plan with everything R14.1 asks for (a funding statement
+/// too, so it agrees whatever funding the demo pupil has), the return phased from two weeks on.
+pub fn plan(day: &ExampleDay) -> Value {
+    json!({
+        "status": "agreed",
+        "baseline": {
+            "scale": "national curriculum: WTS / EXS / GDS", "english": "WTS", "maths": "WTS",
+            "science": "EXS", "engagement": "joins online lessons two days in three",
+            "emotional_wellbeing": "anxious about returning; sleeping better"
+        },
+        "targets": [
+            {"description": "attend two mornings a week in school", "owner": "school",
+             "measure": "register marks, half-termly", "by": day.school_day_from(30)},
+            {"description": "complete weekly maths tasks online", "owner": "pupil",
+             "measure": "tasks completed out of those set"}
+        ],
+        "pupil_voice": "I want to be back with my friends for science",
+        "parent_voice": "mornings are hardest; start with afternoons",
+        "reintegration_steps": [{"from": day.school_day_from(14), "sessions_per_week": 2}],
+        "funding_statement": "pupil premium funds the AV1 robot for lessons missed"
+    })
+}
+
 /// `POST /cases/{id}/medical-evidence`: a consultant's letter issued today.
 pub fn evidence(day: &ExampleDay) -> Value {
     json!({
@@ -381,6 +404,12 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             evidence(day),
         ),
         (
+            "put",
+            "/api/v1/cases/{id}/plan",
+            "application/json",
+            plan(day),
+        ),
+        (
             "post",
             "/api/v1/cases/{id}/exit",
             "application/json",
@@ -419,7 +448,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
     }
     // Path parameters: the ids the examples act on (per operation: the withdrawal is of
     // another referral than the decision), and demo pupils and schools for every read.
-    let ids: [(&str, &str, i64); 18] = [
+    let ids: &[(&str, &str, i64)] = &[
         ("get", "/api/v1/referrals/{id}", DEMO_ACCEPTED_REFERRAL),
         ("patch", "/api/v1/referrals/{id}", EXAMPLE_REFERRAL),
         (
@@ -439,6 +468,10 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ("post", "/api/v1/cases/{id}/reviews", DEMO_CASE),
         ("patch", "/api/v1/cases/{id}/reviews/{review_id}", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/medical-evidence", DEMO_CASE),
+        ("put", "/api/v1/cases/{id}/plan", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/plan", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/plan/versions", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/plan/versions/{n}", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/exit", DEMO_CASE),
         ("get", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("delete", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
@@ -455,7 +488,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ),
         ("post", "/api/v1/webhooks/{id}/enable", EXAMPLE_WEBHOOK),
     ];
-    for (method, path, id) in ids {
+    for &(method, path, id) in ids {
         set_path_example(api, path, method, "id", json!(id));
     }
     set_path_example(
@@ -464,6 +497,14 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         "patch",
         "review_id",
         json!(DEMO_CASE_REVIEW),
+    );
+    // The first version: the walk's PUT makes it before anyone reads it.
+    set_path_example(
+        api,
+        "/api/v1/cases/{id}/plan/versions/{n}",
+        "get",
+        "n",
+        json!(1),
     );
     // A fresh demo has no failed delivery to retry (its deliveries wait to be sent): the id is
     // the example subscription's first, which answers 409 until it has failed.

@@ -13,6 +13,7 @@ pub mod extract;
 pub mod idempotency;
 pub mod oauth;
 pub mod ops;
+pub mod plans;
 pub mod problem;
 pub mod pupils;
 pub mod referrals;
@@ -81,6 +82,10 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(cases::add_case_evidence)
                 .service(cases::exit_case)
                 .service(reports::get_case_report)
+                .service(plans::get_plan)
+                .service(plans::put_plan)
+                .service(plans::list_plan_versions)
+                .service(plans::get_plan_version)
                 .service(changes::list_changes)
                 .service(registers::push_register)
                 .service(registers::get_import)

@@ -76,10 +76,12 @@ pub enum ChangeAction {
     Resolved,
     /// An open alert's `since` moved (a corrected mark moved the day a threshold was reached).
     SinceMoved,
+    /// A new version of the case's plan (R14.1), by a PUT or at a review (R14.2).
+    PlanUpdated,
 }
 
 impl ChangeAction {
-    pub const ALL: [ChangeAction; 16] = [
+    pub const ALL: [ChangeAction; 17] = [
         ChangeAction::Created,
         ChangeAction::Updated,
         ChangeAction::Assessed,
@@ -96,6 +98,7 @@ impl ChangeAction {
         ChangeAction::Raised,
         ChangeAction::Resolved,
         ChangeAction::SinceMoved,
+        ChangeAction::PlanUpdated,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -116,6 +119,7 @@ impl ChangeAction {
             ChangeAction::Raised => "raised",
             ChangeAction::Resolved => "resolved",
             ChangeAction::SinceMoved => "since_moved",
+            ChangeAction::PlanUpdated => "plan_updated",
         }
     }
 

@@ -27,11 +27,13 @@ use crate::domain::exit::{
     exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
     register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
 };
+use crate::domain::plan::{PlanBody, TargetProgress};
 use crate::domain::policy::Policy;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
+use crate::store::plans::{self, RecordedProgress};
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// A case as the API shows it: the case with its schedule, evidence, evidence clock, the
@@ -49,7 +51,7 @@ pub struct CaseRecord {
     pub re_referral: Option<ReReferral>,
 }
 
-fn not_found(id: CaseId) -> ApiError {
+pub(crate) fn not_found(id: CaseId) -> ApiError {
     ApiError::not_found(format!("no case {id} that you can see"))
 }
 
@@ -268,7 +270,7 @@ pub async fn list(state: &AppState, actor: &Actor, query: CaseQuery) -> Result<C
         .await
 }
 
-fn active_or_conflict(found: &CaseRecord, wanted: &str) -> Result<(), ApiError> {
+pub(crate) fn active_or_conflict(found: &CaseRecord, wanted: &str) -> Result<(), ApiError> {
     if found.case.is_active() {
         Ok(())
     } else {
@@ -365,6 +367,25 @@ pub struct ReviewChange {
     /// Record that it was held (`la`, or the case's school).
     #[validate(nested)]
     pub outcome: Option<ReviewOutcome>,
+    /// With `outcome`, while the case has an agreed plan: progress on every target of the agreed
+    /// version in force (RULES.md R14.2).
+    #[serde(default)]
+    #[validate(
+        length(max = 50, message = "give at most 50 targets' progress"),
+        nested
+    )]
+    #[schema(max_items = 50)]
+    pub target_progress: Vec<TargetProgress>,
+    /// With `outcome`: a revised plan agreed at the review, the whole plan as `PUT .../plan` takes
+    /// it; it becomes a new version linked to the review (RULES.md R14.2).
+    #[validate(nested)]
+    pub revised_plan: Option<PlanBody>,
+}
+
+/// A review as a PATCH leaves it, with what it recorded against the plan (R14.2).
+pub struct ReviewChanged {
+    pub review: Review,
+    pub at_review: super::plans::AtReview,
 }
 
 /// `PATCH /api/v1/cases/{id}/reviews/{review_id}`.
@@ -374,7 +395,7 @@ pub async fn change_review(
     id: CaseId,
     review_id: ReviewId,
     change: ReviewChange,
-) -> Result<Review, ApiError> {
+) -> Result<ReviewChanged, ApiError> {
     actor.require(&[Role::La, Role::School])?;
     if change.scheduled_for.is_some() && actor.role != Role::La {
         return Err(ApiError::forbidden(
@@ -387,13 +408,22 @@ pub async fn change_review(
             "give scheduled_for (to move the review) or outcome (to record it)",
         ));
     }
+    if change.outcome.is_none()
+        && (!change.target_progress.is_empty() || change.revised_plan.is_some())
+    {
+        return Err(ApiError::invalid_field(
+            "/outcome",
+            "target_progress and revised_plan are recorded with the review's outcome",
+        ));
+    }
     with_case(
         state,
         actor,
         id,
         "update",
-        move |conn, _, found, _, today, now, changed| {
+        move |conn, actor, found, _, today, now, changed| {
             active_or_conflict(&found, "changed")?;
+            let mut at_review = super::plans::AtReview::default();
             let Some(review) = store::review(conn, id, review_id)? else {
                 return Err(ApiError::not_found(format!(
                     "case {id} has no review {review_id}"
@@ -446,20 +476,43 @@ pub async fn change_review(
                     found.case.school_urn,
                     ChangeAction::Held,
                 ));
+                at_review = super::plans::record_at_review(
+                    conn,
+                    actor,
+                    &found.case,
+                    review_id,
+                    outcome.held_on,
+                    &change.target_progress,
+                    change.revised_plan.clone(),
+                    now,
+                    changed,
+                )?;
             }
-            store::review(conn, id, review_id)?
-                .ok_or_else(|| ApiError::internal("the review vanished"))
+            Ok(ReviewChanged {
+                review: store::review(conn, id, review_id)?
+                    .ok_or_else(|| ApiError::internal("the review vanished"))?,
+                at_review,
+            })
         },
     )
     .await
 }
 
 /// `GET /api/v1/cases/{id}/reviews`.
-pub async fn reviews(state: &AppState, actor: &Actor, id: CaseId) -> Result<Vec<Review>, ApiError> {
+/// With the progress each recorded on the plan's targets (R14.2).
+pub async fn reviews(
+    state: &AppState,
+    actor: &Actor,
+    id: CaseId,
+) -> Result<(Vec<Review>, Vec<RecordedProgress>), ApiError> {
     actor.require(&[Role::La, Role::School])?;
-    with_case(state, actor, id, "read", |_, _, found, _, _, _, _| {
-        Ok(found.reviews)
-    })
+    with_case(
+        state,
+        actor,
+        id,
+        "read",
+        move |conn, _, found, _, _, _, _| Ok((found.reviews, plans::progress_of_case(conn, id)?)),
+    )
     .await
 }
 

@@ -15,6 +15,7 @@ use crate::domain::access::Role;
 use crate::domain::audit::AuditOutcome;
 use crate::domain::case::{CaseStatus, ReviewStatus};
 use crate::domain::events::{DeliveryStatus, SubscriptionStatus};
+use crate::domain::plan::{PlanStatus, Progress};
 use crate::domain::referral::{AssessmentTrigger, ReferralStatus};
 use crate::domain::schedule::ReviewKind;
 
@@ -50,6 +51,8 @@ words! {
     AssessmentTrigger => "assessment trigger",
     Role => "role",
     AuditOutcome => "audit outcome",
+    PlanStatus => "plan status",
+    Progress => "target progress",
 }
 
 /// The state a stored word names.

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod imports;
 pub mod introspection;
 pub mod marks;
+pub mod plans;
 pub mod pupils;
 pub mod referrals;
 pub mod registers;

@@ -411,3 +411,29 @@ diesel::table! {
         pruned_through -> BigInt,
     }
 }
+
+// The Holistic Reintegration Plan (issue 23; migrations 2026-12-07-000031_plans).
+diesel::table! {
+    plan_versions (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        version -> Integer,
+        status -> Text,
+        body -> Text,
+        review_id -> Nullable<BigInt>,
+        created_at -> Timestamp,
+        created_by -> Text,
+    }
+}
+
+diesel::table! {
+    target_progress (review_id, target_id) {
+        review_id -> BigInt,
+        target_id -> BigInt,
+        case_id -> BigInt,
+        plan_version -> Integer,
+        progress -> Text,
+        note -> Nullable<Text>,
+        held_on -> Date,
+    }
+}

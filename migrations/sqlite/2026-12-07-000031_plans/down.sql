@@ -1,0 +1,2 @@
+DROP TABLE target_progress;
+DROP TABLE plan_versions;
