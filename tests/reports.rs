@@ -188,3 +188,106 @@ on_both_backends!(a_case_report_shows_the_support_and_the_register, |app| {
         r.text()
     );
 });
+
+on_both_backends!(
+    the_report_shows_the_plan_its_progress_and_the_baseline_against_the_latest,
+    |app| {
+        let s = setup(&app).await;
+        app.put_json(&s.la, "/api/v1/calendar/2026-27", &calendar(&[]))
+            .await;
+        let r = app
+            .call(
+                "POST",
+                &s.oakfield,
+                "/api/v1/referrals",
+                Some(&short_referral(1, OAKFIELD)),
+            )
+            .await;
+        let case_id = app
+            .accept_referral(&s.la, r.json()["id"].as_i64().unwrap())
+            .await;
+        let uri = format!("/api/v1/cases/{case_id}/report");
+        // Before the first version the report says so.
+        assert_eq!(
+            app.get(&s.la, &uri).await.json()["plan"],
+            serde_json::Value::Null
+        );
+        let page = html(&app, &s.la, &uri, "text/html").await.text();
+        assert!(page.contains("No plan has been written yet."), "{page}");
+
+        let plan = json!({
+            "status": "agreed",
+            "baseline": {"scale": "WTS/EXS/GDS", "english": "WTS", "maths": "WTS", "science": "EXS",
+                         "engagement": "online two days in three", "emotional_wellbeing": "anxious"},
+            "targets": [
+                {"description": "two mornings a week in school", "owner": "school",
+                 "measure": "register", "by": "2027-02-12"},
+                {"description": "weekly maths tasks <done>", "owner": "pupil", "measure": "tasks done"}
+            ],
+            "pupil_voice": "I want to see my friends",
+            "parent_voice": "mornings are hard",
+            "reintegration_steps": [{"from": "2027-01-11", "sessions_per_week": 2}]
+        });
+        let r = app
+            .put_json(&s.la, &format!("/api/v1/cases/{case_id}/plan"), &plan)
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        // A review held on 10 December records progress and agrees a revised plan (English now EXS).
+        let mut app = app;
+        app.state.clock = Clock::fixed(date("2026-12-11"));
+        let case = app
+            .get(&s.la, &format!("/api/v1/cases/{case_id}"))
+            .await
+            .json();
+        let review = case["schedule"][0]["id"].as_i64().unwrap();
+        let mut revised = plan.clone();
+        revised["baseline"]["english"] = json!("EXS");
+        revised["targets"][0]["id"] = json!(1);
+        revised["targets"][1]["id"] = json!(2);
+        let r = app
+        .call(
+            "PATCH",
+            &s.oakfield,
+            &format!("/api/v1/cases/{case_id}/reviews/{review}"),
+            Some(&json!({"outcome": {"held_on": "2026-12-10", "attendees": ["Parent", "SENDCo"]},
+                         "target_progress": [
+                             {"target_id": 1, "progress": "in_progress"},
+                             {"target_id": 2, "progress": "achieved", "note": "every week since 30 November"}],
+                         "revised_plan": revised})),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+
+        let report = app.get(&s.la, &uri).await.json();
+        assert_eq!(report["plan"]["version"], 2);
+        assert_eq!(
+            report["plan"]["targets"][0]["latest_progress"]["progress"],
+            "in_progress"
+        );
+        assert_eq!(
+            report["plan"]["targets"][1]["latest_progress"]["progress"],
+            "achieved"
+        );
+        assert_eq!(report["attainment"]["baseline"]["english"], "WTS");
+        assert_eq!(report["attainment"]["latest"]["english"], "EXS");
+        assert_eq!(report["reviews_held"][0]["held_on"], "2026-12-10");
+        let page = html(&app, &s.oakfield, &uri, "text/html").await.text();
+        for shown in [
+            "Holistic Reintegration Plan",
+            "Version 2, agreed.",
+            "two mornings a week in school",
+            "in progress (10 December 2026)",
+            "achieved (10 December 2026): every week since 30 November",
+            "weekly maths tasks &lt;done&gt;",
+            "I want to see my friends",
+            "from 11 January 2027: 2 sessions a week in school",
+            r#"<tr><th scope="row">English</th><td>WTS</td><td>EXS</td></tr>"#,
+        ] {
+            assert!(
+                page.contains(shown),
+                "the page should show {shown}:\n{page}"
+            );
+        }
+        assert!(!page.contains("<done>"), "text is escaped");
+    }
+);

@@ -171,6 +171,101 @@ fn review_row(r: &ReviewView, held: bool) -> String {
     )
 }
 
+fn optional(text: &Option<String>) -> String {
+    text.as_deref().map_or_else(|| "&ndash;".to_string(), esc)
+}
+
+/// The Holistic Reintegration Plan: targets with their latest progress, the voices, the phased
+/// return, and the baseline against the latest (R14.1, R14.2).
+fn plan_sections(page: &mut String, report: &CaseReportView) {
+    let Some(plan) = &report.plan else {
+        page.push_str("<section><h2>Holistic Reintegration Plan</h2><p>No plan has been written yet.</p></section>");
+        return;
+    };
+    let _ = write!(
+        page,
+        "<section><h2>Holistic Reintegration Plan</h2><p>Version {}, {}.</p>",
+        plan.version,
+        esc(&words(&plan.status))
+    );
+    if plan.targets.is_empty() {
+        page.push_str("<p>No targets yet.</p>");
+    } else {
+        page.push_str("<table><thead><tr><th>Target</th><th>Who</th><th>Measured by</th><th>By</th><th>Progress</th></tr></thead><tbody>");
+        for t in &plan.targets {
+            let progress = t.latest_progress.as_ref().map_or_else(
+                || "not reviewed yet".to_string(),
+                |p| {
+                    let mut text = format!("{} ({})", words(&p.progress), long_date(p.held_on));
+                    if let Some(note) = &p.note {
+                        text.push_str(": ");
+                        text.push_str(note);
+                    }
+                    text
+                },
+            );
+            let _ = write!(
+                page,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&t.description),
+                esc(&words(&t.owner)),
+                esc(&t.measure),
+                t.by.map_or_else(|| "&ndash;".to_string(), |d| esc(&long_date(d))),
+                esc(&progress)
+            );
+        }
+        page.push_str("</tbody></table>");
+    }
+    let _ = write!(
+        page,
+        r#"<dl class="facts"><dt>The pupil says</dt><dd>{}</dd><dt>The parents say</dt><dd>{}</dd>"#,
+        optional(&plan.pupil_voice),
+        optional(&plan.parent_voice)
+    );
+    if !plan.reintegration_steps.is_empty() {
+        page.push_str("<dt>Return to school</dt><dd>");
+        for (i, step) in plan.reintegration_steps.iter().enumerate() {
+            if i > 0 {
+                page.push_str("<br>");
+            }
+            let _ = write!(
+                page,
+                "from {}: {} sessions a week in school",
+                esc(&long_date(step.from)),
+                step.sessions_per_week
+            );
+        }
+        page.push_str("</dd>");
+    }
+    page.push_str("</dl></section>");
+    if let Some(a) = &report.attainment {
+        let _ = write!(
+            page,
+            "<section><h2>Attainment and wellbeing</h2><p>On the scale: {}.</p><table><thead><tr><th></th><th>At the start of the plan</th><th>Now</th></tr></thead><tbody>",
+            optional(&a.latest.scale.clone().or_else(|| a.baseline.scale.clone()))
+        );
+        for (label, first, now) in [
+            ("English", &a.baseline.english, &a.latest.english),
+            ("Maths", &a.baseline.maths, &a.latest.maths),
+            ("Science", &a.baseline.science, &a.latest.science),
+            ("Engagement", &a.baseline.engagement, &a.latest.engagement),
+            (
+                "Emotional wellbeing",
+                &a.baseline.emotional_wellbeing,
+                &a.latest.emotional_wellbeing,
+            ),
+        ] {
+            let _ = write!(
+                page,
+                r#"<tr><th scope="row">{label}</th><td>{}</td><td>{}</td></tr>"#,
+                optional(first),
+                optional(now)
+            );
+        }
+        page.push_str("</tbody></table></section>");
+    }
+}
+
 /// The whole page.
 pub fn render(report: &CaseReportView) -> String {
     let case = &report.case;
@@ -247,6 +342,8 @@ pub fn render(report: &CaseReportView) -> String {
         r#"<section><h2>Recording the register</h2><div class="callout"><span class="code">{code}</span><span>{}</span></div></section>"#,
         esc(&case.register_code_now)
     );
+
+    plan_sections(&mut page, report);
 
     // The school register.
     let reg = &report.register;

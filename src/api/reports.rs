@@ -9,9 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::cases::{case_view, review_view, CaseView, ReviewView};
 use super::extract::QueryWord;
+use super::plans::{record_view, PlanView};
 use super::problem::{InvalidQuery, ReadFailures};
 use super::report_page;
 use crate::domain::case::{CaseId, ReviewStatus};
+use crate::domain::plan::Baseline;
 use crate::domain::report::{RegisterBeforeAndDuring, RegisterWeek};
 use crate::error::ApiError;
 use crate::service::reports::{self, CaseReport};
@@ -53,9 +55,23 @@ pub struct CaseReportView {
     pub reviews_held: Vec<ReviewView>,
     /// The next three reviews still scheduled.
     pub next_reviews: Vec<ReviewView>,
+    /// Attainment, engagement and wellbeing where the plan started and as it stands now.
+    pub attainment: Option<ReportAttainment>,
+    /// The Holistic Reintegration Plan in force, each target with its latest progress; absent
+    /// before the first version (RULES.md R14.1, R14.2).
+    pub plan: Option<PlanView>,
     /// The case as `GET /api/v1/cases/{id}` shows it: provision, schedule, evidence clock, the
     /// register code to use, open alerts, exit.
     pub case: CaseView,
+}
+
+/// The plan's baseline, first and latest (RULES.md R14.1).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportAttainment {
+    /// The baseline of the plan's first version.
+    pub baseline: Baseline,
+    /// The baseline of the version in force, as the latest review revised it.
+    pub latest: Baseline,
 }
 
 /// How the report is served.
@@ -85,7 +101,16 @@ fn view(report: CaseReport) -> CaseReportView {
         register,
         register_weeks,
         school_days_of_support,
+        plan,
+        first_baseline,
     } = report;
+    let attainment = match (&first_baseline, &plan) {
+        (Some(baseline), Some(record)) => Some(ReportAttainment {
+            baseline: baseline.clone(),
+            latest: record.version.body.baseline.clone(),
+        }),
+        _ => None,
+    };
     let mut held: Vec<ReviewView> = Vec::new();
     let mut next: Vec<ReviewView> = Vec::new();
     let mut reviews = case.reviews.clone();
@@ -114,6 +139,8 @@ fn view(report: CaseReport) -> CaseReportView {
         },
         reviews_held: held,
         next_reviews: next,
+        attainment,
+        plan: plan.map(record_view),
         case: case_view(case),
     }
 }
@@ -137,7 +164,9 @@ fn wants_html(req: &HttpRequest, format: Option<ReportFormat>) -> bool {
 /// A case's progress report, for parents, the school and health: JSON, or a printable page.
 ///
 /// The support so far, the register code the school should use, the school register before and
-/// during support (and week by week, as a chart on the page), the reviews held and the next ones.
+/// during support (and week by week, as a chart on the page), the Holistic Reintegration Plan's
+/// targets with their progress and its baseline against the latest, the reviews held and the
+/// next ones.
 /// As JSON by default; as an HTML page that prints on A4 (no script, nothing loaded from
 /// elsewhere) with `?format=html` or `Accept: text/html`.
 ///

@@ -6,12 +6,15 @@ use chrono::NaiveDate;
 
 use super::attendance::to_session_marks;
 use super::cases::{with_case, CaseRecord};
+use super::plans::{self, PlanRecord};
 use super::{Actor, AppState};
 use crate::domain::access::Role;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::CaseId;
+use crate::domain::plan::Baseline;
 use crate::domain::report::{before_and_during, weekly, RegisterBeforeAndDuring, RegisterWeek};
 use crate::error::ApiError;
+use crate::store::plans as plan_store;
 use crate::store::{calendars, marks, pupils, schools};
 
 /// Everything a report shows, as of `generated_on`.
@@ -30,6 +33,10 @@ pub struct CaseReport {
     /// School days from the case start to `register_to`, both counted.
     pub school_days_of_support: u32,
     pub register_weeks: Vec<RegisterWeek>,
+    /// The Holistic Reintegration Plan in force, with the progress reviews recorded (R14.1-R14.2).
+    pub plan: Option<PlanRecord>,
+    /// The baseline of the first version of the plan: where the pupil started (R14.1).
+    pub first_baseline: Option<Baseline>,
 }
 
 /// `GET /api/v1/cases/{id}/report`: `la`, or the case's school (another school's case is 404).
@@ -63,6 +70,11 @@ pub async fn case_report(
             )?;
             let marks = to_session_marks(&stored)?;
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let first_baseline = plan_store::versions(conn, case.id)?
+                .into_iter()
+                .next()
+                .map(|v| v.body.baseline);
+            let plan = plans::in_force(conn, case.id)?;
             let school_days_of_support = match case.start_date.pred_opt() {
                 Some(before) if case.start_date <= register_to => {
                     calendar.school_days_between(before, register_to)
@@ -78,6 +90,8 @@ pub async fn case_report(
                 ),
                 register_weeks: weekly(&marks, case.start_date),
                 school_days_of_support,
+                plan,
+                first_baseline,
                 register_from,
                 register_to,
                 school_name,
