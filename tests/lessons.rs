@@ -406,3 +406,89 @@ on_both_backends!(all_or_nothing_stores_nothing_with_an_invalid_row, |app| {
         .json();
     assert_eq!(again["inserted"], 1, "nothing was stored: {again}");
 });
+
+on_both_backends!(
+    r14_4_measures_on_the_case_and_its_lessons_read_back,
+    |app| {
+        let (app, s, case) = start(app).await;
+        let mut lessons = vec![
+            lesson(case, "2026-11-30", "attended"),
+            lesson(case, "2026-12-01", "late"),
+            lesson(case, "2026-12-02", "absent_unauthorised"),
+            lesson(case, "2026-12-03", "cancelled_by_esma"),
+        ];
+        lessons.push(with(
+            with(
+                lesson(case, "2026-12-04", "attended"),
+                "subject",
+                json!("english"),
+            ),
+            "engagement",
+            json!(4),
+        ));
+        let r = push(&app, &s.la, &lessons).await;
+        assert_eq!(r.json()["inserted"], 5, "{}", r.text());
+
+        let view = app.get(&s.oakfield, &format!("/api/v1/cases/{case}")).await;
+        assert_eq!(view.status, 200, "{}", view.text());
+        let measures = &view.json()["lessons"];
+        // Overall: 4 planned (not the cancelled one), 3 attended (late counts), 75.0%; hours: 60 +
+        // (60 - 10 late) + 60 minutes = 2.8 h; mean engagement (3 + 3 + 4) / 3 = 3.3.
+        assert_eq!(measures["overall"]["all"]["planned"], 4, "{measures}");
+        assert_eq!(measures["overall"]["all"]["attended"], 3);
+        assert_eq!(measures["overall"]["all"]["attendance_rate"], 75.0);
+        assert_eq!(measures["overall"]["all"]["hours_delivered"], 2.8);
+        assert_eq!(measures["overall"]["all"]["mean_engagement"], 3.3);
+        assert_eq!(
+            measures["by_subject"]["maths"]["all"]["attendance_rate"],
+            66.7
+        );
+        assert_eq!(measures["by_subject"]["english"]["last_10"]["planned"], 1);
+
+        // The case's lessons: its school and the LA read them, filtered and paged; another school
+        // reads a 404.
+        let uri = format!("/api/v1/cases/{case}/lessons");
+        let all = app.get(&s.oakfield, &uri).await;
+        assert_eq!(all.status, 200, "{}", all.text());
+        assert_eq!(all.json()["items"].as_array().unwrap().len(), 5);
+        let maths = app
+            .get(
+                &s.la,
+                &format!("{uri}?subject=maths&from=2026-12-01&to=2026-12-02"),
+            )
+            .await
+            .json();
+        let dates: Vec<&str> = maths["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["date"].as_str().unwrap())
+            .collect();
+        assert_eq!(dates, ["2026-12-01", "2026-12-02"], "{maths}");
+        assert_eq!(maths["items"][0]["minutes_late"], 10);
+        let first = app.get(&s.la, &format!("{uri}?limit=3")).await.json();
+        assert_eq!(first["items"].as_array().unwrap().len(), 3);
+        let cursor = first["next_cursor"].as_str().expect("a next page");
+        let rest = app
+            .get(&s.la, &format!("{uri}?limit=3&cursor={cursor}"))
+            .await
+            .json();
+        assert_eq!(rest["items"].as_array().unwrap().len(), 2, "{rest}");
+        app.get(&s.hillside, &uri).await.problem(404);
+        app.get(&s.la, &format!("{uri}?subject=art"))
+            .await
+            .problem(422);
+
+        // Each read is audited against the case and its pupil, the other school's 404 too (the
+        // refused query never reached the case: 4 reads and the 404).
+        let admin = app.token(Role::Admin, &[]).await;
+        let trail = app.get(&admin, "/api/v1/audit?action=read").await.json();
+        let lesson_reads = trail["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["endpoint"] == "GET /api/v1/cases/{id}/lessons")
+            .count();
+        assert_eq!(lesson_reads, 5, "{trail}");
+    }
+);

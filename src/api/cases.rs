@@ -20,6 +20,7 @@ use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, R
 use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
+use crate::domain::lessons::CaseLessonMeasures;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{GateState, ReviewKind};
 use crate::error::{ApiError, Problem};
@@ -109,6 +110,9 @@ pub struct CaseView {
     pub exit_register_facts: Option<RegisterFacts>,
     /// After an exit: whether the pupil can be referred again (RULES.md R13).
     pub re_referral: Option<ReReferral>,
+    /// ESMA lesson measures, overall and by subject, each also over the last 10 planned lessons
+    /// (RULES.md R14.4).
+    pub lessons: CaseLessonMeasures,
 }
 
 fn case_view(c: CaseRecord) -> CaseView {
@@ -148,6 +152,7 @@ fn case_view(c: CaseRecord) -> CaseView {
             .collect(),
         exit: case.exit,
         exit_register_facts: case.exit_register_facts,
+        lessons: c.lessons,
         re_referral: c.re_referral,
     }
 }

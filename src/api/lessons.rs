@@ -1,20 +1,25 @@
 //! `POST /api/v1/lessons`: ESMA's timetabling system pushes the lessons it delivered (API.md
 //! "Support delivery"; RULES.md R14.3), like a register push.
 
-use actix_web::{post, web, HttpRequest, HttpResponse};
-use serde::Deserialize;
-use utoipa::ToSchema;
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
+use chrono::NaiveDate;
+use serde::{Deserialize, Serialize};
+use utoipa::{IntoParams, ToSchema};
 
 use super::body::{media_type, read_bounded};
+use super::extract::{decode_cursor, encode_cursor, page_limit, QueryWord};
 use super::extract::{parse_push_json, BodyLimit};
-use super::problem::{IdempotencyConflict, Unauthorized, PROBLEM_JSON};
+use super::problem::{IdempotencyConflict, ListFailures, Unauthorized, PROBLEM_JSON};
 use super::registers::{check_rows, idempotency, parse_off_worker, report_response, PushQuery};
+use super::Page;
 use crate::domain::access::Role;
-use crate::domain::lessons::{LessonIn, NumberIn};
+use crate::domain::case::CaseId;
+use crate::domain::lessons::{Lesson, LessonAttendance, LessonIn, LessonMode, NumberIn, Subject};
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::imports::{ImportReport, PushMode};
 use crate::service::lessons::{self, LessonPush};
-use crate::service::{Actor, AppState};
+use crate::service::{cases, Actor, AppState};
+use crate::store::lessons::LessonFilter;
 
 /// One lesson delivered. Like a register mark, each field is checked per row: a row that fails
 /// is refused and reported in the import report (`errors[]` with its `reason`, counted in
@@ -250,4 +255,104 @@ pub async fn push_lessons(
     )
     .await?;
     Ok(report_response(outcome))
+}
+
+/// A lesson delivered (RULES.md R14.3).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LessonView {
+    pub case_id: i64,
+    pub date: NaiveDate,
+    #[schema(example = "10:30")]
+    pub start_time: String,
+    pub subject: Subject,
+    pub mode: LessonMode,
+    #[schema(example = 60)]
+    pub planned_minutes: i32,
+    pub attendance: LessonAttendance,
+    pub minutes_late: Option<i32>,
+    /// 1 (not engaged) to 4 (fully engaged), for a lesson attended or late.
+    pub engagement: Option<i32>,
+    pub teacher: Option<String>,
+    pub note: Option<String>,
+}
+
+impl From<Lesson> for LessonView {
+    fn from(l: Lesson) -> Self {
+        LessonView {
+            case_id: l.case_id.get(),
+            date: l.date,
+            start_time: l.start_time,
+            subject: l.subject,
+            mode: l.mode,
+            planned_minutes: l.planned_minutes,
+            attendance: l.attendance,
+            minutes_late: l.minutes_late,
+            engagement: l.engagement,
+            teacher: l.teacher,
+            note: l.note,
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LessonsQuery {
+    /// Lessons on or after this date.
+    pub from: Option<NaiveDate>,
+    /// Lessons on or before this date.
+    pub to: Option<NaiveDate>,
+    /// `english`, `maths`, `science` or `other`.
+    #[param(value_type = Option<Subject>)]
+    pub subject: Option<QueryWord<Subject>>,
+    #[param(minimum = 1, maximum = 500)]
+    pub limit: Option<i64>,
+    pub cursor: Option<String>,
+}
+
+/// The ESMA lessons of a case, in the order they were first pushed.
+///
+/// Who: `la`, or the case's school (another school's case is 404). Changes nothing; the read is
+/// audited (one row per page), and so is a 404. The lesson measures are on the case
+/// (`GET /api/v1/cases/{id}`, `lessons`).
+#[utoipa::path(
+    tag = "cases",
+    params(("id" = i64, Path, description = "Case id", example = 1), LessonsQuery),
+    responses(
+        (status = 200, description = "A page of lessons", body = Page<LessonView>),
+        ListFailures,
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[get("/cases/{id}/lessons")]
+pub async fn list_case_lessons(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    query: web::Query<LessonsQuery>,
+) -> Result<web::Json<Page<LessonView>>, ApiError> {
+    let q = query.into_inner();
+    let limit = page_limit(q.limit)?;
+    let subject = q
+        .subject
+        .map(|s| s.known("subject", "english, maths, science or other"))
+        .transpose()?;
+    if let (Some(from), Some(to)) = (q.from, q.to) {
+        if from > to {
+            return Err(ApiError::invalid_field(
+                "/query/to",
+                format!("to ({to}) is before from ({from})"),
+            ));
+        }
+    }
+    let filter = LessonFilter {
+        from: q.from,
+        to: q.to,
+        subject,
+        after_id: decode_cursor("lessons", q.cursor.as_deref())?,
+    };
+    let (lessons, next) = cases::lessons(&state, &actor, CaseId::from(*id), filter, limit).await?;
+    Ok(web::Json(Page {
+        items: lessons.into_iter().map(LessonView::from).collect(),
+        next_cursor: next.map(|id| encode_cursor("lessons", id)),
+    }))
 }

@@ -83,6 +83,7 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(registers::push_register)
                 .service(registers::get_import)
                 .service(lessons::push_lessons)
+                .service(lessons::list_case_lessons)
                 .service(calendar::get_calendar)
                 .service(calendar::put_calendar)
                 .service(webhooks::create_webhook)

@@ -27,11 +27,13 @@ use crate::domain::exit::{
     exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
     register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
 };
+use crate::domain::lessons::{case_measures, CaseLessonMeasures, Lesson};
 use crate::domain::policy::Policy;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
+use crate::store::lessons::{self as lesson_store, LessonFilter};
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// A case as the API shows it: the case with its schedule, evidence, evidence clock, the
@@ -47,6 +49,9 @@ pub struct CaseRecord {
     pub register_code_now: String,
     pub open_alerts: Vec<Alert>,
     pub re_referral: Option<ReReferral>,
+    /// R14.4, worked out from the case's lessons as it is read (one indexed query: a case has a
+    /// few hundred lessons a year at most).
+    pub lessons: CaseLessonMeasures,
 }
 
 fn not_found(id: CaseId) -> ApiError {
@@ -131,6 +136,7 @@ fn load(
         evidence,
         evidence_clock: clock,
         open_alerts,
+        lessons: case_measures(&lesson_store::of_case(conn, id)?),
         case,
     }))
 }
@@ -451,6 +457,26 @@ pub async fn change_review(
                 .ok_or_else(|| ApiError::internal("the review vanished"))
         },
     )
+    .await
+}
+
+/// `GET /api/v1/cases/{id}/lessons`: a page of the case's lessons (R14.3), audited like every
+/// pupil read; the page's lessons with the id of the last, when more may follow.
+pub async fn lessons(
+    state: &AppState,
+    actor: &Actor,
+    id: CaseId,
+    filter: LessonFilter,
+    limit: i64,
+) -> Result<(Vec<Lesson>, Option<i64>), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    with_case(state, actor, id, "read", move |conn, _, _, _, _, _, _| {
+        let page = lesson_store::page(conn, id, &filter, limit)?;
+        let next = (page.len() as i64 == limit)
+            .then(|| page.last().map(|(id, _)| *id))
+            .flatten();
+        Ok((page.into_iter().map(|(_, l)| l).collect(), next))
+    })
     .await
 }
 
