@@ -492,3 +492,174 @@ on_both_backends!(
         assert_eq!(lesson_reads, 5, "{trail}");
     }
 );
+
+/// The lesson_non_engagement alerts of the worklist: (state, since).
+async fn non_engagement(app: &TestApp, token: &str) -> Vec<(String, String)> {
+    let r = app
+        .get(token, "/api/v1/alerts?kind=lesson_non_engagement")
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["state"].as_str().unwrap().to_string(),
+                a["since"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The `since` of the resolved lesson_non_engagement alerts.
+async fn resolved_non_engagement(app: &TestApp, token: &str) -> Vec<String> {
+    let r = app
+        .get(
+            token,
+            "/api/v1/alerts?kind=lesson_non_engagement&state=resolved",
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.text());
+    r.json()["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["since"].as_str().unwrap().to_string())
+        .collect()
+}
+
+on_both_backends!(
+    r14_5_three_unauthorised_absences_in_a_row_raise_the_alert,
+    |app| {
+        let (app, s, case) = start(app).await;
+        let days = ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03"];
+        let mut lessons = vec![
+            lesson(case, days[0], "attended"),
+            lesson(case, days[1], "absent_unauthorised"),
+            lesson(case, days[2], "absent_unauthorised"),
+        ];
+        push(&app, &s.la, &lessons).await;
+        assert_eq!(non_engagement(&app, &s.la).await, [], "two in a row do not");
+
+        lessons.push(lesson(case, days[3], "absent_unauthorised"));
+        push(&app, &s.la, &lessons).await;
+        // Raised by the push itself: on the change feed before anyone reads the worklist.
+        let feed = app.get(&s.la, "/api/v1/changes").await.json();
+        let raised = feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["resource_type"] == "alert" && c["action"] == "raised")
+            .count();
+        assert_eq!(raised, 1, "{feed}");
+        assert_eq!(
+            non_engagement(&app, &s.oakfield).await,
+            [("open".to_string(), days[1].to_string())],
+            "since the first of the run"
+        );
+        let view = app
+            .get(&s.la, &format!("/api/v1/cases/{case}"))
+            .await
+            .json();
+        assert!(
+            view["open_alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a["kind"] == "lesson_non_engagement"),
+            "{view}"
+        );
+
+        // A correction (the last was attended after all) resolves it.
+        lessons[3] = lesson(case, days[3], "attended");
+        let r = push(&app, &s.la, &lessons).await.json();
+        assert_eq!(r["updated"], 1, "{r}");
+        assert_eq!(non_engagement(&app, &s.la).await, []);
+        assert_eq!(
+            resolved_non_engagement(&app, &s.la).await,
+            [days[1].to_string()]
+        );
+    }
+);
+
+on_both_backends!(
+    r14_5_attendance_below_half_of_the_last_ten_raises_the_alert,
+    |app| {
+        let (app, s, case) = start(app).await;
+        // Ten school days from 30 November: 4 attended, never 3 unauthorised in a row: 40%.
+        let days = [
+            "2026-11-30",
+            "2026-12-01",
+            "2026-12-02",
+            "2026-12-03",
+            "2026-12-04",
+            "2026-12-07",
+            "2026-12-08",
+            "2026-12-09",
+            "2026-12-10",
+            "2026-12-11",
+        ];
+        let pattern = [
+            "attended",
+            "absent_authorised",
+            "absent_unauthorised",
+            "attended",
+            "absent_authorised",
+            "absent_unauthorised",
+            "attended",
+            "absent_authorised",
+            "absent_unauthorised",
+            "attended",
+        ];
+        let lessons: Vec<Value> = days
+            .iter()
+            .zip(pattern)
+            .map(|(d, a)| lesson(case, d, a))
+            .collect();
+        push(&app, &s.la, &lessons[..9]).await;
+        assert_eq!(
+            non_engagement(&app, &s.la).await,
+            [],
+            "under 10 planned lessons"
+        );
+        push(&app, &s.la, &lessons).await;
+        assert_eq!(
+            non_engagement(&app, &s.la).await,
+            [("open".to_string(), days[0].to_string())],
+            "since the first of the 10"
+        );
+        // Another school does not see it.
+        assert_eq!(non_engagement(&app, &s.hillside).await, []);
+        // A cancelled lesson is not planned: a cancelled 11th changes nothing; two attended
+        // ones move the window to 5 of 10 (50%, not below): resolved.
+        let more = [
+            lesson(case, "2026-12-14", "cancelled_by_esma"),
+            lesson(case, "2026-12-15", "attended"),
+            lesson(case, "2026-12-16", "attended"),
+        ];
+        push(&app, &s.la, &more[..2]).await;
+        assert_eq!(non_engagement(&app, &s.la).await.len(), 1, "4 of 10 still");
+        push(&app, &s.la, &more).await;
+        assert_eq!(non_engagement(&app, &s.la).await, []);
+        assert_eq!(
+            resolved_non_engagement(&app, &s.la).await,
+            [days[0].to_string()]
+        );
+    }
+);
+
+on_both_backends!(a_webhook_can_subscribe_to_lesson_non_engagement, |app| {
+    let (app, s, _) = start(app).await;
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            "/api/v1/webhooks",
+            Some(&json!({"url": "https://portal.example.org/esma/events",
+                         "events": ["case.lesson_non_engagement"]})),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.text());
+    assert_eq!(r.json()["events"], json!(["case.lesson_non_engagement"]));
+});

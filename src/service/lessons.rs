@@ -2,7 +2,9 @@
 //! [`push::take`] like a register push, and a case's lessons read back.
 
 use std::collections::{BTreeSet, HashMap};
+use std::sync::Arc;
 
+use super::alerts;
 use super::imports::{Idempotency, PushMode, PushOutcome, Rejections};
 use super::push::{self, Push, PushContext, PushRows, Stored};
 use super::{Actor, AppState};
@@ -10,10 +12,11 @@ use crate::domain::access::Role;
 use crate::domain::calendar::SchoolCalendar;
 use crate::domain::case::CaseId;
 use crate::domain::lessons::{check_lessons, Lesson, LessonCase, LessonIn, NumberIn};
+use crate::domain::policy::Policy;
 use crate::domain::push::PushKind;
 use crate::error::ApiError;
 use crate::store::lessons::{self, Written};
-use crate::store::{calendars, cases, DbConnection};
+use crate::store::{calendars, cases, changes, DbConnection};
 
 pub struct LessonPush {
     pub lessons: Vec<LessonIn>,
@@ -32,6 +35,7 @@ pub async fn push(
     let rows = LessonRows {
         lessons: push.lessons,
         pointer_prefix: push.pointer_prefix,
+        policy: state.policy.clone(),
     };
     let push = Push {
         urn: None,
@@ -45,12 +49,26 @@ pub async fn push(
 struct LessonRows {
     lessons: Vec<LessonIn>,
     pointer_prefix: Option<&'static str>,
+    /// The R14.5 threshold the cases' alerts are reconciled with.
+    policy: Arc<Policy>,
 }
 
 /// The lessons a push may write.
 pub struct CheckedLessons {
     lessons: Vec<Lesson>,
     identical_repeats: usize,
+    policy: Arc<Policy>,
+}
+
+/// The cases of the lessons that differ from what was stored.
+fn stored_changes<'a>(
+    lessons: &'a [Lesson],
+    stored: &'a HashMap<crate::domain::lessons::LessonKey, (i64, Lesson)>,
+) -> impl Iterator<Item = CaseId> + 'a {
+    lessons
+        .iter()
+        .filter(move |l| stored.get(&l.key()).is_some_and(|(_, was)| was != *l))
+        .map(|l| l.case_id)
 }
 
 impl PushRows for LessonRows {
@@ -102,6 +120,7 @@ impl PushRows for LessonRows {
         Ok(CheckedLessons {
             lessons: checked.lessons,
             identical_repeats: checked.identical_repeats,
+            policy: self.policy,
         })
     }
 
@@ -136,6 +155,25 @@ impl PushRows for LessonRows {
             }
         }
         let inserted = lessons::insert(conn, &new, written)?;
+        // R14.5: the alerts of the cases whose lessons changed, raised or resolved with the
+        // lessons, and shown on the change feed (like a register push's).
+        if inserted + updated > 0 {
+            let mut changed = Vec::new();
+            let touched: BTreeSet<CaseId> = new
+                .iter()
+                .map(|l| l.case_id)
+                .chain(stored_changes(&checked.lessons, &stored))
+                .collect();
+            for id in touched {
+                changed.extend(alerts::reconcile_case(
+                    conn,
+                    &checked.policy,
+                    push.today,
+                    id,
+                )?);
+            }
+            changes::record_at(conn, push.now, &changed)?;
+        }
         Ok(Stored {
             inserted,
             updated,
