@@ -663,3 +663,79 @@ on_both_backends!(a_webhook_can_subscribe_to_lesson_non_engagement, |app| {
     assert_eq!(r.status, 201, "{}", r.text());
     assert_eq!(r.json()["events"], json!(["case.lesson_non_engagement"]));
 });
+
+on_both_backends!(
+    r13_2_a_non_attendance_exit_takes_the_lessons_as_evidence,
+    |app| {
+        let (app, s, cases) = start_with(app, &["online", "online"]).await;
+        let (with_lessons, without) = (cases[0], cases[1]);
+        // The register shows nothing unauthorised; ESMA's lessons do.
+        push(
+            &app,
+            &s.la,
+            &[
+                lesson(with_lessons, "2026-12-01", "absent_unauthorised"),
+                lesson(with_lessons, "2026-12-02", "attended"),
+                lesson(with_lessons, "2026-12-03", "absent_unauthorised"),
+                lesson(with_lessons, "2026-12-17", "absent_unauthorised"),
+            ],
+        )
+        .await;
+        let exit = |effective: &str| {
+            json!({"reason": "non_attendance", "effective_date": effective,
+               "notes": "Has not engaged with ESMA lessons", "decided_by": "J. Smith"})
+        };
+        let r = app
+            .call(
+                "POST",
+                &s.la,
+                &format!("/api/v1/cases/{with_lessons}/exit"),
+                Some(&exit("2026-12-16")),
+            )
+            .await;
+        assert_eq!(
+            r.status,
+            200,
+            "not refused for want of register evidence: {}",
+            r.text()
+        );
+        let out = r.json();
+        let facts = &out["register_facts"];
+        assert_eq!(facts["unauthorised_sessions"], 0, "{out}");
+        assert_eq!(
+            facts["unauthorised_lessons"],
+            json!([{"date": "2026-12-01", "start_time": "10:30", "subject": "maths"},
+               {"date": "2026-12-03", "start_time": "10:30", "subject": "maths"}]),
+            "between the start and the effective date"
+        );
+        assert!(out.get("warning").is_none(), "{out}");
+        let stored = app
+            .get(&s.la, &format!("/api/v1/cases/{with_lessons}"))
+            .await
+            .json();
+        assert_eq!(
+            stored["exit_register_facts"], *facts,
+            "stored with the decision"
+        );
+
+        // Neither the register nor the lessons: recorded, with a warning.
+        let r = app
+            .call(
+                "POST",
+                &s.la,
+                &format!("/api/v1/cases/{without}/exit"),
+                Some(&exit("2026-12-16")),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let out = r.json();
+        assert_eq!(out["case"]["status"], "closed");
+        assert!(
+            out["warning"]
+                .as_str()
+                .unwrap()
+                .contains("neither the register"),
+            "{out}"
+        );
+    }
+);

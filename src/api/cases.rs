@@ -460,6 +460,10 @@ pub struct ExitView {
     pub register_facts: Option<RegisterFacts>,
     /// Reviews after the effective date, now cancelled.
     pub reviews_cancelled: usize,
+    /// A non_attendance exit whose facts show no unauthorised absence, in the register or the
+    /// ESMA lessons: recorded all the same (the LA's decision), with this said (RULES.md R13.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Record the exit decision and close the case (RULES.md R13).
@@ -503,6 +507,7 @@ pub async fn exit_case(
         register_facts: case.exit_register_facts.clone(),
         re_referral,
         reviews_cancelled: out.reviews_cancelled,
+        warning: out.warning,
         case,
     }))
 }

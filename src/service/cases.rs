@@ -24,8 +24,9 @@ use crate::domain::codes::AttendanceCode;
 use crate::domain::eligibility::long_date;
 use crate::domain::events::EventType;
 use crate::domain::exit::{
-    exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
-    register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
+    exit_problems, non_attendance_facts, non_attendance_warning, re_referral,
+    register_code_guidance, with_lessons, CaseFacts, ExitReason, ExitRequest, ReReferral,
+    RegisterFacts,
 };
 use crate::domain::lessons::{case_measures, CaseLessonMeasures, Lesson};
 use crate::domain::policy::Policy;
@@ -552,6 +553,8 @@ pub async fn add_evidence(
 pub struct ExitOutcome {
     pub case: CaseRecord,
     pub reviews_cancelled: usize,
+    /// R13.2: a `non_attendance` exit with no unauthorised absence in the register or lessons.
+    pub warning: Option<String>,
 }
 
 /// `POST /api/v1/cases/{id}/exit` (`la`; RULES.md R13).
@@ -575,7 +578,7 @@ pub async fn exit(
                 .ok_or_else(|| {
                     ApiError::internal("the case's pupil is not on its school's roll")
                 })?;
-            let mut problems = exit_problems(
+            let problems = exit_problems(
                 &request,
                 &CaseFacts {
                     start_date: found.case.start_date,
@@ -585,11 +588,14 @@ pub async fn exit(
                 },
             );
             let mut register_facts = None;
+            let mut warning = None;
             if problems.is_empty() && request.reason == ExitReason::NonAttendance {
                 // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
                 let facts =
                     register_during_case(conn, &found.case, request.effective_date.min(today))?;
-                problems.extend(non_attendance_problem(&facts));
+                // R13.2 as amended: ESMA's own lessons are evidence beside the register.
+                let facts = with_lessons(facts, &lesson_store::of_case(conn, id)?);
+                warning = non_attendance_warning(&facts);
                 register_facts = Some(facts);
             }
             if !problems.is_empty() {
@@ -630,6 +636,7 @@ pub async fn exit(
             Ok(ExitOutcome {
                 case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
                 reviews_cancelled: cancelled.len(),
+                warning,
             })
         },
     )
