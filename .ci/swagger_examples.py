@@ -31,6 +31,7 @@ ORDER = [
     ("post", "/api/v1/cases/{id}/reviews", "la"),
     ("patch", "/api/v1/cases/{id}/reviews/{review_id}", "la"),
     ("post", "/api/v1/cases/{id}/medical-evidence", "la"),
+    ("post", "/api/v1/lessons", "la"),
     ("post", "/api/v1/cases/{id}/exit", "la"),
     ("post", "/api/v1/referrals/{id}/withdraw", "la"),
     ("post", "/api/v1/webhooks", "la"),

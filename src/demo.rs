@@ -228,7 +228,7 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
             let push = PushContext {
                 kind: PushKind::Register,
-                urn,
+                urn: Some(urn),
                 mode: PushMode::Partial,
                 actor: actor.clone(),
                 now,

@@ -606,13 +606,8 @@ on_both_backends!(
         assert_eq!(r.pointers(), ["/new_la_code"]);
         let r = send_json(&app, "POST", &s.la, &exit, Some(&json!({"reason": "no_longer_compulsory_school_age", "effective_date": "2027-02-12", "decided_by": "J. Smith"}))).await;
         assert_eq!(r.pointers(), ["/effective_date"]);
-        let r = send_json(&app, "POST", &s.la, &exit, Some(&json!({"reason": "non_attendance", "effective_date": "2027-02-12", "notes": "No engagement", "decided_by": "J. Smith"}))).await;
-        assert_eq!(
-            r.pointers(),
-            ["/reason"],
-            "no register facts to support it: {}",
-            r.text()
-        );
+        // A non_attendance exit with no register facts is no longer refused (R13.2 as amended
+        // with R14): tests/lessons.rs shows it recorded with a warning.
         send_json(&app, "POST", &s.la, &exit, Some(&json!({"reason": "bored", "effective_date": "2027-02-12", "decided_by": "J. Smith"}))).await.problem(422);
 
         let r = send_json(
@@ -824,14 +819,7 @@ fn exit_table() -> Vec<ExitCase> {
         notes_needed("too_unwell"),
         ExitCase {
             reason: "non_attendance",
-            refused: vec![
-                (with(json!({"reason": "non_attendance"})), vec!["/notes"]),
-                // Notes but a register with no unauthorised absence since the start.
-                (
-                    with(json!({"reason": "non_attendance", "notes": "Missed lessons"})),
-                    vec!["/reason"],
-                ),
-            ],
+            refused: vec![(with(json!({"reason": "non_attendance"})), vec!["/notes"])],
             accepted: with(
                 json!({"reason": "non_attendance", "notes": "Has not attended ESMA lessons since December"}),
             ),

@@ -21,6 +21,7 @@ use crate::domain::case::{CaseId, CaseStatus, Review, ReviewId, ReviewOutcome, R
 use crate::domain::codes::AttendanceCode;
 use crate::domain::decision::ProvisionItem;
 use crate::domain::exit::{ExitRequest, ReReferral, RegisterFacts};
+use crate::domain::lessons::CaseLessonMeasures;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{GateState, ReviewKind};
 use crate::error::{ApiError, Problem};
@@ -110,6 +111,9 @@ pub struct CaseView {
     pub exit_register_facts: Option<RegisterFacts>,
     /// After an exit: whether the pupil can be referred again (RULES.md R13).
     pub re_referral: Option<ReReferral>,
+    /// ESMA lesson measures, overall and by subject, each also over the last 10 planned lessons
+    /// (RULES.md R14.4).
+    pub lessons: CaseLessonMeasures,
 }
 
 pub(crate) fn case_view(c: CaseRecord) -> CaseView {
@@ -149,6 +153,7 @@ pub(crate) fn case_view(c: CaseRecord) -> CaseView {
             .collect(),
         exit: case.exit,
         exit_register_facts: case.exit_register_facts,
+        lessons: c.lessons,
         re_referral: c.re_referral,
     }
 }
@@ -488,6 +493,10 @@ pub struct ExitView {
     pub register_facts: Option<RegisterFacts>,
     /// Reviews after the effective date, now cancelled.
     pub reviews_cancelled: usize,
+    /// A non_attendance exit whose facts show no unauthorised absence, in the register or the
+    /// ESMA lessons: recorded all the same (the LA's decision), with this said (RULES.md R13.2).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warning: Option<String>,
 }
 
 /// Record the exit decision and close the case (RULES.md R13).
@@ -531,6 +540,7 @@ pub async fn exit_case(
         register_facts: case.exit_register_facts.clone(),
         re_referral,
         reviews_cancelled: out.reviews_cancelled,
+        warning: out.warning,
         case,
     }))
 }

@@ -201,6 +201,17 @@ pub fn exit(day: &ExampleDay) -> Value {
            "decided_by": "J. Smith, ESMA panel"})
 }
 
+/// `POST /lessons`: a maths lesson of the demo's case 1 on the register day. A fresh demo's case
+/// starts the next school day, so the report refuses it (`before_case_start`): on a demo, the
+/// push shows the per-row report.
+pub fn lessons(day: &ExampleDay) -> Value {
+    json!({"lessons": [
+        {"case_id": DEMO_CASE, "date": day.register_day(), "start_time": "10:30", "subject": "maths",
+         "mode": "online_one_to_one", "planned_minutes": 60, "attendance": "attended",
+         "engagement": 3, "teacher": "A. Teacher"}
+    ]})
+}
+
 /// `POST /webhooks`.
 pub fn webhook() -> Value {
     json!({"url": "https://portal.example.org/esma/events",
@@ -415,6 +426,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             "application/json",
             exit(day),
         ),
+        ("post", "/api/v1/lessons", "application/json", lessons(day)),
         ("post", "/api/v1/webhooks", "application/json", webhook()),
         (
             "put",

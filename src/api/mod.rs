@@ -11,6 +11,7 @@ pub mod docs;
 pub mod examples;
 pub mod extract;
 pub mod idempotency;
+pub mod lessons;
 pub mod oauth;
 pub mod ops;
 pub mod plans;
@@ -89,6 +90,8 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(changes::list_changes)
                 .service(registers::push_register)
                 .service(registers::get_import)
+                .service(lessons::push_lessons)
+                .service(lessons::list_case_lessons)
                 .service(calendar::get_calendar)
                 .service(calendar::put_calendar)
                 .service(webhooks::create_webhook)

@@ -28,8 +28,8 @@ mod case;
 mod referral;
 
 pub use case::{
-    medical_evidence_due, register_code_mismatch, review_overdue, support_non_engagement,
-    CaseClock, CaseFacts, CASE_REGISTER_CODES,
+    lesson_non_engagement, medical_evidence_due, register_code_mismatch, review_overdue,
+    support_non_engagement, CaseClock, CaseFacts, CASE_REGISTER_CODES,
 };
 pub use referral::{assessment_overdue, ReferralFacts};
 
@@ -54,10 +54,13 @@ pub enum AlertKind {
     RegisterCodeMismatch,
     /// R12.2: 6 or more unauthorised sessions in the last 10 school days of an active case.
     SupportNonEngagement,
+    /// R14.5: 3 consecutive ESMA lessons missed unauthorised, or lesson attendance below the
+    /// policy's percentage over the last 10.
+    LessonNonEngagement,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 9] = [
+    pub const ALL: [AlertKind; 10] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
@@ -67,6 +70,7 @@ impl AlertKind {
         AlertKind::MedicalEvidenceDue,
         AlertKind::RegisterCodeMismatch,
         AlertKind::SupportNonEngagement,
+        AlertKind::LessonNonEngagement,
     ];
 
     /// The kinds computed from the register (what `esma-api recompute` reconciles).
@@ -88,6 +92,7 @@ impl AlertKind {
             AlertKind::MedicalEvidenceDue => "medical_evidence_due",
             AlertKind::RegisterCodeMismatch => "register_code_mismatch",
             AlertKind::SupportNonEngagement => "support_non_engagement",
+            AlertKind::LessonNonEngagement => "lesson_non_engagement",
         }
     }
 
@@ -160,6 +165,10 @@ impl AlertKind {
             AlertKind::SupportNonEngagement => case(
                 support_non_engagement,
                 "fewer unauthorised sessions in the recent school days",
+            ),
+            AlertKind::LessonNonEngagement => case(
+                lesson_non_engagement,
+                "later lessons attended, or the lessons corrected",
             ),
         }
     }

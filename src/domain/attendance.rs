@@ -275,7 +275,7 @@ impl FromIterator<AttendanceCode> for MeasureCounts {
 /// `part / whole` as a percentage rounded half up to one decimal, 0 when `whole` is 0 (R2.1).
 /// Worked in integer tenths, so a half (6.25%) always rounds up to 6.3 with no floating-point
 /// representation error deciding the last digit.
-fn percentage_to_one_decimal(part: u32, whole: u32) -> f64 {
+pub(crate) fn percentage_to_one_decimal(part: u32, whole: u32) -> f64 {
     if whole == 0 {
         return 0.0;
     }

@@ -34,6 +34,9 @@ pub enum EventType {
     /// The LA recorded an exit (RULES.md R13).
     #[schema(rename = "case.closed")]
     CaseClosed,
+    /// The case's ESMA lessons show non-engagement (RULES.md R14.5).
+    #[schema(rename = "case.lesson_non_engagement")]
+    CaseLessonNonEngagement,
     /// Cumulative illness reached 15 days: the sickness return is due (RULES.md R4.4).
     #[schema(rename = "attendance.sickness_return_due")]
     AttendanceSicknessReturnDue,
@@ -43,7 +46,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 9] = [
+    pub const ALL: [EventType; 10] = [
         EventType::ReferralReceived,
         EventType::ReferralAssessed,
         EventType::ReferralDecided,
@@ -51,6 +54,7 @@ impl EventType {
         EventType::CaseReviewOverdue,
         EventType::CaseMedicalEvidenceDue,
         EventType::CaseClosed,
+        EventType::CaseLessonNonEngagement,
         EventType::AttendanceSicknessReturnDue,
         EventType::AttendanceUnexplainedAbsenceOverdue,
     ];
@@ -64,6 +68,7 @@ impl EventType {
             EventType::CaseReviewOverdue => "case.review_overdue",
             EventType::CaseMedicalEvidenceDue => "case.medical_evidence_due",
             EventType::CaseClosed => "case.closed",
+            EventType::CaseLessonNonEngagement => "case.lesson_non_engagement",
             EventType::AttendanceSicknessReturnDue => "attendance.sickness_return_due",
             EventType::AttendanceUnexplainedAbsenceOverdue => {
                 "attendance.unexplained_absence_overdue"
@@ -82,6 +87,7 @@ impl EventType {
             EventType::CaseReviewDue
                 | EventType::CaseReviewOverdue
                 | EventType::CaseMedicalEvidenceDue
+                | EventType::CaseLessonNonEngagement
                 | EventType::AttendanceSicknessReturnDue
                 | EventType::AttendanceUnexplainedAbsenceOverdue
         )
@@ -96,6 +102,7 @@ impl EventType {
             }
             AlertKind::ReviewOverdue => Some(EventType::CaseReviewOverdue),
             AlertKind::MedicalEvidenceDue => Some(EventType::CaseMedicalEvidenceDue),
+            AlertKind::LessonNonEngagement => Some(EventType::CaseLessonNonEngagement),
             AlertKind::PersistentAbsence
             | AlertKind::SevereAbsence
             | AlertKind::AssessmentOverdue
@@ -300,6 +307,7 @@ mod tests {
                 "case.review_overdue",
                 "case.medical_evidence_due",
                 "case.closed",
+                "case.lesson_non_engagement",
                 "attendance.sickness_return_due",
                 "attendance.unexplained_absence_overdue"
             ]

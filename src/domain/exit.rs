@@ -1,6 +1,7 @@
 //! Exit decisions (RULES.md R13; seed 004 "The ESMA Teaching Service Exit Criteria"): what each
 //! reason needs, whether re-referral is open afterwards, and the register code to use from then.
 
+use crate::domain::lessons::{self, Lesson, LessonAttendance, Subject};
 use chrono::NaiveDate;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -199,6 +200,38 @@ pub struct RegisterFacts {
     pub unauthorised_sessions: usize,
     /// Those sessions, by date.
     pub unauthorised: Vec<RegisterSession>,
+    /// The ESMA lessons of the case `absent_unauthorised` in that period (R13.2 as amended by
+    /// R14: ESMA's own evidence beside the school's register), by date and start time. Absent
+    /// from facts stored before lessons were recorded.
+    #[serde(default)]
+    pub unauthorised_lessons: Vec<LessonFact>,
+}
+
+/// An ESMA lesson missed unauthorised, as evidence for a `non_attendance` exit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct LessonFact {
+    pub date: NaiveDate,
+    #[schema(example = "10:30")]
+    pub start_time: String,
+    pub subject: Subject,
+}
+
+/// R13.2 as amended: the case's lessons `absent_unauthorised` between the facts' dates, attached.
+pub fn with_lessons(mut facts: RegisterFacts, lessons: &[Lesson]) -> RegisterFacts {
+    facts.unauthorised_lessons = lessons::in_order(lessons)
+        .into_iter()
+        .filter(|l| {
+            l.attendance == LessonAttendance::AbsentUnauthorised
+                && facts.from <= l.date
+                && l.date <= facts.to
+        })
+        .map(|l| LessonFact {
+            date: l.date,
+            start_time: l.start_time.clone(),
+            subject: l.subject,
+        })
+        .collect();
+    facts
 }
 
 /// R13: the register facts of a `non_attendance` exit from the marks of `from..=to`.
@@ -227,19 +260,18 @@ pub fn non_attendance_facts(
         marked_sessions: in_range.len(),
         unauthorised_sessions: unauthorised.len(),
         unauthorised,
+        unauthorised_lessons: Vec::new(),
     }
 }
 
-/// R13: a `non_attendance` exit needs the register to show unauthorised absence during the
-/// case; the problem if it does not.
-pub fn non_attendance_problem(facts: &RegisterFacts) -> Option<(String, String)> {
-    (facts.unauthorised_sessions == 0).then(|| {
-        (
-            "/reason".to_string(),
-            format!(
-                "the register shows no unauthorised absence (G, N, O or U) between the case start ({}) and {} ({} sessions recorded); non_attendance needs it",
-                facts.from, facts.to, facts.marked_sessions
-            ),
+/// R13.2 (as amended with R14): a `non_attendance` exit is the LA's decision on its own
+/// evidence and is never refused for want of register evidence; when neither the register nor
+/// the ESMA lessons show unauthorised absence, the answer warns that nothing supports it.
+pub fn non_attendance_warning(facts: &RegisterFacts) -> Option<String> {
+    (facts.unauthorised_sessions == 0 && facts.unauthorised_lessons.is_empty()).then(|| {
+        format!(
+            "neither the register ({} sessions recorded) nor the ESMA lessons show unauthorised absence between the case start ({}) and {}; the exit is recorded on the LA's own evidence",
+            facts.marked_sessions, facts.from, facts.to
         )
     })
 }
@@ -417,10 +449,9 @@ mod tests {
                 ("2026-12-01".to_string(), "PM", "N")
             ]
         );
-        assert!(non_attendance_problem(&facts).is_none());
+        assert!(non_attendance_warning(&facts).is_none());
         let none = non_attendance_facts(&marks[1..2], d("2026-11-30"), d("2027-02-12"));
-        let (pointer, message) = non_attendance_problem(&none).unwrap();
-        assert_eq!(pointer, "/reason");
+        let message = non_attendance_warning(&none).unwrap();
         assert!(
             message.contains("between the case start (2026-11-30) and 2027-02-12"),
             "{message}"

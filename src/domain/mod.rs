@@ -61,6 +61,7 @@ pub mod eligibility;
 pub mod events;
 pub mod exit;
 pub mod identifiers;
+pub mod lessons;
 pub mod plan;
 pub mod policy;
 pub mod push;

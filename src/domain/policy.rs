@@ -47,6 +47,8 @@ pub struct SupportPolicy {
     pub non_engagement_sessions: u32,
     /// ... within this many school days up to today.
     pub non_engagement_school_days: u32,
+    /// R14.5: ESMA lesson attendance over the last 10 planned lessons below this percentage.
+    pub lesson_attendance_alert_percent: u32,
 }
 
 /// Which policy an assessment was made under.

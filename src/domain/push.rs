@@ -7,7 +7,8 @@ use utoipa::ToSchema;
 
 use super::register::RowProblem;
 
-/// What a push carries: `roll` (the pupils on a school's roll) or `register` (register marks).
+/// What a push carries: `roll` (the pupils on a school's roll), `register` (register marks) or
+/// `lessons` (ESMA lessons delivered, the LA's across schools).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum PushKind {
@@ -15,6 +16,8 @@ pub enum PushKind {
     Roll,
     /// Register marks (`POST /schools/{urn}/registers`).
     Register,
+    /// ESMA lessons delivered (`POST /lessons`, R14.3).
+    Lessons,
 }
 
 /// How a push treats its invalid rows: `partial` (valid rows stored, invalid reported) or
@@ -58,12 +61,17 @@ pub enum ImportOutcome {
 /// UPN as sent, and why.
 pub trait Refusals {
     fn refuse(&mut self, index: usize, upn: &str, problem: RowProblem);
+    /// A row that names no pupil (a lesson names its case).
+    fn refuse_row(&mut self, index: usize, problem: RowProblem);
 }
 
 /// Refusals kept in the order they were made (for tests and small pushes).
 impl Refusals for Vec<(usize, String, RowProblem)> {
     fn refuse(&mut self, index: usize, upn: &str, problem: RowProblem) {
         self.push((index, upn.to_string(), problem));
+    }
+    fn refuse_row(&mut self, index: usize, problem: RowProblem) {
+        self.push((index, String::new(), problem));
     }
 }
 

@@ -62,6 +62,26 @@ pub enum RowReason {
     InvalidLaCode,
     /// A control character in a field.
     InvalidText,
+    /// A lesson for no case the LA has (R14.3).
+    UnknownCase,
+    /// A lesson before its case's start (R14.3).
+    BeforeCaseStart,
+    /// A lesson after its case's exit (R14.3).
+    AfterCaseExit,
+    /// A lesson start time that is not `HH:MM`.
+    InvalidStartTime,
+    /// A lesson subject other than `english`, `maths`, `science`, `other`.
+    InvalidSubject,
+    /// A lesson mode that is not one of R14.3's.
+    InvalidMode,
+    /// A lesson attendance that is not one of R14.3's.
+    InvalidAttendance,
+    /// Planned minutes outside 1-240.
+    InvalidPlannedMinutes,
+    /// Engagement missing for an attended or late lesson, given for another, or outside 1-4.
+    InvalidEngagement,
+    /// A `home` lesson for a case with no home-teaching risk assessment (R10.2).
+    NoRiskAssessment,
 }
 
 impl RowReason {
@@ -81,6 +101,16 @@ impl RowReason {
             RowReason::InvalidPostcode => "invalid_postcode",
             RowReason::InvalidLaCode => "invalid_la_code",
             RowReason::InvalidText => "invalid_text",
+            RowReason::UnknownCase => "unknown_case",
+            RowReason::BeforeCaseStart => "before_case_start",
+            RowReason::AfterCaseExit => "after_case_exit",
+            RowReason::InvalidStartTime => "invalid_start_time",
+            RowReason::InvalidSubject => "invalid_subject",
+            RowReason::InvalidMode => "invalid_mode",
+            RowReason::InvalidAttendance => "invalid_attendance",
+            RowReason::InvalidPlannedMinutes => "invalid_planned_minutes",
+            RowReason::InvalidEngagement => "invalid_engagement",
+            RowReason::NoRiskAssessment => "no_risk_assessment",
         }
     }
 }

@@ -34,12 +34,14 @@ use crate::domain::case::{Case, CaseId, CaseStatus};
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::events::EventType;
+use crate::domain::lessons::Lesson;
 use crate::domain::policy::Policy;
 use crate::domain::referral::{Referral, ReferralId};
 use crate::domain::tally::YearTally;
 use crate::error::ApiError;
 use crate::store::alerts::{self as store, AlertFilter, NewAlert};
 use crate::store::cases as case_store;
+use crate::store::lessons as lesson_store;
 use crate::store::marks::{self, StoredMark};
 use crate::store::referrals as referral_store;
 use crate::store::{attendance as tallies, audit, calendars, changes, DbConnection, StoreResult};
@@ -338,6 +340,8 @@ struct CasesRead {
     referrals: HashMap<ReferralId, Referral>,
     /// Each pupil's sessions coded with a `CASE_REGISTER_CODES` code, by pupil and school.
     register: HashMap<String, HashMap<i32, Vec<SessionMark>>>,
+    /// Each case's ESMA lessons (R14.5).
+    lessons: HashMap<CaseId, Vec<Lesson>>,
 }
 
 impl CasesRead {
@@ -371,11 +375,16 @@ impl CasesRead {
                 .or_default()
                 .push(session);
         }
+        let mut lessons: HashMap<CaseId, Vec<Lesson>> = HashMap::new();
+        for (_, lesson) in lesson_store::of_cases(conn, &ids)? {
+            lessons.entry(lesson.case_id).or_default().push(lesson);
+        }
         Ok(CasesRead {
             reviews_past,
             evidence,
             referrals,
             register,
+            lessons,
         })
     }
 
@@ -429,6 +438,7 @@ fn reconcile_cases(
                 .get(case.upn.as_str())
                 .and_then(|at| at.get(&case.school_urn))
                 .map_or(&[], Vec::as_slice),
+            lessons: read.lessons.get(&case.id).map_or(&[], Vec::as_slice),
         };
         for rule in &rules {
             wanted.extend(rule(&facts, &clock));
@@ -665,7 +675,8 @@ impl PageFacts<'_> {
             AlertKind::ReviewOverdue
             | AlertKind::MedicalEvidenceDue
             | AlertKind::RegisterCodeMismatch
-            | AlertKind::SupportNonEngagement => case_alert_facts(
+            | AlertKind::SupportNonEngagement
+            | AlertKind::LessonNonEngagement => case_alert_facts(
                 row.kind,
                 &row.subject,
                 row.since,

@@ -24,15 +24,18 @@ use crate::domain::codes::AttendanceCode;
 use crate::domain::eligibility::long_date;
 use crate::domain::events::EventType;
 use crate::domain::exit::{
-    exit_problems, non_attendance_facts, non_attendance_problem, re_referral,
-    register_code_guidance, CaseFacts, ExitReason, ExitRequest, ReReferral, RegisterFacts,
+    exit_problems, non_attendance_facts, non_attendance_warning, re_referral,
+    register_code_guidance, with_lessons, CaseFacts, ExitReason, ExitRequest, ReReferral,
+    RegisterFacts,
 };
+use crate::domain::lessons::{case_measures, CaseLessonMeasures, Lesson};
 use crate::domain::plan::{PlanBody, TargetProgress};
 use crate::domain::policy::Policy;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
+use crate::store::lessons::{self as lesson_store, LessonFilter};
 use crate::store::plans::{self, RecordedProgress};
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
@@ -49,6 +52,9 @@ pub struct CaseRecord {
     pub register_code_now: String,
     pub open_alerts: Vec<Alert>,
     pub re_referral: Option<ReReferral>,
+    /// R14.4, worked out from the case's lessons as it is read (one indexed query: a case has a
+    /// few hundred lessons a year at most).
+    pub lessons: CaseLessonMeasures,
 }
 
 pub(crate) fn not_found(id: CaseId) -> ApiError {
@@ -133,6 +139,7 @@ fn load(
         evidence,
         evidence_clock: clock,
         open_alerts,
+        lessons: case_measures(&lesson_store::of_case(conn, id)?),
         case,
     }))
 }
@@ -498,6 +505,26 @@ pub async fn change_review(
     .await
 }
 
+/// `GET /api/v1/cases/{id}/lessons`: a page of the case's lessons (R14.3), audited like every
+/// pupil read; the page's lessons with the id of the last, when more may follow.
+pub async fn lessons(
+    state: &AppState,
+    actor: &Actor,
+    id: CaseId,
+    filter: LessonFilter,
+    limit: i64,
+) -> Result<(Vec<Lesson>, Option<i64>), ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    with_case(state, actor, id, "read", move |conn, _, _, _, _, _, _| {
+        let page = lesson_store::page(conn, id, &filter, limit)?;
+        let next = (page.len() as i64 == limit)
+            .then(|| page.last().map(|(id, _)| *id))
+            .flatten();
+        Ok((page.into_iter().map(|(_, l)| l).collect(), next))
+    })
+    .await
+}
+
 /// `GET /api/v1/cases/{id}/reviews`.
 /// With the progress each recorded on the plan's targets (R14.2).
 pub async fn reviews(
@@ -579,6 +606,8 @@ pub async fn add_evidence(
 pub struct ExitOutcome {
     pub case: CaseRecord,
     pub reviews_cancelled: usize,
+    /// R13.2: a `non_attendance` exit with no unauthorised absence in the register or lessons.
+    pub warning: Option<String>,
 }
 
 /// `POST /api/v1/cases/{id}/exit` (`la`; RULES.md R13).
@@ -602,7 +631,7 @@ pub async fn exit(
                 .ok_or_else(|| {
                     ApiError::internal("the case's pupil is not on its school's roll")
                 })?;
-            let mut problems = exit_problems(
+            let problems = exit_problems(
                 &request,
                 &CaseFacts {
                     start_date: found.case.start_date,
@@ -612,11 +641,14 @@ pub async fn exit(
                 },
             );
             let mut register_facts = None;
+            let mut warning = None;
             if problems.is_empty() && request.reason == ExitReason::NonAttendance {
                 // R13 "register facts attached": the register from the case start to the effective date (or today), stored with the decision.
                 let facts =
                     register_during_case(conn, &found.case, request.effective_date.min(today))?;
-                problems.extend(non_attendance_problem(&facts));
+                // R13.2 as amended: ESMA's own lessons are evidence beside the register.
+                let facts = with_lessons(facts, &lesson_store::of_case(conn, id)?);
+                warning = non_attendance_warning(&facts);
                 register_facts = Some(facts);
             }
             if !problems.is_empty() {
@@ -657,6 +689,7 @@ pub async fn exit(
             Ok(ExitOutcome {
                 case: load(conn, id, policy, today)?.ok_or_else(|| not_found(id))?,
                 reviews_cancelled: cancelled.len(),
+                warning,
             })
         },
     )

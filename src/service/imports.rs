@@ -46,7 +46,9 @@ pub struct RowError {
 pub struct ImportReport {
     pub import_id: i64,
     pub kind: PushKind,
-    pub school_urn: i32,
+    /// The school pushed for; absent for a lesson push (the LA's, across schools).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub school_urn: Option<i32>,
     pub received_at: DateTime<Utc>,
     pub mode: PushMode,
     pub outcome: ImportOutcome,
@@ -106,6 +108,9 @@ impl Rejections {
 impl Refusals for Rejections {
     fn refuse(&mut self, index: usize, upn: &str, problem: RowProblem) {
         self.reject(index, Some(upn), problem);
+    }
+    fn refuse_row(&mut self, index: usize, problem: RowProblem) {
+        self.reject(index, None, problem);
     }
 }
 
@@ -213,9 +218,11 @@ pub async fn get(state: &AppState, actor: &Actor, id: i64) -> Result<ImportRepor
         .await?;
     let not_found = || ApiError::not_found(format!("no import {id}"));
     let row = row.ok_or_else(not_found)?;
-    actor
-        .may_read_school(row.school_urn)
-        .map_err(|_| not_found())?;
+    // A lesson push names no one school: only the LA reads its report.
+    match row.school_urn {
+        Some(urn) => actor.may_read_school(urn).map_err(|_| not_found())?,
+        None => actor.require(&[Role::La]).map_err(|_| not_found())?,
+    }
     if row.outcome.is_none() {
         return Err(not_found());
     }

@@ -12,6 +12,7 @@ pub mod grants;
 pub mod health;
 pub mod idempotency;
 pub mod imports;
+pub mod lessons;
 pub mod plans;
 pub mod pupils;
 pub mod push;

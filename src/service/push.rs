@@ -28,7 +28,8 @@ use crate::store::{audit, schools, DbConnection};
 /// retry safe. Its rows come separately, as a [`PushRows`].
 #[derive(Debug, Clone)]
 pub struct Push {
-    pub urn: i32,
+    /// The school pushed for; None for a lesson push (the LA's, across schools).
+    pub urn: Option<i32>,
     pub mode: PushMode,
     pub idempotency: Option<Idempotency>,
 }
@@ -37,11 +38,20 @@ pub struct Push {
 #[derive(Debug, Clone)]
 pub struct PushContext {
     pub kind: PushKind,
-    pub urn: i32,
+    /// The school pushed for; None for a lesson push (the LA's, across schools).
+    pub urn: Option<i32>,
     pub mode: PushMode,
     pub actor: Actor,
     pub now: NaiveDateTime,
     pub today: NaiveDate,
+}
+
+impl PushContext {
+    /// The school of a school's push (roll, register).
+    pub fn school_urn(&self) -> Result<i32, ApiError> {
+        self.urn
+            .ok_or_else(|| ApiError::internal(format!("a {:?} push names no school", self.kind)))
+    }
 }
 
 /// What a writer did with a push's accepted rows.
@@ -61,9 +71,15 @@ pub trait PushRows: Send + 'static {
     type Checked: Send + 'static;
 
     /// Who may push these rows for school `urn`: a `school` client for one of its own schools.
-    fn authorise(actor: &Actor, urn: i32) -> Result<(), ApiError> {
+    fn authorise(actor: &Actor, urn: Option<i32>) -> Result<(), ApiError> {
         actor.require(&[Role::School])?;
-        actor.may_write_school(urn)
+        match urn {
+            Some(urn) => actor.may_write_school(urn),
+            None => Err(ApiError::internal(format!(
+                "a {:?} push names no school",
+                Self::KIND
+            ))),
+        }
     }
 
     /// How many rows were received.
@@ -177,12 +193,13 @@ async fn check<R: PushRows>(
     state
         .db
         .read(move |conn| {
-            let urn = context.urn;
-            schools::find(conn, urn)?.ok_or_else(|| {
-                ApiError::not_found(format!(
-                    "no school with URN {urn}; the LA registers schools first"
-                ))
-            })?;
+            if let Some(urn) = context.urn {
+                schools::find(conn, urn)?.ok_or_else(|| {
+                    ApiError::not_found(format!(
+                        "no school with URN {urn}; the LA registers schools first"
+                    ))
+                })?;
+            }
             let received = rows.received();
             let mut rejections = Rejections::new(rows.pointer_prefix());
             let rows = rows.check(conn, &context, &mut rejections)?;
@@ -306,12 +323,13 @@ pub fn conclude(
     let resource = match push.kind {
         PushKind::Roll => "roll_import",
         PushKind::Register => "register_import",
+        PushKind::Lessons => "lesson_import",
     };
-    let mut event = push.actor.audit(
-        push.now,
-        "import",
-        AuditSubject::new(resource, import_id.to_string()).school(push.urn),
-    );
+    let mut subject = AuditSubject::new(resource, import_id.to_string());
+    if let Some(urn) = push.urn {
+        subject = subject.school(urn);
+    }
+    let mut event = push.actor.audit(push.now, "import", subject);
     event.outcome = match outcome {
         ImportOutcome::Committed => AuditOutcome::Committed,
         ImportOutcome::Rejected => AuditOutcome::Rejected,

@@ -38,7 +38,7 @@ pub async fn push(
         policy: state.attendance.clone(),
     };
     let push = Push {
-        urn,
+        urn: Some(urn),
         mode: push.mode,
         idempotency: push.idempotency,
     };
@@ -83,14 +83,15 @@ impl PushRows for RegisterRows {
         push: &PushContext,
         rejections: &mut Rejections,
     ) -> Result<CheckedRegister, ApiError> {
-        let roll = pupils::roll_periods_of(conn, push.urn)?;
+        let urn = push.school_urn()?;
+        let roll = pupils::roll_periods_of(conn, urn)?;
         let on_roll = |upn: &str| roll.get(upn).copied();
-        let checked = check_marks(&self.marks, push.urn, on_roll, push.today, rejections);
+        let checked = check_marks(&self.marks, urn, on_roll, push.today, rejections);
         drop(self.marks);
         let ahead = if push.mode.refuses_all(rejections.count) || !registers::plans_ahead(conn) {
             None
         } else {
-            let (urn, today) = (push.urn, push.today);
+            let today = push.today;
             Some(plan_marks_ahead(
                 conn,
                 urn,
@@ -115,7 +116,7 @@ impl PushRows for RegisterRows {
         import_id: i64,
     ) -> Result<Stored, ApiError> {
         let write = MarkWrite {
-            school_urn: push.urn,
+            school_urn: push.school_urn()?,
             import_id,
             now: push.now,
             today: push.today,

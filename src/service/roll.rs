@@ -27,7 +27,7 @@ pub async fn push(
 ) -> Result<PushOutcome, ApiError> {
     let rows = RollRows(push.pupils);
     let push = Push {
-        urn,
+        urn: Some(urn),
         mode: push.mode,
         idempotency: push.idempotency,
     };
@@ -66,7 +66,7 @@ impl PushRows for RollRows {
         push: &PushContext,
         _import_id: i64,
     ) -> Result<Stored, ApiError> {
-        let (urn, now) = (push.urn, push.now);
+        let (urn, now) = (push.school_urn()?, push.now);
         let mut stored = Stored {
             unchanged: checked.identical_repeats,
             ..Stored::default()

@@ -205,7 +205,9 @@ fn announcement(
             ));
         }
         AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
-        AlertKind::ReviewOverdue | AlertKind::MedicalEvidenceDue => {
+        AlertKind::ReviewOverdue
+        | AlertKind::MedicalEvidenceDue
+        | AlertKind::LessonNonEngagement => {
             let (due_by, facts) = alerts::case_alert_facts(kind, &alert.subject, alert.since, None);
             data["due_by"] = json!(due_by);
             if let Some(case_id) = facts.get("case_id").and_then(Value::as_i64) {

@@ -13,7 +13,8 @@ use crate::error::ApiError;
 pub struct ImportRow {
     pub id: i64,
     pub kind: PushKind,
-    pub school_urn: i32,
+    /// None for a lesson push (the LA's, across schools).
+    pub school_urn: Option<i32>,
     pub client_id: String,
     pub received_at: NaiveDateTime,
     /// None while the push is being written (`pending`).
@@ -33,7 +34,7 @@ pub struct ImportRow {
 struct StoredImport {
     id: i64,
     kind: String,
-    school_urn: i32,
+    school_urn: Option<i32>,
     client_id: String,
     received_at: NaiveDateTime,
     outcome: String,
@@ -53,6 +54,7 @@ fn kind_text(kind: PushKind) -> &'static str {
     match kind {
         PushKind::Roll => "roll",
         PushKind::Register => "register",
+        PushKind::Lessons => "lessons",
     }
 }
 
@@ -75,6 +77,7 @@ impl TryFrom<StoredImport> for ImportRow {
         let kind = match row.kind.as_str() {
             "roll" => PushKind::Roll,
             "register" => PushKind::Register,
+            "lessons" => PushKind::Lessons,
             other => return Err(unreadable(format!("import {}: kind '{other}'", row.id))),
         };
         let outcome = match row.outcome.as_str() {
@@ -133,7 +136,7 @@ impl From<OpenError> for ApiError {
 pub fn open(
     conn: &mut DbConnection,
     kind: PushKind,
-    school_urn: i32,
+    school_urn: impl Into<Option<i32>>,
     client_id: &str,
     received_at: NaiveDateTime,
     idempotency: Option<(&str, &str)>,
@@ -142,7 +145,7 @@ pub fn open(
     let opened = diesel::insert_into(imports::table)
         .values((
             imports::kind.eq(kind_text(kind)),
-            imports::school_urn.eq(school_urn),
+            imports::school_urn.eq(school_urn.into()),
             imports::client_id.eq(client_id),
             imports::received_at.eq(received_at),
             imports::outcome.eq(PENDING),

@@ -13,6 +13,7 @@ mod error;
 pub mod idempotency;
 pub mod imports;
 pub mod introspection;
+pub mod lessons;
 pub mod marks;
 pub mod plans;
 pub mod pupils;

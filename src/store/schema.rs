@@ -144,7 +144,7 @@ diesel::table! {
     imports (id) {
         id -> BigInt,
         kind -> Text,
-        school_urn -> Integer,
+        school_urn -> Nullable<Integer>,
         client_id -> Text,
         received_at -> Timestamp,
         outcome -> Text,
@@ -435,5 +435,24 @@ diesel::table! {
         progress -> Text,
         note -> Nullable<Text>,
         held_on -> Date,
+    }
+}
+
+diesel::table! {
+    lessons (id) {
+        id -> BigInt,
+        case_id -> BigInt,
+        lesson_date -> Date,
+        start_time -> Text,
+        subject -> Text,
+        mode -> Text,
+        planned_minutes -> Integer,
+        attendance -> Text,
+        minutes_late -> Nullable<Integer>,
+        engagement -> Nullable<Integer>,
+        teacher -> Nullable<Text>,
+        note -> Nullable<Text>,
+        import_id -> BigInt,
+        recorded_at -> Timestamp,
     }
 }

@@ -8,6 +8,7 @@ use super::{case_subject, AlertKey, AlertKind, WantedAlert};
 use crate::domain::attendance::SessionMark;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::codes::AttendanceCode;
+use crate::domain::lessons::{self, Lesson};
 use crate::domain::policy::Policy;
 use crate::domain::schedule::evidence_clock;
 
@@ -35,6 +36,8 @@ pub struct CaseFacts<'a> {
     /// The pupil's sessions at the case's school coded with one of [`CASE_REGISTER_CODES`], in
     /// register order, from the case start or earlier up to today.
     pub marks: &'a [SessionMark],
+    /// Its ESMA lessons (R14.5), in any order.
+    pub lessons: &'a [Lesson],
 }
 
 /// The day the case rules are applied on, and what they count with.
@@ -145,6 +148,15 @@ pub fn support_non_engagement(case: &CaseFacts<'_>, clock: &CaseClock<'_>) -> Ve
     )]
 }
 
+/// R14.5: the case's lessons show non-engagement (`domain::lessons::lesson_non_engagement`).
+pub fn lesson_non_engagement(case: &CaseFacts<'_>, clock: &CaseClock<'_>) -> Vec<WantedAlert> {
+    let percent = clock.policy.support.lesson_attendance_alert_percent;
+    lessons::lesson_non_engagement(case.lessons, f64::from(percent))
+        .map(|since| wanted(case, AlertKind::LessonNonEngagement, "", since))
+        .into_iter()
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,6 +183,7 @@ mod tests {
             reviews_past: reviews,
             evidence_dates: evidence,
             marks,
+            lessons: &[],
         }
     }
 
