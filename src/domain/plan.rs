@@ -103,6 +103,8 @@ impl fmt::Display for Progress {
 /// engagement and emotional wellbeing in words.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, Validate, ToSchema)]
 #[serde(deny_unknown_fields)]
+// The referral form has a `Baseline` of its own (R9): the spec names this one apart.
+#[schema(as = PlanBaseline)]
 pub struct Baseline {
     /// The scale the attainment values are on.
     #[validate(length(max = 200, message = "should be at most 200 characters"))]
