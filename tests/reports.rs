@@ -63,10 +63,58 @@ on_both_backends!(a_case_report_shows_the_support_and_the_register, |app| {
         .await;
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
 
+    // ESMA's lessons: maths twice (attended, then refused), English once.
+    let lesson = |date: &str, subject: &str, attendance: &str, engagement: Option<i64>| {
+        json!({"case_id": case_id, "date": date, "start_time": "10:00", "subject": subject,
+               "mode": "online_one_to_one", "planned_minutes": 60, "attendance": attendance,
+               "engagement": engagement})
+    };
+    let r = app
+        .call(
+            "POST",
+            &s.la,
+            "/api/v1/lessons",
+            Some(&json!({"lessons": [
+                lesson("2026-12-01", "maths", "attended", Some(4)),
+                lesson("2026-12-02", "english", "attended", Some(3)),
+                lesson("2026-12-08", "maths", "absent_unauthorised", None),
+            ]})),
+        )
+        .await;
+    assert_eq!(r.json()["inserted"], 3, "{}", r.text());
+
     let uri = format!("/api/v1/cases/{case_id}/report");
     let r = app.get(&s.la, &uri).await;
     assert_eq!(r.status, 200, "{}", r.text());
     let report = r.json();
+    let lessons = &report["lessons"];
+    assert_eq!(lessons["overall"]["all"]["planned"], 3);
+    assert_eq!(
+        lessons["by_subject"]["maths"]["all"]["attendance_rate"],
+        50.0
+    );
+    assert_eq!(
+        lessons["by_subject"]["english"]["all"]["mean_engagement"],
+        3.0
+    );
+    let lesson_weeks: Vec<(String, f64)> = lessons["weeks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|w| {
+            (
+                w["week_starting"].as_str().unwrap().to_string(),
+                w["attendance_rate"].as_f64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        lesson_weeks,
+        [
+            ("2026-11-30".to_string(), 100.0),
+            ("2026-12-07".to_string(), 0.0)
+        ]
+    );
     assert_eq!(report["generated_on"], "2026-12-11");
     assert_eq!(report["subject"]["pupil_name"], "Pupil1 Test");
     assert_eq!(report["subject"]["school_name"], "School 117001");
@@ -122,7 +170,10 @@ on_both_backends!(a_case_report_shows_the_support_and_the_register, |app| {
         assert!(page.contains("Progress report: Pupil1 Test"), "{page}");
         assert!(page.contains(r#"<span class="code">C2</span>"#));
         assert!(page.contains("<svg"));
-        assert_eq!(page.matches("<rect").count(), 4, "a bar per week");
+        // A bar per register week (4), per subject (2) and per week of lessons (2).
+        assert_eq!(page.matches("<rect").count(), 8);
+        assert!(page.contains("ESMA lessons"));
+        assert!(page.contains(r#"<th scope="row">maths</th><td class="num">2</td><td class="num">1</td><td class="num">50%</td>"#), "{page}");
         assert!(page.contains("@page { size: A4"));
         // Not even a favicon: the icon is an empty data: URI.
         assert!(page.contains(r#"<link rel="icon" href="data:,">"#));

@@ -71,9 +71,19 @@ fn short_date(date: NaiveDate) -> String {
     date.format("%-d %b").to_string()
 }
 
-/// The weekly register attendance as a bar chart: one bar per week, 0-100%, the weeks of support
-/// in the stronger colour. Drawn here, so the page needs nothing else.
-fn register_chart(weeks: &[RegisterWeek]) -> String {
+/// One bar of a chart: a percentage, drawn in the stronger colour when `strong`.
+struct Bar {
+    label: String,
+    percent: f64,
+    strong: bool,
+    /// Shown on hover, and read by screen readers.
+    tip: String,
+    /// Whether anything was counted (a counted 0% keeps a sliver, so it reads as 0%, not as no data).
+    counted: bool,
+}
+
+/// A bar chart of percentages, 0-100%, drawn here so the page needs nothing else.
+fn bar_chart(id: &str, title: &str, desc: &str, bars: &[Bar]) -> String {
     const WIDTH: f64 = 640.0;
     const HEIGHT: f64 = 190.0;
     const LEFT: f64 = 34.0;
@@ -84,7 +94,9 @@ fn register_chart(weeks: &[RegisterWeek]) -> String {
     let mut svg = String::new();
     let _ = write!(
         svg,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-labelledby="reg-title reg-desc"><title id="reg-title">School register attendance by week</title><desc id="reg-desc">One bar per school week: the percentage of possible sessions the pupil attended school. Weeks since support began are dark blue.</desc>"#
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" width="100%" role="img" aria-labelledby="{id}-title {id}-desc"><title id="{id}-title">{}</title><desc id="{id}-desc">{}</desc>"#,
+        esc(title),
+        esc(desc)
     );
     for pct in [0, 50, 90, 100] {
         let y = TOP + plot_h * (1.0 - f64::from(pct) / 100.0);
@@ -102,43 +114,160 @@ fn register_chart(weeks: &[RegisterWeek]) -> String {
             y + 3.5
         );
     }
-    let n = weeks.len().max(1) as f64;
+    let n = bars.len().max(1) as f64;
     let slot = plot_w / n;
-    let bar = (slot * 0.72).max(1.0);
+    let width = (slot * 0.72).clamp(1.0, 90.0);
     let label_every = ((n / 10.0).ceil() as usize).max(1);
-    for (i, week) in weeks.iter().enumerate() {
-        let x = LEFT + slot * i as f64 + (slot - bar) / 2.0;
-        // A week with sessions but none attended keeps a sliver, so it reads as 0%, not as no data.
-        let mut h = plot_h * (week.attendance_rate / 100.0).clamp(0.0, 1.0);
-        if week.possible_sessions > 0 {
+    for (i, bar) in bars.iter().enumerate() {
+        let x = LEFT + slot * i as f64 + (slot - width) / 2.0;
+        let mut h = plot_h * (bar.percent / 100.0).clamp(0.0, 1.0);
+        if bar.counted {
             h = h.max(1.5);
         }
         let y = TOP + plot_h - h;
-        let colour = if week.during_support {
+        let colour = if bar.strong {
             "var(--during)"
         } else {
             "var(--before)"
         };
         let _ = write!(
             svg,
-            r#"<rect x="{x:.1}" y="{y:.1}" width="{bar:.1}" height="{h:.1}" fill="{colour}"><title>Week of {}: {}% ({} of {} sessions)</title></rect>"#,
-            short_date(week.week_starting),
-            week.attendance_rate,
-            week.attended_sessions,
-            week.possible_sessions
+            r#"<rect x="{x:.1}" y="{y:.1}" width="{width:.1}" height="{h:.1}" fill="{colour}"><title>{}</title></rect>"#,
+            esc(&bar.tip)
         );
         if i % label_every == 0 {
             let _ = write!(
                 svg,
                 r#"<text x="{:.1}" y="{:.1}" text-anchor="middle">{}</text>"#,
-                x + bar / 2.0,
+                x + width / 2.0,
                 HEIGHT - 8.0,
-                short_date(week.week_starting)
+                esc(&bar.label)
             );
         }
     }
     svg.push_str("</svg>");
     svg
+}
+
+/// The weekly register attendance: the weeks of support in the stronger colour.
+fn register_chart(weeks: &[RegisterWeek]) -> String {
+    let bars: Vec<Bar> = weeks
+        .iter()
+        .map(|w| Bar {
+            label: short_date(w.week_starting),
+            percent: w.attendance_rate,
+            strong: w.during_support,
+            tip: format!(
+                "Week of {}: {}% ({} of {} sessions)",
+                short_date(w.week_starting),
+                w.attendance_rate,
+                w.attended_sessions,
+                w.possible_sessions
+            ),
+            counted: w.possible_sessions > 0,
+        })
+        .collect();
+    bar_chart(
+        "reg",
+        "School register attendance by week",
+        "One bar per school week: the percentage of possible sessions the pupil attended school. Weeks since support began are dark blue.",
+        &bars,
+    )
+}
+
+fn engagement(mean: Option<f64>) -> String {
+    mean.map_or_else(|| "&ndash;".to_string(), |m| format!("{m} of 4"))
+}
+
+/// ESMA's lessons: by subject (a table and a chart) and by week (a chart), R14.4.
+fn lessons_section(page: &mut String, report: &CaseReportView) {
+    let lessons = &report.lessons;
+    page.push_str("<section><h2>ESMA lessons</h2>");
+    if lessons.overall.all.planned == 0 {
+        page.push_str("<p>No lesson has been recorded yet.</p></section>");
+        return;
+    }
+    page.push_str(r#"<p>Attended: came to the lesson, on time or late. Engagement: 1 (not engaged) to 4 (fully engaged), over the lessons attended.</p><table><thead><tr><th></th><th class="num">Planned</th><th class="num">Attended</th><th class="num">Attendance</th><th class="num">Hours</th><th class="num">Engagement</th><th class="num">Last 10 lessons</th></tr></thead><tbody>"#);
+    let rows = lessons
+        .by_subject
+        .iter()
+        .map(|(subject, m)| (words(subject), m))
+        .chain(std::iter::once((
+            "all subjects".to_string(),
+            &lessons.overall,
+        )));
+    for (label, m) in rows {
+        let _ = write!(
+            page,
+            r#"<tr><th scope="row">{}</th><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td><td class="num">{}</td><td class="num">{}</td><td class="num">{}%</td></tr>"#,
+            esc(&label),
+            m.all.planned,
+            m.all.attended,
+            m.all.attendance_rate,
+            m.all.hours_delivered,
+            engagement(m.all.mean_engagement),
+            m.last_10.attendance_rate
+        );
+    }
+    page.push_str("</tbody></table>");
+    let subjects: Vec<Bar> = lessons
+        .by_subject
+        .iter()
+        .map(|(subject, m)| Bar {
+            label: words(subject),
+            percent: m.all.attendance_rate,
+            strong: true,
+            tip: format!(
+                "{}: {}% of {} lessons attended; engagement {}",
+                words(subject),
+                m.all.attendance_rate,
+                m.all.planned,
+                m.all
+                    .mean_engagement
+                    .map_or_else(|| "-".to_string(), |e| format!("{e} of 4"))
+            ),
+            counted: m.all.planned > 0,
+        })
+        .collect();
+    let _ = write!(
+        page,
+        "<figure>{}<figcaption>Lesson attendance by subject.</figcaption></figure>",
+        bar_chart(
+            "subj",
+            "ESMA lesson attendance by subject",
+            "One bar per subject: the percentage of planned lessons the pupil attended.",
+            &subjects
+        )
+    );
+    let weeks: Vec<Bar> = lessons
+        .weeks
+        .iter()
+        .map(|w| Bar {
+            label: short_date(w.week_starting),
+            percent: w.measures.attendance_rate,
+            strong: true,
+            tip: format!(
+                "Week of {}: {}% of {} lessons attended; engagement {}",
+                short_date(w.week_starting),
+                w.measures.attendance_rate,
+                w.measures.planned,
+                w.measures
+                    .mean_engagement
+                    .map_or_else(|| "-".to_string(), |e| format!("{e} of 4"))
+            ),
+            counted: w.measures.planned > 0,
+        })
+        .collect();
+    let _ = write!(
+        page,
+        "<figure>{}<figcaption>Lesson attendance each week (hover a bar for its engagement).</figcaption></figure></section>",
+        bar_chart(
+            "lw",
+            "ESMA lesson attendance by week",
+            "One bar per week: the percentage of planned lessons the pupil attended.",
+            &weeks
+        )
+    );
 }
 
 fn measures_row(label: &str, m: &AttendanceMeasures) -> String {
@@ -343,6 +472,7 @@ pub fn render(report: &CaseReportView) -> String {
         esc(&case.register_code_now)
     );
 
+    lessons_section(&mut page, report);
     plan_sections(&mut page, report);
 
     // The school register.

@@ -1,6 +1,8 @@
 //! `GET /api/v1/cases/{id}/report`: the stakeholder progress report, as JSON or as a printable
 //! HTML page (issue 23 item 5; API.md "Support delivery").
 
+use std::collections::BTreeMap;
+
 use actix_web::http::header::{self, ContentType};
 use actix_web::{get, web, HttpRequest, HttpResponse};
 use chrono::NaiveDate;
@@ -13,8 +15,9 @@ use super::plans::{record_view, PlanView};
 use super::problem::{InvalidQuery, ReadFailures};
 use super::report_page;
 use crate::domain::case::{CaseId, ReviewStatus};
+use crate::domain::lessons::{LessonMeasuresWithRecent, Subject};
 use crate::domain::plan::Baseline;
-use crate::domain::report::{RegisterBeforeAndDuring, RegisterWeek};
+use crate::domain::report::{LessonWeek, RegisterBeforeAndDuring, RegisterWeek};
 use crate::error::ApiError;
 use crate::service::reports::{self, CaseReport};
 use crate::service::{Actor, AppState};
@@ -55,6 +58,8 @@ pub struct CaseReportView {
     pub reviews_held: Vec<ReviewView>,
     /// The next three reviews still scheduled.
     pub next_reviews: Vec<ReviewView>,
+    /// ESMA's lessons: measures overall and by subject (as on the case) and week by week.
+    pub lessons: ReportLessons,
     /// Attainment, engagement and wellbeing where the plan started and as it stands now.
     pub attainment: Option<ReportAttainment>,
     /// The Holistic Reintegration Plan in force, each target with its latest progress; absent
@@ -63,6 +68,14 @@ pub struct CaseReportView {
     /// The case as `GET /api/v1/cases/{id}` shows it: provision, schedule, evidence clock, the
     /// register code to use, open alerts, exit.
     pub case: CaseView,
+}
+
+/// ESMA's lessons in the report (RULES.md R14.4).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ReportLessons {
+    pub overall: LessonMeasuresWithRecent,
+    pub by_subject: BTreeMap<Subject, LessonMeasuresWithRecent>,
+    pub weeks: Vec<LessonWeek>,
 }
 
 /// The plan's baseline, first and latest (RULES.md R14.1).
@@ -103,6 +116,7 @@ fn view(report: CaseReport) -> CaseReportView {
         school_days_of_support,
         plan,
         first_baseline,
+        lesson_weeks,
     } = report;
     let attainment = match (&first_baseline, &plan) {
         (Some(baseline), Some(record)) => Some(ReportAttainment {
@@ -139,6 +153,11 @@ fn view(report: CaseReport) -> CaseReportView {
         },
         reviews_held: held,
         next_reviews: next,
+        lessons: ReportLessons {
+            overall: case.lessons.overall,
+            by_subject: case.lessons.by_subject.clone(),
+            weeks: lesson_weeks,
+        },
         attainment,
         plan: plan.map(record_view),
         case: case_view(case),

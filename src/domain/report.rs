@@ -7,6 +7,7 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::attendance::{measures, AttendanceMeasures, MeasureCounts, SessionMark};
+use super::lessons::{self, Lesson, LessonMeasures};
 
 /// The school register of the academic year split at the case start (R2 measures of each part).
 #[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
@@ -83,6 +84,34 @@ pub fn weekly(marks: &[SessionMark], start: NaiveDate) -> Vec<RegisterWeek> {
         .collect()
 }
 
+/// One week (Monday to Sunday) of ESMA lessons, with its R14.4 measures.
+#[derive(Debug, Clone, PartialEq, Serialize, ToSchema)]
+pub struct LessonWeek {
+    /// The Monday the week starts on.
+    pub week_starting: NaiveDate,
+    #[serde(flatten)]
+    pub measures: LessonMeasures,
+}
+
+/// The case's lessons week by week, oldest first (R14.4 measures of each week's lessons).
+pub fn lesson_weeks(all: &[Lesson]) -> Vec<LessonWeek> {
+    let mut weeks: Vec<(NaiveDate, Vec<&Lesson>)> = Vec::new();
+    for lesson in lessons::in_order(all) {
+        let monday = week_of(lesson.date);
+        match weeks.last_mut() {
+            Some((week, of_week)) if *week == monday => of_week.push(lesson),
+            _ => weeks.push((monday, vec![lesson])),
+        }
+    }
+    weeks
+        .into_iter()
+        .map(|(monday, of_week)| LessonWeek {
+            week_starting: monday,
+            measures: lessons::measures(of_week),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,5 +170,42 @@ mod tests {
         assert_eq!(weeks[1].attendance_rate, 25.0);
         assert!(weeks[1].during_support, "support began on the Tuesday");
         assert_eq!(week_of(d("2026-11-29")), d("2026-11-23"));
+    }
+
+    #[test]
+    fn lessons_are_measured_week_by_week() {
+        use crate::domain::case::CaseId;
+        use crate::domain::lessons::{LessonAttendance, LessonMode, Subject};
+        let lesson = |date: &str, time: &str, attendance, engagement| Lesson {
+            case_id: CaseId::from(1),
+            date: d(date),
+            start_time: time.to_string(),
+            subject: Subject::Maths,
+            mode: LessonMode::OnlineOneToOne,
+            planned_minutes: 60,
+            attendance,
+            minutes_late: None,
+            engagement,
+            teacher: None,
+            note: None,
+        };
+        use LessonAttendance::*;
+        let weeks = lesson_weeks(&[
+            lesson("2026-12-08", "10:00", AbsentUnauthorised, None),
+            lesson("2026-12-01", "10:00", Attended, Some(4)),
+            lesson("2026-12-02", "10:00", Attended, Some(2)),
+            lesson("2026-12-07", "10:00", Attended, Some(3)),
+            lesson("2026-12-09", "10:00", CancelledByEsma, None),
+        ]);
+        assert_eq!(weeks.len(), 2);
+        assert_eq!(weeks[0].week_starting, d("2026-11-30"));
+        assert_eq!(weeks[0].measures.attendance_rate, 100.0);
+        assert_eq!(weeks[0].measures.mean_engagement, Some(3.0));
+        assert_eq!(weeks[1].week_starting, d("2026-12-07"));
+        assert_eq!(
+            (weeks[1].measures.planned, weeks[1].measures.attended),
+            (2, 1)
+        );
+        assert_eq!(weeks[1].measures.attendance_rate, 50.0);
     }
 }

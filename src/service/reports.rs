@@ -12,8 +12,11 @@ use crate::domain::access::Role;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::CaseId;
 use crate::domain::plan::Baseline;
-use crate::domain::report::{before_and_during, weekly, RegisterBeforeAndDuring, RegisterWeek};
+use crate::domain::report::{
+    before_and_during, lesson_weeks, weekly, LessonWeek, RegisterBeforeAndDuring, RegisterWeek,
+};
 use crate::error::ApiError;
+use crate::store::lessons as lesson_store;
 use crate::store::plans as plan_store;
 use crate::store::{calendars, marks, pupils, schools};
 
@@ -37,6 +40,8 @@ pub struct CaseReport {
     pub plan: Option<PlanRecord>,
     /// The baseline of the first version of the plan: where the pupil started (R14.1).
     pub first_baseline: Option<Baseline>,
+    /// The case's ESMA lessons week by week (R14.4).
+    pub lesson_weeks: Vec<LessonWeek>,
 }
 
 /// `GET /api/v1/cases/{id}/report`: `la`, or the case's school (another school's case is 404).
@@ -75,6 +80,7 @@ pub async fn case_report(
                 .next()
                 .map(|v| v.body.baseline);
             let plan = plans::in_force(conn, case.id)?;
+            let lesson_weeks = lesson_weeks(&lesson_store::of_case(conn, case.id)?);
             let school_days_of_support = match case.start_date.pred_opt() {
                 Some(before) if case.start_date <= register_to => {
                     calendar.school_days_between(before, register_to)
@@ -92,6 +98,7 @@ pub async fn case_report(
                 school_days_of_support,
                 plan,
                 first_baseline,
+                lesson_weeks,
                 register_from,
                 register_to,
                 school_name,
