@@ -14,12 +14,12 @@ use super::registers::{check_rows, idempotency, parse_off_worker, report_respons
 use super::Page;
 use crate::domain::access::Role;
 use crate::domain::case::CaseId;
+use crate::domain::lessons::LessonFilter;
 use crate::domain::lessons::{Lesson, LessonAttendance, LessonIn, LessonMode, NumberIn, Subject};
 use crate::error::{ApiError, Problem, ProblemKind};
 use crate::service::imports::{ImportReport, PushMode};
 use crate::service::lessons::{self, LessonPush};
 use crate::service::{cases, Actor, AppState};
-use crate::store::lessons::LessonFilter;
 
 /// One lesson delivered. Like a register mark, each field is checked per row: a row that fails
 /// is refused and reported in the import report (`errors[]` with its `reason`, counted in

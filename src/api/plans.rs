@@ -14,10 +14,10 @@ use crate::domain::case::CaseId;
 use crate::domain::plan::{
     Baseline, PlanBody, PlanStatus, Progress, ReintegrationStep, TargetOwner,
 };
+use crate::domain::plan::{PlanVersion, RecordedProgress};
 use crate::error::{ApiError, Problem};
 use crate::service::plans::{self, PlanRecord};
 use crate::service::{Actor, AppState};
-use crate::store::plans::{PlanVersion, RecordedProgress};
 
 /// Progress on a target recorded at a review (RULES.md R14.2).
 #[derive(Debug, Clone, Serialize, ToSchema)]

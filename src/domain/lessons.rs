@@ -606,6 +606,16 @@ pub fn lesson_non_engagement(lessons: &[Lesson], alert_percent: f64) -> Option<N
     }
 }
 
+/// Which lessons of a case `GET /cases/{id}/lessons` lists.
+#[derive(Debug, Clone, Default)]
+pub struct LessonFilter {
+    pub from: Option<NaiveDate>,
+    pub to: Option<NaiveDate>,
+    pub subject: Option<Subject>,
+    /// The id of the last lesson of the previous page.
+    pub after_id: Option<i64>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,12 @@
 use std::collections::{BTreeSet, HashSet};
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 use validator::Validate;
+
+use super::case::{CaseId, ReviewId};
 
 /// `draft` until everything R14.1 lists is there and the plan is `agreed`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, ToSchema)]
@@ -369,6 +371,30 @@ pub fn check_progress(targets: &[i64], given: &[TargetProgress]) -> Vec<Problem>
         ));
     }
     problems
+}
+
+/// One version of a plan.
+#[derive(Debug, Clone)]
+pub struct PlanVersion {
+    pub case_id: CaseId,
+    pub version: i32,
+    pub status: PlanStatus,
+    pub body: PlanBody,
+    /// The review that agreed this revision (R14.2).
+    pub review_id: Option<ReviewId>,
+    pub created_at: NaiveDateTime,
+    pub created_by: String,
+}
+
+/// Progress on one target recorded at one review.
+#[derive(Debug, Clone)]
+pub struct RecordedProgress {
+    pub review_id: ReviewId,
+    pub target_id: i64,
+    pub plan_version: i32,
+    pub progress: Progress,
+    pub note: Option<String>,
+    pub held_on: NaiveDate,
 }
 
 #[cfg(test)]

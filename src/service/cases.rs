@@ -28,15 +28,17 @@ use crate::domain::exit::{
     register_code_guidance, with_lessons, CaseFacts, ExitReason, ExitRequest, ReReferral,
     RegisterFacts,
 };
+use crate::domain::lessons::LessonFilter;
 use crate::domain::lessons::{case_measures, CaseLessonMeasures, Lesson};
+use crate::domain::plan::RecordedProgress;
 use crate::domain::plan::{PlanBody, TargetProgress};
 use crate::domain::policy::Policy;
 use crate::domain::referral::EvidenceItem;
 use crate::domain::schedule::{evidence_clock, plan, GateState, ReviewKind};
 use crate::error::ApiError;
 use crate::store::cases::{self as store, CaseFilter, NewEvidence, NewReview, ReviewFilter};
-use crate::store::lessons::{self as lesson_store, LessonFilter};
-use crate::store::plans::{self, RecordedProgress};
+use crate::store::lessons as lesson_store;
+use crate::store::plans;
 use crate::store::{audit, calendars, changes, marks, pupils, referrals, DbConnection};
 
 /// A case as the API shows it: the case with its schedule, evidence, evidence clock, the

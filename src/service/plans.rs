@@ -16,8 +16,9 @@ use crate::domain::plan::{
     assign_target_ids, check_agreement, check_progress, check_targets, target_ids, PlanBody,
     PlanStatus, TargetProgress,
 };
+use crate::domain::plan::{PlanVersion, RecordedProgress};
 use crate::error::ApiError;
-use crate::store::plans::{self as store, PlanVersion, RecordedProgress};
+use crate::store::plans as store;
 use crate::store::{pupils, referrals, DbConnection};
 
 /// A version of the plan with the progress recorded so far against its targets.

@@ -7,7 +7,7 @@ use diesel::prelude::*;
 use super::schema::lessons;
 use super::{DbConnection, StoreResult};
 use crate::domain::case::CaseId;
-use crate::domain::lessons::{Lesson, LessonAttendance, LessonMode, Subject};
+use crate::domain::lessons::{Lesson, LessonAttendance, LessonFilter, LessonMode, Subject};
 
 /// A `lessons` row as stored, without the bookkeeping columns.
 #[derive(Queryable)]
@@ -119,16 +119,6 @@ pub fn of_case(conn: &mut DbConnection, id: CaseId) -> StoreResult<Vec<Lesson>> 
         .select(COLUMNS)
         .load(conn)?;
     Ok(read(rows)?.into_iter().map(|(_, l)| l).collect())
-}
-
-/// Which lessons of a case `GET /cases/{id}/lessons` lists.
-#[derive(Debug, Clone, Default)]
-pub struct LessonFilter {
-    pub from: Option<NaiveDate>,
-    pub to: Option<NaiveDate>,
-    pub subject: Option<Subject>,
-    /// The id of the last lesson of the previous page.
-    pub after_id: Option<i64>,
 }
 
 /// A page of a case's lessons, in id order (the order they were first pushed), with their ids.

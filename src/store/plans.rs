@@ -9,20 +9,7 @@ use super::columns::{json, to_json, word};
 use super::schema::{plan_versions, target_progress};
 use super::{DbConnection, StoreResult};
 use crate::domain::case::{CaseId, ReviewId};
-use crate::domain::plan::{PlanBody, PlanStatus, Progress};
-
-/// One version of a plan.
-#[derive(Debug, Clone)]
-pub struct PlanVersion {
-    pub case_id: CaseId,
-    pub version: i32,
-    pub status: PlanStatus,
-    pub body: PlanBody,
-    /// The review that agreed this revision (R14.2).
-    pub review_id: Option<ReviewId>,
-    pub created_at: NaiveDateTime,
-    pub created_by: String,
-}
+use crate::domain::plan::{PlanBody, PlanVersion, RecordedProgress};
 
 type VersionRow = (
     i64,
@@ -87,17 +74,6 @@ pub fn insert(
         ))
         .execute(conn)?;
     Ok(version)
-}
-
-/// Progress on one target recorded at one review.
-#[derive(Debug, Clone)]
-pub struct RecordedProgress {
-    pub review_id: ReviewId,
-    pub target_id: i64,
-    pub plan_version: i32,
-    pub progress: Progress,
-    pub note: Option<String>,
-    pub held_on: NaiveDate,
 }
 
 pub fn insert_progress(
