@@ -3,13 +3,17 @@
 //! of the autumn term to today (pupil 1 of each off ill for the last 16 school days, pupil 2
 //! with scattered unexplained absences, pupil 3 often late); two referrals (Oakfield's pupil 1,
 //! accepted: an active case from the next school day; Hillside's pupil 2, ineligible, awaiting
-//! the LA), Hillside's pupil 1 left free to refer; and ready credentials (`la`, `school` for
-//! Oakfield, `admin`). [`facts`] says which ids and dates that made.
+//! the LA), Hillside's pupil 1 left free to refer; Hillside's pupil 4 four weeks into support
+//! (referral 3, case 2: an agreed plan, lessons, a review held; [`support`]); and ready
+//! credentials (`la`, `school` for Oakfield, `admin`). [`facts`] says which ids and dates that
+//! made.
 //!
 //! Every date the demo invents (the illness, the referrals' evidence and consent) is counted
 //! back from today, so it can be seeded on any day of the 2026-27 demo calendar (3 September
 //! 2026 to 21 July 2027; `ESMA_TODAY` fixes another). Before term starts there is no register
 //! yet and the referrals date from today.
+
+pub mod support;
 
 use chrono::{Days, NaiveDate};
 use serde::Serialize;
@@ -40,10 +44,10 @@ pub const DEMO_SCHOOLS: [(i32, &str, &str, &str); 2] = [
     (117002, "Hillside Academy", "9194001", "secondary"),
 ];
 
-const FORENAMES: [&str; 10] = [
+pub(crate) const FORENAMES: [&str; 10] = [
     "Amara", "Ben", "Chloe", "Dev", "Ella", "Finn", "Grace", "Harry", "Isla", "Jack",
 ];
-const SURNAMES: [&str; 6] = ["Okafor", "Smith", "Patel", "Jones", "Nowak", "Brown"];
+pub(crate) const SURNAMES: [&str; 6] = ["Okafor", "Smith", "Patel", "Jones", "Nowak", "Brown"];
 
 #[derive(Debug, Serialize)]
 pub struct DemoCredentials {
@@ -71,6 +75,8 @@ pub struct DemoDates {
     pub ill_since: NaiveDate,
     /// Hillside's pupil 2's absence began (the 8th school day, or the latest so far).
     pub hillside_absence_from: NaiveDate,
+    /// Hillside's pupil 4's four weeks of support, once the year has the school days for it.
+    pub support: Option<support::SupportDates>,
 }
 
 impl DemoDates {
@@ -104,6 +110,7 @@ impl DemoDates {
             today,
             ill_since,
             hillside_absence_from,
+            support: support::SupportDates::new(today, school_days),
         }
     }
 
@@ -126,14 +133,26 @@ impl DemoDates {
 
 /// A register pattern that gives the demo something to show: pupil 1 of each school has been
 /// off ill (`I`) for the last `ILL_SCHOOL_DAYS` (16) school days (a long illness run), pupil 2 has scattered unexplained absences,
-/// pupil 3 is often late; everyone else is present.
+/// pupil 3 is often late; Hillside's pupil 4 was off ill before her support began and is on
+/// `C2` since (R12.1), with two mornings a week in school from her first review; everyone else is
+/// present.
 fn demo_code(
+    school_index: usize,
     n: usize,
     day: NaiveDate,
     pm: bool,
     index: usize,
-    ill_since: NaiveDate,
+    dates: &DemoDates,
 ) -> (AttendanceCode, Option<i32>) {
+    let ill_since = dates.ill_since;
+    if let Some(story) = dates
+        .support
+        .filter(|_| (school_index, n) == support::PUPIL)
+    {
+        if let Some(code) = story.register_code(day, pm) {
+            return (code, None);
+        }
+    }
     match n {
         1 if day >= ill_since => (AttendanceCode::I, None),
         2 if index % 9 == 4 => (AttendanceCode::N, None),
@@ -210,7 +229,8 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                 });
                 for (index, day) in school_days.iter().enumerate() {
                     for (session, pm) in [(Session::Am, false), (Session::Pm, true)] {
-                        let (code, minutes_late) = demo_code(n, *day, pm, index, dates.ill_since);
+                        let (code, minutes_late) =
+                            demo_code(school_index, n, *day, pm, index, &dates);
                         new_marks.push(IncomingMark {
                             upn: upn.as_str().into(),
                             mark_date: *day,
@@ -296,6 +316,21 @@ pub struct DemoFacts {
     pub decision_start_date: NaiveDate,
     /// The case's next scheduled review: id, label and the day it is scheduled for.
     pub next_review: Option<(i64, String, NaiveDate)>,
+    /// Hillside's pupil 4, four weeks into support: an agreed plan, lessons, a review held
+    /// (`support`); none before the year has about eight weeks of school days.
+    pub support_pupil: String,
+    pub support_case_id: Option<i64>,
+}
+
+/// Seeds the support story (`support`) through the services, after [`seed`].
+pub async fn seed_support(state: &crate::service::AppState) -> Result<(), ApiError> {
+    let today = state.clock.today();
+    let calendar = state
+        .db
+        .read(|conn| Ok(SchoolCalendar::new(calendars::all(conn)?)))
+        .await?;
+    support::seed(state, &DemoDates::on(today, &calendar)).await?;
+    Ok(())
 }
 
 /// Reads the demo's facts for `today` (after [`seed`]).
@@ -335,6 +370,12 @@ pub fn facts(db: &Db, today: NaiveDate) -> Result<DemoFacts, ApiError> {
             decision_start_date: calendar
                 .next_school_day_on_or_after(today.succ_opt().unwrap_or(today)),
             next_review,
+            support_pupil: demo_upn(support::PUPIL.0, support::PUPIL.1),
+            support_case_id: case_store::active_of_pupil(
+                conn,
+                &demo_upn(support::PUPIL.0, support::PUPIL.1),
+            )?
+            .map(|(id, _)| id.get()),
         })
     })
 }

@@ -100,6 +100,9 @@ fn run(cli: Cli) -> Result<(), String> {
             if args.demo {
                 let creds =
                     demo::seed(&db, &state.policy, state.clock.today()).map_err(|e| e.detail)?;
+                actix_web::rt::System::new()
+                    .block_on(demo::seed_support(&state))
+                    .map_err(|e| e.detail)?;
                 let facts = demo::facts(&db, state.clock.today()).map_err(|e| e.detail)?;
                 print_demo_banner(&args.bind, &cli.database_url, &creds, &facts);
                 if let Some(path) = &args.demo_credentials_file {
@@ -171,6 +174,13 @@ fn print_demo_banner(
             "  Next review  {review} of case {} ({label}), scheduled for {on}",
             id(facts.case_id)
         );
+    }
+    if let Some(case) = facts.support_case_id {
+        println!(
+            "  Support      case {case} ({}, Hillside): four weeks of lessons, an agreed plan, a review held",
+        facts.support_pupil
+        );
+        println!("  Report       {base}/api/v1/cases/{case}/report?format=html");
     }
     println!("  Worklists    {base}/api/v1/cases   {base}/api/v1/reviews   {base}/api/v1/alerts");
     println!();

@@ -338,3 +338,91 @@ on_both_backends!(demo_seed_works_early_in_the_autumn_term, |app| {
         }
     }
 });
+
+on_both_backends!(demo_support_story_fills_the_report, |app| {
+    // `serve --demo` on 2026-11-23: Hillside's pupil 4 is four weeks into support (issue 23's
+    // demo): an agreed plan revised at a held review, lessons with science slipping.
+    let policy = esma_api::domain::policy::Policy::hertfordshire();
+    let today = chrono::NaiveDate::from_ymd_opt(2026, 11, 23).unwrap();
+    let creds = esma_api::demo::seed(app.db(), &policy, today).unwrap();
+    esma_api::demo::seed_support(&app.state).await.unwrap();
+    esma_api::demo::seed_support(&app.state).await.unwrap();
+    let la = app
+        .token_for(&creds.la.client_id, &creds.la.client_secret)
+        .await;
+    let ella = esma_api::demo::demo_upn(1, 4);
+    let facts = esma_api::demo::facts(app.db(), today).unwrap();
+    assert_eq!(facts.support_pupil, ella);
+    let case = facts.support_case_id.expect("the story's case");
+    assert_eq!(
+        case, 2,
+        "after the demo's case 1 (the spec's examples name it)"
+    );
+    let cases = app.get(&la, "/api/v1/cases?status=active").await.json();
+    assert_eq!(
+        cases["items"].as_array().unwrap().len(),
+        2,
+        "seeded twice, one story"
+    );
+
+    let report = app.get(&la, &format!("/api/v1/cases/{case}/report")).await;
+    assert_eq!(report.status, 200, "{}", report.text());
+    let report = report.json();
+    assert_eq!(report["subject"]["pupil_name"], "Ella Nowak");
+    assert_eq!(
+        report["plan"]["version"], 2,
+        "agreed, then revised at the review"
+    );
+    assert_eq!(report["plan"]["status"], "agreed");
+    let targets = report["plan"]["targets"].as_array().unwrap();
+    assert_eq!(targets.len(), 5, "{targets:#?}");
+    assert_eq!(
+        targets
+            .iter()
+            .filter(|t| !t["latest_progress"].is_null())
+            .count(),
+        4,
+        "progress on each target of the agreed version; the new one has none yet"
+    );
+    let held = report["reviews_held"].as_array().unwrap();
+    let meetings: Vec<_> = held.iter().filter(|r| !r["outcome"].is_null()).collect();
+    assert_eq!(
+        meetings.len(),
+        1,
+        "one meeting held, with its outcome: {held:#?}"
+    );
+    assert_eq!(meetings[0]["status"], "held");
+    let by_subject = &report["lessons"]["by_subject"];
+    let rate = |s: &str| by_subject[s]["all"]["attendance_rate"].as_f64().unwrap();
+    let engagement = |s: &str| by_subject[s]["all"]["mean_engagement"].as_f64().unwrap();
+    assert!(rate("science") < 70.0 && rate("maths") > 85.0 && rate("english") > 85.0);
+    assert!(engagement("science") < engagement("maths").min(engagement("english")));
+    assert_eq!(
+        report["lessons"]["weeks"].as_array().unwrap().len(),
+        4,
+        "four school weeks of lessons"
+    );
+    assert_eq!(report["case"]["support_register_code"], "C2");
+    let during = &report["register"]["during_support"]["by_code"];
+    assert!(during["C2"].as_i64().unwrap() > 30, "{during}");
+    assert!(
+        during["/"].as_i64().unwrap() > 0,
+        "two mornings in school from the review"
+    );
+
+    let page = app
+        .get(&la, &format!("/api/v1/cases/{case}/report?format=html"))
+        .await;
+    assert_eq!(page.status, 200);
+    let html = page.text();
+    assert!(html.contains("Ella Nowak") && html.contains("Re-engage with science"));
+    // No open review is overdue: the meetings of the four weeks were held.
+    let alerts = app
+        .get(
+            &la,
+            &format!("/api/v1/alerts?upn={ella}&kind=review_overdue"),
+        )
+        .await
+        .json();
+    assert_eq!(alerts["items"].as_array().unwrap().len(), 0, "{alerts:#}");
+});

@@ -9,7 +9,7 @@
 //!
 //! They name the demo's data (`crate::demo`): its schools, its pupils, and the ids a fresh demo
 //! has. In Swagger UI's order of use: push the roll and the register (`school`), refer Hillside's
-//! pupil 1 (free to refer: referral 3 on a fresh demo), supply what it lacks, reassess and accept
+//! pupil 1 (free to refer: referral 4 on a fresh demo), supply what it lacks, reassess and accept
 //! it, then work on the demo's case 1 (add and move a review, record evidence, exit), withdraw
 //! referral 2, subscribe a webhook, reload the calendar and a school as they are (`la`).
 
@@ -25,13 +25,15 @@ use crate::domain::referral::{AssessmentTrigger, ReferralForm};
 use crate::service::AppState;
 
 /// A fresh demo's ids, as seeded by `demo::seed`: Oakfield's pupil 1's referral (1, accepted)
-/// and case (1, with reviews 1 to 10 planned), Hillside's pupil 2's referral (2, undecided), and
-/// the referral the referral example makes (3).
+/// and case (1, with reviews 1 to 10 planned), Hillside's pupil 2's referral (2, undecided),
+/// Hillside's pupil 4's referral (3) and case (2, four weeks into support: `demo::support`), and
+/// the referral the referral example makes (4).
 const DEMO_CASE: i64 = 1;
 const DEMO_CASE_REVIEW: i64 = 1;
 const DEMO_ACCEPTED_REFERRAL: i64 = 1;
 const DEMO_AWAITING_REFERRAL: i64 = 2;
-const EXAMPLE_REFERRAL: i64 = 3;
+const DEMO_SUPPORT_CASE: i64 = 2;
+const EXAMPLE_REFERRAL: i64 = 4;
 /// The demo's first register push (Oakfield's).
 const DEMO_IMPORT: i64 = 1;
 /// The subscription the webhook example creates on a fresh demo.
@@ -201,14 +203,13 @@ pub fn exit(day: &ExampleDay) -> Value {
            "decided_by": "J. Smith, ESMA panel"})
 }
 
-/// `POST /lessons`: a maths lesson of the demo's case 1 on the register day. A fresh demo's case
-/// starts the next school day, so the report refuses it (`before_case_start`): on a demo, the
-/// push shows the per-row report.
+/// `POST /lessons`: an English lesson of the demo's case 2 (four weeks into support) on the
+/// register day, after the demo's own lessons of that day.
 pub fn lessons(day: &ExampleDay) -> Value {
     json!({"lessons": [
-        {"case_id": DEMO_CASE, "date": day.register_day(), "start_time": "10:30", "subject": "maths",
-         "mode": "online_one_to_one", "planned_minutes": 60, "attendance": "attended",
-         "engagement": 3, "teacher": "A. Teacher"}
+        {"case_id": DEMO_SUPPORT_CASE, "date": day.register_day(), "start_time": "15:00",
+         "subject": "english", "mode": "online_one_to_one", "planned_minutes": 45,
+         "attendance": "attended", "engagement": 3, "teacher": "M. Hale"}
     ]})
 }
 
@@ -295,7 +296,7 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
     let at: NaiveDateTime = today.and_hms_opt(16, 5, 0)?;
     let assessment = assess(&form, &evidence, &policy, &day.calendar, today);
     let stored = StoredAssessment {
-        id: 3,
+        id: 4,
         evaluated_at: at,
         trigger: AssessmentTrigger::Submitted,
         assessment,
@@ -339,7 +340,7 @@ fn info_text(day: &ExampleDay, served: bool) -> String {
     format!(
         "\n\n**Examples** are dated {which}, and name the demo's data: each succeeds against a \
          fresh `esma-api serve --demo` (the `school` token for roll and register pushes, `la` for \
-         the rest). Try them in order: roll, register, referral (referral 3), its patch, \
+         the rest). Try them in order: roll, register, referral (referral 4), its patch, \
          assessment and decision, then case 1's reviews, evidence and exit, the withdrawal of \
          referral 2, a webhook (then its replay of what failed since today, and enabling it), \
          the calendar and a school. The demo prints the UPNs, ids and dates to use."
@@ -476,14 +477,19 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ),
         ("get", "/api/v1/cases/{id}", DEMO_CASE),
         ("get", "/api/v1/cases/{id}/reviews", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/report", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/report", DEMO_SUPPORT_CASE),
+        ("get", "/api/v1/cases/{id}/lessons", DEMO_SUPPORT_CASE),
         ("post", "/api/v1/cases/{id}/reviews", DEMO_CASE),
         ("patch", "/api/v1/cases/{id}/reviews/{review_id}", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/medical-evidence", DEMO_CASE),
         ("put", "/api/v1/cases/{id}/plan", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/plan", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/plan/versions", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/plan/versions/{n}", DEMO_CASE),
+        ("get", "/api/v1/cases/{id}/plan", DEMO_SUPPORT_CASE),
+        ("get", "/api/v1/cases/{id}/plan/versions", DEMO_SUPPORT_CASE),
+        (
+            "get",
+            "/api/v1/cases/{id}/plan/versions/{n}",
+            DEMO_SUPPORT_CASE,
+        ),
         ("post", "/api/v1/cases/{id}/exit", DEMO_CASE),
         ("get", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("delete", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
@@ -510,7 +516,8 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         "review_id",
         json!(DEMO_CASE_REVIEW),
     );
-    // The first version: the walk's PUT makes it before anyone reads it.
+    // The demo's case 2's first version, agreed when its support began (its second was agreed
+    // at its review).
     set_path_example(
         api,
         "/api/v1/cases/{id}/plan/versions/{n}",

@@ -10,6 +10,7 @@ use super::cases::ReviewView;
 use super::reports::CaseReportView;
 use crate::domain::attendance::AttendanceMeasures;
 use crate::domain::eligibility::long_date;
+use crate::domain::referral::Confidential;
 use crate::domain::report::RegisterWeek;
 
 const STYLE: &str = r#"
@@ -288,16 +289,49 @@ fn review_row(r: &ReviewView, held: bool) -> String {
         long_date(r.scheduled_for)
     };
     let outcome = if held {
-        r.outcome.as_ref().map(words).unwrap_or_default()
+        held_outcome(r)
     } else {
-        words(&r.kind)
+        esc(&words(&r.kind))
     };
     format!(
         "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
         esc(&when),
         esc(&r.label),
-        esc(&outcome)
+        outcome
     )
+}
+
+/// What a held review recorded, as lines a reader follows (who came, the pupil's voice, the
+/// targets, actions and next steps), or what satisfied it (a termly evidence update, R11.3).
+fn held_outcome(r: &ReviewView) -> String {
+    let Some(outcome) = &r.outcome else {
+        return r.note.as_deref().map(esc).unwrap_or_default();
+    };
+    let text = |field: &Option<Confidential>| -> Option<String> {
+        field
+            .as_ref()
+            .map(|t| t.0.clone())
+            .filter(|t| !t.trim().is_empty())
+    };
+    let mut lines = Vec::new();
+    if !outcome.attendees.is_empty() {
+        lines.push(("With", outcome.attendees.join(", ")));
+    }
+    for (label, field) in [
+        ("The pupil said", &outcome.pupil_voice),
+        ("Targets", &outcome.targets),
+        ("Actions", &outcome.actions),
+        ("Next steps", &outcome.next_steps),
+    ] {
+        if let Some(t) = text(field) {
+            lines.push((label, t));
+        }
+    }
+    lines
+        .iter()
+        .map(|(label, t)| format!("<strong>{label}:</strong> {}", esc(t)))
+        .collect::<Vec<_>>()
+        .join("<br>")
 }
 
 fn optional(text: &Option<String>) -> String {
