@@ -123,10 +123,12 @@ def main():
             if not 200 <= status < 300:
                 failures.append(f"{line}: {text[:600]}")
                 continue
-            if path.endswith("/registers") or path.endswith("/pupils"):
+            if path.endswith(("/registers", "/pupils", "/lessons")):
                 report = json.loads(text)
                 if report.get("rejected"):
                     failures.append(f"{line}: rows rejected: {json.dumps(report.get('errors'))[:600]}")
+                elif path.endswith("/lessons") and not report.get("inserted"):
+                    failures.append(f"{line}: no new lesson stored: {text[:600]}")
     print(f"{ran} examples sent, {len(failures)} failed")
     if failures:
         print("\n".join(failures), file=sys.stderr)

@@ -213,6 +213,16 @@ pub fn lessons(day: &ExampleDay) -> Value {
     ]})
 }
 
+/// `POST /lessons` as CSV: the demo's case 2's science lesson on the register day, moved to a
+/// 1:1 slot (the target its review agreed), late by 5 minutes.
+pub fn lessons_csv(day: &ExampleDay) -> String {
+    format!(
+        "case_id,date,start_time,subject,mode,planned_minutes,attendance,minutes_late,engagement,teacher,note\n\
+         {DEMO_SUPPORT_CASE},{},15:45,science,online_one_to_one,45,late,5,3,R. Okoro,first 1:1 slot\n",
+        day.register_day()
+    )
+}
+
 /// `POST /webhooks`.
 pub fn webhook() -> Value {
     json!({"url": "https://portal.example.org/esma/events",
@@ -341,8 +351,9 @@ fn info_text(day: &ExampleDay, served: bool) -> String {
         "\n\n**Examples** are dated {which}, and name the demo's data: each succeeds against a \
          fresh `esma-api serve --demo` (the `school` token for roll and register pushes, `la` for \
          the rest). Try them in order: roll, register, referral (referral 4), its patch, \
-         assessment and decision, then case 1's reviews, evidence and exit, the withdrawal of \
-         referral 2, a webhook (then its replay of what failed since today, and enabling it), \
+         assessment and decision, then case 1's plan, reviews and evidence, lessons of case 2 \
+         (four weeks into support: read its plan, lessons and report), case 1's exit, the \
+         withdrawal of referral 2, a webhook (then its replay of what failed since today, and enabling it), \
          the calendar and a school. The demo prints the UPNs, ids and dates to use."
     )
 }
@@ -428,6 +439,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             exit(day),
         ),
         ("post", "/api/v1/lessons", "application/json", lessons(day)),
+        ("post", "/api/v1/lessons", "text/csv", json!(lessons_csv(day))),
         ("post", "/api/v1/webhooks", "application/json", webhook()),
         (
             "put",

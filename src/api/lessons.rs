@@ -174,7 +174,7 @@ fn csv_lessons(body: &[u8]) -> Result<Vec<LessonIn>, ApiError> {
     ),
     request_body(content(
         (LessonsBody = "application/json"),
-        (String = "text/csv", example = "case_id,date,start_time,subject,mode,planned_minutes,attendance,minutes_late,engagement,teacher,note\n1,2026-11-20,10:30,maths,online_one_to_one,60,attended,,3,A. Teacher,\n"),
+        (String = "text/csv", example = "case_id,date,start_time,subject,mode,planned_minutes,attendance,minutes_late,engagement,teacher,note\n2,2026-11-23,15:45,science,online_one_to_one,45,late,5,3,R. Okoro,first 1:1 slot\n"),
     )),
     responses(
         (status = 200, description = "The import report (invalid rows listed)", body = ImportReport),
