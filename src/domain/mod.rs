@@ -62,6 +62,7 @@ pub mod events;
 pub mod exit;
 pub mod identifiers;
 pub mod lessons;
+pub mod part_time;
 pub mod plan;
 pub mod policy;
 pub mod push;

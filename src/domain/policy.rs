@@ -35,6 +35,10 @@ pub struct Policy {
     pub schedule: SchedulePolicy,
     /// The register during support (R12).
     pub support: SupportPolicy,
+    /// Part-time timetables' review cadence and how long is prolonged (R15); the defaults when
+    /// an older policy file has no `[part_time]`.
+    #[serde(default)]
+    pub part_time: super::part_time::PartTimePolicy,
 }
 
 /// RULES.md R12.
