@@ -23,6 +23,9 @@ import urllib.request
 ORDER = [
     ("put", "/api/v1/schools/{urn}/pupils", "school"),
     ("post", "/api/v1/schools/{urn}/registers", "school"),
+    ("post", "/api/v1/schools/{urn}/part-time-timetables", "school"),
+    ("patch", "/api/v1/part-time-timetables/{id}", "school"),
+    ("post", "/api/v1/part-time-timetables/{id}/reviews", "school"),
     ("post", "/api/v1/referrals", "la"),
     ("patch", "/api/v1/referrals/{id}", "la"),
     ("post", "/api/v1/referrals/{id}/assessment", "la"),

@@ -65,6 +65,7 @@ fn href(location: &Location) -> String {
     match location {
         Location::Referral(id) => format!("/api/v1/referrals/{id}"),
         Location::Case(id) => format!("/api/v1/cases/{id}"),
+        Location::PartTimeTimetable(id) => format!("/api/v1/part-time-timetables/{id}"),
         Location::ReviewsOfCase(case) => format!("/api/v1/cases/{case}/reviews"),
         Location::Alerts {
             upn,

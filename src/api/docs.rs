@@ -62,6 +62,7 @@ answer is 503 with `Retry-After` (seconds): retry then. Operators can change eve
         (name = "attendance", description = "Attendance measures and statutory alerts computed from the register"),
         (name = "referrals", description = "Service requests, their eligibility assessment with reasons, and the LA's decision"),
         (name = "cases", description = "Support episodes: review schedule, evidence clock, register code guidance, exit"),
+        (name = "part_time", description = "Part-time timetable agreements: the guidance's conditions, reviews, extensions (R15)"),
         (name = "changes", description = "The change feed: what changed, in the order it became visible, for LA systems to sync from"),
         (name = "calendar", description = "LA term dates: the school days every statutory clock counts"),
         (name = "webhooks", description = "Signed event deliveries (Standard Webhooks) from a transactional outbox, retried for about three days"),

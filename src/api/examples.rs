@@ -38,6 +38,8 @@ const EXAMPLE_REFERRAL: i64 = 4;
 const DEMO_IMPORT: i64 = 1;
 /// The subscription the webhook example creates on a fresh demo.
 const EXAMPLE_WEBHOOK: i64 = 1;
+/// The part-time timetable the example agreement creates on a fresh demo.
+const EXAMPLE_PART_TIME: i64 = 1;
 const OAKFIELD: i32 = DEMO_SCHOOLS[0].0;
 
 /// The day the examples are for, and the calendar their school days come from.
@@ -221,6 +223,40 @@ pub fn lessons_csv(day: &ExampleDay) -> String {
          {DEMO_SUPPORT_CASE},{},15:45,science,online_one_to_one,45,late,5,3,R. Okoro,first 1:1 slot\n",
         day.register_day()
     )
+}
+
+/// `POST /schools/{urn}/part-time-timetables`: Oakfield's pupil 5 in school every morning and
+/// two afternoons from the register day (agreed with the parent that day), for 40 school days,
+/// reviewed after 20 and before the end (R15.1).
+pub fn part_time_timetable(day: &ExampleDay) -> Value {
+    let start = day.register_day();
+    let cal = &day.calendar;
+    json!({
+        "upn": demo_upn(0, 5), "start_date": start, "end_date": cal.school_day_after(start, 40),
+        "pattern": {"monday": ["AM"], "tuesday": ["AM", "PM"], "wednesday": ["AM"],
+                    "thursday": ["AM", "PM"], "friday": ["AM"]},
+        "reason": "health", "parent_agreed_on": start,
+        "ambition": "Full time again after the fatigue clinic's review",
+        "plan_reference": "Individual healthcare plan (IHCP), agreed with the school nurse",
+        "review_dates": [cal.school_day_after(start, 20), cal.school_day_after(start, 39)]
+    })
+}
+
+/// `PATCH /part-time-timetables/{id}`: extended by 15 school days with a review before the new
+/// end.
+pub fn part_time_change(day: &ExampleDay) -> Value {
+    let start = day.register_day();
+    let cal = &day.calendar;
+    json!({"end_date": cal.school_day_after(start, 55),
+           "add_review_dates": [cal.school_day_after(start, 54)]})
+}
+
+/// `POST /part-time-timetables/{id}/reviews`: held on its first day with the pupil and a parent.
+pub fn part_time_review(day: &ExampleDay) -> Value {
+    json!({"held_on": day.register_day(),
+           "attendees": [{"role": "pupil"}, {"role": "parent", "name": "Mr Okafor"},
+                         {"role": "school", "name": "SENDCo"}],
+           "notes": "Mornings first; afternoons added as energy allows"})
 }
 
 /// `POST /webhooks`.
@@ -439,7 +475,30 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             exit(day),
         ),
         ("post", "/api/v1/lessons", "application/json", lessons(day)),
-        ("post", "/api/v1/lessons", "text/csv", json!(lessons_csv(day))),
+        (
+            "post",
+            "/api/v1/lessons",
+            "text/csv",
+            json!(lessons_csv(day)),
+        ),
+        (
+            "post",
+            "/api/v1/schools/{urn}/part-time-timetables",
+            "application/json",
+            part_time_timetable(day),
+        ),
+        (
+            "patch",
+            "/api/v1/part-time-timetables/{id}",
+            "application/json",
+            part_time_change(day),
+        ),
+        (
+            "post",
+            "/api/v1/part-time-timetables/{id}/reviews",
+            "application/json",
+            part_time_review(day),
+        ),
         ("post", "/api/v1/webhooks", "application/json", webhook()),
         (
             "put",
@@ -503,6 +562,21 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             DEMO_SUPPORT_CASE,
         ),
         ("post", "/api/v1/cases/{id}/exit", DEMO_CASE),
+        (
+            "get",
+            "/api/v1/part-time-timetables/{id}",
+            EXAMPLE_PART_TIME,
+        ),
+        (
+            "patch",
+            "/api/v1/part-time-timetables/{id}",
+            EXAMPLE_PART_TIME,
+        ),
+        (
+            "post",
+            "/api/v1/part-time-timetables/{id}/reviews",
+            EXAMPLE_PART_TIME,
+        ),
         ("get", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("delete", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("get", "/api/v1/webhooks/{id}/deliveries", EXAMPLE_WEBHOOK),

@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod lessons;
 pub mod oauth;
 pub mod ops;
+pub mod part_time;
 pub mod plans;
 pub mod problem;
 pub mod pupils;
@@ -92,6 +93,11 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(registers::get_import)
                 .service(lessons::push_lessons)
                 .service(lessons::list_case_lessons)
+                .service(part_time::create_part_time_timetable)
+                .service(part_time::list_part_time_timetables)
+                .service(part_time::get_part_time_timetable)
+                .service(part_time::change_part_time_timetable)
+                .service(part_time::review_part_time_timetable)
                 .service(calendar::get_calendar)
                 .service(calendar::put_calendar)
                 .service(webhooks::create_webhook)

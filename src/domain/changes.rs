@@ -16,14 +16,17 @@ pub enum ChangedResource {
     Case,
     Review,
     Alert,
+    /// A part-time timetable agreement (R15).
+    PartTimeTimetable,
 }
 
 impl ChangedResource {
-    pub const ALL: [ChangedResource; 4] = [
+    pub const ALL: [ChangedResource; 5] = [
         ChangedResource::Referral,
         ChangedResource::Case,
         ChangedResource::Review,
         ChangedResource::Alert,
+        ChangedResource::PartTimeTimetable,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -32,6 +35,7 @@ impl ChangedResource {
             ChangedResource::Case => "case",
             ChangedResource::Review => "review",
             ChangedResource::Alert => "alert",
+            ChangedResource::PartTimeTimetable => "part_time_timetable",
         }
     }
 
@@ -44,9 +48,9 @@ impl ChangedResource {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ChangeAction {
-    /// A referral was submitted (and assessed at once).
+    /// A referral was submitted (and assessed at once), or a part-time timetable agreed.
     Created,
-    /// A referral's form was patched (and re-assessed).
+    /// A referral's form was patched (and re-assessed), or a part-time timetable changed.
     Updated,
     /// A referral was assessed again on current data.
     Assessed,
@@ -66,7 +70,8 @@ pub enum ChangeAction {
     Added,
     /// A review moved: by the LA, or off a day the calendar no longer has as a school day.
     Rescheduled,
-    /// A review was held, or satisfied by medical evidence.
+    /// A review was held (a case's, or a part-time timetable's), or satisfied by medical
+    /// evidence.
     Held,
     /// A review was cancelled by its case's exit.
     Cancelled,
@@ -150,6 +155,18 @@ impl Change {
     }
     pub fn alert(id: i64, school_urn: i32, action: ChangeAction) -> Change {
         Change::of(ChangedResource::Alert, id, school_urn, action)
+    }
+    pub fn part_time_timetable(
+        id: super::part_time::PartTimeTimetableId,
+        school_urn: i32,
+        action: ChangeAction,
+    ) -> Change {
+        Change::of(
+            ChangedResource::PartTimeTimetable,
+            id.get(),
+            school_urn,
+            action,
+        )
     }
     fn of(
         resource: ChangedResource,

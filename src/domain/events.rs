@@ -43,10 +43,19 @@ pub enum EventType {
     /// An `N` is unresolved more than 5 school days on (RULES.md R5.1).
     #[schema(rename = "attendance.unexplained_absence_overdue")]
     AttendanceUnexplainedAbsenceOverdue,
+    /// A school recorded a part-time timetable agreement (RULES.md R15.1).
+    #[schema(rename = "part_time_timetable.agreed")]
+    PartTimeTimetableAgreed,
+    /// A part-time timetable's end date changed (RULES.md R15.2).
+    #[schema(rename = "part_time_timetable.extended")]
+    PartTimeTimetableExtended,
+    /// A part-time timetable's review was held (RULES.md R15.2).
+    #[schema(rename = "part_time_timetable.reviewed")]
+    PartTimeTimetableReviewed,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 13] = [
         EventType::ReferralReceived,
         EventType::ReferralAssessed,
         EventType::ReferralDecided,
@@ -57,6 +66,9 @@ impl EventType {
         EventType::CaseLessonNonEngagement,
         EventType::AttendanceSicknessReturnDue,
         EventType::AttendanceUnexplainedAbsenceOverdue,
+        EventType::PartTimeTimetableAgreed,
+        EventType::PartTimeTimetableExtended,
+        EventType::PartTimeTimetableReviewed,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -73,6 +85,9 @@ impl EventType {
             EventType::AttendanceUnexplainedAbsenceOverdue => {
                 "attendance.unexplained_absence_overdue"
             }
+            EventType::PartTimeTimetableAgreed => "part_time_timetable.agreed",
+            EventType::PartTimeTimetableExtended => "part_time_timetable.extended",
+            EventType::PartTimeTimetableReviewed => "part_time_timetable.reviewed",
         }
     }
 
@@ -309,7 +324,10 @@ mod tests {
                 "case.closed",
                 "case.lesson_non_engagement",
                 "attendance.sickness_return_due",
-                "attendance.unexplained_absence_overdue"
+                "attendance.unexplained_absence_overdue",
+                "part_time_timetable.agreed",
+                "part_time_timetable.extended",
+                "part_time_timetable.reviewed"
             ]
         );
     }

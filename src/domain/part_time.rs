@@ -330,7 +330,8 @@ pub type AgreementProblem = (String, String);
 /// R15.1: every condition an agreement must meet, each failure with its pointer.
 pub fn check_terms(terms: &AgreementTerms, ctx: &AgreementContext) -> Vec<AgreementProblem> {
     let mut problems = Vec::new();
-    let mut problem = |pointer: &str, message: String| problems.push((pointer.to_string(), message));
+    let mut problem =
+        |pointer: &str, message: String| problems.push((pointer.to_string(), message));
     let cal = ctx.calendar;
     let (start, end) = (terms.start_date, terms.end_date);
     for (pointer, date, what) in [("/start_date", start, "start"), ("/end_date", end, "end")] {
@@ -392,13 +393,17 @@ pub fn check_terms(terms: &AgreementTerms, ctx: &AgreementContext) -> Vec<Agreem
     if terms.reason == PartTimeReason::Behaviour {
         problem(
             "/reason",
-            "\"A part-time timetable should not be used to manage a student's behaviour\"".to_string(),
+            "\"A part-time timetable should not be used to manage a student's behaviour\""
+                .to_string(),
         );
     }
     if terms.parent_agreed_on > ctx.today {
         problem(
             "/parent_agreed_on",
-            format!("{} is in the future; record the agreement once the parent has agreed", terms.parent_agreed_on),
+            format!(
+                "{} is in the future; record the agreement once the parent has agreed",
+                terms.parent_agreed_on
+            ),
         );
     }
     if terms.parent_agreed_on > start {
@@ -473,22 +478,25 @@ pub fn check_review_dates(
     for (i, date) in dates.iter().enumerate() {
         let pointer = format!("/review_dates/{i}");
         if !calendar.is_school_day(*date) {
-            problems.push((
-                pointer,
-                format!("{} is not a school day", long_date(*date)),
-            ));
+            problems.push((pointer, format!("{} is not a school day", long_date(*date))));
             continue;
         }
         if *date <= previous {
             problems.push((
                 pointer,
-                format!("review dates run in order after the start: {date} is not after {previous}"),
+                format!(
+                    "review dates run in order after the start: {date} is not after {previous}"
+                ),
             ));
             continue;
         }
         let gap = calendar.school_days_between(previous, *date);
         if gap > limit {
-            let what = if i == 0 { "the start" } else { "the review before" };
+            let what = if i == 0 {
+                "the start"
+            } else {
+                "the review before"
+            };
             problems.push((
                 pointer,
                 format!(
@@ -654,7 +662,9 @@ mod tests {
             assert!(all.contains(&pointer), "{pointer} in {problems:#?}");
         }
         let behaviour = problems.iter().find(|(p, _)| p == "/reason").unwrap();
-        assert!(behaviour.1.contains("should not be used to manage a student's behaviour"));
+        assert!(behaviour
+            .1
+            .contains("should not be used to manage a student's behaviour"));
     }
 
     #[test]
@@ -691,7 +701,10 @@ mod tests {
         let problems = check_terms(&t, &ctx);
         assert!(pointers(&problems).contains(&"/la_informed_on"));
         // Born 1 December 2010: compulsory school age ends on 25 June 2027, after this period.
-        assert!(!pointers(&problems).contains(&"/start_date"), "{problems:?}");
+        assert!(
+            !pointers(&problems).contains(&"/start_date"),
+            "{problems:?}"
+        );
         let older = AgreementContext {
             date_of_birth: Some(d("2010-08-01")),
             ..ctx
@@ -717,7 +730,10 @@ mod tests {
             created_by: "x".to_string(),
         };
         assert_eq!(agreement.reviews_overdue(d("2026-11-16")), vec![]);
-        assert_eq!(agreement.reviews_overdue(d("2026-11-17")), vec![d("2026-11-16")]);
+        assert_eq!(
+            agreement.reviews_overdue(d("2026-11-17")),
+            vec![d("2026-11-16")]
+        );
         assert_eq!(agreement.next_review_date(), Some(d("2026-11-16")));
         // 2 November 2026 to 29 January 2027: 35 school days in the autumn term's second half
         // (to 18 December) and 19 in January (from the 5th), 54 in all.
@@ -741,7 +757,12 @@ mod tests {
             role: AttendeeRole::School,
             name: None,
         };
-        let problems = check_review(&[school.clone()], d("2026-11-20"), &agreement, d("2026-11-23"));
+        let problems = check_review(
+            &[school.clone()],
+            d("2026-11-20"),
+            &agreement,
+            d("2026-11-23"),
+        );
         assert_eq!(pointers(&problems), vec!["/attendees"]);
         let all = [
             school,
@@ -754,9 +775,17 @@ mod tests {
                 name: Some("Mrs Nowak".to_string()),
             },
         ];
-        assert_eq!(check_review(&all, d("2026-11-20"), &agreement, d("2026-11-23")), vec![]);
         assert_eq!(
-            pointers(&check_review(&all, d("2026-11-24"), &agreement, d("2026-11-23"))),
+            check_review(&all, d("2026-11-20"), &agreement, d("2026-11-23")),
+            vec![]
+        );
+        assert_eq!(
+            pointers(&check_review(
+                &all,
+                d("2026-11-24"),
+                &agreement,
+                d("2026-11-23")
+            )),
             vec!["/held_on"]
         );
     }

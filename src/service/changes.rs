@@ -17,6 +17,7 @@ use crate::store::{alerts, audit, cases, retention};
 pub enum Location {
     Referral(i64),
     Case(i64),
+    PartTimeTimetable(i64),
     /// A review is read with the other reviews of its case.
     ReviewsOfCase(i64),
     /// Alerts are read from the worklist, narrowed to the pupil, school and kind.
@@ -99,6 +100,7 @@ pub async fn page(
                     let location = match resource {
                         ChangedResource::Referral => Location::Referral(id),
                         ChangedResource::Case => Location::Case(id),
+                        ChangedResource::PartTimeTimetable => Location::PartTimeTimetable(id),
                         ChangedResource::Review => review_cases
                             .get(&id)
                             .map_or(Location::ReviewsOfSchool(row.school_urn), |case| {

@@ -13,6 +13,7 @@ pub mod health;
 pub mod idempotency;
 pub mod imports;
 pub mod lessons;
+pub mod part_time;
 pub mod plans;
 pub mod pupils;
 pub mod push;

@@ -15,6 +15,7 @@ pub mod imports;
 pub mod introspection;
 pub mod lessons;
 pub mod marks;
+pub mod part_time;
 pub mod plans;
 pub mod pupils;
 pub mod referrals;

@@ -456,3 +456,47 @@ diesel::table! {
         recorded_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    part_time_timetables (id) {
+        id -> BigInt,
+        school_urn -> Integer,
+        upn -> Text,
+        start_date -> Date,
+        end_date -> Date,
+        terms -> Text,
+        created_at -> Timestamp,
+        created_by -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    part_time_reviews (id) {
+        id -> BigInt,
+        timetable_id -> BigInt,
+        held_on -> Date,
+        attendees -> Text,
+        notes -> Nullable<Text>,
+        new_end_date -> Nullable<Date>,
+        recorded_at -> Timestamp,
+        recorded_by -> Text,
+    }
+}
+
+diesel::table! {
+    part_time_end_dates (id) {
+        id -> BigInt,
+        timetable_id -> BigInt,
+        end_date -> Date,
+        set_at -> Timestamp,
+        set_by -> Text,
+        review_id -> Nullable<BigInt>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(
+    part_time_timetables,
+    part_time_reviews,
+    part_time_end_dates,
+);
