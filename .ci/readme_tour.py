@@ -13,7 +13,9 @@ the repository's `examples/`. What differs from a reader's terminal, and why:
   the check never meets a server already running there, and is started in the background;
 - `ESMA_WEBHOOK_DISPATCH=0`: the tour subscribes a made-up https receiver, and nothing is sent
   off this machine;
-- `curl` is `curl --fail-with-body`: a call answered 4xx or 5xx fails its step (bash pipefail).
+- `curl` is `curl --fail-with-body`: a call answered 4xx or 5xx fails its step (bash pipefail),
+  unless the README says the refusal is the point: a note `<- 4NN` on its output (curl's exit
+  22 is then expected, and the body is still compared).
 
 A step is a run of command lines; the comment lines right after it (`# ...`) are what it should
 print. They are compared with whitespace removed: `...` stands for anything, the rest must
@@ -106,7 +108,10 @@ def main():
         rc, out, err = read("rc").strip(), read("out"), read("err")
         first = cmd[0].strip()[:100]
         problem = None
-        if rc != "0":
+        refusal = any(re.search(r"<-\s*4\d\d", e) for e in expected)
+        if refusal and rc != "22":
+            problem = f"exit {rc or '?'}: the README says this call is refused"
+        elif rc != "0" and not refusal:
             problem = f"exit {rc or '?'}"
         elif not matches(expected, out):
             problem = "printed something else than the README says"
