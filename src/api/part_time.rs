@@ -12,7 +12,7 @@ use super::problem::{
 };
 use super::Page;
 use crate::domain::part_time::{
-    AgreementStatus, EndDateChange, PartTimeReason, PartTimeReview, PartTimeTimetableId,
+    AgreementStatus, Attendee, EndDateChange, PartTimeReason, PartTimeReview, PartTimeTimetableId,
     WeeklyPattern,
 };
 use crate::error::{ApiError, Problem};
@@ -21,6 +21,56 @@ use crate::service::part_time::{
     TimetableQuery,
 };
 use crate::service::{Actor, AppState};
+
+/// One end date the agreement has had (RULES.md R15.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct EndDateView {
+    pub end_date: NaiveDate,
+    pub set_at: DateTime<Utc>,
+    /// The client that set it.
+    pub set_by: String,
+    /// The review that set it, if a review did.
+    pub review_id: Option<i64>,
+}
+
+impl From<EndDateChange> for EndDateView {
+    fn from(e: EndDateChange) -> Self {
+        EndDateView {
+            end_date: e.end_date,
+            set_at: e.set_at.and_utc(),
+            set_by: e.set_by,
+            review_id: e.review_id.map(|r| r.get()),
+        }
+    }
+}
+
+/// A review of the agreement (RULES.md R15.2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartTimeReviewView {
+    #[schema(example = 1)]
+    pub id: i64,
+    pub held_on: NaiveDate,
+    pub attendees: Vec<Attendee>,
+    pub notes: Option<String>,
+    /// The end date this review set, if it did.
+    pub new_end_date: Option<NaiveDate>,
+    pub recorded_at: DateTime<Utc>,
+    pub recorded_by: String,
+}
+
+impl From<PartTimeReview> for PartTimeReviewView {
+    fn from(r: PartTimeReview) -> Self {
+        PartTimeReviewView {
+            id: r.id.get(),
+            held_on: r.held_on,
+            attendees: r.attendees,
+            notes: r.notes,
+            new_end_date: r.new_end_date,
+            recorded_at: r.recorded_at.and_utc(),
+            recorded_by: r.recorded_by,
+        }
+    }
+}
 
 /// A part-time timetable agreement and where it stands today (RULES.md R15).
 #[derive(Debug, Serialize, ToSchema)]
@@ -58,8 +108,8 @@ pub struct PartTimeTimetableView {
     /// Longer than policy `part_time.prolonged_school_days` (60): flagged for the LA (R15.2).
     pub prolonged: bool,
     /// Every end date it has had, the first when it was agreed (R15.2).
-    pub end_dates: Vec<EndDateChange>,
-    pub reviews: Vec<PartTimeReview>,
+    pub end_dates: Vec<EndDateView>,
+    pub reviews: Vec<PartTimeReviewView>,
     pub created_at: DateTime<Utc>,
     pub created_by: String,
 }
@@ -88,8 +138,12 @@ fn view(r: PartTimeRecord) -> PartTimeTimetableView {
         social_worker_informed: t.terms.social_worker_informed,
         span_school_days: r.span_school_days,
         prolonged: r.prolonged,
-        end_dates: t.end_dates,
-        reviews: t.reviews,
+        end_dates: t.end_dates.into_iter().map(EndDateView::from).collect(),
+        reviews: t
+            .reviews
+            .into_iter()
+            .map(PartTimeReviewView::from)
+            .collect(),
         created_at: t.created_at.and_utc(),
         created_by: t.created_by,
     }

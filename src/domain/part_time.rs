@@ -185,20 +185,18 @@ pub struct AgreementTerms {
 
 /// One setting of the end date: the first when the agreement was made, then each extension
 /// (R15.2 "the history of end dates is kept").
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EndDateChange {
     pub end_date: NaiveDate,
     pub set_at: NaiveDateTime,
     pub set_by: String,
     /// The review that extended it, if a review did.
-    #[schema(value_type = Option<i64>)]
     pub review_id: Option<PartTimeReviewId>,
 }
 
 /// A review held (R15.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PartTimeReview {
-    #[schema(value_type = i64)]
     pub id: PartTimeReviewId,
     pub held_on: NaiveDate,
     pub attendees: Vec<Attendee>,
