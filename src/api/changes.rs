@@ -39,7 +39,7 @@ pub struct ChangeItem {
     pub school_urn: i32,
     /// Referrals: `created`, `updated`, `assessed`, `decided`, `withdrawn`; cases: `opened`,
     /// `evidence_added`, `closed`, `plan_updated`; reviews: `planned`, `added`, `rescheduled`, `held`,
-    /// `cancelled`; alerts: `raised`, `resolved`, `since_moved`.
+    /// `cancelled`; alerts: `raised`, `resolved`, `since_moved`, `acknowledged` (R16.3).
     pub action: ChangeAction,
     pub changed_at: DateTime<Utc>,
     /// Where the resource is read: `/api/v1/referrals/{id}`, `/api/v1/cases/{id}`, a review with

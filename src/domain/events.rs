@@ -43,10 +43,14 @@ pub enum EventType {
     /// An `N` is unresolved more than 5 school days on (RULES.md R5.1).
     #[schema(rename = "attendance.unexplained_absence_overdue")]
     AttendanceUnexplainedAbsenceOverdue,
+    /// 10 school days of unauthorised absence, cumulative or in a row: the notice is due
+    /// (RULES.md R16.1).
+    #[schema(rename = "attendance.unauthorised_absence_10_days")]
+    AttendanceUnauthorisedAbsence10Days,
 }
 
 impl EventType {
-    pub const ALL: [EventType; 10] = [
+    pub const ALL: [EventType; 11] = [
         EventType::ReferralReceived,
         EventType::ReferralAssessed,
         EventType::ReferralDecided,
@@ -57,6 +61,7 @@ impl EventType {
         EventType::CaseLessonNonEngagement,
         EventType::AttendanceSicknessReturnDue,
         EventType::AttendanceUnexplainedAbsenceOverdue,
+        EventType::AttendanceUnauthorisedAbsence10Days,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -72,6 +77,9 @@ impl EventType {
             EventType::AttendanceSicknessReturnDue => "attendance.sickness_return_due",
             EventType::AttendanceUnexplainedAbsenceOverdue => {
                 "attendance.unexplained_absence_overdue"
+            }
+            EventType::AttendanceUnauthorisedAbsence10Days => {
+                "attendance.unauthorised_absence_10_days"
             }
         }
     }
@@ -90,6 +98,7 @@ impl EventType {
                 | EventType::CaseLessonNonEngagement
                 | EventType::AttendanceSicknessReturnDue
                 | EventType::AttendanceUnexplainedAbsenceOverdue
+                | EventType::AttendanceUnauthorisedAbsence10Days
         )
     }
 
@@ -103,6 +112,9 @@ impl EventType {
             AlertKind::ReviewOverdue => Some(EventType::CaseReviewOverdue),
             AlertKind::MedicalEvidenceDue => Some(EventType::CaseMedicalEvidenceDue),
             AlertKind::LessonNonEngagement => Some(EventType::CaseLessonNonEngagement),
+            AlertKind::UnauthorisedAbsence10Days => {
+                Some(EventType::AttendanceUnauthorisedAbsence10Days)
+            }
             AlertKind::PersistentAbsence
             | AlertKind::SevereAbsence
             | AlertKind::AssessmentOverdue
@@ -309,7 +321,8 @@ mod tests {
                 "case.closed",
                 "case.lesson_non_engagement",
                 "attendance.sickness_return_due",
-                "attendance.unexplained_absence_overdue"
+                "attendance.unexplained_absence_overdue",
+                "attendance.unauthorised_absence_10_days"
             ]
         );
     }
