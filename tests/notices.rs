@@ -115,6 +115,7 @@ on_both_backends!(
         let raised = notices(&app, &s.la, 1, "open").await;
         assert_eq!(raised.len(), 1, "{raised:?}");
         let notice = &raised[0];
+        assert_eq!(notice["kind"], "unauthorised_absence_10_days");
         assert_eq!(notice["since"], days[19].to_string());
         assert_eq!(notice["due_by"], days[19].to_string());
         assert_eq!(notice["academic_year"], "2026-27");

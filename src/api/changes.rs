@@ -70,9 +70,9 @@ fn href(location: &Location) -> String {
             upn,
             school_urn,
             kind,
-        } => format!("/api/v1/alerts?upn={upn}&school_urn={school_urn}&kind={kind}&state=all"),
+        } => format!("/api/v1/alerts?upn={upn}&school_urn={school_urn}&kind={kind}&state=all&acknowledged=all"),
         Location::ReviewsOfSchool(urn) => format!("/api/v1/reviews?school_urn={urn}"),
-        Location::AlertsOfSchool(urn) => format!("/api/v1/alerts?school_urn={urn}&state=all"),
+        Location::AlertsOfSchool(urn) => format!("/api/v1/alerts?school_urn={urn}&state=all&acknowledged=all"),
     }
 }
 

@@ -58,6 +58,7 @@ pub enum AlertKind {
     /// policy's percentage over the last 10.
     LessonNonEngagement,
     /// R16.1: 20 unauthorised sessions in the academic year, or 20 in a row (10 school days).
+    #[serde(rename = "unauthorised_absence_10_days")]
     UnauthorisedAbsence10Days,
 }
 
@@ -604,6 +605,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_rule_and_the_register_kinds_are_those_recompute_reconciles() {
         for kind in AlertKind::ALL {
+            // The name on the wire is the stored one.
+            assert_eq!(serde_json::json!(kind), kind.as_str());
             let rule = kind.rule();
             let from_register = matches!(rule.scope, AlertScope::Register);
             assert_eq!(
