@@ -633,7 +633,7 @@ mod tests {
             upn: "A".into(),
             subject: "case 1".into(),
         };
-        let mut keys = vec![
+        let mut keys = [
             key(AlertKind::ReviewOverdue),
             key(AlertKind::SupportNonEngagement),
             key(AlertKind::MedicalEvidenceDue),

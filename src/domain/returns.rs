@@ -48,7 +48,7 @@ pub struct Month {
 impl Month {
     /// `2026-11`; anything else (`2026-13`, `2026-1`, `2026-11-01`) is refused with why.
     pub fn parse(text: &str) -> Result<Month, String> {
-        let refused = || format!("month should be a month written YYYY-MM, such as 2026-11");
+        let refused = || "month should be a month written YYYY-MM, such as 2026-11".to_string();
         let (year, month) = text.split_once('-').ok_or_else(refused)?;
         if year.len() != 4
             || month.len() != 2

@@ -784,7 +784,7 @@ impl PageFacts<'_> {
             due_by,
             json!({
                 "referral_id": referral.map(|r| r.id),
-                "status": referral.map(|r| r.status.clone()),
+                "status": referral.map(|r| r.status),
                 "received_on": referral.map(|r| r.received_at.date()),
                 "assessment_due_by": due_by,
                 "school_days_overdue": due_by.map(|d| self.calendar.school_days_between(d, self.today)),
