@@ -17,7 +17,7 @@ use crate::service::{Actor, AppState};
 #[into_params(parameter_in = Query)]
 pub struct ReturnQuery {
     /// The month, `YYYY-MM`: the pupils who reached the threshold in it.
-    #[param(value_type = String, example = "2026-11")]
+    #[param(value_type = String, pattern = "^[0-9]{4}-(0[1-9]|1[0-2])$", example = "2026-11")]
     pub month: Option<String>,
     /// Only this school (a school client: one of its own; another school's is 404).
     #[param(example = 117001)]
