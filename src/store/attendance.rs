@@ -43,7 +43,8 @@ struct PackedTally<'a> {
 
 /// The packed form before R16.1 ([`PACKED_BEFORE_R16`]): read as having no unauthorised run
 /// and the notice not reached. `esma-api recompute` after upgrading rebuilds such tallies (and
-/// raises the notices the register already supports); any push for the pupil rewrites it.
+/// raises the notices the register already supports); the next push for the pupil rewrites it
+/// in the current form.
 #[derive(Serialize, Deserialize)]
 struct PackedTallyBeforeR16<'a> {
     counts: Vec<(u8, u32)>,
