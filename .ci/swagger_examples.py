@@ -38,6 +38,7 @@ ORDER = [
     ("post", "/api/v1/cases/{id}/exit", "la"),
     ("post", "/api/v1/referrals/{id}/withdraw", "la"),
     ("post", "/api/v1/webhooks", "la"),
+    ("post", "/api/v1/alerts/{id}/acknowledge", "la"),
     ("post", "/api/v1/webhooks/{id}/deliveries/retry", "la"),
     ("post", "/api/v1/webhooks/{id}/enable", "la"),
     ("put", "/api/v1/calendar/{academic_year}", "la"),

@@ -72,7 +72,7 @@ fn kinds_for(items: &[Value], upn: &str) -> Vec<String> {
 
 /// The maintained tallies and open alerts equal a full recomputation from the marks.
 fn assert_maintained_equals_recomputed(app: &TestApp, context: &str) {
-    let maintained = app.db().write_now(|conn| Ok(stored_state(conn)?)).unwrap();
+    let maintained = app.db().write_now(stored_state).unwrap();
     let report = recompute(
         app.db(),
         &AttendancePolicy::default(),
@@ -80,7 +80,7 @@ fn assert_maintained_equals_recomputed(app: &TestApp, context: &str) {
         None,
     )
     .unwrap();
-    let recomputed = app.db().write_now(|conn| Ok(stored_state(conn)?)).unwrap();
+    let recomputed = app.db().write_now(stored_state).unwrap();
     assert_eq!(
         (report.counts.alerts_raised, report.counts.alerts_resolved),
         (0, 0),
@@ -282,8 +282,14 @@ on_both_backends!(alerts_and_summaries_are_scoped_and_audited, |app| {
     let s = setup(&app).await;
     let admin = app.token(Role::Admin, &[]).await;
     let days = weekdays("2026-11-02", "2026-11-13");
-    push(&app, &s.oakfield, OAKFIELD, days_of(1, &days, "O")).await;
-    push(&app, &s.hillside, HILLSIDE, days_of(6, &days, "O")).await;
+    // Absent throughout, one session short of 10 days unauthorised (R16.1): the two absence flags.
+    let absent = |n| {
+        let mut marks = days_of(n, &days, "O");
+        marks[0]["code"] = json!("I");
+        marks
+    };
+    push(&app, &s.oakfield, OAKFIELD, absent(1)).await;
+    push(&app, &s.hillside, HILLSIDE, absent(6)).await;
 
     // Each school sees its own alerts; the LA sees both.
     let own = alerts(&app, &s.oakfield, "").await;
@@ -441,7 +447,7 @@ on_both_backends!(
                     today,
                     policy: &policy,
                 };
-                Ok(write_marks_planned(conn, &write, &mut ahead, &ill)?)
+                write_marks_planned(conn, &write, &mut ahead, &ill)
             })
             .unwrap();
         assert_eq!((written.inserted, written.updated), (0, 10));

@@ -1111,13 +1111,14 @@ on_both_backends!(
         // The refused write is audited as not found.
         let admin = app.token(Role::Admin, &[]).await;
         let trail = app.get(&admin, "/api/v1/audit?action=update").await.json();
+        let case_id_text = case_id.to_string();
         assert!(
             trail["items"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .any(|e| e["resource_type"] == "case"
-                    && e["resource_id"] == case_id.to_string()
+                    && e["resource_id"] == case_id_text.as_str()
                     && e["outcome"] == "not_found"),
             "{trail:#}"
         );

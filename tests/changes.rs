@@ -516,7 +516,7 @@ on_both_backends!(
         assert_eq!(
             items[1]["href"],
             format!(
-                "/api/v1/alerts?upn={}&school_urn={OAKFIELD}&kind=assessment_overdue&state=all",
+                "/api/v1/alerts?upn={}&school_urn={OAKFIELD}&kind=assessment_overdue&state=all&acknowledged=all",
                 upn(2)
             )
         );

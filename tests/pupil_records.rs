@@ -16,7 +16,7 @@ fn oakfield_version_of_pupil_6() -> Value {
            "on_roll_from": "2026-09-03", "on_roll_until": null})
 }
 
-fn field<'a>(view: &'a Value, school: i64) -> &'a Value {
+fn field(view: &Value, school: i64) -> &Value {
     view["enrolments"]
         .as_array()
         .unwrap()

@@ -689,7 +689,8 @@ on_both_backends!(
 
 on_both_backends!(referral_requests_are_validated_with_pointers, |app| {
     let s = setup(&app).await;
-    let cases: Vec<(Box<dyn Fn(&mut Value)>, &str)> = vec![
+    type Change = Box<dyn Fn(&mut Value)>;
+    let cases: Vec<(Change, &str)> = vec![
         (
             Box::new(|b| b["pupil"]["upn"] = json!("H801200001009")),
             "/pupil/upn",

@@ -535,6 +535,8 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     // Pupil 2 ill for 15 school days (R4.4); pupil 3 an N on 9 November, overdue by the 23rd (R5.1).
     let mut marks = both_sessions(2, "2026-11-02", "2026-11-20", "I");
     marks.push(json!({"upn": upn(3), "date": "2026-11-09", "session": "AM", "code": "N"}));
+    // Pupil 4: 10 school days of unauthorised absence by Friday 13 November (R16.1).
+    marks.extend(both_sessions(4, "2026-11-02", "2026-11-13", "O"));
     let r = app
         .call(
             "POST",
@@ -546,7 +548,7 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     assert_eq!(r.json()["rejected"], 0, "{}", r.text());
 
     let first = webhooks::scan(&app.state).await.unwrap();
-    assert_eq!(first.events, 2, "{first:?}");
+    assert_eq!(first.events, 3, "{first:?}");
     assert_eq!(
         webhooks::scan(&app.state).await.unwrap().events,
         0,
@@ -568,6 +570,14 @@ on_both_backends!(clock_driven_events_are_emitted_once, |app| {
     assert_eq!(n["data"]["upn"], upn(3));
     assert_eq!(n["data"]["since"], "2026-11-09");
     assert_eq!(n["data"]["due_by"], "2026-11-16");
+    let notice = got
+        .iter()
+        .find(|e| e["type"] == "attendance.unauthorised_absence_10_days")
+        .expect("10 days of unauthorised absence");
+    assert_eq!(notice["data"]["upn"], upn(4));
+    assert_eq!(notice["data"]["kind"], "unauthorised_absence_10_days");
+    assert_eq!(notice["data"]["since"], "2026-11-13");
+    assert_eq!(notice["data"]["due_by"], "2026-11-13");
 
     // A case: its first review meeting falls due, then is overdue.
     let referral = refer(&app, &s.oakfield, 1, OAKFIELD).await;

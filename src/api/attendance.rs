@@ -2,13 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use actix_web::{get, web};
-use chrono::NaiveDate;
+use actix_web::{get, post, web};
+use chrono::{DateTime, NaiveDate, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
+use validator::Validate;
 
-use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query_upn};
-use super::problem::{ListFailures, ReadFailures, PROBLEM_JSON};
+use super::extract::{comma_list, decode_cursor, encode_cursor, page_limit, query_upn, ValidJson};
+use super::problem::{
+    BadRequest, ListFailures, NotFound, PayloadTooLarge, ReadFailures, Unauthorized,
+    UnsupportedMediaType, PROBLEM_JSON,
+};
 use super::pupils::RangeQuery;
 use super::Page;
 use crate::domain::alerts::{AlertKind, AlertState};
@@ -175,9 +179,10 @@ pub async fn get_attendance(
 #[into_params(parameter_in = Query)]
 pub struct AlertsQuery {
     /// Only these kinds, comma-separated: from the register `sickness_return_due`,
-    /// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`; from referrals
-    /// `assessment_overdue`; from cases `review_overdue`, `medical_evidence_due`,
-    /// `register_code_mismatch`, `support_non_engagement`.
+    /// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`,
+    /// `unauthorised_absence_10_days`; from referrals `assessment_overdue`; from cases
+    /// `review_overdue`, `medical_evidence_due`, `register_code_mismatch`,
+    /// `support_non_engagement`, `lesson_non_engagement`.
     #[param(example = "sickness_return_due,unexplained_absence_overdue")]
     pub kind: Option<String>,
     /// Only this school (a school client: one of its own).
@@ -189,6 +194,10 @@ pub struct AlertsQuery {
     // naming the field, as it always was.
     #[param(value_type = Option<AlertStateFilter>, inline, example = "open")]
     pub state: Option<String>,
+    /// `false` (default): alerts nobody has acknowledged, the worklist still to act on;
+    /// `true`: only acknowledged ones; `all`: both (RULES.md R16.3).
+    #[param(value_type = Option<AcknowledgedFilter>, inline, example = "false")]
+    pub acknowledged: Option<String>,
     /// Only alerts whose `since` is on or after this date.
     pub from: Option<NaiveDate>,
     /// Only alerts whose `since` is on or before this date.
@@ -238,6 +247,57 @@ impl AlertStateFilter {
     }
 }
 
+/// Which alerts the worklist lists by their acknowledgement (RULES.md R16.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AcknowledgedFilter {
+    /// Not acknowledged: the default worklist.
+    #[default]
+    False,
+    True,
+    All,
+}
+
+impl AcknowledgedFilter {
+    /// The `acknowledged` of a query (default `false`); another value is a 422 on
+    /// `/query/acknowledged`.
+    fn parse(text: Option<&str>) -> Result<AcknowledgedFilter, ApiError> {
+        use serde::de::value::{Error, StrDeserializer};
+        let Some(text) = text else {
+            return Ok(AcknowledgedFilter::default());
+        };
+        AcknowledgedFilter::deserialize(StrDeserializer::<Error>::new(text)).map_err(|_| {
+            ApiError::invalid_field(
+                "/query/acknowledged",
+                format!(
+                    "acknowledged should be false, true or all, not '{}'",
+                    text.chars().take(60).collect::<String>()
+                ),
+            )
+        })
+    }
+
+    fn acknowledged(self) -> Option<bool> {
+        match self {
+            AcknowledgedFilter::False => Some(false),
+            AcknowledgedFilter::True => Some(true),
+            AcknowledgedFilter::All => None,
+        }
+    }
+}
+
+/// Who acknowledged an alert, when, and their note (RULES.md R16.3).
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = AlertAcknowledgement)]
+pub struct AcknowledgementView {
+    /// The client that acknowledged it.
+    #[schema(example = "la-officer-1")]
+    pub by: String,
+    pub at: DateTime<Utc>,
+    #[schema(example = "Spoke to the school: return sent on 20 November")]
+    pub note: String,
+}
+
 /// A duty someone must act on: computed from the register, a referral's deadline or a case.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AlertItem {
@@ -247,8 +307,9 @@ pub struct AlertItem {
     pub school_urn: i32,
     #[schema(example = "2026-27")]
     pub academic_year: String,
-    /// When the cause began: the session that reached 15 illness days, the date of the `N`, the
-    /// latest session when an absence flag was set.
+    /// When the cause began: the session that reached 15 illness days or 10 days of
+    /// unauthorised absence, the date of the `N`, the latest session when an absence flag was
+    /// set.
     pub since: NaiveDate,
     /// The last day to act: for an `N`, the 5th school day after it (R5.1); a sickness return is
     /// due at once (`since`); null where no rule sets a deadline (persistent and severe absence).
@@ -259,6 +320,9 @@ pub struct AlertItem {
     pub resolved_on: Option<NaiveDate>,
     /// Why it was resolved.
     pub resolution: Option<String>,
+    /// Who acknowledged it, when and why; null while nobody has (R16.3). An acknowledged alert
+    /// stays open while its cause holds but leaves the default worklist.
+    pub acknowledgement: Option<AcknowledgementView>,
     /// The numbers behind it, as they are now.
     #[schema(value_type = Object, example = json!({"illness_days_cumulative": 15.5, "threshold_days": 15.0, "reached_on": "2026-11-12", "reached_session": "PM", "current_streak_days": 9.0, "longest_streak_days": 9.0}))]
     pub facts: serde_json::Value,
@@ -278,6 +342,11 @@ impl From<AlertView> for AlertItem {
             raised_on: a.raised_on,
             resolved_on: a.resolved_on,
             resolution: a.resolution,
+            acknowledgement: a.acknowledgement.map(|k| AcknowledgementView {
+                by: k.by,
+                at: k.at.and_utc(),
+                note: k.note,
+            }),
             facts: a.facts,
         }
     }
@@ -287,7 +356,9 @@ impl From<AlertView> for AlertItem {
 ///
 /// Who: `la` (every school) or `school` (its own schools). It lists the statutory alerts computed
 /// from the register, overdue referral assessments and the alerts of active cases; an `N` is listed
-/// from the day it is overdue; resolved alerts with `state=resolved` or `all`.
+/// from the day it is overdue; resolved alerts with `state=resolved` or `all`. Acknowledged
+/// alerts (RULES.md R16.3) leave the default list (`acknowledged=false`): ask for them with
+/// `acknowledged=true` or `all`.
 /// What it changes: the alerts of active cases are brought up to date as the list is read, and any
 /// alert raised or resolved so appears on the change feed. The read is audited (one row per page).
 #[utoipa::path(
@@ -313,6 +384,7 @@ pub async fn list_alerts(
         .map(|k| comma_list("kind", k, &AlertKind::ALL, AlertKind::as_str))
         .transpose()?;
     let state_filter = AlertStateFilter::parse(q.state.as_deref())?;
+    let acknowledged = AcknowledgedFilter::parse(q.acknowledged.as_deref())?;
     if let (Some(from), Some(to)) = (q.from, q.to) {
         if from > to {
             return Err(ApiError::invalid_field(
@@ -330,6 +402,7 @@ pub async fn list_alerts(
             school_urn: q.school_urn,
             upn,
             state: state_filter.state(),
+            acknowledged: acknowledged.acknowledged(),
             since_from: q.from,
             since_to: q.to,
             after_id: decode_cursor("alerts", q.cursor.as_deref())?,
@@ -341,4 +414,55 @@ pub async fn list_alerts(
         next_cursor: page.next_after_id.map(|id| encode_cursor("alerts", id)),
         items: page.alerts.into_iter().map(AlertItem::from).collect(),
     }))
+}
+
+/// What an officer says on acknowledging an alert (RULES.md R16.3).
+#[derive(Debug, Deserialize, Validate, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AcknowledgeBody {
+    /// Why the alert needs no more action for now, or what was done.
+    #[validate(length(min = 1, max = 2000, message = "should be 1 to 2000 characters"))]
+    #[schema(
+        min_length = 1,
+        max_length = 2000,
+        example = "Sickness return received from the school on 23 November"
+    )]
+    pub note: String,
+}
+
+/// Acknowledge an alert: it stays open while its cause holds but leaves the default worklist.
+///
+/// Who: `la` (any alert) or `school` (its own pupils' attendance alerts: `sickness_return_due`,
+/// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`,
+/// `unauthorised_absence_10_days`; another school's alert is 404, a referral or case alert 403).
+/// What it changes: records who acknowledged it, when, and the note (RULES.md R16.3). The first
+/// acknowledgement stands: acknowledging an acknowledged alert answers 200 with it unchanged. A
+/// resolved alert cannot be acknowledged (409); if its cause comes back it is raised as a new,
+/// unacknowledged alert. Audited (refusals too); the change feed shows the alert `acknowledged`.
+#[utoipa::path(
+    tag = "attendance",
+    params(("id" = i64, Path, description = "The alert's id")),
+    request_body = AcknowledgeBody,
+    responses(
+        (status = 200, description = "The alert, acknowledged", body = AlertItem),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, description = "A school acknowledging a referral or case alert, or a role that may not", body = Problem, content_type = PROBLEM_JSON),
+        (status = 404, response = NotFound),
+        (status = 409, description = "The alert is resolved", body = Problem, content_type = PROBLEM_JSON),
+        (status = 413, response = PayloadTooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 422, description = "The note is empty or too long", body = Problem, content_type = PROBLEM_JSON),
+    ),
+    security(("oauth2" = []), ("bearer" = []))
+)]
+#[post("/alerts/{id}/acknowledge")]
+pub async fn acknowledge_alert(
+    state: web::Data<AppState>,
+    actor: Actor,
+    id: web::Path<i64>,
+    body: ValidJson<AcknowledgeBody>,
+) -> Result<web::Json<AlertItem>, ApiError> {
+    let alert = alerts::acknowledge(&state, &actor, *id, body.0.note).await?;
+    Ok(web::Json(alert.into()))
 }

@@ -39,7 +39,7 @@ pub struct ChangeItem {
     pub school_urn: i32,
     /// Referrals: `created`, `updated`, `assessed`, `decided`, `withdrawn`; cases: `opened`,
     /// `evidence_added`, `closed`, `plan_updated`; reviews: `planned`, `added`, `rescheduled`, `held`,
-    /// `cancelled`; alerts: `raised`, `resolved`, `since_moved`.
+    /// `cancelled`; alerts: `raised`, `resolved`, `since_moved`, `acknowledged` (R16.3).
     pub action: ChangeAction,
     pub changed_at: DateTime<Utc>,
     /// Where the resource is read: `/api/v1/referrals/{id}`, `/api/v1/cases/{id}`, a review with
@@ -71,9 +71,9 @@ fn href(location: &Location) -> String {
             upn,
             school_urn,
             kind,
-        } => format!("/api/v1/alerts?upn={upn}&school_urn={school_urn}&kind={kind}&state=all"),
+        } => format!("/api/v1/alerts?upn={upn}&school_urn={school_urn}&kind={kind}&state=all&acknowledged=all"),
         Location::ReviewsOfSchool(urn) => format!("/api/v1/reviews?school_urn={urn}"),
-        Location::AlertsOfSchool(urn) => format!("/api/v1/alerts?school_urn={urn}&state=all"),
+        Location::AlertsOfSchool(urn) => format!("/api/v1/alerts?school_urn={urn}&state=all&acknowledged=all"),
     }
 }
 

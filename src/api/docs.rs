@@ -60,6 +60,7 @@ answer is 503 with `Retry-After` (seconds): retry then. Operators can change eve
         (name = "pupils", description = "Pupil roll sync and pupil-level reads (audited)"),
         (name = "registers", description = "Nightly AM/PM register pushes and their import reports"),
         (name = "attendance", description = "Attendance measures and statutory alerts computed from the register"),
+        (name = "returns", description = "Monthly returns a school owes the LA: 15 days of sickness and 10 days of unauthorised absence (JSON or CSV)"),
         (name = "referrals", description = "Service requests, their eligibility assessment with reasons, and the LA's decision"),
         (name = "cases", description = "Support episodes: review schedule, evidence clock, register code guidance, exit"),
         (name = "part_time", description = "Part-time timetable agreements: the guidance's conditions, reviews, extensions (R15)"),

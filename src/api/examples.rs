@@ -36,6 +36,8 @@ const DEMO_SUPPORT_CASE: i64 = 2;
 const EXAMPLE_REFERRAL: i64 = 4;
 /// The demo's first register push (Oakfield's).
 const DEMO_IMPORT: i64 = 1;
+/// An alert a fresh demo raises from its register and keeps open (the first one raised).
+const DEMO_ALERT: i64 = 1;
 /// The subscription the webhook example creates on a fresh demo.
 const EXAMPLE_WEBHOOK: i64 = 1;
 /// The part-time timetable the example agreement creates on a fresh demo.
@@ -153,6 +155,11 @@ pub fn decision(day: &ExampleDay) -> Value {
 /// `POST /referrals/{id}/withdraw`.
 pub fn withdrawal() -> Value {
     json!({"reason": "The family moved out of the county"})
+}
+
+/// `POST /alerts/{id}/acknowledge` (R16.3): what the officer did.
+pub fn acknowledgement() -> Value {
+    json!({"note": "Spoke to the school: the return was sent and the family is being supported"})
 }
 
 /// `POST /cases/{id}/reviews`: an extra meeting a week or so ahead.
@@ -501,6 +508,12 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ),
         ("post", "/api/v1/webhooks", "application/json", webhook()),
         (
+            "post",
+            "/api/v1/alerts/{id}/acknowledge",
+            "application/json",
+            acknowledgement(),
+        ),
+        (
             "put",
             "/api/v1/calendar/{academic_year}",
             "application/json",
@@ -591,6 +604,7 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
             EXAMPLE_WEBHOOK,
         ),
         ("post", "/api/v1/webhooks/{id}/enable", EXAMPLE_WEBHOOK),
+        ("post", "/api/v1/alerts/{id}/acknowledge", DEMO_ALERT),
     ];
     for &(method, path, id) in ids {
         set_path_example(api, path, method, "id", json!(id));

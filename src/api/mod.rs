@@ -23,6 +23,7 @@ pub mod refusals;
 pub mod registers;
 mod report_page;
 pub mod reports;
+pub mod returns;
 pub mod schools;
 pub mod webhooks;
 
@@ -68,6 +69,9 @@ fn routes(cfg: &mut ServiceConfig) {
                 .service(pupils::get_marks)
                 .service(attendance::get_attendance)
                 .service(attendance::list_alerts)
+                .service(attendance::acknowledge_alert)
+                .service(returns::sickness_return)
+                .service(returns::unauthorised_absence_return)
                 .service(referrals::submit_referral)
                 .service(referrals::list_referrals)
                 .service(referrals::get_referral)

@@ -599,7 +599,7 @@ mod tests {
             .map(|i| RegisterWeek {
                 week_starting: NaiveDate::from_ymd_opt(2026, 11, 2 + 7 * i).unwrap(),
                 possible_sessions: 10,
-                attended_sessions: 10 - 3 * i as u32,
+                attended_sessions: 10 - 3 * i,
                 attendance_rate: 100.0 - 30.0 * f64::from(i),
                 during_support: i == 2,
             })

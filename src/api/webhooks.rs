@@ -39,7 +39,8 @@ pub struct NewWebhookBody {
     pub url: String,
     /// Event types: `referral.received`, `referral.assessed`, `referral.decided`,
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
-    /// `attendance.sickness_return_due`, `attendance.unexplained_absence_overdue`.
+    /// `case.lesson_non_engagement`, `attendance.sickness_return_due`,
+    /// `attendance.unexplained_absence_overdue`, `attendance.unauthorised_absence_10_days`.
     #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
     #[schema(value_type = Vec<EventType>, min_items = 1, max_items = 20,
              example = json!(["referral.decided", "case.closed"]))]

@@ -1,4 +1,4 @@
-//! Which alerts should be open (RULES.md R2.2, R4.4, R5.1, R10.3, R11.4, R11.5, R12.1, R12.2;
+//! Which alerts should be open (RULES.md R2.2, R4.4, R5.1, R10.3, R11.4, R11.5, R12.1, R12.2, R16.1;
 //! API.md "Attendance" `GET /alerts`). Pure: `service::alerts` compares what the rules want with
 //! the stored alerts and writes the difference.
 //!
@@ -15,11 +15,11 @@
 use std::cmp::Ordering;
 use std::fmt;
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::attendance::{AttendancePolicy, SessionMark};
+use super::attendance::{AttendancePolicy, SessionMark, UNAUTHORISED_NOTICE_SESSIONS};
 use super::calendar::{AcademicYear, SchoolCalendar};
 use super::codes::{AttendanceCode, Session};
 use super::tally::{PupilTally, YearTally};
@@ -57,10 +57,13 @@ pub enum AlertKind {
     /// R14.5: 3 consecutive ESMA lessons missed unauthorised, or lesson attendance below the
     /// policy's percentage over the last 10.
     LessonNonEngagement,
+    /// R16.1: 20 unauthorised sessions in the academic year, or 20 in a row (10 school days).
+    #[serde(rename = "unauthorised_absence_10_days")]
+    UnauthorisedAbsence10Days,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 10] = [
+    pub const ALL: [AlertKind; 11] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
@@ -71,14 +74,16 @@ impl AlertKind {
         AlertKind::RegisterCodeMismatch,
         AlertKind::SupportNonEngagement,
         AlertKind::LessonNonEngagement,
+        AlertKind::UnauthorisedAbsence10Days,
     ];
 
     /// The kinds computed from the register (what `esma-api recompute` reconciles).
-    pub const FROM_REGISTER: [AlertKind; 4] = [
+    pub const FROM_REGISTER: [AlertKind; 5] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
         AlertKind::SevereAbsence,
+        AlertKind::UnauthorisedAbsence10Days,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -93,6 +98,7 @@ impl AlertKind {
             AlertKind::RegisterCodeMismatch => "register_code_mismatch",
             AlertKind::SupportNonEngagement => "support_non_engagement",
             AlertKind::LessonNonEngagement => "lesson_non_engagement",
+            AlertKind::UnauthorisedAbsence10Days => "unauthorised_absence_10_days",
         }
     }
 
@@ -100,6 +106,12 @@ impl AlertKind {
         AlertKind::ALL
             .into_iter()
             .find(|kind| kind.as_str() == text)
+    }
+
+    /// An attendance alert, computed from a school's register: the kinds a school may
+    /// acknowledge for its own pupils (R16.3; the others are the LA's to acknowledge).
+    pub fn is_attendance(self) -> bool {
+        AlertKind::FROM_REGISTER.contains(&self)
     }
 }
 
@@ -148,6 +160,7 @@ impl AlertKind {
             AlertKind::UnexplainedAbsenceOverdue => register(false),
             AlertKind::PersistentAbsence => register(false),
             AlertKind::SevereAbsence => register(false),
+            AlertKind::UnauthorisedAbsence10Days => register(true),
             AlertKind::AssessmentOverdue => AlertRule {
                 scope: AlertScope::Referral(assessment_overdue),
                 since_follows_cause: false,
@@ -201,6 +214,29 @@ pub struct Alert {
     pub raised_on: NaiveDate,
     pub resolved_on: Option<NaiveDate>,
     pub resolution: Option<String>,
+    /// R16.3: who acknowledged it, when, with what note.
+    pub acknowledgement: Option<Acknowledgement>,
+}
+
+/// An officer's acknowledgement of an alert (R16.3).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Acknowledgement {
+    /// The client that acknowledged it.
+    pub by: String,
+    pub at: NaiveDateTime,
+    pub note: String,
+}
+
+/// What acknowledging an alert does (R16.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Acknowledging {
+    /// Recorded: the alert leaves the default worklist while it stays open.
+    Record,
+    /// Already acknowledged: the first acknowledgement stands (who, when and note unchanged), so
+    /// a retried request is harmless.
+    AlreadyAcknowledged,
+    /// A resolved alert has nothing left to acknowledge (409); a re-raise is a new alert.
+    Resolved,
 }
 
 impl Alert {
@@ -208,6 +244,15 @@ impl Alert {
         match self.resolved_on {
             None => AlertState::Open,
             Some(_) => AlertState::Resolved,
+        }
+    }
+
+    /// R16.3: what acknowledging this alert does.
+    pub fn acknowledging(&self) -> Acknowledging {
+        match (self.state(), &self.acknowledgement) {
+            (AlertState::Resolved, _) => Acknowledging::Resolved,
+            (AlertState::Open, Some(_)) => Acknowledging::AlreadyAcknowledged,
+            (AlertState::Open, None) => Acknowledging::Record,
         }
     }
 
@@ -375,6 +420,37 @@ pub fn year_alert_changes(
         _ => {}
     }
 
+    // R16.1: raised once a year, at the session that reached 20 unauthorised sessions in the
+    // year or in a row; resolved when corrections take it below both.
+    let notice_before = before.and_then(|t| t.unauthorised_notice_reached);
+    let notice_after = after.and_then(|t| t.unauthorised_notice_reached);
+    match (notice_before, notice_after) {
+        (None, Some((date, _))) => changes.push(AlertChange::Raise {
+            kind: AlertKind::UnauthorisedAbsence10Days,
+            year,
+            subject: year_subject(year),
+            since: date,
+        }),
+        (Some(_), None) => {
+            let sessions = after.map_or(0, |t| t.unauthorised_sessions());
+            changes.push(AlertChange::Resolve {
+                kind: AlertKind::UnauthorisedAbsence10Days,
+                subject: year_subject(year),
+                resolution: format!(
+                    "a register correction left {sessions} unauthorised sessions in {year} and \
+                     no run of {UNAUTHORISED_NOTICE_SESSIONS}, below the 10 days that make the \
+                     notice due"
+                ),
+            });
+        }
+        (Some((was, _)), Some((now, _))) if was != now => changes.push(AlertChange::MoveSince {
+            kind: AlertKind::UnauthorisedAbsence10Days,
+            subject: year_subject(year),
+            since: now,
+        }),
+        _ => {}
+    }
+
     // R2.2: the flags over the year to date, raised from the latest session that set them.
     let min = policy.min_possible_sessions_for_flags;
     let flags_before = before.map_or((false, false), |t| t.counts.absence_flags(min));
@@ -529,6 +605,8 @@ mod tests {
     #[test]
     fn every_kind_has_its_rule_and_the_register_kinds_are_those_recompute_reconciles() {
         for kind in AlertKind::ALL {
+            // The name on the wire is the stored one.
+            assert_eq!(serde_json::json!(kind), kind.as_str());
             let rule = kind.rule();
             let from_register = matches!(rule.scope, AlertScope::Register);
             assert_eq!(
@@ -555,7 +633,7 @@ mod tests {
             upn: "A".into(),
             subject: "case 1".into(),
         };
-        let mut keys = vec![
+        let mut keys = [
             key(AlertKind::ReviewOverdue),
             key(AlertKind::SupportNonEngagement),
             key(AlertKind::MedicalEvidenceDue),

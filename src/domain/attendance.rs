@@ -467,6 +467,45 @@ pub fn sickness_return_reached(
 }
 
 // ---------------------------------------------------------------------------------------------
+// R16.1 unauthorised absence notice
+// ---------------------------------------------------------------------------------------------
+
+/// RULES.md R16.1: unauthorised sessions (`G`, `N`, `O`, `U`) that make the 10-day notice due,
+/// cumulative in the academic year or in a row: 10 school days.
+pub const UNAUTHORISED_NOTICE_SESSIONS: u32 = 20;
+
+/// RULES.md R16.1, counted from the marks (what the maintained tally must agree with): the
+/// session in `year` at which the pupil's unauthorised sessions in the year first reach
+/// [`UNAUTHORISED_NOTICE_SESSIONS`], or a run of that many unauthorised sessions in a row does
+/// (counted as R4.3 counts runs: a session that is not a possible attendance neither breaks nor
+/// extends it, and runs are not cut at the year boundary).
+pub fn unauthorised_notice_reached(
+    marks: &[SessionMark],
+    year: AcademicYear,
+) -> Option<(NaiveDate, Session)> {
+    let (mut cumulative, mut run) = (0u32, 0u32);
+    for mark in in_register_order(marks) {
+        if mark.date > year.last_day() {
+            break;
+        }
+        let category = mark.code.category();
+        if category == CodeCategory::UnauthorisedAbsence {
+            run = run.saturating_add(1);
+            if year.contains(mark.date) {
+                cumulative = cumulative.saturating_add(1);
+                if cumulative >= UNAUTHORISED_NOTICE_SESSIONS || run >= UNAUTHORISED_NOTICE_SESSIONS
+                {
+                    return Some(mark.slot());
+                }
+            }
+        } else if category.counts_as_possible() {
+            run = 0;
+        }
+    }
+    None
+}
+
+// ---------------------------------------------------------------------------------------------
 // R5 unexplained absence
 // ---------------------------------------------------------------------------------------------
 

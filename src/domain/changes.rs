@@ -83,10 +83,12 @@ pub enum ChangeAction {
     SinceMoved,
     /// A new version of the case's plan (R14.1), by a PUT or at a review (R14.2).
     PlanUpdated,
+    /// An officer acknowledged an open alert (R16.3).
+    Acknowledged,
 }
 
 impl ChangeAction {
-    pub const ALL: [ChangeAction; 17] = [
+    pub const ALL: [ChangeAction; 18] = [
         ChangeAction::Created,
         ChangeAction::Updated,
         ChangeAction::Assessed,
@@ -104,6 +106,7 @@ impl ChangeAction {
         ChangeAction::Resolved,
         ChangeAction::SinceMoved,
         ChangeAction::PlanUpdated,
+        ChangeAction::Acknowledged,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -125,6 +128,7 @@ impl ChangeAction {
             ChangeAction::Resolved => "resolved",
             ChangeAction::SinceMoved => "since_moved",
             ChangeAction::PlanUpdated => "plan_updated",
+            ChangeAction::Acknowledged => "acknowledged",
         }
     }
 

@@ -43,6 +43,10 @@ pub enum EventType {
     /// An `N` is unresolved more than 5 school days on (RULES.md R5.1).
     #[schema(rename = "attendance.unexplained_absence_overdue")]
     AttendanceUnexplainedAbsenceOverdue,
+    /// 10 school days of unauthorised absence, cumulative or in a row: the notice is due
+    /// (RULES.md R16.1).
+    #[schema(rename = "attendance.unauthorised_absence_10_days")]
+    AttendanceUnauthorisedAbsence10Days,
     /// A school recorded a part-time timetable agreement (RULES.md R15.1).
     #[schema(rename = "part_time_timetable.agreed")]
     PartTimeTimetableAgreed,
@@ -55,7 +59,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 13] = [
+    pub const ALL: [EventType; 14] = [
         EventType::ReferralReceived,
         EventType::ReferralAssessed,
         EventType::ReferralDecided,
@@ -66,6 +70,7 @@ impl EventType {
         EventType::CaseLessonNonEngagement,
         EventType::AttendanceSicknessReturnDue,
         EventType::AttendanceUnexplainedAbsenceOverdue,
+        EventType::AttendanceUnauthorisedAbsence10Days,
         EventType::PartTimeTimetableAgreed,
         EventType::PartTimeTimetableExtended,
         EventType::PartTimeTimetableReviewed,
@@ -84,6 +89,9 @@ impl EventType {
             EventType::AttendanceSicknessReturnDue => "attendance.sickness_return_due",
             EventType::AttendanceUnexplainedAbsenceOverdue => {
                 "attendance.unexplained_absence_overdue"
+            }
+            EventType::AttendanceUnauthorisedAbsence10Days => {
+                "attendance.unauthorised_absence_10_days"
             }
             EventType::PartTimeTimetableAgreed => "part_time_timetable.agreed",
             EventType::PartTimeTimetableExtended => "part_time_timetable.extended",
@@ -105,6 +113,7 @@ impl EventType {
                 | EventType::CaseLessonNonEngagement
                 | EventType::AttendanceSicknessReturnDue
                 | EventType::AttendanceUnexplainedAbsenceOverdue
+                | EventType::AttendanceUnauthorisedAbsence10Days
         )
     }
 
@@ -118,6 +127,9 @@ impl EventType {
             AlertKind::ReviewOverdue => Some(EventType::CaseReviewOverdue),
             AlertKind::MedicalEvidenceDue => Some(EventType::CaseMedicalEvidenceDue),
             AlertKind::LessonNonEngagement => Some(EventType::CaseLessonNonEngagement),
+            AlertKind::UnauthorisedAbsence10Days => {
+                Some(EventType::AttendanceUnauthorisedAbsence10Days)
+            }
             AlertKind::PersistentAbsence
             | AlertKind::SevereAbsence
             | AlertKind::AssessmentOverdue
@@ -325,6 +337,7 @@ mod tests {
                 "case.lesson_non_engagement",
                 "attendance.sickness_return_due",
                 "attendance.unexplained_absence_overdue",
+                "attendance.unauthorised_absence_10_days",
                 "part_time_timetable.agreed",
                 "part_time_timetable.extended",
                 "part_time_timetable.reviewed"

@@ -70,6 +70,7 @@ pub mod referral;
 pub mod register;
 pub mod report;
 pub mod retention;
+pub mod returns;
 pub mod roll;
 pub mod schedule;
 pub mod school;

@@ -15,10 +15,10 @@ use chrono::NaiveDate;
 
 use super::attendance::{
     in_register_order, sessions_to_days, AttendanceMeasures, AttendancePolicy, IllnessRun,
-    MeasureCounts, SessionMark,
+    MeasureCounts, SessionMark, UNAUTHORISED_NOTICE_SESSIONS,
 };
 use super::calendar::{AcademicYear, SchoolCalendar};
-use super::codes::Session;
+use super::codes::{CodeCategory, Session};
 
 /// The days of one academic year on which a pupil has at least one mark: the evidence for "days
 /// without marks" (R4.3), kept exactly so it can be set against any calendar when read.
@@ -150,10 +150,20 @@ pub struct YearTally {
     /// The session at which cumulative illness in the year first reached the policy's sickness
     /// return threshold (R4.4).
     pub sickness_return_reached: Option<(NaiveDate, Session)>,
+    /// Unauthorised sessions in a row up to the pupil's latest possible session, carried over
+    /// from the previous year as illness runs are (R16.1 counts runs as R4.3 does).
+    pub unauthorised_run: u32,
+    /// The session at which the 10-day unauthorised absence notice was reached in the year
+    /// (R16.1: 20 unauthorised sessions in the year, or 20 in a row).
+    pub unauthorised_notice_reached: Option<(NaiveDate, Session)>,
 }
 
 impl YearTally {
-    fn new(year: AcademicYear, carried_run: Option<IllnessRun>) -> YearTally {
+    fn new(
+        year: AcademicYear,
+        carried_run: Option<IllnessRun>,
+        carried_unauthorised: u32,
+    ) -> YearTally {
         YearTally {
             year,
             counts: MeasureCounts::new(),
@@ -162,7 +172,14 @@ impl YearTally {
             open_run: carried_run,
             longest_run: None,
             sickness_return_reached: None,
+            unauthorised_run: carried_unauthorised,
+            unauthorised_notice_reached: None,
         }
+    }
+
+    /// Unauthorised sessions (`G`, `N`, `O`, `U`) in the year (R16.1).
+    pub fn unauthorised_sessions(&self) -> u32 {
+        self.counts.count(CodeCategory::UnauthorisedAbsence)
     }
 
     /// The R2 measures of the year to date.
@@ -230,6 +247,20 @@ impl YearTally {
         } else if mark.code.category().counts_as_possible() {
             self.open_run = None;
         }
+        // R16.1: the unauthorised run as R4.3 counts runs, and the session that reached either
+        // threshold.
+        let category = mark.code.category();
+        if category == CodeCategory::UnauthorisedAbsence {
+            self.unauthorised_run = self.unauthorised_run.saturating_add(1);
+            if self.unauthorised_notice_reached.is_none()
+                && (self.unauthorised_sessions() >= UNAUTHORISED_NOTICE_SESSIONS
+                    || self.unauthorised_run >= UNAUTHORISED_NOTICE_SESSIONS)
+            {
+                self.unauthorised_notice_reached = Some(mark.slot());
+            }
+        } else if category.counts_as_possible() {
+            self.unauthorised_run = 0;
+        }
     }
 }
 
@@ -268,7 +299,8 @@ impl PupilTally {
         let needs_year = self.years.last().is_none_or(|last| last.year < year);
         if needs_year {
             let carried = self.years.last().and_then(|last| last.open_run);
-            self.years.push(YearTally::new(year, carried));
+            let unauthorised = self.years.last().map_or(0, |last| last.unauthorised_run);
+            self.years.push(YearTally::new(year, carried, unauthorised));
         }
         if let Some(last) = self.years.last_mut() {
             last.append(mark, policy);
@@ -283,7 +315,9 @@ impl PupilTally {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::attendance::{illness, illness_runs, measures, sickness_return_reached};
+    use crate::domain::attendance::{
+        illness, illness_runs, measures, sickness_return_reached, unauthorised_notice_reached,
+    };
     use crate::domain::calendar::hertfordshire_2026_27;
     use crate::domain::codes::AttendanceCode;
     use chrono::{Datelike, Days, Weekday};
@@ -397,6 +431,81 @@ mod tests {
         );
     }
 
+    /// Both sessions of `days` weekdays from `from` with `code`.
+    fn weekdays_of(from: &str, days: usize, code: AttendanceCode) -> Vec<SessionMark> {
+        let mut marks = Vec::new();
+        let mut day = date(from);
+        for _ in 0..days {
+            marks.push(SessionMark::new(day, Session::Am, code));
+            marks.push(SessionMark::new(day, Session::Pm, code));
+            day = next_weekday(day);
+        }
+        marks
+    }
+
+    #[test]
+    fn rules_r16_1_twenty_unauthorised_sessions_reach_the_notice_and_nineteen_do_not() {
+        let policy = AttendancePolicy::default();
+        // 19 sessions of G, N, O and U spread over the autumn with present days between.
+        let codes = [
+            AttendanceCode::G,
+            AttendanceCode::N,
+            AttendanceCode::O,
+            AttendanceCode::U,
+        ];
+        let mut marks = Vec::new();
+        let mut day = date("2026-09-07");
+        for n in 0..20 {
+            marks.push(SessionMark::new(day, Session::Am, codes[n % 4]));
+            marks.push(SessionMark::new(
+                day,
+                Session::Pm,
+                AttendanceCode::PresentPm,
+            ));
+            day = next_weekday(day);
+        }
+        let nineteen = PupilTally::from_register(&marks[..37], &policy);
+        assert_eq!(nineteen.years[0].unauthorised_sessions(), 19);
+        assert_eq!(nineteen.years[0].unauthorised_notice_reached, None);
+        let twenty = PupilTally::from_register(&marks, &policy);
+        assert_eq!(
+            twenty.years[0].unauthorised_notice_reached,
+            Some(marks[38].slot())
+        );
+        // Not a run: present every afternoon.
+        assert_eq!(twenty.years[0].unauthorised_run, 0);
+    }
+
+    #[test]
+    fn rules_r16_1_ten_unauthorised_days_in_a_row_across_a_weekend() {
+        let policy = AttendancePolicy::default();
+        // Wednesday 4 November to Tuesday 17 November: 10 school days over a weekend.
+        let marks = weekdays_of("2026-11-04", 10, AttendanceCode::O);
+        assert_eq!(marks.last().unwrap().date, date("2026-11-17"));
+        let tally = PupilTally::from_register(&marks, &policy);
+        assert_eq!(tally.years[0].unauthorised_run, 20);
+        assert_eq!(
+            tally.years[0].unauthorised_notice_reached,
+            Some((date("2026-11-17"), Session::Pm))
+        );
+        // A run carried from July reaches 20 in September with only 4 sessions in the new year.
+        let mut marks = weekdays_of("2026-07-06", 8, AttendanceCode::U);
+        marks.extend(weekdays_of("2026-09-02", 2, AttendanceCode::N));
+        let tally = PupilTally::from_register(&marks, &policy);
+        let september = tally.year(AcademicYear::new(2026)).unwrap();
+        assert_eq!(september.unauthorised_sessions(), 4);
+        assert_eq!(
+            september.unauthorised_notice_reached,
+            Some((date("2026-09-03"), Session::Pm))
+        );
+        // A session that is not possible (Y1) neither breaks nor extends it; a present one breaks.
+        let mut marks = weekdays_of("2026-11-02", 5, AttendanceCode::O);
+        marks.extend(weekdays_of("2026-11-09", 1, AttendanceCode::Y1));
+        marks.extend(weekdays_of("2026-11-10", 4, AttendanceCode::O));
+        let tally = PupilTally::from_register(&marks, &policy);
+        assert_eq!(tally.years[0].unauthorised_run, 18);
+    }
+
     #[test]
     fn days_without_marks_uses_the_calendar_when_read() {
         let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
@@ -506,6 +615,10 @@ mod tests {
                 assert_eq!(
                     year_tally.sickness_return_reached,
                     sickness_return_reached(&marks, &policy.illness_codes, year, 4.0)
+                );
+                assert_eq!(
+                    year_tally.unauthorised_notice_reached,
+                    unauthorised_notice_reached(&marks, year)
                 );
                 // The longest run with sessions in the year, counted up to the year's end,
                 // earliest on ties.

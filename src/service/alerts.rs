@@ -22,13 +22,15 @@ use serde_json::{json, Value};
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
-    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before, Alert,
-    AlertChange, AlertKey, AlertKind, AlertScope, AlertState, CaseClock, CaseFacts, ReferralFacts,
-    WantedAlert, CASE_REGISTER_CODES,
+    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before,
+    Acknowledgement, Acknowledging, Alert, AlertChange, AlertKey, AlertKind, AlertScope,
+    AlertState, CaseClock, CaseFacts, ReferralFacts, WantedAlert, CASE_REGISTER_CODES,
 };
 use crate::domain::attendance::{
     unexplained_due_by, unexplained_overdue_from, AttendancePolicy, SessionMark,
+    UNAUTHORISED_NOTICE_SESSIONS,
 };
+use crate::domain::audit::AuditOutcome;
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::case::{Case, CaseId, CaseStatus};
 use crate::domain::changes::{Change, ChangeAction};
@@ -627,6 +629,9 @@ pub struct AlertQuery {
     pub upn: Option<String>,
     /// Only alerts in this state; `None`: both.
     pub state: Option<AlertState>,
+    /// Only acknowledged (`true`) or unacknowledged (`false`, the default worklist) alerts;
+    /// `None`: both (R16.3).
+    pub acknowledged: Option<bool>,
     pub since_from: Option<NaiveDate>,
     pub since_to: Option<NaiveDate>,
     pub after_id: Option<i64>,
@@ -647,6 +652,8 @@ pub struct AlertView {
     pub raised_on: NaiveDate,
     pub resolved_on: Option<NaiveDate>,
     pub resolution: Option<String>,
+    /// R16.3: who acknowledged it, when, with what note.
+    pub acknowledgement: Option<Acknowledgement>,
     pub facts: serde_json::Value,
 }
 
@@ -671,6 +678,7 @@ impl PageFacts<'_> {
         let (due_by, facts) = match row.kind {
             AlertKind::UnexplainedAbsenceOverdue => self.unexplained(&row)?,
             AlertKind::SicknessReturnDue => self.sickness_return(&row),
+            AlertKind::UnauthorisedAbsence10Days => self.unauthorised_notice(&row),
             AlertKind::AssessmentOverdue => self.assessment(&row),
             AlertKind::ReviewOverdue
             | AlertKind::MedicalEvidenceDue
@@ -696,6 +704,7 @@ impl PageFacts<'_> {
             raised_on: row.raised_on,
             resolved_on: row.resolved_on,
             resolution: row.resolution,
+            acknowledgement: row.acknowledgement,
             facts,
         })
     }
@@ -747,6 +756,25 @@ impl PageFacts<'_> {
         )
     }
 
+    /// R16.1: the unauthorised sessions behind the 10-day notice, as they are now.
+    fn unauthorised_notice(&self, row: &Alert) -> (Option<NaiveDate>, Value) {
+        let tally = self.tally(row);
+        let reached = tally.and_then(|t| t.unauthorised_notice_reached);
+        let sessions = tally.map(|t| t.unauthorised_sessions());
+        (
+            // Due from the session that reached it, as a sickness return is.
+            Some(row.since),
+            json!({
+                "unauthorised_sessions": sessions,
+                "unauthorised_days_cumulative": sessions.map(|s| f64::from(s) / 2.0),
+                "current_run_sessions": tally.map(|t| t.unauthorised_run),
+                "threshold_sessions": UNAUTHORISED_NOTICE_SESSIONS,
+                "reached_on": reached.map(|r| r.0),
+                "reached_session": reached.map(|r| r.1),
+            }),
+        )
+    }
+
     /// R10.3: the referral whose assessment is overdue.
     fn assessment(&self, row: &Alert) -> (Option<NaiveDate>, Value) {
         let referral =
@@ -756,7 +784,7 @@ impl PageFacts<'_> {
             due_by,
             json!({
                 "referral_id": referral.map(|r| r.id),
-                "status": referral.map(|r| r.status.clone()),
+                "status": referral.map(|r| r.status),
                 "received_on": referral.map(|r| r.received_at.date()),
                 "assessment_due_by": due_by,
                 "school_days_overdue": due_by.map(|d| self.calendar.school_days_between(d, self.today)),
@@ -781,6 +809,123 @@ impl PageFacts<'_> {
             }),
         )
     }
+}
+
+/// The alerts as the worklist shows them, with their facts read in a fixed number of queries.
+fn views(
+    conn: &mut DbConnection,
+    rows: Vec<Alert>,
+    policy: &AttendancePolicy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+) -> Result<Vec<AlertView>, ApiError> {
+    // The tallies behind the page's facts, in one query rather than one per alert.
+    let keys: Vec<(i32, i32, &str)> = rows
+        .iter()
+        .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue)
+        .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
+        .collect();
+    let referral_ids: Vec<ReferralId> = rows
+        .iter()
+        .filter(|r| r.kind == AlertKind::AssessmentOverdue)
+        .filter_map(|r| referral_subject(&r.subject))
+        .map(ReferralId::from)
+        .collect();
+    let facts = PageFacts {
+        tallies: tallies::of_keys(conn, &keys)?,
+        referrals: referral_store::of_ids(conn, &referral_ids)?,
+        c_sessions: mismatch_sessions(conn, &rows, today)?,
+        policy,
+        calendar,
+        today,
+    };
+    rows.into_iter().map(|row| facts.view(row)).collect()
+}
+
+/// `POST /api/v1/alerts/{id}/acknowledge` (R16.3): `la` any alert; a school its own pupils'
+/// attendance alerts (another school's alert is 404, a case or referral alert 403). The first
+/// acknowledgement stands: acknowledging again answers the alert as it is (200, unchanged); a
+/// resolved alert is 409. Audited (refusals too); a recorded acknowledgement is on the change
+/// feed as `acknowledged`.
+pub async fn acknowledge(
+    state: &AppState,
+    actor: &Actor,
+    id: i64,
+    note: String,
+) -> Result<AlertView, ApiError> {
+    actor.require(&[Role::La, Role::School])?;
+    let today = state.clock.today();
+    let now = state.clock.now_naive();
+    let policy = state.attendance.clone();
+    let actor = actor.clone();
+    state
+        .db
+        .write(move |conn| {
+            let refused = |conn: &mut DbConnection,
+                           subject: AuditSubject,
+                           outcome: AuditOutcome,
+                           error: ApiError|
+             -> Result<Result<AlertView, ApiError>, ApiError> {
+                let mut event = actor.audit(now, "acknowledge", subject);
+                event.outcome = outcome.as_str().to_string();
+                audit::append(conn, &[event])?;
+                Ok(Err(error))
+            };
+            let not_found = || ApiError::not_found(format!("no alert with id {id}"));
+            let Some(alert) = store::find(conn, id)? else {
+                let subject = AuditSubject::new("alert", id.to_string());
+                return refused(conn, subject, AuditOutcome::NotFound, not_found());
+            };
+            let subject = AuditSubject::new("alert", id.to_string())
+                .school(alert.school_urn)
+                .pupil(alert.upn.clone());
+            if actor.role == Role::School {
+                if actor.may_read_school(alert.school_urn).is_err() {
+                    return refused(conn, subject, AuditOutcome::NotFound, not_found());
+                }
+                if !alert.kind.is_attendance() {
+                    let error = ApiError::forbidden(format!(
+                        "a school acknowledges its pupils' attendance alerts; {} is the LA's",
+                        alert.kind
+                    ));
+                    return refused(conn, subject, AuditOutcome::Forbidden, error);
+                }
+            }
+            let mut changed = Vec::new();
+            match alert.acknowledging() {
+                Acknowledging::Resolved => {
+                    let error = ApiError::conflict(format!(
+                        "alert {id} was resolved on {}: a resolved alert is not acknowledged                          (if its cause comes back it is raised as a new alert)",
+                        alert.resolved_on.unwrap_or(today)
+                    ));
+                    return refused(conn, subject, AuditOutcome::Rejected, error);
+                }
+                Acknowledging::AlreadyAcknowledged => {}
+                Acknowledging::Record => {
+                    let acknowledgement = Acknowledgement {
+                        by: actor.client_id.clone(),
+                        at: now,
+                        note,
+                    };
+                    if store::acknowledge(conn, id, &acknowledgement)? {
+                        changed.push(Change::alert(
+                            id,
+                            alert.school_urn,
+                            ChangeAction::Acknowledged,
+                        ));
+                    }
+                }
+            }
+            let alert = store::find(conn, id)?.ok_or_else(not_found)?;
+            let calendar = SchoolCalendar::new(calendars::all(conn)?);
+            let view = views(conn, vec![alert], &policy, &calendar, today)?
+                .pop()
+                .ok_or_else(not_found)?;
+            audit::append(conn, &[actor.audit(now, "acknowledge", subject)])?;
+            changes::record_at(conn, now, &changed)?;
+            Ok(Ok(view))
+        })
+        .await?
 }
 
 /// `GET /api/v1/alerts`: the LA sees every school's alerts, a school its own (404 for another
@@ -808,6 +953,7 @@ pub async fn list(
                 schools,
                 upn: query.upn.clone(),
                 state: query.state,
+                acknowledged: query.acknowledged,
                 since_from: query.since_from,
                 since_to: query.since_to,
                 unexplained_before: unexplained_overdue_before(
@@ -824,30 +970,7 @@ pub async fn list(
                 query.limit + 1,
             )?;
             let (rows, next_after_id) = page_of(rows, query.limit, |r| r.id);
-            // The tallies behind the page's facts, in one query rather than one per alert.
-            let keys: Vec<(i32, i32, &str)> = rows
-                .iter()
-                .filter(|r| r.kind != AlertKind::UnexplainedAbsenceOverdue)
-                .map(|r| (r.school_urn, r.academic_year, r.upn.as_str()))
-                .collect();
-            let referral_ids: Vec<ReferralId> = rows
-                .iter()
-                .filter(|r| r.kind == AlertKind::AssessmentOverdue)
-                .filter_map(|r| referral_subject(&r.subject))
-                .map(ReferralId::from)
-                .collect();
-            let facts = PageFacts {
-                tallies: tallies::of_keys(conn, &keys)?,
-                referrals: referral_store::of_ids(conn, &referral_ids)?,
-                c_sessions: mismatch_sessions(conn, &rows, today)?,
-                policy: &policy,
-                calendar: &calendar,
-                today,
-            };
-            let alerts = rows
-                .into_iter()
-                .map(|row| facts.view(row))
-                .collect::<Result<Vec<_>, _>>()?;
+            let alerts = views(conn, rows, &policy, &calendar, today)?;
             let subject = AuditSubject::list("alerts", "worklist", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             changes::record_at(conn, now, &changed)?;

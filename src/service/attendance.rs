@@ -424,6 +424,7 @@ pub struct PupilAttendance {
 /// Adds up tallies of several schools (dual registration) or academic years (a range across
 /// 31 August): counts add, the current streak is the one at the latest session, the longest is
 /// the longest, and days without marks count days with no mark at any of the schools.
+#[allow(clippy::too_many_arguments)]
 fn combine(
     upn: &str,
     from: NaiveDate,
@@ -559,11 +560,12 @@ pub async fn summary(
     .await
 }
 
+/// Every stored tally by (school, pupil, year), and the open alerts.
+pub type StoredState = (HashMap<(i32, String, i32), YearTally>, BTreeSet<AlertKey>);
+
 /// The counts behind the tallies, for `esma-api recompute --check` and the consistency test:
 /// every stored tally keyed by school, pupil and year, in its stored form.
-pub fn stored_state(
-    conn: &mut DbConnection,
-) -> Result<(HashMap<(i32, String, i32), YearTally>, BTreeSet<AlertKey>), ApiError> {
+pub fn stored_state(conn: &mut DbConnection) -> Result<StoredState, ApiError> {
     let tallies = tallies::all(conn)?
         .into_iter()
         .map(|(urn, upn, tally)| ((urn, upn, tally.year.start_year()), tally))
@@ -600,7 +602,7 @@ pub fn recompute(
                 return Err(ApiError::not_found(format!("no school with URN {urn}")));
             }
             let now = crate::clock::Clock::system().now_naive();
-            Ok(recompute_school(conn, urn, policy, today, now)?)
+            recompute_school(conn, urn, policy, today, now)
         })?;
         report.schools += 1;
         report.counts.pupils += counts.pupils;

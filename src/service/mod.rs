@@ -21,6 +21,7 @@ pub mod referrals;
 pub mod registers;
 pub mod reports;
 pub mod retention;
+pub mod returns;
 pub mod roll;
 pub mod schools;
 pub mod throttle;

@@ -693,7 +693,7 @@ pub(crate) fn decide_in(
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let failed = found.assessment.assessment.failed_reasons();
     let problems = decision_problems(
-        &decision,
+        decision,
         found.assessment.assessment.outcome,
         &failed,
         // Received "today" as the service counts days: with a fixed clock (ESMA_TODAY, tests)

@@ -204,7 +204,10 @@ fn announcement(
                 attendance.unexplained_after_school_days
             ));
         }
-        AlertKind::SicknessReturnDue => data["due_by"] = json!(alert.since),
+        // R4.4, R16.1: the notice is due from the session that reached the threshold.
+        AlertKind::SicknessReturnDue | AlertKind::UnauthorisedAbsence10Days => {
+            data["due_by"] = json!(alert.since)
+        }
         AlertKind::ReviewOverdue
         | AlertKind::MedicalEvidenceDue
         | AlertKind::LessonNonEngagement => {

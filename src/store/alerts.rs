@@ -2,7 +2,7 @@
 //! upkeep in `service/alerts.rs`). The kind is stored as its name and the state as whether
 //! `resolved_on` is set; both are typed everywhere above this module.
 
-use chrono::NaiveDate;
+use chrono::{NaiveDate, NaiveDateTime};
 use diesel::backend::Backend;
 use diesel::deserialize::{self, FromStaticSqlRow, Queryable};
 use diesel::dsl::{exists, not};
@@ -10,7 +10,7 @@ use diesel::prelude::*;
 
 use super::schema::{alerts, events};
 use super::{DbConnection, StoreResult};
-use crate::domain::alerts::{Alert, AlertKey, AlertKind, AlertState};
+use crate::domain::alerts::{Acknowledgement, Alert, AlertKey, AlertKind, AlertState};
 
 /// A kind read back from its stored name.
 impl TryFrom<String> for AlertKind {
@@ -48,6 +48,9 @@ type AlertColumns = (
     NaiveDate,
     Option<NaiveDate>,
     Option<String>,
+    Option<NaiveDateTime>,
+    Option<String>,
+    Option<String>,
 );
 
 impl<ST, DB> Queryable<ST, DB> for Alert
@@ -69,8 +72,19 @@ where
             raised_on,
             resolved_on,
             resolution,
+            acknowledged_at,
+            acknowledged_by,
+            acknowledgement_note,
         ): AlertColumns,
     ) -> deserialize::Result<Self> {
+        let acknowledgement = match (acknowledged_at, acknowledged_by) {
+            (Some(at), Some(by)) => Some(Acknowledgement {
+                by,
+                at,
+                note: acknowledgement_note.unwrap_or_default(),
+            }),
+            _ => None,
+        };
         Ok(Alert {
             id,
             kind: AlertKind::try_from(kind)?,
@@ -82,6 +96,7 @@ where
             raised_on,
             resolved_on,
             resolution,
+            acknowledgement,
         })
     }
 }
@@ -392,6 +407,60 @@ pub fn open_of_pupil_at(
         .load(conn)?)
 }
 
+/// One alert by its id.
+pub fn find(conn: &mut DbConnection, id: i64) -> StoreResult<Option<Alert>> {
+    Ok(alerts::table
+        .find(id)
+        .select(alerts::all_columns)
+        .first(conn)
+        .optional()?)
+}
+
+/// Records an acknowledgement of an open alert not yet acknowledged (R16.3); returns whether it
+/// was recorded (the first one stands).
+pub fn acknowledge(
+    conn: &mut DbConnection,
+    id: i64,
+    acknowledgement: &Acknowledgement,
+) -> StoreResult<bool> {
+    let updated = diesel::update(
+        alerts::table
+            .filter(alerts::id.eq(id))
+            .filter(alerts::resolved_on.is_null())
+            .filter(alerts::acknowledged_at.is_null()),
+    )
+    .set((
+        alerts::acknowledged_at.eq(Some(acknowledgement.at)),
+        alerts::acknowledged_by.eq(Some(&acknowledgement.by)),
+        alerts::acknowledgement_note.eq(Some(&acknowledgement.note)),
+    ))
+    .execute(conn)?;
+    Ok(updated == 1)
+}
+
+/// The alerts of one kind whose `since` lies in `from..=to`, still open, at these schools
+/// (`None`: all), by school then `since` then pupil: a monthly return's rows (R16.2).
+pub fn reached_between(
+    conn: &mut DbConnection,
+    kind: AlertKind,
+    from: NaiveDate,
+    to: NaiveDate,
+    schools: Option<&[i32]>,
+) -> StoreResult<Vec<Alert>> {
+    let mut query = alerts::table
+        .select(alerts::all_columns)
+        .filter(alerts::kind.eq(kind.as_str()))
+        .filter(alerts::since.ge(from))
+        .filter(alerts::since.le(to))
+        .filter(alerts::resolved_on.is_null())
+        .order((alerts::school_urn, alerts::since, alerts::upn))
+        .into_boxed();
+    if let Some(schools) = schools {
+        query = query.filter(alerts::school_urn.eq_any(schools.to_vec()));
+    }
+    Ok(query.load(conn)?)
+}
+
 /// Which alerts a list asks for.
 #[derive(Debug, Clone, Default)]
 pub struct AlertFilter {
@@ -401,6 +470,8 @@ pub struct AlertFilter {
     pub upn: Option<String>,
     /// Only those in this state; `None`: both.
     pub state: Option<AlertState>,
+    /// Only those acknowledged (`true`) or not (`false`); `None`: both (R16.3).
+    pub acknowledged: Option<bool>,
     pub since_from: Option<NaiveDate>,
     pub since_to: Option<NaiveDate>,
     /// An `N` mark dated on or after this day is not overdue yet (R5.1) and is not listed while
@@ -433,6 +504,11 @@ pub fn page(
     match filter.state {
         Some(AlertState::Open) => query = query.filter(alerts::resolved_on.is_null()),
         Some(AlertState::Resolved) => query = query.filter(alerts::resolved_on.is_not_null()),
+        None => {}
+    }
+    match filter.acknowledged {
+        Some(true) => query = query.filter(alerts::acknowledged_at.is_not_null()),
+        Some(false) => query = query.filter(alerts::acknowledged_at.is_null()),
         None => {}
     }
     // An open N alert is listed from the day it is overdue; a resolved one always.

@@ -36,10 +36,29 @@ struct PackedTally<'a> {
     open_run: Option<(i32, i32, u32)>,
     longest_run: Option<(i32, i32, u32)>,
     sickness_return_reached: Option<i32>,
+    /// R16.1: the unauthorised run and the slot that reached the 10-day notice.
+    unauthorised_run: u32,
+    unauthorised_notice_reached: Option<i32>,
 }
 
-/// The first character of a packed tally (a JSON one starts with `[`).
-const PACKED: char = '~';
+/// The packed form before R16.1 ([`PACKED_BEFORE_R16`]): read as having no unauthorised run
+/// and the notice not reached. `esma-api recompute` after upgrading rebuilds such tallies (and
+/// raises the notices the register already supports); the next push for the pupil rewrites it
+/// in the current form.
+#[derive(Serialize, Deserialize)]
+struct PackedTallyBeforeR16<'a> {
+    counts: Vec<(u8, u32)>,
+    #[serde(borrow)]
+    marked_days: &'a [u8],
+    open_run: Option<(i32, i32, u32)>,
+    longest_run: Option<(i32, i32, u32)>,
+    sickness_return_reached: Option<i32>,
+}
+
+/// The first character of a packed tally (a JSON one starts with `[`); neither is a base64url
+/// character.
+const PACKED: char = '.';
+const PACKED_BEFORE_R16: char = '~';
 
 /// Room for the largest packed tally (every code counted, every day marked: about 330 bytes).
 const PACKED_BYTES_AT_MOST: usize = 512;
@@ -110,6 +129,10 @@ pub(crate) fn tally_to_parts(
         sickness_return_reached: tally
             .sickness_return_reached
             .map(|slot| slot_number(year, slot)),
+        unauthorised_run: tally.unauthorised_run,
+        unauthorised_notice_reached: tally
+            .unauthorised_notice_reached
+            .map(|slot| slot_number(year, slot)),
     };
     // A tally exists only once a mark is counted, so it always has a latest session.
     let latest = tally.latest.ok_or_else(|| {
@@ -154,22 +177,41 @@ pub(crate) fn tally_from_parts(
         )
     };
     let mut counts = MeasureCounts::new();
+    let mut unauthorised = (0, None);
+    let add_counts = |counts: &mut MeasureCounts, pairs: Vec<(u8, u32)>| -> StoreResult<()> {
+        for (c, n) in pairs {
+            let code = AttendanceCode::from_register_char(c)
+                .ok_or_else(|| unreadable(format!("no code is written {:?}", char::from(c))))?;
+            counts.add_many(code, n);
+        }
+        Ok(())
+    };
+    let mut buffer = [0u8; PACKED_BYTES_AT_MOST];
+    let decode = |packed: &str, buffer: &mut [u8]| -> StoreResult<usize> {
+        URL_SAFE_NO_PAD
+            .decode_slice(packed.as_bytes(), buffer)
+            .map_err(|e| unreadable(e.to_string()).into())
+    };
     let (marked_days, open_run, longest_run, sickness_return_reached) =
         if let Some(packed) = state.strip_prefix(PACKED) {
-            let mut buffer = [0u8; PACKED_BYTES_AT_MOST];
-            let length = URL_SAFE_NO_PAD
-                .decode_slice(packed.as_bytes(), &mut buffer)
-                .map_err(|e| unreadable(e.to_string()))?;
+            let length = decode(packed, &mut buffer)?;
             let state: PackedTally =
                 postcard::from_bytes(&buffer[..length]).map_err(|e| unreadable(e.to_string()))?;
-            for (c, n) in state.counts {
-                let code = AttendanceCode::from_register_char(c)
-                    .ok_or_else(|| unreadable(format!("no code is written {:?}", char::from(c))))?;
-                counts.add_many(code, n);
-            }
-            let marked_days = MarkedDays::from_bytes(state.marked_days);
+            add_counts(&mut counts, state.counts)?;
+            unauthorised = (state.unauthorised_run, state.unauthorised_notice_reached);
             (
-                marked_days,
+                MarkedDays::from_bytes(state.marked_days),
+                state.open_run,
+                state.longest_run,
+                state.sickness_return_reached,
+            )
+        } else if let Some(packed) = state.strip_prefix(PACKED_BEFORE_R16) {
+            let length = decode(packed, &mut buffer)?;
+            let state: PackedTallyBeforeR16 =
+                postcard::from_bytes(&buffer[..length]).map_err(|e| unreadable(e.to_string()))?;
+            add_counts(&mut counts, state.counts)?;
+            (
+                MarkedDays::from_bytes(state.marked_days),
                 state.open_run,
                 state.longest_run,
                 state.sickness_return_reached,
@@ -199,6 +241,8 @@ pub(crate) fn tally_from_parts(
         sickness_return_reached: sickness_return_reached
             .map(|n| slot_of(year, n))
             .transpose()?,
+        unauthorised_run: unauthorised.0,
+        unauthorised_notice_reached: unauthorised.1.map(|n| slot_of(year, n)).transpose()?,
     })
 }
 
@@ -425,6 +469,27 @@ mod tests {
     }
 
     #[test]
+    fn a_tally_packed_before_r16_still_reads_without_the_notice() {
+        let year = AcademicYear::new(2026);
+        let old = PackedTallyBeforeR16 {
+            counts: vec![(AttendanceCode::O.register_char(), 3)],
+            marked_days: &[0b11],
+            open_run: None,
+            longest_run: None,
+            sickness_return_reached: None,
+        };
+        let text = format!(
+            "{PACKED_BEFORE_R16}{}",
+            URL_SAFE_NO_PAD.encode(postcard::to_allocvec(&old).unwrap())
+        );
+        let tally = tally_from_parts(117001, "A919000000010", year, 3, &text).unwrap();
+        assert_eq!(tally.unauthorised_sessions(), 3);
+        assert_eq!(tally.unauthorised_run, 0);
+        assert_eq!(tally.unauthorised_notice_reached, None);
+        assert_eq!(round_trip(&tally), tally);
+    }
+
+    #[test]
     fn an_unreadable_tally_is_an_error_not_a_panic() {
         let year = AcademicYear::new(2026);
         for text in [
@@ -434,6 +499,8 @@ mod tests {
             "~!!!",
             "~AAAA",
             "~AQAA",
+            ".",
+            ".AQAA",
             &format!("~{}", "A".repeat(2000)),
         ] {
             assert!(

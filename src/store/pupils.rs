@@ -133,6 +133,32 @@ pub fn enrolments_of(conn: &mut DbConnection, upn: &str) -> StoreResult<Vec<Enro
         .load(conn)?)
 }
 
+/// The enrolments with the given (school, pupil) keys, by key, in one query per 500.
+pub fn enrolments_of_keys(
+    conn: &mut DbConnection,
+    keys: &[(i32, &str)],
+) -> StoreResult<HashMap<(i32, String), EnrolmentRow>> {
+    let mut found = HashMap::with_capacity(keys.len());
+    for chunk in keys.chunks(500) {
+        let upns: Vec<&str> = chunk.iter().map(|k| k.1).collect();
+        let schools: Vec<i32> = chunk.iter().map(|k| k.0).collect();
+        let rows: Vec<EnrolmentRow> = enrolments::table
+            .filter(enrolments::upn.eq_any(&upns))
+            .filter(enrolments::school_urn.eq_any(&schools))
+            .select(enrolments::all_columns)
+            .load(conn)?;
+        for row in rows {
+            if chunk
+                .iter()
+                .any(|k| k.0 == row.school_urn && k.1 == row.upn)
+            {
+                found.insert((row.school_urn, row.upn.clone()), row);
+            }
+        }
+    }
+    Ok(found)
+}
+
 pub fn insert_pupils(conn: &mut DbConnection, rows: &[PupilRow]) -> StoreResult<()> {
     // Multi-row inserts are per backend: diesel's MultiBackend has no batch insert.
     for chunk in rows.chunks(500) {

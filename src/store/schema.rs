@@ -181,6 +181,9 @@ diesel::table! {
         raised_on -> Date,
         resolved_on -> Nullable<Date>,
         resolution -> Nullable<Text>,
+        acknowledged_at -> Nullable<Timestamp>,
+        acknowledged_by -> Nullable<Text>,
+        acknowledgement_note -> Nullable<Text>,
     }
 }
 

@@ -24,6 +24,18 @@ pub fn find(conn: &mut DbConnection, urn: i32) -> StoreResult<Option<SchoolRow>>
         .optional()?)
 }
 
+/// The schools with these URNs, by URN.
+pub fn of_urns(
+    conn: &mut DbConnection,
+    urns: &[i32],
+) -> StoreResult<std::collections::HashMap<i32, SchoolRow>> {
+    let rows: Vec<SchoolRow> = schools::table
+        .filter(schools::urn.eq_any(urns))
+        .select(schools::all_columns)
+        .load(conn)?;
+    Ok(rows.into_iter().map(|row| (row.urn, row)).collect())
+}
+
 /// Inserts or updates the school; returns the stored row and whether it was created. An
 /// unchanged school keeps its `updated_at`.
 pub fn upsert(

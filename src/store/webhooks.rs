@@ -446,12 +446,12 @@ pub fn attempts_of(conn: &mut DbConnection, delivery_ids: &[i64]) -> StoreResult
         .load(conn)?)
 }
 
+/// A review due: (review id, case id, school, pupil, kind, label).
+pub type ReviewDue = (i64, i64, i32, String, String, String);
+
 /// Scheduled reviews of active cases whose day is `day`: (review id, case id, school, pupil,
 /// kind, label).
-pub fn reviews_due_on(
-    conn: &mut DbConnection,
-    day: NaiveDate,
-) -> StoreResult<Vec<(i64, i64, i32, String, String, String)>> {
+pub fn reviews_due_on(conn: &mut DbConnection, day: NaiveDate) -> StoreResult<Vec<ReviewDue>> {
     Ok(reviews::table
         .inner_join(cases::table)
         .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))

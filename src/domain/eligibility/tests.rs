@@ -480,7 +480,8 @@ fn fifteen_school_days_by_register_evidence_or_condition() {
 
 #[test]
 fn each_missing_item_is_reported_with_its_reason() {
-    let cases: Vec<(MissingItemId, Box<dyn Fn(&mut ReferralForm)>)> = vec![
+    type Unset = Box<dyn Fn(&mut ReferralForm)>;
+    let cases: Vec<(MissingItemId, Unset)> = vec![
         (
             MissingItemId::ParentalConsent,
             Box::new(|f| f.consent.parental_consent_signed = false),
