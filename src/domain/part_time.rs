@@ -756,7 +756,7 @@ mod tests {
             name: None,
         };
         let problems = check_review(
-            &[school.clone()],
+            std::slice::from_ref(&school),
             d("2026-11-20"),
             &agreement,
             d("2026-11-23"),

@@ -171,6 +171,7 @@ fn announce(event_type: EventType, t: &PartTimeTimetable, extra: serde_json::Val
 
 /// R15.1 against what is stored: the pupil at the school, the linked case, the pupil's other
 /// agreements (not `except` itself).
+#[allow(clippy::too_many_arguments)]
 fn check(
     conn: &mut DbConnection,
     urn: i32,
