@@ -584,6 +584,66 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    r14_5_one_push_raises_and_resolves_the_alerts_of_each_case_it_touches_and_no_other,
+    |app| {
+        // Pupils 1, 2 and 3; the push reconciles its cases together (reconcile_cases_of).
+        let (app, s, cases) = start_with(app, &["online", "online", "online"]).await;
+        let (a, b, c) = (cases[0], cases[1], cases[2]);
+        let days = ["2026-11-30", "2026-12-01", "2026-12-02"];
+        let refused = |case| days.map(|d| lesson(case, d, "absent_unauthorised"));
+        let first: Vec<Value> = refused(b).into_iter().chain(refused(c)).collect();
+        assert_eq!(push(&app, &s.la, &first).await.json()["inserted"], 6);
+
+        // Case a refuses three in a row, case b's last lesson was attended after all; case c is
+        // not in the push and keeps its alert.
+        let mut second: Vec<Value> = refused(a).into_iter().chain(refused(b)).collect();
+        second[5] = lesson(b, days[2], "attended");
+        let r = push(&app, &s.la, &second).await.json();
+        assert_eq!(
+            (r["inserted"].clone(), r["updated"].clone()),
+            (json!(3), json!(1)),
+            "{r}"
+        );
+
+        // Both pushes' alert changes, on the change feed before anyone reads the worklist.
+        let feed = app.get(&s.la, "/api/v1/changes").await.json();
+        let mut alert_changes: Vec<&str> = feed["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|c| c["resource_type"] == "alert")
+            .map(|c| c["action"].as_str().unwrap())
+            .collect();
+        alert_changes.sort_unstable();
+        assert_eq!(
+            alert_changes,
+            ["raised", "raised", "raised", "resolved"],
+            "{feed}"
+        );
+
+        let r = app
+            .get(&s.la, "/api/v1/alerts?kind=lesson_non_engagement&state=all")
+            .await;
+        let mut states: Vec<(String, String)> = r.json()["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                (
+                    a["upn"].as_str().unwrap().to_string(),
+                    a["state"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        states.sort();
+        let want = |n: u32, state: &str| (common::upn(n), state.to_string());
+        let mut expected = vec![want(1, "open"), want(2, "resolved"), want(3, "open")];
+        expected.sort();
+        assert_eq!(states, expected);
+    }
+);
+
+on_both_backends!(
     r14_5_attendance_below_half_of_the_last_ten_raises_the_alert,
     |app| {
         let (app, s, case) = start(app).await;

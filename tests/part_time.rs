@@ -121,7 +121,8 @@ on_both_backends!(a_school_records_reads_and_lists_its_agreements, |app| {
         .unwrap()
         .iter()
         .filter(|e| {
-            e["resource_type"] == "part_time_timetable" && e["resource_id"] == id.to_string()
+            e["resource_type"] == "part_time_timetable"
+                && e["resource_id"].as_str() == Some(id.to_string().as_str())
         })
         .map(|e| {
             (

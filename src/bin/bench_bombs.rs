@@ -18,6 +18,11 @@ use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 
+#[path = "bench_support/memory.rs"]
+mod memory;
+
+use memory::rss_mib;
+
 #[derive(Deserialize)]
 struct NewClient {
     client_id: String,
@@ -49,26 +54,6 @@ fn env_number(name: &str, default: usize) -> usize {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(default)
-}
-
-/// Peak and current resident set size of a process, in MiB.
-fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
-    let field = |name: &str| -> Result<f64, String> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .ok_or(format!("no {name} in /proc/{pid}/status"))?;
-        let kib: f64 = line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .map_err(|e| format!("{name}: {e}"))?;
-        Ok(kib / 1024.0)
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
 }
 
 fn bomb(mib: usize) -> Vec<u8> {

@@ -26,20 +26,16 @@
 //! table but do not fail the run (it is a measurement, not a test).
 
 use std::collections::VecDeque;
-use std::fs::File;
-use std::io::Read;
-use std::net::TcpListener;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitCode, Stdio};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::path::Path;
+use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use chrono::NaiveDate;
 use clap::Parser;
 use diesel::connection::SimpleConnection;
 use diesel::prelude::*;
-use diesel::sql_types::{BigInt, Date, Integer, Nullable, Text};
+use diesel::sql_types::{Date, Integer, Nullable, Text};
 use esma_api::domain::calendar::hertfordshire_2026_27;
 use esma_api::domain::identifiers::{check_letter_for, Upn};
 use esma_api::store::DatabaseUrl;
@@ -47,8 +43,23 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+#[path = "bench_support/harness.rs"]
+mod harness;
 #[path = "bench_support/year_to_date.rs"]
 mod year_to_date;
+
+#[path = "bench_support/memory.rs"]
+mod memory;
+
+use harness::{
+    add_client, esma, finish, http_client, log_tail, machine_load, main_with, median, prepare,
+    server_cpu_secs, start_server, token, truncate, wait_healthy, NewClient, Prepared, Server,
+    Target,
+};
+use memory::rss_mib;
+
+/// The name messages start with (the harness's too).
+const PROGRAM: &str = "bench-ingest";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,24 +73,11 @@ struct Args {
     /// Schools (URNs 200001.., LAESTAB 9192001..).
     #[arg(long, default_value_t = 500)]
     schools: usize,
-    /// sqlite://PATH or postgres://... (default: a fresh SQLite file in a temporary directory).
-    /// Deliberately no DATABASE_URL fallback: the benchmark drops data and must never pick up a
-    /// real database from the environment.
-    #[arg(long)]
-    database_url: Option<String>,
-    /// Start from scratch on a given database: PostgreSQL `DROP SCHEMA public CASCADE; CREATE
-    /// SCHEMA public;`, SQLite delete the file. Without it a non-empty database is refused.
-    #[arg(long)]
-    fresh: bool,
+    #[command(flatten)]
+    target: Target,
     /// Concurrent HTTP requests (one per school push).
     #[arg(long, default_value_t = 4)]
     clients: usize,
-    /// The esma-api binary (default: the one next to this binary).
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
-    /// Keep the working directory (SQLite database, server log) after a successful run.
-    #[arg(long)]
-    keep: bool,
     /// Raw baseline runs (fresh table each); the table shows the median per round.
     #[arg(long, default_value_t = 3)]
     raw_runs: usize,
@@ -310,212 +308,6 @@ fn register_body(school: &School, marks: &[Mark], date: &str) -> Result<Vec<u8>,
     serde_json::to_vec(&serde_json::json!({ "marks": marks })).map_err(|e| e.to_string())
 }
 
-// ---------------------------------------------------------------- the server child
-
-/// Pid of the running server (0: none), for the signal watcher: a signal kills this process
-/// without running destructors, so `Server`'s Drop cannot be relied on then.
-static SERVER_PID: AtomicU32 = AtomicU32::new(0);
-
-/// On SIGINT or SIGTERM, stop the server and exit 130. A terminal's Ctrl-C reaches the server
-/// anyway (same process group), but `kill PID` or `timeout` would otherwise orphan it.
-fn watch_signals() {
-    std::thread::spawn(|| {
-        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-        else {
-            return;
-        };
-        runtime.block_on(async {
-            use tokio::signal::unix::{signal, SignalKind};
-            let (Ok(mut int), Ok(mut term)) = (
-                signal(SignalKind::interrupt()),
-                signal(SignalKind::terminate()),
-            ) else {
-                return;
-            };
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-            let pid = SERVER_PID.load(Ordering::SeqCst);
-            if pid != 0 {
-                let _ = Command::new("kill")
-                    .arg("-TERM")
-                    .arg(pid.to_string())
-                    .status();
-            }
-            eprintln!("bench-ingest: interrupted");
-            std::process::exit(130);
-        });
-    });
-}
-
-/// The running server. Dropping it kills the process, so every early return and panic stops it.
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    /// SIGTERM (graceful: in-flight requests finish, SQLite checkpoints), SIGKILL after 35 s.
-    fn stop(&mut self) {
-        SERVER_PID.store(0, Ordering::SeqCst);
-        if matches!(self.child.try_wait(), Ok(None)) {
-            let _ = Command::new("kill")
-                .arg("-TERM")
-                .arg(self.child.id().to_string())
-                .status();
-            let deadline = Instant::now() + Duration::from_secs(35);
-            while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        SERVER_PID.store(0, Ordering::SeqCst);
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// Runs an esma-api command to completion; its stdout on success.
-fn esma(bin: &Path, url: &str, args: &[String]) -> Result<Vec<u8>, String> {
-    let out = Command::new(bin)
-        .arg("--database-url")
-        .arg(url)
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .output()
-        .map_err(|e| format!("cannot run {}: {e}", bin.display()))?;
-    if !out.status.success() {
-        return Err(format!(
-            "`esma-api {}` failed ({}): {}",
-            args.first().map_or("", String::as_str),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
-    }
-    Ok(out.stdout)
-}
-
-#[derive(Deserialize)]
-struct NewClient {
-    client_id: String,
-    client_secret: String,
-}
-
-fn add_client(bin: &Path, url: &str, role: &str, urns: &[i32]) -> Result<NewClient, String> {
-    let mut args: Vec<String> = ["clients", "add", "--role", role, "--name"]
-        .map(String::from)
-        .into();
-    args.push(format!("bench-{}", if role == "la" { "la" } else { "mis" }));
-    for urn in urns {
-        args.push("--school".into());
-        args.push(urn.to_string());
-    }
-    serde_json::from_slice(&esma(bin, url, &args)?)
-        .map_err(|e| format!("clients add printed no client JSON: {e}"))
-}
-
-fn start_server(bin: &Path, url: &str, log: &Path, event_scan_secs: u64) -> Result<Server, String> {
-    // Ask the OS for a free port; the tiny race until the server binds it is acceptable here.
-    let port = TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map_err(|e| format!("no free port: {e}"))?
-        .port();
-    let log_file =
-        File::create(log).map_err(|e| format!("cannot create {}: {e}", log.display()))?;
-    let log_err = log_file.try_clone().map_err(|e| e.to_string())?;
-    let secret = format!(
-        "{}{}",
-        uuid::Uuid::new_v4().simple(),
-        uuid::Uuid::new_v4().simple()
-    );
-    let child = Command::new(bin)
-        .args([
-            "--database-url",
-            url,
-            "serve",
-            "--bind",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("ESMA_JWT_SECRET", secret)
-        // A fresh key for each run: the benchmark subscribes no webhook, but serve needs one.
-        .env(
-            "ESMA_WEBHOOK_KEY",
-            base64::Engine::encode(
-                &base64::engine::general_purpose::STANDARD,
-                rand::random::<[u8; 32]>(),
-            ),
-        )
-        .env("ESMA_TODAY", TODAY)
-        .env("ESMA_EVENT_SCAN_SECS", event_scan_secs.to_string())
-        // BENCH_SERVER_LOG=esma_api::service::attendance=debug logs each push's timings.
-        .env(
-            "RUST_LOG",
-            std::env::var("BENCH_SERVER_LOG").unwrap_or_else(|_| "warn".to_string()),
-        )
-        .env("NO_COLOR", "1") // plain text in the log file
-        .stdin(Stdio::null())
-        .stdout(log_file)
-        .stderr(log_err)
-        .spawn()
-        .map_err(|e| format!("cannot start {}: {e}", bin.display()))?;
-    SERVER_PID.store(child.id(), Ordering::SeqCst);
-    Ok(Server {
-        child,
-        base: format!("http://127.0.0.1:{port}"),
-    })
-}
-
-/// CPU seconds (user + system) the server has used so far, from /proc (Linux only; 0 where it
-/// cannot be read): shows whether a round was bound by the server's CPU or by its write lock.
-fn server_cpu_secs() -> f64 {
-    let pid = SERVER_PID.load(Ordering::SeqCst);
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return 0.0;
-    };
-    // Fields after the parenthesised command name; utime and stime are the 14th and 15th.
-    let Some((_, rest)) = stat.rsplit_once(')') else {
-        return 0.0;
-    };
-    let fields: Vec<&str> = rest.split_whitespace().collect();
-    let ticks = |i: usize| {
-        fields
-            .get(i)
-            .and_then(|f| f.parse::<f64>().ok())
-            .unwrap_or(0.0)
-    };
-    // USER_HZ is 100 on every Linux this runs on.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
-/// Peak and current resident set size of a process, in MiB, from /proc (Linux only).
-fn rss_mib(pid: u32) -> Result<(f64, f64), String> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .map_err(|e| format!("cannot read /proc/{pid}/status: {e}"))?;
-    let field = |name: &str| -> Result<f64, String> {
-        let line = status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .ok_or(format!("no {name} in /proc/{pid}/status"))?;
-        let kib: f64 = line[name.len()..]
-            .trim()
-            .trim_end_matches("kB")
-            .trim()
-            .parse()
-            .map_err(|e| format!("{name}: {e}"))?;
-        Ok(kib / 1024.0)
-    };
-    Ok((field("VmHWM:")?, field("VmRSS:")?))
-}
-
 // ---------------------------------------------------------------- HTTP
 
 struct Job {
@@ -583,33 +375,6 @@ async fn send_all(
         );
     }
     Ok((replies, started.elapsed().as_secs_f64()))
-}
-
-async fn token(http: &reqwest::Client, base: &str, client: &NewClient) -> Result<String, String> {
-    #[derive(Deserialize)]
-    struct Token {
-        access_token: String,
-    }
-    let response = http
-        .post(format!("{base}/oauth/token"))
-        .basic_auth(&client.client_id, Some(&client.client_secret))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body("grant_type=client_credentials")
-        .send()
-        .await
-        .map_err(|e| format!("token request: {e}"))?;
-    if !response.status().is_success() {
-        return Err(format!(
-            "token request answered {}: {}",
-            response.status(),
-            response.text().await.unwrap_or_default()
-        ));
-    }
-    Ok(response
-        .json::<Token>()
-        .await
-        .map_err(|e| format!("token response: {e}"))?
-        .access_token)
 }
 
 /// The import report counts (API.md "Registers"); extra fields are ignored.
@@ -698,14 +463,6 @@ fn check_reports(
     ))
 }
 
-fn truncate(s: &str, n: usize) -> String {
-    if s.chars().count() <= n {
-        s.to_string()
-    } else {
-        format!("{}...", s.chars().take(n).collect::<String>())
-    }
-}
-
 /// The three register rounds, in the order they run and appear in the table.
 const ROUNDS: [&str; 3] = [
     "register first push",
@@ -763,17 +520,6 @@ fn per_school(
         .collect()
 }
 
-fn http_client(clients: usize) -> Result<reqwest::Client, String> {
-    reqwest::Client::builder()
-        .timeout(Duration::from_secs(900))
-        .pool_max_idle_per_host(clients)
-        // The server closes a connection idle for 5 s (actix keep-alive), as one is during a raw
-        // run: drop idle connections first rather than send on a closed one.
-        .pool_idle_timeout(Duration::from_secs(2))
-        .build()
-        .map_err(|e| format!("HTTP client: {e}"))
-}
-
 /// Steps 2-4 over HTTP: wait for health, tokens, schools and calendar, rolls.
 async fn http_setup(
     server: &mut Server,
@@ -785,22 +531,7 @@ async fn http_setup(
     use reqwest::Method;
     let base = server.base.clone();
     let http = http_client(clients)?;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        if let Ok(Some(status)) = server.child.try_wait() {
-            return Err(format!(
-                "the server exited ({status}) before it was healthy"
-            ));
-        }
-        match http.get(format!("{base}/health")).send().await {
-            Ok(r) if r.status().as_u16() == 200 => break,
-            _ if Instant::now() > deadline => {
-                return Err("the server was not healthy within 60 s".into())
-            }
-            // Nothing else runs on this runtime yet, so a blocking sleep is harmless.
-            _ => std::thread::sleep(Duration::from_millis(100)),
-        }
-    }
+    wait_healthy(server, &http).await?;
     let la_token = token(&http, &base, la).await?;
     let mis_token = token(&http, &base, mis).await?;
 
@@ -933,13 +664,6 @@ fn http_days(n: usize) -> Result<Vec<NaiveDate>, String> {
     }
     days.reverse();
     Ok(days)
-}
-
-/// The middle value (the upper one of an even count), as the raw baseline takes it.
-fn median(values: &[f64]) -> f64 {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
 }
 
 // ---------------------------------------------------------------- raw baseline
@@ -1157,88 +881,11 @@ fn raw_write_sqlite(conn: &mut SqliteConnection, rows: &[RawRow]) -> QueryResult
     })
 }
 
-// ---------------------------------------------------------------- database preparation
-
-#[derive(QueryableByName)]
-struct Count {
-    #[diesel(sql_type = BigInt)]
-    n: i64,
-}
-
-/// PostgreSQL must start empty: wiped with --fresh, otherwise refused if it has tables.
-fn prepare_postgres(url: &str, fresh: bool) -> Result<(), String> {
-    let mut conn = PgConnection::establish(url).map_err(|e| {
-        // The database name is the URL's last path segment, before any ?options.
-        let name = url.rsplit('/').next().and_then(|n| n.split('?').next());
-        format!(
-            "cannot connect to {}: {e}\n  if the database does not exist, create it first, \
-             e.g. psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE {}'",
-            esma_api::store::redact(url),
-            name.unwrap_or("esma_bench")
-        )
-    })?;
-    if fresh {
-        eprintln!("bench-ingest: --fresh: DROP SCHEMA public CASCADE; CREATE SCHEMA public;");
-        return conn
-            .batch_execute("DROP SCHEMA public CASCADE; CREATE SCHEMA public;")
-            .map_err(|e| e.to_string());
-    }
-    let tables = diesel::sql_query(
-        "SELECT count(*) AS n FROM information_schema.tables WHERE table_schema = 'public'",
-    )
-    .get_result::<Count>(&mut conn)
-    .map_err(|e| e.to_string())?
-    .n;
-    if tables > 0 {
-        return Err(format!(
-            "{} has {tables} tables in schema public; the benchmark needs an empty database.\n  \
-             Pass --fresh to drop and recreate schema public (destroys everything in it), or use a new database.",
-            esma_api::store::redact(url)
-        ));
-    }
-    Ok(())
-}
-
-/// A given SQLite file must not exist yet, unless --fresh says to delete it.
-fn prepare_sqlite(path: &str, fresh: bool) -> Result<(), String> {
-    if !Path::new(path).exists() {
-        return Ok(());
-    }
-    if !fresh {
-        return Err(format!(
-            "{path} exists; pass --fresh to delete it, or name a new file"
-        ));
-    }
-    for suffix in ["", "-wal", "-shm"] {
-        let file = format!("{path}{suffix}");
-        if Path::new(&file).exists() {
-            std::fs::remove_file(&file).map_err(|e| format!("cannot delete {file}: {e}"))?;
-        }
-    }
-    Ok(())
-}
-
 // ---------------------------------------------------------------- main
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    watch_signals();
-    // Server log and default SQLite file live here; kept after a failure for the post-mortem.
-    let workdir = std::env::temp_dir().join(format!("bench-ingest-{}", std::process::id()));
-    match run(&args, &workdir) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("bench-ingest: error: {message}");
-            // Succeeds only if nothing was written there (a refusal before the server started).
-            if workdir.exists() && std::fs::remove_dir(&workdir).is_err() {
-                eprintln!(
-                    "bench-ingest: working directory kept: {}",
-                    workdir.display()
-                );
-            }
-            ExitCode::FAILURE
-        }
-    }
+    main_with(|workdir| run(&args, workdir))
 }
 
 fn run(args: &Args, workdir: &Path) -> Result<(), String> {
@@ -1275,47 +922,15 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         ));
     }
     // Checked before anything touches the database.
-    let server_bin = match &args.server_bin {
-        Some(p) => p.clone(),
-        None => std::env::current_exe()
-            .map_err(|e| e.to_string())?
-            .with_file_name("esma-api"),
-    };
-    if !server_bin.is_file() {
-        return Err(format!(
-            "{} not found; build it (cargo build --release --bin esma-api) or pass --server-bin",
-            server_bin.display()
-        ));
-    }
-    if let Some(newer) = newer_source(&server_bin) {
-        return Err(format!(
-            "{} is older than {}: `cargo run --bin bench-ingest` does not rebuild the server; \
-             run cargo build --release --bin esma-api --bin bench-ingest first",
-            server_bin.display(),
-            newer.display()
-        ));
-    }
-
-    std::fs::create_dir_all(workdir)
-        .map_err(|e| format!("cannot create {}: {e}", workdir.display()))?;
-    let url_text = match &args.database_url {
-        Some(url) => url.clone(),
-        None => format!("sqlite://{}", workdir.join("bench.db").display()),
-    };
-    let url = DatabaseUrl::parse(&url_text)?;
-    match &url {
-        DatabaseUrl::Postgres(u) => prepare_postgres(u, args.fresh)?,
-        // The default file is ours (a leftover of a reused pid is stale): always start fresh.
-        DatabaseUrl::Sqlite(p) => prepare_sqlite(p, args.fresh || args.database_url.is_none())?,
-    }
+    let Prepared {
+        server_bin,
+        url_text,
+        url,
+    } = prepare(&args.target, workdir)?;
     let backend = url.backend().name();
 
     // Other work on the machine (builds, tests) skews every figure; say so in the results.
-    let load_at_start: f64 = std::fs::read_to_string("/proc/loadavg")
-        .ok()
-        .and_then(|l| l.split_whitespace().next()?.parse().ok())
-        .unwrap_or(0.0);
-    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let (load_at_start, cpus) = machine_load();
 
     eprintln!(
         "bench-ingest: generating {} pupils in {} schools (seed {})",
@@ -1334,7 +949,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     let mis = add_client(&server_bin, &url_text, "school", &urns)?;
 
     let log = workdir.join("server.log");
-    let mut server = start_server(&server_bin, &url_text, &log, args.event_scan_secs)?;
+    let mut server = start_server(&server_bin, &url_text, &log, TODAY, args.event_scan_secs)?;
     eprintln!(
         "bench-ingest: server pid {} at {} (log {})",
         server.child.id(),
@@ -1533,45 +1148,6 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     }
     println!("targets: {}", targets.join("; "));
 
-    if args.keep {
-        eprintln!("bench-ingest: kept {}", workdir.display());
-    } else {
-        let _ = std::fs::remove_dir_all(workdir);
-    }
+    finish(&args.target, workdir);
     Ok(())
-}
-
-/// A source file newer than the server binary, from cargo's dep-info file beside it (`esma-api.d`
-/// lists every file the binary was built from), so a stale server is not benchmarked by mistake.
-/// `None` when there is no dep-info (a server built elsewhere) or nothing is newer.
-fn newer_source(bin: &Path) -> Option<PathBuf> {
-    let built = std::fs::metadata(bin).ok()?.modified().ok()?;
-    let dep_info = std::fs::read_to_string(format!("{}.d", bin.display())).ok()?;
-    let (_, sources) = dep_info.lines().next()?.split_once(": ")?;
-    sources
-        .split_whitespace()
-        .map(PathBuf::from)
-        .find(|source| {
-            std::fs::metadata(source)
-                .and_then(|m| m.modified())
-                .is_ok_and(|modified| modified > built)
-        })
-}
-
-/// The last lines of the server log, to show with an HTTP failure.
-fn log_tail(log: &Path) -> String {
-    let mut text = String::new();
-    if File::open(log)
-        .and_then(|mut f| f.read_to_string(&mut text))
-        .is_err()
-    {
-        return String::new();
-    }
-    let lines: Vec<&str> = text.lines().collect();
-    let tail = lines[lines.len().saturating_sub(15)..].join("\n    ");
-    if tail.is_empty() {
-        String::new()
-    } else {
-        format!("\n    {tail}")
-    }
 }

@@ -369,6 +369,17 @@ pub fn case_subject(case_id: i64, rest: &str) -> String {
     }
 }
 
+/// The case an alert subject is about ("case 7" and "case 7 review 31": 7; "referral 7": none).
+pub fn case_of_subject(subject: &str) -> Option<i64> {
+    let id = subject
+        .strip_prefix("case ")?
+        .split(' ')
+        .next()?
+        .parse()
+        .ok()?;
+    is_about_case(subject, id).then_some(id)
+}
+
 /// Whether an alert subject is about case `case_id` ("case 7" covers "case 7" and
 /// "case 7 review 31", not "case 70").
 pub fn is_about_case(subject: &str, case_id: i64) -> bool {
@@ -663,6 +674,10 @@ mod tests {
         assert!(is_about_case("case 7 review 31 2026-12-01", 7));
         assert!(!is_about_case("case 70", 7));
         assert!(!is_about_case("case 70 gate 12 2027-02-09", 7));
+        assert_eq!(case_of_subject("case 7 review 31 2026-12-01"), Some(7));
+        assert_eq!(case_of_subject("case 70"), Some(70));
+        assert_eq!(case_of_subject("case 7x"), None);
+        assert_eq!(case_of_subject("referral 7"), None);
     }
 
     #[test]

@@ -9,12 +9,13 @@
 //! - register kinds: every push applies the changes of each pupil's tallies ([`AlertWork`]);
 //!   `esma-api recompute` reconciles a school from scratch ([`reconcile_register`]);
 //! - referral and case kinds: the clock ([`follow_clock`], before the worklist is read and in
-//!   the event scan), a case read ([`reconcile_case`]), a case exit ([`close_case`]) and a
-//!   referral's decision or withdrawal ([`resolve_assessment_overdue`]).
+//!   the event scan), a case read ([`reconcile_case`]), a lesson push (the cases it touched,
+//!   together: [`reconcile_cases_of`]), a case exit ([`close_case`]) and a referral's decision or
+//!   withdrawal ([`resolve_assessment_overdue`]).
 //!
 //! It imports no other use case: cases, referrals, attendance and webhooks call it.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use chrono::NaiveDate;
 use serde_json::{json, Value};
@@ -22,9 +23,10 @@ use serde_json::{json, Value};
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
-    is_about_case, parse_session_subject, referral_subject, unexplained_overdue_before,
-    Acknowledgement, Acknowledging, Alert, AlertChange, AlertKey, AlertKind, AlertScope,
-    AlertState, CaseClock, CaseFacts, ReferralFacts, WantedAlert, CASE_REGISTER_CODES,
+    case_of_subject, is_about_case, parse_session_subject, referral_subject,
+    unexplained_overdue_before, Acknowledgement, Acknowledging, Alert, AlertChange, AlertKey,
+    AlertKind, AlertScope, AlertState, CaseClock, CaseFacts, ReferralFacts, WantedAlert,
+    CASE_REGISTER_CODES,
 };
 use crate::domain::attendance::{
     unexplained_due_by, unexplained_overdue_from, AttendancePolicy, SessionMark,
@@ -54,13 +56,16 @@ use crate::store::{attendance as tallies, audit, calendars, changes, DbConnectio
 
 /// Which stored alerts a reconciliation compares with what the rules want.
 #[derive(Debug, Clone, Copy)]
-enum Stored {
+enum Stored<'a> {
     /// The open alerts of the kinds everywhere.
     Everywhere,
     /// Those at one school.
     AtSchool(i32),
-    /// Those about one case.
-    OfCase(i64),
+    /// Those about these cases (read by their pupils: a case's alerts are its pupil's).
+    OfCases {
+        ids: &'a HashSet<i64>,
+        upns: &'a [&'a str],
+    },
 }
 
 /// What a reconciliation wrote.
@@ -80,7 +85,7 @@ pub(crate) struct Reconciled {
 fn reconcile(
     conn: &mut DbConnection,
     kinds: &[AlertKind],
-    stored: Stored,
+    stored: Stored<'_>,
     wanted: Vec<WantedAlert>,
     today: NaiveDate,
 ) -> StoreResult<Reconciled> {
@@ -98,11 +103,12 @@ fn reconcile(
     let open = match (compared, stored) {
         (false, _) => Vec::new(),
         (true, Stored::AtSchool(urn)) => store::open_of_school(conn, urn, kinds)?,
-        (true, Stored::Everywhere | Stored::OfCase(_)) => store::open_of_kinds(conn, kinds)?,
+        (true, Stored::Everywhere) => store::open_of_kinds(conn, kinds)?,
+        (true, Stored::OfCases { upns, .. }) => store::open_of_pupils(conn, upns, kinds)?,
     };
     for open in open {
-        if let Stored::OfCase(case_id) = stored {
-            if !is_about_case(&open.subject, case_id) {
+        if let Stored::OfCases { ids, .. } = stored {
+            if !case_of_subject(&open.subject).is_some_and(|id| ids.contains(&id)) {
                 continue;
             }
         }
@@ -400,12 +406,12 @@ impl CasesRead {
     }
 }
 
-/// The case alerts of the active cases (`only`: that case, if active) as of `today`.
+/// The case alerts of the active cases (`only`: those cases, the active ones) as of `today`.
 fn reconcile_cases(
     conn: &mut DbConnection,
     policy: &Policy,
     today: NaiveDate,
-    only: Option<CaseId>,
+    only: Option<&[CaseId]>,
 ) -> Result<Reconciled, ApiError> {
     let kinds = kinds_where(|s| matches!(s, AlertScope::Case(_)));
     let rules: Vec<_> = kinds
@@ -415,12 +421,18 @@ fn reconcile_cases(
             _ => None,
         })
         .collect();
-    let cases: Vec<Case> = match only {
-        None => case_store::active(conn)?,
-        Some(id) => case_store::find(conn, id)?
-            .into_iter()
-            .filter(|c| c.status == CaseStatus::Active)
-            .collect(),
+    // Closed cases among `only` are compared with nothing wanted: their alerts go.
+    let (cases, of_only): (Vec<Case>, Vec<Case>) = match only {
+        None => (case_store::active(conn)?, Vec::new()),
+        Some(ids) => {
+            let found = case_store::of_ids(conn, ids)?;
+            let active = found
+                .iter()
+                .filter(|c| c.status == CaseStatus::Active)
+                .cloned()
+                .collect();
+            (active, found)
+        }
     };
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let clock = CaseClock::new(today, &calendar, policy);
@@ -447,9 +459,16 @@ fn reconcile_cases(
         }
     }
     wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    let ids: HashSet<i64> = only.unwrap_or_default().iter().map(|id| id.get()).collect();
+    let mut upns: Vec<&str> = of_only.iter().map(|c| c.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
     let stored = match only {
         None => Stored::Everywhere,
-        Some(id) => Stored::OfCase(id.get()),
+        Some(_) => Stored::OfCases {
+            ids: &ids,
+            upns: &upns,
+        },
     };
     Ok(reconcile(conn, &kinds, stored, wanted, today)?)
 }
@@ -462,7 +481,24 @@ pub(crate) fn reconcile_case(
     today: NaiveDate,
     case_id: CaseId,
 ) -> Result<Vec<Change>, ApiError> {
-    Ok(reconcile_cases(conn, policy, today, Some(case_id))?.changes)
+    reconcile_cases_of(conn, policy, today, &[case_id])
+}
+
+/// [`reconcile_case`] for many cases at once, as a lesson push needs (R14.5): the same queries
+/// for all of them, not one round of queries per case.
+pub(crate) fn reconcile_cases_of(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+    case_ids: &[CaseId],
+) -> Result<Vec<Change>, ApiError> {
+    let mut changes = Vec::new();
+    // Each read binds a parameter per case (or pupil): 500 at a time stay well within both
+    // backends' limits.
+    for chunk in case_ids.chunks(500) {
+        changes.extend(reconcile_cases(conn, policy, today, Some(chunk))?.changes);
+    }
+    Ok(changes)
 }
 
 /// The open alerts a case shows: its pupil's at its school, the case's own and the register's,

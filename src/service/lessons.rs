@@ -158,20 +158,14 @@ impl PushRows for LessonRows {
         // R14.5: the alerts of the cases whose lessons changed, raised or resolved with the
         // lessons, and shown on the change feed (like a register push's).
         if inserted + updated > 0 {
-            let mut changed = Vec::new();
             let touched: BTreeSet<CaseId> = new
                 .iter()
                 .map(|l| l.case_id)
                 .chain(stored_changes(&checked.lessons, &stored))
                 .collect();
-            for id in touched {
-                changed.extend(alerts::reconcile_case(
-                    conn,
-                    &checked.policy,
-                    push.today,
-                    id,
-                )?);
-            }
+            let touched: Vec<CaseId> = touched.into_iter().collect();
+            // All the touched cases together: a term's push touches a caseload.
+            let changed = alerts::reconcile_cases_of(conn, &checked.policy, push.today, &touched)?;
             changes::record_at(conn, push.now, &changed)?;
         }
         Ok(Stored {

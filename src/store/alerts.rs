@@ -393,6 +393,23 @@ pub fn open_of_kinds(conn: &mut DbConnection, kinds: &[AlertKind]) -> StoreResul
         .load(conn)?)
 }
 
+/// The open alerts of these kinds of some pupils, at any school.
+pub fn open_of_pupils(
+    conn: &mut DbConnection,
+    upns: &[&str],
+    kinds: &[AlertKind],
+) -> StoreResult<Vec<Alert>> {
+    if upns.is_empty() {
+        return Ok(Vec::new());
+    }
+    Ok(alerts::table
+        .filter(alerts::upn.eq_any(upns))
+        .filter(alerts::kind.eq_any(names(kinds)))
+        .filter(alerts::resolved_on.is_null())
+        .order(alerts::id)
+        .load(conn)?)
+}
+
 /// The open alerts of a pupil at a school.
 pub fn open_of_pupil_at(
     conn: &mut DbConnection,
