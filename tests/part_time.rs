@@ -353,3 +353,52 @@ on_both_backends!(reviews_extend_it_and_the_end_dates_are_kept, |app| {
         ]
     );
 });
+
+on_both_backends!(
+    a_referral_on_a_reduced_timetable_links_to_the_agreement,
+    |app| {
+        let s = with_calendar(&app).await;
+        let missing_items = |assessment: &Value| -> Vec<String> {
+            assessment["missing"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|m| m["item"].as_str().unwrap().to_string())
+                .collect()
+        };
+        // Pupil 2 is on a reduced timetable with no agreement recorded: R9 asks for the plan.
+        let mut form = common::short_referral(2, OAKFIELD);
+        form["absence"]["reduced_timetable"] = json!(true);
+        let r = app
+            .call("POST", &s.oakfield, "/api/v1/referrals", Some(&form))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let without = r.json();
+        assert!(missing_items(&without["assessment"]).contains(&"reintegration_plan".to_string()));
+        assert_eq!(
+            without["assessment"]["facts"]["part_time_timetables"],
+            json!([])
+        );
+
+        // Pupil 1's agreement names its plan: the item is met, and the facts show the agreement.
+        let made = create(&app, &s.oakfield, OAKFIELD, &agreement(1))
+            .await
+            .json();
+        let mut form = common::short_referral(1, OAKFIELD);
+        form["absence"]["reduced_timetable"] = json!(true);
+        let r = app
+            .call("POST", &s.oakfield, "/api/v1/referrals", Some(&form))
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let with = r.json();
+        assert!(
+            !missing_items(&with["assessment"]).contains(&"reintegration_plan".to_string()),
+            "{:#}",
+            with["assessment"]["missing"]
+        );
+        let facts = &with["assessment"]["facts"]["part_time_timetables"];
+        assert_eq!(facts[0]["part_time_timetable_id"], made["id"]);
+        assert_eq!(facts[0]["plan"], "IHCP, November 2026");
+        assert_eq!(facts[0]["end_date"], "2027-02-12");
+    }
+);

@@ -345,6 +345,7 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
         longest_run: Some(run),
         current_run: Some(run),
         absence_period_marks: marks,
+        part_time: vec![],
     };
     let at: NaiveDateTime = today.and_hms_opt(16, 5, 0)?;
     let assessment = assess(&form, &evidence, &policy, &day.calendar, today);

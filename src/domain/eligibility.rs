@@ -109,6 +109,22 @@ pub struct RegisterEvidence {
     pub current_run: Option<IllnessRun>,
     /// The pupil's marks from `absence.first_day` to the assessment date (R8.3).
     pub absence_period_marks: Vec<SessionMark>,
+    /// The pupil's part-time timetable agreements at the referring school in force on the
+    /// assessment date or later (R15; issue 24: the referral form links to them).
+    pub part_time: Vec<PartTimeAgreementFact>,
+}
+
+/// A part-time timetable agreement as an assessment sees it (R15.1): its dates and the plan it
+/// names (a case or a reference), which is the reintegration plan R9 asks for.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct PartTimeAgreementFact {
+    #[schema(example = 1)]
+    pub part_time_timetable_id: i64,
+    pub start_date: NaiveDate,
+    pub end_date: NaiveDate,
+    /// "case 2" or the plan reference the agreement names.
+    #[schema(example = "IHCP, November 2026")]
+    pub plan: Option<String>,
 }
 
 /// The numbers behind the criteria (API.md `facts`).
@@ -141,6 +157,10 @@ pub struct AssessmentFacts {
     /// The newest evidence that qualifies (R8.2), and its age in days.
     pub newest_qualifying_evidence_on: Option<NaiveDate>,
     pub newest_qualifying_evidence_age_days: Option<i64>,
+    /// With `absence.reduced_timetable`: the pupil's part-time timetable agreements at the
+    /// school in force on the assessment date or later (R15).
+    #[serde(default)]
+    pub part_time_timetables: Vec<PartTimeAgreementFact>,
 }
 
 /// The whole assessment (API.md "The assessment").
@@ -223,7 +243,7 @@ pub fn assess(
         fifteen_school_days(form, register, &evidence, policy, today),
         not_electively_home_educated(form, &name),
     ];
-    let missing = missing_items(form);
+    let missing = missing_items(form, register);
     let outcome = if criteria
         .iter()
         .any(|c| c.outcome == CriterionOutcome::NotMet)
@@ -265,6 +285,11 @@ pub fn assess(
             register_schools: register.schools.clone(),
             newest_qualifying_evidence_on: newest.map(|e| e.issued_on),
             newest_qualifying_evidence_age_days: newest.map(|e| (today - e.issued_on).num_days()),
+            part_time_timetables: if form.absence.reduced_timetable {
+                register.part_time.clone()
+            } else {
+                Vec::new()
+            },
         },
     }
 }
@@ -740,7 +765,7 @@ fn not_electively_home_educated(form: &ReferralForm, name: &str) -> CriterionRes
 }
 
 /// R9: what the LA still needs, in the order of the Annex 2 checklist.
-fn missing_items(form: &ReferralForm) -> Vec<MissingItem> {
+fn missing_items(form: &ReferralForm, register: &RegisterEvidence) -> Vec<MissingItem> {
     let mut missing = Vec::new();
     let mut add = |item: MissingItemId, reason: &str| {
         missing.push(MissingItem {
@@ -808,10 +833,16 @@ fn missing_items(form: &ReferralForm) -> Vec<MissingItem> {
             "The pupil has an EHCP, local high needs funding or pupil premium: say how that funding supports access to education (funding.statement).",
         );
     }
-    if form.absence.reduced_timetable && !form.support.reintegration_plan_attached {
+    // R9 with R15.1: a recorded part-time timetable names the plan it belongs to, which is the
+    // reintegration plan this item asks for.
+    let agreement_names_plan = register.part_time.iter().any(|a| a.plan.is_some());
+    if form.absence.reduced_timetable
+        && !form.support.reintegration_plan_attached
+        && !agreement_names_plan
+    {
         add(
             MissingItemId::ReintegrationPlan,
-            "The pupil is on a reduced timetable: a reintegration plan is needed (support.reintegration_plan_attached).",
+            "The pupil is on a reduced timetable: a reintegration plan is needed (support.reintegration_plan_attached), or a part-time timetable recorded for the pupil that names its plan (POST /api/v1/schools/{urn}/part-time-timetables).",
         );
     }
     if medical.long_term_or_recurrent && !medical.treatment_plan_attached {

@@ -13,7 +13,9 @@ use crate::domain::calendar::SchoolCalendar;
 use crate::domain::case::Case;
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
-use crate::domain::eligibility::{assess, assessment_due_by, RegisterEvidence};
+use crate::domain::eligibility::{
+    assess, assessment_due_by, PartTimeAgreementFact, RegisterEvidence,
+};
 use crate::domain::events::EventType;
 use crate::domain::exit::ExitReason;
 use crate::domain::policy::Policy;
@@ -100,9 +102,11 @@ fn load(
     Ok(Some(record(row, latest, history, case, today)))
 }
 
-/// What the register says about the pupil, at every school whose register holds them (R4, R8.3).
+/// What the register says about the pupil, at every school whose register holds them (R4, R8.3),
+/// and the pupil's part-time timetables at the referring school still in force (R15).
 fn register_evidence(
     conn: &mut DbConnection,
+    school_urn: i32,
     upn: &str,
     first_day: NaiveDate,
     today: NaiveDate,
@@ -134,6 +138,20 @@ fn register_evidence(
         longest_run: year.longest_streak,
         current_run: year.current_streak,
         absence_period_marks: period_marks,
+        part_time: crate::store::part_time::of_pupil(conn, school_urn, upn)?
+            .into_iter()
+            .filter(|t| t.terms.end_date >= today)
+            .map(|t| PartTimeAgreementFact {
+                part_time_timetable_id: t.id.get(),
+                start_date: t.terms.start_date,
+                end_date: t.terms.end_date,
+                plan: t
+                    .terms
+                    .case_id
+                    .map(|c| format!("case {c}"))
+                    .or(t.terms.plan_reference),
+            })
+            .collect(),
     })
 }
 
@@ -152,6 +170,7 @@ fn assess_and_store(
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let evidence = register_evidence(
         conn,
+        form.school_urn,
         &form.pupil.upn,
         form.absence.first_day,
         today,

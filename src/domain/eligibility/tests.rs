@@ -106,6 +106,7 @@ fn ill_register() -> RegisterEvidence {
             mark("2026-10-01", Session::Am, AttendanceCode::I),
             mark("2026-10-01", Session::Pm, AttendanceCode::I),
         ],
+        part_time: vec![],
     }
 }
 
