@@ -13,6 +13,7 @@
 //! 2026 to 21 July 2027; `ESMA_TODAY` fixes another). Before term starts there is no register
 //! yet and the referrals date from today.
 
+pub mod part_time;
 pub mod support;
 
 use chrono::{Days, NaiveDate};
@@ -77,6 +78,8 @@ pub struct DemoDates {
     pub hillside_absence_from: NaiveDate,
     /// Hillside's pupil 4's four weeks of support, once the year has the school days for it.
     pub support: Option<support::SupportDates>,
+    /// Hillside's pupil 6's part-time timetable and Oakfield's pupil 6's unagreed `C2`.
+    pub part_time: Option<part_time::PartTimeDates>,
 }
 
 impl DemoDates {
@@ -111,6 +114,7 @@ impl DemoDates {
             ill_since,
             hillside_absence_from,
             support: support::SupportDates::new(today, school_days),
+            part_time: part_time::PartTimeDates::new(today, school_days),
         }
     }
 
@@ -152,6 +156,12 @@ fn demo_code(
         if let Some(code) = story.register_code(day, pm) {
             return (code, None);
         }
+    }
+    if let Some(code) = dates
+        .part_time
+        .and_then(|p| p.register_code((school_index, n), day, pm))
+    {
+        return (code, None);
     }
     match n {
         1 if day >= ill_since => (AttendanceCode::I, None),
@@ -320,6 +330,11 @@ pub struct DemoFacts {
     /// (`support`); none before the year has about eight weeks of school days.
     pub support_pupil: String,
     pub support_case_id: Option<i64>,
+    /// Hillside's pupil 6 on a part-time timetable (its id), with a review due; Oakfield's pupil
+    /// 6 with `C2` afternoons and no agreement (R15).
+    pub part_time_pupil: String,
+    pub part_time_timetable_id: Option<i64>,
+    pub c2_without_agreement_pupil: String,
 }
 
 /// Seeds the support story (`support`) through the services, after [`seed`].
@@ -329,7 +344,9 @@ pub async fn seed_support(state: &crate::service::AppState) -> Result<(), ApiErr
         .db
         .read(|conn| Ok(SchoolCalendar::new(calendars::all(conn)?)))
         .await?;
-    support::seed(state, &DemoDates::on(today, &calendar)).await?;
+    let dates = DemoDates::on(today, &calendar);
+    support::seed(state, &dates).await?;
+    part_time::seed(state, dates.part_time).await?;
     Ok(())
 }
 
@@ -376,6 +393,15 @@ pub fn facts(db: &Db, today: NaiveDate) -> Result<DemoFacts, ApiError> {
                 &demo_upn(support::PUPIL.0, support::PUPIL.1),
             )?
             .map(|(id, _)| id.get()),
+            part_time_pupil: demo_upn(part_time::AGREED.0, part_time::AGREED.1),
+            part_time_timetable_id: crate::store::part_time::of_pupil(
+                conn,
+                DEMO_SCHOOLS[part_time::AGREED.0].0,
+                &demo_upn(part_time::AGREED.0, part_time::AGREED.1),
+            )?
+            .first()
+            .map(|t| t.id.get()),
+            c2_without_agreement_pupil: demo_upn(part_time::UNAGREED.0, part_time::UNAGREED.1),
         })
     })
 }

@@ -182,6 +182,12 @@ fn print_demo_banner(
         );
         println!("  Report       {base}/api/v1/cases/{case}/report?format=html");
     }
+    if let Some(id) = facts.part_time_timetable_id {
+        println!(
+            "  Part time    {} (Hillside): part-time timetable {id}, a review due; {} (Oakfield): C2 with no agreement",
+            facts.part_time_pupil, facts.c2_without_agreement_pupil
+        );
+    }
     println!("  Worklists    {base}/api/v1/cases   {base}/api/v1/reviews   {base}/api/v1/alerts");
     println!();
     for (label, c) in [

@@ -416,6 +416,33 @@ on_both_backends!(demo_support_story_fills_the_report, |app| {
     assert_eq!(page.status, 200);
     let html = page.text();
     assert!(html.contains("Ella Nowak") && html.contains("Re-engage with science"));
+    // Issue 24's demo: Hillside's pupil 6 on a part-time timetable with a review due, Oakfield's
+    // pupil 6 with C2 afternoons and no agreement.
+    assert_eq!(facts.part_time_timetable_id, Some(1));
+    let agreement = app.get(&la, "/api/v1/part-time-timetables/1").await.json();
+    assert_eq!(agreement["upn"], esma_api::demo::demo_upn(1, 6));
+    assert_eq!(agreement["status"], "active");
+    assert!(agreement["next_review_date"].as_str().unwrap() > "2026-11-23");
+    assert_eq!(agreement["reviews_overdue"], serde_json::json!([]));
+    let unagreed = esma_api::demo::demo_upn(0, 6);
+    let marks = app
+        .get(
+            &la,
+            &format!("/api/v1/pupils/{unagreed}/marks?from=2026-11-17"),
+        )
+        .await
+        .json();
+    let c2: Vec<_> = marks["marks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["code"] == "C2")
+        .collect();
+    assert_eq!(
+        c2.len(),
+        5,
+        "the four school days before today, and today: {marks:#}"
+    );
     // No open review is overdue: the meetings of the four weeks were held.
     let alerts = app
         .get(

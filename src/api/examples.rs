@@ -25,23 +25,20 @@ use crate::domain::referral::{AssessmentTrigger, ReferralForm};
 use crate::service::AppState;
 
 /// A fresh demo's ids, as seeded by `demo::seed`: Oakfield's pupil 1's referral (1, accepted)
-/// and case (1, with reviews 1 to 10 planned), Hillside's pupil 2's referral (2, undecided),
-/// Hillside's pupil 4's referral (3) and case (2, four weeks into support: `demo::support`), and
-/// the referral the referral example makes (4).
+/// and case (1, with reviews 1 to 10 planned), Hillside's pupil 2's referral (2, undecided), and,
+/// once the year has the school days for the story (`demo::support`), Hillside's pupil 4's
+/// referral (3) and case (2, four weeks into support). The referral the referral example makes
+/// comes next ([`ExampleDay::example_referral`]).
 const DEMO_CASE: i64 = 1;
 const DEMO_CASE_REVIEW: i64 = 1;
 const DEMO_ACCEPTED_REFERRAL: i64 = 1;
 const DEMO_AWAITING_REFERRAL: i64 = 2;
-const DEMO_SUPPORT_CASE: i64 = 2;
-const EXAMPLE_REFERRAL: i64 = 4;
 /// The demo's first register push (Oakfield's).
 const DEMO_IMPORT: i64 = 1;
 /// An alert a fresh demo raises from its register and keeps open (the first one raised).
 const DEMO_ALERT: i64 = 1;
 /// The subscription the webhook example creates on a fresh demo.
 const EXAMPLE_WEBHOOK: i64 = 1;
-/// The part-time timetable the example agreement creates on a fresh demo.
-const EXAMPLE_PART_TIME: i64 = 1;
 const OAKFIELD: i32 = DEMO_SCHOOLS[0].0;
 
 /// The day the examples are for, and the calendar their school days come from.
@@ -76,6 +73,28 @@ impl ExampleDay {
             .checked_add_days(Days::new(days))
             .unwrap_or(self.today);
         self.calendar.next_school_day_on_or_after(from)
+    }
+
+    /// The demo's case four weeks into support, once the year has the school days for it;
+    /// before then its lessons examples use case 1 (which starts the next school day, so the
+    /// lesson is reported `before_case_start`).
+    fn support_case(&self) -> i64 {
+        if self.demo().support.is_some() {
+            2
+        } else {
+            DEMO_CASE
+        }
+    }
+
+    /// The referral the referral example makes: after the demo's two, or three with the support
+    /// story.
+    fn example_referral(&self) -> i64 {
+        3 + i64::from(self.demo().support.is_some())
+    }
+
+    /// The part-time timetable the example agreement makes: after the demo's, when it has one.
+    fn example_part_time(&self) -> i64 {
+        1 + i64::from(self.demo().part_time.is_some())
     }
 
     /// The demo's dates for this day (the illness the referral example reports).
@@ -216,7 +235,7 @@ pub fn exit(day: &ExampleDay) -> Value {
 /// register day, after the demo's own lessons of that day.
 pub fn lessons(day: &ExampleDay) -> Value {
     json!({"lessons": [
-        {"case_id": DEMO_SUPPORT_CASE, "date": day.register_day(), "start_time": "15:00",
+        {"case_id": day.support_case(), "date": day.register_day(), "start_time": "15:00",
          "subject": "english", "mode": "online_one_to_one", "planned_minutes": 45,
          "attendance": "attended", "engagement": 3, "teacher": "M. Hale"}
     ]})
@@ -227,7 +246,8 @@ pub fn lessons(day: &ExampleDay) -> Value {
 pub fn lessons_csv(day: &ExampleDay) -> String {
     format!(
         "case_id,date,start_time,subject,mode,planned_minutes,attendance,minutes_late,engagement,teacher,note\n\
-         {DEMO_SUPPORT_CASE},{},15:45,science,online_one_to_one,45,late,5,3,R. Okoro,first 1:1 slot\n",
+         {},{},15:45,science,online_one_to_one,45,late,5,3,R. Okoro,first 1:1 slot\n",
+        day.support_case(),
         day.register_day()
     )
 }
@@ -350,13 +370,13 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
     let at: NaiveDateTime = today.and_hms_opt(16, 5, 0)?;
     let assessment = assess(&form, &evidence, &policy, &day.calendar, today);
     let stored = StoredAssessment {
-        id: 4,
+        id: day.example_referral(),
         evaluated_at: at,
         trigger: AssessmentTrigger::Submitted,
         assessment,
     };
     let record = ReferralRecord {
-        id: ReferralId::from(EXAMPLE_REFERRAL),
+        id: ReferralId::from(day.example_referral()),
         status: ReferralStatus::after_assessment(stored.assessment.outcome),
         school_urn: form.school_urn,
         upn: form.pupil.upn.clone(),
@@ -546,15 +566,20 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
     }
     // Path parameters: the ids the examples act on (per operation: the withdrawal is of
     // another referral than the decision), and demo pupils and schools for every read.
+    let (example_referral, support_case, example_part_time) = (
+        day.example_referral(),
+        day.support_case(),
+        day.example_part_time(),
+    );
     let ids: &[(&str, &str, i64)] = &[
         ("get", "/api/v1/referrals/{id}", DEMO_ACCEPTED_REFERRAL),
-        ("patch", "/api/v1/referrals/{id}", EXAMPLE_REFERRAL),
+        ("patch", "/api/v1/referrals/{id}", example_referral),
         (
             "post",
             "/api/v1/referrals/{id}/assessment",
-            EXAMPLE_REFERRAL,
+            example_referral,
         ),
-        ("post", "/api/v1/referrals/{id}/decision", EXAMPLE_REFERRAL),
+        ("post", "/api/v1/referrals/{id}/decision", example_referral),
         (
             "post",
             "/api/v1/referrals/{id}/withdraw",
@@ -562,34 +587,30 @@ pub fn apply(api: &mut OpenApi, day: &ExampleDay, served: bool) {
         ),
         ("get", "/api/v1/cases/{id}", DEMO_CASE),
         ("get", "/api/v1/cases/{id}/reviews", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/report", DEMO_SUPPORT_CASE),
-        ("get", "/api/v1/cases/{id}/lessons", DEMO_SUPPORT_CASE),
+        ("get", "/api/v1/cases/{id}/report", support_case),
+        ("get", "/api/v1/cases/{id}/lessons", support_case),
         ("post", "/api/v1/cases/{id}/reviews", DEMO_CASE),
         ("patch", "/api/v1/cases/{id}/reviews/{review_id}", DEMO_CASE),
         ("post", "/api/v1/cases/{id}/medical-evidence", DEMO_CASE),
         ("put", "/api/v1/cases/{id}/plan", DEMO_CASE),
-        ("get", "/api/v1/cases/{id}/plan", DEMO_SUPPORT_CASE),
-        ("get", "/api/v1/cases/{id}/plan/versions", DEMO_SUPPORT_CASE),
-        (
-            "get",
-            "/api/v1/cases/{id}/plan/versions/{n}",
-            DEMO_SUPPORT_CASE,
-        ),
+        ("get", "/api/v1/cases/{id}/plan", support_case),
+        ("get", "/api/v1/cases/{id}/plan/versions", support_case),
+        ("get", "/api/v1/cases/{id}/plan/versions/{n}", support_case),
         ("post", "/api/v1/cases/{id}/exit", DEMO_CASE),
         (
             "get",
             "/api/v1/part-time-timetables/{id}",
-            EXAMPLE_PART_TIME,
+            example_part_time,
         ),
         (
             "patch",
             "/api/v1/part-time-timetables/{id}",
-            EXAMPLE_PART_TIME,
+            example_part_time,
         ),
         (
             "post",
             "/api/v1/part-time-timetables/{id}/reviews",
-            EXAMPLE_PART_TIME,
+            example_part_time,
         ),
         ("get", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
         ("delete", "/api/v1/webhooks/{id}", EXAMPLE_WEBHOOK),
