@@ -274,7 +274,7 @@ on_both_backends!(
 );
 
 on_both_backends!(
-    c2_during_an_active_case_is_the_support_code_and_raises_nothing,
+    c2_during_a_case_is_the_support_code_and_raises_nothing,
     |app| {
         let s = with_calendar(&app).await;
         let r = app
@@ -286,25 +286,49 @@ on_both_backends!(
             )
             .await;
         assert_eq!(r.status, 201, "{}", r.text());
-        // The case starts on 30 November.
-        app.accept_referral(&s.la, r.json()["id"].as_i64().unwrap())
-            .await;
         let mut app = app;
         app.state.clock = Clock::fixed(date("2026-12-07"));
-        let mut marks = common::both_sessions(3, "2026-11-30", "2026-12-04", "C2");
+        // Recorded before the case is opened: without agreement.
+        let marks = common::both_sessions(3, "2026-11-30", "2026-12-04", "C2");
         push(&app, &s.oakfield, marks.clone()).await;
+        let open = of_kind(&app, &s.la, "c2_without_agreement", 3, "open").await;
+        assert_eq!(open[0]["facts"]["sessions_count"], 10);
+        // The case starts on 30 November: its opening covers them.
+        let case_id = app
+            .accept_referral(&s.la, r.json()["id"].as_i64().unwrap())
+            .await;
+        assert!(of_kind(&app, &s.la, "c2_without_agreement", 3, "open")
+            .await
+            .is_empty());
+        // Pushed again during the case: nothing.
+        push(&app, &s.oakfield, marks).await;
         for kind in ["c2_without_agreement", "part_time_timetable_overrun"] {
             assert!(
-                of_kind(&app, &s.la, kind, 3, "all").await.is_empty(),
+                of_kind(&app, &s.la, kind, 3, "open").await.is_empty(),
                 "{kind}"
             );
         }
         // Before the case started it is not covered.
-        marks = vec![mark(3, "2026-11-27", "PM", "C2")];
-        push(&app, &s.oakfield, marks).await;
+        push(&app, &s.oakfield, vec![mark(3, "2026-11-27", "PM", "C2")]).await;
         let open = of_kind(&app, &s.la, "c2_without_agreement", 3, "open").await;
         assert_eq!(open.len(), 1);
         assert_eq!(sessions(&open[0]), pairs(&[("2026-11-27", "PM")]));
+        assert_nothing_to_repair(&app, "2026-12-07");
+        // An exit effective on 2 December uncovers the C2 after it.
+        let r = app
+            .call(
+                "POST",
+                &s.la,
+                &format!("/api/v1/cases/{case_id}/exit"),
+                Some(
+                    &json!({"reason": "too_unwell", "effective_date": "2026-12-02",
+                         "decided_by": "J. Smith", "notes": "In hospital"}),
+                ),
+            )
+            .await;
+        assert_eq!(r.status, 200, "{}", r.text());
+        let open = of_kind(&app, &s.la, "c2_without_agreement", 3, "open").await;
+        assert_eq!(open[0]["facts"]["sessions_count"], 5, "{open:?}");
         assert_nothing_to_repair(&app, "2026-12-07");
     }
 );

@@ -433,30 +433,52 @@ pub(crate) fn reconcile_agreement(
         from = from.min(start);
         to = to.max(end);
     }
-    let (first, last) = (AcademicYear::containing(from), AcademicYear::containing(to));
+    changed.extend(reconcile_c2_of_pupil(
+        conn,
+        t.school_urn,
+        &t.upn,
+        (from, to),
+        today,
+    )?);
+    Ok(changed)
+}
+
+/// R15.3: reconciles the `C2` alerts of a pupil at a school in every academic year from the one
+/// containing `dates.0` to the one containing `dates.1`, against its `C2` sessions as stored: what
+/// a write that changes what covers them (an agreement, a case opened or closed) needs.
+pub(crate) fn reconcile_c2_of_pupil(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upn: &str,
+    dates: (NaiveDate, NaiveDate),
+    today: NaiveDate,
+) -> Result<Vec<Change>, ApiError> {
+    let (first, last) = (
+        AcademicYear::containing(dates.0.min(dates.1)),
+        AcademicYear::containing(dates.0.max(dates.1)),
+    );
     let c2 = AttendanceCode::C2.as_str();
     let stored_marks =
-        marks::with_codes_of_pupils(conn, &upns, &[c2], first.first_day(), last.last_day())?;
+        marks::with_codes_of_pupils(conn, &[upn], &[c2], first.first_day(), last.last_day())?;
     let mut registers = Vec::new();
     let mut year = first;
     while year <= last {
         let mut sessions = Vec::new();
         for m in stored_marks
             .iter()
-            .filter(|m| m.school_urn == t.school_urn && year.contains(m.mark_date))
+            .filter(|m| m.school_urn == school_urn && year.contains(m.mark_date))
         {
             sessions.push((m.mark_date, session_mark(m)?.session));
         }
         registers.push(C2Register {
-            school_urn: t.school_urn,
-            upn: t.upn.clone(),
+            school_urn,
+            upn: upn.to_owned(),
             year,
             sessions,
         });
         year = year.next();
     }
-    changed.extend(reconcile_c2(conn, &registers, today)?);
-    Ok(changed)
+    Ok(reconcile_c2(conn, &registers, today)?)
 }
 
 /// R15.3 `part_time_review_overdue` as of `today`, for the clock: only the agreements whose
