@@ -489,7 +489,12 @@ fn reconcile_part_time_reviews(
     today: NaiveDate,
 ) -> Result<Reconciled, ApiError> {
     let due = part_time_store::review_due_before(conn, today)?;
-    let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    // The rule counts no school days: the calendar is read only when there is something to ask.
+    let calendar = if due.is_empty() {
+        SchoolCalendar::empty()
+    } else {
+        SchoolCalendar::new(calendars::all(conn)?)
+    };
     let clock = AgreementClock {
         today,
         calendar: &calendar,
