@@ -11,9 +11,15 @@
 //! - referral and case kinds: the clock ([`follow_clock`], before the worklist is read and in
 //!   the event scan), a case read ([`reconcile_case`]), a lesson push (the cases it touched,
 //!   together: [`reconcile_cases_of`]), a case exit ([`close_case`]) and a referral's decision or
-//!   withdrawal ([`resolve_assessment_overdue`]).
+//!   withdrawal ([`resolve_assessment_overdue`]);
+//! - part-time timetable kinds (R15.2, R15.3): the `C2` register kinds on a push for the pupils
+//!   whose `C2` sessions changed ([`AlertWork::check_c2`], [`reconcile_c2`]), on every write of
+//!   an agreement and a case's opening or exit ([`reconcile_agreement`],
+//!   [`reconcile_c2_of_pupil`]) and by `esma-api recompute`; the agreement kinds on its writes,
+//!   and `part_time_review_overdue` by the clock ([`follow_clock`]).
 //!
-//! It imports no other use case: cases, referrals, attendance and webhooks call it.
+//! It imports no other use case: cases, referrals, attendance, part-time timetables and webhooks
+//! call it.
 
 use std::collections::{HashMap, HashSet};
 

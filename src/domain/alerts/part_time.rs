@@ -236,4 +236,53 @@ mod tests {
             ]
         );
     }
+
+    #[test]
+    fn r15_2_prolonged_past_60_school_days_and_r15_3_a_review_overdue_from_the_day_after() {
+        use crate::domain::calendar::hertfordshire_2026_27;
+        use crate::domain::part_time::{
+            AgreementTerms, PartTimeReason, PartTimeTimetableId, WeeklyPattern,
+        };
+        let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
+        let policy = PartTimePolicy::default();
+        let start = d("2026-11-02");
+        let mut t = PartTimeTimetable {
+            id: PartTimeTimetableId::from(9),
+            school_urn: 117001,
+            upn: "A".to_string(),
+            terms: AgreementTerms {
+                start_date: start,
+                end_date: calendar.school_day_after(start, 59),
+                pattern: WeeklyPattern::default(),
+                reason: PartTimeReason::Health,
+                parent_agreed_on: start,
+                ambition: "x".to_string(),
+                case_id: None,
+                plan_reference: Some("x".to_string()),
+                review_dates: vec![d("2026-11-16")],
+                la_informed_on: None,
+                has_social_worker: false,
+                social_worker_informed: false,
+            },
+            end_dates: vec![],
+            reviews: vec![],
+            created_at: start.and_hms_opt(9, 0, 0).unwrap(),
+            created_by: "x".to_string(),
+        };
+        let clock = |today| AgreementClock {
+            today,
+            calendar: &calendar,
+            policy: &policy,
+        };
+        // 60 school days, start and end counted: not more than the policy's 60.
+        assert_eq!(t.span_school_days(&calendar), 60);
+        assert_eq!(part_time_timetable_prolonged(&t, &clock(start)), None);
+        t.terms.end_date = calendar.school_day_after(start, 60);
+        let flagged = part_time_timetable_prolonged(&t, &clock(start)).unwrap();
+        assert_eq!(flagged.since, t.terms.end_date);
+        assert_eq!(flagged.key.subject, "part-time timetable 9");
+        assert_eq!(part_time_review_overdue(&t, &clock(d("2026-11-16"))), None);
+        let overdue = part_time_review_overdue(&t, &clock(d("2026-11-17"))).unwrap();
+        assert_eq!(overdue.since, d("2026-11-17"));
+    }
 }
