@@ -8,7 +8,6 @@ use serde_json::json;
 use utoipa::ToSchema;
 use validator::Validate;
 
-use super::alerts;
 use super::webhooks::{self, Outgoing};
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
@@ -273,12 +272,11 @@ pub async fn create(
             let id = store::insert(conn, urn, &upn, &terms, now, &actor.client_id)?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
             audit::append(conn, &[actor.audit(now, "create", subject(&stored))])?;
-            // R15.3: the C2 sessions it covers are no longer without agreement.
-            let alerts =
-                alerts::reconcile_agreement(conn, &policy, &calendar, today, &stored, None)?;
-            let mut changed = vec![Change::part_time_timetable(id, urn, ChangeAction::Created)];
-            changed.extend(alerts);
-            changes::record_at(conn, now, &changed)?;
+            changes::record_at(
+                conn,
+                now,
+                &[Change::part_time_timetable(id, urn, ChangeAction::Created)],
+            )?;
             webhooks::emit(
                 conn,
                 now,
@@ -439,17 +437,15 @@ pub async fn change(
             )?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
             if changed {
-                // R15.2, R15.3: an extension may cover an overrun, or prolong the agreement.
-                let before = Some((found.terms.start_date, found.terms.end_date));
-                let alerts =
-                    alerts::reconcile_agreement(conn, policy, calendar, today, &stored, before)?;
-                let mut changed = vec![Change::part_time_timetable(
-                    id,
-                    stored.school_urn,
-                    ChangeAction::Updated,
-                )];
-                changed.extend(alerts);
-                changes::record_at(conn, now, &changed)?;
+                changes::record_at(
+                    conn,
+                    now,
+                    &[Change::part_time_timetable(
+                        id,
+                        stored.school_urn,
+                        ChangeAction::Updated,
+                    )],
+                )?;
                 if extended {
                     webhooks::emit(
                         conn,
@@ -522,18 +518,15 @@ pub async fn review(
                 now,
             )?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
-            // R15.2, R15.3: the review meets a review date; an extension may cover an overrun
-            // or prolong the agreement.
-            let before = Some((found.terms.start_date, found.terms.end_date));
-            let alerts =
-                alerts::reconcile_agreement(conn, policy, calendar, today, &stored, before)?;
-            let mut changed = vec![Change::part_time_timetable(
-                id,
-                stored.school_urn,
-                ChangeAction::Held,
-            )];
-            changed.extend(alerts);
-            changes::record_at(conn, now, &changed)?;
+            changes::record_at(
+                conn,
+                now,
+                &[Change::part_time_timetable(
+                    id,
+                    stored.school_urn,
+                    ChangeAction::Held,
+                )],
+            )?;
             webhooks::emit(
                 conn,
                 now,
