@@ -183,6 +183,21 @@ pub struct AgreementTerms {
     pub social_worker_informed: bool,
 }
 
+impl AgreementTerms {
+    /// The terms with a new end date, if one is given, and more review dates, kept in order
+    /// and each once (R15.2: a PATCH or a review extends an agreement the same way).
+    pub fn extended(&self, end_date: Option<NaiveDate>, add_review_dates: Vec<NaiveDate>) -> Self {
+        let mut terms = self.clone();
+        if let Some(end) = end_date {
+            terms.end_date = end;
+        }
+        terms.review_dates.extend(add_review_dates);
+        terms.review_dates.sort();
+        terms.review_dates.dedup();
+        terms
+    }
+}
+
 /// One setting of the end date: the first when the agreement was made, then each extension
 /// (R15.2 "the history of end dates is kept").
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -663,6 +678,18 @@ mod tests {
         assert!(behaviour
             .1
             .contains("should not be used to manage a student's behaviour"));
+    }
+
+    #[test]
+    fn an_extension_sets_the_end_and_keeps_review_dates_in_order_once() {
+        let t = terms();
+        let e = t.extended(
+            Some(d("2027-03-12")),
+            vec![d("2027-03-05"), d("2026-11-30")],
+        );
+        assert_eq!(e.end_date, d("2027-03-12"));
+        assert_eq!(e.review_dates, vec![d("2026-11-30"), d("2027-03-05")]);
+        assert_eq!(t.extended(None, vec![]), t);
     }
 
     #[test]

@@ -415,13 +415,7 @@ pub async fn change(
         id,
         "update",
         move |conn, actor, found, calendar, policy, today, now| {
-            let mut terms = found.terms.clone();
-            if let Some(end) = patch.end_date {
-                terms.end_date = end;
-            }
-            terms.review_dates.extend(patch.add_review_dates);
-            terms.review_dates.sort();
-            terms.review_dates.dedup();
+            let mut terms = found.terms.extended(patch.end_date, patch.add_review_dates);
             if let Some(on) = patch.la_informed_on {
                 terms.la_informed_on = Some(on);
             }
@@ -497,13 +491,7 @@ pub async fn review(
                 now,
                 &actor.client_id,
             )?;
-            let mut terms = found.terms.clone();
-            if let Some(end) = new.new_end_date {
-                terms.end_date = end;
-            }
-            terms.review_dates.extend(new.add_review_dates);
-            terms.review_dates.sort();
-            terms.review_dates.dedup();
+            let terms = found.terms.extended(new.new_end_date, new.add_review_dates);
             let extended = terms.end_date != found.terms.end_date;
             // Problems of the extension are the review's: nothing is kept (one transaction).
             store_change(
