@@ -443,3 +443,66 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    a_push_of_covered_c2_raises_nothing_and_an_uncovered_one_before_the_agreement_does,
+    |app| {
+        // The push's short way (docs/performance.md, "R15.3 on the push"): C2 added under an
+        // agreement is not compared with the stored alerts; C2 added outside it still is.
+        let s = with_calendar(&app).await;
+        create(
+            &app,
+            &s.oakfield,
+            &agreement(1, "2026-11-02", "2027-02-12", &["2026-12-10", "2027-01-29"]),
+        )
+        .await;
+        push(
+            &app,
+            &s.oakfield,
+            vec![
+                mark(1, "2026-11-03", "PM", "C2"),
+                mark(1, "2026-11-04", "PM", "C2"),
+            ],
+        )
+        .await;
+        assert!(of_kind(&app, &s.la, "c2_without_agreement", 1, "all")
+            .await
+            .is_empty());
+        // Before the agreement's start: raised, from that session.
+        push(&app, &s.oakfield, vec![mark(1, "2026-10-21", "PM", "C2")]).await;
+        let open = of_kind(&app, &s.la, "c2_without_agreement", 1, "open").await;
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0]["since"], "2026-10-21");
+        assert_eq!(sessions(&open[0]), pairs(&[("2026-10-21", "PM")]));
+        // An earlier one, pushed later, moves its since back; a covered one alongside changes
+        // nothing.
+        push(
+            &app,
+            &s.oakfield,
+            vec![
+                mark(1, "2026-10-20", "PM", "C2"),
+                mark(1, "2026-11-05", "PM", "C2"),
+            ],
+        )
+        .await;
+        let open = of_kind(&app, &s.la, "c2_without_agreement", 1, "open").await;
+        assert_eq!(open.len(), 1, "{open:?}");
+        assert_eq!(open[0]["since"], "2026-10-20");
+        assert_eq!(open[0]["facts"]["sessions_count"], 2);
+        assert_nothing_to_repair(&app, "2026-11-23");
+        // Corrected, both: resolved by the push that removes the last of them.
+        push(
+            &app,
+            &s.oakfield,
+            vec![
+                mark(1, "2026-10-20", "PM", "I"),
+                mark(1, "2026-10-21", "PM", "I"),
+            ],
+        )
+        .await;
+        assert!(of_kind(&app, &s.la, "c2_without_agreement", 1, "open")
+            .await
+            .is_empty());
+        assert_nothing_to_repair(&app, "2026-11-23");
+    }
+);

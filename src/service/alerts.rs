@@ -303,6 +303,56 @@ pub(crate) struct C2Register {
     pub upn: String,
     pub year: AcademicYear,
     pub sessions: Vec<(NaiveDate, Session)>,
+    /// A push that only added `C2` sessions (removed none). What covers them did not change (a
+    /// write that changes it reconciles then), so every open alert stays wanted: only a session
+    /// left uncovered needs the stored alerts compared.
+    pub only_added: bool,
+}
+
+/// What covers the `C2` sessions of `registers`, by school and pupil, as a push needs it: their
+/// agreements, and the cases only of the pupils with a session no agreement covers (R12.1: a
+/// supported pupil's `C2` is the case's). One query when agreements cover every session, two at
+/// most, for any number of pupils.
+fn covers_for(
+    conn: &mut DbConnection,
+    registers: &[C2Register],
+) -> StoreResult<HashMap<(i32, String), C2Cover>> {
+    let mut upns: Vec<&str> = registers.iter().map(|r| r.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
+    let mut covers: HashMap<(i32, String), C2Cover> = HashMap::new();
+    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, &upns)? {
+        covers
+            .entry((urn, upn))
+            .or_default()
+            .agreements
+            .push(AgreementSpan { id, start, end });
+    }
+    let none = C2Cover::default();
+    let mut uncovered: Vec<&str> = registers
+        .iter()
+        .filter(|r| {
+            let cover = covers
+                .get(&(r.school_urn, r.upn.clone()))
+                .unwrap_or(&none);
+            r.sessions
+                .iter()
+                .any(|(date, _)| cover.finding(*date).is_some())
+        })
+        .map(|r| r.upn.as_str())
+        .collect();
+    uncovered.sort_unstable();
+    uncovered.dedup();
+    if !uncovered.is_empty() {
+        for (upn, urn, start, end) in case_store::spans_of_pupils(conn, &uncovered)? {
+            covers
+                .entry((urn, upn))
+                .or_default()
+                .cases
+                .push((start, end));
+        }
+    }
+    Ok(covers)
 }
 
 /// What covers these pupils' `C2` sessions, by school and pupil: their agreements and cases,
@@ -331,7 +381,8 @@ fn covers_of(
 
 /// R15.3: reconciles the `c2_without_agreement` and `part_time_timetable_overrun` alerts of
 /// each pupil's year in `registers` (and only those) with what its `C2` sessions, agreements
-/// and cases want. A fixed number of queries for any number of pupils.
+/// and cases want. A fixed number of queries for any number of pupils: on a push whose `C2`
+/// sessions are all covered, one (docs/performance.md, "R15.3 on the push").
 pub(crate) fn reconcile_c2(
     conn: &mut DbConnection,
     registers: &[C2Register],
@@ -340,18 +391,27 @@ pub(crate) fn reconcile_c2(
     if registers.is_empty() {
         return Ok(Vec::new());
     }
-    let mut upns: Vec<&str> = registers.iter().map(|r| r.upn.as_str()).collect();
-    upns.sort_unstable();
-    upns.dedup();
-    let covers = covers_of(conn, &upns)?;
+    let covers = covers_for(conn, registers)?;
     let none = C2Cover::default();
     let mut wanted = Vec::new();
+    let mut compared: Vec<&C2Register> = Vec::new();
     for r in registers {
         let cover = covers.get(&(r.school_urn, r.upn.clone())).unwrap_or(&none);
-        wanted.extend(c2_alerts(r.school_urn, &r.upn, r.year, &r.sessions, cover));
+        let found = c2_alerts(r.school_urn, &r.upn, r.year, &r.sessions, cover);
+        if r.only_added && found.is_empty() {
+            continue; // nothing to raise, and nothing open can have lost its cause
+        }
+        wanted.extend(found);
+        compared.push(r);
     }
+    if compared.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut upns: Vec<&str> = compared.iter().map(|r| r.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
     wanted.sort_by(|a, b| a.key.cmp(&b.key));
-    let scope: HashSet<(i32, &str, i32)> = registers
+    let scope: HashSet<(i32, &str, i32)> = compared
         .iter()
         .map(|r| (r.school_urn, r.upn.as_str(), r.year.start_year()))
         .collect();
@@ -481,6 +541,7 @@ pub(crate) fn reconcile_c2_of_pupil(
             upn: upn.to_owned(),
             year,
             sessions,
+            only_added: false,
         });
         year = year.next();
     }

@@ -281,6 +281,11 @@ fn maintain(
             .map(|(m, _)| AcademicYear::containing(m.date))
             .collect();
         for year in c2_years {
+            let removed = marks.iter().any(|(m, old)| {
+                *old == Some(AttendanceCode::C2)
+                    && m.code != AttendanceCode::C2
+                    && year.contains(m.date)
+            });
             let sessions = years
                 .iter()
                 .filter(|y| y.year == year)
@@ -293,6 +298,7 @@ fn maintain(
                 upn: upn.to_owned(),
                 year,
                 sessions,
+                only_added: !removed,
             });
         }
         let mut before = PupilTally::default();
