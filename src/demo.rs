@@ -36,8 +36,8 @@ use crate::service::imports::{PushKind, PushMode, Rejections, Tally};
 use crate::service::push::{conclude, open_import, PushContext};
 use crate::service::referrals::{decide_now, submit_in};
 use crate::service::{Actor, AuditSubject};
-use crate::store::cases as case_store;
 use crate::store::audit::NewAuditEvent;
+use crate::store::cases as case_store;
 use crate::store::marks::{self as marks_store, IncomingMark};
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
 use crate::store::referrals as referral_store;
@@ -322,7 +322,9 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             }
             pupil_store::insert_pupils(conn, &new_pupils)?;
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
-            events.push(push_register(conn, &actor, policy, urn, &new_marks, now, today)?);
+            events.push(push_register(
+                conn, &actor, policy, urn, &new_marks, now, today,
+            )?);
         }
         audit::append(conn, &events)?;
         Ok(())

@@ -332,9 +332,7 @@ fn covers_for(
     let mut uncovered: Vec<&str> = registers
         .iter()
         .filter(|r| {
-            let cover = covers
-                .get(&(r.school_urn, r.upn.clone()))
-                .unwrap_or(&none);
+            let cover = covers.get(&(r.school_urn, r.upn.clone())).unwrap_or(&none);
             r.sessions
                 .iter()
                 .any(|(date, _)| cover.finding(*date).is_some())

@@ -406,9 +406,7 @@ pub fn open_of_pupils(
 ) -> StoreResult<Vec<Alert>> {
     let mut open = Vec::new();
     for chunk in upns.chunks(500) {
-        let rows: Vec<Alert> = alerts::table
-            .filter(alerts::upn.eq_any(chunk))
-            .load(conn)?;
+        let rows: Vec<Alert> = alerts::table.filter(alerts::upn.eq_any(chunk)).load(conn)?;
         open.extend(
             rows.into_iter()
                 .filter(|a| a.resolved_on.is_none() && kinds.contains(&a.kind)),
