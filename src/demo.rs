@@ -16,7 +16,9 @@
 pub mod part_time;
 pub mod support;
 
-use chrono::{Days, NaiveDate};
+use std::collections::HashSet;
+
+use chrono::{Days, NaiveDate, NaiveDateTime};
 use serde::Serialize;
 
 use crate::domain::access::Role;
@@ -34,11 +36,12 @@ use crate::service::imports::{PushKind, PushMode, Rejections, Tally};
 use crate::service::push::{conclude, open_import, PushContext};
 use crate::service::referrals::{decide_now, submit_in};
 use crate::service::{Actor, AuditSubject};
+use crate::store::audit::NewAuditEvent;
 use crate::store::cases as case_store;
-use crate::store::marks::IncomingMark;
+use crate::store::marks::{self as marks_store, IncomingMark};
 use crate::store::pupils::{self as pupil_store, EnrolmentRow, PupilRow};
 use crate::store::referrals as referral_store;
-use crate::store::{audit, calendars, schools, Db};
+use crate::store::{audit, calendars, schools, Db, DbConnection};
 
 pub const DEMO_SCHOOLS: [(i32, &str, &str, &str); 2] = [
     (117001, "Oakfield Primary School", "9192001", "primary"),
@@ -173,20 +176,80 @@ fn demo_code(
     }
 }
 
+/// Writes demo marks of a school as one register import, the way a push does (tallies and
+/// alerts kept); returns its audit row.
+fn push_register(
+    conn: &mut DbConnection,
+    actor: &Actor,
+    policy: &Policy,
+    urn: i32,
+    marks: &[IncomingMark],
+    now: NaiveDateTime,
+    today: NaiveDate,
+) -> Result<NewAuditEvent, ApiError> {
+    let push = PushContext {
+        kind: PushKind::Register,
+        urn: Some(urn),
+        mode: PushMode::Partial,
+        actor: actor.clone(),
+        now,
+        today,
+    };
+    let import_id = open_import(conn, &push, None)?;
+    let write = MarkWrite {
+        school_urn: urn,
+        import_id,
+        now,
+        today,
+        policy: &policy.attendance,
+    };
+    let written = write_marks(conn, &write, marks)?;
+    let tally = Tally {
+        received: marks.len(),
+        inserted: written.inserted,
+        updated: written.updated,
+        unchanged: 0,
+    };
+    conclude(conn, &push, import_id, tally, Rejections::new(None))?;
+    Ok(actor.audit(
+        now,
+        "import",
+        AuditSubject::new("register_import", import_id.to_string()).school(urn),
+    ))
+}
+
+/// R15.3: a `C2` session that the support case or the part-time timetable covers. [`seed`]
+/// leaves these to [`seed_support`], which pushes them once the case and the agreement are
+/// recorded, as a school records `C2` under an agreement; pushed before them, each pupil's would
+/// raise `c2_without_agreement`, to be resolved by an agreement written with its own earlier
+/// date, before the day the alert was raised.
+fn covered_c2(pupil: (usize, usize), day: NaiveDate, pm: bool, dates: &DemoDates) -> bool {
+    let code = if pupil == support::PUPIL {
+        dates.support.and_then(|story| story.register_code(day, pm))
+    } else {
+        dates
+            .part_time
+            .filter(|_| pupil == part_time::AGREED)
+            .and_then(|p| p.register_code(pupil, day, pm))
+    };
+    code == Some(AttendanceCode::C2)
+}
+
+/// The school days of the demo calendar's year up to `today`.
+fn school_days_to(calendar: &SchoolCalendar, today: NaiveDate) -> Vec<NaiveDate> {
+    let year = AcademicYear::containing(today);
+    year.first_day()
+        .iter_days()
+        .take_while(|d| *d <= today.min(year.last_day()))
+        .filter(|d| calendar.is_school_day(*d))
+        .collect()
+}
+
 /// Seeds the demo data (idempotent: a second start changes nothing) and creates fresh clients.
 pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredentials, ApiError> {
     let actor = Actor::operator("serve --demo");
     let calendar = hertfordshire_2026_27();
-    let school_days: Vec<NaiveDate> = {
-        let cal = SchoolCalendar::new(vec![calendar.clone()]);
-        calendar
-            .academic_year
-            .first_day()
-            .iter_days()
-            .take_while(|d| *d <= today.min(calendar.academic_year.last_day()))
-            .filter(|d| cal.is_school_day(*d))
-            .collect()
-    };
+    let school_days = school_days_to(&SchoolCalendar::new(vec![calendar.clone()]), today);
     let dates = DemoDates::new(today, &school_days);
     db.write_now(|conn| {
         let now = crate::clock::Clock::fixed(today).now_naive();
@@ -239,6 +302,9 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
                 });
                 for (index, day) in school_days.iter().enumerate() {
                     for (session, pm) in [(Session::Am, false), (Session::Pm, true)] {
+                        if covered_c2((school_index, n), *day, pm, &dates) {
+                            continue; // pushed by seed_support, after what covers it
+                        }
                         let (code, minutes_late) =
                             demo_code(school_index, n, *day, pm, index, &dates);
                         new_marks.push(IncomingMark {
@@ -256,35 +322,9 @@ pub fn seed(db: &Db, policy: &Policy, today: NaiveDate) -> Result<DemoCredential
             }
             pupil_store::insert_pupils(conn, &new_pupils)?;
             pupil_store::insert_enrolments(conn, &new_enrolments)?;
-            let push = PushContext {
-                kind: PushKind::Register,
-                urn: Some(urn),
-                mode: PushMode::Partial,
-                actor: actor.clone(),
-                now,
-                today,
-            };
-            let import_id = open_import(conn, &push, None)?;
-            let write = MarkWrite {
-                school_urn: urn,
-                import_id,
-                now,
-                today,
-                policy: &policy.attendance,
-            };
-            let written = write_marks(conn, &write, &new_marks)?;
-            let tally = Tally {
-                received: new_marks.len(),
-                inserted: written.inserted,
-                updated: written.updated,
-                unchanged: 0,
-            };
-            conclude(conn, &push, import_id, tally, Rejections::new(None))?;
-            events.push(actor.audit(
-                now,
-                "import",
-                AuditSubject::new("register_import", import_id.to_string()).school(urn),
-            ));
+            events.push(push_register(
+                conn, &actor, policy, urn, &new_marks, now, today,
+            )?);
         }
         audit::append(conn, &events)?;
         Ok(())
@@ -347,7 +387,59 @@ pub async fn seed_support(state: &crate::service::AppState) -> Result<(), ApiErr
     let dates = DemoDates::on(today, &calendar);
     support::seed(state, &dates).await?;
     part_time::seed(state, dates.part_time).await?;
-    Ok(())
+    // Then the C2 sessions they cover (`covered_c2`), those not stored yet.
+    let (policy, now) = (state.policy.clone(), state.clock.now_naive());
+    state
+        .db
+        .write(move |conn| {
+            let actor = Actor::operator("serve --demo");
+            let school_days = school_days_to(&calendar, today);
+            let year = AcademicYear::containing(today);
+            let mut events = Vec::new();
+            for (school_index, (urn, ..)) in DEMO_SCHOOLS.into_iter().enumerate() {
+                let mut marks = Vec::new();
+                for pupil in [support::PUPIL, part_time::AGREED] {
+                    if pupil.0 != school_index {
+                        continue;
+                    }
+                    let upn = demo_upn(pupil.0, pupil.1);
+                    let c2 = AttendanceCode::C2.as_str();
+                    let stored: HashSet<(NaiveDate, String)> = marks_store::with_codes_of_pupils(
+                        conn,
+                        &[upn.as_str()],
+                        &[c2],
+                        year.first_day(),
+                        today,
+                    )?
+                    .into_iter()
+                    .filter(|m| m.school_urn == urn)
+                    .map(|m| (m.mark_date, m.session))
+                    .collect();
+                    for day in &school_days {
+                        for (session, pm) in [(Session::Am, false), (Session::Pm, true)] {
+                            let key = (*day, session.as_str().to_string());
+                            if covered_c2(pupil, *day, pm, &dates) && !stored.contains(&key) {
+                                marks.push(IncomingMark {
+                                    upn: upn.as_str().into(),
+                                    mark_date: *day,
+                                    session,
+                                    code: AttendanceCode::C2,
+                                    minutes_late: None,
+                                });
+                            }
+                        }
+                    }
+                }
+                if !marks.is_empty() {
+                    events.push(push_register(
+                        conn, &actor, &policy, urn, &marks, now, today,
+                    )?);
+                }
+            }
+            audit::append(conn, &events)?;
+            Ok(())
+        })
+        .await
 }
 
 /// Reads the demo's facts for `today` (after [`seed`]).

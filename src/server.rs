@@ -238,7 +238,8 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         ..ServerLimits::default()
     };
     // Signals are ours, not actix's: actix treats SIGINT (Ctrl-C) as a forced stop that drops
-    // the requests in flight, and SIGINT must drain like SIGTERM (README "Operating it").
+    // the requests in flight, and SIGINT must drain like SIGTERM (docs/operations.md,
+    // "Operating it").
     let server = http_server(listener, state, metrics, settings, limits)?;
     let handle = server.handle();
     let stopper = actix_web::rt::spawn(async move {

@@ -351,7 +351,7 @@ impl Proxy {
     /// Pausing waits until every pump has seen it: a pump in the middle of a read forwards
     /// what that read returns, and a request whose connection check got through just before
     /// would then hang in its work instead (a database that stops answering mid-request is only
-    /// bounded by the keepalives; see README, "Operating it").
+    /// bounded by the keepalives; see docs/operations.md, "Operating it").
     fn black_hole(&self, on: bool) {
         self.paused.store(on, Ordering::Release);
         if on {

@@ -452,4 +452,31 @@ on_both_backends!(demo_support_story_fills_the_report, |app| {
         .await
         .json();
     assert_eq!(alerts["items"].as_array().unwrap().len(), 0, "{alerts:#}");
+    // R15.3 on the demo: Oakfield's pupil 6's C2 is the one without an agreement, and the C2
+    // under the case and the agreement never raised one (not even one resolved the day the
+    // agreement began, before the day it was raised).
+    let c2 = app
+        .get(
+            &la,
+            "/api/v1/alerts?kind=c2_without_agreement&state=all&acknowledged=all",
+        )
+        .await
+        .json();
+    let c2 = c2["items"].as_array().unwrap();
+    assert_eq!(c2.len(), 1, "{c2:#?}");
+    assert_eq!(c2[0]["upn"], unagreed.as_str());
+    assert_eq!(c2[0]["state"], "open");
+    assert_eq!(c2[0]["facts"]["sessions_count"], 5);
+    let all = app
+        .get(&la, "/api/v1/alerts?state=all&acknowledged=all&limit=500")
+        .await
+        .json();
+    for alert in all["items"].as_array().unwrap() {
+        if let Some(resolved) = alert["resolved_on"].as_str() {
+            assert!(
+                resolved >= alert["raised_on"].as_str().unwrap(),
+                "resolved before it was raised: {alert}"
+            );
+        }
+    }
 });

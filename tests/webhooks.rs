@@ -1200,3 +1200,70 @@ on_both_backends!(the_payload_and_the_header_keep_one_clock, |app| {
         "{listed:#?}"
     );
 });
+
+on_both_backends!(
+    part_time_timetable_alerts_are_announced_by_the_scan,
+    |app| {
+        // RULES.md R15.3: the scan announces an open c2_without_agreement and an overrun as
+        // `attendance.<kind>`, to the LA and the pupil's school, not another school.
+        let s = base(&app).await;
+        let la_rx = Receiver::start(200);
+        let oak_rx = Receiver::start(200);
+        let hill_rx = Receiver::start(200);
+        let events = [
+            "attendance.c2_without_agreement",
+            "attendance.part_time_timetable_overrun",
+        ];
+        subscribe(&app, &s.la, &la_rx.url(), &events).await;
+        subscribe(&app, &s.oakfield, &oak_rx.url(), &events).await;
+        subscribe(&app, &s.hillside, &hill_rx.url(), &events).await;
+        let agreement = json!({
+            "upn": upn(2), "start_date": "2026-11-02", "end_date": "2026-11-13",
+            "pattern": {"monday": ["AM"]}, "reason": "health", "parent_agreed_on": "2026-10-30",
+            "ambition": "Full time", "plan_reference": "IHCP", "review_dates": ["2026-11-13"]
+        });
+        let r = app
+            .call(
+                "POST",
+                &s.oakfield,
+                "/api/v1/schools/117001/part-time-timetables",
+                Some(&agreement),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.text());
+        let timetable = r.json()["id"].as_i64().unwrap();
+        let marks = json!({"marks": [
+            {"upn": upn(1), "date": "2026-11-09", "session": "PM", "code": "C2"},
+            {"upn": upn(2), "date": "2026-11-16", "session": "PM", "code": "C2"},
+        ]});
+        let r = app
+            .call(
+                "POST",
+                &s.oakfield,
+                "/api/v1/schools/117001/registers",
+                Some(&marks),
+            )
+            .await;
+        assert_eq!(r.json()["rejected"], 0, "{}", r.text());
+        // The agreement's review of 13 November was not recorded: overdue too (not subscribed).
+        assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 3);
+        assert_eq!(webhooks::scan(&app.state).await.unwrap().events, 0);
+        deliver(&app, &quick(&[50])).await;
+        for rx in [&la_rx, &oak_rx] {
+            let got: Vec<Value> = rx.received().iter().map(|r| r.json()).collect();
+            let without = got
+                .iter()
+                .find(|e| e["type"] == "attendance.c2_without_agreement")
+                .expect("C2 without agreement");
+            assert_eq!(without["data"]["upn"], upn(1));
+            assert_eq!(without["data"]["since"], "2026-11-09");
+            let overrun = got
+                .iter()
+                .find(|e| e["type"] == "attendance.part_time_timetable_overrun")
+                .expect("overrun");
+            assert_eq!(overrun["data"]["upn"], upn(2));
+            assert_eq!(overrun["data"]["part_time_timetable_id"], timetable);
+        }
+        assert!(hill_rx.received().is_empty());
+    }
+);

@@ -180,9 +180,11 @@ pub async fn get_attendance(
 pub struct AlertsQuery {
     /// Only these kinds, comma-separated: from the register `sickness_return_due`,
     /// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`,
-    /// `unauthorised_absence_10_days`; from referrals `assessment_overdue`; from cases
-    /// `review_overdue`, `medical_evidence_due`, `register_code_mismatch`,
-    /// `support_non_engagement`, `lesson_non_engagement`.
+    /// `unauthorised_absence_10_days`, `c2_without_agreement`, `part_time_timetable_overrun`;
+    /// from referrals `assessment_overdue`; from cases `review_overdue`,
+    /// `medical_evidence_due`, `register_code_mismatch`, `support_non_engagement`,
+    /// `lesson_non_engagement`; from part-time timetables `part_time_review_overdue`,
+    /// `part_time_timetable_prolonged`.
     #[param(example = "sickness_return_due,unexplained_absence_overdue")]
     pub kind: Option<String>,
     /// Only this school (a school client: one of its own).
@@ -434,7 +436,8 @@ pub struct AcknowledgeBody {
 ///
 /// Who: `la` (any alert) or `school` (its own pupils' attendance alerts: `sickness_return_due`,
 /// `unexplained_absence_overdue`, `persistent_absence`, `severe_absence`,
-/// `unauthorised_absence_10_days`; another school's alert is 404, a referral or case alert 403).
+/// `unauthorised_absence_10_days`, `c2_without_agreement`, `part_time_timetable_overrun`;
+/// another school's alert is 404, a referral, case or part-time timetable alert 403).
 /// What it changes: records who acknowledged it, when, and the note (RULES.md R16.3). The first
 /// acknowledgement stands: acknowledging an acknowledged alert answers 200 with it unchanged. A
 /// resolved alert cannot be acknowledged (409); if its cause comes back it is raised as a new,

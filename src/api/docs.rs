@@ -36,7 +36,7 @@ key is a 422 for the push, like any unknown key.\n\n\
 (413 above). A body that pauses 10 s or has not all arrived after 120 s is 408. When the \
 database is unreachable or slow, or the server is inflating too many gzip bodies at once, the \
 answer is 503 with `Retry-After` (seconds): retry then. Operators can change every figure \
-(README, Configuration).",
+(docs/operations.md, Configuration).",
         license(name = "MIT", identifier = "MIT"),
     ),
     // One relative server: generators and Swagger UI then call the host that served the spec.

@@ -40,7 +40,11 @@ pub struct NewWebhookBody {
     /// Event types: `referral.received`, `referral.assessed`, `referral.decided`,
     /// `case.review_due`, `case.review_overdue`, `case.medical_evidence_due`, `case.closed`,
     /// `case.lesson_non_engagement`, `attendance.sickness_return_due`,
-    /// `attendance.unexplained_absence_overdue`, `attendance.unauthorised_absence_10_days`.
+    /// `attendance.unexplained_absence_overdue`, `attendance.unauthorised_absence_10_days`,
+    /// `attendance.c2_without_agreement`, `attendance.part_time_timetable_overrun`,
+    /// `attendance.part_time_review_overdue`, `attendance.part_time_timetable_prolonged`,
+    /// `part_time_timetable.agreed`, `part_time_timetable.extended`,
+    /// `part_time_timetable.reviewed`.
     #[validate(length(min = 1, max = 20, message = "should name 1 to 20 event types"))]
     #[schema(value_type = Vec<EventType>, min_items = 1, max_items = 20,
              example = json!(["referral.decided", "case.closed"]))]

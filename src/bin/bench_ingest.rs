@@ -50,6 +50,8 @@ mod year_to_date;
 
 #[path = "bench_support/memory.rs"]
 mod memory;
+#[path = "bench_support/part_time.rs"]
+mod part_time;
 
 use harness::{
     add_client, esma, finish, http_client, log_tail, machine_load, main_with, median, prepare,
@@ -95,6 +97,13 @@ struct Args {
     /// Pupil summaries timed after the year to date.
     #[arg(long, default_value_t = 200)]
     summary_samples: usize,
+    /// Pupils on a part-time timetable (RULES.md R15): each has an agreement recorded through
+    /// the API before the registers, and `C2` every afternoon from its start (issue 24: 2%).
+    #[arg(long, default_value_t = 0.02)]
+    part_time_share: f64,
+    /// Pupils with `C2` every afternoon and no agreement (R15.3 `c2_without_agreement`).
+    #[arg(long, default_value_t = 0.001)]
+    c2_without_agreement_share: f64,
     /// Seed of the generated night (same seed, same data).
     #[arg(long, default_value_t = 20261120)]
     seed: u64,
@@ -116,10 +125,12 @@ const FIRST_URN: usize = 200_001;
 const LA: u16 = 919;
 const RAW_BATCH: usize = 500;
 
-/// Everything but present (`/` `\`) and `I`: the remaining ~5% of marks, drawn uniformly.
-const OTHER_CODES: [&str; 22] = [
+/// Everything but present (`/` `\`), `I` and `C2`: the remaining ~5% of marks, drawn uniformly.
+/// `C2` (a part-time timetable) only where the scenario puts it: the afternoons of the pupils on
+/// one, and of a few without an agreement (`part_time::PartTime`).
+const OTHER_CODES: [&str; 21] = [
     "L", "U", "C", "M", "E", "R", "O", "G", "N", "B", "K", "V", "P", "W", "T", "S", "J1", "C1",
-    "C2", "D", "X", "Y1",
+    "D", "X", "Y1",
 ];
 const FORENAMES: [&str; 12] = [
     "Olivia", "Amelia", "Isla", "Ava", "Noah", "Oliver", "George", "Arthur", "Muhammad", "Leo",
@@ -146,6 +157,9 @@ struct Pupil {
     pupil_premium: bool,
     on_roll_from: &'static str,
     on_roll_until: Option<&'static str>,
+    /// Not part of the roll: whether the pupil is on a part-time timetable.
+    #[serde(skip)]
+    part_time: part_time::PartTime,
 }
 
 #[derive(Clone)]
@@ -198,6 +212,8 @@ fn generate(args: &Args) -> Result<Vec<School>, String> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let oldest = NaiveDate::from_ymd_opt(2010, 11, 21).ok_or("bad date")?; // 15 on the mark date
     let span = (NaiveDate::from_ymd_opt(2021, 11, 20).ok_or("bad date")? - oldest).num_days(); // 5
+    let of_age = part_time::of_age_by().ok_or("bad date")?;
+    let of_age_share = (of_age - oldest).num_days() as f64 / span as f64;
     let letters = b"ABDEFGHJLNPQRSTUWXYZ"; // letters used in postcode inward codes
     let areas = ["SG", "AL", "WD", "EN", "HP", "CM"];
     let mut schools = Vec::with_capacity(args.schools);
@@ -221,11 +237,13 @@ fn generate(args: &Args) -> Result<Vec<School>, String> {
                 pick(&mut rng),
                 pick(&mut rng)
             );
+            let date_of_birth = oldest + chrono::Duration::days(rng.random_range(0..=span));
+            let part_time = part_time::PartTime::of(s, p, date_of_birth, of_age_share, args);
             pupils.push(Pupil {
                 upn: format!("{letter}{twelve}"),
                 legal_forename: FORENAMES[rng.random_range(0..FORENAMES.len())],
                 legal_surname: SURNAMES[rng.random_range(0..SURNAMES.len())],
-                date_of_birth: oldest + chrono::Duration::days(rng.random_range(0..=span)),
+                date_of_birth,
                 postcode,
                 home_la_code: LA,
                 ehcp: rng.random_bool(0.03),
@@ -233,10 +251,14 @@ fn generate(args: &Args) -> Result<Vec<School>, String> {
                 pupil_premium: rng.random_bool(0.04),
                 on_roll_from: ON_ROLL_FROM,
                 on_roll_until: None,
+                part_time,
             });
             for session in ["AM", "PM"] {
-                let code = draw_code(session, &mut rng);
-                let minutes_late = minutes_for(code, &mut rng);
+                let mut code = draw_code(session, &mut rng);
+                let mut minutes_late = minutes_for(code, &mut rng);
+                if part_time.c2_in(session) {
+                    (code, minutes_late) = ("C2", None);
+                }
                 marks.push(Mark {
                     pupil: p,
                     session,
@@ -969,6 +991,21 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     let measured = runtime
         .block_on(http_setup(&mut server, &la, &mis, &schools, args.clients))
         .and_then(|session| {
+            let first_day = plan.days.first().copied().unwrap_or(days[0]);
+            let today = NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").map_err(|e| e.to_string())?;
+            let start = part_time::start_date(first_day, today);
+            eprintln!("bench-ingest: recording the part-time timetables from {start}");
+            let http = http_client(args.clients)?;
+            let recorded = part_time::record(
+                &http,
+                &session.base,
+                &session.token,
+                &schools,
+                start,
+                today,
+                args.clients,
+            );
+            let agreements = runtime.block_on(recorded)?;
             let year_to_date = if plan.days.is_empty() {
                 None
             } else {
@@ -986,6 +1023,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
                     &plan.days,
                     args.clients,
                     plan.seed,
+                    agreements.start,
                 );
                 Some(runtime.block_on(pushed)?)
             };
@@ -1026,7 +1064,14 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
                 );
                 Some(runtime.block_on(timed)?)
             };
-            Ok((session.roll, http_secs, raw_secs, year_to_date, reads))
+            Ok((
+                session.roll,
+                http_secs,
+                raw_secs,
+                year_to_date,
+                reads,
+                agreements,
+            ))
         });
     let dropped = raw_db.drop_table();
     // Read before stopping: /proc/<pid> is gone once the server is reaped.
@@ -1036,7 +1081,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         _ => String::new(),
     };
     server.stop();
-    let (roll, http_secs, raw_secs, year_to_date, reads) = measured.map_err(|e| {
+    let (roll, http_secs, raw_secs, year_to_date, reads, agreements) = measured.map_err(|e| {
         let tail = log_tail(&log);
         format!("{e}{exited}\n  server log: {}{tail}", log.display())
     })?;
@@ -1089,6 +1134,11 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             ytd.last_day_rate
         );
     }
+    println!(
+        "part-time timetables (R15): {} agreements from {} ({} reviews held), C2 every afternoon \
+         of those pupils and of {} without one",
+        agreements.agreed, agreements.start, agreements.reviews, agreements.without
+    );
     if let Some(reads) = &reads {
         println!(
             "alert worklist (la, {} open alerts): first page of 100 {:.1} ms, one kind {:.1} ms \

@@ -1,4 +1,4 @@
-//! Which alerts should be open (RULES.md R2.2, R4.4, R5.1, R10.3, R11.4, R11.5, R12.1, R12.2, R16.1;
+//! Which alerts should be open (RULES.md R2.2, R4.4, R5.1, R10.3, R11.4, R11.5, R12.1, R12.2, R15.2, R15.3, R16.1;
 //! API.md "Attendance" `GET /alerts`). Pure: `service::alerts` compares what the rules want with
 //! the stored alerts and writes the difference.
 //!
@@ -25,11 +25,16 @@ use super::codes::{AttendanceCode, Session};
 use super::tally::{PupilTally, YearTally};
 
 mod case;
+mod part_time;
 mod referral;
 
 pub use case::{
     lesson_non_engagement, medical_evidence_due, register_code_mismatch, review_overdue,
     support_non_engagement, CaseClock, CaseFacts, CASE_REGISTER_CODES,
+};
+pub use part_time::{
+    c2_alerts, part_time_review_overdue, part_time_timetable_prolonged, AgreementClock,
+    AgreementSpan, C2Cover, C2Finding,
 };
 pub use referral::{assessment_overdue, ReferralFacts};
 
@@ -60,10 +65,19 @@ pub enum AlertKind {
     /// R16.1: 20 unauthorised sessions in the academic year, or 20 in a row (10 school days).
     #[serde(rename = "unauthorised_absence_10_days")]
     UnauthorisedAbsence10Days,
+    /// R15.3: `C2` sessions in the academic year that no agreement or case covers.
+    #[serde(rename = "c2_without_agreement")]
+    C2WithoutAgreement,
+    /// R15.3: `C2` sessions after the (extended) end date of an agreement.
+    PartTimeTimetableOverrun,
+    /// R15.3: an agreement's review date passed with no review recorded.
+    PartTimeReviewOverdue,
+    /// R15.2: an agreement whose span with extensions exceeds the policy's school days.
+    PartTimeTimetableProlonged,
 }
 
 impl AlertKind {
-    pub const ALL: [AlertKind; 11] = [
+    pub const ALL: [AlertKind; 15] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
@@ -75,15 +89,34 @@ impl AlertKind {
         AlertKind::SupportNonEngagement,
         AlertKind::LessonNonEngagement,
         AlertKind::UnauthorisedAbsence10Days,
+        AlertKind::C2WithoutAgreement,
+        AlertKind::PartTimeTimetableOverrun,
+        AlertKind::PartTimeReviewOverdue,
+        AlertKind::PartTimeTimetableProlonged,
     ];
 
     /// The kinds computed from the register (what `esma-api recompute` reconciles).
-    pub const FROM_REGISTER: [AlertKind; 5] = [
+    pub const FROM_REGISTER: [AlertKind; 7] = [
         AlertKind::SicknessReturnDue,
         AlertKind::UnexplainedAbsenceOverdue,
         AlertKind::PersistentAbsence,
         AlertKind::SevereAbsence,
         AlertKind::UnauthorisedAbsence10Days,
+        AlertKind::C2WithoutAgreement,
+        AlertKind::PartTimeTimetableOverrun,
+    ];
+
+    /// The register kinds of part-time timetables (R15.3), kept per pupil from the `C2`
+    /// sessions rather than from the tally.
+    pub const C2_KINDS: [AlertKind; 2] = [
+        AlertKind::C2WithoutAgreement,
+        AlertKind::PartTimeTimetableOverrun,
+    ];
+
+    /// The kinds about one agreement (R15.2, R15.3).
+    pub const AGREEMENT_KINDS: [AlertKind; 2] = [
+        AlertKind::PartTimeReviewOverdue,
+        AlertKind::PartTimeTimetableProlonged,
     ];
 
     pub const fn as_str(self) -> &'static str {
@@ -99,6 +132,10 @@ impl AlertKind {
             AlertKind::SupportNonEngagement => "support_non_engagement",
             AlertKind::LessonNonEngagement => "lesson_non_engagement",
             AlertKind::UnauthorisedAbsence10Days => "unauthorised_absence_10_days",
+            AlertKind::C2WithoutAgreement => "c2_without_agreement",
+            AlertKind::PartTimeTimetableOverrun => "part_time_timetable_overrun",
+            AlertKind::PartTimeReviewOverdue => "part_time_review_overdue",
+            AlertKind::PartTimeTimetableProlonged => "part_time_timetable_prolonged",
         }
     }
 
@@ -109,7 +146,8 @@ impl AlertKind {
     }
 
     /// An attendance alert, computed from a school's register: the kinds a school may
-    /// acknowledge for its own pupils (R16.3; the others are the LA's to acknowledge).
+    /// acknowledge for its own pupils (R16.3; the others, the agreement kinds among them, are
+    /// the LA's to acknowledge).
     pub fn is_attendance(self) -> bool {
         AlertKind::FROM_REGISTER.contains(&self)
     }
@@ -127,6 +165,14 @@ pub enum AlertScope {
     /// An active case: reconciled by the clock and whenever the case is read; its exit
     /// resolves what is open.
     Case(fn(&CaseFacts<'_>, &CaseClock<'_>) -> Vec<WantedAlert>),
+    /// A part-time timetable agreement: reconciled on every write of it (create, extend,
+    /// review), and by the clock for the date-driven kinds (`part_time_review_overdue`).
+    Agreement(
+        fn(
+            &crate::domain::part_time::PartTimeTimetable,
+            &AgreementClock<'_>,
+        ) -> Option<WantedAlert>,
+    ),
 }
 
 /// How one kind of alert is kept.
@@ -161,6 +207,25 @@ impl AlertKind {
             AlertKind::PersistentAbsence => register(false),
             AlertKind::SevereAbsence => register(false),
             AlertKind::UnauthorisedAbsence10Days => register(true),
+            // R15.3: kept on push for the pupils whose C2 sessions changed, and on every write
+            // of their agreements; the first uncovered session is `since`.
+            AlertKind::C2WithoutAgreement | AlertKind::PartTimeTimetableOverrun => AlertRule {
+                scope: AlertScope::Register,
+                since_follows_cause: true,
+                when_gone: Some(
+                    "every C2 session is covered by a part-time timetable or a case, or was corrected",
+                ),
+            },
+            AlertKind::PartTimeReviewOverdue => AlertRule {
+                scope: AlertScope::Agreement(part_time_review_overdue),
+                since_follows_cause: true,
+                when_gone: Some("the reviews were recorded"),
+            },
+            AlertKind::PartTimeTimetableProlonged => AlertRule {
+                scope: AlertScope::Agreement(part_time_timetable_prolonged),
+                since_follows_cause: false,
+                when_gone: Some("the end date was brought within the policy's school days"),
+            },
             AlertKind::AssessmentOverdue => AlertRule {
                 scope: AlertScope::Referral(assessment_overdue),
                 since_follows_cause: false,
@@ -348,6 +413,16 @@ pub fn parse_session_subject(subject: &str) -> Option<(NaiveDate, Session)> {
         NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?,
         Session::parse(session).ok()?,
     ))
+}
+
+/// The subject of an alert about a part-time timetable agreement (R15.2, R15.3).
+pub fn part_time_subject(timetable_id: i64) -> String {
+    format!("part-time timetable {timetable_id}")
+}
+
+/// Parses a part-time timetable subject back.
+pub fn part_time_subject_id(subject: &str) -> Option<i64> {
+    subject.strip_prefix("part-time timetable ")?.parse().ok()
 }
 
 /// The subject of an alert about a referral (R10.3 `assessment_overdue`).

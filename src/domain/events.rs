@@ -47,6 +47,18 @@ pub enum EventType {
     /// (RULES.md R16.1).
     #[schema(rename = "attendance.unauthorised_absence_10_days")]
     AttendanceUnauthorisedAbsence10Days,
+    /// `C2` sessions no part-time timetable or case covers (RULES.md R15.3).
+    #[schema(rename = "attendance.c2_without_agreement")]
+    AttendanceC2WithoutAgreement,
+    /// `C2` sessions after a part-time timetable's end date (RULES.md R15.3).
+    #[schema(rename = "attendance.part_time_timetable_overrun")]
+    AttendancePartTimeTimetableOverrun,
+    /// A part-time timetable's review date passed with no review recorded (RULES.md R15.3).
+    #[schema(rename = "attendance.part_time_review_overdue")]
+    AttendancePartTimeReviewOverdue,
+    /// A part-time timetable runs longer than the policy's school days (RULES.md R15.2).
+    #[schema(rename = "attendance.part_time_timetable_prolonged")]
+    AttendancePartTimeTimetableProlonged,
     /// A school recorded a part-time timetable agreement (RULES.md R15.1).
     #[schema(rename = "part_time_timetable.agreed")]
     PartTimeTimetableAgreed,
@@ -59,7 +71,7 @@ pub enum EventType {
 }
 
 impl EventType {
-    pub const ALL: [EventType; 14] = [
+    pub const ALL: [EventType; 18] = [
         EventType::ReferralReceived,
         EventType::ReferralAssessed,
         EventType::ReferralDecided,
@@ -71,6 +83,10 @@ impl EventType {
         EventType::AttendanceSicknessReturnDue,
         EventType::AttendanceUnexplainedAbsenceOverdue,
         EventType::AttendanceUnauthorisedAbsence10Days,
+        EventType::AttendanceC2WithoutAgreement,
+        EventType::AttendancePartTimeTimetableOverrun,
+        EventType::AttendancePartTimeReviewOverdue,
+        EventType::AttendancePartTimeTimetableProlonged,
         EventType::PartTimeTimetableAgreed,
         EventType::PartTimeTimetableExtended,
         EventType::PartTimeTimetableReviewed,
@@ -93,6 +109,14 @@ impl EventType {
             EventType::AttendanceUnauthorisedAbsence10Days => {
                 "attendance.unauthorised_absence_10_days"
             }
+            EventType::AttendanceC2WithoutAgreement => "attendance.c2_without_agreement",
+            EventType::AttendancePartTimeTimetableOverrun => {
+                "attendance.part_time_timetable_overrun"
+            }
+            EventType::AttendancePartTimeReviewOverdue => "attendance.part_time_review_overdue",
+            EventType::AttendancePartTimeTimetableProlonged => {
+                "attendance.part_time_timetable_prolonged"
+            }
             EventType::PartTimeTimetableAgreed => "part_time_timetable.agreed",
             EventType::PartTimeTimetableExtended => "part_time_timetable.extended",
             EventType::PartTimeTimetableReviewed => "part_time_timetable.reviewed",
@@ -114,6 +138,10 @@ impl EventType {
                 | EventType::AttendanceSicknessReturnDue
                 | EventType::AttendanceUnexplainedAbsenceOverdue
                 | EventType::AttendanceUnauthorisedAbsence10Days
+                | EventType::AttendanceC2WithoutAgreement
+                | EventType::AttendancePartTimeTimetableOverrun
+                | EventType::AttendancePartTimeReviewOverdue
+                | EventType::AttendancePartTimeTimetableProlonged
         )
     }
 
@@ -129,6 +157,14 @@ impl EventType {
             AlertKind::LessonNonEngagement => Some(EventType::CaseLessonNonEngagement),
             AlertKind::UnauthorisedAbsence10Days => {
                 Some(EventType::AttendanceUnauthorisedAbsence10Days)
+            }
+            AlertKind::C2WithoutAgreement => Some(EventType::AttendanceC2WithoutAgreement),
+            AlertKind::PartTimeTimetableOverrun => {
+                Some(EventType::AttendancePartTimeTimetableOverrun)
+            }
+            AlertKind::PartTimeReviewOverdue => Some(EventType::AttendancePartTimeReviewOverdue),
+            AlertKind::PartTimeTimetableProlonged => {
+                Some(EventType::AttendancePartTimeTimetableProlonged)
             }
             AlertKind::PersistentAbsence
             | AlertKind::SevereAbsence
@@ -338,6 +374,10 @@ mod tests {
                 "attendance.sickness_return_due",
                 "attendance.unexplained_absence_overdue",
                 "attendance.unauthorised_absence_10_days",
+                "attendance.c2_without_agreement",
+                "attendance.part_time_timetable_overrun",
+                "attendance.part_time_review_overdue",
+                "attendance.part_time_timetable_prolonged",
                 "part_time_timetable.agreed",
                 "part_time_timetable.extended",
                 "part_time_timetable.reviewed"

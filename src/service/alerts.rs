@@ -11,9 +11,15 @@
 //! - referral and case kinds: the clock ([`follow_clock`], before the worklist is read and in
 //!   the event scan), a case read ([`reconcile_case`]), a lesson push (the cases it touched,
 //!   together: [`reconcile_cases_of`]), a case exit ([`close_case`]) and a referral's decision or
-//!   withdrawal ([`resolve_assessment_overdue`]).
+//!   withdrawal ([`resolve_assessment_overdue`]);
+//! - part-time timetable kinds (R15.2, R15.3): the `C2` register kinds on a push for the pupils
+//!   whose `C2` sessions changed ([`AlertWork::check_c2`], [`reconcile_c2`]), on every write of
+//!   an agreement and a case's opening or exit ([`reconcile_agreement`],
+//!   [`reconcile_c2_of_pupil`]) and by `esma-api recompute`; the agreement kinds on its writes,
+//!   and `part_time_review_overdue` by the clock ([`follow_clock`]).
 //!
-//! It imports no other use case: cases, referrals, attendance and webhooks call it.
+//! It imports no other use case: cases, referrals, attendance, part-time timetables and webhooks
+//! call it.
 
 use std::collections::{HashMap, HashSet};
 
@@ -23,9 +29,10 @@ use serde_json::{json, Value};
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
 use crate::domain::alerts::{
-    case_of_subject, is_about_case, parse_session_subject, referral_subject,
-    unexplained_overdue_before, Acknowledgement, Acknowledging, Alert, AlertChange, AlertKey,
-    AlertKind, AlertScope, AlertState, CaseClock, CaseFacts, ReferralFacts, WantedAlert,
+    c2_alerts, case_of_subject, is_about_case, parse_session_subject, part_time_review_overdue,
+    part_time_subject, part_time_subject_id, referral_subject, unexplained_overdue_before,
+    Acknowledgement, Acknowledging, AgreementClock, AgreementSpan, Alert, AlertChange, AlertKey,
+    AlertKind, AlertScope, AlertState, C2Cover, CaseClock, CaseFacts, ReferralFacts, WantedAlert,
     CASE_REGISTER_CODES,
 };
 use crate::domain::attendance::{
@@ -39,6 +46,7 @@ use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::codes::{AttendanceCode, Session};
 use crate::domain::events::EventType;
 use crate::domain::lessons::Lesson;
+use crate::domain::part_time::{PartTimePolicy, PartTimeTimetable};
 use crate::domain::policy::Policy;
 use crate::domain::referral::{Referral, ReferralId};
 use crate::domain::tally::YearTally;
@@ -47,6 +55,7 @@ use crate::store::alerts::{self as store, AlertFilter, NewAlert};
 use crate::store::cases as case_store;
 use crate::store::lessons as lesson_store;
 use crate::store::marks::{self, StoredMark};
+use crate::store::part_time as part_time_store;
 use crate::store::referrals as referral_store;
 use crate::store::{attendance as tallies, audit, calendars, changes, DbConnection, StoreResult};
 
@@ -55,7 +64,7 @@ use crate::store::{attendance as tallies, audit, calendars, changes, DbConnectio
 // ---------------------------------------------------------------------------------------------
 
 /// Which stored alerts a reconciliation compares with what the rules want.
-#[derive(Debug, Clone, Copy)]
+#[derive(Clone, Copy)]
 enum Stored<'a> {
     /// The open alerts of the kinds everywhere.
     Everywhere,
@@ -65,6 +74,12 @@ enum Stored<'a> {
     OfCases {
         ids: &'a HashSet<i64>,
         upns: &'a [&'a str],
+    },
+    /// Those of these pupils that `keep` says the reconciliation is about (R15: a pupil's
+    /// years at a school, an agreement).
+    OfPupils {
+        upns: &'a [&'a str],
+        keep: &'a dyn Fn(&Alert) -> bool,
     },
 }
 
@@ -104,11 +119,18 @@ fn reconcile(
         (false, _) => Vec::new(),
         (true, Stored::AtSchool(urn)) => store::open_of_school(conn, urn, kinds)?,
         (true, Stored::Everywhere) => store::open_of_kinds(conn, kinds)?,
-        (true, Stored::OfCases { upns, .. }) => store::open_of_pupils(conn, upns, kinds)?,
+        (true, Stored::OfCases { upns, .. } | Stored::OfPupils { upns, .. }) => {
+            store::open_of_pupils(conn, upns, kinds)?
+        }
     };
     for open in open {
         if let Stored::OfCases { ids, .. } = stored {
             if !case_of_subject(&open.subject).is_some_and(|id| ids.contains(&id)) {
+                continue;
+            }
+        }
+        if let Stored::OfPupils { keep, .. } = stored {
+            if !keep(&open) {
                 continue;
             }
         }
@@ -188,6 +210,9 @@ pub struct AlertWork {
     raise: Vec<NewAlert>,
     resolve: Vec<(AlertKey, String)>,
     move_since: Vec<(AlertKey, NaiveDate)>,
+    /// R15.3: the pupils' years whose `C2` sessions changed, to check against their
+    /// agreements and cases when the push is written.
+    c2: Vec<C2Register>,
 }
 
 impl AlertWork {
@@ -232,6 +257,11 @@ impl AlertWork {
         }
     }
 
+    /// R15.3: a pupil's year whose `C2` sessions the push changed (added or replaced one).
+    pub(crate) fn check_c2(&mut self, register: C2Register) {
+        self.c2.push(register);
+    }
+
     /// Writes the changes; returns them as the change feed says them.
     pub(crate) fn apply(
         self,
@@ -256,8 +286,297 @@ impl AlertWork {
                 .into_iter()
                 .map(|a| Change::alert(a.id, a.school_urn, ChangeAction::Raised)),
         );
+        // Read in the write transaction, so an agreement recorded meanwhile counts.
+        changed.extend(reconcile_c2(conn, &self.c2, today)?);
         Ok(changed)
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Part-time timetables (R15.2, R15.3)
+// ---------------------------------------------------------------------------------------------
+
+/// One pupil's `C2` sessions of one academic year at a school, in register order.
+#[derive(Debug, Clone)]
+pub(crate) struct C2Register {
+    pub school_urn: i32,
+    pub upn: String,
+    pub year: AcademicYear,
+    pub sessions: Vec<(NaiveDate, Session)>,
+    /// A push that only added `C2` sessions (removed none). What covers them did not change (a
+    /// write that changes it reconciles then), so every open alert stays wanted: only a session
+    /// left uncovered needs the stored alerts compared.
+    pub only_added: bool,
+}
+
+/// What covers the `C2` sessions of `registers`, by school and pupil, as a push needs it: their
+/// agreements, and the cases only of the pupils with a session no agreement covers (R12.1: a
+/// supported pupil's `C2` is the case's). One query when agreements cover every session, two at
+/// most, for any number of pupils.
+fn covers_for(
+    conn: &mut DbConnection,
+    registers: &[C2Register],
+) -> StoreResult<HashMap<(i32, String), C2Cover>> {
+    let mut upns: Vec<&str> = registers.iter().map(|r| r.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
+    let mut covers: HashMap<(i32, String), C2Cover> = HashMap::new();
+    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, &upns)? {
+        covers
+            .entry((urn, upn))
+            .or_default()
+            .agreements
+            .push(AgreementSpan { id, start, end });
+    }
+    let none = C2Cover::default();
+    let mut uncovered: Vec<&str> = registers
+        .iter()
+        .filter(|r| {
+            let cover = covers.get(&(r.school_urn, r.upn.clone())).unwrap_or(&none);
+            r.sessions
+                .iter()
+                .any(|(date, _)| cover.finding(*date).is_some())
+        })
+        .map(|r| r.upn.as_str())
+        .collect();
+    uncovered.sort_unstable();
+    uncovered.dedup();
+    if !uncovered.is_empty() {
+        for (upn, urn, start, end) in case_store::spans_of_pupils(conn, &uncovered)? {
+            covers
+                .entry((urn, upn))
+                .or_default()
+                .cases
+                .push((start, end));
+        }
+    }
+    Ok(covers)
+}
+
+/// What covers these pupils' `C2` sessions, by school and pupil: their agreements and cases,
+/// in two queries for them all.
+fn covers_of(
+    conn: &mut DbConnection,
+    upns: &[&str],
+) -> StoreResult<HashMap<(i32, String), C2Cover>> {
+    let mut covers: HashMap<(i32, String), C2Cover> = HashMap::new();
+    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, upns)? {
+        covers
+            .entry((urn, upn))
+            .or_default()
+            .agreements
+            .push(AgreementSpan { id, start, end });
+    }
+    for (upn, urn, start, end) in case_store::spans_of_pupils(conn, upns)? {
+        covers
+            .entry((urn, upn))
+            .or_default()
+            .cases
+            .push((start, end));
+    }
+    Ok(covers)
+}
+
+/// R15.3: reconciles the `c2_without_agreement` and `part_time_timetable_overrun` alerts of
+/// each pupil's year in `registers` (and only those) with what its `C2` sessions, agreements
+/// and cases want. A fixed number of queries for any number of pupils: on a push whose `C2`
+/// sessions are all covered, one (docs/performance.md, "R15.3 on the push").
+pub(crate) fn reconcile_c2(
+    conn: &mut DbConnection,
+    registers: &[C2Register],
+    today: NaiveDate,
+) -> StoreResult<Vec<Change>> {
+    if registers.is_empty() {
+        return Ok(Vec::new());
+    }
+    let covers = covers_for(conn, registers)?;
+    let none = C2Cover::default();
+    let mut wanted = Vec::new();
+    let mut compared: Vec<&C2Register> = Vec::new();
+    for r in registers {
+        let cover = covers.get(&(r.school_urn, r.upn.clone())).unwrap_or(&none);
+        let found = c2_alerts(r.school_urn, &r.upn, r.year, &r.sessions, cover);
+        if r.only_added && found.is_empty() {
+            continue; // nothing to raise, and nothing open can have lost its cause
+        }
+        wanted.extend(found);
+        compared.push(r);
+    }
+    if compared.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut upns: Vec<&str> = compared.iter().map(|r| r.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    let scope: HashSet<(i32, &str, i32)> = compared
+        .iter()
+        .map(|r| (r.school_urn, r.upn.as_str(), r.year.start_year()))
+        .collect();
+    let keep = |a: &Alert| scope.contains(&(a.school_urn, a.upn.as_str(), a.academic_year));
+    let stored = Stored::OfPupils {
+        upns: &upns,
+        keep: &keep,
+    };
+    Ok(reconcile(conn, &AlertKind::C2_KINDS, stored, wanted, today)?.changes)
+}
+
+/// The R15.3 `C2` alerts of a school's pupils from scratch (`esma-api recompute`): `marks`
+/// are each pupil's sessions in register order.
+pub(crate) fn c2_alerts_of_school<'a>(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    marks: impl Iterator<Item = (&'a str, &'a [SessionMark])>,
+) -> StoreResult<Vec<WantedAlert>> {
+    let mut covers: HashMap<String, C2Cover> = HashMap::new();
+    for (id, _, upn, start, end) in part_time_store::spans_of_school(conn, school_urn)? {
+        covers
+            .entry(upn)
+            .or_default()
+            .agreements
+            .push(AgreementSpan { id, start, end });
+    }
+    for (upn, _, start, end) in case_store::spans_of_school(conn, school_urn)? {
+        covers.entry(upn).or_default().cases.push((start, end));
+    }
+    let none = C2Cover::default();
+    let mut wanted = Vec::new();
+    for (upn, marks) in marks {
+        let mut by_year: std::collections::BTreeMap<AcademicYear, Vec<(NaiveDate, Session)>> =
+            std::collections::BTreeMap::new();
+        for m in marks.iter().filter(|m| m.code == AttendanceCode::C2) {
+            by_year
+                .entry(AcademicYear::containing(m.date))
+                .or_default()
+                .push((m.date, m.session));
+        }
+        let cover = covers.get(upn).unwrap_or(&none);
+        for (year, sessions) in by_year {
+            wanted.extend(c2_alerts(school_urn, upn, year, &sessions, cover));
+        }
+    }
+    Ok(wanted)
+}
+
+/// After an agreement was written (created, extended, reviewed): keeps its next review date for
+/// the clock, reconciles its own alerts (R15.2 prolonged, R15.3 review overdue) and the `C2`
+/// alerts of its pupil at its school in every academic year its dates (`before`: as they were)
+/// reach. Returns what changed, for the change feed.
+pub(crate) fn reconcile_agreement(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+    t: &PartTimeTimetable,
+    before: Option<(NaiveDate, NaiveDate)>,
+) -> Result<Vec<Change>, ApiError> {
+    part_time_store::set_next_review_date(conn, t.id, t.next_review_date())?;
+    let clock = AgreementClock {
+        today,
+        calendar,
+        policy: &policy.part_time,
+    };
+    let mut wanted: Vec<WantedAlert> = AlertKind::AGREEMENT_KINDS
+        .iter()
+        .filter_map(|k| match k.rule().scope {
+            AlertScope::Agreement(rule) => rule(t, &clock),
+            _ => None,
+        })
+        .collect();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    let subject = part_time_subject(t.id.get());
+    let keep = |a: &Alert| a.school_urn == t.school_urn && a.subject == subject;
+    let upns = [t.upn.as_str()];
+    let stored = Stored::OfPupils {
+        upns: &upns,
+        keep: &keep,
+    };
+    let mut changed = reconcile(conn, &AlertKind::AGREEMENT_KINDS, stored, wanted, today)?.changes;
+    let (mut from, mut to) = (t.terms.start_date, t.terms.end_date);
+    if let Some((start, end)) = before {
+        from = from.min(start);
+        to = to.max(end);
+    }
+    changed.extend(reconcile_c2_of_pupil(
+        conn,
+        t.school_urn,
+        &t.upn,
+        (from, to),
+        today,
+    )?);
+    Ok(changed)
+}
+
+/// R15.3: reconciles the `C2` alerts of a pupil at a school in every academic year from the one
+/// containing `dates.0` to the one containing `dates.1`, against its `C2` sessions as stored: what
+/// a write that changes what covers them (an agreement, a case opened or closed) needs.
+pub(crate) fn reconcile_c2_of_pupil(
+    conn: &mut DbConnection,
+    school_urn: i32,
+    upn: &str,
+    dates: (NaiveDate, NaiveDate),
+    today: NaiveDate,
+) -> Result<Vec<Change>, ApiError> {
+    let (first, last) = (
+        AcademicYear::containing(dates.0.min(dates.1)),
+        AcademicYear::containing(dates.0.max(dates.1)),
+    );
+    let c2 = AttendanceCode::C2.as_str();
+    let stored_marks =
+        marks::with_codes_of_pupils(conn, &[upn], &[c2], first.first_day(), last.last_day())?;
+    let mut registers = Vec::new();
+    let mut year = first;
+    while year <= last {
+        let mut sessions = Vec::new();
+        for m in stored_marks
+            .iter()
+            .filter(|m| m.school_urn == school_urn && year.contains(m.mark_date))
+        {
+            sessions.push((m.mark_date, session_mark(m)?.session));
+        }
+        registers.push(C2Register {
+            school_urn,
+            upn: upn.to_owned(),
+            year,
+            sessions,
+            only_added: false,
+        });
+        year = year.next();
+    }
+    Ok(reconcile_c2(conn, &registers, today)?)
+}
+
+/// R15.3 `part_time_review_overdue` as of `today`, for the clock: only the agreements whose
+/// next review date has passed are read.
+fn reconcile_part_time_reviews(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+) -> Result<Reconciled, ApiError> {
+    let due = part_time_store::review_due_before(conn, today)?;
+    // The rule counts no school days: the calendar is read only when there is something to ask.
+    let calendar = if due.is_empty() {
+        SchoolCalendar::empty()
+    } else {
+        SchoolCalendar::new(calendars::all(conn)?)
+    };
+    let clock = AgreementClock {
+        today,
+        calendar: &calendar,
+        policy: &policy.part_time,
+    };
+    let mut wanted: Vec<WantedAlert> = due
+        .iter()
+        .filter_map(|t| part_time_review_overdue(t, &clock))
+        .collect();
+    wanted.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(reconcile(
+        conn,
+        &[AlertKind::PartTimeReviewOverdue],
+        Stored::Everywhere,
+        wanted,
+        today,
+    )?)
 }
 
 /// `esma-api recompute`: reconciles the open register alerts of a school with `wanted`, what
@@ -576,6 +895,123 @@ fn mismatch_sessions(
     Ok(out)
 }
 
+/// How many sessions an alert's facts list (R15.3 "lists its sessions"); `sessions_count`
+/// gives them all.
+const SESSIONS_LISTED: usize = 50;
+
+/// R15.2, R15.3: the due date and facts of each part-time timetable alert among `alerts`, by
+/// alert id: the `C2` sessions each `C2` alert is about, as the register, agreements and cases
+/// are now (what is left of them once it is resolved), and each agreement alert's agreement. A
+/// fixed number of queries for the page.
+fn part_time_facts(
+    conn: &mut DbConnection,
+    alerts: &[Alert],
+    policy: &PartTimePolicy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+) -> Result<HashMap<i64, (Option<NaiveDate>, Value)>, ApiError> {
+    let mut out = HashMap::new();
+    let c2: Vec<&Alert> = alerts
+        .iter()
+        .filter(|a| AlertKind::C2_KINDS.contains(&a.kind))
+        .collect();
+    if !c2.is_empty() {
+        let mut upns: Vec<&str> = c2.iter().map(|a| a.upn.as_str()).collect();
+        upns.sort_unstable();
+        upns.dedup();
+        let first = c2.iter().map(|a| a.academic_year).min().unwrap_or_default();
+        let last = c2.iter().map(|a| a.academic_year).max().unwrap_or_default();
+        let code = AttendanceCode::C2.as_str();
+        let stored = marks::with_codes_of_pupils(
+            conn,
+            &upns,
+            &[code],
+            AcademicYear::new(first).first_day(),
+            AcademicYear::new(last).last_day(),
+        )?;
+        let covers = covers_of(conn, &upns)?;
+        let none = C2Cover::default();
+        for alert in c2 {
+            let year = AcademicYear::new(alert.academic_year);
+            let mut sessions = Vec::new();
+            for m in stored.iter().filter(|m| {
+                m.school_urn == alert.school_urn && m.upn == alert.upn && year.contains(m.mark_date)
+            }) {
+                sessions.push((m.mark_date, session_mark(m)?.session));
+            }
+            let cover = covers
+                .get(&(alert.school_urn, alert.upn.clone()))
+                .unwrap_or(&none);
+            let found: Vec<(NaiveDate, Session)> = cover
+                .uncovered(&sessions)
+                .into_iter()
+                .filter(|(_, _, f)| f.kind() == alert.kind && f.subject(year) == alert.subject)
+                .map(|(d, s, _)| (d, s))
+                .collect();
+            let listed: Vec<Value> = found
+                .iter()
+                .take(SESSIONS_LISTED)
+                .map(|(d, s)| json!({"date": d, "session": s}))
+                .collect();
+            let mut facts = json!({
+                "academic_year": year.to_string(),
+                "first_date": found.first().map(|(d, _)| *d),
+                "sessions_count": found.len(),
+                "sessions": listed,
+            });
+            if let Some(id) = part_time_subject_id(&alert.subject) {
+                let agreement = cover.agreements.iter().find(|a| a.id == id);
+                facts["part_time_timetable_id"] = json!(id);
+                facts["end_date"] = json!(agreement.map(|a| a.end));
+            }
+            out.insert(alert.id, (None, facts));
+        }
+    }
+    let ids: Vec<i64> = alerts
+        .iter()
+        .filter(|a| AlertKind::AGREEMENT_KINDS.contains(&a.kind))
+        .filter_map(|a| part_time_subject_id(&a.subject))
+        .collect();
+    if ids.is_empty() {
+        return Ok(out);
+    }
+    let agreements: HashMap<i64, PartTimeTimetable> = part_time_store::of_ids(conn, &ids)?
+        .into_iter()
+        .map(|t| (t.id.get(), t))
+        .collect();
+    for alert in alerts {
+        let Some(t) = part_time_subject_id(&alert.subject).and_then(|id| agreements.get(&id))
+        else {
+            continue;
+        };
+        let base = json!({
+            "part_time_timetable_id": t.id, "start_date": t.terms.start_date,
+            "end_date": t.terms.end_date,
+        });
+        let entry = match alert.kind {
+            AlertKind::PartTimeReviewOverdue => {
+                let overdue = t.reviews_overdue(today);
+                let mut facts = base;
+                facts["review_dates_overdue"] = json!(overdue);
+                facts["reviews_recorded"] = json!(t.reviews.len());
+                facts["next_review_date"] = json!(t.next_review_date());
+                (overdue.first().copied(), facts)
+            }
+            AlertKind::PartTimeTimetableProlonged => {
+                let mut facts = base;
+                facts["span_school_days"] = json!(t.span_school_days(calendar));
+                facts["threshold_school_days"] = json!(policy.prolonged_school_days);
+                facts["end_dates"] =
+                    json!(t.end_dates.iter().map(|e| e.end_date).collect::<Vec<_>>());
+                (None, facts)
+            }
+            _ => continue,
+        };
+        out.insert(alert.id, entry);
+    }
+    Ok(out)
+}
+
 /// The deadline and facts of a case alert, read back from its subject
 /// (`domain::alerts::case_subject`); `c_sessions`: a register_code_mismatch alert's sessions
 /// coded C (see [`mismatch_sessions`]).
@@ -633,6 +1069,7 @@ pub(crate) fn follow_clock(
 ) -> Result<Vec<Change>, ApiError> {
     let mut changed = reconcile_referrals(conn, today)?.changes;
     changed.extend(reconcile_cases(conn, policy, today, None)?.changes);
+    changed.extend(reconcile_part_time_reviews(conn, policy, today)?.changes);
     Ok(changed)
 }
 
@@ -704,6 +1141,8 @@ struct PageFacts<'a> {
     tallies: HashMap<(i32, i32, String), YearTally>,
     referrals: HashMap<ReferralId, Referral>,
     c_sessions: HashMap<i64, Vec<(NaiveDate, String)>>,
+    /// R15.2, R15.3: the due date and facts of each part-time timetable alert, by alert id.
+    part_time: HashMap<i64, (Option<NaiveDate>, Value)>,
     policy: &'a AttendancePolicy,
     calendar: &'a SchoolCalendar,
     today: NaiveDate,
@@ -727,6 +1166,14 @@ impl PageFacts<'_> {
                 self.c_sessions.get(&row.id),
             ),
             AlertKind::PersistentAbsence | AlertKind::SevereAbsence => self.absence(&row),
+            AlertKind::C2WithoutAgreement
+            | AlertKind::PartTimeTimetableOverrun
+            | AlertKind::PartTimeReviewOverdue
+            | AlertKind::PartTimeTimetableProlonged => self
+                .part_time
+                .get(&row.id)
+                .cloned()
+                .unwrap_or((None, json!({}))),
         };
         Ok(AlertView {
             id: row.id,
@@ -852,6 +1299,7 @@ fn views(
     conn: &mut DbConnection,
     rows: Vec<Alert>,
     policy: &AttendancePolicy,
+    part_time: &PartTimePolicy,
     calendar: &SchoolCalendar,
     today: NaiveDate,
 ) -> Result<Vec<AlertView>, ApiError> {
@@ -871,6 +1319,7 @@ fn views(
         tallies: tallies::of_keys(conn, &keys)?,
         referrals: referral_store::of_ids(conn, &referral_ids)?,
         c_sessions: mismatch_sessions(conn, &rows, today)?,
+        part_time: part_time_facts(conn, &rows, part_time, calendar, today)?,
         policy,
         calendar,
         today,
@@ -893,6 +1342,7 @@ pub async fn acknowledge(
     let today = state.clock.today();
     let now = state.clock.now_naive();
     let policy = state.attendance.clone();
+    let case_policy = state.policy.clone();
     let actor = actor.clone();
     state
         .db
@@ -954,7 +1404,14 @@ pub async fn acknowledge(
             }
             let alert = store::find(conn, id)?.ok_or_else(not_found)?;
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
-            let view = views(conn, vec![alert], &policy, &calendar, today)?
+            let view = views(
+                conn,
+                vec![alert],
+                &policy,
+                &case_policy.part_time,
+                &calendar,
+                today,
+            )?
                 .pop()
                 .ok_or_else(not_found)?;
             audit::append(conn, &[actor.audit(now, "acknowledge", subject)])?;
@@ -1006,7 +1463,14 @@ pub async fn list(
                 query.limit + 1,
             )?;
             let (rows, next_after_id) = page_of(rows, query.limit, |r| r.id);
-            let alerts = views(conn, rows, &policy, &calendar, today)?;
+            let alerts = views(
+                conn,
+                rows,
+                &policy,
+                &case_policy.part_time,
+                &calendar,
+                today,
+            )?;
             let subject = AuditSubject::list("alerts", "worklist", query.school_urn, query.upn);
             audit::append(conn, &[actor.audit(now, "read", subject)])?;
             changes::record_at(conn, now, &changed)?;

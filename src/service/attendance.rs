@@ -273,6 +273,34 @@ fn maintain(
         let Some(years) = school.pupils.get_mut(upn) else {
             continue;
         };
+        // R15.3: only a pupil whose push added or replaced a C2 needs its C2 sessions checked,
+        // and only in the years of those changes (read from the registers in memory).
+        let c2_years: BTreeSet<AcademicYear> = marks
+            .iter()
+            .filter(|(m, old)| m.code == AttendanceCode::C2 || *old == Some(AttendanceCode::C2))
+            .map(|(m, _)| AcademicYear::containing(m.date))
+            .collect();
+        for year in c2_years {
+            let removed = marks.iter().any(|(m, old)| {
+                *old == Some(AttendanceCode::C2)
+                    && m.code != AttendanceCode::C2
+                    && year.contains(m.date)
+            });
+            let sessions = years
+                .iter()
+                .filter(|y| y.year == year)
+                .flat_map(|y| y.marks())
+                .filter(|(_, _, code, _)| *code == AttendanceCode::C2)
+                .map(|(date, session, _, _)| (date, session))
+                .collect();
+            work.check_c2(alerts::C2Register {
+                school_urn,
+                upn: upn.to_owned(),
+                year,
+                sessions,
+                only_added: !removed,
+            });
+        }
         let mut before = PupilTally::default();
         for year in years.iter_mut() {
             before.years.extend(year.tally()?.cloned());
@@ -380,6 +408,14 @@ pub fn recompute_school(
             }
         }
     }
+    // R15.3: the C2 sessions against the school's agreements and cases.
+    wanted.extend(alerts::c2_alerts_of_school(
+        conn,
+        school_urn,
+        by_pupil
+            .iter()
+            .map(|(upn, marks)| (upn.as_str(), marks.as_slice())),
+    )?);
     // Only the tallies that differed from the recomputation are written.
     registers::save(conn, &school)?;
     let reconciled = alerts::reconcile_register(conn, school_urn, wanted, today)?;

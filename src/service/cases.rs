@@ -683,6 +683,14 @@ pub async fn exit(
             );
             // The case's own open alerts end with it; the pupil's attendance alerts do not.
             changed.extend(alerts::close_case(conn, id, &found.open_alerts, today)?);
+            // R15.3: C2 after the effective date is no longer the support code.
+            changed.extend(alerts::reconcile_c2_of_pupil(
+                conn,
+                urn,
+                &found.case.upn,
+                (request.effective_date, today),
+                today,
+            )?);
             super::webhooks::emit(
                 conn,
                 now,

@@ -8,6 +8,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 use validator::Validate;
 
+use super::alerts;
 use super::webhooks::{self, Outgoing};
 use super::{page_of, Actor, AppState, AuditSubject};
 use crate::domain::access::Role;
@@ -272,11 +273,12 @@ pub async fn create(
             let id = store::insert(conn, urn, &upn, &terms, now, &actor.client_id)?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
             audit::append(conn, &[actor.audit(now, "create", subject(&stored))])?;
-            changes::record_at(
-                conn,
-                now,
-                &[Change::part_time_timetable(id, urn, ChangeAction::Created)],
-            )?;
+            // R15.3: the C2 sessions it covers are no longer without agreement.
+            let alerts =
+                alerts::reconcile_agreement(conn, &policy, &calendar, today, &stored, None)?;
+            let mut changed = vec![Change::part_time_timetable(id, urn, ChangeAction::Created)];
+            changed.extend(alerts);
+            changes::record_at(conn, now, &changed)?;
             webhooks::emit(
                 conn,
                 now,
@@ -431,15 +433,17 @@ pub async fn change(
             )?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
             if changed {
-                changes::record_at(
-                    conn,
-                    now,
-                    &[Change::part_time_timetable(
-                        id,
-                        stored.school_urn,
-                        ChangeAction::Updated,
-                    )],
-                )?;
+                // R15.2, R15.3: an extension may cover an overrun, or prolong the agreement.
+                let before = Some((found.terms.start_date, found.terms.end_date));
+                let alerts =
+                    alerts::reconcile_agreement(conn, policy, calendar, today, &stored, before)?;
+                let mut changed = vec![Change::part_time_timetable(
+                    id,
+                    stored.school_urn,
+                    ChangeAction::Updated,
+                )];
+                changed.extend(alerts);
+                changes::record_at(conn, now, &changed)?;
                 if extended {
                     webhooks::emit(
                         conn,
@@ -506,15 +510,18 @@ pub async fn review(
                 now,
             )?;
             let stored = store::find(conn, id)?.ok_or_else(|| not_found(id))?;
-            changes::record_at(
-                conn,
-                now,
-                &[Change::part_time_timetable(
-                    id,
-                    stored.school_urn,
-                    ChangeAction::Held,
-                )],
-            )?;
+            // R15.2, R15.3: the review meets a review date; an extension may cover an overrun
+            // or prolong the agreement.
+            let before = Some((found.terms.start_date, found.terms.end_date));
+            let alerts =
+                alerts::reconcile_agreement(conn, policy, calendar, today, &stored, before)?;
+            let mut changed = vec![Change::part_time_timetable(
+                id,
+                stored.school_urn,
+                ChangeAction::Held,
+            )];
+            changed.extend(alerts);
+            changes::record_at(conn, now, &changed)?;
             webhooks::emit(
                 conn,
                 now,

@@ -756,6 +756,14 @@ pub(crate) fn decide_in(
             },
         )?;
         changed.push(Change::case(case_id, urn, ChangeAction::Opened));
+        // R12.1, R15.3: from its start C2 is the support code, covered by the case.
+        changed.extend(super::alerts::reconcile_c2_of_pupil(
+            conn,
+            found.school_urn,
+            &found.upn,
+            (start, today),
+            today,
+        )?);
         let planned = super::cases::plan_reviews(conn, case_id, start, policy, now)?;
         changed.extend(
             planned

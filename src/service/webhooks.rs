@@ -218,6 +218,15 @@ fn announcement(
             }
             data["facts"] = facts;
         }
+        // R15.2, R15.3: the agreement the alert is about, when it is about one.
+        AlertKind::PartTimeTimetableOverrun
+        | AlertKind::PartTimeReviewOverdue
+        | AlertKind::PartTimeTimetableProlonged => {
+            if let Some(id) = crate::domain::alerts::part_time_subject_id(&alert.subject) {
+                data["part_time_timetable_id"] = json!(id);
+                data["href"] = json!(format!("/api/v1/part-time-timetables/{id}"));
+            }
+        }
         _ => {}
     }
     Some(Outgoing {

@@ -99,7 +99,7 @@ impl WebhookKeys {
                 return Err(
                     "ESMA_WEBHOOK_KEY is not set: webhook secrets are stored encrypted \
                             with it; make one with `openssl rand -base64 32` and keep it with \
-                            the service's other secrets (README \"Operating it\")"
+                            the service's other secrets (docs/operations.md \"Operating it\")"
                         .to_string(),
                 )
             }

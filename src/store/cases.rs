@@ -236,6 +236,63 @@ pub fn last_closed_of_pupil(conn: &mut DbConnection, upn: &str) -> StoreResult<O
         .optional()?)
 }
 
+/// A case's dates as the `C2` check reads them (R15.3): pupil, school, start, and once closed
+/// its exit's effective date (the day it closed when none was recorded).
+pub type CaseSpan = (String, i32, NaiveDate, Option<NaiveDate>);
+
+type CaseSpanRow = (
+    String,
+    i32,
+    NaiveDate,
+    String,
+    Option<NaiveDate>,
+    Option<NaiveDateTime>,
+);
+
+fn case_span((upn, urn, start, status, effective, closed_at): CaseSpanRow) -> CaseSpan {
+    let end = match status.as_str() {
+        s if s == CaseStatus::Active.as_str() => None,
+        _ => effective.or(closed_at.map(|at| at.date())).or(Some(start)),
+    };
+    (upn, urn, start, end)
+}
+
+/// The dates of these pupils' cases, active and closed (R15.3).
+pub fn spans_of_pupils(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<Vec<CaseSpan>> {
+    let mut all = Vec::new();
+    for chunk in upns.chunks(500) {
+        let rows: Vec<CaseSpanRow> = cases::table
+            .filter(cases::upn.eq_any(chunk))
+            .select((
+                cases::upn,
+                cases::school_urn,
+                cases::start_date,
+                cases::status,
+                cases::exit_effective_date,
+                cases::closed_at,
+            ))
+            .load(conn)?;
+        all.extend(rows.into_iter().map(case_span));
+    }
+    Ok(all)
+}
+
+/// The dates of a school's cases (R15.3, `esma-api recompute`).
+pub fn spans_of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<Vec<CaseSpan>> {
+    let rows: Vec<CaseSpanRow> = cases::table
+        .filter(cases::school_urn.eq(school_urn))
+        .select((
+            cases::upn,
+            cases::school_urn,
+            cases::start_date,
+            cases::status,
+            cases::exit_effective_date,
+            cases::closed_at,
+        ))
+        .load(conn)?;
+    Ok(rows.into_iter().map(case_span).collect())
+}
+
 pub fn active(conn: &mut DbConnection) -> StoreResult<Vec<Case>> {
     Ok(cases::table
         .filter(cases::status.eq(CaseStatus::Active.as_str()))

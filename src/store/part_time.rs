@@ -27,6 +27,31 @@ type Row = (
     NaiveDateTime,
 );
 
+type RowColumns = (
+    part_time_timetables::id,
+    part_time_timetables::school_urn,
+    part_time_timetables::upn,
+    part_time_timetables::start_date,
+    part_time_timetables::end_date,
+    part_time_timetables::terms,
+    part_time_timetables::created_at,
+    part_time_timetables::created_by,
+    part_time_timetables::updated_at,
+);
+
+/// The columns of [`Row`] (not `next_review_date`, which only the clock's query reads).
+const ROW_COLUMNS: RowColumns = (
+    part_time_timetables::id,
+    part_time_timetables::school_urn,
+    part_time_timetables::upn,
+    part_time_timetables::start_date,
+    part_time_timetables::end_date,
+    part_time_timetables::terms,
+    part_time_timetables::created_at,
+    part_time_timetables::created_by,
+    part_time_timetables::updated_at,
+);
+
 type ReviewRow = (
     i64,
     i64,
@@ -206,7 +231,7 @@ pub fn find(
 ) -> StoreResult<Option<PartTimeTimetable>> {
     let rows: Vec<Row> = part_time_timetables::table
         .filter(part_time_timetables::id.eq(id.get()))
-        .select(part_time_timetables::all_columns)
+        .select(ROW_COLUMNS)
         .load(conn)?;
     Ok(assemble(conn, rows)?.into_iter().next())
 }
@@ -221,7 +246,7 @@ pub fn of_pupil(
         .filter(part_time_timetables::school_urn.eq(school_urn))
         .filter(part_time_timetables::upn.eq(upn))
         .order(part_time_timetables::start_date)
-        .select(part_time_timetables::all_columns)
+        .select(ROW_COLUMNS)
         .load(conn)?;
     assemble(conn, rows)
 }
@@ -265,7 +290,85 @@ pub fn page(
     let rows: Vec<Row> = query
         .order(part_time_timetables::id)
         .limit(limit)
-        .select(part_time_timetables::all_columns)
+        .select(ROW_COLUMNS)
         .load(conn)?;
     assemble(conn, rows)
+}
+
+/// The agreements with these ids (a page of alerts), with their reviews and end dates.
+pub fn of_ids(conn: &mut DbConnection, ids: &[i64]) -> StoreResult<Vec<PartTimeTimetable>> {
+    let mut all = Vec::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<Row> = part_time_timetables::table
+            .filter(part_time_timetables::id.eq_any(chunk))
+            .order(part_time_timetables::id)
+            .select(ROW_COLUMNS)
+            .load(conn)?;
+        all.extend(assemble(conn, rows)?);
+    }
+    Ok(all)
+}
+
+/// R15.3: the first review date not yet met, kept for the clock ([`review_due_before`]).
+pub fn set_next_review_date(
+    conn: &mut DbConnection,
+    id: PartTimeTimetableId,
+    next: Option<NaiveDate>,
+) -> StoreResult<()> {
+    diesel::update(part_time_timetables::table.filter(part_time_timetables::id.eq(id.get())))
+        .set(part_time_timetables::next_review_date.eq(next))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// R15.3: the agreements with a review date before `day` not met by a review, the only ones
+/// that can have `part_time_review_overdue` (one indexed query, whatever the LA's size).
+pub fn review_due_before(
+    conn: &mut DbConnection,
+    day: NaiveDate,
+) -> StoreResult<Vec<PartTimeTimetable>> {
+    let rows: Vec<Row> = part_time_timetables::table
+        .filter(part_time_timetables::next_review_date.lt(day))
+        .order(part_time_timetables::id)
+        .select(ROW_COLUMNS)
+        .load(conn)?;
+    assemble(conn, rows)
+}
+
+/// An agreement's dates as the `C2` check reads them: id, school, pupil, start, end in force.
+pub type Span = (i64, i32, String, NaiveDate, NaiveDate);
+
+/// The dates of these pupils' agreements at any school (R15.3: one query for a push's pupils
+/// with `C2` changes, or a page of alerts).
+pub fn spans_of_pupils(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<Vec<Span>> {
+    let mut all = Vec::new();
+    for chunk in upns.chunks(500) {
+        all.extend(
+            part_time_timetables::table
+                .filter(part_time_timetables::upn.eq_any(chunk))
+                .select((
+                    part_time_timetables::id,
+                    part_time_timetables::school_urn,
+                    part_time_timetables::upn,
+                    part_time_timetables::start_date,
+                    part_time_timetables::end_date,
+                ))
+                .load::<Span>(conn)?,
+        );
+    }
+    Ok(all)
+}
+
+/// The dates of a school's agreements (`esma-api recompute`).
+pub fn spans_of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<Vec<Span>> {
+    Ok(part_time_timetables::table
+        .filter(part_time_timetables::school_urn.eq(school_urn))
+        .select((
+            part_time_timetables::id,
+            part_time_timetables::school_urn,
+            part_time_timetables::upn,
+            part_time_timetables::start_date,
+            part_time_timetables::end_date,
+        ))
+        .load::<Span>(conn)?)
 }

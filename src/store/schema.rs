@@ -471,6 +471,7 @@ diesel::table! {
         created_at -> Timestamp,
         created_by -> Text,
         updated_at -> Timestamp,
+        next_review_date -> Nullable<Date>,
     }
 }
 

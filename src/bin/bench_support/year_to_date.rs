@@ -68,6 +68,7 @@ fn day_body(
     school: &School,
     day: NaiveDate,
     seed: u64,
+    c2_from: NaiveDate,
 ) -> Result<Vec<u8>, String> {
     #[derive(serde::Serialize)]
     struct Out<'a> {
@@ -84,13 +85,17 @@ fn day_body(
     for (p, pupil) in school.pupils.iter().enumerate() {
         let pattern = pattern_of(school_index, p, seed);
         for session in ["AM", "PM"] {
-            let code = code_for(pattern, session, &mut rng);
+            let mut code = code_for(pattern, session, &mut rng);
+            let mut minutes_late = minutes_for(code, &mut rng);
+            if day >= c2_from && pupil.part_time.c2_in(session) {
+                (code, minutes_late) = ("C2", None);
+            }
             marks.push(Out {
                 upn: &pupil.upn,
                 date: day,
                 session,
                 code,
-                minutes_late: minutes_for(code, &mut rng),
+                minutes_late,
             });
         }
     }
@@ -107,7 +112,9 @@ pub struct YearToDate {
     pub last_day_rate: f64,
 }
 
-/// Pushes every school's register for each day in `days`, in date order, `clients` at a time.
+/// Pushes every school's register for each day in `days`, in date order, `clients` at a time;
+/// the part-time pupils' afternoons are `C2` from `c2_from`.
+#[allow(clippy::too_many_arguments)]
 pub async fn push_days(
     http: &reqwest::Client,
     base: &str,
@@ -116,6 +123,7 @@ pub async fn push_days(
     days: &[NaiveDate],
     clients: usize,
     seed: u64,
+    c2_from: NaiveDate,
 ) -> Result<YearToDate, String> {
     let mut figures = YearToDate {
         days: days.len(),
@@ -133,7 +141,7 @@ pub async fn push_days(
                 let index = usize::try_from(s.urn)
                     .unwrap_or(0)
                     .saturating_sub(FIRST_URN);
-                day_body(index, s, *day, seed)
+                day_body(index, s, *day, seed, c2_from)
             },
         )?;
         let marks: usize = schools.iter().map(|s| 2 * s.pupils.len()).sum();
