@@ -876,7 +876,8 @@ impl RawDb {
             )
             .get_result::<Used>(conn),
         };
-        used.map(|u| u.bytes).map_err(|e| format!("database size: {e}"))
+        used.map(|u| u.bytes)
+            .map_err(|e| format!("database size: {e}"))
     }
 
     fn drop_table(&mut self) -> Result<(), String> {

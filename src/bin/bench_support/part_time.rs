@@ -99,7 +99,8 @@ pub async fn record(
     let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
     // R15.1: reviewed at least every 30 school days, the last on or before the end, which is
     // within the year's last school day (the benchmark's calendar has no later year).
-    let last = calendar.previous_school_day_on_or_before(AcademicYear::containing(start).last_day());
+    let last =
+        calendar.previous_school_day_on_or_before(AcademicYear::containing(start).last_day());
     let review_dates = [
         calendar.school_day_after(start, 25),
         calendar.school_day_after(start, 50).min(last),
