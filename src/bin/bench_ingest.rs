@@ -104,6 +104,13 @@ struct Args {
     /// Pupils with `C2` every afternoon and no agreement (R15.3 `c2_without_agreement`).
     #[arg(long, default_value_t = 0.001)]
     c2_without_agreement_share: f64,
+    /// The last night the register rounds are pushed for, and the date of the raw baseline's
+    /// rows: by default a Friday in the autumn term (day 20 of the year with
+    /// `--year-to-date-days 17`); 2027-07-16 is day 190 (issue 25, "the year end", with
+    /// `--year-to-date-days 187`). The server's today is the next school day (or the next day,
+    /// after the year's last).
+    #[arg(long, default_value = "2026-11-20")]
+    last_night: NaiveDate,
     /// Seed of the generated night (same seed, same data).
     #[arg(long, default_value_t = 20261120)]
     seed: u64,
@@ -117,9 +124,6 @@ struct Args {
     event_scan_secs: u64,
 }
 
-/// A Friday in the autumn term: the date of the raw baseline's rows and of the last HTTP run.
-const MARK_DATE: &str = "2026-11-20";
-const TODAY: &str = "2026-11-23";
 const ON_ROLL_FROM: &str = "2026-09-03";
 const FIRST_URN: usize = 200_001;
 const LA: u16 = 919;
@@ -212,8 +216,8 @@ fn generate(args: &Args) -> Result<Vec<School>, String> {
     let mut rng = StdRng::seed_from_u64(args.seed);
     let oldest = NaiveDate::from_ymd_opt(2010, 11, 21).ok_or("bad date")?; // 15 on the mark date
     let span = (NaiveDate::from_ymd_opt(2021, 11, 20).ok_or("bad date")? - oldest).num_days(); // 5
-    let of_age = part_time::of_age_by().ok_or("bad date")?;
-    let of_age_share = (of_age - oldest).num_days() as f64 / span as f64;
+    let (from, to) = part_time::of_age_born();
+    let of_age_share = (to - from.max(oldest)).num_days() as f64 / span as f64;
     let letters = b"ABDEFGHJLNPQRSTUWXYZ"; // letters used in postcode inward codes
     let areas = ["SG", "AL", "WD", "EN", "HP", "CM"];
     let mut schools = Vec::with_capacity(args.schools);
@@ -665,17 +669,21 @@ async fn register_rounds(
     Ok(secs)
 }
 
-/// The last `n` school days up to [`MARK_DATE`] in the LA calendar the benchmark pushes, oldest
+/// The last `n` school days up to `last_night` in the LA calendar the benchmark pushes, oldest
 /// first.
-fn http_days(n: usize) -> Result<Vec<NaiveDate>, String> {
-    let parse = |d: &str| NaiveDate::parse_from_str(d, "%Y-%m-%d").map_err(|e| e.to_string());
-    let (mut day, on_roll_from) = (parse(MARK_DATE)?, parse(ON_ROLL_FROM)?);
+fn http_days(n: usize, last_night: NaiveDate) -> Result<Vec<NaiveDate>, String> {
+    let on_roll_from =
+        NaiveDate::parse_from_str(ON_ROLL_FROM, "%Y-%m-%d").map_err(|e| e.to_string())?;
     let calendar = hertfordshire_2026_27();
+    if !calendar.is_school_day(last_night) {
+        return Err(format!("--last-night: {last_night} is not a school day"));
+    }
+    let mut day = last_night;
     let mut days = Vec::with_capacity(n);
     while days.len() < n {
         if day < on_roll_from {
             return Err(format!(
-                "--http-runs: only {} school days from {ON_ROLL_FROM} to {MARK_DATE}",
+                "--http-runs: only {} school days from {ON_ROLL_FROM} to {last_night}",
                 days.len()
             ));
         }
@@ -686,6 +694,20 @@ fn http_days(n: usize) -> Result<Vec<NaiveDate>, String> {
     }
     days.reverse();
     Ok(days)
+}
+
+/// The server's today: the school day after `last_night`, or the next day after the year's last.
+fn today_after(last_night: NaiveDate) -> NaiveDate {
+    let calendar = hertfordshire_2026_27();
+    let next = last_night.succ_opt().unwrap_or(last_night);
+    let mut day = next;
+    while day <= calendar.academic_year.last_day() {
+        if calendar.is_school_day(day) {
+            return day;
+        }
+        day = day.succ_opt().unwrap_or(day);
+    }
+    next
 }
 
 // ---------------------------------------------------------------- raw baseline
@@ -713,8 +735,7 @@ struct RawRow<'a> {
     minutes_late: Option<i32>,
 }
 
-fn raw_rows(schools: &[School], changed: bool) -> Result<Vec<RawRow<'_>>, String> {
-    let date = NaiveDate::parse_from_str(MARK_DATE, "%Y-%m-%d").map_err(|e| e.to_string())?;
+fn raw_rows(schools: &[School], changed: bool, date: NaiveDate) -> Result<Vec<RawRow<'_>>, String> {
     Ok(schools
         .iter()
         .flat_map(|s| {
@@ -746,10 +767,10 @@ struct RawRows<'a> {
 }
 
 impl<'a> RawRows<'a> {
-    fn new(schools: &'a [School]) -> Result<RawRows<'a>, String> {
+    fn new(schools: &'a [School], date: NaiveDate) -> Result<RawRows<'a>, String> {
         Ok(RawRows {
-            same: raw_rows(schools, false)?,
-            changed: raw_rows(schools, true)?,
+            same: raw_rows(schools, false, date)?,
+            changed: raw_rows(schools, true, date)?,
             changes: schools.iter().map(|s| s.changed_count).sum(),
         })
     }
@@ -833,6 +854,30 @@ impl RawDb {
             RawDb::Postgres(conn) => raw_run(conn, rows, raw_write_postgres),
             RawDb::Sqlite(conn) => raw_run(conn, rows, raw_write_sqlite),
         }
+    }
+
+    /// The bytes the database uses (PostgreSQL: `pg_database_size`; SQLite: its pages less the
+    /// free ones), for the storage a pupil's year takes (issue 25).
+    fn used_bytes(&mut self) -> Result<i64, String> {
+        #[derive(QueryableByName)]
+        struct Used {
+            #[diesel(sql_type = diesel::sql_types::BigInt)]
+            bytes: i64,
+        }
+        let used = match self {
+            RawDb::Postgres(conn) => {
+                diesel::sql_query("SELECT pg_database_size(current_database())::bigint AS bytes")
+                    .get_result::<Used>(conn)
+            }
+            RawDb::Sqlite(conn) => diesel::sql_query(
+                "SELECT ((SELECT page_count FROM pragma_page_count()) \
+                   - (SELECT freelist_count FROM pragma_freelist_count())) \
+                   * (SELECT page_size FROM pragma_page_size()) AS bytes",
+            )
+            .get_result::<Used>(conn),
+        };
+        used.map(|u| u.bytes)
+            .map_err(|e| format!("database size: {e}"))
     }
 
     fn drop_table(&mut self) -> Result<(), String> {
@@ -923,7 +968,8 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     if args.clients == 0 || args.raw_runs == 0 || args.http_runs == 0 {
         return Err("--clients, --raw-runs and --http-runs must be at least 1".into());
     }
-    let days = http_days(args.http_runs)?;
+    let days = http_days(args.http_runs, args.last_night)?;
+    let today = today_after(args.last_night);
     let plan = YearToDatePlan {
         days: if args.year_to_date_days == 0 {
             Vec::new()
@@ -971,7 +1017,14 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
     let mis = add_client(&server_bin, &url_text, "school", &urns)?;
 
     let log = workdir.join("server.log");
-    let mut server = start_server(&server_bin, &url_text, &log, TODAY, args.event_scan_secs)?;
+    let today_text = today.to_string();
+    let mut server = start_server(
+        &server_bin,
+        &url_text,
+        &log,
+        &today_text,
+        args.event_scan_secs,
+    )?;
     eprintln!(
         "bench-ingest: server pid {} at {} (log {})",
         server.child.id(),
@@ -982,7 +1035,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    let raw_rows = RawRows::new(&schools)?;
+    let raw_rows = RawRows::new(&schools, args.last_night)?;
     let mut raw_db = RawDb::open(&url)?;
     // HTTP runs and raw runs alternate (the server idles during a raw run), so that a change in
     // the machine's other load during the benchmark weighs on both sides alike, not on whichever
@@ -992,7 +1045,6 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
         .block_on(http_setup(&mut server, &la, &mis, &schools, args.clients))
         .and_then(|session| {
             let first_day = plan.days.first().copied().unwrap_or(days[0]);
-            let today = NaiveDate::parse_from_str(TODAY, "%Y-%m-%d").map_err(|e| e.to_string())?;
             let start = part_time::start_date(first_day, today);
             eprintln!("bench-ingest: recording the part-time timetables from {start}");
             let http = http_client(args.clients)?;
@@ -1074,6 +1126,7 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             ))
         });
     let dropped = raw_db.drop_table();
+    let used = raw_db.used_bytes();
     // Read before stopping: /proc/<pid> is gone once the server is reaped.
     let rss = rss_mib(server.child.id());
     let exited = match server.child.try_wait() {
@@ -1153,6 +1206,16 @@ fn run(args: &Args, workdir: &Path) -> Result<(), String> {
             reads.samples, reads.pupil_summary_median_ms, reads.pupil_summary_p95_ms
         );
     }
+    // Everything the service stored for these pupils (registers, tallies, alerts, history,
+    // imports, audit), without the raw baseline's table.
+    let used = used?;
+    let school_days = plan.days.len() + days.len();
+    println!(
+        "database: {:.0} MB used after the runs, {:.0} bytes per pupil for {school_days} school days \
+         of registers",
+        used as f64 / 1_048_576.0,
+        used as f64 / args.pupils as f64
+    );
     println!("server peak RSS: {peak:.0} MB (VmHWM; VmRSS at the end {now:.0} MB)");
     let busy = if load_at_start >= 0.5 {
         " (other work running: figures are noisy)"

@@ -8,13 +8,16 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use super::{send_all, Args, Job, School};
-use esma_api::domain::calendar::{hertfordshire_2026_27, SchoolCalendar};
+use esma_api::domain::calendar::{hertfordshire_2026_27, AcademicYear, SchoolCalendar};
 
-/// R7: `C2` applies only at compulsory school age; a pupil born by this date is of that age for
-/// the whole of any agreement here (5 by the summer term of 2025; the oldest generated pupils
-/// stay of age to June 2027).
-pub fn of_age_by() -> Option<NaiveDate> {
-    NaiveDate::from_ymd_opt(2020, 6, 30)
+/// R7: `C2` applies only at compulsory school age; a pupil born in this span is of that age for
+/// the whole of any agreement in the 2026-27 year (5 by its first term; 16 not before its end:
+/// one born before September 2011 leaves at the end of June 2027).
+pub fn of_age_born() -> (NaiveDate, NaiveDate) {
+    (
+        NaiveDate::from_ymd_opt(2011, 9, 1).unwrap_or_default(),
+        NaiveDate::from_ymd_opt(2020, 6, 30).unwrap_or_default(),
+    )
 }
 
 /// Whether a pupil is on a part-time timetable.
@@ -30,7 +33,7 @@ pub enum PartTime {
 
 impl PartTime {
     /// Drawn from a stream of its own, so the rest of the generated night stays as it was.
-    /// `of_age_share`: the share of the generated pupils born by [`of_age_by`], among whom the
+    /// `of_age_share`: the share of the generated pupils born in [`of_age_born`], among whom the
     /// agreements are drawn, so that they are `--part-time-share` of all the pupils.
     pub fn of(
         school: usize,
@@ -41,7 +44,8 @@ impl PartTime {
     ) -> PartTime {
         let stream = args.seed ^ 0x5A5A_5A5A_0000_0000 ^ ((school as u64) << 32) ^ pupil as u64;
         let r: f64 = StdRng::seed_from_u64(stream).random();
-        let of_age = of_age_by().is_some_and(|d| born <= d);
+        let (from, to) = of_age_born();
+        let of_age = from <= born && born <= to;
         let (agreed, without) = (
             args.part_time_share / of_age_share,
             args.c2_without_agreement_share / of_age_share,
@@ -74,7 +78,8 @@ pub struct Agreements {
 }
 
 /// The agreements' start: the first school day the benchmark pushes, but at most 40 school days
-/// before the server's today, so no agreement runs past 60 school days (R15.2 "prolonged").
+/// before the server's today, so no agreement runs past 60 school days (R15.2 "prolonged") and
+/// the reviews before today are few.
 pub fn start_date(first_day: NaiveDate, today: NaiveDate) -> NaiveDate {
     let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
     calendar.school_day_before(today, 40).max(first_day)
@@ -92,12 +97,15 @@ pub async fn record(
     clients: usize,
 ) -> Result<Agreements, String> {
     let calendar = SchoolCalendar::new(vec![hertfordshire_2026_27()]);
-    // R15.1: reviewed at least every 30 school days, the last on or before the end.
+    // R15.1: reviewed at least every 30 school days, the last on or before the end, which is
+    // within the year's last school day (the benchmark's calendar has no later year).
+    let last =
+        calendar.previous_school_day_on_or_before(AcademicYear::containing(start).last_day());
     let review_dates = [
         calendar.school_day_after(start, 25),
-        calendar.school_day_after(start, 50),
+        calendar.school_day_after(start, 50).min(last),
     ];
-    let end = calendar.school_day_after(start, 55);
+    let end = calendar.school_day_after(start, 55).min(last);
     let mut jobs = Vec::new();
     let mut without = 0;
     for (index, school) in schools.iter().enumerate() {
