@@ -309,25 +309,42 @@ pub(crate) struct C2Register {
     pub only_added: bool,
 }
 
-/// What covers the `C2` sessions of `registers`, by school and pupil, as a push needs it: their
-/// agreements, and the cases only of the pupils with a session no agreement covers (R12.1: a
-/// supported pupil's `C2` is the case's). One query when agreements cover every session, two at
-/// most, for any number of pupils.
-fn covers_for(
-    conn: &mut DbConnection,
-    registers: &[C2Register],
-) -> StoreResult<HashMap<(i32, String), C2Cover>> {
-    let mut upns: Vec<&str> = registers.iter().map(|r| r.upn.as_str()).collect();
-    upns.sort_unstable();
-    upns.dedup();
-    let mut covers: HashMap<(i32, String), C2Cover> = HashMap::new();
-    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, &upns)? {
+type Covers = HashMap<(i32, String), C2Cover>;
+
+/// Adds these pupils' agreements to `covers` (one query).
+fn add_agreements(conn: &mut DbConnection, upns: &[&str], covers: &mut Covers) -> StoreResult<()> {
+    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, upns)? {
         covers
             .entry((urn, upn))
             .or_default()
             .agreements
             .push(AgreementSpan { id, start, end });
     }
+    Ok(())
+}
+
+/// Adds these pupils' cases to `covers` (one query).
+fn add_cases(conn: &mut DbConnection, upns: &[&str], covers: &mut Covers) -> StoreResult<()> {
+    for (upn, urn, start, end) in case_store::spans_of_pupils(conn, upns)? {
+        covers
+            .entry((urn, upn))
+            .or_default()
+            .cases
+            .push((start, end));
+    }
+    Ok(())
+}
+
+/// What covers the `C2` sessions of `registers`, by school and pupil, as a push needs it: their
+/// agreements, and the cases only of the pupils with a session no agreement covers (R12.1: a
+/// supported pupil's `C2` is the case's). One query when agreements cover every session, two at
+/// most, for any number of pupils.
+fn covers_for(conn: &mut DbConnection, registers: &[C2Register]) -> StoreResult<Covers> {
+    let mut upns: Vec<&str> = registers.iter().map(|r| r.upn.as_str()).collect();
+    upns.sort_unstable();
+    upns.dedup();
+    let mut covers = Covers::new();
+    add_agreements(conn, &upns, &mut covers)?;
     let none = C2Cover::default();
     let mut uncovered: Vec<&str> = registers
         .iter()
@@ -342,38 +359,17 @@ fn covers_for(
     uncovered.sort_unstable();
     uncovered.dedup();
     if !uncovered.is_empty() {
-        for (upn, urn, start, end) in case_store::spans_of_pupils(conn, &uncovered)? {
-            covers
-                .entry((urn, upn))
-                .or_default()
-                .cases
-                .push((start, end));
-        }
+        add_cases(conn, &uncovered, &mut covers)?;
     }
     Ok(covers)
 }
 
 /// What covers these pupils' `C2` sessions, by school and pupil: their agreements and cases,
 /// in two queries for them all.
-fn covers_of(
-    conn: &mut DbConnection,
-    upns: &[&str],
-) -> StoreResult<HashMap<(i32, String), C2Cover>> {
-    let mut covers: HashMap<(i32, String), C2Cover> = HashMap::new();
-    for (id, urn, upn, start, end) in part_time_store::spans_of_pupils(conn, upns)? {
-        covers
-            .entry((urn, upn))
-            .or_default()
-            .agreements
-            .push(AgreementSpan { id, start, end });
-    }
-    for (upn, urn, start, end) in case_store::spans_of_pupils(conn, upns)? {
-        covers
-            .entry((urn, upn))
-            .or_default()
-            .cases
-            .push((start, end));
-    }
+fn covers_of(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<Covers> {
+    let mut covers = Covers::new();
+    add_agreements(conn, upns, &mut covers)?;
+    add_cases(conn, upns, &mut covers)?;
     Ok(covers)
 }
 

@@ -249,6 +249,24 @@ type CaseSpanRow = (
     Option<NaiveDateTime>,
 );
 
+/// The columns of a [`CaseSpanRow`].
+#[allow(clippy::type_complexity)]
+const SPAN_COLUMNS: (
+    cases::upn,
+    cases::school_urn,
+    cases::start_date,
+    cases::status,
+    cases::exit_effective_date,
+    cases::closed_at,
+) = (
+    cases::upn,
+    cases::school_urn,
+    cases::start_date,
+    cases::status,
+    cases::exit_effective_date,
+    cases::closed_at,
+);
+
 fn case_span((upn, urn, start, status, effective, closed_at): CaseSpanRow) -> CaseSpan {
     let end = match status.as_str() {
         s if s == CaseStatus::Active.as_str() => None,
@@ -263,14 +281,7 @@ pub fn spans_of_pupils(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<Ve
     for chunk in upns.chunks(500) {
         let rows: Vec<CaseSpanRow> = cases::table
             .filter(cases::upn.eq_any(chunk))
-            .select((
-                cases::upn,
-                cases::school_urn,
-                cases::start_date,
-                cases::status,
-                cases::exit_effective_date,
-                cases::closed_at,
-            ))
+            .select(SPAN_COLUMNS)
             .load(conn)?;
         all.extend(rows.into_iter().map(case_span));
     }
@@ -281,14 +292,7 @@ pub fn spans_of_pupils(conn: &mut DbConnection, upns: &[&str]) -> StoreResult<Ve
 pub fn spans_of_school(conn: &mut DbConnection, school_urn: i32) -> StoreResult<Vec<CaseSpan>> {
     let rows: Vec<CaseSpanRow> = cases::table
         .filter(cases::school_urn.eq(school_urn))
-        .select((
-            cases::upn,
-            cases::school_urn,
-            cases::start_date,
-            cases::status,
-            cases::exit_effective_date,
-            cases::closed_at,
-        ))
+        .select(SPAN_COLUMNS)
         .load(conn)?;
     Ok(rows.into_iter().map(case_span).collect())
 }
