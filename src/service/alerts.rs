@@ -1086,6 +1086,15 @@ pub(crate) fn to_announce(
     store::to_announce(conn, &kinds, AlertKind::UnexplainedAbsenceOverdue, before)
 }
 
+/// Records that today's scan announced these alerts: [`to_announce`] does not list them again.
+pub(crate) fn mark_announced(
+    conn: &mut DbConnection,
+    ids: &[i64],
+    today: NaiveDate,
+) -> StoreResult<()> {
+    store::mark_announced(conn, ids, today)
+}
+
 // ---------------------------------------------------------------------------------------------
 // GET /api/v1/alerts
 // ---------------------------------------------------------------------------------------------

@@ -169,12 +169,15 @@ pub async fn scan(state: &AppState) -> Result<ScanReport, ApiError> {
                 event.dedupe_key = Some(format!("review_due:{review_id}:{today}"));
                 due.push(event);
             }
+            let mut announced = Vec::new();
             for alert in alerts::to_announce(conn, today, &calendar, &attendance)? {
                 if let Some(event) = announcement(&alert, &calendar, &attendance) {
+                    announced.push(alert.id);
                     due.push(event);
                 }
             }
             let events = emit(conn, now, &due)?;
+            alerts::mark_announced(conn, &announced, today)?;
             // The alerts the scan raised or resolved are changes too; recorded last (the feed's
             // lock is held from here to the commit).
             changes::record_at(conn, now, &changed)?;

@@ -46,3 +46,90 @@ pub fn columns(conn: &mut DbConnection) -> StoreResult<BTreeSet<(String, String,
         .map(|r| (r.table_name, r.column_name, r.nullable))
         .collect())
 }
+
+#[derive(QueryableByName)]
+struct TableChanges {
+    #[diesel(sql_type = Text)]
+    table_name: String,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    live_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    dead_rows: i64,
+    #[diesel(sql_type = diesel::sql_types::BigInt)]
+    modified_since_analyze: i64,
+}
+
+#[derive(QueryableByName)]
+struct Setting {
+    #[diesel(sql_type = Text)]
+    value: String,
+}
+
+#[derive(QueryableByName)]
+struct Locked {
+    #[diesel(sql_type = Bool)]
+    locked: bool,
+}
+
+/// Any number: it only has to be the same in every instance of the service.
+const UPKEEP_LOCK: i64 = 0x6573_6d61_0025;
+
+/// Whether the database is PostgreSQL with its autovacuum off: then nothing refreshes the
+/// planner's statistics or reclaims dead rows unless the service does ([`vacuum_and_analyse`]).
+pub fn autovacuum_off(conn: &mut DbConnection) -> StoreResult<bool> {
+    let DbConnection::Postgresql(pg) = conn else {
+        return Ok(false);
+    };
+    let setting: Setting =
+        diesel::sql_query("SELECT current_setting('autovacuum') AS value").get_result(pg)?;
+    Ok(setting.value != "on")
+}
+
+/// What one round of [`vacuum_and_analyse`] did.
+#[derive(Debug, Default)]
+pub struct TablesKept {
+    pub vacuumed: Vec<String>,
+    pub analysed: Vec<String>,
+}
+
+/// PostgreSQL with autovacuum off: does what autovacuum would, by its default thresholds and
+/// pace. A table with more dead rows than 50 and a fifth of its live ones is vacuumed and
+/// analysed, one changed by more than 50 rows and a tenth only analysed; at autovacuum's cost
+/// delay (2 ms). Without statistics the planner guesses, and its guesses for the prepared
+/// statements of a night's pushes were sequential scans of the whole `alerts` table; without
+/// vacuum the year's resolved alerts stay in every scan of it (issue 25). `conn` is a connection
+/// of its own without a statement timeout ([`super::Db::unpooled_unlimited`]); one instance at a
+/// time (an advisory lock of the session, gone with the connection): another that finds the lock
+/// taken does nothing.
+pub fn vacuum_and_analyse(conn: &mut DbConnection) -> StoreResult<TablesKept> {
+    let mut kept = TablesKept::default();
+    let DbConnection::Postgresql(pg) = conn else {
+        return Ok(kept);
+    };
+    let lock: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
+        .bind::<diesel::sql_types::BigInt, _>(UPKEEP_LOCK)
+        .get_result(pg)?;
+    if !lock.locked {
+        return Ok(kept);
+    }
+    pg.batch_execute("SET vacuum_cost_delay = 2")?;
+    let tables: Vec<TableChanges> = diesel::sql_query(
+        "SELECT relname::text AS table_name, n_live_tup AS live_rows, n_dead_tup AS dead_rows, \
+         n_mod_since_analyze AS modified_since_analyze FROM pg_stat_user_tables \
+         WHERE schemaname = current_schema() AND relname <> '__diesel_schema_migrations'",
+    )
+    .load(pg)?;
+    for table in tables {
+        let live = table.live_rows as f64;
+        // The name comes from the catalogue; quoted all the same.
+        let quoted = table.table_name.replace('"', "\"\"");
+        if table.dead_rows as f64 > 50.0 + 0.2 * live {
+            pg.batch_execute(&format!("VACUUM (ANALYZE) \"{quoted}\""))?;
+            kept.vacuumed.push(table.table_name);
+        } else if table.modified_since_analyze as f64 > 50.0 + 0.1 * live {
+            pg.batch_execute(&format!("ANALYZE \"{quoted}\""))?;
+            kept.analysed.push(table.table_name);
+        }
+    }
+    Ok(kept)
+}

@@ -184,6 +184,7 @@ diesel::table! {
         acknowledged_at -> Nullable<Timestamp>,
         acknowledged_by -> Nullable<Text>,
         acknowledgement_note -> Nullable<Text>,
+        announced_on -> Nullable<Date>,
     }
 }
 

@@ -1,0 +1,2 @@
+DROP INDEX alerts_to_announce;
+ALTER TABLE alerts DROP COLUMN announced_on;
