@@ -181,8 +181,27 @@ pub async fn run_upkeep(state: AppState, settings: UpkeepSettings) {
     if settings.every.is_zero() {
         return;
     }
+    let mut warned = false;
     loop {
         let started = std::time::Instant::now();
+        // First: the scan's prepared statements are planned with the statistics.
+        match crate::service::health::keep_statistics(&state).await {
+            Ok(Some(analysed)) => {
+                if !warned {
+                    warned = true;
+                    tracing::warn!(
+                        "PostgreSQL's autovacuum is off: the service analyses its own tables \
+                         but nothing reclaims their dead rows; turn autovacuum on \
+                         (docs/operations.md)"
+                    );
+                }
+                if !analysed.is_empty() {
+                    tracing::info!(tables = ?analysed, "planner statistics refreshed");
+                }
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "analysing the tables failed; trying again later"),
+        }
         match crate::service::webhooks::scan(&state).await {
             Ok(report) if report.events > 0 => {
                 tracing::info!(events = report.events, "clock-driven events emitted")
@@ -209,35 +228,6 @@ pub async fn run_upkeep(state: AppState, settings: UpkeepSettings) {
     }
 }
 
-/// PostgreSQL with autovacuum off: vacuums and analyses the tables as autovacuum would, every
-/// `every` (its own task: a long `VACUUM` must not hold up the event scan). Nothing otherwise.
-pub async fn run_table_upkeep(state: AppState, every: Duration) {
-    if every.is_zero() {
-        return;
-    }
-    let mut warned = false;
-    loop {
-        let started = std::time::Instant::now();
-        match crate::service::health::keep_tables(&state).await {
-            Ok(Some(kept)) => {
-                if !warned {
-                    warned = true;
-                    tracing::warn!(
-                        "PostgreSQL's autovacuum is off: the service vacuums and analyses its own \
-                     tables (docs/operations.md); turn autovacuum on"
-                    );
-                }
-                if !kept.vacuumed.is_empty() || !kept.analysed.is_empty() {
-                    tracing::info!(vacuumed = ?kept.vacuumed, analysed = ?kept.analysed, "tables kept");
-                }
-            }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "table upkeep failed; trying again later"),
-        }
-        actix_web::rt::time::sleep(every.saturating_sub(started.elapsed())).await;
-    }
-}
-
 pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     // Secrets stored in clear (before sealing) or under a previous key are sealed under the
     // current key before anything is sent.
@@ -259,8 +249,6 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
         state.webhook_keys.clone(),
         dispatcher,
     ));
-    // The tables are looked at as often as the clock is (autovacuum's own pace is a minute).
-    let tables = actix_web::rt::spawn(run_table_upkeep(state.clone(), upkeep.every));
     let upkeep = actix_web::rt::spawn(run_upkeep(state.clone(), upkeep));
     let settings = http_settings(args);
     let listener = std::net::TcpListener::bind(&args.bind)?;
@@ -290,9 +278,6 @@ pub async fn serve(state: AppState, args: &ServeArgs) -> std::io::Result<()> {
     // The upkeep's steps are transactions: one stopped mid-way is rolled back and done next time.
     upkeep.abort();
     let _ = upkeep.await;
-    // A VACUUM stopped mid-way loses nothing; its connection closes with the task.
-    tables.abort();
-    let _ = tables.await;
     tracing::info!("stopped");
     served
 }

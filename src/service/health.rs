@@ -15,22 +15,16 @@ pub async fn check_database(state: &AppState) -> Result<(), ApiError> {
         .await
 }
 
-/// PostgreSQL with autovacuum off: vacuums and analyses the tables that need it, as autovacuum
-/// would (`introspection::vacuum_and_analyse`). `None` when the server does it itself.
-pub async fn keep_tables(state: &AppState) -> Result<Option<introspection::TablesKept>, ApiError> {
-    if !state
+/// PostgreSQL with autovacuum off: analyses the tables that changed enough
+/// (`introspection::analyse_changed_tables`). `None` when the server keeps its statistics itself.
+pub async fn keep_statistics(state: &AppState) -> Result<Option<Vec<String>>, ApiError> {
+    state
         .db
-        .read(|conn| Ok(introspection::autovacuum_off(conn)?))
-        .await?
-    {
-        return Ok(None);
-    }
-    let db = state.db.clone();
-    actix_web::web::block(move || {
-        let mut conn = db.unpooled_unlimited()?;
-        Ok::<_, ApiError>(introspection::vacuum_and_analyse(&mut conn)?)
-    })
-    .await
-    .map_err(|e| ApiError::internal(format!("table upkeep failed: {e}")))?
-    .map(Some)
+        .read(|conn| {
+            if !introspection::autovacuum_off(conn)? {
+                return Ok(None);
+            }
+            Ok(Some(introspection::analyse_changed_tables(conn)?))
+        })
+        .await
 }

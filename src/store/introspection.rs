@@ -54,8 +54,6 @@ struct TableChanges {
     #[diesel(sql_type = diesel::sql_types::BigInt)]
     live_rows: i64,
     #[diesel(sql_type = diesel::sql_types::BigInt)]
-    dead_rows: i64,
-    #[diesel(sql_type = diesel::sql_types::BigInt)]
     modified_since_analyze: i64,
 }
 
@@ -72,10 +70,10 @@ struct Locked {
 }
 
 /// Any number: it only has to be the same in every instance of the service.
-const UPKEEP_LOCK: i64 = 0x6573_6d61_0025;
+const STATISTICS_LOCK: i64 = 0x6573_6d61_0025;
 
 /// Whether the database is PostgreSQL with its autovacuum off: then nothing refreshes the
-/// planner's statistics or reclaims dead rows unless the service does ([`vacuum_and_analyse`]).
+/// planner's statistics unless the service does ([`analyse_changed_tables`]).
 pub fn autovacuum_off(conn: &mut DbConnection) -> StoreResult<bool> {
     let DbConnection::Postgresql(pg) = conn else {
         return Ok(false);
@@ -85,51 +83,41 @@ pub fn autovacuum_off(conn: &mut DbConnection) -> StoreResult<bool> {
     Ok(setting.value != "on")
 }
 
-/// What one round of [`vacuum_and_analyse`] did.
-#[derive(Debug, Default)]
-pub struct TablesKept {
-    pub vacuumed: Vec<String>,
-    pub analysed: Vec<String>,
-}
-
-/// PostgreSQL with autovacuum off: does what autovacuum would, by its default thresholds and
-/// pace. A table with more dead rows than 50 and a fifth of its live ones is vacuumed and
-/// analysed, one changed by more than 50 rows and a tenth only analysed; at autovacuum's cost
-/// delay (2 ms). Without statistics the planner guesses, and its guesses for the prepared
-/// statements of a night's pushes were sequential scans of the whole `alerts` table; without
-/// vacuum the year's resolved alerts stay in every scan of it (issue 25). `conn` is a connection
-/// of its own without a statement timeout ([`super::Db::unpooled_unlimited`]); one instance at a
-/// time (an advisory lock of the session, gone with the connection): another that finds the lock
-/// taken does nothing.
-pub fn vacuum_and_analyse(conn: &mut DbConnection) -> StoreResult<TablesKept> {
-    let mut kept = TablesKept::default();
+/// PostgreSQL with autovacuum off: analyses the tables changed by more rows than autovacuum
+/// would let them (50 and a tenth of the table, its default thresholds); returns their names.
+/// Without statistics the planner guesses, and its guesses for the prepared statements of a
+/// night's pushes were sequential scans of the whole `alerts` table (issue 25). Only `ANALYZE`,
+/// which samples a table in well under a second: reclaiming dead rows (`VACUUM`) stays the
+/// server's, as `VACUUM` on the service's own schedule slowed the night's pushes it ran beside
+/// (docs/performance.md, "The year end"). One instance at a time (an advisory lock for the
+/// transaction): another that finds it taken does nothing.
+pub fn analyse_changed_tables(conn: &mut DbConnection) -> StoreResult<Vec<String>> {
     let DbConnection::Postgresql(pg) = conn else {
-        return Ok(kept);
+        return Ok(Vec::new());
     };
-    let lock: Locked = diesel::sql_query("SELECT pg_try_advisory_lock($1) AS locked")
-        .bind::<diesel::sql_types::BigInt, _>(UPKEEP_LOCK)
-        .get_result(pg)?;
-    if !lock.locked {
-        return Ok(kept);
-    }
-    pg.batch_execute("SET vacuum_cost_delay = 2")?;
-    let tables: Vec<TableChanges> = diesel::sql_query(
-        "SELECT relname::text AS table_name, n_live_tup AS live_rows, n_dead_tup AS dead_rows, \
-         n_mod_since_analyze AS modified_since_analyze FROM pg_stat_user_tables \
-         WHERE schemaname = current_schema() AND relname <> '__diesel_schema_migrations'",
-    )
-    .load(pg)?;
-    for table in tables {
-        let live = table.live_rows as f64;
-        // The name comes from the catalogue; quoted all the same.
-        let quoted = table.table_name.replace('"', "\"\"");
-        if table.dead_rows as f64 > 50.0 + 0.2 * live {
-            pg.batch_execute(&format!("VACUUM (ANALYZE) \"{quoted}\""))?;
-            kept.vacuumed.push(table.table_name);
-        } else if table.modified_since_analyze as f64 > 50.0 + 0.1 * live {
-            pg.batch_execute(&format!("ANALYZE \"{quoted}\""))?;
-            kept.analysed.push(table.table_name);
+    pg.transaction::<_, super::StoreError, _>(|pg| {
+        let lock: Locked = diesel::sql_query("SELECT pg_try_advisory_xact_lock($1) AS locked")
+            .bind::<diesel::sql_types::BigInt, _>(STATISTICS_LOCK)
+            .get_result(pg)?;
+        if !lock.locked {
+            return Ok(Vec::new());
         }
-    }
-    Ok(kept)
+        let tables: Vec<TableChanges> = diesel::sql_query(
+            "SELECT relname::text AS table_name, n_live_tup AS live_rows, \
+             n_mod_since_analyze AS modified_since_analyze FROM pg_stat_user_tables \
+             WHERE schemaname = current_schema() AND relname <> '__diesel_schema_migrations'",
+        )
+        .load(pg)?;
+        let mut analysed = Vec::new();
+        for table in tables {
+            if table.modified_since_analyze as f64 <= 50.0 + 0.1 * table.live_rows as f64 {
+                continue;
+            }
+            // The name comes from the catalogue; quoted all the same.
+            let quoted = table.table_name.replace('"', "\"\"");
+            pg.batch_execute(&format!("ANALYZE \"{quoted}\""))?;
+            analysed.push(table.table_name);
+        }
+        Ok(analysed)
+    })
 }

@@ -419,19 +419,6 @@ impl Db {
         self.pool.get().map_err(|e| unreachable(&e))
     }
 
-    /// A connection of its own, outside the pool and without a statement timeout, for upkeep
-    /// that may take long (a `VACUUM` of a large table); closed when dropped.
-    pub fn unpooled_unlimited(&self) -> Result<DbConnection, ApiError> {
-        let opener = ConnectionOpener {
-            url: self.opener.url.clone(),
-            timeouts: DbTimeouts {
-                statement: None,
-                ..self.opener.timeouts
-            },
-        };
-        opener.connect().map_err(|e| unreachable(&e))
-    }
-
     /// Runs `f` in one transaction (synchronously: for the CLI or inside [`Db::write`]).
     pub fn write_now<T>(
         &self,
