@@ -637,48 +637,23 @@ fn a_version_is_never_visible_before_a_smaller_one_on_postgresql() {
 /// database, and the other tests, each in a schema of the shared test database, read the feed
 /// meanwhile: a read waiting behind transaction A would hold up B's write there.
 struct OwnDatabase {
+    // Declared first, so the pool closes before the database is dropped.
     db: esma_api::store::Db,
-    admin: String,
-    name: String,
+    _database: common::OwnPgDatabase,
 }
 
 impl OwnDatabase {
     fn create() -> Option<OwnDatabase> {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        let admin = common::postgres_url()?;
-        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
-        let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the test server");
-        conn.batch_execute(&format!("CREATE DATABASE {name}"))
-            .expect("create a test database");
-        let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
-        let (server, _) = base
-            .rsplit_once('/')
-            .expect("a database URL with a database name");
-        let url = if query.is_empty() {
-            format!("{server}/{name}")
-        } else {
-            format!("{server}/{name}?{query}")
-        };
+        let database = common::OwnPgDatabase::create()?;
         let db = esma_api::store::Db::open(
-            &esma_api::store::DatabaseUrl::parse(&url).expect("a test database URL"),
+            &esma_api::store::DatabaseUrl::parse(&database.url).expect("a test database URL"),
             4,
         )
         .expect("open the test database");
-        Some(OwnDatabase { db, admin, name })
-    }
-}
-
-impl Drop for OwnDatabase {
-    fn drop(&mut self) {
-        use diesel::connection::SimpleConnection;
-        use diesel::Connection;
-        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
-            let _ = conn.batch_execute(&format!(
-                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
-                self.name
-            ));
-        }
+        Some(OwnDatabase {
+            db,
+            _database: database,
+        })
     }
 }
 

@@ -546,12 +546,33 @@ fn url_text(url: &DatabaseUrl) -> String {
     }
 }
 
+/// The advisory lock under which a process migrates a PostgreSQL schema: this class (beside the
+/// registers' 7001) and a hash of the schema's name.
+const MIGRATION_LOCK: &str = "7002, hashtext(current_schema())";
+
 /// Applies the pending migrations of the connection's backend; returns how many ran.
+///
+/// On PostgreSQL one process at a time per schema, under [`MIGRATION_LOCK`] (held by the
+/// session, released when done or when the connection closes): instances started together on a
+/// database with migrations pending (a new one, or after an upgrade) otherwise each apply them,
+/// and all but one fail to start ("duplicate key value violates unique constraint
+/// pg_type_typname_nsp_index", found by tests/two_instances.rs). The others wait, then find
+/// nothing pending. (Per schema, so the tests, each in a schema of one database, still migrate
+/// side by side.)
 pub fn run_migrations(conn: &mut DbConnection) -> Result<usize, String> {
     let applied = match conn {
-        DbConnection::Postgresql(pg) => pg
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConnection::Postgresql(pg) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})"))
+                .execute(pg)
+                .map_err(|e| format!("cannot take the migration lock: {e}"))?;
+            let applied = pg
+                .run_pending_migrations(POSTGRES_MIGRATIONS)
+                .map(|v| v.len());
+            diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})"))
+                .execute(pg)
+                .map_err(|e| format!("cannot release the migration lock: {e}"))?;
+            applied
+        }
         DbConnection::Sqlite(lite) => lite
             .run_pending_migrations(SQLITE_MIGRATIONS)
             .map(|v| v.len()),

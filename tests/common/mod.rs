@@ -80,6 +80,47 @@ pub fn fresh_postgres_schema(admin_url: &str) -> (String, String) {
     )
 }
 
+/// A PostgreSQL database of a test's own rather than a schema of the shared one, dropped
+/// afterwards: for what is per database (the change feed's advisory lock), and for `esma-api
+/// serve` processes a test starts on it. `None` without `ESMA_TEST_DATABASE_URL` (a panic under
+/// `CI=true`, as [`postgres_url`]).
+pub struct OwnPgDatabase {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl OwnPgDatabase {
+    pub fn create() -> Option<OwnPgDatabase> {
+        let admin = postgres_url()?;
+        let name = format!("t_{}", uuid::Uuid::new_v4().simple());
+        let mut conn = diesel::PgConnection::establish(&admin).expect("connect to the test server");
+        conn.batch_execute(&format!("CREATE DATABASE {name}"))
+            .expect("create a test database");
+        let (base, query) = admin.split_once('?').unwrap_or((admin.as_str(), ""));
+        let (server, _) = base
+            .rsplit_once('/')
+            .expect("a database URL with a database name");
+        let url = if query.is_empty() {
+            format!("{server}/{name}")
+        } else {
+            format!("{server}/{name}?{query}")
+        };
+        Some(OwnPgDatabase { url, admin, name })
+    }
+}
+
+impl Drop for OwnPgDatabase {
+    fn drop(&mut self) {
+        if let Ok(mut conn) = diesel::PgConnection::establish(&self.admin) {
+            let _ = conn.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
 impl TestApp {
     fn with_db(
         db: Db,
