@@ -202,6 +202,7 @@ fn push_register(
         now,
         today,
         policy: &policy.attendance,
+        case_policy: policy,
     };
     let written = write_marks(conn, &write, marks)?;
     let tally = Tally {

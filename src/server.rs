@@ -126,6 +126,7 @@ pub fn state_from(db: Db, args: &ServeArgs, mut policy: Policy) -> Result<AppSta
             per_address: args.token_failures_per_address,
             ..ThrottleSettings::default()
         })),
+        clock_followed: Default::default(),
     })
 }
 

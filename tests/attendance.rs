@@ -446,6 +446,7 @@ on_both_backends!(
                     now,
                     today,
                     policy: &policy,
+                    case_policy: &esma_api::domain::policy::Policy::hertfordshire(),
                 };
                 write_marks_planned(conn, &write, &mut ahead, &ill)
             })

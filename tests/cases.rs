@@ -449,6 +449,15 @@ on_both_backends!(
         .await;
         assert_eq!(r.status, 201, "{}", r.text());
         let case = r.json();
+        // The answer shows the alerts as the evidence leaves them, not as they were before it.
+        assert!(
+            case["open_alerts"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|a| a["kind"] != "medical_evidence_due"),
+            "{case:#}"
+        );
         assert_eq!(case["evidence_clock"][0]["satisfied_by"], "2027-03-01");
         assert_eq!(case["evidence_clock"][0]["evidence_due"], false);
         assert_eq!(

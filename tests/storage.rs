@@ -112,6 +112,7 @@ on_both_backends!(marks_are_written_whatever_the_push_size, |app| {
                     now,
                     today: day(23),
                     policy: &policy,
+                    case_policy: &esma_api::domain::policy::Policy::hertfordshire(),
                 };
                 write_marks(conn, &write, rows)
             })

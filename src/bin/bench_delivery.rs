@@ -31,7 +31,7 @@
 //! report whose counts are not what was sent; unmet targets are reported in the table but do not
 //! fail the run (it is a measurement, not a test).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::Instant;
 
@@ -48,13 +48,15 @@ mod harness;
 
 #[path = "bench_support/memory.rs"]
 mod memory;
+#[path = "bench_support/steps.rs"]
+mod steps;
 
 use harness::{
-    add_client, esma, finish, http_client, log_tail, machine_load, main_with, median, prepare,
-    server_cpu_secs, start_server, token, truncate, wait_healthy, NewClient, Prepared, Server,
-    Target,
+    add_client, esma, finish, machine_load, main_with, median, prepare, server_cpu_secs, truncate,
+    Prepared, Target,
 };
 use memory::rss_mib;
+use steps::{start_step, Setup, Step};
 
 /// The name messages start with (the harness's too).
 const PROGRAM: &str = "bench-delivery";
@@ -360,147 +362,6 @@ fn plan() -> Value {
         "parent_voice": "mornings are hard",
         "reintegration_steps": [{"from": "2027-01-11", "sessions_per_week": 2},
                                 {"from": "2027-04-12", "sessions_per_week": 5}]
-    })
-}
-
-// ---------------------------------------------------------------- HTTP
-
-/// The server as one client sees it: its base URL and a bearer token.
-struct Api<'a> {
-    http: &'a reqwest::Client,
-    base: &'a str,
-    token: &'a str,
-}
-
-impl Api<'_> {
-    /// One request; its status and body.
-    async fn send(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<Vec<u8>>,
-    ) -> Result<(u16, Vec<u8>), String> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(self.token);
-        if let Some(body) = body {
-            request = request
-                .header("content-type", "application/json")
-                .body(body);
-        }
-        let response = request.send().await.map_err(|e| format!("{path}: {e}"))?;
-        let status = response.status().as_u16();
-        let body = response.bytes().await.map_err(|e| format!("{path}: {e}"))?;
-        Ok((status, body.to_vec()))
-    }
-
-    /// A request that must succeed (2xx); its JSON answer (`null` when empty).
-    async fn ok(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<Value, String> {
-        let what = format!("{method} {path}");
-        let body = body.map(|b| b.to_string().into_bytes());
-        let (status, answer) = self.send(method, path, body).await?;
-        if !(200..300).contains(&status) {
-            let text = String::from_utf8_lossy(&answer);
-            return Err(format!(
-                "{what} answered {status}: {}",
-                truncate(&text, 800)
-            ));
-        }
-        if answer.is_empty() {
-            return Ok(Value::Null);
-        }
-        serde_json::from_slice(&answer).map_err(|e| format!("{what}: unreadable answer: {e}"))
-    }
-}
-
-/// A server started for one step of the school year, with its tokens.
-struct Step {
-    server: Server,
-    log: PathBuf,
-    http: reqwest::Client,
-    la_token: String,
-    school_token: String,
-}
-
-impl Step {
-    /// Stops the server; an error of the step gets the end of its log.
-    fn finish<T>(mut self, result: Result<T, String>) -> Result<T, String> {
-        let exited = match self.server.child.try_wait() {
-            Ok(Some(status)) => format!(" (the server had exited: {status})"),
-            _ => String::new(),
-        };
-        self.server.stop();
-        result.map_err(|e| {
-            let tail = log_tail(&self.log);
-            format!("{e}{exited}\n  server log: {}{tail}", self.log.display())
-        })
-    }
-
-    fn la(&self) -> Api<'_> {
-        Api {
-            http: &self.http,
-            base: &self.server.base,
-            token: &self.la_token,
-        }
-    }
-
-    fn school(&self) -> Api<'_> {
-        Api {
-            http: &self.http,
-            base: &self.server.base,
-            token: &self.school_token,
-        }
-    }
-}
-
-/// What the run needs to start a server again.
-struct Setup<'a> {
-    server_bin: &'a Path,
-    url: &'a str,
-    workdir: &'a Path,
-    la: &'a NewClient,
-    school: &'a NewClient,
-    event_scan_secs: u64,
-}
-
-async fn start_step(setup: &Setup<'_>, today: &str) -> Result<Step, String> {
-    let log = setup.workdir.join(format!("server-{today}.log"));
-    let mut server = start_server(
-        setup.server_bin,
-        setup.url,
-        &log,
-        today,
-        setup.event_scan_secs,
-    )?;
-    eprintln!(
-        "{PROGRAM}: server pid {} at {}, today {today} (log {})",
-        server.child.id(),
-        server.base,
-        log.display()
-    );
-    let http = http_client(1)?;
-    let healthy = wait_healthy(&mut server, &http).await;
-    if let Err(e) = healthy {
-        return Err(format!(
-            "{e}\n  server log: {}{}",
-            log.display(),
-            log_tail(&log)
-        ));
-    }
-    let la_token = token(&http, &server.base, setup.la).await?;
-    let school_token = token(&http, &server.base, setup.school).await?;
-    Ok(Step {
-        server,
-        log,
-        http,
-        la_token,
-        school_token,
     })
 }
 

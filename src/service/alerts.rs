@@ -8,10 +8,12 @@
 //! Who keeps what, by the scope of each kind (`AlertKind::rule`):
 //! - register kinds: every push applies the changes of each pupil's tallies ([`AlertWork`]);
 //!   `esma-api recompute` reconciles a school from scratch ([`reconcile_register`]);
-//! - referral and case kinds: the clock ([`follow_clock`], before the worklist is read and in
-//!   the event scan), a case read ([`reconcile_case`]), a lesson push (the cases it touched,
-//!   together: [`reconcile_cases_of`]), a case exit ([`close_case`]) and a referral's decision or
-//!   withdrawal ([`resolve_assessment_overdue`]);
+//! - referral and case kinds: the clock ([`follow_clock`], on the worklist's first read of a
+//!   day, a new LA calendar and every event scan), a case read or write ([`reconcile_case`]), a
+//!   decision opening a case, a register push (the active cases of the pupils whose marks
+//!   changed) and a lesson push (the cases it touched, together: [`reconcile_cases_of`]), a case
+//!   exit ([`close_case`]) and a referral's decision or withdrawal
+//!   ([`resolve_assessment_overdue`]);
 //! - part-time timetable kinds (R15.2, R15.3): the `C2` register kinds on a push for the pupils
 //!   whose `C2` sessions changed ([`AlertWork::check_c2`], [`reconcile_c2`]), on every write of
 //!   an agreement and a case's opening or exit ([`reconcile_agreement`],
@@ -816,6 +818,31 @@ pub(crate) fn reconcile_cases_of(
     Ok(changes)
 }
 
+/// [`reconcile_cases_of`] for the school's active cases of the pupils `upns` (a register push's
+/// pupils whose marks changed: R12.1's codes and R12.2's absences are read from the register).
+/// Reads only the school's active cases when none of them is among the pupils.
+pub(crate) fn reconcile_cases_of_pupils<'a>(
+    conn: &mut DbConnection,
+    policy: &Policy,
+    today: NaiveDate,
+    school_urn: i32,
+    upns: impl Iterator<Item = &'a str>,
+) -> Result<Vec<Change>, ApiError> {
+    let changed: HashSet<&str> = upns.collect();
+    if changed.is_empty() {
+        return Ok(Vec::new());
+    }
+    let ids: Vec<CaseId> = case_store::active_at_school(conn, school_urn)?
+        .into_iter()
+        .filter(|(_, upn)| changed.contains(upn.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    if ids.is_empty() {
+        return Ok(Vec::new());
+    }
+    reconcile_cases_of(conn, policy, today, &ids)
+}
+
 /// The open alerts a case shows: its pupil's at its school, the case's own and the register's,
 /// not those of an earlier case.
 pub(crate) fn open_of_case(
@@ -1054,9 +1081,35 @@ pub fn case_alert_facts(
 // The clock
 // ---------------------------------------------------------------------------------------------
 
+/// The day this process last brought the clock-driven alerts up to date before a worklist read
+/// ([`follow_clock`]). What the clock raises changes only with the day: the facts under it
+/// change only through writes, and each write reconciles the alerts of what it changed (a case
+/// write or read its case, a register push the cases of the pupils whose marks changed, a lesson
+/// push its cases, a decision the case it opens, an agreement's write its agreement, a new LA
+/// calendar everything the clock raises). So the worklist follows the clock on its first read of
+/// a day, not on every read: at an LA's few hundred active cases, following it took most of a
+/// worklist page's time (issue 25). The event scan still follows it on every run.
+#[derive(Debug, Default)]
+pub struct ClockFollowed(std::sync::Mutex<Option<NaiveDate>>);
+
+impl ClockFollowed {
+    /// Whether the clock has not been followed for `today` yet.
+    pub fn is_due(&self, today: NaiveDate) -> bool {
+        self.0.lock().map_or(true, |day| *day != Some(today))
+    }
+
+    /// The clock was followed for `today` (and the transaction that did it committed).
+    pub fn done(&self, today: NaiveDate) {
+        if let Ok(mut day) = self.0.lock() {
+            *day = Some(today);
+        }
+    }
+}
+
 /// Brings the clock-driven alerts up to date as of `today`: overdue referral assessments
-/// (R10.3), then the alerts of every active case (R11.4, R11.5, R12.1, R12.2). Run before the
-/// worklist is read and by the event scan, so nobody has to look for them to be raised.
+/// (R10.3), then the alerts of every active case (R11.4, R11.5, R12.1, R12.2). Run by the
+/// worklist's first read of a day ([`ClockFollowed`]), by a new LA calendar and by every event
+/// scan, so nobody has to look for them to be raised.
 /// Returns what changed, for the change feed.
 pub(crate) fn follow_clock(
     conn: &mut DbConnection,
@@ -1440,12 +1493,18 @@ pub async fn list(
     let policy = state.attendance.clone();
     let case_policy = state.policy.clone();
     let actor = actor.clone();
-    state
+    let follow = state.clock_followed.is_due(today);
+    let page = state
         .db
         .write(move |conn| {
             let calendar = SchoolCalendar::new(calendars::all(conn)?);
             // Clock-driven (R10.3, R11, R12): raised when first looked at after the day comes.
-            let changed = follow_clock(conn, &case_policy, today)?;
+            // Once a day is enough: every write reconciles the alerts of what it changed.
+            let changed = if follow {
+                follow_clock(conn, &case_policy, today)?
+            } else {
+                Vec::new()
+            };
             let filter = AlertFilter {
                 kinds: query.kinds.clone(),
                 schools,
@@ -1484,7 +1543,11 @@ pub async fn list(
                 next_after_id,
             })
         })
-        .await
+        .await?;
+    if follow {
+        state.clock_followed.done(today);
+    }
+    Ok(page)
 }
 
 /// The open alerts, keyed, for `esma-api recompute --check` and the consistency test.

@@ -18,6 +18,7 @@ use crate::domain::attendance::{
 };
 use crate::domain::calendar::{AcademicYear, SchoolCalendar};
 use crate::domain::codes::{AttendanceCode, Session};
+use crate::domain::policy::Policy;
 use crate::domain::tally::{MarkedDays, PupilTally, YearTally};
 use crate::error::ApiError;
 use crate::store::attendance as tallies;
@@ -48,6 +49,8 @@ pub struct MarkWrite<'a> {
     pub now: NaiveDateTime,
     pub today: NaiveDate,
     pub policy: &'a AttendancePolicy,
+    /// The ESMA policy the alerts of the pupils' cases follow.
+    pub case_policy: &'a Policy,
 }
 
 /// Writes a school's checked marks and, in the same transaction, brings the tallies and alerts
@@ -163,7 +166,7 @@ fn store_marks(
     conn: &mut DbConnection,
     planned: &mut PlannedMarks,
     write: &MarkWrite,
-) -> StoreResult<WriteCounts> {
+) -> Result<WriteCounts, ApiError> {
     let started = std::time::Instant::now();
     registers::save_rows(conn, &planned.registers)?;
     let saved = started.elapsed();
@@ -175,7 +178,15 @@ fn store_marks(
         write.now,
     )?;
     let histories = started.elapsed();
-    let alerts = std::mem::take(&mut planned.alerts).apply(conn, write.today)?;
+    let mut alerts = std::mem::take(&mut planned.alerts).apply(conn, write.today)?;
+    // R12.1, R12.2: the alerts of the school's active cases whose pupils' marks changed.
+    alerts.extend(alerts::reconcile_cases_of_pupils(
+        conn,
+        write.case_policy,
+        write.today,
+        planned.school_urn,
+        planned.counts.changes.iter().map(|c| c.upn.as_str()),
+    )?);
     let alerted = started.elapsed();
     changes::record_at(conn, write.now, &alerts)?;
     tracing::debug!(

@@ -31,12 +31,16 @@ pub async fn put(
     let now = state.clock.now_naive();
     let today = state.clock.today();
     let actor = actor.clone();
+    let policy = state.policy.clone();
     state
         .db
         .write(move |conn| {
             let created = calendars::replace(conn, &calendar, now)?;
             // Issue 6 item 5: reviews that no longer fall on a school day move.
-            let moved = super::cases::follow_calendar_change(conn, &actor, today, now)?;
+            let mut moved = super::cases::follow_calendar_change(conn, &actor, today, now)?;
+            // The clock's rules count school days: they are followed again on the new calendar
+            // (a worklist read follows them only once a day, `alerts::ClockFollowed`).
+            moved.extend(super::alerts::follow_clock(conn, &policy, today)?);
             let year = calendar.academic_year.to_string();
             let action = if created { "create" } else { "update" };
             audit::append(

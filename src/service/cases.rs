@@ -203,6 +203,12 @@ where
             let event = actor.audit(now, action, subject(&found.case));
             let mut changed = Vec::new();
             let result = work(conn, &actor, found, &policy, today, now, &mut changed)?;
+            if action != "read" {
+                // What the write changed (a review held or moved, evidence received, the case
+                // closed) is reflected in its alerts now: the worklist follows the clock only
+                // once a day (`alerts::ClockFollowed`).
+                changed.extend(alerts::reconcile_case(conn, &policy, today, id)?);
+            }
             audit::append(conn, &[event])?;
             changes::record_at(conn, now, &changed)?;
             Ok(Ok(result))
@@ -219,12 +225,14 @@ pub async fn get(state: &AppState, actor: &Actor, id: CaseId) -> Result<CaseReco
         id,
         "read",
         move |conn, _, found, policy, today, _, changed| {
-            // Its alerts as of today, not as of the last time someone read the alert list.
-            changed.extend(alerts::reconcile_case(conn, policy, today, id)?);
-            if found.case.is_active() {
-                return load(conn, id, policy, today)?.ok_or_else(|| not_found(id));
+            // Its alerts as of today, not as of the last time someone read the alert list;
+            // loaded again only when that changed them.
+            let reconciled = alerts::reconcile_case(conn, policy, today, id)?;
+            if reconciled.is_empty() {
+                return Ok(found);
             }
-            Ok(found)
+            changed.extend(reconciled);
+            load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
         },
     )
     .await
@@ -361,6 +369,8 @@ pub async fn add_review(
                     .into_iter()
                     .map(|review| Change::review(review, urn, ChangeAction::Added)),
             );
+            // The answer shows the alerts as the new review leaves them.
+            changed.extend(alerts::reconcile_case(conn, policy, today, id)?);
             load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
         },
     )
@@ -598,6 +608,8 @@ pub async fn add_evidence(
                     changed.push(Change::review(review.id, urn, ChangeAction::Held));
                 }
             }
+            // The answer shows the alerts as the evidence leaves them (R11.4).
+            changed.extend(alerts::reconcile_case(conn, policy, today, id)?);
             load(conn, id, policy, today)?.ok_or_else(|| not_found(id))
         },
     )

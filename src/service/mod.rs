@@ -60,6 +60,9 @@ pub struct AppState {
     pub token_throttle: Arc<throttle::TokenThrottle>,
     /// Seals webhook secrets at rest (`ESMA_WEBHOOK_KEY`) and opens them to sign.
     pub webhook_keys: Arc<crate::signing::WebhookKeys>,
+    /// When this process last brought the clock-driven alerts up to date for a worklist read
+    /// (`alerts::ClockFollowed`).
+    pub clock_followed: Arc<alerts::ClockFollowed>,
 }
 
 /// Who is acting and through which door: the authenticated client plus what the audit trail

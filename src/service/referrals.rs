@@ -14,7 +14,7 @@ use crate::domain::case::Case;
 use crate::domain::changes::{Change, ChangeAction};
 use crate::domain::decision::{decision_problems, Decision, DecisionOutcome};
 use crate::domain::eligibility::{
-    assess, assessment_due_by, PartTimeAgreementFact, RegisterEvidence,
+    assess, assessment_due_by, EligibilityAssessment, PartTimeAgreementFact, RegisterEvidence,
 };
 use crate::domain::events::EventType;
 use crate::domain::exit::ExitReason;
@@ -168,6 +168,20 @@ fn assess_and_store(
     now: NaiveDateTime,
 ) -> Result<ReferralStatus, ApiError> {
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
+    let assessment = assess_on_register(conn, form, policy, &calendar, today)?;
+    let status = ReferralStatus::after_assessment(assessment.outcome);
+    store_assessment(conn, referral_id, assessment, policy, trigger, actor, now)?;
+    Ok(status)
+}
+
+/// The referral assessed against the pupil's register as it stands (R8, R9).
+fn assess_on_register(
+    conn: &mut DbConnection,
+    form: &ReferralForm,
+    policy: &Policy,
+    calendar: &SchoolCalendar,
+    today: NaiveDate,
+) -> Result<EligibilityAssessment, ApiError> {
     let evidence = register_evidence(
         conn,
         form.school_urn,
@@ -175,23 +189,38 @@ fn assess_and_store(
         form.absence.first_day,
         today,
         policy,
-        &calendar,
+        calendar,
     )?;
-    let assessment = assess(form, &evidence, policy, &calendar, today);
-    let status = ReferralStatus::after_assessment(assessment.outcome);
-    store::insert_assessment(
-        conn,
-        &NewAssessment {
-            referral_id,
-            evaluated_at: now,
-            trigger: trigger.as_str(),
-            requested_by: actor.client_id.clone(),
-            policy_name: policy.name.clone(),
-            policy_version: policy.version.clone(),
-            assessment,
-        },
-    )?;
-    Ok(status)
+    Ok(assess(form, &evidence, policy, calendar, today))
+}
+
+/// Keeps an assessment in the referral's history; the history entry it became.
+fn store_assessment(
+    conn: &mut DbConnection,
+    referral_id: ReferralId,
+    assessment: EligibilityAssessment,
+    policy: &Policy,
+    trigger: AssessmentTrigger,
+    actor: &Actor,
+    now: NaiveDateTime,
+) -> Result<StoredAssessment, ApiError> {
+    let new = NewAssessment {
+        referral_id,
+        evaluated_at: now,
+        trigger: trigger.as_str(),
+        requested_by: actor.client_id.clone(),
+        policy_name: policy.name.clone(),
+        policy_version: policy.version.clone(),
+        assessment,
+    };
+    let id = store::insert_assessment(conn, &new)?;
+    let NewAssessment { assessment, .. } = new;
+    Ok(StoredAssessment {
+        id,
+        evaluated_at: now,
+        trigger,
+        assessment,
+    })
 }
 
 /// Shape checks that need the date or the roll, beyond the form's own rules.
@@ -328,12 +357,17 @@ pub(crate) fn submit_in(
     refuse_duplicate(conn, actor, &form, policy)?;
     let calendar = SchoolCalendar::new(calendars::all(conn)?);
     let due_by = assessment_due_by(today, policy, &calendar);
+    // Assessed first, so the referral is stored once with the status its assessment gives, and
+    // the answer is what was written, not read back (issue 25: a submit's server CPU).
+    let assessment = assess_on_register(conn, &form, policy, &calendar, today)?;
+    let status = ReferralStatus::after_assessment(assessment.outcome);
     let id = store::insert(
         conn,
         &NewReferral {
             school_urn: form.school_urn,
             upn: form.pupil.upn.clone(),
             form: &form,
+            status,
             received_at: now,
             assessment_due_by: due_by,
             created_by: actor.client_id.clone(),
@@ -349,17 +383,15 @@ pub(crate) fn submit_in(
             e.into()
         }
     })?;
-    let status = assess_and_store(
+    let stored = store_assessment(
         conn,
         id,
-        &form,
+        assessment,
         policy,
         AssessmentTrigger::Submitted,
         actor,
-        today,
         now,
     )?;
-    store::set_status(conn, id, status, now)?;
     audit::append(
         conn,
         &[actor.audit(now, "create", subject(id, form.school_urn, &form.pupil.upn))],
@@ -369,8 +401,24 @@ pub(crate) fn submit_in(
         now,
         &[Change::referral(id, form.school_urn, ChangeAction::Created)],
     )?;
-    let record =
-        load(conn, id, today)?.ok_or_else(|| ApiError::internal("the new referral vanished"))?;
+    let record = ReferralRecord {
+        id,
+        status,
+        school_urn: form.school_urn,
+        upn: form.pupil.upn.clone(),
+        received_at: now,
+        updated_at: now,
+        assessment_due_by: due_by,
+        assessment_overdue: status.is_undecided() && due_by < today,
+        form,
+        assessment: stored.clone(),
+        history: vec![stored],
+        decision: None,
+        decided_at: None,
+        withdrawn_at: None,
+        withdrawal_reason: None,
+        case: None,
+    };
     announce(conn, now, &record, EventType::ReferralReceived)?;
     Ok(record)
 }
@@ -770,6 +818,9 @@ pub(crate) fn decide_in(
                 .into_iter()
                 .map(|review| Change::review(review, urn, ChangeAction::Planned)),
         );
+        // A case starting before today may have something due already: the worklist follows
+        // the clock only once a day (`alerts::ClockFollowed`).
+        changed.extend(super::alerts::reconcile_case(conn, policy, today, case_id)?);
     }
     changed.extend(resolve_overdue(
         conn,

@@ -11,6 +11,7 @@ use super::imports::{Idempotency, PushMode, PushOutcome, Rejections};
 use super::push::{self, Push, PushContext, PushRows, Stored};
 use super::{Actor, AppState};
 use crate::domain::attendance::AttendancePolicy;
+use crate::domain::policy::Policy;
 use crate::domain::push::PushKind;
 pub use crate::domain::register::MarkIn;
 use crate::domain::register::{check_marks, IncomingMark};
@@ -36,6 +37,7 @@ pub async fn push(
         marks: push.marks,
         pointer_prefix: push.pointer_prefix,
         policy: state.attendance.clone(),
+        cases: state.policy.clone(),
     };
     let push = Push {
         urn: Some(urn),
@@ -50,6 +52,8 @@ struct RegisterRows {
     marks: Vec<MarkIn>,
     pointer_prefix: Option<&'static str>,
     policy: Arc<AttendancePolicy>,
+    /// The ESMA policy the alerts of the pupils' cases follow.
+    cases: Arc<Policy>,
 }
 
 /// The marks a register push may write. The raw rows are gone by now: only these go on to the
@@ -61,6 +65,7 @@ struct CheckedRegister {
     /// ([`registers::plans_ahead`]).
     ahead: Option<MarksAhead>,
     policy: Arc<AttendancePolicy>,
+    cases: Arc<Policy>,
     /// What the writer did, kept to be freed after the writer's lock is released.
     written: WriteCounts,
 }
@@ -105,6 +110,7 @@ impl PushRows for RegisterRows {
             identical_repeats: checked.identical_repeats,
             ahead,
             policy: self.policy,
+            cases: self.cases,
             written: WriteCounts::default(),
         })
     }
@@ -121,6 +127,7 @@ impl PushRows for RegisterRows {
             now: push.now,
             today: push.today,
             policy: &checked.policy,
+            case_policy: &checked.cases,
         };
         let written = match checked.ahead.as_mut() {
             Some(ahead) => write_marks_planned(conn, &write, ahead, &checked.marks)?,

@@ -434,12 +434,18 @@ pub fn open_of_pupil_at(
     school_urn: i32,
     upn: &str,
 ) -> StoreResult<Vec<Alert>> {
-    Ok(alerts::table
-        .filter(alerts::school_urn.eq(school_urn))
+    // By pupil alone (`alerts_pupil`), the school filtered here: with the school in the query,
+    // SQLite walked every alert of the school (`alerts_school`), at the year end most of a case
+    // read's time (issue 25).
+    let rows: Vec<Alert> = alerts::table
         .filter(alerts::upn.eq(upn))
         .filter(alerts::resolved_on.is_null())
         .order(alerts::id)
-        .load(conn)?)
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|a| a.school_urn == school_urn)
+        .collect())
 }
 
 /// One alert by its id.

@@ -344,10 +344,15 @@ pub fn of_keys(
     let mut found = HashMap::with_capacity(keys.len());
     for chunk in keys.chunks(500) {
         let upns: Vec<&str> = chunk.iter().map(|k| k.2).collect();
-        let schools: Vec<i32> = chunk.iter().map(|k| k.0).collect();
+        let mut years: Vec<i32> = chunk.iter().map(|k| k.1).collect();
+        years.sort_unstable();
+        years.dedup();
+        // By pupil and year (`registers_pupil`), the school matched below: with the schools in
+        // the query, SQLite read every register row of each school on the page (a worklist
+        // page's 100 alerts: some 38,000 rows at the year end; issue 25).
         let rows: Vec<TallyRow> = register_rows::table
             .filter(register_rows::upn.eq_any(&upns))
-            .filter(register_rows::school_urn.eq_any(&schools))
+            .filter(register_rows::academic_year.eq_any(&years))
             .select(TallyRow::as_select())
             .load(conn)?;
         for row in &rows {

@@ -305,6 +305,22 @@ pub fn active(conn: &mut DbConnection) -> StoreResult<Vec<Case>> {
         .load(conn)?)
 }
 
+/// The ids and pupils of a school's active cases (`cases_school`).
+pub fn active_at_school(
+    conn: &mut DbConnection,
+    school_urn: i32,
+) -> StoreResult<Vec<(CaseId, String)>> {
+    let rows: Vec<(i64, String)> = cases::table
+        .filter(cases::school_urn.eq(school_urn))
+        .filter(cases::status.eq(CaseStatus::Active.as_str()))
+        .select((cases::id, cases::upn))
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .map(|(id, upn)| (CaseId::from(id), upn))
+        .collect())
+}
+
 #[derive(Debug, Clone, Default)]
 pub struct CaseFilter {
     pub status: Option<CaseStatus>,
@@ -569,12 +585,16 @@ pub fn scheduled_before(
     if case_ids.is_empty() {
         return Ok(Vec::new());
     }
-    Ok(reviews::table
+    // By case alone (`reviews_case`), the rest filtered here: with the status and date in the
+    // query, SQLite walked every scheduled review of every case (`reviews_open`).
+    let mut found: Vec<Review> = reviews::table
         .filter(reviews::case_id.eq_any(raw(case_ids)))
-        .filter(reviews::status.eq(ReviewStatus::Scheduled.as_str()))
-        .filter(reviews::scheduled_for.lt(before))
-        .order((reviews::scheduled_for, reviews::id))
-        .load(conn)?)
+        .load::<Review>(conn)?
+        .into_iter()
+        .filter(|r| r.status == ReviewStatus::Scheduled && r.scheduled_for < before)
+        .collect();
+    found.sort_by_key(|r| (r.scheduled_for, r.id));
+    Ok(found)
 }
 
 /// The evidence received for these cases.

@@ -123,6 +123,8 @@ pub struct NewReferral<'a> {
     pub school_urn: i32,
     pub upn: String,
     pub form: &'a ReferralForm,
+    /// As its first assessment left it.
+    pub status: ReferralStatus,
     pub received_at: NaiveDateTime,
     pub assessment_due_by: NaiveDate,
     pub created_by: String,
@@ -133,7 +135,7 @@ pub fn insert(conn: &mut DbConnection, new: &NewReferral<'_>) -> StoreResult<Ref
         .values((
             referrals::school_urn.eq(new.school_urn),
             referrals::upn.eq(&new.upn),
-            referrals::status.eq(ReferralStatus::Submitted.as_str()),
+            referrals::status.eq(new.status.as_str()),
             referrals::form.eq(to_json(new.form)?),
             referrals::received_at.eq(new.received_at),
             referrals::assessment_due_by.eq(new.assessment_due_by),

@@ -140,6 +140,7 @@ impl TestApp {
             allow_insecure_webhooks: true,
             token_throttle: Default::default(),
             webhook_keys: Arc::new(WebhookKeys::new(&WEBHOOK_KEY, &[])),
+            clock_followed: Default::default(),
         };
         TestApp {
             state,

@@ -1,4 +1,4 @@
-//! What the benchmark programs share (bench-ingest, bench-delivery): the `esma-api` server
+//! What the benchmark programs share (bench-ingest, bench-delivery, bench-workday): the `esma-api` server
 //! started as a child on an empty database, clients added through its CLI, tokens, the server's
 //! CPU and RSS read from /proc, and the checks before a run (the database empty, the server
 //! binary current). Included with `#[path]` by each program, which names itself in `PROGRAM`.
@@ -190,7 +190,12 @@ pub fn start_server(
 /// CPU seconds (user + system) the server has used so far, from /proc (Linux only; 0 where it
 /// cannot be read): shows whether a round was bound by the server's CPU or by its write lock.
 pub fn server_cpu_secs() -> f64 {
-    let pid = SERVER_PID.load(Ordering::SeqCst);
+    cpu_secs_of(SERVER_PID.load(Ordering::SeqCst))
+}
+
+/// CPU seconds (user + system) a process has used so far, from /proc/PID/stat (0 where it
+/// cannot be read).
+pub fn cpu_secs_of(pid: u32) -> f64 {
     let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return 0.0;
     };
@@ -436,7 +441,7 @@ pub fn finish(target: &Target, workdir: &Path) {
 
 /// The esma-api binary: `--server-bin`, or the one next to this program; refused when missing or
 /// older than a source file it was built from (`cargo run` does not rebuild the server).
-fn server_binary(given: Option<&PathBuf>) -> Result<PathBuf, String> {
+pub fn server_binary(given: Option<&PathBuf>) -> Result<PathBuf, String> {
     let program = super::PROGRAM;
     let server_bin = match given {
         Some(p) => p.clone(),
