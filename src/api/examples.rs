@@ -336,7 +336,7 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
     use crate::domain::codes::{AttendanceCode, Session};
     use crate::domain::eligibility::{assess, assessment_due_by, RegisterEvidence};
     use crate::domain::policy::Policy;
-    use crate::domain::referral::{ReferralId, ReferralStatus, StoredAssessment};
+    use crate::domain::referral::{ReferralId, StoredAssessment};
     use crate::service::referrals::ReferralRecord;
 
     let form: ReferralForm = serde_json::from_value(request.clone()).ok()?;
@@ -375,24 +375,13 @@ fn referral_response(day: &ExampleDay, request: &Value) -> Option<Value> {
         trigger: AssessmentTrigger::Submitted,
         assessment,
     };
-    let record = ReferralRecord {
-        id: ReferralId::from(day.example_referral()),
-        status: ReferralStatus::after_assessment(stored.assessment.outcome),
-        school_urn: form.school_urn,
-        upn: form.pupil.upn.clone(),
-        received_at: at,
-        updated_at: at,
-        assessment_due_by: assessment_due_by(today, &policy, &day.calendar),
-        assessment_overdue: false,
+    let record = ReferralRecord::received(
+        ReferralId::from(day.example_referral()),
         form,
-        assessment: stored.clone(),
-        history: vec![stored],
-        decision: None,
-        decided_at: None,
-        withdrawn_at: None,
-        withdrawal_reason: None,
-        case: None,
-    };
+        stored,
+        assessment_due_by(today, &policy, &day.calendar),
+        today,
+    );
     serde_json::to_value(super::referrals::view(record)).ok()
 }
 

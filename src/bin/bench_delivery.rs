@@ -373,37 +373,15 @@ async fn open_case(
     start: &str,
     home: bool,
 ) -> Result<i64, String> {
-    use reqwest::Method;
-    let referral = step
-        .school()
-        .ok(
-            Method::POST,
-            "/api/v1/referrals",
-            Some(&referral(pupil, received)),
-        )
-        .await?;
-    let id = referral["id"].as_i64().ok_or("a referral without an id")?;
-    let mut decision = decision(start, home);
-    let outcome = &referral["assessment"]["outcome"];
-    if outcome != "eligible" {
+    let opened = steps::open_case(step, &referral(pupil, received), decision(start, home)).await?;
+    if let Some(assessment) = &opened.overridden {
         // Measured all the same; say why so the set-up can be put right.
         eprintln!(
-            "{PROGRAM}: referral {id} assessed {outcome}: accepted with an override ({})",
-            referral["assessment"]["missing"]
+            "{PROGRAM}: case {} opened with an override: assessed {} ({})",
+            opened.case_id, assessment["outcome"], assessment["missing"]
         );
-        decision["override_reason"] = json!("benchmark set-up");
     }
-    let decided = step
-        .la()
-        .ok(
-            Method::POST,
-            &format!("/api/v1/referrals/{id}/decision"),
-            Some(&decision),
-        )
-        .await?;
-    decided["case"]["id"]
-        .as_i64()
-        .ok_or_else(|| format!("decision on referral {id} opened no case: {decided}"))
+    Ok(opened.case_id)
 }
 
 /// The import report's counts, checked against what the push must say.

@@ -264,34 +264,14 @@ async fn set_up(
     reviews_per_case: usize,
 ) -> Result<Prepared, String> {
     let mut opened = Vec::with_capacity(cases);
+    let mut overridden = 0;
     for n in 0..cases {
         let pupil = pupils.pop().ok_or("no pupil without a referral is left")?;
-        let referred = step
-            .school()
-            .ok(
-                Method::POST,
-                "/api/v1/referrals",
-                Some(&referral(&pupil, setup_today)),
-            )
-            .await?;
-        let id = referred["id"].as_i64().ok_or("a referral without an id")?;
-        let mut decision = decision(start);
-        if referred["assessment"]["outcome"] != "eligible" {
-            // The pupil's register may not show the absence the form says; the case is what
-            // the run needs.
-            decision["override_reason"] = json!("benchmark set-up");
-        }
-        let decided = step
-            .la()
-            .ok(
-                Method::POST,
-                &format!("/api/v1/referrals/{id}/decision"),
-                Some(&decision),
-            )
-            .await?;
-        let case_id = decided["case"]["id"]
-            .as_i64()
-            .ok_or_else(|| format!("decision on referral {id} opened no case: {decided}"))?;
+        // The pupil's register may not show the absence the form says (an override then): the
+        // case is what the run needs.
+        let case = steps::open_case(step, &referral(&pupil, setup_today), decision(start)).await?;
+        overridden += usize::from(case.overridden.is_some());
+        let case_id = case.case_id;
         let mut reviews = Vec::with_capacity(reviews_per_case);
         for r in 0..reviews_per_case {
             let day = review_days[r % review_days.len()];
@@ -323,6 +303,9 @@ async fn set_up(
             eprintln!("{PROGRAM}: {} cases opened", n + 1);
         }
     }
+    eprintln!(
+        "{PROGRAM}: {overridden} of the {cases} accepted with an override of their assessment"
+    );
     Ok(Prepared { cases: opened })
 }
 

@@ -52,6 +52,39 @@ pub struct ReferralRecord {
     pub case: Option<Case>,
 }
 
+impl ReferralRecord {
+    /// A referral as it stands when it is received: its first assessment, made as it arrived,
+    /// and nothing decided yet.
+    pub fn received(
+        id: ReferralId,
+        form: ReferralForm,
+        assessment: StoredAssessment,
+        assessment_due_by: NaiveDate,
+        today: NaiveDate,
+    ) -> ReferralRecord {
+        let status = ReferralStatus::after_assessment(assessment.assessment.outcome);
+        let at = assessment.evaluated_at;
+        ReferralRecord {
+            id,
+            status,
+            school_urn: form.school_urn,
+            upn: form.pupil.upn.clone(),
+            received_at: at,
+            updated_at: at,
+            assessment_due_by,
+            assessment_overdue: status.is_undecided() && assessment_due_by < today,
+            form,
+            assessment: assessment.clone(),
+            history: vec![assessment],
+            decision: None,
+            decided_at: None,
+            withdrawn_at: None,
+            withdrawal_reason: None,
+            case: None,
+        }
+    }
+}
+
 fn corrupt(id: ReferralId, e: impl std::fmt::Display) -> ApiError {
     ApiError::internal(format!("stored referral {id} cannot be read: {e}"))
 }
@@ -401,24 +434,7 @@ pub(crate) fn submit_in(
         now,
         &[Change::referral(id, form.school_urn, ChangeAction::Created)],
     )?;
-    let record = ReferralRecord {
-        id,
-        status,
-        school_urn: form.school_urn,
-        upn: form.pupil.upn.clone(),
-        received_at: now,
-        updated_at: now,
-        assessment_due_by: due_by,
-        assessment_overdue: status.is_undecided() && due_by < today,
-        form,
-        assessment: stored.clone(),
-        history: vec![stored],
-        decision: None,
-        decided_at: None,
-        withdrawn_at: None,
-        withdrawal_reason: None,
-        case: None,
-    };
+    let record = ReferralRecord::received(id, form, stored, due_by, today);
     announce(conn, now, &record, EventType::ReferralReceived)?;
     Ok(record)
 }

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::Value;
+use serde_json::{json, Value};
 
 use super::harness::{
     http_client, log_tail, start_server, token, truncate, wait_healthy, NewClient, Server,
@@ -147,5 +147,48 @@ pub async fn start_step(setup: &Setup<'_>, today: &str) -> Result<Step, String> 
         http,
         la_token,
         school_token,
+    })
+}
+
+/// A case a benchmark's set-up opened, and the assessment it overrode to open it.
+pub struct Opened {
+    pub case_id: i64,
+    /// The referral's assessment, when it was not `eligible` and the decision overrode it.
+    pub overridden: Option<Value>,
+}
+
+/// Refers a pupil (`school`) and accepts the referral (`la`) with `decision`; an assessment
+/// other than `eligible` is overridden, since the set-up needs the case whatever the pupil's
+/// register says.
+pub async fn open_case(
+    step: &Step,
+    referral: &Value,
+    mut decision: Value,
+) -> Result<Opened, String> {
+    use reqwest::Method;
+    let referred = step
+        .school()
+        .ok(Method::POST, "/api/v1/referrals", Some(referral))
+        .await?;
+    let id = referred["id"].as_i64().ok_or("a referral without an id")?;
+    let overridden =
+        (referred["assessment"]["outcome"] != "eligible").then(|| referred["assessment"].clone());
+    if overridden.is_some() {
+        decision["override_reason"] = json!("benchmark set-up");
+    }
+    let decided = step
+        .la()
+        .ok(
+            Method::POST,
+            &format!("/api/v1/referrals/{id}/decision"),
+            Some(&decision),
+        )
+        .await?;
+    let case_id = decided["case"]["id"]
+        .as_i64()
+        .ok_or_else(|| format!("decision on referral {id} opened no case: {decided}"))?;
+    Ok(Opened {
+        case_id,
+        overridden,
     })
 }
